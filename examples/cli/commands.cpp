@@ -1,0 +1,10 @@
+// The list of mimo-cli subcommands.
+#include "cli/commands.hpp"
+
+namespace mimo::cli {
+
+std::vector<Command> register_commands(CLI::App& app) {
+  return {register_info(app)};
+}
+
+}  // namespace mimo::cli

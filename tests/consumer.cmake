@@ -1,0 +1,15 @@
+# Installs the build into a scratch prefix, then configures, builds and runs
+# examples/consumer against it with find_package(mimo CONFIG REQUIRED).
+set(prefix ${BUILD_DIR}/consumer-test/install)
+set(build ${BUILD_DIR}/consumer-test/build)
+file(REMOVE_RECURSE ${BUILD_DIR}/consumer-test)
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/examples/consumer -B ${build} -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${build})
+run(${build}/mimo-consumer)
