@@ -1,0 +1,71 @@
+// mimo::Model: a loaded MiMo-V2 checkpoint, immutable after load.
+//
+// Thread safety: a Model is immutable once load() returns; any number of threads may create
+// Sessions on it and run them concurrently (each Session on one thread at a time). The Model
+// must outlive its Sessions (Sessions hold a shared reference, so this is automatic).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mimo/export.hpp"
+
+namespace mimo {
+
+enum class Device {
+  kAuto,  // the GPU when one is usable and the CUDA backend supports the model, else the CPU
+  kCpu,
+  kCuda,
+};
+
+struct ModelOptions {
+  Device device = Device::kAuto;
+  int num_threads = 0;                 // CPU worker threads; 0 = all hardware threads
+  std::uint64_t memory_budget_bytes = 0;  // 0 = no limit; load fails cleanly if weights exceed it
+  std::int64_t max_context = 4096;     // KV capacity per session, in tokens
+  int max_step_tokens = 16;            // largest multi-token step (prefill chunk / verify block)
+  // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
+  std::function<void(float)> on_progress;
+};
+
+struct ModelSummary {
+  std::string path;
+  std::string architecture;
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int num_layers = 0;
+  std::int64_t max_context = 0;
+  std::vector<std::int32_t> eos_token_ids;
+  std::string device;              // "cpu" or the GPU's name
+  std::uint64_t weight_bytes = 0;  // bytes of weights as stored (what a full pass reads)
+};
+
+class Session;
+
+class MIMO_API Model : public std::enable_shared_from_this<Model> {
+ public:
+  // Loads config.json + safetensors shards from `path` (a checkpoint directory). Weights stay in
+  // their stored precision (BF16 / FP8 block-scaled / MXFP4). Throws mimo::Error.
+  static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
+
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelSummary& summary() const;
+  const ModelOptions& options() const;
+  // A fresh conversation on this model.
+  std::unique_ptr<Session> new_session() const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mimo

@@ -1,0 +1,105 @@
+// mimo::Session: one conversation with a Model - its KV caches, position and statistics.
+//
+// Thread safety: a Session is used by one thread at a time. cancel() is the exception: it may
+// be called from any thread, at any time, and makes the operation in progress (a long prefill
+// included) stop at the next layer boundary. The Session stays usable afterwards: a cancelled
+// prefill leaves the context exactly as it was before the call.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "mimo/export.hpp"
+#include "mimo/sampler.hpp"
+
+namespace mimo {
+
+class Model;
+
+struct GenerateOptions {
+  int max_tokens = 256;
+  // Generation ends after emitting one of these (the token is reported to on_token first).
+  // Empty: the model's end-of-sequence ids.
+  std::vector<std::int32_t> stop_token_ids;
+  bool ignore_eos = false;  // true: only max_tokens / the callback / cancel() end generation
+};
+
+enum class StopReason { kMaxTokens, kStopToken, kCallback, kCancelled, kContextFull };
+
+struct GenerateResult {
+  std::vector<std::int32_t> tokens;  // generated tokens (the prompt excluded)
+  StopReason reason = StopReason::kMaxTokens;
+};
+
+struct SessionStats {
+  std::int64_t prefill_tokens = 0;
+  std::int64_t decode_tokens = 0;
+  double prefill_seconds = 0;
+  double decode_seconds = 0;
+  double time_to_first_token_seconds = 0;  // of the last generate(): call start -> first token
+  double prefill_tokens_per_second() const {
+    return prefill_seconds > 0 ? prefill_tokens / prefill_seconds : 0;
+  }
+  double decode_tokens_per_second() const {
+    return decode_seconds > 0 ? decode_tokens / decode_seconds : 0;
+  }
+};
+
+// Return false to stop generation after this token.
+using TokenCallback = std::function<bool(const SampleResult&)>;
+
+class MIMO_API Session {
+ public:
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Appends tokens to the context and runs them through the model (in chunks of the model's
+  // max_step_tokens), leaving the logits of the last one in logits(). Throws mimo::Error:
+  // kInvalidArgument for an empty list or an id outside the vocabulary, kOutOfRange when the
+  // context would overflow, kCancelled when cancel() interrupted it (context unchanged).
+  void prefill(const std::vector<std::int32_t>& tokens);
+
+  // Logits [vocab] after the last token run through the model.
+  const std::vector<float>& logits() const;
+
+  // Runs `tokens` and returns the logits of every one of them, [tokens.size() * vocab]
+  // (row-major). The tokens stay in the context.
+  std::vector<float> score(const std::vector<std::int32_t>& tokens);
+
+  // Samples one token from logits(), appends it to the context and runs it through the model.
+  SampleResult step(Sampler& sampler);
+
+  // Prefills `prompt` (may be empty to continue the context), then samples up to
+  // options.max_tokens tokens, reporting each to on_token (may be empty) as it is produced.
+  // Cancellation ends generation with StopReason::kCancelled (not an exception).
+  GenerateResult generate(const std::vector<std::int32_t>& prompt, Sampler& sampler,
+                          const GenerateOptions& options = {}, const TokenCallback& on_token = {});
+
+  // Interrupts the operation in progress from any thread (see the thread-safety note).
+  void cancel() noexcept;
+
+  // Drops the last n tokens of the context (n <= position()); the next step continues from
+  // there as if they had never been processed.
+  void rewind(std::int64_t n_tokens);
+  // An independent copy of this conversation (KV caches, tokens, statistics).
+  std::unique_ptr<Session> fork() const;
+  // Forgets the whole context and the statistics.
+  void reset();
+
+  std::int64_t position() const;                    // tokens in the context
+  const std::vector<std::int32_t>& tokens() const;   // the context's token ids
+  const SessionStats& stats() const;
+  const Model& model() const;
+
+  struct Impl;
+
+ private:
+  friend class Model;
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mimo
