@@ -27,6 +27,11 @@ class Checkpoint {
   const std::vector<std::shared_ptr<const SafetensorsFile>>& shards() const { return shards_; }
 
  private:
+  void add_shard_tensors(const std::shared_ptr<const SafetensorsFile>& shard);
+  void open_indexed(const std::string& index_path);
+  void open_unindexed();
+
+  std::string label_;      // the path the caller opened, for messages
   std::string directory_;
   std::vector<std::shared_ptr<const SafetensorsFile>> shards_;
   std::map<std::string, const TensorView*> index_;
