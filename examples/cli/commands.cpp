@@ -4,7 +4,7 @@
 namespace mimo::cli {
 
 std::vector<Command> register_commands(CLI::App& app) {
-  return {register_info(app)};
+  return {register_info(app), register_score(app), register_generate(app)};
 }
 
 }  // namespace mimo::cli

@@ -17,5 +17,7 @@ std::vector<Command> register_commands(CLI::App& app);
 
 // One registration function per cmd_*.cpp.
 Command register_info(CLI::App& app);
+Command register_score(CLI::App& app);
+Command register_generate(CLI::App& app);
 
 }  // namespace mimo::cli

@@ -62,8 +62,9 @@ class MIMO_API Session {
   // context would overflow, kCancelled when cancel() interrupted it (context unchanged).
   void prefill(const std::vector<std::int32_t>& tokens);
 
-  // Logits [vocab] after the last token run through the model.
-  const std::vector<float>& logits() const;
+  // Logits [vocab] that the next token is sampled from (runs a pending generated or rewound
+  // token first). Throws kInvalidArgument on an empty context.
+  const std::vector<float>& logits();
 
   // Runs `tokens` and returns the logits of every one of them, [tokens.size() * vocab]
   // (row-major). The tokens stay in the context.

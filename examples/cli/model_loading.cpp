@@ -1,0 +1,63 @@
+// mimo-cli: model flags, loading with progress, sampling flags, stats line.
+#include "cli/model_loading.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "mimo/error.hpp"
+
+namespace mimo::cli {
+
+void add_model_flags(CLI::App& app, ModelFlags& flags) {
+  app.add_option("-m,--model", flags.model_dir, "checkpoint directory")->required();
+  app.add_option("--device", flags.device, "auto, cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("-t,--threads", flags.threads, "CPU threads (0 = all cores)");
+  app.add_option("-c,--context", flags.context, "maximum context length in tokens");
+}
+
+std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
+  ModelOptions options;
+  options.device = flags.device == "cpu"    ? Device::kCpu
+                   : flags.device == "cuda" ? Device::kCuda
+                                            : Device::kAuto;
+  options.num_threads = flags.threads;
+  options.max_context = flags.context;
+  const bool tty = isatty(fileno(stderr));
+  if (tty) {
+    options.on_progress = [](float fraction) {
+      const int width = 30;
+      const int filled = static_cast<int>(fraction * width);
+      std::fprintf(stderr, "\rloading [%s%s] %3d%%", std::string(filled, '#').c_str(),
+                   std::string(width - filled, ' ').c_str(), static_cast<int>(fraction * 100));
+      if (fraction >= 1.0f) std::fprintf(stderr, "\r\033[K");
+      std::fflush(stderr);
+    };
+  }
+  return Model::load(flags.model_dir, options);
+}
+
+void add_sampling_flags(CLI::App& app, SamplerConfig& config, int& max_tokens) {
+  app.add_option("-n,--max-tokens", max_tokens, "tokens to generate");
+  app.add_option("--temp", config.temperature, "temperature (0 = greedy)");
+  app.add_option("--top-k", config.top_k, "keep the k most likely tokens (0 = off)");
+  app.add_option("--top-p", config.top_p, "nucleus sampling mass (1 = off)");
+  app.add_option("--min-p", config.min_p, "drop tokens below min-p times the best (0 = off)");
+  app.add_option("--repeat-penalty", config.repetition_penalty, "repetition penalty (1 = off)");
+  app.add_option("--presence-penalty", config.presence_penalty, "presence penalty");
+  app.add_option("--frequency-penalty", config.frequency_penalty, "frequency penalty");
+  app.add_option("--seed", config.seed, "random seed");
+}
+
+void print_stats(const SessionStats& stats) {
+  std::fprintf(stderr,
+               "prefill %lld tok at %.1f tok/s | decode %lld tok at %.1f tok/s | first token "
+               "%.3f s\n",
+               static_cast<long long>(stats.prefill_tokens), stats.prefill_tokens_per_second(),
+               static_cast<long long>(stats.decode_tokens), stats.decode_tokens_per_second(),
+               stats.time_to_first_token_seconds);
+}
+
+}  // namespace mimo::cli

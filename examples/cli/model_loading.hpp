@@ -1,0 +1,30 @@
+// Shared by the mimo-cli subcommands that run a model: options, loading with a progress bar,
+// the sampling flags and the closing statistics line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "mimo/model.hpp"
+#include "mimo/sampler.hpp"
+#include "mimo/session.hpp"
+
+namespace mimo::cli {
+
+struct ModelFlags {
+  std::string model_dir;
+  std::string device = "auto";
+  int threads = 0;
+  std::int64_t context = 4096;
+};
+void add_model_flags(CLI::App& app, ModelFlags& flags);
+// Loads with a progress bar on stderr (when stderr is a terminal).
+std::shared_ptr<const Model> load_model(const ModelFlags& flags);
+
+void add_sampling_flags(CLI::App& app, SamplerConfig& config, int& max_tokens);
+
+// "prefill 123.4 tok/s | decode 45.6 tok/s | first token 0.123 s" on stderr.
+void print_stats(const SessionStats& stats);
+
+}  // namespace mimo::cli

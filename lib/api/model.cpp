@@ -1,0 +1,94 @@
+// mimo::Model::load: config -> checkpoint mapping -> weight binding -> executor.
+#include <fmt/format.h>
+
+#include "api/model_impl.hpp"
+#include "api/session_impl.hpp"
+#include "mimo/error.hpp"
+#include "model/config_parse.hpp"
+#include "model/weight_binder.hpp"
+
+namespace mimo {
+
+namespace {
+
+std::uint64_t weight_bytes(const model::ModelWeights& w) {
+  std::uint64_t total = w.embed.stored_bytes() + w.lm_head.stored_bytes();
+  for (const auto& layer : w.layers) {
+    for (const auto* linear : {&layer.q, &layer.k, &layer.v, &layer.o}) {
+      total += linear->stored_bytes();
+    }
+    if (layer.dense) {
+      total += layer.dense->gate.stored_bytes() + layer.dense->up.stored_bytes() +
+               layer.dense->down.stored_bytes();
+    }
+    if (layer.router) total += layer.router->stored_bytes();
+    for (const auto& e : layer.experts) {
+      total += e.gate.stored_bytes() + e.up.stored_bytes() + e.down.stored_bytes();
+    }
+  }
+  return total;
+}
+
+void report(const ModelOptions& options, float fraction) {
+  if (options.on_progress) options.on_progress(fraction);
+}
+
+}  // namespace
+
+std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
+  if (options.max_context <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
+  }
+  if (options.max_step_tokens <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("ModelOptions.max_step_tokens must be positive, got {}",
+                            options.max_step_tokens));
+  }
+  if (options.device == Device::kCuda) {
+    throw Error(ErrorCode::kUnsupported,
+                "Device::kCuda requested, but this libmimo has no CUDA executor yet; use kCpu or "
+                "kAuto");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  report(options, 0.0f);
+  impl->config = model::load_model_config(path);
+  report(options, 0.1f);
+  impl->checkpoint = io::Checkpoint::open(path);
+  report(options, 0.6f);
+  impl->weights = model::bind_weights(impl->config, impl->checkpoint);
+  report(options, 0.8f);
+
+  ModelSummary& s = impl->summary;
+  s.path = path;
+  s.architecture = impl->config.architecture;
+  s.vocab_size = impl->config.vocab_size;
+  s.hidden_size = impl->config.hidden_size;
+  s.num_layers = impl->config.num_layers;
+  s.max_context = options.max_context;
+  s.eos_token_ids.assign(impl->config.eos_token_ids.begin(), impl->config.eos_token_ids.end());
+  s.device = "cpu";
+  s.weight_bytes = weight_bytes(impl->weights);
+  if (options.memory_budget_bytes != 0 && s.weight_bytes > options.memory_budget_bytes) {
+    throw Error(ErrorCode::kOutOfRange,
+                fmt::format("{}: weights need {} bytes, over the memory budget of {} bytes", path,
+                            s.weight_bytes, options.memory_budget_bytes));
+  }
+  impl->pool = std::make_unique<cpu::ThreadPool>(options.num_threads);
+  impl->forward = std::make_unique<cpu::Forward>(impl->config, impl->weights, *impl->pool);
+  report(options, 1.0f);
+  return std::shared_ptr<const Model>(new Model(std::move(impl)));
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const ModelSummary& Model::summary() const { return impl_->summary; }
+const ModelOptions& Model::options() const { return impl_->options; }
+
+std::unique_ptr<Session> Model::new_session() const {
+  return std::unique_ptr<Session>(new Session(Session::Impl::create(shared_from_this())));
+}
+
+}  // namespace mimo

@@ -1,0 +1,212 @@
+// mimo::Session: prefill / step / generate over the CPU executor, with rewind, fork, cancel.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "api/session_impl.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+std::unique_ptr<Session::Impl> Session::Impl::create(std::shared_ptr<const Model> model) {
+  auto impl = std::make_unique<Impl>();
+  impl->m = &model->impl();
+  impl->cache = cpu::KvCache(impl->m->config, impl->m->options.max_context,
+                             impl->m->options.max_step_tokens);
+  impl->model = std::move(model);
+  return impl;
+}
+
+std::unique_ptr<Session::Impl> Session::Impl::clone() const {
+  auto copy = std::make_unique<Impl>();
+  copy->model = model;
+  copy->m = m;
+  copy->cache = cache;
+  copy->tokens = tokens;
+  copy->pending = pending;
+  copy->last_logits = last_logits;
+  copy->stats = stats;
+  return copy;
+}
+
+std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_tokens,
+                                      bool all_logits) {
+  cpu::ForwardOptions options;
+  options.all_logits = all_logits;
+  options.cancel = &cancel_requested;
+  options.max_chunk = m->options.max_step_tokens;
+  std::lock_guard<std::mutex> lock(m->compute_mutex);
+  try {
+    cpu::ForwardOutput out = m->forward->run(cache, new_tokens, options);
+    return std::move(out.logits);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
+    throw;
+  }
+}
+
+void Session::Impl::flush_pending() {
+  if (pending.empty()) return;
+  auto start = Clock::now();
+  last_logits = run(pending, false);
+  stats.decode_seconds += seconds_since(start);
+  stats.decode_tokens += static_cast<std::int64_t>(pending.size());
+  pending.clear();
+}
+
+Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Session::~Session() = default;
+
+void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
+  if (new_tokens.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "Session::prefill: the token list is empty");
+  }
+  std::vector<std::int32_t> batch = impl_->pending;
+  batch.insert(batch.end(), new_tokens.begin(), new_tokens.end());
+  auto start = Clock::now();
+  impl_->last_logits = impl_->run(batch, false);
+  impl_->stats.prefill_seconds += seconds_since(start);
+  impl_->stats.prefill_tokens += static_cast<std::int64_t>(batch.size());
+  impl_->pending.clear();
+  impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
+}
+
+const std::vector<float>& Session::logits() {
+  impl_->flush_pending();
+  if (impl_->last_logits.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Session::logits: the context is empty (call prefill first)");
+  }
+  return impl_->last_logits;
+}
+
+std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
+  if (new_tokens.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "Session::score: the token list is empty");
+  }
+  impl_->flush_pending();
+  auto start = Clock::now();
+  std::vector<float> all = impl_->run(new_tokens, true);
+  impl_->stats.prefill_seconds += seconds_since(start);
+  impl_->stats.prefill_tokens += static_cast<std::int64_t>(new_tokens.size());
+  const std::size_t vocab = static_cast<std::size_t>(impl_->m->config.vocab_size);
+  impl_->last_logits.assign(all.end() - static_cast<std::ptrdiff_t>(vocab), all.end());
+  impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
+  return all;
+}
+
+SampleResult Session::step(Sampler& sampler) {
+  const std::vector<float>& current = logits();
+  auto start = Clock::now();
+  SampleResult result = sampler.sample(current.data(), impl_->m->config.vocab_size);
+  sampler.accept(result.token);
+  impl_->last_logits = impl_->run({result.token}, false);
+  impl_->tokens.push_back(result.token);
+  impl_->stats.decode_seconds += seconds_since(start);
+  impl_->stats.decode_tokens += 1;
+  return result;
+}
+
+GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sampler& sampler,
+                                 const GenerateOptions& options, const TokenCallback& on_token) {
+  if (options.max_tokens < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("GenerateOptions.max_tokens must be >= 0, got {}", options.max_tokens));
+  }
+  if (prompt.empty() && impl_->tokens.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Session::generate: empty prompt and empty context: nothing to continue from");
+  }
+  const auto call_start = Clock::now();
+  GenerateResult result;
+  std::vector<std::int32_t> stops = options.stop_token_ids;
+  if (stops.empty() && !options.ignore_eos) stops = impl_->m->summary.eos_token_ids;
+  try {
+    if (!prompt.empty()) {
+      prefill(prompt);
+      for (std::int32_t t : prompt) sampler.accept(t);
+    } else {
+      logits();  // runs a pending token, so last_logits is current
+    }
+    const std::int64_t capacity = impl_->m->options.max_context;
+    for (int i = 0; i < options.max_tokens; ++i) {
+      if (impl_->cancel_requested.exchange(false)) {
+        result.reason = StopReason::kCancelled;
+        return result;
+      }
+      auto start = Clock::now();
+      SampleResult sampled = sampler.sample(impl_->last_logits.data(), impl_->m->config.vocab_size);
+      sampler.accept(sampled.token);
+      impl_->stats.decode_seconds += seconds_since(start);
+      if (i == 0) impl_->stats.time_to_first_token_seconds = seconds_since(call_start);
+      result.tokens.push_back(sampled.token);
+      impl_->tokens.push_back(sampled.token);
+      impl_->pending.push_back(sampled.token);
+      if (on_token && !on_token(sampled)) {
+        result.reason = StopReason::kCallback;
+        return result;
+      }
+      if (std::find(stops.begin(), stops.end(), sampled.token) != stops.end()) {
+        result.reason = StopReason::kStopToken;
+        return result;
+      }
+      if (i + 1 == options.max_tokens) break;
+      if (static_cast<std::int64_t>(impl_->tokens.size()) >= capacity) {
+        result.reason = StopReason::kContextFull;
+        return result;
+      }
+      impl_->flush_pending();
+    }
+    result.reason = StopReason::kMaxTokens;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCancelled) throw;
+    result.reason = StopReason::kCancelled;
+  }
+  return result;
+}
+
+void Session::cancel() noexcept { impl_->cancel_requested = true; }
+
+void Session::rewind(std::int64_t n_tokens) {
+  if (n_tokens < 0 || n_tokens > position()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("Session::rewind: cannot drop {} tokens from a context of {}", n_tokens,
+                            position()));
+  }
+  // The cache keeps all but the new last token, which becomes pending: running it again
+  // recomputes the logits the next step samples from.
+  const std::int64_t new_length = position() - n_tokens;
+  const std::int64_t keep = std::min(impl_->cache.length(), std::max<std::int64_t>(new_length - 1, 0));
+  impl_->cache.truncate(keep);
+  impl_->tokens.resize(static_cast<std::size_t>(new_length));
+  impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());
+  impl_->last_logits.clear();
+}
+
+std::unique_ptr<Session> Session::fork() const { return std::unique_ptr<Session>(new Session(impl_->clone())); }
+
+void Session::reset() {
+  impl_->cache.truncate(0);
+  impl_->tokens.clear();
+  impl_->pending.clear();
+  impl_->last_logits.clear();
+  impl_->stats = SessionStats{};
+}
+
+std::int64_t Session::position() const { return static_cast<std::int64_t>(impl_->tokens.size()); }
+const std::vector<std::int32_t>& Session::tokens() const { return impl_->tokens; }
+const SessionStats& Session::stats() const { return impl_->stats; }
+const Model& Session::model() const { return *impl_->model; }
+
+}  // namespace mimo

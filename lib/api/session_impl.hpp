@@ -1,0 +1,34 @@
+// The state of one conversation: KV caches, token history, statistics, cancellation flag.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "api/model_impl.hpp"
+#include "cpu/kv_cache.hpp"
+#include "mimo/session.hpp"
+
+namespace mimo {
+
+struct Session::Impl {
+  static std::unique_ptr<Impl> create(std::shared_ptr<const Model> model);
+  std::unique_ptr<Impl> clone() const;
+
+  // Runs `tokens` through the model after the cached context; returns the logits of every
+  // token when all_logits, else of the last one. Keeps the cache unchanged on any error.
+  std::vector<float> run(const std::vector<std::int32_t>& tokens, bool all_logits);
+  // Runs the tokens accepted but not yet processed (the last generated one), if any.
+  void flush_pending();
+
+  std::shared_ptr<const Model> model;
+  const Model::Impl* m = nullptr;
+  cpu::KvCache cache;
+  std::vector<std::int32_t> tokens;   // every token in the context, pending ones included
+  std::vector<std::int32_t> pending;  // tail of `tokens` not yet run through the model
+  std::vector<float> last_logits;     // logits after the last processed token
+  SessionStats stats;
+  std::atomic<bool> cancel_requested{false};
+};
+
+}  // namespace mimo
