@@ -92,19 +92,19 @@ std::vector<std::int64_t> parse_entry_shape(const json& value, const Context& at
   return shape;
 }
 
-// Bytes a tensor of `shape` and `dtype` occupies; nullopt when that overflows 64 bits.
+// Bytes a tensor of `shape` and `dtype` occupies; nullopt when that overflows 64 bits. Every
+// partial element count must also fit int64, so TensorView::numel() never overflows.
 std::optional<std::uint64_t> byte_size(const std::vector<std::int64_t>& shape, DType dtype) {
-  std::uint64_t total = dtype_size(dtype);
+  constexpr auto kMaxNumel = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  std::uint64_t numel = 1;
   for (std::int64_t dim : shape) {
-    if (__builtin_mul_overflow(total, static_cast<std::uint64_t>(dim), &total)) {
+    if (__builtin_mul_overflow(numel, static_cast<std::uint64_t>(dim), &numel) ||
+        numel > kMaxNumel) {
       return std::nullopt;
     }
   }
-  // TensorView::numel() is int64: keep the element count representable there too.
-  const std::uint64_t numel = total / dtype_size(dtype);
-  if (numel > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    return std::nullopt;
-  }
+  std::uint64_t total = 0;
+  if (__builtin_mul_overflow(numel, dtype_size(dtype), &total)) return std::nullopt;
   return total;
 }
 

@@ -105,6 +105,10 @@ TEST_CASE("malformed: tensor entries") {
     require_invalid(
         R"({"w":{"dtype":"U8","shape":[4294967296,4294967296,0],"data_offsets":[0,0]}})", 0,
         "overflows");
+    // 2^32 * 2^31 fits uint64 but not int64: the element count must stay representable.
+    require_invalid(
+        R"({"w":{"dtype":"U8","shape":[4294967296,2147483648,0],"data_offsets":[0,0]}})", 0,
+        "overflows");
   }
   SECTION("begin > end") {
     require_invalid(R"({"w":{"dtype":"U8","shape":[4],"data_offsets":[8,4]}})", 8,
