@@ -66,15 +66,16 @@ void validate(const SamplerConfig& c) {
 }
 
 // The n most likely candidates as (id, z - log_sum), skipping zero-probability ones.
-std::vector<std::pair<std::int32_t, float>> top_logprobs_of(std::vector<Candidate> cands, int n,
-                                                            double log_sum) {
-  const std::size_t keep = std::min(cands.size(), static_cast<std::size_t>(n));
-  std::partial_sort(cands.begin(), cands.begin() + keep, cands.end(), sampling::more_likely);
+std::vector<std::pair<std::int32_t, float>> top_logprobs_of(const std::vector<Candidate>& cands,
+                                                            int n, double log_sum) {
+  std::vector<Candidate> best(std::min(cands.size(), static_cast<std::size_t>(n)));
+  std::partial_sort_copy(cands.begin(), cands.end(), best.begin(), best.end(),
+                         sampling::more_likely);
   std::vector<std::pair<std::int32_t, float>> out;
-  out.reserve(keep);
-  for (std::size_t i = 0; i < keep; ++i) {
-    if (std::exp(cands[i].z) == 0.0f) break;
-    out.emplace_back(cands[i].id, static_cast<float>(cands[i].z - log_sum));
+  out.reserve(best.size());
+  for (const Candidate& c : best) {
+    if (std::exp(c.z) == 0.0f) break;
+    out.emplace_back(c.id, static_cast<float>(c.z - log_sum));
   }
   return out;
 }
@@ -138,23 +139,19 @@ struct Sampler::Impl {
     return static_cast<std::int32_t>(std::find(logits.begin(), logits.end(), max) - logits.begin());
   }
 
-  // Every token that is not banned, with z = (logit - max) / temperature.
-  void collect_candidates(float max, float temperature) {
-    cands.clear();
-    for (std::size_t i = 0; i < logits.size(); ++i) {
-      if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
-      cands.push_back({static_cast<std::int32_t>(i), (logits[i] - max) / temperature});
-    }
-  }
-
   // The sampling chain after prepare(): leaves the survivors in id order in `cands` and their
   // probabilities in `probs`; returns log of the softmax normaliser.
   double distribution(float max) {
-    collect_candidates(max, config.temperature);
-    bool reordered = sampling::keep_top_k(cands, config.top_k);
-    reordered = sampling::keep_top_p(cands, config.top_p) || reordered;
+    const int k = config.top_k;
+    const bool top_k = k > 0 && static_cast<std::size_t>(k) < logits.size();
+    if (top_k) {
+      sampling::collect_top_k(logits, max, config.temperature, k, cands);
+    } else {
+      sampling::collect_candidates(logits, max, config.temperature, cands);
+    }
+    sampling::keep_top_p(cands, config.top_p, probs);
     sampling::keep_min_p(cands, config.min_p);
-    if (reordered) {
+    if (top_k) {
       std::sort(cands.begin(), cands.end(),
                 [](const Candidate& a, const Candidate& b) { return a.id < b.id; });
     }
@@ -169,7 +166,7 @@ struct Sampler::Impl {
     const double log_sum = std::log(total);
     result.logprob = static_cast<float>(-log_sum);  // the argmax has logit - max == 0
     if (config.top_logprobs > 0) {
-      collect_candidates(max, 1.0f);
+      sampling::collect_top_k(logits, max, 1.0f, config.top_logprobs, cands);
       result.top_logprobs = top_logprobs_of(cands, config.top_logprobs, log_sum);
     }
     return result;

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <utility>
 
 namespace mimo::sampling {
 
@@ -19,8 +21,10 @@ std::uint64_t rotl(std::uint64_t x, int k) {
   return (x << k) | (x >> (64 - k));
 }
 
-// Enough to cover top_p in typical use without sorting the whole vocabulary; grows x2.
-constexpr std::size_t kFirstTopPChunk = 256;
+// top-p buckets: fine enough that the crossing bucket holds few tokens for real logit rows.
+constexpr int kTopPBuckets = 4096;
+// exp(z) of a float z below this is 0 (the smallest denormal is 2^-149).
+constexpr double kZeroWeightZ = -104.0;
 
 }  // namespace
 
@@ -45,34 +49,83 @@ double Rng::next_double() {
   return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
 }
 
-bool keep_top_k(std::vector<Candidate>& cands, int k) {
-  if (k <= 0 || static_cast<std::size_t>(k) >= cands.size()) return false;
-  std::nth_element(cands.begin(), cands.begin() + k, cands.end(), more_likely);
-  cands.resize(static_cast<std::size_t>(k));
-  return true;
+void collect_candidates(const std::vector<float>& logits, float max, float temperature,
+                        std::vector<Candidate>& out) {
+  out.clear();
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
+    out.push_back({static_cast<std::int32_t>(i), (logits[i] - max) / temperature});
+  }
 }
 
-bool keep_top_p(std::vector<Candidate>& cands, float top_p) {
-  if (top_p >= 1.0f || cands.size() <= 1) return false;
-  double total = 0.0;
-  for (const Candidate& c : cands) total += std::exp(c.z);
-  const double target = static_cast<double>(top_p) * total;
-  // Sort progressively larger prefixes: each round sorts the next most likely chunk of what
-  // is left, which all rank below the already sorted prefix.
-  double mass = 0.0;
-  std::size_t sorted = 0;
-  while (sorted < cands.size()) {
-    const std::size_t end = std::min(cands.size(), std::max(2 * sorted, kFirstTopPChunk));
-    std::partial_sort(cands.begin() + sorted, cands.begin() + end, cands.end(), more_likely);
-    for (; sorted < end; ++sorted) {
-      mass += std::exp(cands[sorted].z);
-      if (mass >= target) {
-        cands.resize(sorted + 1);
-        return true;
-      }
+void collect_top_k(const std::vector<float>& logits, float max, float temperature, int k,
+                   std::vector<Candidate>& out) {
+  out.clear();
+  const std::size_t limit = static_cast<std::size_t>(k);
+  // With more_likely as the heap's "less", front() is the least likely kept candidate.
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] == -std::numeric_limits<float>::infinity()) continue;
+    const Candidate c{static_cast<std::int32_t>(i), (logits[i] - max) / temperature};
+    if (out.size() < limit) {
+      out.push_back(c);
+      std::push_heap(out.begin(), out.end(), more_likely);
+    } else if (more_likely(c, out.front())) {
+      std::pop_heap(out.begin(), out.end(), more_likely);
+      out.back() = c;
+      std::push_heap(out.begin(), out.end(), more_likely);
     }
   }
-  return true;
+}
+
+void keep_top_p(std::vector<Candidate>& cands, float top_p, std::vector<float>& scratch) {
+  if (top_p >= 1.0f || cands.size() <= 1) return;
+  std::vector<float>& weight = scratch;
+  weight.resize(cands.size());
+  double total = 0.0;
+  float lowest = 0.0f;
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    weight[i] = std::exp(cands[i].z);
+    total += weight[i];
+    lowest = std::min(lowest, cands[i].z);
+  }
+  const double target = static_cast<double>(top_p) * total;
+  // Equal-width buckets over z in [span, 0]: a lower bucket index never holds a less likely
+  // token than a higher one. z below kZeroWeightZ has exp(z) == 0 in float: all go last.
+  const double span = std::max(static_cast<double>(lowest), kZeroWeightZ);
+  const double scale = span < 0.0 ? (kTopPBuckets - 1) / -span : 0.0;
+  auto bucket_of = [&](float z) {
+    const double b = -static_cast<double>(z) * scale;
+    return b < kTopPBuckets - 1 ? static_cast<int>(b) : kTopPBuckets - 1;
+  };
+  std::vector<double> mass(kTopPBuckets, 0.0);
+  for (std::size_t i = 0; i < cands.size(); ++i) mass[bucket_of(cands[i].z)] += weight[i];
+  double below = 0.0;  // mass of the buckets before the crossing one
+  int crossing = 0;
+  while (crossing < kTopPBuckets - 1 && below + mass[crossing] < target) {
+    below += mass[crossing++];
+  }
+  // Sort only the crossing bucket and find its last kept candidate.
+  std::vector<std::pair<Candidate, float>> edge;
+  for (std::size_t i = 0; i < cands.size(); ++i) {
+    if (bucket_of(cands[i].z) == crossing) edge.emplace_back(cands[i], weight[i]);
+  }
+  if (edge.empty()) return;  // rounding never reached target: keep everything
+  std::sort(edge.begin(), edge.end(),
+            [](const auto& a, const auto& b) { return more_likely(a.first, b.first); });
+  Candidate last = edge.back().first;
+  for (const auto& [c, w] : edge) {
+    below += w;
+    if (below >= target) {
+      last = c;
+      break;
+    }
+  }
+  cands.erase(std::remove_if(cands.begin(), cands.end(),
+                             [&](const Candidate& c) {
+                               const int b = bucket_of(c.z);
+                               return b > crossing || (b == crossing && more_likely(last, c));
+                             }),
+              cands.end());
 }
 
 void keep_min_p(std::vector<Candidate>& cands, float min_p) {

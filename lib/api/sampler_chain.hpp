@@ -34,14 +34,19 @@ class Rng {
   std::uint64_t s_[4];
 };
 
-// Keeps the k most likely candidates (unordered afterwards). No-op when k <= 0 or k >= size.
-// Returns whether the order of `cands` changed.
-bool keep_top_k(std::vector<Candidate>& cands, int k);
+// Every token whose logit is not -infinity, in id order, with z = (logit - max) / temperature.
+void collect_candidates(const std::vector<float>& logits, float max, float temperature,
+                        std::vector<Candidate>& out);
 
-// Keeps the shortest prefix (in more_likely order) whose probability mass reaches top_p,
-// sorting only as much of the list as that prefix needs. No-op when top_p >= 1.
-// Returns whether the order of `cands` changed.
-bool keep_top_p(std::vector<Candidate>& cands, float top_p);
+// The k most likely tokens of the same candidate set (same z), unordered, selected in one pass
+// with a size-k heap instead of materialising every candidate.
+void collect_top_k(const std::vector<float>& logits, float max, float temperature, int k,
+                   std::vector<Candidate>& out);
+
+// Keeps the shortest prefix (in more_likely order) whose probability mass reaches top_p.
+// Preserves order; linear time: candidates are bucketed by z and only the bucket where the mass
+// crosses top_p is sorted. `scratch` is reused storage. No-op when top_p >= 1.
+void keep_top_p(std::vector<Candidate>& cands, float top_p, std::vector<float>& scratch);
 
 // Keeps candidates with exp(z) >= min_p, i.e. p >= min_p * p_max. Preserves order.
 void keep_min_p(std::vector<Candidate>& cands, float min_p);
