@@ -1,0 +1,101 @@
+// ThreadPool: workers sleep on a condition variable and claim ranges of the current job under a
+// mutex; ranges are coarse (a few per thread), so the lock is not a bottleneck.
+#include "cpu/thread_pool.hpp"
+
+#include <algorithm>
+
+namespace mimo::cpu {
+namespace {
+
+thread_local bool t_inside_job = false;
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  threads = std::max(threads, 1);
+  workers_.reserve(threads - 1);
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::run_ranges() {
+  t_inside_job = true;
+  for (;;) {
+    std::int64_t begin, end;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (next_ >= job_n_ || error_) break;
+      begin = next_;
+      end = std::min(job_n_, begin + grain_);
+      next_ = end;
+    }
+    try {
+      (*job_)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!error_) error_ = std::current_exception();
+    }
+  }
+  t_inside_job = false;
+}
+
+void ThreadPool::worker_loop() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    run_ranges();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      --busy_;
+    }
+    done_.notify_one();
+  }
+}
+
+void ThreadPool::parallel_for(std::int64_t n,
+                              const std::function<void(std::int64_t, std::int64_t)>& fn) {
+  if (n <= 0) return;
+  if (workers_.empty() || n == 1 || t_inside_job) {
+    fn(0, n);
+    return;
+  }
+  std::lock_guard<std::mutex> call_lock(call_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = &fn;
+    job_n_ = n;
+    // About four ranges per thread balances uneven rows without much locking.
+    grain_ = std::max<std::int64_t>(1, n / (4 * size()));
+    next_ = 0;
+    error_ = nullptr;
+    busy_ = static_cast<int>(workers_.size());
+    ++generation_;
+  }
+  wake_.notify_all();
+  run_ranges();
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    job_ = nullptr;
+    error = error_;
+    error_ = nullptr;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace mimo::cpu

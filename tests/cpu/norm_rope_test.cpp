@@ -1,0 +1,72 @@
+// RMSNorm and RoPE against float64 references.
+#include <cmath>
+
+#include "cpu/rmsnorm.hpp"
+#include "cpu/rope.hpp"
+#include "random_weights.hpp"
+#include "support/catch.hpp"
+
+namespace mimo::cpu {
+namespace {
+
+using testing::Rng;
+
+TEST_CASE("rmsnorm matches x / sqrt(mean(x^2) + eps) * w") {
+  Rng rng(10);
+  for (std::int64_t dim : {1, 7, 64, 333}) {
+    const int tokens = 3;
+    const std::vector<float> x = testing::random_vector(rng, tokens * dim, 3.0f);
+    const std::vector<float> w = testing::random_vector(rng, dim);
+    std::vector<float> y(x.size());
+    rmsnorm(x.data(), w.data(), tokens, dim, 1e-5, y.data());
+    for (int t = 0; t < tokens; ++t) {
+      double ms = 0;
+      for (std::int64_t i = 0; i < dim; ++i) ms += double(x[t * dim + i]) * x[t * dim + i];
+      const double inv = 1.0 / std::sqrt(ms / dim + 1e-5);
+      for (std::int64_t i = 0; i < dim; ++i) {
+        const double ref = x[t * dim + i] * inv * w[i];
+        CHECK(std::abs(y[t * dim + i] - ref) <= 1e-6 * std::abs(ref) + 1e-7);
+      }
+    }
+  }
+  // In place.
+  std::vector<float> x = testing::random_vector(rng, 16), w = testing::random_vector(rng, 16);
+  std::vector<float> y(16);
+  rmsnorm(x.data(), w.data(), 1, 16, 1e-6, y.data());
+  rmsnorm(x.data(), w.data(), 1, 16, 1e-6, x.data());
+  REQUIRE(x == y);
+}
+
+TEST_CASE("rope rotates pairs (j, j + d/2) of the first rotary_dim dims only") {
+  Rng rng(11);
+  const int heads = 3, head_dim = 24, rotary_dim = 8;
+  for (double theta : {10000.0, 5e6}) {
+    const Rope rope(rotary_dim, theta);
+    for (int i = 0; i < rotary_dim / 2; ++i) {
+      const double ref = 1.0 / std::pow(theta, 2.0 * i / rotary_dim);
+      CHECK(std::abs(rope.inv_freq()[i] - ref) <= 2e-7 * ref);
+    }
+    for (long long pos : {0LL, 1LL, 5LL, 37LL}) {
+      const std::vector<float> x = testing::random_vector(rng, heads * head_dim);
+      std::vector<float> y = x;
+      rope.apply(y.data(), heads, head_dim, pos);
+      for (int h = 0; h < heads; ++h) {
+        const float* xh = x.data() + h * head_dim;
+        const float* yh = y.data() + h * head_dim;
+        for (int j = 0; j < rotary_dim / 2; ++j) {
+          const double angle = pos / std::pow(theta, 2.0 * j / rotary_dim);
+          const double a = xh[j], b = xh[j + rotary_dim / 2];
+          // The float32 angle (pos * inv_freq rounded) costs up to ~1 ulp of the angle.
+          const double tol = 1e-6 + 2e-7 * angle;
+          CHECK(std::abs(yh[j] - (a * std::cos(angle) - b * std::sin(angle))) <= tol);
+          CHECK(std::abs(yh[j + rotary_dim / 2] - (b * std::cos(angle) + a * std::sin(angle))) <=
+                tol);
+        }
+        for (int j = rotary_dim; j < head_dim; ++j) REQUIRE(yh[j] == xh[j]);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mimo::cpu

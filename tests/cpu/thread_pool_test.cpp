@@ -1,0 +1,48 @@
+// ThreadPool: coverage of every index exactly once, exceptions, nesting, reuse.
+#include <atomic>
+#include <stdexcept>
+#include <vector>
+
+#include "cpu/thread_pool.hpp"
+#include "support/catch.hpp"
+
+namespace mimo::cpu {
+namespace {
+
+TEST_CASE("parallel_for covers [0, n) exactly once") {
+  for (int threads : {1, 2, 5}) {
+    ThreadPool pool(threads);
+    REQUIRE(pool.size() == threads);
+    for (std::int64_t n : {0, 1, 3, 17, 1000}) {
+      std::vector<std::atomic<int>> hits(n);
+      for (int repeat = 0; repeat < 3; ++repeat) {
+        pool.parallel_for(n, [&](std::int64_t b, std::int64_t e) {
+          REQUIRE(b < e);
+          for (std::int64_t i = b; i < e; ++i) hits[i]++;
+        });
+      }
+      for (std::int64_t i = 0; i < n; ++i) REQUIRE(hits[i] == 3);
+    }
+  }
+}
+
+TEST_CASE("parallel_for rethrows and stays usable; nested calls run inline") {
+  ThreadPool pool(3);
+  REQUIRE_THROWS_AS(pool.parallel_for(100,
+                                      [](std::int64_t b, std::int64_t) {
+                                        if (b >= 0) throw std::runtime_error("boom");
+                                      }),
+                    std::runtime_error);
+  std::atomic<long long> sum{0};
+  pool.parallel_for(10, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t i = b; i < e; ++i) {
+      pool.parallel_for(10, [&](std::int64_t b2, std::int64_t e2) {
+        for (std::int64_t j = b2; j < e2; ++j) sum += i * 10 + j;
+      });
+    }
+  });
+  REQUIRE(sum == 99 * 100 / 2);
+}
+
+}  // namespace
+}  // namespace mimo::cpu
