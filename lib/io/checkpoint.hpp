@@ -31,7 +31,7 @@ class Checkpoint {
   void open_indexed(const std::string& index_path);
   void open_unindexed();
 
-  std::string label_;      // the path the caller opened, for messages
+  std::string label_;  // the path the caller opened, for messages
   std::string directory_;
   std::vector<std::shared_ptr<const SafetensorsFile>> shards_;
   std::map<std::string, const TensorView*> index_;
