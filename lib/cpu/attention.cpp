@@ -15,8 +15,8 @@ void attend_one(const KvLayerView& kv, const AttentionParams& params, const floa
                 std::int64_t pos, std::vector<float>& scores, float* out) {
   const int group = params.num_heads / kv.kv_heads;
   const int kv_head = head / group;
-  const std::int64_t first = params.window > 0 ? std::max<std::int64_t>(0, pos - params.window + 1)
-                                               : 0;
+  const std::int64_t first =
+      params.window > 0 ? std::max<std::int64_t>(0, pos - params.window + 1) : 0;
   const std::int64_t n_keys = pos - first + 1;
   // transformers multiplies the float32 scores by the python scalar head_dim ** -0.5.
   const float scale = static_cast<float>(std::pow(static_cast<double>(kv.head_dim), -0.5));

@@ -20,8 +20,8 @@ struct KvLayerView {
 };
 
 struct AttentionParams {
-  int num_heads = 0;        // query heads; head h reads kv head h / (num_heads / kv_heads)
-  int window = 0;           // > 0: key j visible to query i iff i - window < j <= i; 0: j <= i
+  int num_heads = 0;             // query heads; head h reads kv head h / (num_heads / kv_heads)
+  int window = 0;                // > 0: key j visible to query i iff i - window < j <= i; 0: j <= i
   const float* sinks = nullptr;  // [num_heads] logits joining the softmax denominator, or null
 };
 

@@ -17,7 +17,9 @@ inline float dot(const float* a, const float* b, std::int64_t n) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-inline float sum_of_squares(const float* a, std::int64_t n) { return dot(a, a, n); }
+inline float sum_of_squares(const float* a, std::int64_t n) {
+  return dot(a, a, n);
+}
 
 // y += alpha * x
 inline void axpy(float alpha, const float* x, float* y, std::int64_t n) {

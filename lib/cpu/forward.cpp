@@ -139,9 +139,8 @@ ForwardOutput Forward::run(KvCache& cache, std::span<const std::int32_t> tokens,
                            const ForwardOptions& options) {
   validate(cache, tokens, options);
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-  const int chunk = options.max_chunk > 0
-                        ? std::min(options.max_chunk, cache.max_step_tokens())
-                        : cache.max_step_tokens();
+  const int chunk = options.max_chunk > 0 ? std::min(options.max_chunk, cache.max_step_tokens())
+                                          : cache.max_step_tokens();
   ForwardOutput out;
   out.logits.resize((options.all_logits ? total : 1) * config_.vocab_size);
   out.hidden.resize(total * options.hidden_taps.size() * config_.hidden_size);
@@ -168,7 +167,8 @@ void Forward::run_chunk(KvCache& cache, std::span<const std::int32_t> tokens,
     for (std::size_t k = 0; k < n_taps; ++k) {
       if (options.hidden_taps[k] != layer) continue;
       for (int i = 0; i < n; ++i) {
-        std::copy_n(x + i * hidden, hidden, out.hidden.data() + ((out_row + i) * n_taps + k) * hidden);
+        std::copy_n(x + i * hidden, hidden,
+                    out.hidden.data() + ((out_row + i) * n_taps + k) * hidden);
       }
     }
   };
@@ -248,8 +248,8 @@ void Forward::mlp_block(int layer, const float* h, int n, float* out) {
   router.topk_group = config_.topk_group;
   router.norm_topk_prob = config_.norm_topk_prob;
   router.routed_scaling_factor = config_.routed_scaling_factor;
-  const float* bias = params_[layer].router_bias.empty() ? nullptr
-                                                         : params_[layer].router_bias.data();
+  const float* bias =
+      params_[layer].router_bias.empty() ? nullptr : params_[layer].router_bias.data();
   std::vector<Route> routes(n);
   for (int i = 0; i < n; ++i) routes[i] = route(logits.data() + i * n_experts, bias, router);
   moe(pool_, w.experts, routes, h, n, config_.hidden_size, out);

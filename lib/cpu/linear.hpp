@@ -11,7 +11,6 @@ namespace mimo::cpu {
 // x: [n_tokens, w.cols], y: [n_tokens, w.rows] (row-major). Each weight row is decoded once
 // into a small buffer and dotted with every token, so a B-token step reads W once. Rows are
 // split across the pool; each y element is one fixed-order dot product.
-void linear(ThreadPool& pool, const model::LinearWeight& w, const float* x, int n_tokens,
-            float* y);
+void linear(ThreadPool& pool, const model::LinearWeight& w, const float* x, int n_tokens, float* y);
 
 }  // namespace mimo::cpu

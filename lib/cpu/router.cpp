@@ -12,8 +12,7 @@ namespace {
 std::vector<int> top_k_indices(const std::vector<float>& values, int k) {
   std::vector<int> order(values.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return values[a] > values[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return values[a] > values[b]; });
   order.resize(k);
   return order;
 }
@@ -41,7 +40,7 @@ Route route(const float* logits, const float* bias, const RouterParams& params) 
     std::vector<bool> kept(params.n_group, false);
     for (int g : top_k_indices(group_scores, params.topk_group)) kept[g] = true;
     for (int e = 0; e < n; ++e) {
-      if (!kept[e / per_group]) choice[e] = 0.0f;
+      if (!kept[e / per_group]) choice[e] = -INFINITY;
     }
   }
   Route r;

@@ -24,8 +24,8 @@ struct Route {
 // logits: [n_experts] router logits (float32) of one token; bias: [n_experts]
 // e_score_correction_bias (null = zeros).
 // s = sigmoid(logits); choice = s + bias; group score = sum of the two largest choices of the
-// group; the best topk_group groups are kept and every other expert's choice becomes 0.0
-// (transformers' masked_fill(..., 0.0), not -inf); top_k experts by choice; weight = s of the
+// group; the best topk_group groups are kept and every other expert's choice becomes -inf
+// (transformers' masked_fill(~mask, -inf)); top_k experts by choice; weight = s of the
 // expert, divided by (sum + 1e-20) when norm_topk_prob, times routed_scaling_factor.
 // Ties (as in torch.topk, which leaves them unspecified) go to the lower index.
 Route route(const float* logits, const float* bias, const RouterParams& params);

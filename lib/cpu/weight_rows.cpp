@@ -31,8 +31,8 @@ float load_scale(const LinearWeight& w, std::int64_t index) {
 
 void decode_bf16(const std::uint8_t* row, std::int64_t cols, float* out) {
   for (std::int64_t c = 0; c < cols; ++c) {
-    std::uint32_t bits = static_cast<std::uint32_t>(row[2 * c]) |
-                         static_cast<std::uint32_t>(row[2 * c + 1]) << 8;
+    std::uint32_t bits =
+        static_cast<std::uint32_t>(row[2 * c]) | static_cast<std::uint32_t>(row[2 * c + 1]) << 8;
     std::uint32_t f32 = bits << 16;
     std::memcpy(&out[c], &f32, sizeof f32);
   }
@@ -78,11 +78,19 @@ void validate_linear(const LinearWeight& w) {
   }
   std::int64_t min_stride = 0;
   switch (w.format) {
-    case WeightFormat::kF32: min_stride = 4 * w.cols; break;
+    case WeightFormat::kF32:
+      min_stride = 4 * w.cols;
+      break;
     case WeightFormat::kBF16:
-    case WeightFormat::kF16: min_stride = 2 * w.cols; break;
-    case WeightFormat::kFp8Block: min_stride = w.cols; break;
-    case WeightFormat::kMxfp4: min_stride = w.cols / 2; break;
+    case WeightFormat::kF16:
+      min_stride = 2 * w.cols;
+      break;
+    case WeightFormat::kFp8Block:
+      min_stride = w.cols;
+      break;
+    case WeightFormat::kMxfp4:
+      min_stride = w.cols / 2;
+      break;
   }
   if (w.row_stride_bytes < min_stride) {
     bad_weight(w, fmt::format("row stride {} bytes, expected at least {}", w.row_stride_bytes,
@@ -107,25 +115,41 @@ void decode_row(const LinearWeight& w, std::int64_t r, float* out) {
   const std::int64_t stored_row = w.row_offset + r;
   const std::uint8_t* row = w.data + stored_row * w.row_stride_bytes;
   switch (w.format) {
-    case WeightFormat::kF32: std::memcpy(out, row, sizeof(float) * w.cols); return;
-    case WeightFormat::kBF16: decode_bf16(row, w.cols, out); return;
-    case WeightFormat::kF16: decode_f16(row, w.cols, out); return;
-    case WeightFormat::kFp8Block: decode_fp8_block(w, stored_row, row, out); return;
-    case WeightFormat::kMxfp4: decode_mxfp4(w, stored_row, row, out); return;
+    case WeightFormat::kF32:
+      std::memcpy(out, row, sizeof(float) * w.cols);
+      return;
+    case WeightFormat::kBF16:
+      decode_bf16(row, w.cols, out);
+      return;
+    case WeightFormat::kF16:
+      decode_f16(row, w.cols, out);
+      return;
+    case WeightFormat::kFp8Block:
+      decode_fp8_block(w, stored_row, row, out);
+      return;
+    case WeightFormat::kMxfp4:
+      decode_mxfp4(w, stored_row, row, out);
+      return;
   }
 }
 
 std::vector<float> to_floats(const model::VectorWeight& v, std::int64_t expected_size) {
   if (v.data == nullptr || v.size != expected_size) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("vector '{}': {} elements, expected {}", v.name, v.size, expected_size));
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("vector '{}': {} elements, expected {}",
+                                                         v.name, v.size, expected_size));
   }
   std::vector<float> out(v.size);
   for (std::int64_t i = 0; i < v.size; ++i) {
     switch (v.dtype) {
-      case io::DType::kF32: std::memcpy(&out[i], v.data + 4 * i, 4); break;
-      case io::DType::kBF16: out[i] = quant::bf16_value(load_u16(v.data + 2 * i)); break;
-      case io::DType::kF16: out[i] = quant::f16_value(load_u16(v.data + 2 * i)); break;
+      case io::DType::kF32:
+        std::memcpy(&out[i], v.data + 4 * i, 4);
+        break;
+      case io::DType::kBF16:
+        out[i] = quant::bf16_value(load_u16(v.data + 2 * i));
+        break;
+      case io::DType::kF16:
+        out[i] = quant::f16_value(load_u16(v.data + 2 * i));
+        break;
       default:
         throw Error(ErrorCode::kUnsupported,
                     fmt::format("vector '{}': dtype {} (expected F32, BF16 or F16)", v.name,

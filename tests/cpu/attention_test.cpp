@@ -1,7 +1,8 @@
 // Attention against a float64 reference: GQA, sliding window over a ring, sinks, dv != dk.
+#include "cpu/attention.hpp"
+
 #include <cmath>
 
-#include "cpu/attention.hpp"
 #include "random_weights.hpp"
 #include "support/catch.hpp"
 
@@ -30,7 +31,8 @@ TEST_CASE("attention matches a float64 reference") {
   for (const Case& c : cases) {
     const std::vector<float> all_k =
         testing::random_vector(rng, history * c.kv_heads * c.head_dim, 2.0f);
-    const std::vector<float> all_v = testing::random_vector(rng, history * c.kv_heads * c.v_head_dim);
+    const std::vector<float> all_v =
+        testing::random_vector(rng, history * c.kv_heads * c.v_head_dim);
     const std::vector<float> q = testing::random_vector(rng, queries * c.heads * c.head_dim, 2.0f);
     const std::vector<float> sinks = testing::random_vector(rng, c.heads, 2.0f);
     std::vector<float> keys(c.capacity * c.kv_heads * c.head_dim);
@@ -58,7 +60,8 @@ TEST_CASE("attention matches a float64 reference") {
         for (std::int64_t j = 0; j <= pos; ++j) {
           if (c.window > 0 && !(pos - c.window < j)) continue;
           double s = 0;
-          for (int d = 0; d < c.head_dim; ++d) s += double(qh[d]) * all_k[j * ks + kvh * c.head_dim + d];
+          for (int d = 0; d < c.head_dim; ++d)
+            s += double(qh[d]) * all_k[j * ks + kvh * c.head_dim + d];
           z.push_back(s / std::sqrt(double(c.head_dim)));
           keys_seen.push_back(j);
         }

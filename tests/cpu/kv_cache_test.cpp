@@ -1,7 +1,8 @@
 // KvCache: ring sizing, rewind limits, exact undo of an interrupted step.
+#include "cpu/kv_cache.hpp"
+
 #include <cstring>
 
-#include "cpu/kv_cache.hpp"
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
 

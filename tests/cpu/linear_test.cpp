@@ -1,9 +1,10 @@
 // linear / decode_row / embed against float64 references, every weight format.
+#include "cpu/linear.hpp"
+
 #include <cmath>
 #include <cstring>
 
 #include "cpu/embedding.hpp"
-#include "cpu/linear.hpp"
 #include "cpu/weight_rows.hpp"
 #include "mimo/error.hpp"
 #include "random_weights.hpp"

@@ -1,8 +1,9 @@
 // Gated MLP and MoE combine against float64 references.
+#include "cpu/mlp.hpp"
+
 #include <cmath>
 #include <cstring>
 
-#include "cpu/mlp.hpp"
 #include "random_weights.hpp"
 #include "support/catch.hpp"
 
@@ -74,8 +75,10 @@ TEST_CASE("moe combines the routed experts and batching does not change a bit") 
   std::vector<model::ExpertWeights> experts;
   for (int e = 0; e < 5; ++e) owned.push_back(make_mlp(WeightFormat::kMxfp4, hidden, inter, rng));
   for (const OwnedMlp& m : owned) experts.push_back(m.weights());
-  const std::vector<Route> routes = {
-      {{3, 1}, {0.7f, 0.3f}}, {{1, 4}, {0.6f, 0.4f}}, {{0, 3}, {0.55f, 0.45f}}, {{3, 1}, {0.2f, 0.8f}}};
+  const std::vector<Route> routes = {{{3, 1}, {0.7f, 0.3f}},
+                                     {{1, 4}, {0.6f, 0.4f}},
+                                     {{0, 3}, {0.55f, 0.45f}},
+                                     {{3, 1}, {0.2f, 0.8f}}};
   const int tokens = static_cast<int>(routes.size());
   const std::vector<float> x = testing::random_vector(rng, tokens * hidden);
   std::vector<float> y(tokens * hidden);

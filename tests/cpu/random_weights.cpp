@@ -47,7 +47,9 @@ double exact_fp4(std::uint8_t code) {
   return sign ? -v : v;
 }
 
-double exact_e8m0(std::uint8_t bits) { return std::ldexp(1.0, bits - 127); }
+double exact_e8m0(std::uint8_t bits) {
+  return std::ldexp(1.0, bits - 127);
+}
 
 std::unique_ptr<OwnedLinear> make_linear(WeightFormat format, std::int64_t rows, std::int64_t cols,
                                          Rng& rng, float scale, std::int64_t extra_rows,
@@ -76,8 +78,8 @@ std::unique_ptr<OwnedLinear> make_linear(WeightFormat format, std::int64_t rows,
           std::memcpy(p, &v, 4);
           exact = v;
         } else {
-          const std::uint16_t bits = format == WeightFormat::kBF16 ? quant::float_to_bf16(v)
-                                                                   : quant::float_to_f16(v);
+          const std::uint16_t bits =
+              format == WeightFormat::kBF16 ? quant::float_to_bf16(v) : quant::float_to_f16(v);
           std::memcpy(p, &bits, 2);
           exact = format == WeightFormat::kBF16 ? exact_bf16(bits) : exact_f16(bits);
         }
@@ -95,7 +97,8 @@ std::unique_ptr<OwnedLinear> make_linear(WeightFormat format, std::int64_t rows,
       out->scales.resize(grid.size() * (bf16_scales ? 2 : 4));
       for (std::size_t b = 0; b < grid.size(); ++b) {
         // Scales differ per block (0.5x .. 2x) so a wrong block index shows.
-        const float s = scale / 448.0f * std::ldexp(1.0f + std::abs(random_value(rng)), -1 + int(b % 3));
+        const float s =
+            scale / 448.0f * std::ldexp(1.0f + std::abs(random_value(rng)), -1 + int(b % 3));
         if (bf16_scales) {
           const std::uint16_t bits = quant::float_to_bf16(s);
           std::memcpy(out->scales.data() + 2 * b, &bits, 2);

@@ -18,9 +18,9 @@ float random_value(Rng& rng);
 std::vector<float> random_vector(Rng& rng, std::size_t n, float scale = 1.0f);
 
 struct OwnedLinear {
-  model::LinearWeight weight;            // points into data / scales below
+  model::LinearWeight weight;  // points into data / scales below
   std::vector<std::uint8_t> data, scales;
-  std::vector<double> exact;             // [rows, cols] dequantized values
+  std::vector<double> exact;  // [rows, cols] dequantized values
 };
 
 // A [rows, cols] weight of typical magnitude `scale`, stored with `extra_rows` unused rows

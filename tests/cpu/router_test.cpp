@@ -1,10 +1,11 @@
 // Router against a float64 reference written from the transformers code path.
+#include "cpu/router.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <set>
 
-#include "cpu/router.hpp"
 #include "random_weights.hpp"
 #include "support/catch.hpp"
 
@@ -34,7 +35,7 @@ Route reference_route(const std::vector<float>& logits, const std::vector<float>
             [&](int a, int b) { return group_score[a] > group_score[b]; });
   std::set<int> kept(groups.begin(), groups.begin() + p.topk_group);
   for (int e = 0; e < n; ++e) {
-    if (!kept.count(e / per_group)) choice[e] = 0.0;  // masked_fill(~mask, 0.0)
+    if (!kept.count(e / per_group)) choice[e] = -INFINITY;  // masked_fill(~mask, -inf)
   }
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
@@ -57,7 +58,7 @@ TEST_CASE("route matches the reference selection and weights") {
     int n_experts, top_k, n_group, topk_group;
     bool norm;
     double scaling;
-    float bias_center;  // strongly negative: masked experts (choice 0) win, as in transformers
+    float bias_center;  // strongly negative: every choice < 0, masked experts must still lose
   };
   const Config configs[] = {
       {8, 2, 1, 1, true, 1.0, 0.0f},   {16, 4, 4, 2, true, 2.5, 0.0f},
@@ -73,7 +74,7 @@ TEST_CASE("route matches the reference selection and weights") {
       const Route got = route(logits.data(), bias.data(), p);
       const Route want = reference_route(logits, bias, p);
       REQUIRE(got.experts.size() == want.experts.size());
-      // Compare as sets: order among equal choice (masked zeros) is unspecified.
+      // Compare as sets: torch.topk(sorted=False) promises no order.
       std::set<int> got_set(got.experts.begin(), got.experts.end());
       std::set<int> want_set(want.experts.begin(), want.experts.end());
       REQUIRE(got_set == want_set);

@@ -1,9 +1,10 @@
 // ThreadPool: coverage of every index exactly once, exceptions, nesting, reuse.
+#include "cpu/thread_pool.hpp"
+
 #include <atomic>
 #include <stdexcept>
 #include <vector>
 
-#include "cpu/thread_pool.hpp"
 #include "support/catch.hpp"
 
 namespace mimo::cpu {
