@@ -27,7 +27,9 @@ std::span<const ExpertLayout> expert_layouts();
 // FP8 block; U8 with `<name>_scale` (U8 or F8_E8M0, [out, in/32]) is MXFP4. q/k/v come from
 // separate projections or from one fused self_attn.qkv_proj (row slices). Tensors under
 // "model.mtp." are listed in `skipped`; a missing tensor, a wrong shape or dtype, or any other
-// tensor the config does not use is a mimo::Error naming the tensor.
+// tensor the config does not use is a mimo::Error naming the tensor. The weights point into
+// `checkpoint`'s mappings: it must outlive them (hence no binding to a temporary).
 ModelWeights bind_weights(const ModelConfig& config, const io::Checkpoint& checkpoint);
+ModelWeights bind_weights(const ModelConfig& config, io::Checkpoint&& checkpoint) = delete;
 
 }  // namespace mimo::model
