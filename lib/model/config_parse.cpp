@@ -276,14 +276,27 @@ int positive(const JsonFields& f, std::string_view key, int value) {
   return value;
 }
 
+// Sizes that allocate per item are bounded, so a corrupt config fails instead of exhausting memory.
+constexpr int kMaxLayers = 4096;
+constexpr int kMaxExperts = 1 << 16;
+constexpr int kMaxHeads = 1 << 16;
+constexpr int kMaxHeadDim = 1 << 16;
+
+int bounded(const JsonFields& f, std::string_view key, int value, int limit) {
+  if (positive(f, key, value) > limit) {
+    f.fail(ErrorCode::kInvalidFile, key, fmt::format("{} exceeds the limit {}", value, limit));
+  }
+  return value;
+}
+
 AttentionSpec read_attention(const JsonFields& f, const char* heads_key, const char* kv_key,
                              const char* head_dim_key, const char* v_dim_key, int kv_default,
                              int heads_default, int head_dim_default, int v_dim_default) {
   AttentionSpec spec;
-  spec.num_heads = positive(f, heads_key, f.get_int(heads_key, heads_default));
-  spec.num_kv_heads = positive(f, kv_key, f.get_int(kv_key, kv_default));
-  spec.head_dim = positive(f, head_dim_key, f.get_int(head_dim_key, head_dim_default));
-  spec.v_head_dim = positive(f, v_dim_key, f.get_int(v_dim_key, v_dim_default));
+  spec.num_heads = bounded(f, heads_key, f.get_int(heads_key, heads_default), kMaxHeads);
+  spec.num_kv_heads = bounded(f, kv_key, f.get_int(kv_key, kv_default), kMaxHeads);
+  spec.head_dim = bounded(f, head_dim_key, f.get_int(head_dim_key, head_dim_default), kMaxHeadDim);
+  spec.v_head_dim = bounded(f, v_dim_key, f.get_int(v_dim_key, v_dim_default), kMaxHeadDim);
   if (spec.num_heads % spec.num_kv_heads != 0) {
     f.fail(ErrorCode::kInvalidFile, kv_key,
            fmt::format("{} attention heads are not a multiple of {} key/value heads",
@@ -296,7 +309,7 @@ void read_moe(const JsonFields& f, ModelConfig& c) {
   c.moe_intermediate_size =
       positive(f, "moe_intermediate_size", f.get_int("moe_intermediate_size", 2048));
   int experts = f.opt_int("n_routed_experts").value_or(f.get_int("num_local_experts", 256));
-  c.n_routed_experts = positive(f, "n_routed_experts", experts);
+  c.n_routed_experts = bounded(f, "n_routed_experts", experts, kMaxExperts);
   c.num_experts_per_tok = positive(f, "num_experts_per_tok", f.get_int("num_experts_per_tok", 8));
   c.n_group = positive(f, "n_group", f.get_int("n_group", 1));
   c.topk_group = positive(f, "topk_group", f.get_int("topk_group", 1));
@@ -359,7 +372,7 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
 
   c.vocab_size = positive(f, "vocab_size", f.get_int("vocab_size", 152576));
   c.hidden_size = positive(f, "hidden_size", f.get_int("hidden_size", 4096));
-  c.num_layers = positive(f, "num_hidden_layers", f.get_int("num_hidden_layers", 48));
+  c.num_layers = bounded(f, "num_hidden_layers", f.get_int("num_hidden_layers", 48), kMaxLayers);
   c.max_position_embeddings =
       positive(f, "max_position_embeddings", f.get_int("max_position_embeddings", 131072));
 

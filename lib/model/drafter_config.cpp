@@ -12,6 +12,8 @@ namespace mimo::model {
 
 namespace {
 
+constexpr int kMaxDraftLayers = 1024;  // bounds per-layer allocations from a corrupt config
+
 void reject_other_architectures(const JsonFields& f, DrafterConfig& d,
                                 const std::optional<JsonFields>& dflash) {
   auto architectures = f.opt_string_list("architectures");
@@ -137,7 +139,7 @@ std::optional<double> mimo_extra_double(const JsonFields& f,
 std::vector<int> build_target_layer_ids(int num_target_layers, int num_draft_layers) {
   if (num_draft_layers == 1) return {num_target_layers / 2};
   std::vector<int> ids;
-  const int span = num_target_layers - 4;  // from layer 1 to layer L - 3
+  const std::int64_t span = std::int64_t{num_target_layers} - 4;  // from layer 1 to layer L - 3
   for (int i = 0; i < num_draft_layers; ++i) {
     double position = 1.0 + static_cast<double>(i * span) / (num_draft_layers - 1);
     ids.push_back(static_cast<int>(std::nearbyint(position)));  // ties to even, like round()
@@ -153,6 +155,10 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
 
   d.hidden_size = positive(f, "hidden_size", f.opt_int("hidden_size"));
   d.num_layers = positive(f, "num_hidden_layers", f.opt_int("num_hidden_layers"));
+  if (d.num_layers > kMaxDraftLayers) {
+    f.fail(ErrorCode::kInvalidFile, "num_hidden_layers",
+           fmt::format("{} exceeds the limit {}", d.num_layers, kMaxDraftLayers));
+  }
   d.intermediate_size = positive(f, "intermediate_size", f.opt_int("intermediate_size"));
   d.vocab_size = positive(f, "vocab_size", f.opt_int("vocab_size"));
   read_attention(f, d);

@@ -380,6 +380,10 @@ TEST_CASE("unsupported or inconsistent configs are rejected naming the file and 
        },
        ErrorCode::kInvalidFile,
        {"eos_token_id", "96"}},
+      {"absurd layer count",
+       [](json& c) { c["num_hidden_layers"] = 100000; },
+       ErrorCode::kInvalidFile,
+       {"num_hidden_layers", "exceeds the limit"}},
       {"not an object",
        [](json& c) {
          c = json::array({1, 2});
