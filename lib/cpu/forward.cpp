@@ -55,6 +55,21 @@ Forward::Forward(const model::ModelConfig& config, const model::ModelWeights& we
   check_shape(weights.embed, config.vocab_size, hidden);
   check_shape(weights.lm_head, config.vocab_size, hidden);
   final_norm_ = to_floats(weights.final_norm, hidden);
+  const bool any_moe = std::any_of(config.layers.begin(), config.layers.end(),
+                                   [](auto& l) { return l.mlp == model::MlpKind::kMoe; });
+  if (any_moe) {
+    const int per_group = config.n_group > 0 ? config.n_routed_experts / config.n_group : 0;
+    if (config.n_group < 1 || config.n_routed_experts % config.n_group != 0 ||
+        config.topk_group < 1 || config.topk_group > config.n_group ||
+        config.num_experts_per_tok < 1 ||
+        config.num_experts_per_tok > config.topk_group * per_group) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("forward: router of {} experts in {} groups, top-{} groups, top-{} "
+                              "experts is not a valid selection",
+                              config.n_routed_experts, config.n_group, config.topk_group,
+                              config.num_experts_per_tok));
+    }
+  }
   params_.resize(config.num_layers);
   for (int l = 0; l < config.num_layers; ++l) {
     const model::LayerWeights& w = weights.layers[l];
