@@ -1,0 +1,76 @@
+// Host entry points of the kernel-per-op CUDA executor: each call launches one kernel on a
+// stream and returns without synchronising (so a step can be captured into a CUDA graph).
+// No CUDA types: streams are opaque pointers (a cudaStream_t; nullptr = the default stream);
+// every pointer argument is device memory. Launch failures throw mimo::Error(kDevice).
+// Activations are float32, row-major, one row per token.
+#pragma once
+
+#include <cstddef>
+
+#include "cuda/tiles/matrix_views.hpp"
+
+namespace mimo::cuda {
+
+using Stream = void*;
+
+// y[t, r] = W[r] . x[t]: x [n_tokens, w.cols], y [n_tokens, w.rows]. Weights are read once per
+// 16 tokens (one pass for a decode or verify step).
+void linear(const Fp8Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
+void linear(const Mxfp4Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
+void linear(const Bf16Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
+void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
+
+// Per token: if delta, x += delta (x written back); out = weight * x * rsqrt(mean(x^2) + eps).
+// x, delta, out: [n_tokens, dim]; out may alias x.
+void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
+             float* out, Stream stream = nullptr);
+
+// Partial neox RoPE in place on x [n_tokens, n_heads, head_dim]: the first rotary_dim dims of
+// each head rotate by positions[t] * inv_freq[i] (inv_freq: rotary_dim / 2 floats).
+void rope(float* x, const int* positions, int n_tokens, int n_heads, int head_dim, int rotary_dim,
+          const float* inv_freq, Stream stream = nullptr);
+
+// Writes k [n_tokens, kv_heads, head_dim] and value_scale * v [n_tokens, kv_heads, v_head_dim]
+// into the cache slots positions[t] % capacity.
+void store_kv(const float* k, const float* v, const int* positions, int n_tokens,
+              const AttentionShape& shape, float value_scale, const KvCacheView& cache,
+              Stream stream = nullptr);
+
+// out [n_tokens, num_heads, v_head_dim] = attention of q [n_tokens, num_heads, head_dim] at
+// positions[t] over the cache (which already holds every key up to each position). sinks:
+// [num_heads] logits or null.
+void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
+               const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr);
+
+// Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
+// [n_tokens, top_k] each.
+void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
+           int* experts, float* weights, Stream stream = nullptr);
+
+// act[t, k, :] = silu(gate_e x_t) * (up_e x_t) for e = experts[t, k]; act [n_tokens, top_k,
+// gate.rows].
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x,
+                    const int* experts, int n_tokens, int top_k, float* act,
+                    Stream stream = nullptr);
+// y[t] = sum_k weights[t, k] * down_{experts[t, k]} act[t, k]; y [n_tokens, down.rows].
+void expert_down(const Mxfp4Stack& down, const float* act, const int* experts, const float* weights,
+                 int n_tokens, int top_k, float* y, Stream stream = nullptr);
+
+// out[i] = silu(gate[i]) * up[i] for i < count (the dense MLP's activation).
+void silu_mul(const float* gate, const float* up, std::size_t count, float* out,
+              Stream stream = nullptr);
+
+// out [n_tokens, table.cols] = rows tokens[t] of the table (ids outside the table give NaN rows).
+void embed(const Bf16Matrix& table, const int* tokens, int n_tokens, float* out,
+           Stream stream = nullptr);
+void embed(const F32Matrix& table, const int* tokens, int n_tokens, float* out,
+           Stream stream = nullptr);
+
+// out[t] = arg max of logits [n_tokens, vocab] row t (ties: lowest index; NaN ignored).
+void argmax(const float* logits, int n_tokens, int vocab, int* out, Stream stream = nullptr);
+
+// Reads `bytes` (a multiple of 16) with 16-byte loads and writes nothing useful: the
+// bandwidth probe benchmarks compare against. sink: one float.
+void stream_read(const void* data, std::size_t bytes, float* sink, Stream stream = nullptr);
+
+}  // namespace mimo::cuda

@@ -1,0 +1,89 @@
+// Decode attention tile: one block computes one query head of one token against the KV cache
+// (GQA: the head reads kv head h / (num_heads / num_kv_heads)). Keys 0..pos for full layers,
+// pos - window < j <= pos for sliding ones; an optional per-head sink logit joins the softmax
+// denominator only. Each warp runs an online softmax over a strided subset of the keys; the
+// warps' partial results are merged at the end, so any context length works in fixed smem.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "cuda/tiles/common.cuh"
+#include "cuda/tiles/matrix_views.hpp"
+
+namespace mimo::cuda::tiles {
+
+inline constexpr int kMaxHeadDim = 256;
+inline constexpr int kMaxVPerLane = kMaxHeadDim / kWarpSize;
+
+// Shared memory the tile needs, in floats, for `warps` warps.
+__host__ __device__ constexpr int attention_smem_floats(int head_dim, int v_head_dim, int warps) {
+  return head_dim + warps * (2 + v_head_dim);
+}
+
+// q: [head_dim] of this head (global). sink: the head's sink logit, or -INFINITY for none.
+// out: [v_head_dim]. smem: attention_smem_floats(...) floats. Called by every thread.
+__device__ __forceinline__ void attention_head_tile(const float* q, const KvCacheView& cache,
+                                                    const AttentionShape& a, int kv_head, int pos,
+                                                    float sink, float* out, float* smem) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  float* qs = smem;
+  float* partial = smem + a.head_dim;  // per warp: m, l, acc[v_head_dim]
+  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) qs[d] = q[d];
+  __syncthreads();
+
+  const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  float m = -INFINITY, l = 0.0f;
+  float acc[kMaxVPerLane];
+#pragma unroll
+  for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
+  for (int j = first + warp; j <= pos; j += warps) {
+    const std::size_t slot =
+        static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
+    const float* kp = cache.k + slot * a.head_dim;
+    const float* vp = cache.v + slot * a.v_head_dim;
+    float z = 0.0f;
+    for (int d = lane; d < a.head_dim; d += kWarpSize) z = fmaf(qs[d], kp[d], z);
+    z = warp_sum(z) * a.score_scale;
+    const float m_new = fmaxf(m, z);
+    const float correction = expf(m - m_new);
+    const float p = expf(z - m_new);
+    l = fmaf(l, correction, p);
+#pragma unroll
+    for (int i = 0; i < kMaxVPerLane; ++i) {
+      const int d = lane + i * kWarpSize;
+      if (d < a.v_head_dim) acc[i] = fmaf(acc[i], correction, p * vp[d]);
+    }
+    m = m_new;
+  }
+  float* mine = partial + warp * (2 + a.v_head_dim);
+  if (lane == 0) {
+    mine[0] = m;
+    mine[1] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < kMaxVPerLane; ++i) {
+    const int d = lane + i * kWarpSize;
+    if (d < a.v_head_dim) mine[2 + d] = acc[i];
+  }
+  __syncthreads();
+
+  float m_all = sink;
+  for (int w = 0; w < warps; ++w) m_all = fmaxf(m_all, partial[w * (2 + a.v_head_dim)]);
+  float denom = isinf(sink) ? 0.0f : expf(sink - m_all);
+  for (int w = 0; w < warps; ++w) {
+    const float* pw = partial + w * (2 + a.v_head_dim);
+    denom = fmaf(pw[1], expf(pw[0] - m_all), denom);
+  }
+  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
+    float o = 0.0f;
+    for (int w = 0; w < warps; ++w) {
+      const float* pw = partial + w * (2 + a.v_head_dim);
+      o = fmaf(pw[2 + d], expf(pw[0] - m_all), o);
+    }
+    out[d] = o / denom;
+  }
+}
+
+}  // namespace mimo::cuda::tiles

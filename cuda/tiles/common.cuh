@@ -1,0 +1,62 @@
+// Shared device helpers for the tile functions: warp / block reductions and the scalar decoders
+// of the stored number formats (exact, matching lib/quant/codecs.hpp).
+#pragma once
+
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+namespace mimo::cuda::tiles {
+
+inline constexpr int kWarpSize = 32;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
+  return v;
+}
+
+// Sum over the block; every thread gets the result. `scratch` holds 32 floats; blockDim.x is a
+// multiple of 32. Contains __syncthreads: call from every thread of the block.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float total = lane < warps ? scratch[lane] : 0.0f;
+  return warp_sum(total);
+}
+
+// E8M0 scale: 2^(bits - 127); 0xFF is NaN; 0 is the float32 subnormal 2^-127.
+__device__ __forceinline__ float e8m0_to_float(std::uint32_t bits) {
+  if (bits == 0xFFu) return __int_as_float(0x7FC00000);
+  return bits == 0 ? __int_as_float(0x00400000) : __int_as_float(static_cast<int>(bits << 23));
+}
+
+// Twice the magnitude of E2M1 code c (3 bits): 0, 1, 2, 3, 4, 6, 8, 12 packed as nibbles.
+__device__ __forceinline__ float fp4_twice_value(std::uint32_t code) {
+  const float magnitude = static_cast<float>((0xC8643210u >> ((code & 7u) * 4u)) & 0xFu);
+  return (code & 8u) ? -magnitude : magnitude;
+}
+
+__device__ __forceinline__ float bf16_bits_to_float(std::uint32_t bits) {
+  return __int_as_float(static_cast<int>(bits << 16));
+}
+
+// Two E4M3 codes (low byte first) to floats, exactly (every E4M3 value is a half).
+__device__ __forceinline__ float2 fp8x2_e4m3_to_float2(std::uint16_t pair) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair), __NV_E4M3);
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
+}  // namespace mimo::cuda::tiles

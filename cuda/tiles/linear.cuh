@@ -1,0 +1,146 @@
+// Linear tiles: one warp computes one output row of y = W x for up to kMaxTokens tokens, reading
+// the row once with 16-byte loads and dequantizing in registers. The same row_dot serves every
+// stored format (FP8 block-scaled, MXFP4, BF16, F32) through a per-format chunk loader: a chunk
+// is what one 16-byte load holds, plus the scale it shares.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/tiles/common.cuh"
+#include "cuda/tiles/matrix_views.hpp"
+
+namespace mimo::cuda::tiles {
+
+template <class Matrix>
+struct ChunkValues;
+template <>
+struct ChunkValues<Fp8Matrix> {
+  static constexpr int value = 16;
+};
+template <>
+struct ChunkValues<Mxfp4Matrix> {
+  static constexpr int value = 32;
+};
+template <>
+struct ChunkValues<Bf16Matrix> {
+  static constexpr int value = 8;
+};
+template <>
+struct ChunkValues<F32Matrix> {
+  static constexpr int value = 4;
+};
+
+// Each loader decodes chunk `chunk` of row `row` into w[] and returns the factor the chunk's
+// dot product is multiplied by (its block scale).
+__device__ __forceinline__ float load_chunk(const Fp8Matrix& m, int row, int chunk,
+                                            float (&w)[16]) {
+  const int col = chunk * 16;
+  const uint4 raw =
+      __ldg(reinterpret_cast<const uint4*>(m.codes + static_cast<std::size_t>(row) * m.cols + col));
+  const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 lo = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] & 0xFFFFu));
+    const float2 hi = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] >> 16));
+    w[4 * i] = lo.x;
+    w[4 * i + 1] = lo.y;
+    w[4 * i + 2] = hi.x;
+    w[4 * i + 3] = hi.y;
+  }
+  const int scale_row = (row + m.scale_row_offset) / m.block_rows;
+  return __ldg(m.scales + static_cast<std::size_t>(scale_row) * m.scale_cols + col / m.block_cols);
+}
+
+__device__ __forceinline__ float load_chunk(const Mxfp4Matrix& m, int row, int chunk,
+                                            float (&w)[32]) {
+  const std::size_t groups = static_cast<std::size_t>(m.cols) / 32;
+  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(m.codes) + row * groups + chunk);
+  const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) w[8 * i + j] = fp4_twice_value(words[i] >> (4 * j));
+  }
+  // Codes decode to twice their value: fold the 1/2 into the scale (exact).
+  return 0.5f * e8m0_to_float(__ldg(m.scales + row * groups + chunk));
+}
+
+__device__ __forceinline__ float load_chunk(const Bf16Matrix& m, int row, int chunk,
+                                            float (&w)[8]) {
+  const uint4 raw = __ldg(reinterpret_cast<const uint4*>(
+      m.values + static_cast<std::size_t>(row) * m.cols + chunk * 8));
+  const std::uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    w[2 * i] = bf16_bits_to_float(words[i] & 0xFFFFu);
+    w[2 * i + 1] = bf16_bits_to_float(words[i] >> 16);
+  }
+  return 1.0f;
+}
+
+__device__ __forceinline__ float load_chunk(const F32Matrix& m, int row, int chunk, float (&w)[4]) {
+  const float4 v = __ldg(reinterpret_cast<const float4*>(
+      m.values + static_cast<std::size_t>(row) * m.cols + chunk * 4));
+  w[0] = v.x;
+  w[1] = v.y;
+  w[2] = v.z;
+  w[3] = v.w;
+  return 1.0f;
+}
+
+// Dot of kValues weights with x[0..kValues) (16-byte aligned float activations).
+template <int kValues>
+__device__ __forceinline__ float chunk_dot(const float (&w)[kValues], const float* x) {
+  float s = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kValues; i += 4) {
+    const float4 xv = *reinterpret_cast<const float4*>(x + i);
+    s = fmaf(w[i], xv.x, s);
+    s = fmaf(w[i + 1], xv.y, s);
+    s = fmaf(w[i + 2], xv.z, s);
+    s = fmaf(w[i + 3], xv.w, s);
+  }
+  return s;
+}
+
+// Called by all 32 lanes of a warp: acc[t] = row `row` of m dotted with token t's activations
+// x + t * x_stride, for t < n_tokens (n_tokens <= kMaxTokens). Every lane receives the sums.
+template <int kMaxTokens, class Matrix>
+__device__ __forceinline__ void row_dot(const Matrix& m, int row, const float* x, int x_stride,
+                                        int n_tokens, float (&acc)[kMaxTokens]) {
+  constexpr int kValues = ChunkValues<Matrix>::value;
+  const int lane = threadIdx.x % kWarpSize;
+#pragma unroll
+  for (int t = 0; t < kMaxTokens; ++t) acc[t] = 0.0f;
+  const int chunks = m.cols / kValues;
+#pragma unroll 2
+  for (int chunk = lane; chunk < chunks; chunk += kWarpSize) {
+    float w[kValues];
+    const float scale = load_chunk(m, row, chunk, w);
+    const float* xc = x + chunk * kValues;
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+      if (t < n_tokens)
+        acc[t] =
+            fmaf(chunk_dot<kValues>(w, xc + static_cast<std::size_t>(t) * x_stride), scale, acc[t]);
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < kMaxTokens; ++t) acc[t] = warp_sum(acc[t]);
+}
+
+// y[t * y_stride + row] = W[row] . x_t for one row; the tile a linear kernel's warp runs.
+template <int kMaxTokens, class Matrix>
+__device__ __forceinline__ void linear_row_tile(const Matrix& m, int row, const float* x,
+                                                int n_tokens, float* y, int y_stride) {
+  float acc[kMaxTokens];
+  row_dot<kMaxTokens>(m, row, x, m.cols, n_tokens, acc);
+  const int lane = threadIdx.x % kWarpSize;
+#pragma unroll
+  for (int t = 0; t < kMaxTokens; ++t) {
+    if (t == lane && t < n_tokens) y[static_cast<std::size_t>(t) * y_stride + row] = acc[t];
+  }
+}
+
+}  // namespace mimo::cuda::tiles

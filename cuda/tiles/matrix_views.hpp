@@ -1,0 +1,89 @@
+// Device-memory views of weights in their stored formats and of the KV cache, as the tile
+// functions read them. Plain structs with no CUDA types, so host code fills them and passes them
+// by value to kernels. Layout rules each view relies on are stated next to it; the uploader
+// (cuda/launch/device_weights.hpp) checks them.
+#pragma once
+
+#include <cstdint>
+
+namespace mimo::cuda {
+
+// F8_E4M3 codes, row-major [rows, cols], row stride = cols bytes (cols % 16 == 0 so each lane
+// reads 16 codes with one 16-byte load). Scale of (r, c) is
+// scales[((r + scale_row_offset) / block_rows) * scale_cols + c / block_cols]
+// (block_cols % 16 == 0: a 16-code chunk never straddles two blocks).
+struct Fp8Matrix {
+  const std::uint8_t* codes = nullptr;
+  const float* scales = nullptr;
+  int rows = 0;
+  int cols = 0;
+  int scale_cols = 0;
+  int block_rows = 128;
+  int block_cols = 128;
+  int scale_row_offset = 0;  // the first row's offset inside its block (row slices of fused qkv)
+};
+
+// MXFP4: E2M1 codes two a byte (low nibble = even column), [rows, cols / 2]; one E8M0 scale per
+// 32 columns, [rows, cols / 32]. One 16-byte load is exactly one 32-value group. cols % 32 == 0.
+struct Mxfp4Matrix {
+  const std::uint8_t* codes = nullptr;
+  const std::uint8_t* scales = nullptr;
+  int rows = 0;
+  int cols = 0;
+};
+
+// `count` MXFP4 matrices of one shape, stored back to back (expert e at e * rows * cols / 2 bytes
+// of codes and e * rows * cols / 32 bytes of scales).
+struct Mxfp4Stack {
+  const std::uint8_t* codes = nullptr;
+  const std::uint8_t* scales = nullptr;
+  int count = 0;
+  int rows = 0;
+  int cols = 0;
+};
+
+// BF16 row-major [rows, cols], cols % 8 == 0.
+struct Bf16Matrix {
+  const std::uint16_t* values = nullptr;
+  int rows = 0;
+  int cols = 0;
+};
+
+// F32 row-major [rows, cols], cols % 4 == 0.
+struct F32Matrix {
+  const float* values = nullptr;
+  int rows = 0;
+  int cols = 0;
+};
+
+// Geometry of one attention flavour (full or sliding layers).
+struct AttentionShape {
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;       // q and k; a multiple of 32, at most 256
+  int v_head_dim = 0;     // a multiple of 32, at most 256
+  int window = 0;         // sliding window (keys pos - window < j <= pos); 0 = full attention
+  float score_scale = 0;  // head_dim^-0.5
+};
+
+// One layer's KV cache in float32: the token at position p lives in slot p % capacity.
+// k: [capacity, num_kv_heads, head_dim], v: [capacity, num_kv_heads, v_head_dim] (v already
+// multiplied by the value scale). Full layers: capacity >= the context; sliding layers: a ring
+// of at least window + max_step_tokens - 1 slots.
+struct KvCacheView {
+  float* k = nullptr;
+  float* v = nullptr;
+  int capacity = 0;
+};
+
+// Router configuration of one MoE layer.
+struct RouterShape {
+  int num_experts = 0;  // at most 1024
+  int top_k = 0;        // at most 32
+  int n_group = 1;
+  int topk_group = 1;
+  bool norm_topk_prob = true;
+  float routed_scaling_factor = 1.0f;
+};
+
+}  // namespace mimo::cuda

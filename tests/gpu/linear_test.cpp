@@ -1,0 +1,124 @@
+// GPU linear kernels (FP8 block-scaled, MXFP4, BF16, F32 weights; 1..40 tokens) against the
+// float64 product of the CPU-decoded weights and against cpu::linear.
+// Tolerance: |y - y64| <= 2e-5 * sum_c |W_rc x_c| per element (float32 accumulation of a few
+// thousand terms in a different order than the reference).
+#include "cpu/linear.hpp"
+
+#include <string>
+
+#include "cuda/launch/device_weights.hpp"
+#include "cuda/launch/ops.hpp"
+#include "gpu_test_support.hpp"
+#include "mimo/error.hpp"
+#include "support/catch.hpp"
+
+namespace mimo {
+namespace {
+
+using gpu_test::HostWeight;
+
+template <class Matrix>
+void check_linear(const HostWeight& h, const Matrix& m, std::mt19937_64& rng, int n_tokens) {
+  const model::LinearWeight& w = h.w;
+  const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n_tokens) * w.cols);
+  const cuda::DeviceBuffer dx = cuda::to_device(x);
+  const std::size_t out_count = std::size_t(n_tokens) * w.rows;
+  cuda::DeviceBuffer dy = gpu_test::poisoned_floats(out_count);
+  cuda::linear(m, dx.as<float>(), n_tokens, dy.as<float>());
+  cuda::synchronize();
+  const std::vector<float> y = cuda::to_host<float>(dy, out_count);
+
+  const gpu_test::Reference ref = gpu_test::linear_reference(w, x.data(), n_tokens);
+  cpu::ThreadPool pool(2);
+  std::vector<float> y_cpu(out_count);
+  cpu::linear(pool, w, x.data(), n_tokens, y_cpu.data());
+
+  int bad = 0;
+  double worst = 0;
+  for (std::size_t i = 0; i < out_count; ++i) {
+    const double tol = 2e-5 * ref.magnitude[i] + 1e-30;
+    const double err = std::fabs(double(y[i]) - ref.y[i]);
+    if (!(err <= tol)) ++bad;  // NaN counts as bad
+    worst = std::max(worst, err / tol);
+    // The CPU reference obeys the same bound: both are float32 sums of the same products.
+    CHECK(std::fabs(double(y_cpu[i]) - ref.y[i]) <= tol);
+  }
+  INFO(w.name << " [" << w.rows << ", " << w.cols << "] x " << n_tokens
+              << " tokens: worst error / tolerance " << worst);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("FP8 block-scaled linear matches the float64 reference for 1..40 tokens", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  struct Shape {
+    int rows, cols, tokens;
+  };
+  for (const Shape s : {Shape{256, 512, 1}, Shape{384, 1024, 3}, Shape{200, 4096, 8},
+                        Shape{136, 2048, 16}, Shape{72, 256, 37}, Shape{1000, 1536, 1}}) {
+    HostWeight h;
+    gpu_test::make_fp8(h, rng, s.rows, s.cols);
+    cuda::DeviceArena arena;
+    check_linear(h, cuda::upload_fp8(h.w, arena), rng, s.tokens);
+  }
+}
+
+TEST_CASE("FP8 linear on a row slice (fused qkv) reads the right scale rows", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int offset : {0, 100, 128, 300}) {
+    HostWeight h;
+    gpu_test::make_fp8(h, rng, 200, 512, offset, offset + 200 + 57);
+    cuda::DeviceArena arena;
+    const cuda::Fp8Matrix m = cuda::upload_fp8(h.w, arena);
+    CHECK(m.scale_row_offset == offset % 128);
+    check_linear(h, m, rng, 2);
+  }
+}
+
+TEST_CASE("MXFP4 linear matches the float64 reference", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int tokens : {1, 2, 7, 16, 19}) {
+    HostWeight h;
+    gpu_test::make_mxfp4(h, rng, 264, tokens % 2 ? 2048 : 4096);
+    cuda::DeviceArena arena;
+    check_linear(h, cuda::upload_mxfp4(h.w, arena), rng, tokens);
+  }
+}
+
+TEST_CASE("BF16 and F32 linear match the float64 reference", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int tokens : {1, 4, 9}) {
+    HostWeight bf16;
+    gpu_test::make_bf16(bf16, rng, 777, 1024);
+    cuda::DeviceArena arena;
+    check_linear(bf16, cuda::upload_bf16(bf16.w, arena), rng, tokens);
+    HostWeight f32;
+    gpu_test::make_f32(f32, rng, 67, 512);
+    check_linear(f32, cuda::upload_f32(f32.w, arena), rng, tokens);
+  }
+}
+
+TEST_CASE("Uploading a shape the tiles cannot read throws kUnsupported", "[gpu]") {
+  std::mt19937_64 rng(gpu_test::fresh_seed());
+  HostWeight h;
+  gpu_test::make_bf16(h, rng, 4, 8);
+  h.w.cols = 6;  // not a multiple of the 8-value chunk
+  cuda::DeviceArena arena;
+  bool threw = false;
+  try {
+    cuda::upload_bf16(h.w, arena);
+  } catch (const Error& e) {
+    threw = e.code() == ErrorCode::kUnsupported;
+  }
+  CHECK(threw);
+}
+
+}  // namespace
+}  // namespace mimo

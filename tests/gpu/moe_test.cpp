@@ -1,0 +1,155 @@
+// Router and MXFP4 expert kernels against cpu::route and cpu::moe; the dense FP8 gated MLP
+// (linear + silu_mul) against cpu::gated_mlp.
+// Tolerances: expert choices identical; router weights within 2e-6 relative (expf vs std::exp);
+// MLP outputs within 2e-5 of their peak (float32 sums over 2 x 1-4k terms, different order).
+#include <algorithm>
+#include <memory>
+
+#include "cpu/mlp.hpp"
+#include "cpu/router.hpp"
+#include "cuda/launch/device_weights.hpp"
+#include "cuda/launch/ops.hpp"
+#include "gpu_test_support.hpp"
+#include "support/catch.hpp"
+
+namespace mimo {
+namespace {
+
+TEST_CASE("Router: sigmoid, bias, group-limited top-k and weights match cpu::route", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (const cuda::RouterShape r :
+       {cuda::RouterShape{64, 8, 1, 1, true, 1.0f}, cuda::RouterShape{256, 8, 8, 4, true, 2.5f},
+        cuda::RouterShape{384, 8, 1, 1, true, 1.0f}, cuda::RouterShape{32, 4, 4, 1, false, 1.0f}}) {
+    const int n = 6;
+    const std::vector<float> logits =
+        gpu_test::random_floats(rng, std::size_t(n) * r.num_experts, 2.0f);
+    const std::vector<float> bias = gpu_test::random_floats(rng, r.num_experts, 0.1f);
+    const cuda::DeviceBuffer dlogits = cuda::to_device(logits);
+    const cuda::DeviceBuffer dbias = cuda::to_device(bias);
+    cuda::DeviceBuffer dexperts = cuda::to_device(std::vector<int>(n * r.top_k, -7));
+    cuda::DeviceBuffer dweights = gpu_test::poisoned_floats(n * r.top_k);
+    cuda::route(dlogits.as<float>(), dbias.as<float>(), n, r, dexperts.as<int>(),
+                dweights.as<float>());
+    cuda::synchronize();
+    const std::vector<int> experts = cuda::to_host<int>(dexperts, n * r.top_k);
+    const std::vector<float> weights = cuda::to_host<float>(dweights, n * r.top_k);
+    cpu::RouterParams params{r.num_experts, r.top_k,          r.n_group,
+                             r.topk_group,  r.norm_topk_prob, r.routed_scaling_factor};
+    for (int t = 0; t < n; ++t) {
+      const cpu::Route want = cpu::route(logits.data() + t * r.num_experts, bias.data(), params);
+      for (int k = 0; k < r.top_k; ++k) {
+        INFO("experts " << r.num_experts << " groups " << r.n_group << " token " << t << " k "
+                        << k);
+        CHECK(experts[t * r.top_k + k] == want.experts[k]);
+        CHECK(std::fabs(weights[t * r.top_k + k] - want.weights[k]) <=
+              2e-6f * std::fabs(want.weights[k]));
+      }
+    }
+  }
+}
+
+TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  struct Case {
+    int experts, hidden, inter, top_k, tokens;
+  };
+  for (const Case c :
+       {Case{8, 512, 256, 2, 1}, Case{16, 1024, 512, 4, 3}, Case{8, 4096, 2048, 8, 1}}) {
+    std::vector<std::unique_ptr<gpu_test::HostWeight>> store;
+    std::vector<model::ExpertWeights> experts(c.experts);
+    auto make = [&](int rows, int cols) -> model::LinearWeight {
+      store.push_back(std::make_unique<gpu_test::HostWeight>());
+      gpu_test::make_mxfp4(*store.back(), rng, rows, cols, 0.05f);
+      return store.back()->w;
+    };
+    for (auto& e : experts) {
+      e.gate = make(c.inter, c.hidden);
+      e.up = make(c.inter, c.hidden);
+      e.down = make(c.hidden, c.inter);
+    }
+    // Routes: distinct random experts per token, random positive weights.
+    std::vector<cpu::Route> routes(c.tokens);
+    std::vector<int> ids;
+    std::vector<float> weights;
+    for (auto& r : routes) {
+      std::vector<int> all(c.experts);
+      for (int e = 0; e < c.experts; ++e) all[e] = e;
+      std::shuffle(all.begin(), all.end(), rng);
+      std::uniform_real_distribution<float> wdist(0.05f, 1.0f);
+      for (int k = 0; k < c.top_k; ++k) {
+        r.experts.push_back(all[k]);
+        r.weights.push_back(wdist(rng));
+        ids.push_back(all[k]);
+        weights.push_back(r.weights.back());
+      }
+    }
+    const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(c.tokens) * c.hidden);
+    std::vector<float> want(std::size_t(c.tokens) * c.hidden);
+    cpu::ThreadPool pool(2);
+    cpu::moe(pool, experts, routes, x.data(), c.tokens, c.hidden, want.data());
+
+    cuda::DeviceArena arena;
+    std::vector<const model::LinearWeight*> gates, ups, downs;
+    for (const auto& e : experts) {
+      gates.push_back(&e.gate);
+      ups.push_back(&e.up);
+      downs.push_back(&e.down);
+    }
+    const cuda::Mxfp4Stack gate = cuda::upload_mxfp4_stack(gates, arena);
+    const cuda::Mxfp4Stack up = cuda::upload_mxfp4_stack(ups, arena);
+    const cuda::Mxfp4Stack down = cuda::upload_mxfp4_stack(downs, arena);
+    const cuda::DeviceBuffer dx = cuda::to_device(x);
+    const cuda::DeviceBuffer dids = cuda::to_device(ids);
+    const cuda::DeviceBuffer dweights = cuda::to_device(weights);
+    cuda::DeviceBuffer dact = gpu_test::poisoned_floats(std::size_t(c.tokens) * c.top_k * c.inter);
+    cuda::DeviceBuffer dy = gpu_test::poisoned_floats(want.size());
+    cuda::expert_gate_up(gate, up, dx.as<float>(), dids.as<int>(), c.tokens, c.top_k,
+                         dact.as<float>());
+    cuda::expert_down(down, dact.as<float>(), dids.as<int>(), dweights.as<float>(), c.tokens,
+                      c.top_k, dy.as<float>());
+    cuda::synchronize();
+    const std::vector<float> got = cuda::to_host<float>(dy, want.size());
+    INFO("experts " << c.experts << " hidden " << c.hidden << " inter " << c.inter << " top "
+                    << c.top_k << " tokens " << c.tokens);
+    CHECK(gpu_test::max_relative_to_peak(got, want) <= 2e-5);
+  }
+}
+
+TEST_CASE("Dense FP8 gated MLP (linear, silu_mul, linear) matches cpu::gated_mlp", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int tokens : {1, 5}) {
+    const int hidden = 512, inter = 1536;
+    gpu_test::HostWeight hg, hu, hd;
+    gpu_test::make_fp8(hg, rng, inter, hidden);
+    gpu_test::make_fp8(hu, rng, inter, hidden);
+    gpu_test::make_fp8(hd, rng, hidden, inter);
+    const model::ExpertWeights mlp{hg.w, hu.w, hd.w};
+    const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(tokens) * hidden);
+    std::vector<float> want(std::size_t(tokens) * hidden);
+    cpu::ThreadPool pool(2);
+    cpu::gated_mlp(pool, mlp, x.data(), tokens, want.data());
+
+    cuda::DeviceArena arena;
+    const cuda::Fp8Matrix g = cuda::upload_fp8(hg.w, arena), u = cuda::upload_fp8(hu.w, arena),
+                          d = cuda::upload_fp8(hd.w, arena);
+    const cuda::DeviceBuffer dx = cuda::to_device(x);
+    cuda::DeviceBuffer dg = gpu_test::poisoned_floats(std::size_t(tokens) * inter);
+    cuda::DeviceBuffer du = gpu_test::poisoned_floats(std::size_t(tokens) * inter);
+    cuda::DeviceBuffer dy = gpu_test::poisoned_floats(want.size());
+    cuda::linear(g, dx.as<float>(), tokens, dg.as<float>());
+    cuda::linear(u, dx.as<float>(), tokens, du.as<float>());
+    cuda::silu_mul(dg.as<float>(), du.as<float>(), std::size_t(tokens) * inter, dg.as<float>());
+    cuda::linear(d, dg.as<float>(), tokens, dy.as<float>());
+    cuda::synchronize();
+    CHECK(gpu_test::max_relative_to_peak(cuda::to_host<float>(dy, want.size()), want) <= 2e-5);
+  }
+}
+
+}  // namespace
+}  // namespace mimo
