@@ -20,19 +20,13 @@ double seconds_since(Clock::time_point start) {
 }  // namespace
 
 std::unique_ptr<Session::Impl> Session::Impl::create(std::shared_ptr<const Model> model) {
-  auto impl = std::make_unique<Impl>();
-  impl->m = &model->impl();
-  impl->cache = cpu::KvCache(impl->m->config, impl->m->options.max_context,
-                             impl->m->options.max_step_tokens);
-  impl->model = std::move(model);
-  return impl;
+  const Model::Impl& m = model->impl();
+  cpu::KvCache cache(m.config, m.options.max_context, m.options.max_step_tokens);
+  return std::make_unique<Impl>(std::move(model), std::move(cache));
 }
 
 std::unique_ptr<Session::Impl> Session::Impl::clone() const {
-  auto copy = std::make_unique<Impl>();
-  copy->model = model;
-  copy->m = m;
-  copy->cache = cache;
+  auto copy = std::make_unique<Impl>(model, cache);
   copy->tokens = tokens;
   copy->pending = pending;
   copy->last_logits = last_logits;
@@ -186,8 +180,12 @@ void Session::rewind(std::int64_t n_tokens) {
   }
   // The cache keeps all but the new last token, which becomes pending: running it again
   // recomputes the logits the next step samples from.
+  // A sliding-window ring only remembers the last few overwritten keys: past that, the kept
+  // tokens are recomputed from the history (exact either way).
   const std::int64_t new_length = position() - n_tokens;
-  const std::int64_t keep = std::min(impl_->cache.length(), std::max<std::int64_t>(new_length - 1, 0));
+  std::int64_t keep =
+      std::min(impl_->cache.length(), std::max<std::int64_t>(new_length - 1, 0));
+  if (!impl_->cache.can_truncate(keep)) keep = 0;
   impl_->cache.truncate(keep);
   impl_->tokens.resize(static_cast<std::size_t>(new_length));
   impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());

@@ -12,6 +12,8 @@
 namespace mimo {
 
 struct Session::Impl {
+  Impl(std::shared_ptr<const Model> owner, cpu::KvCache kv)
+      : model(std::move(owner)), m(&model->impl()), cache(std::move(kv)) {}
   static std::unique_ptr<Impl> create(std::shared_ptr<const Model> model);
   std::unique_ptr<Impl> clone() const;
 
@@ -22,7 +24,7 @@ struct Session::Impl {
   void flush_pending();
 
   std::shared_ptr<const Model> model;
-  const Model::Impl* m = nullptr;
+  const Model::Impl* m;
   cpu::KvCache cache;
   std::vector<std::int32_t> tokens;   // every token in the context, pending ones included
   std::vector<std::int32_t> pending;  // tail of `tokens` not yet run through the model

@@ -40,7 +40,7 @@ KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int
 
 bool KvCache::can_truncate(std::int64_t new_length) const {
   if (new_length < 0 || new_length > length_) return false;
-  if (ring_capacity_ == 0) return true;
+  if (ring_capacity_ == 0 || new_length == 0) return true;  // empty needs no old keys
   return std::max<std::int64_t>(0, new_length - window_ + 1) >= ring_floor_;
 }
 
@@ -52,6 +52,7 @@ void KvCache::truncate(std::int64_t new_length) {
                             length_, new_length, ring_floor_, max_step_tokens_));
   }
   length_ = new_length;
+  if (length_ == 0) ring_floor_ = 0;
 }
 
 void KvCache::reserve_step(int n) {
