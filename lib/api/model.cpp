@@ -3,6 +3,7 @@
 
 #include "api/model_impl.hpp"
 #include "api/session_impl.hpp"
+#include "exec/cpu_executor.hpp"
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
@@ -68,15 +69,15 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   s.num_layers = impl->config.num_layers;
   s.max_context = options.max_context;
   s.eos_token_ids.assign(impl->config.eos_token_ids.begin(), impl->config.eos_token_ids.end());
-  s.device = "cpu";
   s.weight_bytes = weight_bytes(impl->weights);
   if (options.memory_budget_bytes != 0 && s.weight_bytes > options.memory_budget_bytes) {
     throw Error(ErrorCode::kOutOfRange,
                 fmt::format("{}: weights need {} bytes, over the memory budget of {} bytes", path,
                             s.weight_bytes, options.memory_budget_bytes));
   }
-  impl->pool = std::make_unique<cpu::ThreadPool>(options.num_threads);
-  impl->forward = std::make_unique<cpu::Forward>(impl->config, impl->weights, *impl->pool);
+  impl->executor =
+      std::make_unique<exec::CpuExecutor>(impl->config, impl->weights, options.num_threads);
+  s.device = impl->executor->device_name();
   report(options, 1.0f);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
 }

@@ -1,12 +1,10 @@
 // What a loaded mimo::Model holds: the mapped checkpoint, its typed description, the bound
-// weights and the CPU executor that runs them.
+// weights and the executor (CPU or GPU) that runs them.
 #pragma once
 
 #include <memory>
-#include <mutex>
 
-#include "cpu/forward.hpp"
-#include "cpu/thread_pool.hpp"
+#include "exec/executor.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/model.hpp"
 #include "model/config.hpp"
@@ -20,10 +18,7 @@ struct Model::Impl {
   model::ModelConfig config;
   io::Checkpoint checkpoint;
   model::ModelWeights weights;
-  std::unique_ptr<cpu::ThreadPool> pool;
-  std::unique_ptr<cpu::Forward> forward;
-  // Sessions of one model share its worker pool, so their forward passes take turns.
-  mutable std::mutex compute_mutex;
+  std::unique_ptr<exec::Executor> executor;
 };
 
 }  // namespace mimo

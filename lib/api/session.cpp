@@ -21,12 +21,12 @@ double seconds_since(Clock::time_point start) {
 
 std::unique_ptr<Session::Impl> Session::Impl::create(std::shared_ptr<const Model> model) {
   const Model::Impl& m = model->impl();
-  cpu::KvCache cache(m.config, m.options.max_context, m.options.max_step_tokens);
-  return std::make_unique<Impl>(std::move(model), std::move(cache));
+  auto state = m.executor->new_state(m.options.max_context, m.options.max_step_tokens);
+  return std::make_unique<Impl>(std::move(model), std::move(state));
 }
 
 std::unique_ptr<Session::Impl> Session::Impl::clone() const {
-  auto copy = std::make_unique<Impl>(model, cache);
+  auto copy = std::make_unique<Impl>(model, state->clone());
   copy->tokens = tokens;
   copy->pending = pending;
   copy->last_logits = last_logits;
@@ -36,13 +36,12 @@ std::unique_ptr<Session::Impl> Session::Impl::clone() const {
 
 std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_tokens,
                                       bool all_logits) {
-  cpu::ForwardOptions options;
+  exec::StepOptions options;
   options.all_logits = all_logits;
   options.cancel = &cancel_requested;
   options.max_chunk = m->options.max_step_tokens;
-  std::lock_guard<std::mutex> lock(m->compute_mutex);
   try {
-    cpu::ForwardOutput out = m->forward->run(cache, new_tokens, options);
+    exec::StepOutput out = m->executor->run(*state, new_tokens, options);
     return std::move(out.logits);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
@@ -184,9 +183,9 @@ void Session::rewind(std::int64_t n_tokens) {
   // tokens are recomputed from the history (exact either way).
   const std::int64_t new_length = position() - n_tokens;
   std::int64_t keep =
-      std::min(impl_->cache.length(), std::max<std::int64_t>(new_length - 1, 0));
-  if (!impl_->cache.can_truncate(keep)) keep = 0;
-  impl_->cache.truncate(keep);
+      std::min(impl_->state->length(), std::max<std::int64_t>(new_length - 1, 0));
+  if (!impl_->state->can_truncate(keep)) keep = 0;
+  impl_->state->truncate(keep);
   impl_->tokens.resize(static_cast<std::size_t>(new_length));
   impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());
   impl_->last_logits.clear();
@@ -195,7 +194,7 @@ void Session::rewind(std::int64_t n_tokens) {
 std::unique_ptr<Session> Session::fork() const { return std::unique_ptr<Session>(new Session(impl_->clone())); }
 
 void Session::reset() {
-  impl_->cache.truncate(0);
+  impl_->state->truncate(0);
   impl_->tokens.clear();
   impl_->pending.clear();
   impl_->last_logits.clear();

@@ -6,14 +6,14 @@
 #include <vector>
 
 #include "api/model_impl.hpp"
-#include "cpu/kv_cache.hpp"
+#include "exec/executor.hpp"
 #include "mimo/session.hpp"
 
 namespace mimo {
 
 struct Session::Impl {
-  Impl(std::shared_ptr<const Model> owner, cpu::KvCache kv)
-      : model(std::move(owner)), m(&model->impl()), cache(std::move(kv)) {}
+  Impl(std::shared_ptr<const Model> owner, std::unique_ptr<exec::ExecutorState> kv)
+      : model(std::move(owner)), m(&model->impl()), state(std::move(kv)) {}
   static std::unique_ptr<Impl> create(std::shared_ptr<const Model> model);
   std::unique_ptr<Impl> clone() const;
 
@@ -25,7 +25,7 @@ struct Session::Impl {
 
   std::shared_ptr<const Model> model;
   const Model::Impl* m;
-  cpu::KvCache cache;
+  std::unique_ptr<exec::ExecutorState> state;  // the executor's KV caches
   std::vector<std::int32_t> tokens;   // every token in the context, pending ones included
   std::vector<std::int32_t> pending;  // tail of `tokens` not yet run through the model
   std::vector<float> last_logits;     // logits after the last processed token
