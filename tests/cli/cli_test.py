@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""End-to-end checks of mimo-cli as a user runs it: info / score / generate on the HF-written
+fixtures, and clean one-line failures on malformed checkpoints.
+
+usage: cli_test.py MIMO_CLI DATA_DIR
+"""
+import array
+import ast
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+
+CLI, DATA = sys.argv[1], sys.argv[2]
+MODELS = os.path.join(DATA, "models")
+failures = []
+
+
+def run(*args):
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+
+
+def check(condition, what):
+    print(("ok   " if condition else "FAIL ") + what)
+    if not condition:
+        failures.append(what)
+
+
+def load_npy_f32(path):
+    """(shape, values) of a little-endian float32 C-order .npy file (format 1.0)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:6] == b"\x93NUMPY", path
+    header_len = struct.unpack("<H", data[8:10])[0]
+    header = ast.literal_eval(data[10:10 + header_len].decode("latin1"))
+    assert header["descr"] == "<f4" and not header["fortran_order"], header
+    values = array.array("f")
+    values.frombytes(data[10 + header_len:])
+    return tuple(header["shape"]), values
+
+
+def rel_l2(a, b):
+    num = sum((x - y) ** 2 for x, y in zip(a, b))
+    return math.sqrt(num) / math.sqrt(sum(y * y for y in b))
+
+
+def read_ids(path):
+    with open(path) as f:
+        return [int(t) for t in f.read().split()]
+
+
+# info on every fixture, both schemas and every precision.
+for name, precision in [("tiny-bf16", "BF16"), ("tiny-fp8", "FP8 block"),
+                        ("tiny-mxfp4", "MXFP4"), ("tiny-hub-fused", "BF16")]:
+    r = run("info", "-m", os.path.join(MODELS, name))
+    check(r.returncode == 0 and precision in r.stdout and "layer pattern" in r.stdout,
+          f"info {name} lists {precision} parameters")
+
+# score reproduces transformers' logits, written as .npy.
+with tempfile.TemporaryDirectory() as tmp:
+    for name in ["tiny-bf16", "tiny-fp8", "tiny-mxfp4", "tiny-hub-fused"]:
+        ref_dir = os.path.join(MODELS, "tiny-bf16" if name == "tiny-hub-fused" else name,
+                               "reference")
+        out = os.path.join(tmp, name + ".npy")
+        r = run("score", "-m", os.path.join(MODELS, name), "--tokens",
+                os.path.join(ref_dir, "tokens_1.txt"), "--logits-out", out)
+        ok = r.returncode == 0 and os.path.exists(out)
+        if ok:
+            got_shape, got = load_npy_f32(out)
+            want_shape, want = load_npy_f32(os.path.join(ref_dir, "logits_1.npy"))
+            ok = got_shape == want_shape and len(got) == len(want) and rel_l2(got, want) < 1e-5
+        check(ok, f"score {name} matches the transformers logits (rel L2 < 1e-5)")
+
+# generate --temp 0 prints transformers' greedy continuation.
+for name in ["tiny-bf16", "tiny-fp8", "tiny-mxfp4"]:
+    ref_dir = os.path.join(MODELS, name, "reference")
+    expected = read_ids(os.path.join(ref_dir, "greedy_output.txt"))
+    r = run("generate", "-m", os.path.join(MODELS, name), "--tokens",
+            os.path.join(ref_dir, "greedy_prompt.txt"), "-n", str(len(expected)), "--temp", "0")
+    check(r.returncode == 0 and [int(t) for t in r.stdout.split()] == expected
+          and "decode" in r.stderr, f"generate {name} reproduces the greedy continuation")
+
+
+# Malformed checkpoints: non-zero exit, one clear error line naming the problem.
+def broken_copy(tmp, mutate):
+    d = os.path.join(tmp, "broken")
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(os.path.join(MODELS, "tiny-bf16"), d, ignore=shutil.ignore_patterns("reference"))
+    mutate(d)
+    return d
+
+
+def truncate_weights(d):
+    p = os.path.join(d, "model.safetensors")
+    size = os.path.getsize(p)
+    with open(p, "r+b") as f:
+        f.truncate(size - 100)
+
+
+def lying_header(d):
+    p = os.path.join(d, "model.safetensors")
+    with open(p, "r+b") as f:
+        f.write(struct.pack("<Q", 1 << 40))
+
+
+def bad_config(key, value):
+    def mutate(d):
+        p = os.path.join(d, "config.json")
+        cfg = json.load(open(p))
+        cfg[key] = value
+        json.dump(cfg, open(p, "w"))
+    return mutate
+
+
+def drop_config(d):
+    os.remove(os.path.join(d, "config.json"))
+
+
+cases = [
+    ("truncated safetensors", truncate_weights, "model.safetensors"),
+    ("header length beyond the file", lying_header, "header"),
+    ("unknown model_type", bad_config("model_type", "llama"), "model_type"),
+    ("heads not divisible by kv heads", bad_config("num_attention_heads", 3), "head"),
+    ("layer pattern of the wrong length", bad_config("num_hidden_layers", 7), "layer"),
+    ("hidden size disagreeing with the weights", bad_config("hidden_size", 96), "shape"),
+    ("missing config.json", drop_config, "config.json"),
+]
+with tempfile.TemporaryDirectory() as tmp:
+    for what, mutate, fragment in cases:
+        d = broken_copy(tmp, mutate)
+        r = run("info", "-m", d)
+        lines = [line for line in r.stderr.splitlines() if line.strip()]
+        check(r.returncode != 0 and len(lines) == 1 and lines[0].startswith("error:")
+              and fragment in lines[0], f"info rejects {what}: {lines[:1]}")
+r = run("info", "-m", os.path.join(DATA, "does-not-exist"))
+check(r.returncode != 0 and r.stderr.startswith("error:"), "info on a missing path fails cleanly")
+r = run("frobnicate")
+check(r.returncode != 0, "unknown subcommand fails")
+
+print(f"{len(failures)} failed" if failures else "all CLI checks passed")
+sys.exit(1 if failures else 0)
