@@ -19,6 +19,7 @@ std::vector<Command> register_commands(CLI::App& app);
 Command register_info(CLI::App& app);
 Command register_score(CLI::App& app);
 Command register_generate(CLI::App& app);
+Command register_chat(CLI::App& app);
 Command register_tokenize(CLI::App& app);
 Command register_detokenize(CLI::App& app);
 

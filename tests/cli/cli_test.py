@@ -10,6 +10,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -140,6 +141,29 @@ r = run("info", "-m", os.path.join(DATA, "does-not-exist"))
 check(r.returncode != 0 and r.stderr.startswith("error:"), "info on a missing path fails cleanly")
 r = run("frobnicate")
 check(r.returncode != 0, "unknown subcommand fails")
+
+# chat: multi-turn on a tiny model with a tokenizer; Ctrl-C interrupts an answer, EOF exits.
+HERE = os.path.dirname(os.path.abspath(__file__))
+with tempfile.TemporaryDirectory() as tmp:
+    subprocess.run([sys.executable, os.path.join(HERE, "make_chat_model.py"), DATA, tmp], check=True)
+    r = subprocess.run([CLI, "chat", "-m", tmp, "-n", "8", "--temp", "0"], input="hello\nsecond turn\n",
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 0 and r.stdout.count("> ") >= 3 and r.stderr.count("decode") == 2,
+          "chat answers two turns and exits on EOF")
+    chat = subprocess.Popen([CLI, "chat", "-m", tmp, "-n", "1000000", "--temp", "1", "--seed", "1",
+                             "--context", "1000000", "--ignore-eos"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    chat.stdin.write("write forever\n")
+    chat.stdin.flush()
+    import time
+    time.sleep(2.0)
+    chat.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    alive = chat.poll() is None
+    out, err = chat.communicate(input="", timeout=120)
+    check(alive and "[interrupted]" in out and chat.returncode == 0,
+          "Ctrl-C interrupts the answer, the chat goes on, EOF then exits")
 
 print(f"{len(failures)} failed" if failures else "all CLI checks passed")
 sys.exit(1 if failures else 0)
