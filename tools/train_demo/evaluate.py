@@ -1,0 +1,84 @@
+"""Evaluation of the demo model on held-out code: perplexity and argmax predictions (for top-1
+agreement between precisions) in float32, and the DFlash drafter's mean acceptance length
+measured through transformers' own speculative generation."""
+
+import math
+import time
+
+import torch
+from transformers import GenerationConfig
+
+
+@torch.no_grad()
+def lm_eval(model, windows, batch=16):
+    """(perplexity, mean nll, argmax predictions [n, T-1]) over windows [n, T]."""
+    nll_sum, count, preds = 0.0, 0, []
+    for i in range(0, len(windows), batch):
+        x = windows[i:i + batch]
+        logits = model(input_ids=x, use_cache=False).logits[:, :-1].float()
+        nll = -logits.log_softmax(-1).gather(-1, x[:, 1:, None]).squeeze(-1)
+        nll_sum += nll.sum().item()
+        count += nll.numel()
+        preds.append(logits.argmax(-1).to(torch.int32).cpu())
+    mean = nll_sum / count
+    return math.exp(mean), mean, torch.cat(preds)
+
+
+def agreement(a, b):
+    return float((a == b).float().mean())
+
+
+def _gen_config(new_tokens, do_sample, temperature, dflash):
+    kw = {"speculation_type": "dflash"} if dflash else {}
+    return GenerationConfig(max_new_tokens=new_tokens, do_sample=do_sample,
+                            temperature=temperature if do_sample else None, top_k=0, top_p=1.0,
+                            eos_token_id=None, pad_token_id=0, **kw)
+
+
+@torch.no_grad()
+def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperature, seed):
+    """Mean acceptance length tau = tokens committed per target verify step (the bonus token
+    included, so 1 <= tau <= block_size). The target's forward calls are counted: the first is
+    the prefill, which commits one token; every later one verifies one drafted block."""
+    target.generation_config.eos_token_id = None
+    calls = {"target": 0, "drafter": 0}
+
+    def counter(name):
+        def hook(*_):
+            calls[name] += 1
+        return hook
+    hooks = [target.register_forward_hook(counter("target")),
+             drafter.register_forward_hook(counter("drafter"))]
+    per, outs = [], []
+    t0 = time.time()
+    try:
+        for i, p in enumerate(prompts):
+            before = dict(calls)
+            torch.manual_seed(seed + i)
+            out = target.generate(p[None], attention_mask=torch.ones_like(p[None]),
+                                  generation_config=_gen_config(new_tokens, do_sample,
+                                                                temperature, True),
+                                  assistant_model=drafter)[0, len(p):]
+            per.append({"new_tokens": int(len(out)),
+                        "verify_steps": calls["target"] - before["target"] - 1,
+                        "drafter_calls": calls["drafter"] - before["drafter"]})
+            outs.append(out)
+    finally:
+        for h in hooks:
+            h.remove()
+    committed = sum(r["new_tokens"] - 1 for r in per)
+    steps = sum(r["verify_steps"] for r in per)
+    return {"tau": round(committed / max(1, steps), 4), "prompts": len(prompts),
+            "new_tokens_per_prompt": new_tokens, "verify_steps": steps,
+            "drafter_calls": sum(r["drafter_calls"] for r in per),
+            "per_prompt_tau": [round((r["new_tokens"] - 1) / max(1, r["verify_steps"]), 3)
+                               for r in per],
+            "seconds": round(time.time() - t0, 1)}, outs
+
+
+@torch.no_grad()
+def plain_generate(target, prompts, new_tokens):
+    target.generation_config.eos_token_id = None
+    return [target.generate(p[None], attention_mask=torch.ones_like(p[None]),
+                            generation_config=_gen_config(new_tokens, False, None, False)
+                            )[0, len(p):] for p in prompts]
