@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "mimo/error.hpp"
 #include "mimo/export.hpp"
 
 namespace mimo {
