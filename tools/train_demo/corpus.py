@@ -113,7 +113,7 @@ def collect(train_mb, package_mb, heldout_mb):
             out[split] += docs
             manifest[split].append({"package": name, "distribution": dist, "version": version,
                                     "license": label, "files": len(docs), "bytes": nbytes,
-                                    "root": root})
+                                    "root": str(root)})
             log(f"{split}: {name} {version} [{label}] {len(docs)} files, {nbytes / 2**20:.1f} MiB")
     random.Random(1).shuffle(out["train"])
     random.Random(2).shuffle(out["heldout"])

@@ -36,10 +36,13 @@ def _gen_config(new_tokens, do_sample, temperature, dflash):
 
 
 @torch.no_grad()
-def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperature, seed):
-    """Mean acceptance length tau = tokens committed per target verify step (the bonus token
+def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperature, seed,
+                      time_s=1e9):
+    """Mean acceptance length tau = tokens committed per drafted block (the bonus token
     included, so 1 <= tau <= block_size). The target's forward calls are counted: the first is
-    the prefill, which commits one token; every later one verifies one drafted block."""
+    the prefill, which commits one token; every later one verifies a drafted block, except the
+    last call(s) near max_new_tokens where transformers drafts nothing (one token each).
+    Prompts after time_s has passed are skipped."""
     target.generation_config.eos_token_id = None
     calls = {"target": 0, "drafter": 0}
 
@@ -53,6 +56,8 @@ def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperatu
     t0 = time.time()
     try:
         for i, p in enumerate(prompts):
+            if time.time() - t0 > time_s:
+                break
             before = dict(calls)
             torch.manual_seed(seed + i)
             out = target.generate(p[None], attention_mask=torch.ones_like(p[None]),
@@ -66,13 +71,18 @@ def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperatu
     finally:
         for h in hooks:
             h.remove()
-    committed = sum(r["new_tokens"] - 1 for r in per)
-    steps = sum(r["verify_steps"] for r in per)
-    return {"tau": round(committed / max(1, steps), 4), "prompts": len(prompts),
-            "new_tokens_per_prompt": new_tokens, "verify_steps": steps,
+    def tau(rows):
+        drafted = sum(r["drafter_calls"] for r in rows)
+        undrafted = sum(r["verify_steps"] - r["drafter_calls"] for r in rows)
+        return (sum(r["new_tokens"] - 1 for r in rows) - undrafted) / max(1, drafted)
+    return {"tau": round(tau(per), 4), "prompts": len(per),
+            "new_tokens_per_prompt": new_tokens,
+            "verify_steps": sum(r["verify_steps"] for r in per),
             "drafter_calls": sum(r["drafter_calls"] for r in per),
-            "per_prompt_tau": [round((r["new_tokens"] - 1) / max(1, r["verify_steps"]), 3)
-                               for r in per],
+            "new_tokens_per_target_forward": round(
+                sum(r["new_tokens"] for r in per) / max(1, sum(r["verify_steps"] + 1
+                                                               for r in per)), 4),
+            "per_prompt_tau": [round(tau([r]), 3) for r in per],
             "seconds": round(time.time() - t0, 1)}, outs
 
 

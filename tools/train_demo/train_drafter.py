@@ -42,8 +42,8 @@ def generate_data(target, prompts, new_tokens, greedy_frac, temperature, batch, 
 
 @torch.no_grad()
 def target_features(target, seqs, layer_ids, batch=64):
-    """concat(hidden_states[i + 1] for i in layer_ids): the output of decoder layer i, the last
-    layer's after the final norm - exactly what transformers' DFlash generation feeds the drafter."""
+    """concat(hidden_states[i + 1] for i in layer_ids): the output of decoder layer i (the last
+    layer's after the final norm), what transformers' DFlash generation feeds the drafter."""
     feats = []
     for i in range(0, len(seqs), batch):
         with torch.autocast("cuda", dtype=torch.bfloat16):
