@@ -1,7 +1,7 @@
 // MoE router tile (DeepSeek-V3 "noaux_tc" as MiMo-V2 uses it), one block per token:
 // s = sigmoid(logits); choice = s + bias; groups ranked by the sum of their top-2 choices, the
-// best topk_group kept (the others' choices become 0.0); top_k experts by choice (ties: lower
-// index);
+// best topk_group kept (the others' choices become -inf, as transformers and cpu::route mask);
+// top_k experts by choice (ties: lower index);
 // weights = s at those experts, normalised by their sum (+1e-20) if asked, times the scaling.
 // Experts are emitted in descending order of choice.
 #pragma once
@@ -46,7 +46,7 @@ __device__ __forceinline__ void route_token_tile(const float* logits, const floa
     }
     __syncthreads();
     if (threadIdx.x == 0) {
-      // Mark kept groups with +inf, in rank order.
+      // Mark the kept groups with 1, best first.
       float* kept = group_score + shape.n_group;
       for (int g = 0; g < shape.n_group; ++g) kept[g] = 0.0f;
       for (int r = 0; r < shape.topk_group; ++r) {
@@ -60,8 +60,7 @@ __device__ __forceinline__ void route_token_tile(const float* logits, const floa
     __syncthreads();
     const float* kept = group_score + shape.n_group;
     for (int e = threadIdx.x; e < n; e += blockDim.x) {
-      // transformers masks with 0.0, not -inf (cpu::route does the same).
-      if (kept[e / per_group] == 0.0f) choice[e] = 0.0f;
+      if (kept[e / per_group] == 0.0f) choice[e] = -INFINITY;
     }
     __syncthreads();
   }

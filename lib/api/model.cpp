@@ -4,6 +4,10 @@
 #include "api/model_impl.hpp"
 #include "api/session_impl.hpp"
 #include "exec/cpu_executor.hpp"
+#if defined(MIMO_WITH_CUDA)
+#include "cuda/launch/device_query.hpp"
+#include "cuda/launch/gpu_executor.hpp"
+#endif
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
@@ -38,19 +42,28 @@ void report(const ModelOptions& options, float fraction) {
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
   if (options.max_context <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
   }
   if (options.max_step_tokens <= 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("ModelOptions.max_step_tokens must be positive, got {}",
                             options.max_step_tokens));
   }
+#if defined(MIMO_WITH_CUDA)
+  const bool gpu_present = cuda::device_count() > 0;
+  if (options.device == Device::kCuda && !gpu_present) {
+    throw Error(ErrorCode::kDevice, "Device::kCuda requested, but no CUDA device is usable: " +
+                                        cuda::describe_devices());
+  }
+#else
   if (options.device == Device::kCuda) {
     throw Error(ErrorCode::kUnsupported,
-                "Device::kCuda requested, but this libmimo has no CUDA executor yet; use kCpu or "
-                "kAuto");
+                "Device::kCuda requested, but this libmimo was built without the CUDA backend; "
+                "use kCpu or kAuto");
   }
+#endif
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   report(options, 0.0f);
@@ -75,8 +88,22 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("{}: weights need {} bytes, over the memory budget of {} bytes", path,
                             s.weight_bytes, options.memory_budget_bytes));
   }
-  impl->executor =
-      std::make_unique<exec::CpuExecutor>(impl->config, impl->weights, options.num_threads);
+#if defined(MIMO_WITH_CUDA)
+  if (options.device == Device::kCuda) {
+    impl->executor = cuda::make_gpu_executor(impl->config, impl->weights);
+  } else if (options.device == Device::kAuto && gpu_present) {
+    try {
+      impl->executor = cuda::make_gpu_executor(impl->config, impl->weights);
+    } catch (const Error& e) {
+      // A model the GPU cannot hold or run still loads, on the CPU (summary.device says so).
+      if (e.code() != ErrorCode::kUnsupported && e.code() != ErrorCode::kDevice) throw;
+    }
+  }
+#endif
+  if (!impl->executor) {
+    impl->executor =
+        std::make_unique<exec::CpuExecutor>(impl->config, impl->weights, options.num_threads);
+  }
   s.device = impl->executor->device_name();
   report(options, 1.0f);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
@@ -85,8 +112,12 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-const ModelSummary& Model::summary() const { return impl_->summary; }
-const ModelOptions& Model::options() const { return impl_->options; }
+const ModelSummary& Model::summary() const {
+  return impl_->summary;
+}
+const ModelOptions& Model::options() const {
+  return impl_->options;
+}
 
 std::unique_ptr<Session> Model::new_session() const {
   return std::unique_ptr<Session>(new Session(Session::Impl::create(shared_from_this())));

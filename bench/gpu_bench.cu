@@ -1,0 +1,309 @@
+// mimo-bench: the GPU executor's decode-1, verify-B and prefill steps against the HBM roofline,
+// on a checkpoint (-m DIR) or on synthetic weights of ../shared/docs/PERFORMANCE.md's benchmark
+// geometry generated on the device (--synthetic; --layers / --experts / --context change it).
+// For each step shape: median step time, tokens/s, bytes the step must read (weights touched,
+// counting only the distinct experts the router chose, plus the KV cache), the read bandwidth
+// measured in the same run, their ratio (the roofline fraction), distinct experts, host time.
+// --profile adds a per-op breakdown from events around each kernel (direct launches).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cuda/launch/device_memory.hpp"
+#include "cuda/launch/device_model.hpp"
+#include "cuda/launch/device_query.hpp"
+#include "cuda/launch/gpu_executor.hpp"
+#include "cuda/launch/ops.hpp"
+#include "io/checkpoint.hpp"
+#include "mimo/error.hpp"
+#include "model/config_parse.hpp"
+#include "model/weight_binder.hpp"
+
+namespace {
+
+using namespace mimo;
+
+struct Args {
+  std::string model_dir;
+  bool synthetic = false;
+  int layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
+  bool profile = false;
+  std::string out;
+};
+
+[[noreturn]] void usage() {
+  std::fprintf(stderr,
+               "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
+               "[--context C] [--verify B] [--steps S] [--profile] [--out FILE]\n");
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage();
+      return argv[++i];
+    };
+    if (k == "--synthetic")
+      a.synthetic = true;
+    else if (k == "-m")
+      a.model_dir = value();
+    else if (k == "--layers")
+      a.layers = std::stoi(value());
+    else if (k == "--experts")
+      a.experts = std::stoi(value());
+    else if (k == "--context")
+      a.context = std::stoi(value());
+    else if (k == "--verify")
+      a.verify = std::stoi(value());
+    else if (k == "--steps")
+      a.steps = std::stoi(value());
+    else if (k == "--profile")
+      a.profile = true;
+    else if (k == "--out")
+      a.out = value();
+    else
+      usage();
+  }
+  if (a.synthetic == !a.model_dir.empty()) usage();
+  if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
+  return a;
+}
+
+// The benchmark geometry: MiMo-V2-Flash layer shapes, `experts` routed experts per layer.
+model::ModelConfig benchmark_config(int layers, int experts) {
+  model::ModelConfig c;
+  c.schema = "synthetic";
+  c.architecture = "MiMoV2FlashForCausalLM";
+  c.vocab_size = 152576;
+  c.hidden_size = 4096;
+  c.num_layers = layers;
+  c.full = {64, 4, 192, 128, 5000000.0, 64, false};
+  c.sliding = {64, 8, 192, 128, 10000.0, 64, true};
+  c.sliding_window = 128;
+  c.attention_value_scale = 0.707;
+  c.intermediate_size = 16384;
+  c.moe_intermediate_size = 2048;
+  c.n_routed_experts = experts;
+  c.num_experts_per_tok = 8;
+  c.n_group = 1;
+  c.topk_group = 1;
+  c.routed_scaling_factor = 1.0;
+  for (int l = 0; l < layers; ++l) {
+    model::LayerSpec s;
+    // 9 of 48 layers full attention, spread evenly (0, 6, 11, 16, ...).
+    s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
+    s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
+    c.layers.push_back(s);
+  }
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// GB/s of the read-only 16-byte-load probe over 4 GiB (median of 5), in this process.
+double read_bandwidth() {
+  const std::size_t bytes = std::size_t(4) << 30;
+  cuda::DeviceBuffer data(bytes), sink(sizeof(float));
+  cudaMemset(data.get(), 1, bytes);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<double> gbs;
+  for (int i = 0; i < 6; ++i) {
+    cudaEventRecord(a);
+    cuda::stream_read(data.get(), bytes, sink.as<float>());
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    if (i > 0) gbs.push_back(bytes / (ms * 1e-3) / 1e9);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return median(gbs);
+}
+
+struct Report {
+  FILE* files[2] = {stdout, nullptr};
+  template <class... T>
+  void line(const char* format, T... values) {
+    for (FILE* f : files) {
+      if (f != nullptr) std::fprintf(f, format, values...);
+    }
+  }
+};
+
+// Bytes a step reads from the KV cache at context `ctx`, float32 keys and values.
+double kv_bytes(const model::ModelConfig& c, long long ctx) {
+  double total = 0;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const model::AttentionSpec& a = c.attention(l);
+    const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
+    const long long keys = sliding ? std::min<long long>(ctx, c.sliding_window) : ctx;
+    total += double(keys) * a.num_kv_heads * (a.head_dim + a.v_head_dim) * 4;
+  }
+  return total;
+}
+
+struct StepResult {
+  double ms = 0, host_us = 0, bytes = 0, distinct = 0;
+};
+
+// `steps` runs of `block` tokens at the same context (each rewound afterwards).
+StepResult measure(cuda::GpuExecutor& gpu, exec::ExecutorState& state, const model::ModelConfig& c,
+                   int block, int steps, std::mt19937& rng) {
+  const cuda::DeviceModel& m = gpu.device_model();
+  std::uniform_int_distribution<int> token(0, c.vocab_size - 1);
+  std::vector<double> ms, host, bytes, distinct;
+  exec::StepOptions options;
+  options.all_logits = block > 1;
+  for (int i = 0; i < steps + 2; ++i) {
+    std::vector<std::int32_t> ids(block);
+    for (auto& t : ids) t = token(rng);
+    const auto start = std::chrono::steady_clock::now();
+    gpu.run(state, ids, options);
+    const double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    double step_bytes = double(m.fixed_step_bytes()) + kv_bytes(c, state.length());
+    double experts = 0;
+    const auto chosen = gpu.last_experts(state, block);
+    for (std::size_t l = 0, moe = 0; l < m.layers.size(); ++l) {
+      if (!m.layers[l].moe) continue;
+      const std::set<int> set(chosen[moe].begin(), chosen[moe].end());
+      step_bytes += double(set.size()) * m.layers[l].experts.bytes_per_expert;
+      experts += set.size();
+      ++moe;
+    }
+    state.truncate(state.length() - block);
+    if (i < 2) continue;  // warm-up (graph capture)
+    ms.push_back(elapsed);
+    host.push_back(gpu.last_step().host_us);
+    bytes.push_back(step_bytes);
+    distinct.push_back(chosen.empty() ? 0 : experts / chosen.size());
+  }
+  return {median(ms), median(host), median(bytes), median(distinct)};
+}
+
+int run(const Args& args) {
+  model::ModelConfig config;
+  std::unique_ptr<io::Checkpoint> checkpoint;
+  model::ModelWeights weights;
+  std::unique_ptr<cuda::DeviceModel> device_model;
+  const auto t0 = std::chrono::steady_clock::now();
+  if (args.synthetic) {
+    config = benchmark_config(args.layers, args.experts);
+    device_model = cuda::synthetic_model(config, 1234);
+  } else {
+    config = model::load_model_config(args.model_dir);
+    checkpoint = std::make_unique<io::Checkpoint>(io::Checkpoint::open(args.model_dir));
+    weights = model::bind_weights(config, *checkpoint);
+    device_model = cuda::upload_model(config, weights);
+  }
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  cuda::GpuExecutor gpu(config, std::move(device_model));
+  Report out;
+  if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
+  out.line("device: %s\n", gpu.device_name().c_str());
+  out.line(
+      "model: %s, %d layers, %d experts (top-%d), hidden %d, vocab %d; weights %.2f GB "
+      "on the device, made in %.1f s\n",
+      args.synthetic ? "synthetic benchmark geometry" : args.model_dir.c_str(), config.num_layers,
+      config.n_routed_experts, config.num_experts_per_tok, config.hidden_size, config.vocab_size,
+      gpu.device_model().arena.bytes() / 1e9, load_s);
+  const double bandwidth = read_bandwidth();
+  out.line("read bandwidth (16-byte loads, 4 GiB, median of 5): %.0f GB/s\n", bandwidth / 1.0);
+
+  const int max_step = std::max(args.verify, 16);
+  auto state = gpu.new_state(args.context + max_step + 16, max_step);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> token(0, config.vocab_size - 1);
+  {
+    auto warm = gpu.new_state(64, max_step);
+    std::vector<std::int32_t> ids(16, 1);
+    gpu.run(*warm, ids, exec::StepOptions{});
+  }
+  std::vector<std::int32_t> prompt(args.context);
+  for (auto& t : prompt) t = token(rng);
+  const auto p0 = std::chrono::steady_clock::now();
+  gpu.run(*state, prompt, exec::StepOptions{});
+  const double prefill_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+  out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s\n", args.context, max_step,
+           args.context / prefill_s);
+
+  out.line("%-10s %9s %9s %10s %9s %9s %9s %9s\n", "step", "ms", "tok/s", "GB needed", "GB/s",
+           "roofline", "experts", "host us");
+  for (int block : {1, args.verify}) {
+    const StepResult r = measure(gpu, *state, config, block, args.steps, rng);
+    const double achieved = r.bytes / (r.ms * 1e-3) / 1e9;
+    out.line("%-10s %9.3f %9.1f %10.3f %9.0f %9.3f %9.1f %9.1f\n",
+             block == 1 ? "decode-1" : ("verify-" + std::to_string(block)).c_str(), r.ms,
+             block / (r.ms * 1e-3), r.bytes / 1e9, achieved, achieved / bandwidth, r.distinct,
+             r.host_us);
+  }
+  out.line(
+      "(context %d; experts = distinct experts per MoE layer; verify tok/s counts every "
+      "token of the block)\n",
+      args.context);
+  if (args.profile) {
+    gpu.set_use_graphs(false);
+    gpu.set_profiling(true);
+    for (int block : {1, args.verify}) {
+      std::vector<std::int32_t> ids(block);
+      for (auto& t : ids) t = token(rng);
+      gpu.take_profile();
+      const auto start = std::chrono::steady_clock::now();
+      gpu.run(*state, ids, exec::StepOptions{});
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      state->truncate(state->length() - block);
+      const auto profile = gpu.take_profile();
+      double sum = 0;
+      for (const auto& [op, t] : profile) sum += t;
+      out.line(
+          "per-op breakdown, %d-token step, direct launches with events (%.3f ms wall, "
+          "%.3f ms in ops):\n",
+          block, ms, sum);
+      for (const auto& [op, t] : profile) {
+        out.line("  %-18s %8.3f ms  %5.1f%%\n", op.c_str(), t, 100 * t / sum);
+      }
+    }
+    gpu.set_profiling(false);
+    gpu.set_use_graphs(true);
+  }
+  if (out.files[1] != nullptr) std::fclose(out.files[1]);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  if (cuda::device_count() == 0) {
+    std::printf("SKIP: mimo-bench needs a CUDA device: %s\n", cuda::describe_devices().c_str());
+    return 77;
+  }
+  try {
+    return run(args);
+  } catch (const mimo::Error& e) {
+    std::fprintf(stderr, "mimo-bench: %s\n", e.what());
+    return 1;
+  }
+}

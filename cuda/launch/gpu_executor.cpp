@@ -1,0 +1,479 @@
+// GpuExecutor: issues the forward of lib/cpu/forward.cpp kernel by kernel on one stream, with
+// the decode step replayed from a per-session CUDA graph. Layer by layer:
+//   h = rmsnorm(x += delta); q, k, v = linear(h); rope(q, k); store k, v * value_scale;
+//   heads = attention(q, cache); delta = o(heads)
+//   h = rmsnorm(x += delta); delta = dense MLP(h) or sum_k w_k expert_k(h)
+// The residual add of each block is fused into the next RMSNorm.
+#include "cuda/launch/gpu_executor.hpp"
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <utility>
+
+#include "cuda/launch/device_model.hpp"
+#include "cuda/launch/device_query.hpp"
+#include "cuda/launch/gpu_state.hpp"
+#include "cuda/launch/step_ops.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+namespace {
+
+void check(cudaError_t err, const std::string& what) {
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice, fmt::format("{}: {}", what, cudaGetErrorString(err)));
+  }
+}
+
+template <class Matrix>
+const Matrix* table_of(const ExpertTable& t) {
+  return static_cast<const Matrix*>(t.table);
+}
+
+void table_rows(const ExpertTable& t, const float* x, const int* experts, int n, int top_k,
+                float* out, Stream s) {
+  switch (t.format) {
+    case MatrixFormat::kFp8:
+      return expert_rows(table_of<Fp8Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kMxfp4:
+      return expert_rows(table_of<Mxfp4Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kBf16:
+      return expert_rows(table_of<Bf16Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kF32:
+      return expert_rows(table_of<F32Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+  }
+}
+
+void table_down(const ExpertTable& t, const float* act, const int* experts, const float* weights,
+                int n, int top_k, float* y, Stream s) {
+  switch (t.format) {
+    case MatrixFormat::kFp8:
+      return expert_down_rows(table_of<Fp8Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kMxfp4:
+      return expert_down_rows(table_of<Mxfp4Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kBf16:
+      return expert_down_rows(table_of<Bf16Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kF32:
+      return expert_down_rows(table_of<F32Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+  }
+}
+
+}  // namespace
+
+struct GpuExecutor::Impl {
+  const model::ModelConfig& config;
+  std::unique_ptr<DeviceModel> model;
+  cudaStream_t stream = nullptr;
+  std::string name;
+  bool use_graphs = true;
+  bool profiling = false;
+  int cancel_after_chunks = -1;
+  StepStats last;
+  // Profiling: an event after each op, named by the op it ends.
+  cudaEvent_t profile_start = nullptr;
+  std::vector<std::pair<std::string, cudaEvent_t>> marks;
+  std::mutex mutex;
+
+  Impl(const model::ModelConfig& c, std::unique_ptr<DeviceModel> m)
+      : config(c), model(std::move(m)) {}
+
+  void mark(const char* op, bool capturing) {
+    if (!profiling || capturing) return;
+    cudaEvent_t e;
+    check(cudaEventCreate(&e), "cudaEventCreate");
+    check(cudaEventRecord(e, stream), "cudaEventRecord");
+    marks.emplace_back(op, e);
+  }
+
+  // Issues one chunk of n tokens whose ids and positions are already in s.scratch.tokens /
+  // positions. Tap copies (layer l's output to taps[t, k]) and the logits of the last row
+  // (or of all rows) into scratch.logits.
+  void issue_chunk(GpuState& s, int n, const exec::StepOptions& options, bool all_logits,
+                   bool capturing) {
+    const model::ModelConfig& c = config;
+    const DeviceModel& m = *model;
+    GpuState::Scratch& b = s.scratch;
+    Stream st = stream;
+    const int hidden = c.hidden_size;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    float* x = b.x.as<float>();
+    float* h = b.h.as<float>();
+    float* delta = b.delta.as<float>();
+    const int* tokens = b.tokens.as<int>();
+    const int* positions = b.positions.as<int>();
+    const int n_taps = static_cast<int>(options.hidden_taps.size());
+    const auto store_tap = [&](int layer, const float* from) {
+      for (int k = 0; k < n_taps; ++k) {
+        if (options.hidden_taps[k] != layer) continue;
+        check(cudaMemcpy2DAsync(b.taps.as<float>() + std::size_t(k) * hidden,
+                                std::size_t(n_taps) * hidden * sizeof(float), from,
+                                std::size_t(hidden) * sizeof(float), hidden * sizeof(float), n,
+                                cudaMemcpyDeviceToDevice, stream),
+              "copy of a hidden tap");
+      }
+    };
+    if (profiling && !capturing && marks.empty()) {
+      check(cudaEventRecord(profile_start, stream), "cudaEventRecord");
+    }
+    if (m.embed_format == MatrixFormat::kBf16) {
+      embed(m.embed_bf16, tokens, n, x, st);
+    } else {
+      embed(m.embed_f32, tokens, n, x, st);
+    }
+    mark("embed", capturing);
+    const int top_k = c.num_experts_per_tok;
+    int moe_index = 0;
+    for (int l = 0; l < c.num_layers; ++l) {
+      if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+        throw Error(ErrorCode::kCancelled, "forward: cancelled");
+      }
+      const DeviceLayer& w = m.layers[l];
+      const model::AttentionSpec& a = c.attention(l);
+      const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
+      rmsnorm(x, l == 0 ? nullptr : delta, w.input_norm, n, hidden, eps, h, st);
+      mark("rmsnorm", capturing);
+      if (l > 0) store_tap(l - 1, x);
+      float* q = b.q.as<float>();
+      float* k = b.k.as<float>();
+      float* v = b.v.as<float>();
+      apply(w.q, h, n, q, st);
+      apply(w.k, h, n, k, st);
+      apply(w.v, h, n, v, st);
+      mark("qkv linear", capturing);
+      const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
+      rope(q, positions, n, a.num_heads, a.head_dim, a.rotary_dim, inv_freq, st);
+      rope(k, positions, n, a.num_kv_heads, a.head_dim, a.rotary_dim, inv_freq, st);
+      AttentionShape shape;
+      shape.num_heads = a.num_heads;
+      shape.num_kv_heads = a.num_kv_heads;
+      shape.head_dim = a.head_dim;
+      shape.v_head_dim = a.v_head_dim;
+      shape.window = sliding ? c.sliding_window : 0;
+      shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
+      store_kv(k, v, positions, n, shape, static_cast<float>(c.attention_value_scale), s.cache(l),
+               st);
+      mark("rope + store kv", capturing);
+      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st);
+      mark("attention", capturing);
+      apply(w.o, b.heads.as<float>(), n, delta, st);
+      mark("o linear", capturing);
+      rmsnorm(x, delta, w.post_attention_norm, n, hidden, eps, h, st);
+      mark("rmsnorm", capturing);
+      float* gate = b.gate.as<float>();
+      float* up = b.up.as<float>();
+      float* act = b.act.as<float>();
+      if (!w.moe) {
+        apply(w.gate, h, n, gate, st);
+        apply(w.up, h, n, up, st);
+        silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
+        apply(w.down, act, n, delta, st);
+        mark("dense mlp", capturing);
+        continue;
+      }
+      const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
+      int* experts = b.experts.as<int>() + moe_index * slots;
+      float* weights = b.expert_weights.as<float>() + moe_index * slots;
+      ++moe_index;
+      apply(w.router, h, n, b.router_logits.as<float>(), st);
+      RouterShape r;
+      r.num_experts = c.n_routed_experts;
+      r.top_k = top_k;
+      r.n_group = c.n_group;
+      r.topk_group = c.topk_group;
+      r.norm_topk_prob = c.norm_topk_prob;
+      r.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+      route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
+      mark("router", capturing);
+      const DeviceExperts& e = w.experts;
+      if (e.stacked) {
+        expert_gate_up(e.gate_stack, e.up_stack, h, experts, n, top_k, act, st);
+        mark("experts gate/up", capturing);
+        expert_down(e.down_stack, act, experts, weights, n, top_k, delta, st);
+        mark("experts down", capturing);
+      } else {
+        table_rows(e.gate, h, experts, n, top_k, gate, st);
+        table_rows(e.up, h, experts, n, top_k, up, st);
+        silu_mul(gate, up, std::size_t(n) * top_k * e.gate.rows, act, st);
+        mark("experts gate/up", capturing);
+        table_down(e.down, act, experts, weights, n, top_k, delta, st);
+        mark("experts down", capturing);
+      }
+    }
+    if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+      throw Error(ErrorCode::kCancelled, "forward: cancelled");
+    }
+    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);
+    mark("rmsnorm", capturing);
+    store_tap(c.num_layers - 1, h);  // the last layer's tap is taken after the final norm
+    if (all_logits) {
+      apply(m.lm_head, h, n, b.logits.as<float>(), st);
+    } else {
+      apply(m.lm_head, h + std::size_t(n - 1) * hidden, 1, b.logits.as<float>(), st);
+    }
+    mark("lm_head", capturing);
+  }
+
+  void capture_decode(GpuState& s) {
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+          "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      GpuState::Scratch& b = s.scratch;
+      check(cudaMemcpyAsync(b.tokens.get(), s.graph_io.as<int>(), sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "token upload");
+      check(cudaMemcpyAsync(b.positions.get(), s.graph_io.as<int>() + 1, sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "position upload");
+      issue_chunk(s, 1, exec::StepOptions{}, false, true);
+      check(cudaMemcpyAsync(s.graph_logits.as<float>(), b.logits.get(),
+                            std::size_t(config.vocab_size) * sizeof(float), cudaMemcpyDeviceToHost,
+                            stream),
+            "logits download");
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&s.graph, graph, 0);
+    cudaGraphDestroy(graph);
+    check(err, "cudaGraphInstantiate of the decode step");
+  }
+
+  exec::StepOutput run_graph(GpuState& s, std::int32_t token,
+                             std::chrono::steady_clock::time_point start) {
+    if (s.graph == nullptr) capture_decode(s);
+    s.graph_io.as<int>()[0] = token;
+    s.graph_io.as<int>()[1] = static_cast<int>(s.length());
+    check(cudaGraphLaunch(s.graph, stream), "cudaGraphLaunch");
+    last.host_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    check(cudaStreamSynchronize(stream), "decode step");
+    exec::StepOutput out;
+    out.logits.assign(s.graph_logits.as<float>(), s.graph_logits.as<float>() + config.vocab_size);
+    s.commit(1);
+    return out;
+  }
+
+  exec::StepOutput run_direct(GpuState& s, std::span<const std::int32_t> tokens,
+                              const exec::StepOptions& options,
+                              std::chrono::steady_clock::time_point start) {
+    const std::int64_t total = static_cast<std::int64_t>(tokens.size());
+    const int chunk = options.max_chunk > 0 ? std::min(options.max_chunk, s.max_step_tokens())
+                                            : s.max_step_tokens();
+    const int n_taps = static_cast<int>(options.hidden_taps.size());
+    const int vocab = config.vocab_size, hidden = config.hidden_size;
+    exec::StepOutput out;
+    out.logits.resize((options.all_logits ? total : 1) * vocab);
+    out.hidden.resize(total * n_taps * hidden);
+    if (n_taps > 0 && s.scratch.taps.bytes() < std::size_t(chunk) * n_taps * hidden * 4) {
+      s.scratch.taps = DeviceBuffer(std::size_t(chunk) * n_taps * hidden * 4);
+    }
+    if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
+      s.staging = PinnedBuffer(std::size_t(total) * 2 * sizeof(int));
+    }
+    int* ids = s.staging.as<int>();
+    int* positions = ids + total;
+    for (std::int64_t i = 0; i < total; ++i) {
+      ids[i] = tokens[i];
+      positions[i] = static_cast<int>(s.length() + i);
+    }
+    const std::int64_t saved_length = s.length(), saved_floor = s.ring_floor();
+    const int saved_slots = static_cast<int>(std::min<std::int64_t>(total, s.ring_capacity()));
+    const auto copy_rings = [&](bool to_ring) {
+      copy_ring_slots(s.ring_k(), s.undo_k(), s.ring_layers(), static_cast<int>(s.ring_capacity()),
+                      s.ring_k_width(), saved_length, saved_slots, to_ring, stream);
+      copy_ring_slots(s.ring_v(), s.undo_v(), s.ring_layers(), static_cast<int>(s.ring_capacity()),
+                      s.ring_v_width(), saved_length, saved_slots, to_ring, stream);
+    };
+    const int fail_after = std::exchange(cancel_after_chunks, -1);
+    try {
+      copy_rings(false);
+      int chunks = 0;
+      for (std::int64_t begin = 0; begin < total; begin += chunk, ++chunks) {
+        if (chunks == fail_after) throw Error(ErrorCode::kCancelled, "forward: cancelled (test)");
+        const int n = static_cast<int>(std::min<std::int64_t>(chunk, total - begin));
+        const bool last_chunk = begin + n == total;
+        check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
+                              cudaMemcpyHostToDevice, stream),
+              "token upload");
+        check(cudaMemcpyAsync(s.scratch.positions.get(), positions + begin, n * sizeof(int),
+                              cudaMemcpyHostToDevice, stream),
+              "position upload");
+        issue_chunk(s, n, options, options.all_logits, false);
+        if (begin + n == total) {
+          last.host_us =
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                  .count();
+        }
+        if (options.all_logits) {
+          check(cudaMemcpyAsync(out.logits.data() + begin * vocab, s.scratch.logits.get(),
+                                std::size_t(n) * vocab * sizeof(float), cudaMemcpyDeviceToHost,
+                                stream),
+                "logits download");
+        } else if (last_chunk) {
+          check(cudaMemcpyAsync(out.logits.data(), s.scratch.logits.get(), vocab * sizeof(float),
+                                cudaMemcpyDeviceToHost, stream),
+                "logits download");
+        }
+        if (n_taps > 0) {
+          check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
+                                std::size_t(n) * n_taps * hidden * sizeof(float),
+                                cudaMemcpyDeviceToHost, stream),
+                "hidden taps download");
+        }
+        s.commit(n);
+      }
+      check(cudaStreamSynchronize(stream), "forward step");
+    } catch (...) {
+      try {
+        copy_rings(true);
+        cudaStreamSynchronize(stream);
+      } catch (...) {
+      }
+      s.restore(saved_length, saved_floor);
+      throw;
+    }
+    return out;
+  }
+};
+
+GpuExecutor::GpuExecutor(const model::ModelConfig& config, std::unique_ptr<DeviceModel> model)
+    : impl_(std::make_unique<Impl>(config, std::move(model))) {
+  check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaEventCreate(&impl_->profile_start), "cudaEventCreate");
+  impl_->name = "cuda:0 " + describe_devices();
+}
+
+GpuExecutor::~GpuExecutor() {
+  for (auto& [op, e] : impl_->marks) cudaEventDestroy(e);
+  cudaEventDestroy(impl_->profile_start);
+  cudaStreamDestroy(impl_->stream);
+}
+
+std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(std::int64_t max_context,
+                                                            int max_step_tokens) const {
+  return std::make_unique<GpuState>(impl_->config, max_context, max_step_tokens);
+}
+
+exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
+                                  const exec::StepOptions& options) const {
+  const auto start = std::chrono::steady_clock::now();
+  auto* s = dynamic_cast<GpuState*>(&state);
+  if (s == nullptr) {
+    throw Error(ErrorCode::kInternal, "GpuExecutor::run: state belongs to another executor");
+  }
+  const model::ModelConfig& c = impl_->config;
+  if (tokens.empty()) throw Error(ErrorCode::kInvalidArgument, "forward: no tokens given");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("forward: token {} at index {} is outside the vocabulary [0, {})",
+                              tokens[i], i, c.vocab_size));
+    }
+  }
+  if (s->length() + static_cast<std::int64_t>(tokens.size()) > s->max_context()) {
+    throw Error(ErrorCode::kOutOfRange,
+                fmt::format("forward: {} cached + {} new tokens exceed the context of {}",
+                            s->length(), tokens.size(), s->max_context()));
+  }
+  for (int tap : options.hidden_taps) {
+    if (tap < 0 || tap >= c.num_layers) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap, c.num_layers));
+    }
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+    throw Error(ErrorCode::kCancelled, "forward: cancelled");
+  }
+  impl_->last = StepStats{};
+  impl_->last.tokens = static_cast<int>(tokens.size());
+  if (tokens.size() == 1 && options.hidden_taps.empty() && impl_->use_graphs &&
+      impl_->cancel_after_chunks < 0) {
+    impl_->last.graph = true;
+    return impl_->run_graph(*s, tokens[0], start);
+  }
+  return impl_->run_direct(*s, tokens, options, start);
+}
+
+std::string GpuExecutor::device_name() const {
+  return impl_->name;
+}
+
+void GpuExecutor::set_use_graphs(bool on) {
+  impl_->use_graphs = on;
+}
+void GpuExecutor::set_profiling(bool on) {
+  impl_->profiling = on;
+}
+void GpuExecutor::cancel_after_chunks_for_testing(int chunks) {
+  impl_->cancel_after_chunks = chunks;
+}
+StepStats GpuExecutor::last_step() const {
+  return impl_->last;
+}
+const DeviceModel& GpuExecutor::device_model() const {
+  return *impl_->model;
+}
+
+std::vector<std::pair<std::string, double>> GpuExecutor::take_profile() {
+  check(cudaStreamSynchronize(impl_->stream), "profile");
+  std::vector<std::pair<std::string, double>> totals;
+  cudaEvent_t previous = impl_->profile_start;
+  for (auto& [op, e] : impl_->marks) {
+    float ms = 0;
+    // A chunk restarts at profile_start: an event earlier than its predecessor begins anew.
+    if (cudaEventElapsedTime(&ms, previous, e) != cudaSuccess || ms < 0) ms = 0;
+    auto it = std::find_if(totals.begin(), totals.end(), [&](auto& t) { return t.first == op; });
+    if (it == totals.end()) {
+      totals.emplace_back(op, ms);
+    } else {
+      it->second += ms;
+    }
+    previous = e;
+  }
+  for (auto& [op, e] : impl_->marks) cudaEventDestroy(e);
+  impl_->marks.clear();
+  return totals;
+}
+
+std::vector<std::vector<int>> GpuExecutor::last_experts(const exec::ExecutorState& state,
+                                                        int n_tokens) const {
+  const auto& s = dynamic_cast<const GpuState&>(state);
+  const int top_k = impl_->config.num_experts_per_tok;
+  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
+  std::vector<std::vector<int>> out;
+  int moe_index = 0;
+  for (const model::LayerSpec& l : impl_->config.layers) {
+    if (l.mlp != model::MlpKind::kMoe) continue;
+    std::vector<int> ids(std::size_t(n_tokens) * top_k);
+    copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,
+                 ids.size() * sizeof(int));
+    out.push_back(std::move(ids));
+    ++moe_index;
+  }
+  return out;
+}
+
+std::unique_ptr<exec::Executor> make_gpu_executor(const model::ModelConfig& config,
+                                                  const model::ModelWeights& weights) {
+  if (device_count() == 0) {
+    throw Error(ErrorCode::kDevice, "no usable CUDA device: " + describe_devices());
+  }
+  return std::make_unique<GpuExecutor>(config, upload_model(config, weights));
+}
+
+}  // namespace mimo::cuda

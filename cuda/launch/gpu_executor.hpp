@@ -1,0 +1,66 @@
+// The CUDA executor: the forward pass of lib/cpu/forward.cpp as one kernel per op on one stream,
+// over weights uploaded once in their stored precision (DeviceModel) and per-session device KV
+// caches (full layers linear, sliding layers a ring of window + max_step_tokens - 1 slots, the
+// same rules as cpu::KvCache). A decode step (1 token, no hidden taps) is captured into a CUDA
+// graph per session on first use and replayed; token ids and positions are read from device
+// memory, and nothing synchronises with the host inside a step. No CUDA types in this header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "exec/executor.hpp"
+#include "model/config.hpp"
+#include "model/weights.hpp"
+
+namespace mimo::cuda {
+
+struct DeviceModel;
+
+// What the last run() did, for benchmarks.
+struct StepStats {
+  double host_us = 0;  // host time spent issuing the step (before waiting for its results)
+  bool graph = false;  // replayed from the session's captured decode graph
+  int tokens = 0;
+};
+
+class GpuExecutor final : public exec::Executor {
+ public:
+  // config must outlive the executor.
+  GpuExecutor(const model::ModelConfig& config, std::unique_ptr<DeviceModel> model);
+  ~GpuExecutor() override;
+
+  std::unique_ptr<exec::ExecutorState> new_state(std::int64_t max_context,
+                                                 int max_step_tokens) const override;
+  exec::StepOutput run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
+                       const exec::StepOptions& options) const override;
+  std::string device_name() const override;
+
+  // Decode steps replay a captured graph (default) or launch kernel by kernel.
+  void set_use_graphs(bool on);
+  // When on, direct launches time every op with events; take_profile() returns the total
+  // milliseconds per op since the last call, in first-seen order (waits for the device).
+  void set_profiling(bool on);
+  std::vector<std::pair<std::string, double>> take_profile();
+  StepStats last_step() const;
+  // Experts the router chose in the state's last chunk: per MoE layer, n_tokens * top_k ids.
+  std::vector<std::vector<int>> last_experts(const exec::ExecutorState& state, int n_tokens) const;
+  const DeviceModel& device_model() const;
+  // Test hook: the next multi-chunk run fails with kCancelled once `chunks` chunks have been
+  // issued, exercising the exact undo of a cancellation between chunks.
+  void cancel_after_chunks_for_testing(int chunks);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Uploads `weights` to CUDA device 0. config and weights must outlive the executor. Throws
+// kDevice without a usable device or when memory runs out, kUnsupported for shapes it cannot run.
+std::unique_ptr<exec::Executor> make_gpu_executor(const model::ModelConfig& config,
+                                                  const model::ModelWeights& weights);
+
+}  // namespace mimo::cuda

@@ -1,0 +1,97 @@
+// A session's state on the GPU: the device KV caches of every layer, the scratch activations of
+// one step, pinned host staging and the captured decode graph. Position bookkeeping follows
+// cpu::KvCache exactly (length, ring floor, which rewinds are exact); see lib/cpu/kv_cache.hpp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "cuda/launch/device_memory.hpp"
+#include "cuda/tiles/matrix_views.hpp"
+#include "exec/executor.hpp"
+#include "model/config.hpp"
+
+namespace mimo::cuda {
+
+// Page-locked host memory (async copies from it may be captured into graphs).
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& other) noexcept { *this = std::move(other); }
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+class GpuState final : public exec::ExecutorState {
+ public:
+  GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
+  ~GpuState() override;
+
+  std::int64_t length() const override { return length_; }
+  bool can_truncate(std::int64_t new_length) const override;
+  void truncate(std::int64_t new_length) override;
+  std::unique_ptr<exec::ExecutorState> clone() const override;
+
+  std::int64_t max_context() const { return max_context_; }
+  int max_step_tokens() const { return max_step_tokens_; }
+  // Marks n more positions stored (as cpu::KvCache::commit).
+  void commit(int n);
+  void restore(std::int64_t length, std::int64_t ring_floor) {
+    length_ = length;
+    ring_floor_ = ring_floor;
+  }
+  std::int64_t ring_floor() const { return ring_floor_; }
+  std::int64_t ring_capacity() const { return ring_capacity_; }
+  int ring_layers() const { return ring_layers_; }
+  int ring_k_width() const { return ring_k_width_; }
+  int ring_v_width() const { return ring_v_width_; }
+
+  const KvCacheView& cache(int layer) const { return caches_[layer]; }
+  // Sliding rings (all layers back to back) and their undo copies.
+  float* ring_k() const { return ring_k_.as<float>(); }
+  float* ring_v() const { return ring_v_.as<float>(); }
+  float* undo_k() const { return undo_k_.as<float>(); }
+  float* undo_v() const { return undo_v_.as<float>(); }
+
+  // Scratch of one step of up to max_step_tokens tokens.
+  struct Scratch {
+    DeviceBuffer x, h, delta, q, k, v, heads, router_logits, experts, expert_weights;
+    DeviceBuffer gate, up, act, logits, tokens, positions, taps;
+  };
+  Scratch scratch;
+  // Host staging of token ids and positions of a whole run (grown on demand).
+  PinnedBuffer staging;
+  // The decode graph's host side: [token, position] in, last logits out.
+  PinnedBuffer graph_io, graph_logits;
+  cudaGraphExec_t graph = nullptr;
+
+ private:
+  const model::ModelConfig& config_;
+  std::int64_t max_context_;
+  int max_step_tokens_;
+  std::int64_t window_ = 0;
+  std::int64_t ring_capacity_ = 0;
+  std::int64_t length_ = 0;
+  std::int64_t ring_floor_ = 0;
+  int ring_layers_ = 0, ring_k_width_ = 0, ring_v_width_ = 0;
+  DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
+  std::vector<KvCacheView> caches_;
+};
+
+}  // namespace mimo::cuda
