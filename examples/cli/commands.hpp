@@ -22,5 +22,6 @@ Command register_generate(CLI::App& app);
 Command register_chat(CLI::App& app);
 Command register_tokenize(CLI::App& app);
 Command register_detokenize(CLI::App& app);
+Command register_quantize(CLI::App& app);
 
 }  // namespace mimo::cli

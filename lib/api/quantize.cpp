@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <thread>
 
 #include "io/checkpoint.hpp"
@@ -57,6 +58,9 @@ QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::string&
                                    const QuantizeOptions& options,
                                    const std::function<void(const TensorQuantStats&)>& on_tensor) {
   const quant::QuantizerSettings settings = to_settings(options);
+  if (!std::filesystem::is_directory(in_dir)) {
+    throw Error(ErrorCode::kIo, fmt::format("{}: no such checkpoint directory", in_dir));
+  }
   // A config libmimo cannot run is rejected before hours of quantizing, with its own message.
   const model::ModelConfig input_config = model::load_model_config(in_dir);
   if (input_config.quantization) {

@@ -103,8 +103,8 @@ void prepare_output(const fs::path& in_dir, const fs::path& out_dir, bool overwr
   if (fs::exists(out_dir) && !fs::is_empty(out_dir)) {
     if (!overwrite) {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("output directory {} is not empty (pass overwrite to replace its "
-                              "checkpoint)",
+                  fmt::format("output directory {} is not empty (overwrite, --overwrite in "
+                              "mimo-cli, replaces its checkpoint)",
                               out_dir.string()));
     }
     // Stale shards of an earlier run would be read as part of the new checkpoint.
@@ -171,11 +171,13 @@ std::string module_of(const std::string& tensor_name) {
   return tensor_name.substr(0, tensor_name.size() - kWeight.size());
 }
 
-// "mxfp4" / "fp8" / "bf16" when every module of the group has that format, else "mixed".
+// The quantized format of a group of modules ("mxfp4" or "fp8"; "mixed" when both occur, "bf16"
+// when none is quantized); kept modules are listed in modules_to_not_convert instead.
 std::string group_format(const std::set<TargetFormat>& formats) {
-  if (formats.size() != 1) return "mixed";
-  const TargetFormat f = *formats.begin();
-  return std::string(f == TargetFormat::kKeep ? "bf16" : target_format_name(f));
+  const bool fp8 = formats.count(TargetFormat::kFp8Block) != 0;
+  const bool mxfp4 = formats.count(TargetFormat::kMxfp4) != 0;
+  if (fp8 && mxfp4) return "mixed";
+  return fp8 ? "fp8" : mxfp4 ? "mxfp4" : "bf16";
 }
 
 nlohmann::ordered_json quantization_config(const std::vector<PlannedTensor>& plan, FpBlock block) {

@@ -286,6 +286,7 @@ TEST_CASE("quantizer rules: o_proj kept in BF16, everything else FP8, first matc
 
   const nlohmann::json q = read_json(out.path / "config.json").at("quantization_config");
   CHECK(q.at("quant_method") == "fp8");
+  CHECK_FALSE(q.contains("experts"));
   std::set<std::string> not_converted;
   for (const auto& m : q.at("modules_to_not_convert")) not_converted.insert(m.get<std::string>());
   CHECK(not_converted.count("model.layers.0.self_attn.o_proj") == 1);
