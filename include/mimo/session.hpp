@@ -13,6 +13,7 @@
 
 #include "mimo/export.hpp"
 #include "mimo/sampler.hpp"
+#include "mimo/speculator.hpp"
 
 namespace mimo {
 
@@ -24,6 +25,11 @@ struct GenerateOptions {
   // Empty: the model's end-of-sequence ids.
   std::vector<std::int32_t> stop_token_ids;
   bool ignore_eos = false;  // true: only max_tokens / the callback / cancel() end generation
+  // Speculative decoding (include/mimo/speculator.hpp, docs/speculative.md): null = plain
+  // decoding. The output is the same either way (greedy: token for token; sampling: the same
+  // distribution, though a different random stream). The speculator is bound to this session
+  // until another one is passed; it must not serve another session meanwhile.
+  std::shared_ptr<Speculator> speculator;
 };
 
 enum class StopReason { kMaxTokens, kStopToken, kCallback, kCancelled, kContextFull };
@@ -33,12 +39,33 @@ struct GenerateResult {
   StopReason reason = StopReason::kMaxTokens;
 };
 
+// Speculative decoding statistics (accumulated over generate() calls with a speculator).
+struct SpeculationStats {
+  std::int64_t steps = 0;            // verify passes of the target
+  std::int64_t drafted_tokens = 0;   // tokens proposed
+  std::int64_t accepted_tokens = 0;  // proposed tokens the target kept
+  std::int64_t emitted_tokens = 0;   // tokens the verify steps produced (accepted + bonus)
+  // acceptance_histogram[n]: steps that produced n tokens (accepted drafts + the bonus token).
+  std::vector<std::int64_t> acceptance_histogram;
+  double draft_seconds = 0;   // in Speculator::propose
+  double verify_seconds = 0;  // target verify passes and acceptance
+  // Mean tokens per verify step, the bonus token included (1 = no draft ever accepted).
+  double mean_acceptance_length() const {
+    return steps > 0 ? static_cast<double>(emitted_tokens) / steps : 0;
+  }
+  double tokens_per_second() const {
+    const double t = draft_seconds + verify_seconds;
+    return t > 0 ? emitted_tokens / t : 0;
+  }
+};
+
 struct SessionStats {
   std::int64_t prefill_tokens = 0;
   std::int64_t decode_tokens = 0;
   double prefill_seconds = 0;
   double decode_seconds = 0;
   double time_to_first_token_seconds = 0;  // of the last generate(): call start -> first token
+  SpeculationStats speculation;
   double prefill_tokens_per_second() const {
     return prefill_seconds > 0 ? prefill_tokens / prefill_seconds : 0;
   }

@@ -31,18 +31,23 @@ std::unique_ptr<Session::Impl> Session::Impl::clone() const {
   copy->pending = pending;
   copy->last_logits = last_logits;
   copy->stats = stats;
-  return copy;
+  return copy;  // not the speculator: its state belongs to this conversation
 }
 
 std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_tokens,
                                       bool all_logits) {
+  return std::move(run_step(new_tokens, all_logits, {}).logits);
+}
+
+exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_tokens,
+                                         bool all_logits, const std::vector<int>& taps) {
   exec::StepOptions options;
   options.all_logits = all_logits;
+  options.hidden_taps = taps;
   options.cancel = &cancel_requested;
   options.max_chunk = m->options.max_step_tokens;
   try {
-    exec::StepOutput out = m->executor->run(*state, new_tokens, options);
-    return std::move(out.logits);
+    return m->executor->run(*state, new_tokens, options);
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
     throw;
@@ -121,6 +126,9 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
     throw Error(ErrorCode::kInvalidArgument,
                 "Session::generate: empty prompt and empty context: nothing to continue from");
   }
+  if (options.speculator) {
+    return impl_->generate_speculative(prompt, sampler, options, on_token);
+  }
   const auto call_start = Clock::now();
   GenerateResult result;
   std::vector<std::int32_t> stops = options.stop_token_ids;
@@ -169,7 +177,9 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
   return result;
 }
 
-void Session::cancel() noexcept { impl_->cancel_requested = true; }
+void Session::cancel() noexcept {
+  impl_->cancel_requested = true;
+}
 
 void Session::rewind(std::int64_t n_tokens) {
   if (n_tokens < 0 || n_tokens > position()) {
@@ -182,28 +192,39 @@ void Session::rewind(std::int64_t n_tokens) {
   // A sliding-window ring only remembers the last few overwritten keys: past that, the kept
   // tokens are recomputed from the history (exact either way).
   const std::int64_t new_length = position() - n_tokens;
-  std::int64_t keep =
-      std::min(impl_->state->length(), std::max<std::int64_t>(new_length - 1, 0));
+  std::int64_t keep = std::min(impl_->state->length(), std::max<std::int64_t>(new_length - 1, 0));
   if (!impl_->state->can_truncate(keep)) keep = 0;
   impl_->state->truncate(keep);
+  if (impl_->speculator) impl_->speculator->truncate(keep);
   impl_->tokens.resize(static_cast<std::size_t>(new_length));
   impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());
   impl_->last_logits.clear();
 }
 
-std::unique_ptr<Session> Session::fork() const { return std::unique_ptr<Session>(new Session(impl_->clone())); }
+std::unique_ptr<Session> Session::fork() const {
+  return std::unique_ptr<Session>(new Session(impl_->clone()));
+}
 
 void Session::reset() {
   impl_->state->truncate(0);
+  if (impl_->speculator) impl_->speculator->truncate(0);
   impl_->tokens.clear();
   impl_->pending.clear();
   impl_->last_logits.clear();
   impl_->stats = SessionStats{};
 }
 
-std::int64_t Session::position() const { return static_cast<std::int64_t>(impl_->tokens.size()); }
-const std::vector<std::int32_t>& Session::tokens() const { return impl_->tokens; }
-const SessionStats& Session::stats() const { return impl_->stats; }
-const Model& Session::model() const { return *impl_->model; }
+std::int64_t Session::position() const {
+  return static_cast<std::int64_t>(impl_->tokens.size());
+}
+const std::vector<std::int32_t>& Session::tokens() const {
+  return impl_->tokens;
+}
+const SessionStats& Session::stats() const {
+  return impl_->stats;
+}
+const Model& Session::model() const {
+  return *impl_->model;
+}
 
 }  // namespace mimo

@@ -20,8 +20,19 @@ struct Session::Impl {
   // Runs `tokens` through the model after the cached context; returns the logits of every
   // token when all_logits, else of the last one. Keeps the cache unchanged on any error.
   std::vector<float> run(const std::vector<std::int32_t>& tokens, bool all_logits);
+  // As run(), also returning the outputs of the decoder layers in `taps` for every token.
+  exec::StepOutput run_step(const std::vector<std::int32_t>& tokens, bool all_logits,
+                            const std::vector<int>& taps);
   // Runs the tokens accepted but not yet processed (the last generated one), if any.
   void flush_pending();
+  // Session::generate with options.speculator set (session_speculative.cpp).
+  GenerateResult generate_speculative(const std::vector<std::int32_t>& prompt, Sampler& sampler,
+                                      const GenerateOptions& options,
+                                      const TokenCallback& on_token);
+  // Runs pending + `tokens` as prefill (or decode when `tokens` is empty), handing the
+  // speculator the features it asks for.
+  void process_for_speculator(const std::vector<std::int32_t>& tokens, Speculator& speculator,
+                              bool is_prefill);
 
   std::shared_ptr<const Model> model;
   const Model::Impl* m;
@@ -30,6 +41,8 @@ struct Session::Impl {
   std::vector<std::int32_t> pending;  // tail of `tokens` not yet run through the model
   std::vector<float> last_logits;     // logits after the last processed token
   SessionStats stats;
+  // The speculator bound by the last speculative generate(); rewind / reset truncate it.
+  std::shared_ptr<Speculator> speculator;
   std::atomic<bool> cancel_requested{false};
 };
 

@@ -13,6 +13,10 @@ namespace mimo::model {
 namespace {
 
 constexpr int kMaxDraftLayers = 1024;  // bounds per-layer allocations from a corrupt config
+// transformers' DFlash assistant: DFlash keys at the top level, every layer sliding (window 2048)
+// unless layer_types says otherwise.
+constexpr const char* kMuseGlimmer = "MuseGlimmerAssistantModel";
+constexpr int kMuseGlimmerWindow = 2048;
 
 void reject_other_architectures(const JsonFields& f, DrafterConfig& d,
                                 const std::optional<JsonFields>& dflash) {
@@ -24,6 +28,10 @@ void reject_other_architectures(const JsonFields& f, DrafterConfig& d,
            "DFlash2 drafters (dynamic convolution + candidate selector) are a different "
            "architecture");
   }
+  if (d.architecture.empty() && f.opt_string("model_type") == "muse_glimmer_assistant") {
+    d.architecture = kMuseGlimmer;
+  }
+  if (d.architecture == kMuseGlimmer) return;
   if (d.architecture.empty()) {
     if (!dflash) {
       f.fail(ErrorCode::kInvalidFile, "architectures",
@@ -122,7 +130,9 @@ void read_layers(const JsonFields& f, const std::optional<JsonFields>& dflash, D
   if (use_swa && dflash->has("swa_window_size")) {
     d.sliding_window = positive(*dflash, "swa_window_size", dflash->opt_int("swa_window_size"));
   } else if (use_swa || any_sliding) {
-    d.sliding_window = positive(f, "sliding_window", f.opt_int("sliding_window"));
+    std::optional<int> window = f.opt_int("sliding_window");
+    if (!window && d.architecture == kMuseGlimmer) window = kMuseGlimmerWindow;
+    d.sliding_window = positive(f, "sliding_window", window);
   }
 }
 
@@ -160,7 +170,10 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
            fmt::format("{} exceeds the limit {}", d.num_layers, kMaxDraftLayers));
   }
   d.intermediate_size = positive(f, "intermediate_size", f.opt_int("intermediate_size"));
-  d.vocab_size = positive(f, "vocab_size", f.opt_int("vocab_size"));
+  // transformers' assistant has no vocabulary of its own (it uses the target's).
+  d.vocab_size = d.architecture == kMuseGlimmer && !f.has("vocab_size")
+                     ? 0
+                     : positive(f, "vocab_size", f.opt_int("vocab_size"));
   read_attention(f, d);
   read_rope(f, d);
   d.rms_norm_eps = f.get_double("rms_norm_eps", 1e-6);
@@ -189,6 +202,9 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
     if (d.target_layer_ids.empty()) {
       dflash->fail(ErrorCode::kInvalidFile, "target_layer_ids", "empty");
     }
+  } else if (f.has("target_layer_ids")) {
+    d.target_layer_ids = *f.opt_int_list("target_layer_ids");
+    if (d.target_layer_ids.empty()) f.fail(ErrorCode::kInvalidFile, "target_layer_ids", "empty");
   } else if (d.num_target_layers > 0) {
     d.target_layer_ids = build_target_layer_ids(d.num_target_layers, d.num_layers);
   } else {
@@ -203,6 +219,11 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
   }
 
   read_layers(f, dflash, d);
+  if (d.architecture == kMuseGlimmer && d.layer_types.empty()) {
+    d.layer_types.assign(d.num_layers, AttentionKind::kSliding);
+    d.sliding_window =
+        positive(f, "sliding_window", f.get_int("sliding_window", kMuseGlimmerWindow));
+  }
   d.attention_value_scale = mimo_extra_double(f, dflash, "attention_value_scale").value_or(1.0);
   if (d.attention_value_scale <= 0.0) {
     f.fail(ErrorCode::kInvalidFile, "attention_value_scale", "must be positive");

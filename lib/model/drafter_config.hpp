@@ -15,7 +15,9 @@ namespace mimo::model {
 // (-1 when neither); rope_parameters.rope_theta when rope_theta is absent (default 1e6);
 // layer_types optional (empty: every layer alike, windowed when sliding_window is set, which
 // MiMo's dflash_config.use_swa / swa_window_size selects). Rejects DFlash2DraftModel and
-// dflash_config.sample_from_anchor = true (kUnsupported).
+// dflash_config.sample_from_anchor = true (kUnsupported). transformers' assistant
+// (MuseGlimmerAssistantModel / model_type muse_glimmer_assistant) keeps target_layer_ids at the
+// top level and defaults layer_types to all sliding with sliding_window 2048.
 DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::string& label);
 
 // `path`: the drafter directory or its config.json.

@@ -1,0 +1,68 @@
+// mimo::Speculator: the pluggable proposer of speculative decoding. A speculator guesses up to
+// max_draft() tokens that follow the conversation; Session::generate verifies them in ONE target
+// pass over [last token, drafts...], keeps the longest prefix the target agrees with plus one
+// token of its own, and rolls every cache back past it (docs/speculative.md). Output is exactly
+// what plain decoding gives: token-identical for greedy, the same distribution when sampling.
+//
+// Thread safety: a speculator keeps per-conversation state (DFlash: its context cache), so one
+// instance serves one Session at a time; the Session calls it from the thread running generate().
+// Use one speculator per concurrent session (a DFlash speculator maps its own drafter
+// checkpoint; the target's embeddings and lm_head are shared, read-only).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mimo/export.hpp"
+
+namespace mimo {
+
+class Model;
+
+class MIMO_API Speculator {
+ public:
+  virtual ~Speculator() = default;
+
+  virtual std::string name() const = 0;
+  // Most tokens propose() returns per step (a DFlash block size minus one).
+  virtual int max_draft() const = 0;
+
+  // Target decoder layers whose outputs this speculator reads for every token the target has
+  // run (the last layer's entry is taken after the final norm); empty: none.
+  virtual std::vector<int> feature_layers() const { return {}; }
+  // Features of tokens the target ran and the session kept, at positions first_position ..
+  // first_position + rows - 1: rows x (feature_layers().size() * hidden_size) floats, row-major,
+  // the layers concatenated in feature_layers() order. Called in increasing position order.
+  virtual void observe(std::int64_t first_position, const float* features, std::int64_t rows) {
+    (void)first_position, (void)features, (void)rows;
+  }
+  // The session forgot every position >= length (rewind, reset, or a new conversation).
+  virtual void truncate(std::int64_t length) { (void)length; }
+
+  // Up to max_draft tokens to follow `context` (every token of the conversation; the target has
+  // not yet run the last one). Fewer, or none, is fine; ids must be inside the vocabulary.
+  virtual std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                            int max_draft) = 0;
+};
+
+struct DFlashOptions {
+  int block_size = 0;   // tokens per verify block (1 + drafts); 0: the drafter's block_size
+  int num_threads = 0;  // drafter CPU threads; 0: the target model's setting
+};
+
+// A DFlash block-diffusion drafter (directory with config.json + safetensors) for `target`: it
+// shares the target's embeddings and lm_head. Throws mimo::Error (kInvalidArgument when the
+// drafter does not fit the target: hidden size, target layer ids, mask token id; kInvalidFile /
+// kUnsupported for bad checkpoints; kInvalidArgument when the block exceeds
+// ModelOptions.max_step_tokens). The speculator keeps the Model alive.
+MIMO_API std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
+                                                            const std::string& drafter_dir,
+                                                            const DFlashOptions& options = {});
+
+// Prompt lookup: finds the most recent earlier occurrence of the context's last n tokens
+// (falling back to shorter suffixes, down to 1) and proposes what followed it. No weights.
+MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_draft = 7);
+
+}  // namespace mimo

@@ -1,0 +1,226 @@
+// Session::generate with a Speculator: draft, verify the block [pending token, drafts...] in one
+// target pass, accept the longest agreeing prefix plus one target token, roll the caches back.
+// docs/speculative.md gives the algorithm and why the output equals plain decoding.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "api/session_impl.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Sampled verification of one position with a deterministic (one-hot q) proposal `draft`
+// (-1: none, the bonus position): accept the draft with probability p(draft); otherwise draw from
+// p with the draft removed. The emitted token is then distributed exactly as p.
+SampleResult verify_sampled(Sampler& sampler, const float* logits, std::int32_t vocab,
+                            std::int32_t draft, std::vector<float>& p) {
+  sampler.probabilities(logits, vocab, p);
+  const double total = std::accumulate(p.begin(), p.end(), 0.0);
+  std::int32_t token = -1;
+  if (draft >= 0) {
+    const float p_draft = p[draft];
+    const float coin[2] = {p_draft, static_cast<float>(std::max(0.0, total - p_draft))};
+    if (sampler.sample_from(coin, 2) == 0) {
+      token = draft;
+    } else {
+      p[draft] = 0.0f;
+      token = sampler.sample_from(p);
+      p[draft] = p_draft;
+    }
+  } else {
+    token = sampler.sample_from(p);
+  }
+  SampleResult result;
+  result.token = token;
+  result.logprob = static_cast<float>(std::log(p[token] / total));
+  const int top = sampler.config().top_logprobs;
+  if (top > 0) {
+    std::vector<std::int32_t> order(p.size());
+    std::iota(order.begin(), order.end(), 0);
+    const auto n = std::min<std::size_t>(top, order.size());
+    std::partial_sort(
+        order.begin(), order.begin() + n, order.end(),
+        [&](std::int32_t a, std::int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); });
+    for (std::size_t i = 0; i < n && p[order[i]] > 0; ++i) {
+      result.top_logprobs.emplace_back(order[i], static_cast<float>(std::log(p[order[i]] / total)));
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+void Session::Impl::process_for_speculator(const std::vector<std::int32_t>& new_tokens,
+                                           Speculator& speculator, bool is_prefill) {
+  std::vector<std::int32_t> batch = pending;
+  batch.insert(batch.end(), new_tokens.begin(), new_tokens.end());
+  if (batch.empty()) return;
+  const std::int64_t base = state->length();
+  auto start = Clock::now();
+  exec::StepOutput out = run_step(batch, false, speculator.feature_layers());
+  const double elapsed = seconds_since(start);
+  (is_prefill ? stats.prefill_seconds : stats.decode_seconds) += elapsed;
+  (is_prefill ? stats.prefill_tokens : stats.decode_tokens) +=
+      static_cast<std::int64_t>(batch.size());
+  last_logits = std::move(out.logits);
+  pending.clear();
+  tokens.insert(tokens.end(), new_tokens.begin(), new_tokens.end());
+  speculator.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(),
+                     static_cast<std::int64_t>(batch.size()));
+}
+
+GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_t>& prompt,
+                                                   Sampler& sampler, const GenerateOptions& options,
+                                                   const TokenCallback& on_token) {
+  Speculator& spec = *options.speculator;
+  const std::vector<int> taps = spec.feature_layers();
+  for (int layer : taps) {
+    if (layer < 0 || layer >= m->config.num_layers) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("speculator '{}' asks for target layer {} (the model has {})",
+                              spec.name(), layer, m->config.num_layers));
+    }
+  }
+  if (speculator != options.speculator) {
+    options.speculator->truncate(0);  // a new binding: it has seen nothing of this conversation
+    speculator = options.speculator;
+  }
+  const std::int32_t vocab = m->config.vocab_size;
+  const bool greedy = sampler.config().temperature == 0.0f;
+  const std::int64_t capacity = m->options.max_context;
+  const int max_block = m->options.max_step_tokens;
+  std::vector<std::int32_t> stops = options.stop_token_ids;
+  if (stops.empty() && !options.ignore_eos) stops = m->summary.eos_token_ids;
+  SpeculationStats& st = stats.speculation;
+  const auto call_start = Clock::now();
+  GenerateResult result;
+  int emitted = 0;
+  // Records a token; false when generation ends with it.
+  auto emit = [&](const SampleResult& s) {
+    result.tokens.push_back(s.token);
+    tokens.push_back(s.token);
+    if (++emitted == 1) stats.time_to_first_token_seconds = seconds_since(call_start);
+    if (on_token && !on_token(s)) {
+      result.reason = StopReason::kCallback;
+      return false;
+    }
+    if (std::find(stops.begin(), stops.end(), s.token) != stops.end()) {
+      result.reason = StopReason::kStopToken;
+      return false;
+    }
+    if (emitted >= options.max_tokens) {
+      result.reason = StopReason::kMaxTokens;
+      return false;
+    }
+    if (static_cast<std::int64_t>(tokens.size()) >= capacity) {
+      result.reason = StopReason::kContextFull;
+      return false;
+    }
+    return true;
+  };
+  std::vector<float> probs;
+  try {
+    process_for_speculator(prompt, spec, !prompt.empty());
+    for (std::int32_t t : prompt) sampler.accept(t);
+    result.reason = StopReason::kMaxTokens;
+    if (options.max_tokens == 0) return result;
+    if (cancel_requested.exchange(false)) {
+      result.reason = StopReason::kCancelled;
+      return result;
+    }
+    // The first token comes from the prefill logits, exactly as in plain decoding.
+    auto start = Clock::now();
+    SampleResult first = sampler.sample(last_logits.data(), vocab);
+    sampler.accept(first.token);
+    stats.decode_seconds += seconds_since(start);
+    pending.push_back(first.token);
+    if (!emit(first)) return result;
+
+    while (true) {
+      if (cancel_requested.exchange(false)) {
+        result.reason = StopReason::kCancelled;
+        return result;
+      }
+      if (static_cast<std::int64_t>(tokens.size()) >= capacity) {
+        result.reason = StopReason::kContextFull;
+        return result;
+      }
+      const std::int64_t room =
+          std::min<std::int64_t>({spec.max_draft(), max_block - 1, options.max_tokens - emitted - 1,
+                                  capacity - static_cast<std::int64_t>(tokens.size()) - 1});
+      auto draft_start = Clock::now();
+      std::vector<std::int32_t> drafts;
+      if (room > 0) drafts = spec.propose(tokens, static_cast<int>(room));
+      const double draft_seconds = seconds_since(draft_start);
+      if (static_cast<std::int64_t>(drafts.size()) > room) drafts.resize(room);
+      for (std::int32_t d : drafts) {
+        if (d < 0 || d >= vocab) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      fmt::format("speculator '{}' proposed token {} outside the vocabulary of {}",
+                                  spec.name(), d, vocab));
+        }
+      }
+      auto verify_start = Clock::now();
+      std::vector<std::int32_t> block = pending;  // the one pending token: the anchor
+      block.insert(block.end(), drafts.begin(), drafts.end());
+      const std::int64_t base = state->length();
+      exec::StepOutput out = run_step(block, true, taps);
+      pending.clear();
+      int accepted = 0;
+      int produced = 0;
+      bool more = true;
+      bool last_was_draft = false;
+      for (std::size_t i = 0; i <= drafts.size(); ++i) {
+        const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
+        const std::int32_t draft = i < drafts.size() ? drafts[i] : -1;
+        SampleResult s =
+            greedy ? sampler.sample(row, vocab) : verify_sampled(sampler, row, vocab, draft, probs);
+        sampler.accept(s.token);
+        ++produced;
+        last_was_draft = s.token == draft;
+        if (last_was_draft) ++accepted;
+        more = emit(s);
+        if (!more || !last_was_draft) break;
+      }
+      // Keep the anchor and the accepted drafts; a target-chosen last token runs next step.
+      state->truncate(base + 1 + accepted);
+      const std::size_t row = static_cast<std::size_t>(accepted) * vocab;
+      last_logits.assign(out.logits.begin() + row, out.logits.begin() + row + vocab);
+      if (!last_was_draft) pending.push_back(result.tokens.back());
+      spec.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(), accepted + 1);
+
+      const double verify_seconds = seconds_since(verify_start);
+      st.steps += 1;
+      st.drafted_tokens += static_cast<std::int64_t>(drafts.size());
+      st.accepted_tokens += accepted;
+      st.emitted_tokens += produced;
+      if (st.acceptance_histogram.size() <= static_cast<std::size_t>(produced)) {
+        st.acceptance_histogram.resize(produced + 1, 0);
+      }
+      st.acceptance_histogram[produced] += 1;
+      st.draft_seconds += draft_seconds;
+      st.verify_seconds += verify_seconds;
+      stats.decode_seconds += draft_seconds + verify_seconds;
+      stats.decode_tokens += static_cast<std::int64_t>(block.size());
+      if (!more) return result;
+    }
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kCancelled) throw;
+    result.reason = StopReason::kCancelled;
+  }
+  return result;
+}
+
+}  // namespace mimo

@@ -1,0 +1,47 @@
+// The DFlash speculator: a drafter checkpoint loaded for one target model, wrapped in the public
+// Speculator interface (its context cache is per conversation).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cpu/thread_pool.hpp"
+#include "io/checkpoint.hpp"
+#include "mimo/speculator.hpp"
+#include "model/config.hpp"
+#include "model/weights.hpp"
+#include "spec/dflash_drafter.hpp"
+#include "spec/drafter_weights.hpp"
+
+namespace mimo::spec {
+
+class DFlashSpeculator final : public Speculator {
+ public:
+  // Loads and validates `drafter_dir` against the target (config, then weights).
+  // block_size 0: the drafter's; it must be in [2, max_step_tokens]. `keep_alive` holds
+  // whatever owns target / target_weights. num_threads <= 0: all hardware threads.
+  DFlashSpeculator(std::shared_ptr<const void> keep_alive, const model::ModelConfig& target,
+                   const model::ModelWeights& target_weights, const std::string& drafter_dir,
+                   int block_size, int max_step_tokens, int num_threads);
+
+  std::string name() const override { return "dflash"; }
+  int max_draft() const override { return drafter_->block_size() - 1; }
+  std::vector<int> feature_layers() const override { return config_.target_layer_ids; }
+  void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
+  void truncate(std::int64_t length) override { drafter_->truncate(length); }
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override;
+
+  const DFlashDrafter& drafter() const { return *drafter_; }
+  const model::DrafterConfig& config() const { return config_; }
+
+ private:
+  std::shared_ptr<const void> keep_alive_;
+  model::DrafterConfig config_;
+  io::Checkpoint checkpoint_;
+  DrafterWeights weights_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
+  std::unique_ptr<DFlashDrafter> drafter_;
+};
+
+}  // namespace mimo::spec

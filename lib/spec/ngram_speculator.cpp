@@ -1,0 +1,39 @@
+// Prompt-lookup speculation (see ngram_speculator.hpp).
+#include "spec/ngram_speculator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "mimo/error.hpp"
+
+namespace mimo::spec {
+
+NgramSpeculator::NgramSpeculator(int n, int max_draft) : n_(n), max_draft_(max_draft) {
+  if (n < 1 || max_draft < 1) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("n-gram speculator: n ({}) and max_draft ({}) must be >= 1", n, max_draft));
+  }
+}
+
+std::vector<std::int32_t> NgramSpeculator::propose(const std::vector<std::int32_t>& context,
+                                                   int max_draft) {
+  const std::int64_t size = static_cast<std::int64_t>(context.size());
+  const int limit = std::min(max_draft, max_draft_);
+  if (limit <= 0) return {};
+  for (std::int64_t len = std::min<std::int64_t>(n_, size - 1); len >= 1; --len) {
+    const auto suffix = context.end() - len;
+    // Latest start first: recent text predicts the continuation best. A match must end before
+    // the suffix itself so that at least one token follows it.
+    for (std::int64_t start = size - len - 1; start >= 0; --start) {
+      if (!std::equal(suffix, context.end(), context.begin() + start)) continue;
+      const std::int64_t from = start + len;
+      const std::int64_t count = std::min<std::int64_t>(limit, size - from);
+      return {context.begin() + from, context.begin() + from + count};
+    }
+  }
+  return {};
+}
+
+}  // namespace mimo::spec

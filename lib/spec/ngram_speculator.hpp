@@ -1,0 +1,26 @@
+// Prompt-lookup speculation: no weights, drafts copied from an earlier occurrence of the
+// conversation's last n tokens.
+#pragma once
+
+#include "mimo/speculator.hpp"
+
+namespace mimo::spec {
+
+class NgramSpeculator final : public Speculator {
+ public:
+  // n >= 1: longest suffix searched; max_draft >= 1. Throws kInvalidArgument otherwise.
+  NgramSpeculator(int n, int max_draft);
+
+  std::string name() const override { return "ngram"; }
+  int max_draft() const override { return max_draft_; }
+  // The most recent earlier match of the longest suffix (n, n-1, ... 1 tokens) that has a
+  // continuation; proposes up to max_draft tokens that followed it.
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override;
+
+ private:
+  int n_;
+  int max_draft_;
+};
+
+}  // namespace mimo::spec
