@@ -1,5 +1,5 @@
 // `mimo-cli generate`: continue a prompt given as token ids (--tokens FILE) and print the
-// generated ids, streamed as they come.
+// generated ids, streamed as they come; optionally with speculative decoding (DFlash / n-gram).
 #include <fmt/format.h>
 
 #include <csignal>
@@ -8,6 +8,8 @@
 #include "cli/commands.hpp"
 #include "cli/model_loading.hpp"
 #include "cli/token_file.hpp"
+#include "mimo/error.hpp"
+#include "mimo/speculator.hpp"
 
 namespace mimo::cli {
 
@@ -19,7 +21,26 @@ struct GenerateFlags {
   SamplerConfig sampling;
   int max_tokens = 128;
   bool ignore_eos = false;
+  std::string speculative = "none";
+  std::string draft_dir;
+  int draft_block = 0;  // 0: the drafter's block size (dflash) / 8 (ngram)
 };
+
+std::shared_ptr<Speculator> make_speculator(const GenerateFlags& flags, const Model& model) {
+  if (flags.speculative == "dflash") {
+    if (flags.draft_dir.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "--speculative dflash needs --draft DIR");
+    }
+    DFlashOptions options;
+    options.block_size = flags.draft_block;
+    options.num_threads = flags.model.threads;
+    return make_dflash_speculator(model, flags.draft_dir, options);
+  }
+  if (flags.speculative == "ngram") {
+    return make_ngram_speculator(3, flags.draft_block > 1 ? flags.draft_block - 1 : 7);
+  }
+  return nullptr;
+}
 
 int run_generate(const GenerateFlags& flags) {
   std::vector<std::int32_t> prompt = read_token_file(flags.tokens_file);
@@ -29,6 +50,7 @@ int run_generate(const GenerateFlags& flags) {
   GenerateOptions options;
   options.max_tokens = flags.max_tokens;
   options.ignore_eos = flags.ignore_eos;
+  options.speculator = make_speculator(flags, *model);
   bool first = true;
   GenerateResult result = session->generate(prompt, sampler, options, [&](const SampleResult& s) {
     std::printf(first ? "%d" : " %d", s.token);
@@ -50,6 +72,12 @@ Command register_generate(CLI::App& app) {
   sub->add_option("--tokens", flags->tokens_file, "prompt as a file of token ids")->required();
   add_sampling_flags(*sub, flags->sampling, flags->max_tokens);
   sub->add_flag("--ignore-eos", flags->ignore_eos, "do not stop at end-of-sequence tokens");
+  sub->add_option("--speculative", flags->speculative, "speculative decoding: none, dflash, ngram")
+      ->check(CLI::IsMember({"none", "dflash", "ngram"}));
+  sub->add_option("--draft", flags->draft_dir, "DFlash drafter checkpoint directory");
+  sub->add_option("--draft-block", flags->draft_block,
+                  "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
+      ->check(CLI::Range(0, 1024));
   return {sub, [flags] { return run_generate(*flags); }};
 }
 

@@ -58,6 +58,21 @@ void print_stats(const SessionStats& stats) {
                static_cast<long long>(stats.prefill_tokens), stats.prefill_tokens_per_second(),
                static_cast<long long>(stats.decode_tokens), stats.decode_tokens_per_second(),
                stats.time_to_first_token_seconds);
+  const SpeculationStats& spec = stats.speculation;
+  if (spec.steps == 0) return;
+  std::string histogram;
+  for (std::size_t n = 1; n < spec.acceptance_histogram.size(); ++n) {
+    histogram +=
+        fmt::format("{}{}:{}", histogram.empty() ? "" : " ", n, spec.acceptance_histogram[n]);
+  }
+  std::fprintf(stderr,
+               "speculative: %lld steps | mean acceptance %.2f tok/step (bonus included) | "
+               "accepted %lld of %lld drafts | draft %.3f s, verify %.3f s | %.1f tok/s\n"
+               "acceptance histogram (tokens per step: steps): %s\n",
+               static_cast<long long>(spec.steps), spec.mean_acceptance_length(),
+               static_cast<long long>(spec.accepted_tokens),
+               static_cast<long long>(spec.drafted_tokens), spec.draft_seconds, spec.verify_seconds,
+               spec.tokens_per_second(), histogram.c_str());
 }
 
 }  // namespace mimo::cli

@@ -24,7 +24,8 @@ std::shared_ptr<const Model> load_model(const ModelFlags& flags);
 
 void add_sampling_flags(CLI::App& app, SamplerConfig& config, int& max_tokens);
 
-// "prefill 123.4 tok/s | decode 45.6 tok/s | first token 0.123 s" on stderr.
+// "prefill 123.4 tok/s | decode 45.6 tok/s | first token 0.123 s" on stderr, plus the
+// speculative decoding summary (steps, mean acceptance, histogram, times) when there was any.
 void print_stats(const SessionStats& stats);
 
 }  // namespace mimo::cli
