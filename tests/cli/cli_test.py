@@ -150,6 +150,30 @@ with tempfile.TemporaryDirectory() as tmp:
                        capture_output=True, text=True, timeout=300)
     check(r.returncode == 0 and r.stdout.count("> ") >= 3 and r.stderr.count("decode") == 2,
           "chat answers two turns and exits on EOF")
+    # score --perplexity == exp(mean NLL) computed here from the tokenized text's logits.
+    text_file = os.path.join(tmp, "text.txt")
+    with open(text_file, "w") as f:
+        f.write("def add(a, b):\n    return a + b  # 你好 naïve\n" * 3)
+    ids = run("tokenize", "-m", tmp, "--ids", "-p", open(text_file).read()).stdout.split()
+    ids_file = os.path.join(tmp, "ids.txt")
+    with open(ids_file, "w") as f:
+        f.write(" ".join(ids))
+    npy = os.path.join(tmp, "ppl.npy")
+    scored = run("score", "-m", tmp, "--tokens", ids_file, "--logits-out", npy)
+    ppl = run("score", "-m", tmp, "--perplexity", text_file)
+    expected = None
+    if scored.returncode == 0 and len(ids) > 2:
+        (rows, vocab), logits = load_npy_f32(npy)
+        nll = 0.0
+        for t in range(rows - 1):
+            row = logits[t * vocab:(t + 1) * vocab]
+            m = max(row)
+            nll += m + math.log(sum(math.exp(v - m) for v in row)) - row[int(ids[t + 1])]
+        expected = math.exp(nll / (rows - 1))
+    numbers = [float(w) for w in ppl.stdout.replace("=", " ").split() if w.replace(".", "", 1).isdigit()]
+    check(ppl.returncode == 0 and expected is not None and
+          any(abs(n - expected) <= 1e-3 * expected for n in numbers),
+          f"score --perplexity agrees with the logits ({expected}; printed: {ppl.stdout.strip()})")
     chat = subprocess.Popen([CLI, "chat", "-m", tmp, "-n", "1000000", "--temp", "1", "--seed", "1",
                              "--context", "1000000", "--ignore-eos"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
