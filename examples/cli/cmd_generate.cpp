@@ -1,15 +1,19 @@
-// `mimo-cli generate`: continue a prompt given as token ids (--tokens FILE) and print the
-// generated ids, streamed as they come; optionally with speculative decoding (DFlash / n-gram).
+// `mimo-cli generate`: continue a prompt given as text (-p, streamed back as text through the
+// model's tokenizer) or as token ids (--tokens FILE, ids printed); optionally with speculative
+// decoding (DFlash / n-gram). Ctrl-C stops generation and still prints the statistics.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/model_loading.hpp"
 #include "cli/token_file.hpp"
 #include "mimo/error.hpp"
 #include "mimo/speculator.hpp"
+#include "mimo/tokenizer.hpp"
 
 namespace mimo::cli {
 
@@ -18,6 +22,7 @@ namespace {
 struct GenerateFlags {
   ModelFlags model;
   std::string tokens_file;
+  std::string prompt_text;
   SamplerConfig sampling;
   int max_tokens = 128;
   bool ignore_eos = false;
@@ -42,8 +47,22 @@ std::shared_ptr<Speculator> make_speculator(const GenerateFlags& flags, const Mo
   return nullptr;
 }
 
+std::atomic<Session*> g_generating{nullptr};
+
+void interrupt_generation(int) {
+  if (Session* session = g_generating.load()) session->cancel();
+}
+
 int run_generate(const GenerateFlags& flags) {
-  std::vector<std::int32_t> prompt = read_token_file(flags.tokens_file);
+  const bool text_mode = flags.tokens_file.empty();
+  std::optional<Tokenizer> tokenizer;
+  std::vector<std::int32_t> prompt;
+  if (text_mode) {
+    tokenizer = Tokenizer::from_model_dir(flags.model.model_dir);
+    prompt = tokenizer->encode(flags.prompt_text);
+  } else {
+    prompt = read_token_file(flags.tokens_file);
+  }
   auto model = load_model(flags.model);
   auto session = model->new_session();
   Sampler sampler(flags.sampling);
@@ -51,13 +70,30 @@ int run_generate(const GenerateFlags& flags) {
   options.max_tokens = flags.max_tokens;
   options.ignore_eos = flags.ignore_eos;
   options.speculator = make_speculator(flags, *model);
+  if (text_mode && options.stop_token_ids.empty() && model->summary().eos_token_ids.empty()) {
+    if (auto eos = tokenizer->eos_id()) options.stop_token_ids = {*eos};
+  }
+  std::optional<TokenStreamDecoder> stream;
+  if (text_mode) {
+    stream.emplace(*tokenizer);
+    std::fputs(flags.prompt_text.c_str(), stdout);
+  }
   bool first = true;
+  g_generating = session.get();
+  std::signal(SIGINT, interrupt_generation);
   GenerateResult result = session->generate(prompt, sampler, options, [&](const SampleResult& s) {
-    std::printf(first ? "%d" : " %d", s.token);
+    if (stream) {
+      std::fputs(stream->push(s.token).text.c_str(), stdout);
+    } else {
+      std::printf(first ? "%d" : " %d", s.token);
+    }
     std::fflush(stdout);
     first = false;
     return true;
   });
+  std::signal(SIGINT, SIG_DFL);
+  g_generating = nullptr;
+  if (stream) std::fputs(stream->flush().text.c_str(), stdout);
   std::printf("\n");
   print_stats(session->stats());
   return result.reason == StopReason::kCancelled ? 130 : 0;
@@ -69,7 +105,18 @@ Command register_generate(CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt");
   auto flags = std::make_shared<GenerateFlags>();
   add_model_flags(*sub, flags->model);
-  sub->add_option("--tokens", flags->tokens_file, "prompt as a file of token ids")->required();
+  auto* text = sub->add_option("-p,--prompt", flags->prompt_text,
+                               "prompt text (tokenized with the model's tokenizer; output streamed "
+                               "as text)");
+  auto* ids = sub->add_option("--tokens", flags->tokens_file,
+                              "prompt as a file of token ids (output printed as ids)");
+  text->excludes(ids);
+  ids->excludes(text);
+  sub->callback([flags, sub] {
+    if (flags->tokens_file.empty() && sub->count("--prompt") == 0) {
+      throw CLI::RequiredError("--prompt or --tokens");
+    }
+  });
   add_sampling_flags(*sub, flags->sampling, flags->max_tokens);
   sub->add_flag("--ignore-eos", flags->ignore_eos, "do not stop at end-of-sequence tokens");
   sub->add_option("--speculative", flags->speculative, "speculative decoding: none, dflash, ngram")

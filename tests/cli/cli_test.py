@@ -150,6 +150,12 @@ with tempfile.TemporaryDirectory() as tmp:
                        capture_output=True, text=True, timeout=300)
     check(r.returncode == 0 and r.stdout.count("> ") >= 3 and r.stderr.count("decode") == 2,
           "chat answers two turns and exits on EOF")
+    r = run("generate", "-m", tmp, "-p", "def add(a, b):", "-n", "12", "--temp", "0.7",
+            "--seed", "5", "--ignore-eos")
+    check(r.returncode == 0 and r.stdout.startswith("def add(a, b):") and len(r.stdout) > 16
+          and "decode 11 tok" in r.stderr, "generate -p streams text after the prompt")
+    r = run("generate", "-m", tmp)
+    check(r.returncode != 0 and "--prompt or --tokens" in r.stderr, "generate without a prompt fails")
     # score --perplexity == exp(mean NLL) computed here from the tokenized text's logits.
     text_file = os.path.join(tmp, "text.txt")
     with open(text_file, "w") as f:
