@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "cli/commands.hpp"
+#include "cli/default_paths.hpp"
 #include "cli/model_loading.hpp"
 #include "cli/token_file.hpp"
 #include "mimo/error.hpp"
@@ -33,13 +34,11 @@ struct GenerateFlags {
 
 std::shared_ptr<Speculator> make_speculator(const GenerateFlags& flags, const Model& model) {
   if (flags.speculative == "dflash") {
-    if (flags.draft_dir.empty()) {
-      throw Error(ErrorCode::kInvalidArgument, "--speculative dflash needs --draft DIR");
-    }
+    const std::string draft_dir = flags.draft_dir.empty() ? default_drafter_dir() : flags.draft_dir;
     DFlashOptions options;
     options.block_size = flags.draft_block;
     options.num_threads = flags.model.threads;
-    return make_dflash_speculator(model, flags.draft_dir, options);
+    return make_dflash_speculator(model, draft_dir, options);
   }
   if (flags.speculative == "ngram") {
     return make_ngram_speculator(3, flags.draft_block > 1 ? flags.draft_block - 1 : 7);
@@ -95,6 +94,7 @@ int run_generate(const GenerateFlags& flags) {
   g_generating = nullptr;
   if (stream) std::fputs(stream->flush().text.c_str(), stdout);
   std::printf("\n");
+  std::fflush(stdout);
   print_stats(session->stats());
   return result.reason == StopReason::kCancelled ? 130 : 0;
 }
@@ -121,7 +121,8 @@ Command register_generate(CLI::App& app) {
   sub->add_flag("--ignore-eos", flags->ignore_eos, "do not stop at end-of-sequence tokens");
   sub->add_option("--speculative", flags->speculative, "speculative decoding: none, dflash, ngram")
       ->check(CLI::IsMember({"none", "dflash", "ngram"}));
-  sub->add_option("--draft", flags->draft_dir, "DFlash drafter checkpoint directory");
+  sub->add_option("--draft", flags->draft_dir,
+                  "DFlash drafter directory (default: $MIMO_DRAFTER or the demo drafter)");
   sub->add_option("--draft-block", flags->draft_block,
                   "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
       ->check(CLI::Range(0, 1024));

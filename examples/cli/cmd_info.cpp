@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.hpp"
+#include "cli/default_paths.hpp"
 #include "mimo/checkpoint.hpp"
 
 namespace mimo::cli {
@@ -25,10 +26,11 @@ int run_info(const std::string& model_dir) {
   fmt::print("architecture   {} (schema {})\n", info.architecture, info.schema);
   fmt::print("layers         {} (hidden {}, vocab {})\n", info.num_layers, info.hidden_size,
              info.vocab_size);
-  fmt::print("attention      full: {} q / {} kv heads; sliding (window {}): {} q / {} kv heads; "
-             "head dim q/k {} v {}\n",
-             info.num_heads, info.num_kv_heads, info.sliding_window, info.sliding_num_heads,
-             info.sliding_num_kv_heads, info.head_dim, info.v_head_dim);
+  fmt::print(
+      "attention      full: {} q / {} kv heads; sliding (window {}): {} q / {} kv heads; "
+      "head dim q/k {} v {}\n",
+      info.num_heads, info.num_kv_heads, info.sliding_window, info.sliding_num_heads,
+      info.sliding_num_kv_heads, info.head_dim, info.v_head_dim);
   fmt::print("experts        {} routed, top-{}\n", info.n_routed_experts, info.num_experts_per_tok);
   fmt::print("layer pattern  attention {}\n               mlp       {}\n", info.attention_pattern,
              info.mlp_pattern);
@@ -53,8 +55,9 @@ int run_info(const std::string& model_dir) {
 Command register_info(CLI::App& app) {
   auto* sub = app.add_subcommand("info", "Describe a checkpoint: architecture, precisions, shards");
   auto model_dir = std::make_shared<std::string>();
+  *model_dir = default_model_dir();
   sub->add_option("-m,--model", *model_dir, "checkpoint directory or .safetensors file")
-      ->required();
+      ->capture_default_str();
   return {sub, [model_dir] { return run_info(*model_dir); }};
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
+#include "cli/default_paths.hpp"
 #include "mimo/error.hpp"
 #include "mimo/tokenizer.hpp"
 
@@ -21,7 +22,8 @@ struct TokenizerSource {
 
 void add_source_options(CLI::App* sub, TokenizerSource& source) {
   auto* model = sub->add_option("-m,--model", source.model_dir,
-                                "model directory holding tokenizer.json (+ tokenizer_config.json)");
+                                "model directory holding tokenizer.json (+ tokenizer_config.json); "
+                                "default: $MIMO_MODEL or the demo model");
   auto* file =
       sub->add_option("--tokenizer", source.tokenizer_file,
                       "a tokenizer.json file (tokenizer_config.json beside it is used too)");
@@ -31,9 +33,7 @@ void add_source_options(CLI::App* sub, TokenizerSource& source) {
 
 Tokenizer load(const TokenizerSource& source) {
   if (!source.model_dir.empty()) return Tokenizer::from_model_dir(source.model_dir);
-  if (source.tokenizer_file.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "give a model directory (-m DIR) or --tokenizer FILE");
-  }
+  if (source.tokenizer_file.empty()) return Tokenizer::from_model_dir(default_model_dir());
   const auto config =
       std::filesystem::path(source.tokenizer_file).parent_path() / "tokenizer_config.json";
   std::error_code ec;

@@ -6,12 +6,16 @@
 
 #include <cstdio>
 
+#include "cli/default_paths.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cli {
 
 void add_model_flags(CLI::App& app, ModelFlags& flags) {
-  app.add_option("-m,--model", flags.model_dir, "checkpoint directory")->required();
+  flags.model_dir = default_model_dir();
+  app.add_option("-m,--model", flags.model_dir,
+                 "checkpoint directory ($MIMO_MODEL or the demo model)")
+      ->capture_default_str();
   app.add_option("--device", flags.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("-t,--threads", flags.threads, "CPU threads (0 = all cores)");

@@ -61,7 +61,7 @@ struct SpeculationStats {
 
 struct SessionStats {
   std::int64_t prefill_tokens = 0;
-  std::int64_t decode_tokens = 0;
+  std::int64_t decode_tokens = 0;  // tokens produced by decoding (speculative steps included)
   double prefill_seconds = 0;
   double decode_seconds = 0;
   double time_to_first_token_seconds = 0;  // of the last generate(): call start -> first token

@@ -213,7 +213,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       st.draft_seconds += draft_seconds;
       st.verify_seconds += verify_seconds;
       stats.decode_seconds += draft_seconds + verify_seconds;
-      stats.decode_tokens += static_cast<std::int64_t>(block.size());
+      stats.decode_tokens += produced;  // tokens generated, not the block positions verified
       if (!more) return result;
     }
   } catch (const Error& e) {
