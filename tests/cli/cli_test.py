@@ -142,6 +142,16 @@ check(r.returncode != 0 and r.stderr.startswith("error:"), "info on a missing pa
 r = run("frobnicate")
 check(r.returncode != 0, "unknown subcommand fails")
 
+# The shipped demo model is the default; DFlash with its drafter is lossless end to end.
+r = run("info")
+check(r.returncode == 0 and "models/demo/mixed" in r.stdout and "MXFP4" in r.stdout,
+      "info defaults to the shipped demo model")
+plain = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos")
+spec = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos",
+           "--speculative", "dflash")
+check(plain.returncode == 0 and spec.returncode == 0 and plain.stdout == spec.stdout
+      and "mean acceptance" in spec.stderr, "demo model: DFlash greedy output == plain greedy")
+
 # chat: multi-turn on a tiny model with a tokenizer; Ctrl-C interrupts an answer, EOF exits.
 HERE = os.path.dirname(os.path.abspath(__file__))
 with tempfile.TemporaryDirectory() as tmp:
