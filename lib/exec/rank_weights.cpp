@@ -38,9 +38,9 @@ RankWeights make_rank_weights(const model::ModelConfig& config, const model::Mod
     if (config.layers[l].mlp == model::MlpKind::kDense && w.dense) {
       const Range& c = shard.dense_columns;
       r.dense_down = std::make_unique<ColumnWindow>(w.dense->down, c.begin, c.end);
-      r.dense = model::ExpertWeights{slice_rows(w.dense->gate, c.begin, c.end),
-                                     slice_rows(w.dense->up, c.begin, c.end),
-                                     r.dense_down->weight()};
+      r.dense =
+          model::ExpertWeights{slice_rows(w.dense->gate, c.begin, c.end),
+                               slice_rows(w.dense->up, c.begin, c.end), r.dense_down->weight()};
     }
   }
   out.lm_head = slice_rows(weights.lm_head, shard.vocab.begin, shard.vocab.end);

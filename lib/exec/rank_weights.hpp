@@ -18,8 +18,8 @@ namespace mimo::exec {
 
 struct RankLayerWeights {
   model::LinearWeight q, k, v;
-  std::unique_ptr<ColumnWindow> o;       // o_proj input columns of the local heads
-  std::vector<float> sink;               // local heads' sink logits (empty: no sink)
+  std::unique_ptr<ColumnWindow> o;            // o_proj input columns of the local heads
+  std::vector<float> sink;                    // local heads' sink logits (empty: no sink)
   std::optional<model::ExpertWeights> dense;  // gate/up rows, down = dense_down's window
   std::unique_ptr<ColumnWindow> dense_down;
 };

@@ -20,8 +20,8 @@ struct Range {
 
 // One attention flavour (full or sliding) on one rank.
 struct AttentionShard {
-  Range heads;         // query heads, and their o_proj input columns (per v_head_dim)
-  Range kv_heads;      // kv heads this rank stores and reads
+  Range heads;          // query heads, and their o_proj input columns (per v_head_dim)
+  Range kv_heads;       // kv heads this rank stores and reads
   int kv_replicas = 1;  // ranks holding each kv head: 1 when split, N / kv_heads when replicated
 };
 

@@ -15,7 +15,8 @@ void all_reduce_sum(std::span<const std::vector<float>> partials, float* out,
   for (const auto& p : partials) {
     if (static_cast<std::int64_t>(p.size()) != out_size) {
       throw Error(ErrorCode::kInternal, fmt::format("all_reduce_sum: a rank holds {} floats, "
-                                                    "expected {}", p.size(), out_size));
+                                                    "expected {}",
+                                                    p.size(), out_size));
     }
   }
   std::copy_n(partials[0].data(), out_size, out);

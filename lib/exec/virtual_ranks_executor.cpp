@@ -198,15 +198,13 @@ void VirtualRanksExecutor::run_chunk(Chunk& c) const {
       widths.push_back(lm_head.rows);
     }
     const std::int64_t out_row = c.options.all_logits ? c.out_row : 0;
-    all_gather_columns(partials, widths, rows,
-                       c.out.logits.data() + out_row * config_.vocab_size);
+    all_gather_columns(partials, widths, rows, c.out.logits.data() + out_row * config_.vocab_size);
   }
   for (cpu::KvCache& cache : c.state.caches) cache.commit(n);
 }
 
 void VirtualRanksExecutor::attention_partial(int rank, int layer, cpu::KvCache& cache,
-                                             const float* h, int n,
-                                             std::vector<float>& out) const {
+                                             const float* h, int n, std::vector<float>& out) const {
   const RankWeights& rw = ranks_[rank];
   const RankLayerWeights& w = rw.layers[layer];
   const model::AttentionSpec& a = rw.config.attention(layer);  // local head counts
@@ -265,8 +263,8 @@ void VirtualRanksExecutor::mlp_partials(int layer, const float* h, int n,
   const std::vector<float>& bias = router_biases_[layer];
   std::vector<cpu::Route> routes(n);
   for (int i = 0; i < n; ++i) {
-    routes[i] = cpu::route(logits.data() + i * n_experts, bias.empty() ? nullptr : bias.data(),
-                           router);
+    routes[i] =
+        cpu::route(logits.data() + i * n_experts, bias.empty() ? nullptr : bias.data(), router);
   }
   const std::span<const model::ExpertWeights> experts(w.experts);
   for (std::size_t r = 0; r < ranks_.size(); ++r) {
@@ -280,8 +278,7 @@ void VirtualRanksExecutor::mlp_partials(int layer, const float* h, int n,
         local[i].weights.push_back(routes[i].weights[k]);
       }
     }
-    cpu::moe(*pool_, experts.subspan(mine.begin, mine.size()), local, h, n, hidden,
-             out[r].data());
+    cpu::moe(*pool_, experts.subspan(mine.begin, mine.size()), local, h, n, hidden, out[r].data());
   }
 }
 

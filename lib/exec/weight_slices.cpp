@@ -53,8 +53,7 @@ bool make_view(model::LinearWeight& v, std::int64_t begin, std::int64_t width) {
 
 }  // namespace
 
-model::LinearWeight slice_rows(const model::LinearWeight& w, std::int64_t begin,
-                               std::int64_t end) {
+model::LinearWeight slice_rows(const model::LinearWeight& w, std::int64_t begin, std::int64_t end) {
   check_range(w, "row slice", begin, end, w.rows);
   model::LinearWeight s = w;
   s.row_offset += begin;
