@@ -3,7 +3,9 @@
 
 namespace mimo {
 
-const char* version() noexcept { return "0.1.0"; }
+const char* version() noexcept {
+  return "0.1.0";
+}
 
 bool built_with_cuda() noexcept {
 #if defined(MIMO_WITH_CUDA)

@@ -11,8 +11,8 @@ namespace mimo::cli {
 void write_npy_f32(const std::string& path, const std::vector<float>& data, std::int64_t rows,
                    std::int64_t cols) {
   if (static_cast<std::int64_t>(data.size()) != rows * cols) {
-    throw std::runtime_error(fmt::format("npy {}: {} values for shape ({}, {})", path, data.size(),
-                                         rows, cols));
+    throw std::runtime_error(
+        fmt::format("npy {}: {} values for shape ({}, {})", path, data.size(), rows, cols));
   }
   std::string header =
       fmt::format("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", rows, cols);

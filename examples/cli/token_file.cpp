@@ -22,12 +22,13 @@ std::vector<std::int32_t> parse_token_list(const std::string& text, const std::s
     }
     std::size_t end = i;
     while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
-    const bool separated = end == text.size() || std::isspace(static_cast<unsigned char>(text[end])) ||
-                           text[end] == ',';
+    const bool separated = end == text.size() ||
+                           std::isspace(static_cast<unsigned char>(text[end])) || text[end] == ',';
     if (end == i || !separated || end - i > 10) {
       std::size_t stop = text.find_first_of(" \t\r\n,", i);
-      throw std::runtime_error(fmt::format("{}: expected a non-negative token id, found '{}'", label,
-                                           text.substr(i, stop == std::string::npos ? 20 : stop - i)));
+      throw std::runtime_error(
+          fmt::format("{}: expected a non-negative token id, found '{}'", label,
+                      text.substr(i, stop == std::string::npos ? 20 : stop - i)));
     }
     const long long value = std::stoll(text.substr(i, end - i));
     if (value > std::numeric_limits<std::int32_t>::max()) {

@@ -17,8 +17,8 @@ struct CheckpointInfo {
   int vocab_size = 0;
   int hidden_size = 0;
   int num_layers = 0;
-  int num_heads = 0;             // full-attention layers
-  int num_kv_heads = 0;          // full-attention layers
+  int num_heads = 0;     // full-attention layers
+  int num_kv_heads = 0;  // full-attention layers
   int sliding_num_heads = 0;
   int sliding_num_kv_heads = 0;
   int head_dim = 0;
@@ -36,8 +36,8 @@ struct CheckpointInfo {
   std::map<std::string, std::uint64_t> bytes_by_precision;
   std::uint64_t total_parameters = 0;
   std::uint64_t total_bytes = 0;
-  std::vector<std::string> shards;             // file names
-  std::vector<std::string> skipped_tensors;    // present but unused (model.mtp.*)
+  std::vector<std::string> shards;           // file names
+  std::vector<std::string> skipped_tensors;  // present but unused (model.mtp.*)
 };
 
 // Reads config.json and every shard header, binds every weight (validating names, shapes and

@@ -24,10 +24,10 @@ enum class Device {
 
 struct ModelOptions {
   Device device = Device::kAuto;
-  int num_threads = 0;                 // CPU worker threads; 0 = all hardware threads
+  int num_threads = 0;                    // CPU worker threads; 0 = all hardware threads
   std::uint64_t memory_budget_bytes = 0;  // 0 = no limit; load fails cleanly if weights exceed it
-  std::int64_t max_context = 4096;     // KV capacity per session, in tokens
-  int max_step_tokens = 16;            // largest multi-token step (prefill chunk / verify block)
+  std::int64_t max_context = 4096;        // KV capacity per session, in tokens
+  int max_step_tokens = 16;               // largest multi-token step (prefill chunk / verify block)
   // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
   std::function<void(float)> on_progress;
 };
@@ -50,7 +50,8 @@ class MIMO_API Model : public std::enable_shared_from_this<Model> {
  public:
   // Loads config.json + safetensors shards from `path` (a checkpoint directory). Weights stay in
   // their stored precision (BF16 / FP8 block-scaled / MXFP4). Throws mimo::Error.
-  static std::shared_ptr<const Model> load(const std::string& path, const ModelOptions& options = {});
+  static std::shared_ptr<const Model> load(const std::string& path,
+                                           const ModelOptions& options = {});
 
   ~Model();
   Model(const Model&) = delete;

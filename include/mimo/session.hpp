@@ -118,7 +118,7 @@ class MIMO_API Session {
   void reset();
 
   std::int64_t position() const;                    // tokens in the context
-  const std::vector<std::int32_t>& tokens() const;   // the context's token ids
+  const std::vector<std::int32_t>& tokens() const;  // the context's token ids
   const SessionStats& stats() const;
   const Model& model() const;
 

@@ -42,8 +42,9 @@ void report(const ModelOptions& options, float fraction) {
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
   if (options.max_context <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
   }
   if (options.max_step_tokens <= 0) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -111,8 +112,12 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
 
-const ModelSummary& Model::summary() const { return impl_->summary; }
-const ModelOptions& Model::options() const { return impl_->options; }
+const ModelSummary& Model::summary() const {
+  return impl_->summary;
+}
+const ModelOptions& Model::options() const {
+  return impl_->options;
+}
 
 std::unique_ptr<Session> Model::new_session() const {
   return std::unique_ptr<Session>(new Session(Session::Impl::create(shared_from_this())));

@@ -37,9 +37,9 @@ struct Session::Impl {
   std::shared_ptr<const Model> model;
   const Model::Impl* m;
   std::unique_ptr<exec::ExecutorState> state;  // the executor's KV caches
-  std::vector<std::int32_t> tokens;   // every token in the context, pending ones included
-  std::vector<std::int32_t> pending;  // tail of `tokens` not yet run through the model
-  std::vector<float> last_logits;     // logits after the last processed token
+  std::vector<std::int32_t> tokens;            // every token in the context, pending ones included
+  std::vector<std::int32_t> pending;           // tail of `tokens` not yet run through the model
+  std::vector<float> last_logits;              // logits after the last processed token
   SessionStats stats;
   // The speculator bound by the last speculative generate(); rewind / reset truncate it.
   std::shared_ptr<Speculator> speculator;

@@ -11,8 +11,8 @@
 namespace mimo::io {
 
 struct TensorView {
-  std::string name;              // tensor name as stored ("model.layers.0.mlp.gate.weight")
-  std::string file;              // path of the shard that holds it (for error messages)
+  std::string name;  // tensor name as stored ("model.layers.0.mlp.gate.weight")
+  std::string file;  // path of the shard that holds it (for error messages)
   DType dtype = DType::kF32;
   std::vector<std::int64_t> shape;  // row-major; empty for a 0-dim scalar
   const std::byte* data = nullptr;  // points into the mapping; valid while the file is open

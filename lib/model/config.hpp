@@ -16,10 +16,10 @@ enum class MlpKind { kDense, kMoe };
 struct AttentionSpec {
   int num_heads = 0;
   int num_kv_heads = 0;
-  int head_dim = 0;     // q and k
-  int v_head_dim = 0;   // v and the attention output per head
+  int head_dim = 0;    // q and k
+  int v_head_dim = 0;  // v and the attention output per head
   double rope_theta = 10000.0;
-  int rotary_dim = 0;   // int(head_dim * partial_rotary_factor): RoPE on the first rotary_dim dims
+  int rotary_dim = 0;  // int(head_dim * partial_rotary_factor): RoPE on the first rotary_dim dims
   bool has_sink = false;  // per-head learned sink logit joins the softmax denominator
 };
 
@@ -30,11 +30,11 @@ struct LayerSpec {
 
 // quantization_config from config.json.
 struct QuantizationSpec {
-  std::string method;                     // "fp8", "mxfp4", "mixed" (ours: FP4 experts + FP8 rest)
-  std::string fmt;                        // "e4m3" for fp8
-  std::vector<int> weight_block_size;     // [128, 128] for fp8
-  std::vector<std::string> ignored;       // ignored_layers / modules_to_not_convert (name patterns)
-  std::string activation_scheme;          // "dynamic"
+  std::string method;                  // "fp8", "mxfp4", "mixed" (ours: FP4 experts + FP8 rest)
+  std::string fmt;                     // "e4m3" for fp8
+  std::vector<int> weight_block_size;  // [128, 128] for fp8
+  std::vector<std::string> ignored;    // ignored_layers / modules_to_not_convert (name patterns)
+  std::string activation_scheme;       // "dynamic"
 };
 
 struct ModelConfig {

@@ -62,16 +62,16 @@ struct LayerWeights {
   // Dense MLP (mlp kind dense)
   std::optional<ExpertWeights> dense;
   // MoE
-  std::optional<LinearWeight> router;             // [n_experts, hidden], usually F32 or BF16
-  std::optional<VectorWeight> router_bias;        // e_score_correction_bias [n_experts]
+  std::optional<LinearWeight> router;       // [n_experts, hidden], usually F32 or BF16
+  std::optional<VectorWeight> router_bias;  // e_score_correction_bias [n_experts]
   std::vector<ExpertWeights> experts;
 };
 
 struct ModelWeights {
-  LinearWeight embed;    // [vocab, hidden]; rows are gathered, not multiplied
+  LinearWeight embed;  // [vocab, hidden]; rows are gathered, not multiplied
   std::vector<LayerWeights> layers;
   VectorWeight final_norm;
-  LinearWeight lm_head;  // [vocab, hidden]; the embedding when tie_word_embeddings
+  LinearWeight lm_head;              // [vocab, hidden]; the embedding when tie_word_embeddings
   std::vector<std::string> skipped;  // checkpoint tensors deliberately not bound (model.mtp.*)
 };
 

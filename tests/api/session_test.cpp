@@ -1,5 +1,7 @@
 // mimo::Model / mimo::Session through the public API on the HF-written tiny-bf16 fixture:
 // incremental == one-shot, rewind, fork, cancellation, greedy == transformers, bad inputs.
+#include "mimo/session.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -10,7 +12,6 @@
 
 #include "mimo/error.hpp"
 #include "mimo/model.hpp"
-#include "mimo/session.hpp"
 #include "support/catch.hpp"
 
 namespace {
@@ -196,9 +197,8 @@ TEST_CASE("generation stops at stop tokens, the callback and max_tokens", "[api]
   {
     auto session = model->new_session();
     int seen = 0;
-    auto result = session->generate(prompt, sampler, {}, [&](const mimo::SampleResult&) {
-      return ++seen < 3;
-    });
+    auto result = session->generate(prompt, sampler, {},
+                                    [&](const mimo::SampleResult&) { return ++seen < 3; });
     CHECK(result.reason == mimo::StopReason::kCallback);
     CHECK(result.tokens.size() == 3);
   }
