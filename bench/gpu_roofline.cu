@@ -200,11 +200,16 @@ int main() {
       DeviceBuffer x = constant_floats(std::size_t(tokens) * hidden, -1, 1);
       DeviceBuffer act(std::size_t(tokens) * top_k * inter * 4);
       DeviceBuffer y(std::size_t(tokens) * hidden * 4);
+      DeviceBuffer partial(std::size_t(tokens) * top_k * hidden * 4);
+      DeviceBuffer groups(expert_group_table_ints(tokens * top_k) * sizeof(int));
       const double us = time_us([&](cudaStream_t st, int i) {
         const int* call_ids = dids.as<int>() + (i % 20) * tokens * top_k;
         const float* call_w = w.as<float>() + (i % 20) * tokens * top_k;
-        expert_gate_up(gate, up, x.as<float>(), call_ids, tokens, top_k, act.as<float>(), st);
-        expert_down(down, act.as<float>(), call_ids, call_w, tokens, top_k, y.as<float>(), st);
+        group_experts(call_ids, tokens, top_k, experts, groups.as<int>(), st);
+        expert_gate_up(gate, up, x.as<float>(), groups.as<int>(), tokens, top_k, act.as<float>(),
+                       st);
+        expert_down(down, act.as<float>(), groups.as<int>(), call_w, tokens, top_k,
+                    partial.as<float>(), y.as<float>(), st);
       });
       double mean_distinct = 0;
       for (int v : distinct) mean_distinct += v / 20.0;

@@ -163,7 +163,8 @@ struct GpuExecutor::Impl {
       store_kv(k, v, positions, n, shape, static_cast<float>(c.attention_value_scale), s.cache(l),
                st);
       mark("rope + store kv", capturing);
-      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st);
+      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
+                b.attention_partial.as<float>(), s.attention_splits(l));
       mark("attention", capturing);
       apply(w.o, b.heads.as<float>(), n, delta, st);
       mark("o linear", capturing);
@@ -196,9 +197,12 @@ struct GpuExecutor::Impl {
       mark("router", capturing);
       const DeviceExperts& e = w.experts;
       if (e.stacked) {
-        expert_gate_up(e.gate_stack, e.up_stack, h, experts, n, top_k, act, st);
+        int* groups = b.expert_groups.as<int>();
+        group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
+        expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
         mark("experts gate/up", capturing);
-        expert_down(e.down_stack, act, experts, weights, n, top_k, delta, st);
+        expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
+                    delta, st);
         mark("experts down", capturing);
       } else {
         table_rows(e.gate, h, experts, n, top_k, gate, st);

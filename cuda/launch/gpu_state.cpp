@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "cuda/launch/ops.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
@@ -119,10 +120,26 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   scratch.up = floats(mlp_width);
   scratch.act = floats(mlp_width);
   scratch.logits = floats(s * config.vocab_size);
+  scratch.expert_groups = DeviceBuffer(expert_group_table_ints(slots) * sizeof(int));
+  scratch.expert_partial = floats(slots * hidden);
+  int max_splits = 1;
+  for (int l = 0; l < config.num_layers; ++l)
+    max_splits = std::max(max_splits, attention_splits(l));
+  const int max_heads = std::max(full.num_heads, sliding.num_heads);
+  const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
+  scratch.attention_partial = floats(static_cast<std::int64_t>(
+      attention_partial_floats(max_step_tokens, max_heads, max_v, max_splits)));
   scratch.tokens = DeviceBuffer(s * sizeof(int));
   scratch.positions = DeviceBuffer(s * sizeof(int));
   graph_io = PinnedBuffer(2 * sizeof(int));
   graph_logits = PinnedBuffer(static_cast<std::size_t>(config.vocab_size) * sizeof(float));
+}
+
+int GpuState::attention_splits(int layer) const {
+  // About 32 keys a split over the most keys a query can see: enough blocks to fill the GPU at
+  // short contexts, few partials to merge at long ones.
+  const std::int64_t keys = caches_[layer].capacity;
+  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionSplits));
 }
 
 GpuState::~GpuState() {

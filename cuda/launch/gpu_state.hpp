@@ -73,7 +73,12 @@ class GpuState final : public exec::ExecutorState {
   struct Scratch {
     DeviceBuffer x, h, delta, q, k, v, heads, router_logits, experts, expert_weights;
     DeviceBuffer gate, up, act, logits, tokens, positions, taps;
+    // Expert group table, per-slot down products, split-attention partials.
+    DeviceBuffer expert_groups, expert_partial, attention_partial;
   };
+  // Key splits of the split attention for a layer's cache (fixed per state, so a captured
+  // graph stays valid for every position).
+  int attention_splits(int layer) const;
   Scratch scratch;
   // Host staging of token ids and positions of a whole run (grown on demand).
   PinnedBuffer staging;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "cuda/launch/ops.hpp"
 #include "cuda/tiles/argmax.cuh"
@@ -13,6 +14,7 @@
 #include "cuda/tiles/embedding.cuh"
 #include "cuda/tiles/linear.cuh"
 #include "cuda/tiles/moe.cuh"
+#include "cuda/tiles/moe_grouped.cuh"
 #include "cuda/tiles/norm.cuh"
 #include "cuda/tiles/rope.cuh"
 #include "cuda/tiles/router.cuh"
@@ -66,6 +68,39 @@ __global__ void __launch_bounds__(kRowThreads)
                               y + static_cast<std::size_t>(t0) * w.rows, w.rows);
 }
 
+constexpr int kBlockThreads = 256;  // the block-row linear kernel (rows split over threads)
+
+template <int kRows, int kTok, class Matrix>
+__global__ void __launch_bounds__(kBlockThreads)
+    linear_block_kernel(Matrix w, const float* x, int n_tokens, float* y) {
+  __shared__ float s_partial[(kBlockThreads / kWarpSize) * kRows * kTok];
+  const int row0 = blockIdx.x * kRows;
+  const int t0 = blockIdx.y * kTok;
+  linear_rows_block_tile<kRows, kTok>(w, row0, x + static_cast<std::size_t>(t0) * w.cols,
+                                      min(n_tokens - t0, kTok),
+                                      y + static_cast<std::size_t>(t0) * w.rows, w.rows, s_partial);
+}
+
+template <int kRows, class Matrix>
+void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s) {
+  const unsigned blocks = blocks_for(w.rows, kRows);
+  if (n_tokens == 1) {
+    linear_block_kernel<kRows, 1><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+  } else if (n_tokens <= 4) {
+    linear_block_kernel<kRows, 4><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+  } else if (n_tokens <= 8) {
+    linear_block_kernel<kRows, 8><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+  } else {
+    linear_block_kernel<kRows, 16>
+        <<<dim3(blocks, blocks_for(n_tokens, 16)), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+  }
+}
+
+// FP8 and F32 take the block-row kernel: 4 rows a block where that still gives >= 512 blocks,
+// else 1. BF16 (the lm_head, already at the read roofline) and MXFP4 keep one row per warp.
+template <class Matrix>
+constexpr bool kBlockRows = std::is_same_v<Matrix, Fp8Matrix> || std::is_same_v<Matrix, F32Matrix>;
+
 template <class Matrix>
 void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stream stream,
                    const char* op) {
@@ -75,7 +110,13 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
     fail(op, cat("cols ", w.cols, " not a multiple of ", ChunkValues<Matrix>::value));
   const unsigned row_blocks = blocks_for(w.rows, kRowWarps);
   cudaStream_t s = as_stream(stream);
-  if (n_tokens == 1) {
+  if constexpr (kBlockRows<Matrix>) {
+    if (w.rows >= 2048) {
+      launch_block_linear<4>(w, x, n_tokens, y, s);
+    } else {
+      launch_block_linear<1>(w, x, n_tokens, y, s);
+    }
+  } else if (n_tokens == 1) {
     linear_kernel<1><<<dim3(row_blocks, 1), kRowThreads, 0, s>>>(w, x, n_tokens, y);
   } else if (n_tokens <= 4) {
     linear_kernel<4><<<dim3(row_blocks, 1), kRowThreads, 0, s>>>(w, x, n_tokens, y);
@@ -134,6 +175,31 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
                       sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim, smem);
 }
 
+// Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each).
+__global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
+    attention_split_kernel(const float* q, const int* positions, AttentionShape a,
+                           KvCacheView cache, int splits, float* partial) {
+  extern __shared__ float smem[];
+  const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
+  const int kv_head = h / (a.num_heads / a.num_kv_heads);
+  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+  const int pos = positions[t];
+  const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+  const int per_split = (pos - first + splits) / splits;
+  const int begin = first + split * per_split;
+  const int last = min(pos, begin + per_split - 1);
+  attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
+                         partial + (head * splits + split) * (2 + a.v_head_dim), smem);
+}
+
+__global__ void attention_combine_kernel(const float* partial, int splits, AttentionShape a,
+                                         const float* sinks, float* out) {
+  const int h = blockIdx.x, t = blockIdx.y;
+  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+  attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
+                         sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim);
+}
+
 // ---- router, experts ----
 
 __global__ void route_kernel(const float* logits, const float* bias, RouterShape r, int* experts,
@@ -146,27 +212,99 @@ __global__ void route_kernel(const float* logits, const float* bias, RouterShape
                    experts + t * r.top_k, weights + t * r.top_k, smem, scratch_v, scratch_i);
 }
 
-__global__ void __launch_bounds__(kRowThreads)
-    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* experts,
-                          int top_k, float* act) {
-  const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
-  if (row >= gate.rows) return;
-  const int slot = blockIdx.y;  // token * top_k + k
-  const int e = experts[slot];
-  expert_gate_up_row_tile(stack_member(gate, e), stack_member(up, e), row,
-                          x + static_cast<std::size_t>(slot / top_k) * gate.cols,
-                          act + static_cast<std::size_t>(slot) * gate.rows);
+__global__ void __launch_bounds__(1024)
+    group_experts_kernel(const int* experts, int n_slots, int count, int* table) {
+  extern __shared__ int smem_ints[];
+  group_experts_tile(experts, n_slots, count, table, smem_ints);
 }
 
-__global__ void __launch_bounds__(kRowThreads)
-    expert_down_kernel(Mxfp4Stack down, const float* act, const int* experts, const float* weights,
-                       int top_k, float* y) {
-  const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
-  if (row >= down.rows) return;
-  const int t = blockIdx.y;
-  expert_down_row_tile(down, row, experts + t * top_k, weights + t * top_k, top_k,
-                       act + static_cast<std::size_t>(t) * top_k * down.cols, down.cols,
-                       y + static_cast<std::size_t>(t) * down.rows);
+constexpr int kExpertWarps = 4;  // warps per block of the grouped expert kernels
+constexpr int kDownRows = 2;     // rows per warp of the down projection
+
+// Reads group g of the table: its expert and members [begin, end) (end = begin when g >= G).
+struct ExpertGroup {
+  int expert = 0, begin = 0, end = 0;
+};
+__device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots, int g) {
+  ExpertGroup out;
+  if (g >= table[0]) return out;
+  out.expert = table[1 + g];
+  out.begin = table[1 + n_slots + g];
+  out.end = table[2 + n_slots + g];
+  return out;
+}
+
+// Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
+// slot = t * top_k + k of the group's expert e.
+template <int kTok>
+__global__ void __launch_bounds__(kExpertWarps* kWarpSize)
+    expert_gate_up_grouped_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* table,
+                                  int n_slots, int top_k, float* act) {
+  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
+  const int row = blockIdx.x * kExpertWarps + threadIdx.x / kWarpSize;
+  if (g.begin == g.end || row >= gate.rows) return;  // warp-uniform
+  const int lane = threadIdx.x % kWarpSize;
+  const int* members = table + 2 + 2 * n_slots;
+  const Mxfp4Matrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
+  for (int b = g.begin; b < g.end; b += kTok) {
+    const int n = min(kTok, g.end - b);
+    int in_row[kTok];
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] / top_k : 0;
+    float acc[2][1][kTok];
+    mxfp4_group_rows<2, 1, kTok>(mats, row, x, in_row, n, acc);
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) {
+      if (t < n && lane == t) {
+        act[static_cast<std::size_t>(members[b + t]) * gate.rows + row] =
+            silu(acc[0][0][t]) * acc[1][0][t];
+      }
+    }
+  }
+}
+
+// Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
+template <int kTok>
+__global__ void __launch_bounds__(kExpertWarps* kWarpSize)
+    expert_down_grouped_kernel(Mxfp4Stack down, const float* act, const int* table, int n_slots,
+                               float* partial) {
+  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
+  const int row0 = (blockIdx.x * kExpertWarps + threadIdx.x / kWarpSize) * kDownRows;
+  if (g.begin == g.end || row0 >= down.rows) return;  // warp-uniform
+  const int lane = threadIdx.x % kWarpSize;
+  const int* members = table + 2 + 2 * n_slots;
+  const Mxfp4Matrix mats[1] = {stack_member(down, g.expert)};
+  for (int b = g.begin; b < g.end; b += kTok) {
+    const int n = min(kTok, g.end - b);
+    int in_row[kTok];
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] : 0;
+    float acc[1][kDownRows][kTok];
+    mxfp4_group_rows<1, kDownRows, kTok>(mats, row0, act, in_row, n, acc);
+#pragma unroll
+    for (int r = 0; r < kDownRows; ++r) {
+#pragma unroll
+      for (int t = 0; t < kTok; ++t) {
+        if (t < n && lane == r * kTok + t && row0 + r < down.rows) {
+          partial[static_cast<std::size_t>(in_row[t]) * down.rows + row0 + r] = acc[0][r][t];
+        }
+      }
+    }
+  }
+}
+
+// y[t, row] = sum_k weights[t, k] * partial[t * top_k + k, row], k in order (deterministic).
+__global__ void expert_reduce_kernel(const float* partial, const float* weights, int rows,
+                                     int n_tokens, int top_k, float* y) {
+  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<std::size_t>(n_tokens) * rows) return;
+  const int t = static_cast<int>(i / rows), row = static_cast<int>(i % rows);
+  float total = 0.0f;
+  for (int k = 0; k < top_k; ++k) {
+    const int slot = t * top_k + k;
+    total = fmaf(weights[slot], partial[static_cast<std::size_t>(slot) * rows + row], total);
+  }
+  y[i] = total;
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t count, float* out) {
@@ -250,13 +388,25 @@ void store_kv(const float* k, const float* v, const int* positions, int n_tokens
 }
 
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
-               const KvCacheView& cache, const float* sinks, float* out, Stream stream) {
+               const KvCacheView& cache, const float* sinks, float* out, Stream stream,
+               float* partial, int splits) {
   if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
         shape.head_dim <= kMaxHeadDim && shape.v_head_dim <= kMaxHeadDim))
     fail("attention", cat(shape.num_heads, " heads over ", shape.num_kv_heads,
                           " kv heads, head dims ", shape.head_dim, "/", shape.v_head_dim));
   const int smem =
       attention_smem_floats(shape.head_dim, shape.v_head_dim, kAttentionWarps) * sizeof(float);
+  if (partial != nullptr && splits > 1) {
+    if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
+    attention_split_kernel<<<dim3(shape.num_heads, n_tokens, splits), kAttentionWarps * kWarpSize,
+                             smem, as_stream(stream)>>>(q, positions, shape, cache, splits,
+                                                        partial);
+    check_launch("attention(split)");
+    attention_combine_kernel<<<dim3(shape.num_heads, n_tokens), 128, 0, as_stream(stream)>>>(
+        partial, splits, shape, sinks, out);
+    check_launch("attention(combine)");
+    return;
+  }
   attention_kernel<<<dim3(shape.num_heads, n_tokens), kAttentionWarps * kWarpSize, smem,
                      as_stream(stream)>>>(q, positions, shape, cache, sinks, out);
   check_launch("attention");
@@ -275,24 +425,69 @@ void route(const float* logits, const float* bias, int n_tokens, const RouterSha
   check_launch("route");
 }
 
-void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x,
-                    const int* experts, int n_tokens, int top_k, float* act, Stream stream) {
+void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
+                   Stream stream) {
+  if (!(n_tokens > 0 && top_k > 0 && num_experts > 0 && num_experts <= 1024))
+    fail("group_experts", cat(n_tokens, " tokens, top ", top_k, " of ", num_experts, " experts"));
+  const int n_slots = n_tokens * top_k;
+  const int threads = std::max(32, (num_experts + 31) / 32 * 32);
+  const int smem = (num_experts + n_slots + 64) * sizeof(int);
+  group_experts_kernel<<<1, threads, smem, as_stream(stream)>>>(experts, n_slots, num_experts,
+                                                                table);
+  check_launch("group_experts");
+}
+
+namespace {
+unsigned group_blocks(int n_slots, int count) {
+  return static_cast<unsigned>(std::max(1, std::min(n_slots, count)));
+}
+}  // namespace
+
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
+                    int n_tokens, int top_k, float* act, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
-        gate.cols % 32 == 0))
+        gate.count == up.count && gate.cols % 32 == 0))
     fail("expert_gate_up",
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
-  expert_gate_up_kernel<<<dim3(blocks_for(gate.rows, kRowWarps), n_tokens * top_k), kRowThreads, 0,
-                          as_stream(stream)>>>(gate, up, x, experts, top_k, act);
+  const int n_slots = n_tokens * top_k;
+  const dim3 grid(blocks_for(gate.rows, kExpertWarps), group_blocks(n_slots, gate.count));
+  cudaStream_t s = as_stream(stream);
+  if (n_tokens == 1) {
+    expert_gate_up_grouped_kernel<1>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
+  } else if (n_tokens <= 4) {
+    expert_gate_up_grouped_kernel<4>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
+  } else {
+    expert_gate_up_grouped_kernel<8>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
+  }
   check_launch("expert_gate_up");
 }
 
-void expert_down(const Mxfp4Stack& down, const float* act, const int* experts, const float* weights,
-                 int n_tokens, int top_k, float* y, Stream stream) {
+void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
+                 int n_tokens, int top_k, float* partial, float* y, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
     fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
-  expert_down_kernel<<<dim3(blocks_for(down.rows, kRowWarps), n_tokens), kRowThreads, 0,
-                       as_stream(stream)>>>(down, act, experts, weights, top_k, y);
+  const int n_slots = n_tokens * top_k;
+  const dim3 grid(blocks_for(down.rows, kExpertWarps * kDownRows),
+                  group_blocks(n_slots, down.count));
+  cudaStream_t s = as_stream(stream);
+  if (n_tokens == 1) {
+    expert_down_grouped_kernel<1>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
+  } else if (n_tokens <= 4) {
+    expert_down_grouped_kernel<4>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
+  } else {
+    expert_down_grouped_kernel<8>
+        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
+  }
   check_launch("expert_down");
+  const long long outputs = static_cast<long long>(n_tokens) * down.rows;
+  expert_reduce_kernel<<<blocks_for(outputs, 256), 256, 0, s>>>(partial, weights, down.rows,
+                                                                n_tokens, top_k, y);
+  check_launch("expert_down(reduce)");
 }
 
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out, Stream stream) {

@@ -38,23 +38,40 @@ void store_kv(const float* k, const float* v, const int* positions, int n_tokens
 
 // out [n_tokens, num_heads, v_head_dim] = attention of q [n_tokens, num_heads, head_dim] at
 // positions[t] over the cache (which already holds every key up to each position). sinks:
-// [num_heads] logits or null.
+// [num_heads] logits or null. With `partial` and 2 <= splits <= kMaxAttentionSplits, each
+// token's keys are split into `splits` ranges computed by separate blocks and merged in split
+// order (flash-decoding; deterministic); partial: attention_partial_floats(...) floats.
+inline constexpr int kMaxAttentionSplits = 32;
+constexpr std::size_t attention_partial_floats(int n_tokens, int num_heads, int v_head_dim,
+                                               int splits) {
+  return static_cast<std::size_t>(n_tokens) * num_heads * splits * (2 + v_head_dim);
+}
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
-               const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr);
+               const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr,
+               float* partial = nullptr, int splits = 1);
 
 // Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
 // [n_tokens, top_k] each.
 void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
            int* experts, float* weights, Stream stream = nullptr);
 
-// act[t, k, :] = silu(gate_e x_t) * (up_e x_t) for e = experts[t, k]; act [n_tokens, top_k,
-// gate.rows].
-void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x,
-                    const int* experts, int n_tokens, int top_k, float* act,
-                    Stream stream = nullptr);
-// y[t] = sum_k weights[t, k] * down_{experts[t, k]} act[t, k]; y [n_tokens, down.rows].
-void expert_down(const Mxfp4Stack& down, const float* act, const int* experts, const float* weights,
-                 int n_tokens, int top_k, float* y, Stream stream = nullptr);
+// The (token, k) slots of a step grouped by expert: `table` (expert_group_table_ints(n_tokens *
+// top_k) ints, cuda/tiles/moe_grouped.cuh) lists each distinct selected expert once with its
+// slots, so the expert kernels read each selected expert's weights once per step.
+// num_experts <= 1024.
+constexpr int expert_group_table_ints(int n_slots) {
+  return 2 + 3 * n_slots;
+}
+void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
+                   Stream stream = nullptr);
+// act[t, k, :] = silu(gate_e x_t) * (up_e x_t) for e = experts[t, k] (from the group table);
+// act [n_tokens, top_k, gate.rows].
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
+                    int n_tokens, int top_k, float* act, Stream stream = nullptr);
+// y[t] = sum_k weights[t, k] * down_{experts[t, k]} act[t, k] (k in order); y [n_tokens,
+// down.rows]. partial: [n_tokens * top_k, down.rows] scratch (one product per slot).
+void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
+                 int n_tokens, int top_k, float* partial, float* y, Stream stream = nullptr);
 
 // out[i] = silu(gate[i]) * up[i] for i < count (the dense MLP's activation).
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out,

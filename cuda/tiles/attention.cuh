@@ -86,4 +86,101 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
   }
 }
 
+// Split-key (flash-decoding) variant: a block covers keys first..last (inclusive) of one head and
+// writes its unnormalised partial: part[0] = m (the largest score, -inf when the range is
+// empty), part[1] = sum of exp(score - m), part[2 + d] = sum of exp(score - m) * v[d].
+// attention_combine_tile merges a head's partials in split order with the sink. smem as
+// attention_head_tile. Called by every thread of the block.
+__device__ __forceinline__ void attention_partial_tile(const float* q, const KvCacheView& cache,
+                                                       const AttentionShape& a, int kv_head,
+                                                       int first, int last, float* part,
+                                                       float* smem) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  if (first > last) {
+    for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) part[2 + d] = 0.0f;
+    if (threadIdx.x == 0) {
+      part[0] = -INFINITY;
+      part[1] = 0.0f;
+    }
+    return;
+  }
+  float* qs = smem;
+  float* partial = smem + a.head_dim;  // per warp: m, l, acc[v_head_dim]
+  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) qs[d] = q[d];
+  __syncthreads();
+  float m = -INFINITY, l = 0.0f;
+  float acc[kMaxVPerLane];
+#pragma unroll
+  for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
+  for (int j = first + warp; j <= last; j += warps) {
+    const std::size_t slot =
+        static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
+    const float* kp = cache.k + slot * a.head_dim;
+    const float* vp = cache.v + slot * a.v_head_dim;
+    float z = 0.0f;
+    for (int d = lane; d < a.head_dim; d += kWarpSize) z = fmaf(qs[d], kp[d], z);
+    z = warp_sum(z) * a.score_scale;
+    const float m_new = fmaxf(m, z);
+    const float correction = expf(m - m_new);
+    const float p = expf(z - m_new);
+    l = fmaf(l, correction, p);
+#pragma unroll
+    for (int i = 0; i < kMaxVPerLane; ++i) {
+      const int d = lane + i * kWarpSize;
+      if (d < a.v_head_dim) acc[i] = fmaf(acc[i], correction, p * vp[d]);
+    }
+    m = m_new;
+  }
+  float* mine = partial + warp * (2 + a.v_head_dim);
+  if (lane == 0) {
+    mine[0] = m;
+    mine[1] = l;
+  }
+#pragma unroll
+  for (int i = 0; i < kMaxVPerLane; ++i) {
+    const int d = lane + i * kWarpSize;
+    if (d < a.v_head_dim) mine[2 + d] = acc[i];
+  }
+  __syncthreads();
+  float m_all = -INFINITY;
+  for (int w = 0; w < warps; ++w) m_all = fmaxf(m_all, partial[w * (2 + a.v_head_dim)]);
+  // Warps without keys (m = -inf) contribute exp(-inf) = 0; m_all is finite (first <= last).
+  float denom = 0.0f;
+  for (int w = 0; w < warps; ++w) {
+    const float* pw = partial + w * (2 + a.v_head_dim);
+    denom = fmaf(pw[1], expf(pw[0] - m_all), denom);
+  }
+  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
+    float o = 0.0f;
+    for (int w = 0; w < warps; ++w) {
+      const float* pw = partial + w * (2 + a.v_head_dim);
+      o = fmaf(pw[2 + d], expf(pw[0] - m_all), o);
+    }
+    part[2 + d] = o;
+  }
+  if (threadIdx.x == 0) {
+    part[0] = m_all;
+    part[1] = denom;
+  }
+}
+
+// out[d] = the softmax-weighted value of one head from its `splits` partials (stride
+// 2 + v_head_dim floats, at least one non-empty) and the sink logit (-INFINITY: none).
+__device__ __forceinline__ void attention_combine_tile(const float* parts, int splits,
+                                                       int v_head_dim, float sink, float* out) {
+  const int stride = 2 + v_head_dim;
+  float m_all = sink;
+  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, parts[s * stride]);
+  float denom = isinf(sink) ? 0.0f : expf(sink - m_all);
+  for (int s = 0; s < splits; ++s)
+    denom = fmaf(parts[s * stride + 1], expf(parts[s * stride] - m_all), denom);
+  for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
+    float o = 0.0f;
+    for (int s = 0; s < splits; ++s)
+      o = fmaf(parts[s * stride + 2 + d], expf(parts[s * stride] - m_all), o);
+    out[d] = o / denom;
+  }
+}
+
 }  // namespace mimo::cuda::tiles

@@ -2,6 +2,7 @@
 // of the stored number formats (exact, matching lib/quant/codecs.hpp).
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
 #include <cstdint>
@@ -58,5 +59,30 @@ __device__ __forceinline__ float2 fp8x2_e4m3_to_float2(std::uint16_t pair) {
       __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair), __NV_E4M3);
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
+
+// Eight E2M1 codes of one 32-bit word (nibble j = value j) to floats equal to the code's value
+// times 2^-14: each code's sign and 3 exponent/mantissa bits are moved into an FP16 bit pattern
+// (E2M1 e/m become FP16 exponent/mantissa; the bias gap is the 2^-14), two codes per half2,
+// then widened exactly. Callers multiply the chunk's dot product by 2^14 (exact).
+__device__ __forceinline__ void fp4x8_to_float_scaled(std::uint32_t w, float* v) {
+  const std::uint32_t h04 = ((w & 0x00080008u) << 12) | ((w & 0x00070007u) << 9);
+  const std::uint32_t h15 = ((w & 0x00800080u) << 8) | ((w & 0x00700070u) << 5);
+  const std::uint32_t h26 = ((w & 0x08000800u) << 4) | ((w & 0x07000700u) << 1);
+  const std::uint32_t h37 = (w & 0x80008000u) | ((w & 0x70007000u) >> 3);
+  const float2 f04 = __half22float2(*reinterpret_cast<const __half2*>(&h04));
+  const float2 f15 = __half22float2(*reinterpret_cast<const __half2*>(&h15));
+  const float2 f26 = __half22float2(*reinterpret_cast<const __half2*>(&h26));
+  const float2 f37 = __half22float2(*reinterpret_cast<const __half2*>(&h37));
+  v[0] = f04.x;
+  v[4] = f04.y;
+  v[1] = f15.x;
+  v[5] = f15.y;
+  v[2] = f26.x;
+  v[6] = f26.y;
+  v[3] = f37.x;
+  v[7] = f37.y;
+}
+
+inline constexpr float kFp4ScaledUnit = 16384.0f;  // 2^14: undoes fp4x8_to_float_scaled's 2^-14
 
 }  // namespace mimo::cuda::tiles

@@ -143,4 +143,71 @@ __device__ __forceinline__ void linear_row_tile(const Matrix& m, int row, const 
   }
 }
 
+// A block computes kRows consecutive rows for up to kTok tokens (the row-parallel variant for
+// formats whose chunk is at most 16 values): the block's threads split each row's chunks
+// (thread i takes chunks i, i + blockDim.x, ...), each decoded chunk stays in registers for every
+// token, and the per-thread sums are reduced across the block in a fixed order (deterministic;
+// a token's result does not depend on how many tokens share the launch). Rows past the end are
+// computed on the last row and not written. s_partial: (blockDim.x / 32) * kRows * kTok floats.
+// Called by every thread of the block.
+template <int kRows, int kTok, class Matrix>
+__device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0, const float* x,
+                                                       int n_tokens, float* y, int y_stride,
+                                                       float* s_partial) {
+  constexpr int kValues = ChunkValues<Matrix>::value;
+  static_assert(kValues <= 16, "block tile holds kRows decoded chunks in registers");
+  float acc[kRows][kTok];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) acc[r][t] = 0.0f;
+  const int chunks = m.cols / kValues;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float w[kRows][kValues];
+    float scale[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) scale[r] = load_chunk(m, min(row0 + r, m.rows - 1), c, w[r]);
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) {
+      if (t >= n_tokens) break;
+      const float4* xp = reinterpret_cast<const float4*>(x + static_cast<std::size_t>(t) * m.cols +
+                                                         static_cast<std::size_t>(c) * kValues);
+      float xv[kValues];
+#pragma unroll
+      for (int i = 0; i < kValues / 4; ++i) {
+        const float4 v = __ldg(xp + i);
+        xv[4 * i] = v.x;
+        xv[4 * i + 1] = v.y;
+        xv[4 * i + 2] = v.z;
+        xv[4 * i + 3] = v.w;
+      }
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        float d = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kValues; ++i) d = fmaf(w[r][i], xv[i], d);
+        acc[r][t] = fmaf(d, scale[r], acc[r][t]);
+      }
+    }
+  }
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) {
+      const float v = warp_sum(acc[r][t]);
+      if (lane == 0) s_partial[(warp * kRows + r) * kTok + t] = v;
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < kRows * kTok; i += blockDim.x) {
+    const int r = i / kTok, t = i % kTok;
+    if (row0 + r >= m.rows || t >= n_tokens) continue;
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += s_partial[(w * kRows + r) * kTok + t];
+    y[static_cast<std::size_t>(t) * y_stride + row0 + r] = total;
+  }
+}
+
 }  // namespace mimo::cuda::tiles

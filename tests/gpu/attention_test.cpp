@@ -111,11 +111,19 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
   const cuda::DeviceBuffer dpos = cuda::to_device(positions);
   const cuda::DeviceBuffer dsinks = cuda::to_device(sinks);
   const std::size_t out_count = std::size_t(c.step) * c.heads * c.v_head_dim;
-  cuda::DeviceBuffer dout = gpu_test::poisoned_floats(out_count);
-  cuda::attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
-                  c.sinks ? dsinks.as<float>() : nullptr, dout.as<float>());
-  cuda::synchronize();
-  const std::vector<float> got = cuda::to_host<float>(dout, out_count);
+  // Single pass, then split over the keys (flash-decoding) with split counts that leave some
+  // ranges empty (more splits than keys) and ranges of unequal length.
+  std::vector<std::vector<float>> results;
+  for (const int splits : {1, 2, 7, cuda::kMaxAttentionSplits}) {
+    cuda::DeviceBuffer dout = gpu_test::poisoned_floats(out_count);
+    cuda::DeviceBuffer dpartial = gpu_test::poisoned_floats(
+        cuda::attention_partial_floats(c.step, c.heads, c.v_head_dim, splits));
+    cuda::attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
+                    c.sinks ? dsinks.as<float>() : nullptr, dout.as<float>(), nullptr,
+                    splits > 1 ? dpartial.as<float>() : nullptr, splits);
+    cuda::synchronize();
+    results.push_back(cuda::to_host<float>(dout, out_count));
+  }
 
   cpu::KvLayerView view{host_k.data(), host_v.data(), capacity,
                         c.kv_heads,    c.head_dim,    c.v_head_dim};
@@ -126,7 +134,10 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
   INFO("heads " << c.heads << "/" << c.kv_heads << " dims " << c.head_dim << "/" << c.v_head_dim
                 << " window " << c.window << " context " << c.context << " step " << c.step
                 << " sinks " << c.sinks);
-  CHECK(gpu_test::max_relative_to_peak(got, want) <= 1e-5);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    INFO("variant " << i << " (0: single pass, then 2, 7, 32 key splits)");
+    CHECK(gpu_test::max_relative_to_peak(results[i], want) <= 1e-5);
+  }
 }
 
 TEST_CASE("Decode and multi-token attention match cpu::attention", "[gpu]") {
@@ -141,6 +152,8 @@ TEST_CASE("Decode and multi-token attention match cpu::attention", "[gpu]") {
            AttentionCase{16, 4, 192, 128, 32, 200, 8, true},   // sliding multi-token step
            AttentionCase{8, 8, 64, 64, 16, 5, 3, true},        // window not yet full
            AttentionCase{12, 3, 128, 128, 0, 1000, 2, false},  // many keys per warp
+           AttentionCase{64, 4, 192, 128, 0, 255, 8, true},    // benchmark full layer, verify
+           AttentionCase{64, 8, 192, 128, 128, 300, 3, true},  // benchmark sliding layer
        }) {
     check_attention(c, rng);
   }

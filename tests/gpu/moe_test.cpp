@@ -57,8 +57,11 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
   struct Case {
     int experts, hidden, inter, top_k, tokens;
   };
+  // Several members per expert (up to 16 tokens on 8 experts: more than one batch of 8), ragged
+  // token counts, a single token, the benchmark's expert shape.
   for (const Case c :
-       {Case{8, 512, 256, 2, 1}, Case{16, 1024, 512, 4, 3}, Case{8, 4096, 2048, 8, 1}}) {
+       {Case{8, 512, 256, 2, 1}, Case{16, 1024, 512, 4, 3}, Case{8, 4096, 2048, 8, 1},
+        Case{8, 512, 256, 4, 16}, Case{64, 1024, 512, 8, 5}, Case{12, 256, 160, 3, 11}}) {
     std::vector<std::unique_ptr<gpu_test::HostWeight>> store;
     std::vector<model::ExpertWeights> experts(c.experts);
     auto make = [&](int rows, int cols) -> model::LinearWeight {
@@ -105,17 +108,87 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
     const cuda::DeviceBuffer dx = cuda::to_device(x);
     const cuda::DeviceBuffer dids = cuda::to_device(ids);
     const cuda::DeviceBuffer dweights = cuda::to_device(weights);
-    cuda::DeviceBuffer dact = gpu_test::poisoned_floats(std::size_t(c.tokens) * c.top_k * c.inter);
+    const std::size_t slots = std::size_t(c.tokens) * c.top_k;
+    cuda::DeviceBuffer dact = gpu_test::poisoned_floats(slots * c.inter);
+    cuda::DeviceBuffer dpartial = gpu_test::poisoned_floats(slots * c.hidden);
     cuda::DeviceBuffer dy = gpu_test::poisoned_floats(want.size());
-    cuda::expert_gate_up(gate, up, dx.as<float>(), dids.as<int>(), c.tokens, c.top_k,
+    cuda::DeviceBuffer dgroups =
+        cuda::to_device(std::vector<int>(cuda::expert_group_table_ints(int(slots)), -3));
+    cuda::group_experts(dids.as<int>(), c.tokens, c.top_k, c.experts, dgroups.as<int>());
+    cuda::expert_gate_up(gate, up, dx.as<float>(), dgroups.as<int>(), c.tokens, c.top_k,
                          dact.as<float>());
-    cuda::expert_down(down, dact.as<float>(), dids.as<int>(), dweights.as<float>(), c.tokens,
-                      c.top_k, dy.as<float>());
+    cuda::expert_down(down, dact.as<float>(), dgroups.as<int>(), dweights.as<float>(), c.tokens,
+                      c.top_k, dpartial.as<float>(), dy.as<float>());
     cuda::synchronize();
     const std::vector<float> got = cuda::to_host<float>(dy, want.size());
     INFO("experts " << c.experts << " hidden " << c.hidden << " inter " << c.inter << " top "
                     << c.top_k << " tokens " << c.tokens);
     CHECK(gpu_test::max_relative_to_peak(got, want) <= 2e-5);
+
+    // The last token alone (a decode step) gives bit-identical activations and outputs: a
+    // slot's arithmetic does not depend on which tokens share its experts.
+    const int last = c.tokens - 1;
+    const cuda::DeviceBuffer dids1 =
+        cuda::to_device(std::vector<int>(ids.begin() + std::size_t(last) * c.top_k, ids.end()));
+    const cuda::DeviceBuffer dweights1 = cuda::to_device(
+        std::vector<float>(weights.begin() + std::size_t(last) * c.top_k, weights.end()));
+    const cuda::DeviceBuffer dx1 =
+        cuda::to_device(std::vector<float>(x.begin() + std::size_t(last) * c.hidden, x.end()));
+    cuda::DeviceBuffer dact1 = gpu_test::poisoned_floats(std::size_t(c.top_k) * c.inter);
+    cuda::DeviceBuffer dy1 = gpu_test::poisoned_floats(c.hidden);
+    cuda::group_experts(dids1.as<int>(), 1, c.top_k, c.experts, dgroups.as<int>());
+    cuda::expert_gate_up(gate, up, dx1.as<float>(), dgroups.as<int>(), 1, c.top_k,
+                         dact1.as<float>());
+    cuda::expert_down(down, dact1.as<float>(), dgroups.as<int>(), dweights1.as<float>(), 1, c.top_k,
+                      dpartial.as<float>(), dy1.as<float>());
+    cuda::synchronize();
+    const std::vector<float> act_all = cuda::to_host<float>(dact, slots * c.inter);
+    const std::vector<float> act_one = cuda::to_host<float>(dact1, std::size_t(c.top_k) * c.inter);
+    const std::vector<float> y_one = cuda::to_host<float>(dy1, c.hidden);
+    CHECK(std::equal(act_one.begin(), act_one.end(),
+                     act_all.begin() + std::size_t(last) * c.top_k * c.inter));
+    CHECK(std::equal(y_one.begin(), y_one.end(), got.begin() + std::size_t(last) * c.hidden));
+  }
+}
+
+TEST_CASE("Expert grouping lists each selected expert once with its slots in order", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  struct Case {
+    int experts, top_k, tokens;
+  };
+  for (const Case c : {Case{64, 8, 1}, Case{64, 8, 8}, Case{64, 8, 16}, Case{8, 4, 13},
+                       Case{1024, 8, 3}, Case{5, 2, 40}}) {
+    const int slots = c.tokens * c.top_k;
+    std::vector<int> ids(slots);
+    std::uniform_int_distribution<int> pick(0, c.experts - 1);
+    for (int& id : ids) id = pick(rng);
+    ids[slots / 2] = c.experts + 3;  // out of range: dropped
+    const cuda::DeviceBuffer dids = cuda::to_device(ids);
+    const int table_ints = cuda::expert_group_table_ints(slots);
+    cuda::DeviceBuffer dtable = cuda::to_device(std::vector<int>(table_ints, -9));
+    cuda::group_experts(dids.as<int>(), c.tokens, c.top_k, c.experts, dtable.as<int>());
+    cuda::synchronize();
+    const std::vector<int> table = cuda::to_host<int>(dtable, table_ints);
+    // Expected: experts ascending, each with its slots ascending.
+    std::vector<int> want_experts, want_start, want_members;
+    for (int e = 0; e < c.experts; ++e) {
+      const std::size_t before = want_members.size();
+      for (int s = 0; s < slots; ++s)
+        if (ids[s] == e) want_members.push_back(s);
+      if (want_members.size() > before) {
+        want_experts.push_back(e);
+        want_start.push_back(static_cast<int>(before));
+      }
+    }
+    want_start.push_back(static_cast<int>(want_members.size()));
+    const int groups = static_cast<int>(want_experts.size());
+    INFO("experts " << c.experts << " top " << c.top_k << " tokens " << c.tokens);
+    REQUIRE(table[0] == groups);
+    CHECK(std::equal(want_experts.begin(), want_experts.end(), table.begin() + 1));
+    CHECK(std::equal(want_start.begin(), want_start.end(), table.begin() + 1 + slots));
+    CHECK(std::equal(want_members.begin(), want_members.end(), table.begin() + 2 + 2 * slots));
   }
 }
 
