@@ -14,7 +14,7 @@ void localize(model::AttentionSpec& spec, const AttentionShard& shard) {
 }  // namespace
 
 RankWeights make_rank_weights(const model::ModelConfig& config, const model::ModelWeights& weights,
-                              const RankShard& shard) {
+                              const RankShard& shard, MoeSplit moe_split) {
   RankWeights out;
   out.shard = shard;
   out.config = config;
@@ -41,6 +41,15 @@ RankWeights make_rank_weights(const model::ModelConfig& config, const model::Mod
       r.dense =
           model::ExpertWeights{slice_rows(w.dense->gate, c.begin, c.end),
                                slice_rows(w.dense->up, c.begin, c.end), r.dense_down->weight()};
+    }
+    if (moe_split == MoeSplit::kExpertColumns) {
+      const Range& c = shard.expert_columns;
+      for (const model::ExpertWeights& e : w.experts) {
+        r.expert_downs.push_back(std::make_unique<ColumnWindow>(e.down, c.begin, c.end));
+        r.expert_slices.push_back({slice_rows(e.gate, c.begin, c.end),
+                                   slice_rows(e.up, c.begin, c.end),
+                                   r.expert_downs.back()->weight()});
+      }
     }
   }
   out.lm_head = slice_rows(weights.lm_head, shard.vocab.begin, shard.vocab.end);

@@ -22,6 +22,9 @@ struct RankLayerWeights {
   std::vector<float> sink;                    // local heads' sink logits (empty: no sink)
   std::optional<model::ExpertWeights> dense;  // gate/up rows, down = dense_down's window
   std::unique_ptr<ColumnWindow> dense_down;
+  // kExpertColumns: every expert's slice (gate/up rows, down = expert_downs[e]'s window).
+  std::vector<model::ExpertWeights> expert_slices;
+  std::vector<std::unique_ptr<ColumnWindow>> expert_downs;
 };
 
 struct RankWeights {
@@ -34,6 +37,6 @@ struct RankWeights {
 // config and weights must outlive the result; shapes are assumed checked (cpu::Forward's
 // constructor does that).
 RankWeights make_rank_weights(const model::ModelConfig& config, const model::ModelWeights& weights,
-                              const RankShard& shard);
+                              const RankShard& shard, MoeSplit moe_split);
 
 }  // namespace mimo::exec

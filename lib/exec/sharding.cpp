@@ -58,6 +58,11 @@ void check_attention(const std::string& kind, const model::AttentionSpec& spec, 
 }  // namespace
 
 int ShardingPlan::expert_owner(int expert) const {
+  if (moe_split == MoeSplit::kExpertColumns) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "sharding: experts are split by columns, every rank "
+                "computes a part of each");
+  }
   for (const RankShard& r : ranks) {
     if (expert >= r.experts.begin && expert < r.experts.end) return r.rank;
   }
@@ -65,7 +70,8 @@ int ShardingPlan::expert_owner(int expert) const {
               fmt::format("sharding: expert {} is owned by no rank", expert));
 }
 
-ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks) {
+ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks,
+                                MoeSplit moe_split) {
   if (num_ranks < 1) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("sharding: {} ranks requested, at least 1 needed", num_ranks));
@@ -80,13 +86,18 @@ ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks)
   if (full) check_attention("full-attention", config.full, num_ranks);
   if (sliding) check_attention("sliding-attention", config.sliding, num_ranks);
   if (dense) require_divisible("intermediate_size", config.intermediate_size, num_ranks);
-  if (moe) require_divisible("n_routed_experts", config.n_routed_experts, num_ranks);
+  const bool columns = moe_split == MoeSplit::kExpertColumns;
+  if (moe && !columns) require_divisible("n_routed_experts", config.n_routed_experts, num_ranks);
+  if (moe && columns) {
+    require_divisible("moe_intermediate_size", config.moe_intermediate_size, num_ranks);
+  }
   if (config.vocab_size < num_ranks) {
     cannot_split("vocab_size", config.vocab_size, num_ranks, "must be at least the rank count");
   }
 
   ShardingPlan plan;
   plan.num_ranks = num_ranks;
+  plan.moe_split = moe_split;
   const std::int64_t vocab_per = config.vocab_size / num_ranks;
   const std::int64_t vocab_extra = config.vocab_size % num_ranks;
   for (int r = 0; r < num_ranks; ++r) {
@@ -94,7 +105,13 @@ ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks)
     shard.rank = r;
     if (full) shard.full = attention_shard(config.full, num_ranks, r);
     if (sliding) shard.sliding = attention_shard(config.sliding, num_ranks, r);
-    if (moe) shard.experts = even_part(config.n_routed_experts, num_ranks, r);
+    if (moe && !columns) {
+      shard.experts = even_part(config.n_routed_experts, num_ranks, r);
+      shard.expert_columns = {0, config.moe_intermediate_size};
+    } else if (moe) {
+      shard.experts = {0, config.n_routed_experts};
+      shard.expert_columns = even_part(config.moe_intermediate_size, num_ranks, r);
+    }
     if (dense) shard.dense_columns = even_part(config.intermediate_size, num_ranks, r);
     shard.vocab.begin = vocab_per * r + std::min<std::int64_t>(r, vocab_extra);
     shard.vocab.end = shard.vocab.begin + vocab_per + (r < vocab_extra ? 1 : 0);

@@ -11,6 +11,10 @@
 
 namespace mimo::exec {
 
+// How MoE layers split: whole experts per rank (expert parallelism), or every expert's
+// intermediate units per rank (expert tensor parallelism: balanced at batch 1, docs/parallel.md).
+enum class MoeSplit { kWholeExperts, kExpertColumns };
+
 struct Range {
   std::int64_t begin = 0;
   std::int64_t end = 0;
@@ -28,9 +32,10 @@ struct AttentionShard {
 struct RankShard {
   int rank = 0;
   AttentionShard full, sliding;
-  Range experts;        // routed experts computed here (whole experts: gate, up and down)
-  Range dense_columns;  // dense MLP intermediate units: gate/up rows, down input columns
-  Range vocab;          // lm_head rows (logit columns)
+  Range experts;         // routed experts computed here (all of them with kExpertColumns)
+  Range expert_columns;  // intermediate units of each expert computed here
+  Range dense_columns;   // dense MLP intermediate units: gate/up rows, down input columns
+  Range vocab;           // lm_head rows (logit columns)
 
   const AttentionShard& attention(model::AttentionKind kind) const {
     return kind == model::AttentionKind::kFull ? full : sliding;
@@ -39,16 +44,19 @@ struct RankShard {
 
 struct ShardingPlan {
   int num_ranks = 1;
+  MoeSplit moe_split = MoeSplit::kWholeExperts;
   std::vector<RankShard> ranks;  // ranks[r].rank == r
 
   int expert_owner(int expert) const;  // the rank computing `expert`
 };
 
-// Splits `config` over num_ranks ranks. Heads, experts and dense columns must divide evenly;
+// Splits `config` over num_ranks ranks. Heads, dense columns and experts (or, with
+// kExpertColumns, moe_intermediate_size) must divide evenly;
 // kv heads either divide evenly or, when fewer than the ranks, divide the ranks (each kv head
 // then lives on N / kv_heads ranks); the vocabulary is split as evenly as possible (the first
 // vocab % N ranks take one row more). Only the attention flavours and MLP kinds the layers use
 // are checked. Throws mimo::Error(kInvalidArgument) naming the field, its value and N.
-ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks);
+ShardingPlan make_sharding_plan(const model::ModelConfig& config, int num_ranks,
+                                MoeSplit moe_split = MoeSplit::kWholeExperts);
 
 }  // namespace mimo::exec

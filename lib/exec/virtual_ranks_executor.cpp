@@ -52,17 +52,17 @@ struct VirtualRanksExecutor::Chunk {
 
 VirtualRanksExecutor::VirtualRanksExecutor(const model::ModelConfig& config,
                                            const model::ModelWeights& weights, int num_ranks,
-                                           int num_threads)
+                                           int num_threads, MoeSplit moe_split)
     : config_(config),
       weights_(weights),
       pool_(std::make_unique<cpu::ThreadPool>(num_threads)),
-      plan_(make_sharding_plan(config, num_ranks)),
+      plan_(make_sharding_plan(config, num_ranks, moe_split)),
       full_rope_(config.full.rotary_dim, config.full.rope_theta),
       sliding_rope_(config.sliding.rotary_dim, config.sliding.rope_theta) {
   // The reference's constructor checks every weight against the config; reuse it.
   cpu::Forward check(config, weights, *pool_);
   for (const RankShard& shard : plan_.ranks) {
-    ranks_.push_back(make_rank_weights(config, weights, shard));
+    ranks_.push_back(make_rank_weights(config, weights, shard, moe_split));
   }
   const std::int64_t hidden = config.hidden_size;
   for (int l = 0; l < config.num_layers; ++l) {
@@ -267,6 +267,13 @@ void VirtualRanksExecutor::mlp_partials(int layer, const float* h, int n,
         cpu::route(logits.data() + i * n_experts, bias.empty() ? nullptr : bias.data(), router);
   }
   const std::span<const model::ExpertWeights> experts(w.experts);
+  if (plan_.moe_split == MoeSplit::kExpertColumns) {
+    // Every rank: every routed expert, its own intermediate units; the all-reduce completes them.
+    for (std::size_t r = 0; r < ranks_.size(); ++r) {
+      cpu::moe(*pool_, ranks_[r].layers[layer].expert_slices, routes, h, n, hidden, out[r].data());
+    }
+    return;
+  }
   for (std::size_t r = 0; r < ranks_.size(); ++r) {
     const Range& mine = ranks_[r].shard.experts;
     std::vector<cpu::Route> local(n);  // this rank's share of each route, local expert ids

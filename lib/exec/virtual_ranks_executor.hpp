@@ -23,7 +23,8 @@ class VirtualRanksExecutor final : public Executor {
   // config and weights must outlive the executor. Throws mimo::Error(kInvalidArgument) when
   // the weights do not match the config or the config cannot be split over num_ranks.
   VirtualRanksExecutor(const model::ModelConfig& config, const model::ModelWeights& weights,
-                       int num_ranks, int num_threads);
+                       int num_ranks, int num_threads,
+                       MoeSplit moe_split = MoeSplit::kWholeExperts);
   ~VirtualRanksExecutor() override;
 
   std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,

@@ -97,6 +97,16 @@ void check_fails(const mimo::model::ModelConfig& c, int n, const std::string& fi
   }
 }
 
+void check_fails_split(const mimo::model::ModelConfig& c, int n, const std::string& field) {
+  try {
+    make_sharding_plan(c, n, mimo::exec::MoeSplit::kExpertColumns);
+    FAIL("no error for " << n << " ranks");
+  } catch (const mimo::Error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find(field) != std::string::npos);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("sharding plans of the fixtures and the MiMo geometries tile every dimension",
@@ -130,6 +140,22 @@ TEST_CASE("kv heads fewer than ranks are replicated", "[exec][sharding]") {
   CHECK(f.ranks[5].full.kv_replicas == 2);
   CHECK(f.ranks[5].sliding.kv_heads == Range{5, 6});
   CHECK(f.ranks[5].experts == Range{160, 192});
+}
+
+TEST_CASE("expert tensor parallelism splits every expert's intermediate units",
+          "[exec][sharding]") {
+  const auto plan = make_sharding_plan(pro(), 8, mimo::exec::MoeSplit::kExpertColumns);
+  std::vector<Range> columns;
+  for (const auto& s : plan.ranks) {
+    CHECK(s.experts == Range{0, 384});
+    columns.push_back(s.expert_columns);
+  }
+  check_tiles(columns, 2048);
+  CHECK(plan.ranks[3].expert_columns == Range{768, 1024});
+  CHECK_THROWS_AS(plan.expert_owner(5), mimo::Error);
+  auto odd = pro();
+  odd.moe_intermediate_size = 2050;
+  check_fails_split(odd, 8, "moe_intermediate_size");
 }
 
 TEST_CASE("the vocabulary splits as evenly as possible", "[exec][sharding]") {

@@ -75,9 +75,12 @@ TEST_CASE("N virtual ranks give the 1-rank logits on every fixture", "[exec][vir
     const int vocab = impl.config.vocab_size;
     const int last = impl.config.num_layers - 1;
     CpuExecutor reference(impl.config, impl.weights, 2);
-    for (int ranks : {2, 4}) {
-      INFO(name << " on " << ranks << " ranks");
-      VirtualRanksExecutor virt(impl.config, impl.weights, ranks, 2);
+    for (int variant = 0; variant < 4; ++variant) {
+      const int ranks = variant % 2 == 0 ? 2 : 4;
+      const auto split =
+          variant < 2 ? mimo::exec::MoeSplit::kWholeExperts : mimo::exec::MoeSplit::kExpertColumns;
+      INFO(name << " on " << ranks << " ranks, MoE split " << static_cast<int>(split));
+      VirtualRanksExecutor virt(impl.config, impl.weights, ranks, 2, split);
       auto ref_state = reference.new_state(128, 8);
       auto virt_state = virt.new_state(128, 8);
       StepOptions prefill;
@@ -134,8 +137,10 @@ TEST_CASE("greedy and n-gram speculative generation through the API are unchange
       INFO(name << " on " << ranks << " ranks");
       auto model = load(name);
       const auto& impl = model->impl();
-      use_executor(*model,
-                   std::make_unique<VirtualRanksExecutor>(impl.config, impl.weights, ranks, 2));
+      use_executor(*model, std::make_unique<VirtualRanksExecutor>(
+                               impl.config, impl.weights, ranks, 2,
+                               ranks == 2 ? mimo::exec::MoeSplit::kExpertColumns
+                                          : mimo::exec::MoeSplit::kWholeExperts));
       CHECK(generate(*model, nullptr, nullptr) == plain);
       mimo::SessionStats stats;
       CHECK(generate(*model, mimo::make_ngram_speculator(2, 5), &stats) == plain);
