@@ -173,7 +173,7 @@ void read_rope(const JsonFields& f, ModelConfig& c) {
     std::string type = s.opt_string("rope_type").value_or(s.opt_string("type").value_or("default"));
     if (type != "default") {
       f.fail(ErrorCode::kUnsupported, "rope_scaling",
-             fmt::format("RoPE scaling {} is not implemented", scaling->dump()));
+             fmt::format("RoPE scaling {} is not supported (only plain RoPE)", scaling->dump()));
     }
   }
   RopeSetting flat, full, sliding;

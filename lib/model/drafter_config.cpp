@@ -89,7 +89,7 @@ void read_rope(const JsonFields& f, DrafterConfig& d) {
         scaling->opt_string("rope_type").value_or(scaling->opt_string("type").value_or("default"));
     if (type != "default") {
       f.fail(ErrorCode::kUnsupported, "rope_scaling",
-             fmt::format("RoPE scaling '{}' is not implemented", type));
+             fmt::format("RoPE scaling '{}' is not supported (only plain RoPE)", type));
     }
   }
   d.rope_theta = theta.value_or(1e6);
