@@ -189,6 +189,10 @@ const float* upload_floats(const std::vector<float>& v, DeviceArena& arena) {
 
 }  // namespace
 
+DeviceLinear upload_device_linear(const model::LinearWeight& w, DeviceArena& arena) {
+  return upload_linear(w, arena);
+}
+
 void apply(const DeviceLinear& w, const float* x, int n_tokens, float* y, Stream stream) {
   switch (w.format) {
     case MatrixFormat::kFp8:

@@ -35,6 +35,10 @@ struct DeviceLinear {
 // y [n_tokens, rows] = W x [n_tokens, cols].
 void apply(const DeviceLinear& w, const float* x, int n_tokens, float* y, Stream stream);
 
+// One bound linear on the device in its stored precision where the tiles read it, else widened
+// to F32 (the rule upload_model uses; the GPU DFlash drafter reuses it).
+DeviceLinear upload_device_linear(const model::LinearWeight& w, DeviceArena& arena);
+
 // One projection of every expert: a device array of `count` matrices of one format.
 struct ExpertTable {
   MatrixFormat format = MatrixFormat::kF32;

@@ -34,6 +34,7 @@ class DFlashSpeculator final : public Speculator {
 
   const DFlashDrafter& drafter() const { return *drafter_; }
   const model::DrafterConfig& config() const { return config_; }
+  const DrafterWeights& weights() const { return weights_; }
 
  private:
   std::shared_ptr<const void> keep_alive_;

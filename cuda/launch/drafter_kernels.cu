@@ -1,0 +1,46 @@
+// Kernel and launcher of the DFlash drafter's non-causal attention (see drafter_ops.hpp).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "cuda/launch/drafter_ops.hpp"
+#include "cuda/tiles/drafter_attention.cuh"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+namespace {
+
+__global__ void drafter_attention_kernel(tiles::DrafterAttentionShape shape, const float* q,
+                                         const float* ctx_k, const float* ctx_v, const int* ctx_pos,
+                                         const float* blk_k, const float* blk_v, const float* sinks,
+                                         float* out) {
+  __shared__ float scratch[32 + tiles::kDrafterKeysPerChunk];
+  tiles::drafter_attention_tile(shape, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out,
+                                blockIdx.x, blockIdx.y, scratch);
+}
+
+}  // namespace
+
+void drafter_attention(const tiles::DrafterAttentionShape& shape, const float* q,
+                       const float* ctx_k, const float* ctx_v, const int* ctx_pos,
+                       const float* blk_k, const float* blk_v, const float* sinks, float* out,
+                       Stream stream) {
+  if (!(shape.block > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
+        shape.head_dim > 0 && shape.v_head_dim > 0 &&
+        shape.v_head_dim <= 4 * tiles::kDrafterKeysPerChunk && shape.n_context >= 0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "cuda::drafter_attention: bad shape (heads " + std::to_string(shape.num_heads) +
+                    ", kv heads " + std::to_string(shape.num_kv_heads) + ", v_head_dim " +
+                    std::to_string(shape.v_head_dim) + ")");
+  }
+  drafter_attention_kernel<<<dim3(shape.block, shape.num_heads), tiles::kDrafterKeysPerChunk, 0,
+                             static_cast<cudaStream_t>(stream)>>>(shape, q, ctx_k, ctx_v, ctx_pos,
+                                                                  blk_k, blk_v, sinks, out);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice,
+                std::string("CUDA kernel drafter_attention: ") + cudaGetErrorString(err));
+  }
+}
+
+}  // namespace mimo::cuda

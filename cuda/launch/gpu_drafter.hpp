@@ -1,0 +1,51 @@
+// The DFlash drafter forward on the GPU (the device twin of lib/spec/dflash_drafter.hpp): the
+// drafter's weights are uploaded once in their stored precision (BF16 / F32 as the checkpoint
+// holds them, through the executor's upload rules), the context cache (per drafter layer the
+// keys / values of every observed position: fc -> context norm -> k_proj / v_proj, k_norm, RoPE)
+// lives on the device, and a block [anchor, MASK x (B-1)] runs through the layers in one
+// non-causal pass whose drafts are the argmax of the TARGET's lm_head, read from the target's
+// DeviceModel (embedding and lm_head are shared, not copied). Only the drafts (B-1 ints) come
+// back to the host per step. No CUDA types in this header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "model/config.hpp"
+#include "spec/drafter_weights.hpp"
+
+namespace mimo::cuda {
+
+struct DeviceModel;
+
+class GpuDrafter {
+ public:
+  // config, target and target_device must outlive the drafter; weights are uploaded here (their
+  // mapping may go away afterwards). block_size >= 2. Throws kDevice / kUnsupported.
+  GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWeights& weights,
+             const model::ModelConfig& target, const DeviceModel& target_device, int block_size);
+  ~GpuDrafter();
+  GpuDrafter(const GpuDrafter&) = delete;
+  GpuDrafter& operator=(const GpuDrafter&) = delete;
+
+  int block_size() const;
+  // Host context rows (target features, [rows, K * target_hidden]) of positions first ..
+  // first+rows-1, projected on the device and appended to every layer's context cache (one
+  // host -> device copy of the features). Positions must exceed every cached one.
+  void add_context(std::int64_t first_position, const float* features, std::int64_t rows);
+  // Forgets cached context positions >= length.
+  void truncate(std::int64_t length);
+  std::int64_t context_rows() const;
+
+  // The final-normed hidden states of the block at anchor_position, [block_size, hidden] (tests).
+  std::vector<float> block_hidden(std::int32_t anchor, std::int64_t anchor_position);
+  // Argmax of the target lm_head on block rows 1 .. count (count <= block_size - 1).
+  std::vector<std::int32_t> propose(std::int32_t anchor, std::int64_t anchor_position, int count);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mimo::cuda

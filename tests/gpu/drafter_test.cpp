@@ -1,0 +1,204 @@
+// The DFlash drafter on the GPU (cuda::GpuDrafter behind make_dflash_speculator for a GPU model):
+// fed the same target features, its block hidden states match the CPU drafter's and its
+// proposals equal the CPU drafter's at every step (tiny fixture and the demo model); its
+// proposals reproduce transformers' candidates (tests/data/dflash/candidates.json); greedy
+// speculative decoding with it equals plain greedy on the GPU.
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "api/gpu_dflash_speculator.hpp"
+#include "mimo/model.hpp"
+#include "mimo/session.hpp"
+#include "mimo/speculator.hpp"
+#include "mimo/tokenizer.hpp"
+#include "spec/dflash_speculator.hpp"
+#include "support/catch.hpp"
+
+namespace {
+
+// MIMO_TEST_DATA_DIR in the environment overrides the build-time path (the GPU machine runs
+// binaries built elsewhere).
+std::string data(const std::string& relative) {
+  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
+  return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/" + relative;
+}
+
+std::string demo(const std::string& name) {
+  return data("../../models/demo/" + name);
+}
+
+std::vector<std::int32_t> read_ids(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
+}
+
+std::shared_ptr<const mimo::Model> load(const std::string& path, mimo::Device device) {
+  mimo::ModelOptions options;
+  options.device = device;
+  options.num_threads = 2;
+  options.max_context = 1024;
+  options.max_step_tokens = 8;
+  return mimo::Model::load(path, options);
+}
+
+std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
+                                 int n, std::shared_ptr<mimo::Speculator> speculator = nullptr,
+                                 mimo::SessionStats* stats = nullptr) {
+  auto session = model.new_session();
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  mimo::GenerateOptions options;
+  options.max_tokens = n;
+  options.ignore_eos = true;
+  options.speculator = std::move(speculator);
+  std::vector<std::int32_t> tokens = session->generate(prompt, sampler, options).tokens;
+  if (stats != nullptr) *stats = session->stats();
+  return tokens;
+}
+
+// Drives the GPU speculator and feeds the CPU drafter the same features; at every step compares
+// the block hidden states and the proposals. Returns the GPU's proposals.
+class Tee final : public mimo::Speculator {
+ public:
+  Tee(std::shared_ptr<mimo::Speculator> gpu, std::shared_ptr<mimo::Speculator> cpu)
+      : gpu_(std::move(gpu)), cpu_(std::move(cpu)) {}
+  std::string name() const override { return "tee"; }
+  int max_draft() const override { return gpu_->max_draft(); }
+  std::vector<int> feature_layers() const override { return gpu_->feature_layers(); }
+  void observe(std::int64_t first, const float* f, std::int64_t rows) override {
+    gpu_->observe(first, f, rows);
+    cpu_->observe(first, f, rows);
+  }
+  void truncate(std::int64_t length) override {
+    gpu_->truncate(length);
+    cpu_->truncate(length);
+  }
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override {
+    auto* g = dynamic_cast<mimo::GpuDFlashSpeculator*>(gpu_.get());
+    auto* c = dynamic_cast<mimo::spec::DFlashSpeculator*>(cpu_.get());
+    REQUIRE(g != nullptr);
+    REQUIRE(c != nullptr);
+    const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+    const auto gh = g->drafter().block_hidden(context.back(), anchor_position);
+    const auto ch = c->drafter().block_hidden(context.back(), anchor_position);
+    REQUIRE(gh.size() == ch.size());
+    for (std::size_t i = 0; i < gh.size(); ++i) {
+      const double err = std::fabs(gh[i] - ch[i]) / (1e-3 + 1e-3 * std::fabs(ch[i]));
+      if (err > worst_hidden) worst_hidden = err;
+    }
+    auto gpu_drafts = gpu_->propose(context, max_draft);
+    auto cpu_drafts = cpu_->propose(context, max_draft);
+    ++steps;
+    compared += static_cast<int>(cpu_drafts.size());
+    if (gpu_drafts != cpu_drafts) ++mismatched_steps;
+    return gpu_drafts;
+  }
+  int steps = 0, compared = 0, mismatched_steps = 0;
+  double worst_hidden = 0;  // max |gpu - cpu| / (1e-3 + 1e-3 |cpu|): <= 1 passes
+
+ private:
+  std::shared_ptr<mimo::Speculator> gpu_, cpu_;
+};
+
+void check_against_cpu(const std::string& model_dir, const std::string& drafter_dir,
+                       const std::vector<std::int32_t>& prompt, int n) {
+  const auto gpu = load(model_dir, mimo::Device::kCuda);
+  const auto cpu = load(model_dir, mimo::Device::kCpu);
+  auto tee = std::make_shared<Tee>(mimo::make_dflash_speculator(*gpu, drafter_dir),
+                                   mimo::make_dflash_speculator(*cpu, drafter_dir));
+  const auto plain = greedy(*gpu, prompt, n);
+  mimo::SessionStats stats;
+  CHECK(greedy(*gpu, prompt, n, tee, &stats) == plain);
+  INFO("steps " << tee->steps << ", drafts compared " << tee->compared << ", worst hidden "
+                << tee->worst_hidden << ", mean acceptance "
+                << stats.speculation.mean_acceptance_length());
+  CHECK(tee->steps >= 10);
+  CHECK(tee->worst_hidden <= 1.0);
+  CHECK(tee->mismatched_steps == 0);
+  CHECK(stats.speculation.accepted_tokens > 0);
+}
+
+TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU drafter",
+          "[gpu][spec][drafter]") {
+  const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
+  auto spec = mimo::make_dflash_speculator(*gpu, data("dflash/drafter"));
+  CHECK(dynamic_cast<mimo::GpuDFlashSpeculator*>(spec.get()) != nullptr);
+  check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"),
+                    read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt")), 200);
+}
+
+TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu][spec][drafter]") {
+  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
+  const auto prompt = tokenizer.encode(
+      "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n");
+  REQUIRE(prompt.size() > 5);
+  check_against_cpu(demo("mixed"), demo("drafter"), prompt, 256);
+}
+
+TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {
+  const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
+  const auto prompt = read_ids(data("dflash/prompt.txt"));
+  const auto expected_tokens = read_ids(data("dflash/greedy_dflash.txt"));
+  std::ifstream in(data("dflash/candidates.json"));
+  REQUIRE(in.good());
+  const nlohmann::json reference = nlohmann::json::parse(in);
+  struct Recorder final : mimo::Speculator {
+    std::shared_ptr<mimo::Speculator> inner;
+    std::vector<std::vector<std::int32_t>> drafts;
+    std::vector<std::int64_t> anchors;
+    std::string name() const override { return "recorder"; }
+    int max_draft() const override { return inner->max_draft(); }
+    std::vector<int> feature_layers() const override { return inner->feature_layers(); }
+    void observe(std::int64_t first, const float* f, std::int64_t rows) override {
+      inner->observe(first, f, rows);
+    }
+    void truncate(std::int64_t length) override { inner->truncate(length); }
+    std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                      int max_draft) override {
+      drafts.push_back(inner->propose(context, max_draft));
+      anchors.push_back(static_cast<std::int64_t>(context.size()) - 1);
+      return drafts.back();
+    }
+  };
+  auto recorder = std::make_shared<Recorder>();
+  recorder->inner = mimo::make_dflash_speculator(*gpu, data("dflash/drafter"));
+  CHECK(greedy(*gpu, prompt, static_cast<int>(expected_tokens.size()), recorder) ==
+        expected_tokens);
+  const auto& steps = reference.at("steps");
+  const std::size_t common = std::min(steps.size(), recorder->drafts.size());
+  REQUIRE(common + 2 >= steps.size());
+  int compared = 0;
+  for (std::size_t i = 0; i < common; ++i) {
+    INFO("step " << i);
+    CHECK(recorder->anchors[i] == steps[i].at("anchor_position").get<std::int64_t>());
+    const auto candidates = steps[i].at("candidates").get<std::vector<std::int32_t>>();
+    REQUIRE(recorder->drafts[i].size() <= candidates.size());
+    for (std::size_t k = 0; k < recorder->drafts[i].size(); ++k, ++compared) {
+      CHECK(recorder->drafts[i][k] == candidates[k]);
+    }
+  }
+  CHECK(compared >= 3 * static_cast<int>(common) - 6);
+}
+
+TEST_CASE("GPU DFlash greedy on the demo model equals plain greedy", "[gpu][spec][drafter]") {
+  const auto gpu = load(demo("mixed"), mimo::Device::kCuda);
+  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
+  const auto prompt = tokenizer.encode("import numpy as np\n\n\ndef softmax(x):\n");
+  const int n = 400;
+  const auto plain = greedy(*gpu, prompt, n);
+  REQUIRE(plain.size() == static_cast<std::size_t>(n));
+  mimo::SessionStats stats;
+  CHECK(greedy(*gpu, prompt, n, mimo::make_dflash_speculator(*gpu, demo("drafter")), &stats) ==
+        plain);
+  INFO("mean acceptance " << stats.speculation.mean_acceptance_length());
+  CHECK(stats.speculation.mean_acceptance_length() > 1.5);
+}
+
+}  // namespace
