@@ -1,0 +1,329 @@
+// mimo-tp-bench: the tensor-parallel executor (cuda/tp) on N GPUs of one process, on synthetic
+// weights of the MiMo-V2-Flash layer geometry (--layers / --experts change its size; experts
+// split by intermediate units over the ranks). Reports, per step shape (decode-1, verify-B):
+// median step time and tokens/s; per GPU the bytes it must read (its shard of the non-expert
+// weights + its slice of the distinct experts the router chose + its KV cache), its read
+// bandwidth measured before the weights were made, and their ratio (roofline fraction); and
+// the communication: time between events around every all-reduce of a directly launched step
+// (including waits for the slower rank), and back-to-back all-reduces without compute.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cuda/launch/device_memory.hpp"
+#include "cuda/launch/device_model.hpp"
+#include "cuda/launch/ops.hpp"
+#include "cuda/tp/tp_executor.hpp"
+#include "mimo/error.hpp"
+
+namespace {
+
+using namespace mimo;
+using cuda::tp::TensorParallelExecutor;
+
+struct Args {
+  int ranks = 2, layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
+  std::string out;
+};
+
+[[noreturn]] void usage() {
+  std::fprintf(stderr,
+               "usage: mimo-tp-bench --synthetic [--ranks N] [--layers L] [--experts E] "
+               "[--context C] [--verify B] [--steps S] [--out FILE]\n");
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  bool synthetic = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> int {
+      if (i + 1 >= argc) usage();
+      return std::atoi(argv[++i]);
+    };
+    if (k == "--synthetic") {
+      synthetic = true;
+    } else if (k == "--ranks") {
+      a.ranks = value();
+    } else if (k == "--layers") {
+      a.layers = value();
+    } else if (k == "--experts") {
+      a.experts = value();
+    } else if (k == "--context") {
+      a.context = value();
+    } else if (k == "--verify") {
+      a.verify = value();
+    } else if (k == "--steps") {
+      a.steps = value();
+    } else if (k == "--out") {
+      if (i + 1 >= argc) usage();
+      a.out = argv[++i];
+    } else {
+      usage();
+    }
+  }
+  if (!synthetic || a.ranks < 1 || a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 ||
+      a.steps < 1) {
+    usage();
+  }
+  return a;
+}
+
+// MiMo-V2-Flash layer shapes (as mimo-bench's benchmark geometry), `experts` experts a layer.
+model::ModelConfig flash_config(int layers, int experts) {
+  model::ModelConfig c;
+  c.schema = "synthetic";
+  c.architecture = "MiMoV2FlashForCausalLM";
+  c.vocab_size = 152576;
+  c.hidden_size = 4096;
+  c.num_layers = layers;
+  c.full = {64, 4, 192, 128, 5000000.0, 64, false};
+  c.sliding = {64, 8, 192, 128, 10000.0, 64, true};
+  c.sliding_window = 128;
+  c.attention_value_scale = 0.707;
+  c.intermediate_size = 16384;
+  c.moe_intermediate_size = 2048;
+  c.n_routed_experts = experts;
+  c.num_experts_per_tok = 8;
+  for (int l = 0; l < layers; ++l) {
+    model::LayerSpec s;
+    s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
+    s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
+    c.layers.push_back(s);
+  }
+  return c;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// GB/s of the 16-byte-load probe over 2 GiB on `device` (median of 5).
+double read_bandwidth(int device) {
+  cudaSetDevice(device);
+  const std::size_t bytes = std::size_t(2) << 30;
+  cuda::DeviceBuffer data(bytes), sink(sizeof(float));
+  cudaMemset(data.get(), 1, bytes);
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  std::vector<double> gbs;
+  for (int i = 0; i < 6; ++i) {
+    cudaEventRecord(a);
+    cuda::stream_read(data.get(), bytes, sink.as<float>());
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    if (i > 0) gbs.push_back(bytes / (ms * 1e-3) / 1e9);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return median(gbs);
+}
+
+struct Report {
+  FILE* files[2] = {stdout, nullptr};
+  template <class... T>
+  void line(const char* format, T... values) {
+    for (FILE* f : files) {
+      if (f != nullptr) {
+        std::fprintf(f, format, values...);
+        std::fflush(f);
+      }
+    }
+  }
+};
+
+double kv_bytes(const model::ModelConfig& c, long long ctx) {
+  double total = 0;
+  for (int l = 0; l < c.num_layers; ++l) {
+    const model::AttentionSpec& a = c.attention(l);
+    const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
+    const long long keys = sliding ? std::min<long long>(ctx, c.sliding_window) : ctx;
+    total += double(keys) * a.num_kv_heads * (a.head_dim + a.v_head_dim) * 4;
+  }
+  return total;
+}
+
+struct StepResult {
+  double ms = 0, host_us = 0, distinct = 0;
+  std::vector<double> bytes;  // per rank
+};
+
+StepResult measure(TensorParallelExecutor& tp, exec::ExecutorState& state,
+                   const model::ModelConfig& c, int block, int steps, std::mt19937& rng) {
+  std::uniform_int_distribution<int> token(0, c.vocab_size - 1);
+  const int n_ranks = tp.num_ranks();
+  std::vector<double> ms, host, distinct;
+  std::vector<std::vector<double>> bytes(n_ranks);
+  exec::StepOptions options;
+  options.all_logits = block > 1;
+  for (int i = 0; i < steps + 2; ++i) {
+    std::vector<std::int32_t> ids(block);
+    for (auto& t : ids) t = token(rng);
+    const auto start = std::chrono::steady_clock::now();
+    tp.run(state, ids, options);
+    const double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    const auto chosen = tp.last_experts(state, block);
+    double experts = 0;
+    std::vector<double> rank_bytes(n_ranks);
+    for (int r = 0; r < n_ranks; ++r) {
+      const cuda::DeviceModel& m = tp.rank_model(r);
+      rank_bytes[r] = double(m.fixed_step_bytes()) + kv_bytes(tp.rank_config(r), state.length());
+    }
+    for (std::size_t l = 0, moe = 0; l < c.layers.size(); ++l) {
+      if (c.layers[l].mlp != model::MlpKind::kMoe) continue;
+      const std::set<int> set(chosen[moe].begin(), chosen[moe].end());
+      for (int r = 0; r < n_ranks; ++r) {
+        rank_bytes[r] += double(set.size()) * tp.rank_model(r).layers[l].experts.bytes_per_expert;
+      }
+      experts += set.size();
+      ++moe;
+    }
+    state.truncate(state.length() - block);
+    if (i < 2) continue;  // warm-up (graph capture)
+    ms.push_back(elapsed);
+    host.push_back(tp.last_step().host_us);
+    distinct.push_back(chosen.empty() ? 0 : experts / chosen.size());
+    for (int r = 0; r < n_ranks; ++r) bytes[r].push_back(rank_bytes[r]);
+  }
+  StepResult out{median(ms), median(host), median(distinct), {}};
+  for (auto& b : bytes) out.bytes.push_back(median(b));
+  return out;
+}
+
+int run(const Args& args) {
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (count < args.ranks) {
+    std::printf("SKIP: %d ranks need %d CUDA devices, found %d\n", args.ranks, args.ranks, count);
+    return 77;
+  }
+  std::vector<int> devices;
+  for (int r = 0; r < args.ranks; ++r) devices.push_back(r);
+  Report out;
+  if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
+  std::vector<double> bandwidth;
+  for (int d : devices) bandwidth.push_back(read_bandwidth(d));
+  const model::ModelConfig config = flash_config(args.layers, args.experts);
+  const auto t0 = std::chrono::steady_clock::now();
+  TensorParallelExecutor tp(config, devices, 1234);
+  const double made_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.line("device: %s\n", tp.device_name().c_str());
+  out.line(
+      "model: synthetic MiMo-V2-Flash layer geometry, %d layers, %d experts (top-%d), "
+      "hidden %d, vocab %d, split over %d ranks (experts by intermediate units), made in "
+      "%.1f s\n",
+      config.num_layers, config.n_routed_experts, config.num_experts_per_tok, config.hidden_size,
+      config.vocab_size, args.ranks, made_s);
+  for (int r = 0; r < args.ranks; ++r) {
+    std::size_t free_b = 0, total_b = 0;
+    cudaSetDevice(devices[r]);
+    cudaMemGetInfo(&free_b, &total_b);
+    out.line("rank %d (GPU %d): weights %.2f GB, read bandwidth %.0f GB/s, %.1f GB free of %.1f\n",
+             r, devices[r], tp.rank_model(r).arena.bytes() / 1e9, bandwidth[r], free_b / 1e9,
+             total_b / 1e9);
+  }
+  const int max_step = std::max(args.verify, 16);
+  auto state = tp.new_state(args.context + max_step + 16, max_step);
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> token(0, config.vocab_size - 1);
+  std::vector<std::int32_t> prompt(args.context);
+  for (auto& t : prompt) t = token(rng);
+  const auto p0 = std::chrono::steady_clock::now();
+  tp.run(*state, prompt, exec::StepOptions{});
+  const double prefill_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
+  out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s\n", args.context, max_step,
+           args.context / prefill_s);
+  out.line("%-10s %9s %9s %9s %9s %s\n", "step", "ms", "tok/s", "experts", "host us",
+           "per GPU: GB needed / GB/s / roofline");
+  for (int block : {1, args.verify}) {
+    const StepResult r = measure(tp, *state, config, block, args.steps, rng);
+    std::string per_gpu;
+    for (int g = 0; g < args.ranks; ++g) {
+      const double achieved = r.bytes[g] / (r.ms * 1e-3) / 1e9;
+      char cell[96];
+      std::snprintf(cell, sizeof cell, "  [%d] %.3f / %.0f / %.3f", g, r.bytes[g] / 1e9, achieved,
+                    achieved / bandwidth[g]);
+      per_gpu += cell;
+    }
+    out.line("%-10s %9.3f %9.1f %9.1f %9.1f%s\n",
+             block == 1 ? "decode-1" : ("verify-" + std::to_string(block)).c_str(), r.ms,
+             block / (r.ms * 1e-3), r.distinct, r.host_us, per_gpu.c_str());
+  }
+  out.line(
+      "(context %d; decode-1 graph-replayed; experts = distinct per MoE layer; each GPU "
+      "reads its 1/%d slice of every chosen expert)\n",
+      args.context, args.ranks);
+  if (args.ranks > 1) {
+    tp.set_use_graphs(false);
+    tp.set_comm_timing(true);
+    for (int block : {1, args.verify}) {
+      std::vector<double> wall;
+      std::vector<std::vector<double>> comm(args.ranks);
+      int reduces = 0;
+      for (int i = 0; i < std::max(3, args.steps / 2) + 1; ++i) {
+        std::vector<std::int32_t> ids(block);
+        for (auto& t : ids) t = token(rng);
+        const auto start = std::chrono::steady_clock::now();
+        tp.run(*state, ids, exec::StepOptions{});
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
+        state->truncate(state->length() - block);
+        if (i == 0) continue;
+        wall.push_back(ms);
+        const auto stats = tp.last_step();
+        reduces = stats.all_reduces;
+        for (int g = 0; g < args.ranks; ++g) comm[g].push_back(stats.comm_ms[g]);
+      }
+      std::string per_gpu;
+      for (int g = 0; g < args.ranks; ++g) {
+        char cell[48];
+        std::snprintf(cell, sizeof cell, " [%d] %.3f ms", g, median(comm[g]));
+        per_gpu += cell;
+      }
+      out.line(
+          "comm in a %d-token step (direct launches, %.3f ms wall): %d all-reduces of "
+          "%d floats, event time around them:%s\n",
+          block, median(wall), reduces, block * config.hidden_size, per_gpu.c_str());
+    }
+    tp.set_comm_timing(false);
+    tp.set_use_graphs(true);
+    const int per_step = 2 * config.num_layers;
+    for (int block : {1, args.verify, 16}) {
+      const double ms = tp.time_all_reduces(per_step, block, 5);
+      out.line(
+          "%d back-to-back all-reduces of %d x %d floats (no compute): %.3f ms, %.1f us "
+          "each\n",
+          per_step, block, config.hidden_size, ms, 1000 * ms / per_step);
+    }
+  }
+  if (out.files[1] != nullptr) std::fclose(out.files[1]);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const mimo::Error& e) {
+    std::fprintf(stderr, "mimo-tp-bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,698 @@
+// TensorParallelExecutor: per rank, GpuExecutor's layer loop (cuda/launch/gpu_executor.cpp) over
+// the rank's shard, with the partial outputs summed across ranks before each residual add:
+//   h = rmsnorm(x += delta); q, k, v = linear_r(h); rope; store k, v; heads = attention_r
+//   delta = all_reduce(o_r(heads))
+//   h = rmsnorm(x += delta); delta = all_reduce(dense_r(h) or sum_k w_k expert_slice_r,k(h))
+//   logits[:, vocab_r] = lm_head_r(rmsnorm(x += delta))
+// The router runs on every rank on identical h (NCCL's ring hands every rank the same sums), so
+// every rank picks the same experts without exchanging anything.
+#include "cuda/tp/tp_executor.hpp"
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "cuda/comm/communicator.hpp"
+#include "cuda/launch/device_model.hpp"
+#include "cuda/launch/gpu_state.hpp"
+#include "cuda/launch/ops.hpp"
+#include "cuda/launch/step_ops.hpp"
+#include "cuda/tp/rank_models.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda::tp {
+namespace {
+
+void check(cudaError_t err, const std::string& what) {
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice, fmt::format("{}: {}", what, cudaGetErrorString(err)));
+  }
+}
+
+template <class Matrix>
+const Matrix* table_of(const ExpertTable& t) {
+  return static_cast<const Matrix*>(t.table);
+}
+
+void table_rows(const ExpertTable& t, const float* x, const int* experts, int n, int top_k,
+                float* out, Stream s) {
+  switch (t.format) {
+    case MatrixFormat::kFp8:
+      return expert_rows(table_of<Fp8Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kMxfp4:
+      return expert_rows(table_of<Mxfp4Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kBf16:
+      return expert_rows(table_of<Bf16Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+    case MatrixFormat::kF32:
+      return expert_rows(table_of<F32Matrix>(t), t.rows, x, experts, n, top_k, out, s);
+  }
+}
+
+void table_down(const ExpertTable& t, const float* act, const int* experts, const float* weights,
+                int n, int top_k, float* y, Stream s) {
+  switch (t.format) {
+    case MatrixFormat::kFp8:
+      return expert_down_rows(table_of<Fp8Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kMxfp4:
+      return expert_down_rows(table_of<Mxfp4Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kBf16:
+      return expert_down_rows(table_of<Bf16Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+    case MatrixFormat::kF32:
+      return expert_down_rows(table_of<F32Matrix>(t), t.rows, t.cols, act, experts, weights, n,
+                              top_k, y, s);
+  }
+}
+
+// Restores the calling thread's current device (the caller may drive its own GPU work).
+class DeviceGuard {
+ public:
+  DeviceGuard() { cudaGetDevice(&device_); }
+  ~DeviceGuard() { cudaSetDevice(device_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int device_ = 0;
+};
+
+// Runs fn(rank) on one thread per rank and rethrows the first failure after all have ended.
+void for_each_rank(int n, const std::function<void(int)>& fn) {
+  std::vector<std::exception_ptr> errors(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        fn(r);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+// A session's state: one GpuState per rank, each on its rank's device.
+class TpState final : public exec::ExecutorState {
+ public:
+  std::int64_t length() const override { return ranks.front()->length(); }
+  bool can_truncate(std::int64_t n) const override { return ranks.front()->can_truncate(n); }
+  void truncate(std::int64_t n) override {
+    const DeviceGuard guard;
+    for (std::size_t r = 0; r < ranks.size(); ++r) {
+      check(cudaSetDevice(devices[r]), "cudaSetDevice");
+      ranks[r]->truncate(n);
+    }
+  }
+  std::unique_ptr<exec::ExecutorState> clone() const override {
+    const DeviceGuard guard;
+    auto out = std::make_unique<TpState>();
+    out->devices = devices;
+    for (std::size_t r = 0; r < ranks.size(); ++r) {
+      check(cudaSetDevice(devices[r]), "cudaSetDevice");
+      std::unique_ptr<exec::ExecutorState> copy = ranks[r]->clone();
+      out->ranks.emplace_back(static_cast<GpuState*>(copy.release()));
+    }
+    return out;
+  }
+  ~TpState() override {
+    const DeviceGuard guard;
+    for (std::size_t r = 0; r < ranks.size(); ++r) {
+      cudaSetDevice(devices[r]);
+      ranks[r].reset();
+    }
+  }
+  std::vector<int> devices;
+  std::vector<std::unique_ptr<GpuState>> ranks;
+};
+
+}  // namespace
+
+struct Rank {
+  int index = 0;
+  int device = 0;
+  model::ModelConfig config;  // local geometry; GpuStates keep a reference
+  exec::Range vocab;
+  std::unique_ptr<DeviceModel> model;
+  cudaStream_t stream = nullptr;
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> comm_events;
+};
+
+struct TensorParallelExecutor::Impl {
+  const model::ModelConfig& config;
+  exec::ShardingPlan plan;
+  std::vector<std::unique_ptr<Rank>> ranks;
+  std::vector<comm::Communicator> comms;  // empty with one rank
+  bool use_graphs = true;
+  bool comm_timing = false;
+  TpStepStats last;
+  std::mutex mutex;
+
+  explicit Impl(const model::ModelConfig& c, const std::vector<int>& devices)
+      : config(c),
+        plan(exec::make_sharding_plan(c, static_cast<int>(devices.size()),
+                                      exec::MoeSplit::kExpertColumns)) {
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    for (std::size_t r = 0; r < devices.size(); ++r) {
+      if (devices[r] < 0 || devices[r] >= count ||
+          std::count(devices.begin(), devices.end(), devices[r]) != 1) {
+        throw Error(ErrorCode::kDevice,
+                    fmt::format("tensor parallel: device {} of rank {} is missing or repeated "
+                                "({} CUDA devices)",
+                                devices[r], r, count));
+      }
+      auto rank = std::make_unique<Rank>();
+      rank->index = static_cast<int>(r);
+      rank->device = devices[r];
+      rank->config = tp::rank_config(c, plan.ranks[r]);
+      rank->vocab = plan.ranks[r].vocab;
+      ranks.push_back(std::move(rank));
+    }
+  }
+
+  void make_streams() {
+    const DeviceGuard guard;
+    for (auto& rank : ranks) {
+      check(cudaSetDevice(rank->device), "cudaSetDevice");
+      check(cudaStreamCreateWithFlags(&rank->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    }
+    if (ranks.size() > 1) {
+      std::vector<int> devices;
+      for (auto& rank : ranks) devices.push_back(rank->device);
+      comms = comm::Communicator::create_local(devices);
+    }
+  }
+
+  void all_reduce(Rank& rank, float* data, std::size_t count, bool capturing) {
+    if (comms.empty()) return;
+    const bool timed = comm_timing && !capturing;
+    std::pair<cudaEvent_t, cudaEvent_t> events{};
+    if (timed) {
+      check(cudaEventCreate(&events.first), "cudaEventCreate");
+      check(cudaEventCreate(&events.second), "cudaEventCreate");
+      check(cudaEventRecord(events.first, rank.stream), "cudaEventRecord");
+    }
+    comms[rank.index].all_reduce_sum(data, data, count, comm::DType::kF32,
+                                     reinterpret_cast<comm::Stream>(rank.stream));
+    if (timed) {
+      check(cudaEventRecord(events.second, rank.stream), "cudaEventRecord");
+      rank.comm_events.push_back(events);
+    }
+  }
+
+  // GpuExecutor::Impl::issue_chunk over one rank's shard, with the two all-reduces per layer.
+  void issue_chunk(Rank& rank, GpuState& s, int n, const exec::StepOptions& options,
+                   bool all_logits, bool capturing) {
+    const model::ModelConfig& c = rank.config;
+    const DeviceModel& m = *rank.model;
+    GpuState::Scratch& b = s.scratch;
+    Stream st = rank.stream;
+    const int hidden = c.hidden_size;
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    float* x = b.x.as<float>();
+    float* h = b.h.as<float>();
+    float* delta = b.delta.as<float>();
+    const int* tokens = b.tokens.as<int>();
+    const int* positions = b.positions.as<int>();
+    const int n_taps = rank.index == 0 ? static_cast<int>(options.hidden_taps.size()) : 0;
+    const auto store_tap = [&](int layer, const float* from) {
+      for (int k = 0; k < n_taps; ++k) {
+        if (options.hidden_taps[k] != layer) continue;
+        check(cudaMemcpy2DAsync(b.taps.as<float>() + std::size_t(k) * hidden,
+                                std::size_t(n_taps) * hidden * sizeof(float), from,
+                                std::size_t(hidden) * sizeof(float), hidden * sizeof(float), n,
+                                cudaMemcpyDeviceToDevice, rank.stream),
+              "copy of a hidden tap");
+      }
+    };
+    const std::size_t row_floats = std::size_t(n) * hidden;
+    if (m.embed_format == MatrixFormat::kBf16) {
+      embed(m.embed_bf16, tokens, n, x, st);
+    } else {
+      embed(m.embed_f32, tokens, n, x, st);
+    }
+    const int top_k = c.num_experts_per_tok;
+    int moe_index = 0;
+    for (int l = 0; l < c.num_layers; ++l) {
+      const DeviceLayer& w = m.layers[l];
+      const model::AttentionSpec& a = c.attention(l);
+      const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
+      rmsnorm(x, l == 0 ? nullptr : delta, w.input_norm, n, hidden, eps, h, st);
+      if (l > 0) store_tap(l - 1, x);
+      float* q = b.q.as<float>();
+      float* k = b.k.as<float>();
+      float* v = b.v.as<float>();
+      apply(w.q, h, n, q, st);
+      apply(w.k, h, n, k, st);
+      apply(w.v, h, n, v, st);
+      const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
+      rope(q, positions, n, a.num_heads, a.head_dim, a.rotary_dim, inv_freq, st);
+      rope(k, positions, n, a.num_kv_heads, a.head_dim, a.rotary_dim, inv_freq, st);
+      AttentionShape shape;
+      shape.num_heads = a.num_heads;
+      shape.num_kv_heads = a.num_kv_heads;
+      shape.head_dim = a.head_dim;
+      shape.v_head_dim = a.v_head_dim;
+      shape.window = sliding ? c.sliding_window : 0;
+      shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
+      store_kv(k, v, positions, n, shape, static_cast<float>(c.attention_value_scale), s.cache(l),
+               st);
+      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
+                b.attention_partial.as<float>(), s.attention_splits(l));
+      apply(w.o, b.heads.as<float>(), n, delta, st);
+      all_reduce(rank, delta, row_floats, capturing);
+      rmsnorm(x, delta, w.post_attention_norm, n, hidden, eps, h, st);
+      float* gate = b.gate.as<float>();
+      float* up = b.up.as<float>();
+      float* act = b.act.as<float>();
+      if (!w.moe) {
+        apply(w.gate, h, n, gate, st);
+        apply(w.up, h, n, up, st);
+        silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
+        apply(w.down, act, n, delta, st);
+        all_reduce(rank, delta, row_floats, capturing);
+        continue;
+      }
+      const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
+      int* experts = b.experts.as<int>() + moe_index * slots;
+      float* weights = b.expert_weights.as<float>() + moe_index * slots;
+      ++moe_index;
+      apply(w.router, h, n, b.router_logits.as<float>(), st);
+      RouterShape r;
+      r.num_experts = c.n_routed_experts;
+      r.top_k = top_k;
+      r.n_group = c.n_group;
+      r.topk_group = c.topk_group;
+      r.norm_topk_prob = c.norm_topk_prob;
+      r.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
+      route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
+      const DeviceExperts& e = w.experts;
+      if (e.stacked) {
+        int* groups = b.expert_groups.as<int>();
+        group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
+        expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
+        expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
+                    delta, st);
+      } else {
+        table_rows(e.gate, h, experts, n, top_k, gate, st);
+        table_rows(e.up, h, experts, n, top_k, up, st);
+        silu_mul(gate, up, std::size_t(n) * top_k * e.gate.rows, act, st);
+        table_down(e.down, act, experts, weights, n, top_k, delta, st);
+      }
+      all_reduce(rank, delta, row_floats, capturing);
+    }
+    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);
+    store_tap(c.num_layers - 1, h);
+    if (all_logits) {
+      apply(m.lm_head, h, n, b.logits.as<float>(), st);
+    } else {
+      apply(m.lm_head, h + std::size_t(n - 1) * hidden, 1, b.logits.as<float>(), st);
+    }
+  }
+
+  // Copies `rows` local logit rows into their vocabulary columns of the host rows at `dst`.
+  void download_logits(Rank& rank, const float* local, int rows, float* dst) {
+    const std::size_t width = std::size_t(rank.vocab.size()) * sizeof(float);
+    check(cudaMemcpy2DAsync(dst + rank.vocab.begin, std::size_t(config.vocab_size) * sizeof(float),
+                            local, width, width, rows, cudaMemcpyDeviceToHost, rank.stream),
+          "logits download");
+  }
+
+  void capture_decode(Rank& rank, GpuState& s) {
+    check(cudaStreamBeginCapture(rank.stream, cudaStreamCaptureModeThreadLocal),
+          "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      GpuState::Scratch& b = s.scratch;
+      check(cudaMemcpyAsync(b.tokens.get(), s.graph_io.as<int>(), sizeof(int),
+                            cudaMemcpyHostToDevice, rank.stream),
+            "token upload");
+      check(cudaMemcpyAsync(b.positions.get(), s.graph_io.as<int>() + 1, sizeof(int),
+                            cudaMemcpyHostToDevice, rank.stream),
+            "position upload");
+      issue_chunk(rank, s, 1, exec::StepOptions{}, false, true);
+      check(cudaMemcpyAsync(s.graph_logits.as<float>(), b.logits.get(),
+                            std::size_t(rank.vocab.size()) * sizeof(float), cudaMemcpyDeviceToHost,
+                            rank.stream),
+            "logits download");
+    } catch (...) {
+      cudaStreamEndCapture(rank.stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(rank.stream, &graph), "cudaStreamEndCapture");
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&s.graph, graph, 0);
+    cudaGraphDestroy(graph);
+    check(err, "cudaGraphInstantiate of the decode step");
+  }
+
+  exec::StepOutput run_graph(TpState& state, std::int32_t token,
+                             std::chrono::steady_clock::time_point start) {
+    exec::StepOutput out;
+    out.logits.resize(config.vocab_size);
+    const int position = static_cast<int>(state.length());
+    std::vector<double> issued(ranks.size());
+    for_each_rank(static_cast<int>(ranks.size()), [&](int r) {
+      Rank& rank = *ranks[r];
+      GpuState& s = *state.ranks[r];
+      check(cudaSetDevice(rank.device), "cudaSetDevice");
+      if (s.graph == nullptr) capture_decode(rank, s);
+      s.graph_io.as<int>()[0] = token;
+      s.graph_io.as<int>()[1] = position;
+      check(cudaGraphLaunch(s.graph, rank.stream), "cudaGraphLaunch");
+      issued[r] =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count();
+      check(cudaStreamSynchronize(rank.stream), "decode step");
+      std::copy_n(s.graph_logits.as<float>(), rank.vocab.size(),
+                  out.logits.data() + rank.vocab.begin);
+    });
+    last.host_us = *std::max_element(issued.begin(), issued.end());
+    for (auto& s : state.ranks) s->commit(1);
+    return out;
+  }
+
+  exec::StepOutput run_direct(TpState& state, std::span<const std::int32_t> tokens,
+                              const exec::StepOptions& options,
+                              std::chrono::steady_clock::time_point start) {
+    const std::int64_t total = static_cast<std::int64_t>(tokens.size());
+    GpuState& first = *state.ranks.front();
+    const int chunk = options.max_chunk > 0 ? std::min(options.max_chunk, first.max_step_tokens())
+                                            : first.max_step_tokens();
+    const int n_ranks = static_cast<int>(ranks.size());
+    const int vocab = config.vocab_size, hidden = config.hidden_size;
+    const int n_taps = static_cast<int>(options.hidden_taps.size());
+    exec::StepOutput out;
+    out.logits.resize((options.all_logits ? total : 1) * vocab);
+    out.hidden.resize(total * n_taps * hidden);
+    const std::int64_t saved_length = first.length(), saved_floor = first.ring_floor();
+    const int saved_slots = static_cast<int>(std::min<std::int64_t>(total, first.ring_capacity()));
+    // Per rank: token ids then positions of the whole run, in pinned staging.
+    for_each_rank(n_ranks, [&](int r) {
+      GpuState& s = *state.ranks[r];
+      check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
+      if (r == 0 && n_taps > 0 &&
+          s.scratch.taps.bytes() < std::size_t(chunk) * n_taps * hidden * 4) {
+        s.scratch.taps = DeviceBuffer(std::size_t(chunk) * n_taps * hidden * 4);
+      }
+      if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
+        s.staging = PinnedBuffer(std::size_t(total) * 2 * sizeof(int));
+      }
+      int* ids = s.staging.as<int>();
+      for (std::int64_t i = 0; i < total; ++i) {
+        ids[i] = tokens[i];
+        ids[total + i] = static_cast<int>(saved_length + i);
+      }
+    });
+    const auto copy_rings = [&](Rank& rank, GpuState& s, bool to_ring) {
+      copy_ring_slots(s.ring_k(), s.undo_k(), s.ring_layers(), static_cast<int>(s.ring_capacity()),
+                      s.ring_k_width(), saved_length, saved_slots, to_ring, rank.stream);
+      copy_ring_slots(s.ring_v(), s.undo_v(), s.ring_layers(), static_cast<int>(s.ring_capacity()),
+                      s.ring_v_width(), saved_length, saved_slots, to_ring, rank.stream);
+    };
+    for (auto& rank : ranks) {
+      for (auto& [a, b] : rank->comm_events) {
+        cudaEventDestroy(a);
+        cudaEventDestroy(b);
+      }
+      rank->comm_events.clear();
+    }
+    try {
+      for_each_rank(n_ranks, [&](int r) {
+        check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
+        copy_rings(*ranks[r], *state.ranks[r], false);
+      });
+      for (std::int64_t begin = 0; begin < total; begin += chunk) {
+        // Decided once for all ranks, between chunks: a rank stopping alone would leave its
+        // peers waiting in an all-reduce.
+        if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+          throw Error(ErrorCode::kCancelled, "forward: cancelled");
+        }
+        const int n = static_cast<int>(std::min<std::int64_t>(chunk, total - begin));
+        const bool last_chunk = begin + n == total;
+        for_each_rank(n_ranks, [&](int r) {
+          Rank& rank = *ranks[r];
+          GpuState& s = *state.ranks[r];
+          check(cudaSetDevice(rank.device), "cudaSetDevice");
+          const int* ids = s.staging.as<int>();
+          check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
+                                cudaMemcpyHostToDevice, rank.stream),
+                "token upload");
+          check(cudaMemcpyAsync(s.scratch.positions.get(), ids + total + begin, n * sizeof(int),
+                                cudaMemcpyHostToDevice, rank.stream),
+                "position upload");
+          issue_chunk(rank, s, n, options, options.all_logits, false);
+          if (options.all_logits) {
+            download_logits(rank, s.scratch.logits.as<float>(), n,
+                            out.logits.data() + begin * vocab);
+          } else if (last_chunk) {
+            download_logits(rank, s.scratch.logits.as<float>(), 1, out.logits.data());
+          }
+          if (r == 0 && n_taps > 0) {
+            check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
+                                  std::size_t(n) * n_taps * hidden * sizeof(float),
+                                  cudaMemcpyDeviceToHost, rank.stream),
+                  "hidden taps download");
+          }
+          s.commit(n);
+        });
+      }
+      last.host_us =
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+              .count();
+      for_each_rank(n_ranks, [&](int r) {
+        check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
+        check(cudaStreamSynchronize(ranks[r]->stream), "forward step");
+      });
+    } catch (...) {
+      for (int r = 0; r < n_ranks; ++r) {
+        try {
+          cudaSetDevice(ranks[r]->device);
+          copy_rings(*ranks[r], *state.ranks[r], true);
+          cudaStreamSynchronize(ranks[r]->stream);
+        } catch (...) {
+        }
+        state.ranks[r]->restore(saved_length, saved_floor);
+      }
+      throw;
+    }
+    last.comm_ms.assign(n_ranks, 0.0);
+    last.all_reduces = static_cast<int>(ranks.front()->comm_events.size());
+    for (int r = 0; r < n_ranks; ++r) {
+      for (auto& [a, b] : ranks[r]->comm_events) {
+        float ms = 0;
+        if (cudaEventElapsedTime(&ms, a, b) == cudaSuccess) last.comm_ms[r] += ms;
+      }
+    }
+    return out;
+  }
+};
+
+TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
+                                               const model::ModelWeights& weights,
+                                               const std::vector<int>& devices)
+    : impl_(std::make_unique<Impl>(config, devices)) {
+  for_each_rank(num_ranks(), [&](int r) {
+    Rank& rank = *impl_->ranks[r];
+    check(cudaSetDevice(rank.device), "cudaSetDevice");
+    rank.model = upload_rank_model(config, weights, impl_->plan.ranks[r]);
+  });
+  impl_->make_streams();
+}
+
+TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
+                                               const std::vector<int>& devices, std::uint64_t seed)
+    : impl_(std::make_unique<Impl>(config, devices)) {
+  for_each_rank(num_ranks(), [&](int r) {
+    Rank& rank = *impl_->ranks[r];
+    check(cudaSetDevice(rank.device), "cudaSetDevice");
+    rank.model = synthetic_rank_model(config, impl_->plan.ranks[r], seed);
+  });
+  impl_->make_streams();
+}
+
+TensorParallelExecutor::~TensorParallelExecutor() {
+  const DeviceGuard guard;
+  impl_->comms.clear();
+  for (auto& rank : impl_->ranks) {
+    cudaSetDevice(rank->device);
+    for (auto& [a, b] : rank->comm_events) {
+      cudaEventDestroy(a);
+      cudaEventDestroy(b);
+    }
+    if (rank->stream != nullptr) cudaStreamDestroy(rank->stream);
+    rank->model.reset();
+  }
+}
+
+std::unique_ptr<exec::ExecutorState> TensorParallelExecutor::new_state(std::int64_t max_context,
+                                                                       int max_step_tokens) const {
+  const DeviceGuard guard;
+  auto state = std::make_unique<TpState>();
+  for (auto& rank : impl_->ranks) {
+    check(cudaSetDevice(rank->device), "cudaSetDevice");
+    state->devices.push_back(rank->device);
+    state->ranks.push_back(std::make_unique<GpuState>(rank->config, max_context, max_step_tokens));
+  }
+  return state;
+}
+
+exec::StepOutput TensorParallelExecutor::run(exec::ExecutorState& state,
+                                             std::span<const std::int32_t> tokens,
+                                             const exec::StepOptions& options) const {
+  const auto start = std::chrono::steady_clock::now();
+  auto* s = dynamic_cast<TpState*>(&state);
+  if (s == nullptr) {
+    throw Error(ErrorCode::kInternal,
+                "TensorParallelExecutor::run: state belongs to another executor");
+  }
+  const model::ModelConfig& c = impl_->config;
+  if (tokens.empty()) throw Error(ErrorCode::kInvalidArgument, "forward: no tokens given");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("forward: token {} at index {} is outside the vocabulary [0, {})",
+                              tokens[i], i, c.vocab_size));
+    }
+  }
+  const GpuState& first = *s->ranks.front();
+  if (first.length() + static_cast<std::int64_t>(tokens.size()) > first.max_context()) {
+    throw Error(ErrorCode::kOutOfRange,
+                fmt::format("forward: {} cached + {} new tokens exceed the context of {}",
+                            first.length(), tokens.size(), first.max_context()));
+  }
+  for (int tap : options.hidden_taps) {
+    if (tap < 0 || tap >= c.num_layers) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap, c.num_layers));
+    }
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const DeviceGuard guard;
+  if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
+    throw Error(ErrorCode::kCancelled, "forward: cancelled");
+  }
+  impl_->last = TpStepStats{};
+  impl_->last.tokens = static_cast<int>(tokens.size());
+  if (tokens.size() == 1 && options.hidden_taps.empty() && impl_->use_graphs) {
+    impl_->last.graph = true;
+    return impl_->run_graph(*s, tokens[0], start);
+  }
+  return impl_->run_direct(*s, tokens, options, start);
+}
+
+std::string TensorParallelExecutor::device_name() const {
+  std::string devices;
+  for (auto& rank : impl_->ranks) {
+    devices += fmt::format("{}{}", devices.empty() ? "" : ",", rank->device);
+  }
+  cudaDeviceProp prop{};
+  cudaGetDeviceProperties(&prop, impl_->ranks.front()->device);
+  return fmt::format("cuda:{} tensor parallel, {} ranks ({})", devices, num_ranks(), prop.name);
+}
+
+int TensorParallelExecutor::num_ranks() const {
+  return static_cast<int>(impl_->ranks.size());
+}
+const exec::ShardingPlan& TensorParallelExecutor::plan() const {
+  return impl_->plan;
+}
+const DeviceModel& TensorParallelExecutor::rank_model(int rank) const {
+  return *impl_->ranks.at(rank)->model;
+}
+const model::ModelConfig& TensorParallelExecutor::rank_config(int rank) const {
+  return impl_->ranks.at(rank)->config;
+}
+void TensorParallelExecutor::set_use_graphs(bool on) {
+  impl_->use_graphs = on;
+}
+void TensorParallelExecutor::set_comm_timing(bool on) {
+  impl_->comm_timing = on;
+}
+TpStepStats TensorParallelExecutor::last_step() const {
+  return impl_->last;
+}
+
+std::vector<std::vector<int>> TensorParallelExecutor::last_experts(const exec::ExecutorState& state,
+                                                                   int n_tokens) const {
+  const GpuState& s = *dynamic_cast<const TpState&>(state).ranks.front();
+  const DeviceGuard guard;
+  check(cudaSetDevice(impl_->ranks.front()->device), "cudaSetDevice");
+  const int top_k = impl_->config.num_experts_per_tok;
+  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
+  std::vector<std::vector<int>> out;
+  int moe_index = 0;
+  for (const model::LayerSpec& l : impl_->config.layers) {
+    if (l.mlp != model::MlpKind::kMoe) continue;
+    std::vector<int> ids(std::size_t(n_tokens) * top_k);
+    copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,
+                 ids.size() * sizeof(int));
+    out.push_back(std::move(ids));
+    ++moe_index;
+  }
+  return out;
+}
+
+double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int reps) const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const int n_ranks = num_ranks();
+  const std::size_t floats = std::size_t(n_tokens) * impl_->config.hidden_size;
+  std::vector<std::vector<double>> ms(n_ranks);
+  for_each_rank(n_ranks, [&](int r) {
+    Rank& rank = *impl_->ranks[r];
+    check(cudaSetDevice(rank.device), "cudaSetDevice");
+    DeviceBuffer buffer(floats * sizeof(float));
+    check(cudaMemsetAsync(buffer.get(), 0, floats * sizeof(float), rank.stream), "memset");
+    cudaEvent_t a, b;
+    check(cudaEventCreate(&a), "cudaEventCreate");
+    check(cudaEventCreate(&b), "cudaEventCreate");
+    for (int i = 0; i < reps + 1; ++i) {
+      check(cudaEventRecord(a, rank.stream), "cudaEventRecord");
+      for (int k = 0; k < count; ++k) impl_->all_reduce(rank, buffer.as<float>(), floats, true);
+      check(cudaEventRecord(b, rank.stream), "cudaEventRecord");
+      check(cudaEventSynchronize(b), "all-reduce timing");
+      float t = 0;
+      check(cudaEventElapsedTime(&t, a, b), "cudaEventElapsedTime");
+      if (i > 0) ms[r].push_back(t);  // the first round warms NCCL's channels up
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+  });
+  double slowest = 0;
+  for (auto& v : ms) {
+    std::sort(v.begin(), v.end());
+    slowest = std::max(slowest, v[v.size() / 2]);
+  }
+  return slowest;
+}
+
+}  // namespace mimo::cuda::tp
+
+namespace mimo::cuda {
+
+std::unique_ptr<exec::Executor> make_tensor_parallel_executor(const model::ModelConfig& config,
+                                                              const model::ModelWeights& weights,
+                                                              const std::vector<int>& devices) {
+  if (devices.size() < 2) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("tensor parallel: {} devices given, at least 2 needed", devices.size()));
+  }
+  return std::make_unique<tp::TensorParallelExecutor>(config, weights, devices);
+}
+
+}  // namespace mimo::cuda

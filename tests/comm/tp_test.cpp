@@ -1,0 +1,251 @@
+// The tensor-parallel executor on 2 GPUs (cuda/tp) against GpuExecutor on one GPU and the CPU
+// reference, on every fixture of tests/data/models (tiny models: kv heads replicated where the
+// plan says so): all logits of a multi-chunk prefill and hidden taps within the GPU suite's
+// tolerance, greedy decode (graph-replayed) token-identical, graph replay = direct launches,
+// run-to-run bit-identical, rewind / fork / cancel exact, and greedy n-gram speculative
+// generation through the public API identical to plain greedy.
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "api/model_impl.hpp"
+#include "cuda/launch/gpu_executor.hpp"
+#include "cuda/tp/tp_executor.hpp"
+#include "exec/cpu_executor.hpp"
+#include "mimo/error.hpp"
+#include "mimo/model.hpp"
+#include "mimo/session.hpp"
+#include "mimo/speculator.hpp"
+#include "support/catch.hpp"
+
+using mimo::cuda::tp::TensorParallelExecutor;
+using mimo::exec::StepOptions;
+using mimo::exec::StepOutput;
+
+namespace {
+
+const char* const kFixtures[] = {"tiny-bf16", "tiny-fp8", "tiny-mxfp4", "tiny-hub-fused"};
+
+std::string data_dir() {
+  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
+  return env != nullptr ? env : MIMO_TEST_DATA_DIR;
+}
+
+std::shared_ptr<const mimo::Model> load(const std::string& name) {
+  mimo::ModelOptions options;
+  options.device = mimo::Device::kCpu;
+  options.num_threads = 4;
+  options.max_context = 256;
+  options.max_step_tokens = 8;
+  return mimo::Model::load(data_dir() + "/models/" + name, options);
+}
+
+void use_executor(const mimo::Model& model, std::unique_ptr<mimo::exec::Executor> executor) {
+  const_cast<mimo::Model::Impl&>(model.impl()).executor = std::move(executor);
+}
+
+std::vector<std::int32_t> random_tokens(int n, int vocab, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::int32_t> out(n);
+  for (auto& t : out) t = static_cast<std::int32_t>(rng() % vocab);
+  return out;
+}
+
+// Per row: relative L2 error <= 5e-5 and max |diff| <= 5e-4 * max(1, max |want|).
+void check_close(const std::vector<float>& got, const std::vector<float>& want, int vocab) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t row = 0; row * vocab < want.size(); ++row) {
+    double num = 0, den = 0;
+    float scale = 0, worst = 0;
+    for (int j = 0; j < vocab; ++j) {
+      const double d = got[row * vocab + j] - want[row * vocab + j];
+      num += d * d;
+      den += double(want[row * vocab + j]) * want[row * vocab + j];
+      scale = std::max(scale, std::abs(want[row * vocab + j]));
+      worst = std::max(worst, static_cast<float>(std::abs(d)));
+    }
+    INFO("row " << row << " max |diff| " << worst << " max |logit| " << scale << " rel L2 "
+                << std::sqrt(num / den));
+    CHECK(std::sqrt(num / den) <= 5e-5);
+    CHECK(worst <= 5e-4f * std::max(1.0f, scale));
+    CHECK(scale > 0);
+  }
+}
+
+int argmax(const float* row, int vocab) {
+  return static_cast<int>(std::max_element(row, row + vocab) - row);
+}
+
+}  // namespace
+
+TEST_CASE("2 GPUs give the logits of 1 GPU and of the CPU on every fixture", "[tp]") {
+  for (const char* name : kFixtures) {
+    INFO(name);
+    auto model = load(name);
+    const auto& impl = model->impl();
+    const int vocab = impl.config.vocab_size;
+    const int last = impl.config.num_layers - 1;
+    mimo::exec::CpuExecutor cpu(impl.config, impl.weights, 4);
+    REQUIRE(cudaSetDevice(0) == cudaSuccess);
+    auto gpu = mimo::cuda::make_gpu_executor(impl.config, impl.weights);
+    TensorParallelExecutor tp(impl.config, impl.weights, {0, 1});
+    auto cpu_state = cpu.new_state(128, 8);
+    auto gpu_state = gpu->new_state(128, 8);
+    auto tp_state = tp.new_state(128, 8);
+    StepOptions prefill;
+    prefill.all_logits = true;
+    prefill.hidden_taps = {0, last};
+    const auto prompt = random_tokens(21, vocab, 17);  // 3 chunks of at most 8
+    const StepOutput want = cpu.run(*cpu_state, prompt, prefill);
+    const StepOutput one = gpu->run(*gpu_state, prompt, prefill);
+    const StepOutput got = tp.run(*tp_state, prompt, prefill);
+    check_close(got.logits, one.logits, vocab);
+    check_close(got.logits, want.logits, vocab);
+    REQUIRE(got.hidden.size() == want.hidden.size());
+    float worst = 0;
+    for (std::size_t i = 0; i < want.hidden.size(); ++i) {
+      worst = std::max(worst,
+                       std::abs(got.hidden[i] - want.hidden[i]) / (1 + std::abs(want.hidden[i])));
+    }
+    CHECK(worst <= 2e-4f);
+    // Greedy decode (graph-replayed on both GPUs paths), each feeding its own choice back.
+    std::int32_t cpu_next = argmax(want.logits.data() + 20 * vocab, vocab);
+    std::int32_t gpu_next = argmax(one.logits.data() + 20 * vocab, vocab);
+    std::int32_t tp_next = argmax(got.logits.data() + 20 * vocab, vocab);
+    for (int step = 0; step < 30; ++step) {
+      INFO("decode step " << step);
+      REQUIRE(tp_next == cpu_next);
+      REQUIRE(tp_next == gpu_next);
+      const std::vector<std::int32_t> token = {tp_next};
+      const StepOutput w = cpu.run(*cpu_state, token, {});
+      const StepOutput o = gpu->run(*gpu_state, token, {});
+      const StepOutput g = tp.run(*tp_state, token, {});
+      CHECK(tp.last_step().graph);
+      check_close(g.logits, w.logits, vocab);
+      cpu_next = argmax(w.logits.data(), vocab);
+      gpu_next = argmax(o.logits.data(), vocab);
+      tp_next = argmax(g.logits.data(), vocab);
+    }
+    CHECK(tp_state->length() == 51);
+  }
+}
+
+TEST_CASE("2-GPU steps are deterministic; graph replay equals direct launches", "[tp]") {
+  for (const char* name : kFixtures) {
+    INFO(name);
+    auto model = load(name);
+    const auto& impl = model->impl();
+    TensorParallelExecutor tp(impl.config, impl.weights, {0, 1});
+    const auto tokens = random_tokens(30, impl.config.vocab_size, 29);
+    auto run_all = [&](bool graphs) {
+      tp.set_use_graphs(graphs);
+      auto state = tp.new_state(64, 8);
+      std::vector<float> logits = tp.run(*state, std::span(tokens).first(20), {}).logits;
+      for (int i = 20; i < 30; ++i) {
+        const auto step = tp.run(*state, std::span(tokens).subspan(i, 1), {}).logits;
+        logits.insert(logits.end(), step.begin(), step.end());
+      }
+      return logits;
+    };
+    const auto direct = run_all(false);
+    CHECK(run_all(false) == direct);
+    const auto graphed = run_all(true);
+    CHECK(run_all(true) == graphed);
+    CHECK(graphed == direct);
+  }
+}
+
+TEST_CASE("2-GPU states rewind, fork and cancel exactly", "[tp]") {
+  auto model = load("tiny-hub-fused");
+  const auto& impl = model->impl();
+  TensorParallelExecutor tp(impl.config, impl.weights, {0, 1});
+  const auto tokens = random_tokens(30, impl.config.vocab_size, 23);
+  auto state = tp.new_state(64, 8);
+  tp.run(*state, std::span(tokens).first(24), {});
+  auto fork = state->clone();
+  const StepOutput straight = tp.run(*state, std::span(tokens).subspan(24), {});
+  REQUIRE(state->can_truncate(24));
+  state->truncate(24);
+  CHECK(tp.run(*state, std::span(tokens).subspan(24), {}).logits == straight.logits);
+  CHECK(tp.run(*fork, std::span(tokens).subspan(24), {}).logits == straight.logits);
+  std::atomic<bool> cancel{true};
+  StepOptions options;
+  options.cancel = &cancel;
+  try {
+    tp.run(*state, tokens, options);
+    FAIL("not cancelled");
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == mimo::ErrorCode::kCancelled);
+  }
+  CHECK(state->length() == 30);
+  state->truncate(24);
+  CHECK(tp.run(*state, std::span(tokens).subspan(24), {}).logits == straight.logits);
+  const std::vector<std::int32_t> bad = {1, impl.config.vocab_size};
+  CHECK_THROWS_AS(tp.run(*state, bad, {}), mimo::Error);
+  CHECK(state->length() == 30);
+  CHECK_THROWS_AS(TensorParallelExecutor(impl.config, impl.weights, {0, 0}), mimo::Error);
+}
+
+TEST_CASE("greedy and n-gram speculative generation on 2 GPUs equal the CPU's", "[tp][spec]") {
+  for (const char* name : kFixtures) {
+    INFO(name);
+    auto reference = load(name);
+    const int vocab = reference->summary().vocab_size;
+    std::vector<std::int32_t> prompt = random_tokens(6, vocab, 5);
+    for (int i = 0; i < 3; ++i) prompt.insert(prompt.end(), prompt.begin(), prompt.begin() + 6);
+    auto generate = [&](const mimo::Model& model, std::shared_ptr<mimo::Speculator> spec,
+                        mimo::SessionStats* stats) {
+      auto session = model.new_session();
+      mimo::Sampler sampler(mimo::SamplerConfig{});
+      mimo::GenerateOptions options;
+      options.max_tokens = 60;
+      options.ignore_eos = true;
+      options.speculator = std::move(spec);
+      auto tokens = session->generate(prompt, sampler, options).tokens;
+      if (stats) *stats = session->stats();
+      return tokens;
+    };
+    const auto plain = generate(*reference, nullptr, nullptr);
+    REQUIRE(plain.size() == 60u);
+    auto model = load(name);
+    const auto& impl = model->impl();
+    use_executor(*model,
+                 mimo::cuda::make_tensor_parallel_executor(impl.config, impl.weights, {0, 1}));
+    CHECK(generate(*model, nullptr, nullptr) == plain);
+    mimo::SessionStats stats;
+    CHECK(generate(*model, mimo::make_ngram_speculator(2, 5), &stats) == plain);
+    CHECK(stats.speculation.steps > 0);
+    CHECK(stats.speculation.accepted_tokens > 0);
+  }
+}
+
+#if defined(MIMO_WITH_NCCL)
+TEST_CASE("ModelOptions::num_devices = 2 loads the tensor-parallel executor", "[tp][api]") {
+  for (const char* name : kFixtures) {
+    INFO(name);
+    auto reference = load(name);
+    const int vocab = reference->summary().vocab_size;
+    const auto prompt = random_tokens(12, vocab, 3);
+    mimo::ModelOptions options;
+    options.device = mimo::Device::kCuda;
+    options.num_devices = 2;
+    options.max_context = 256;
+    options.max_step_tokens = 8;
+    auto model = mimo::Model::load(data_dir() + "/models/" + name, options);
+    CHECK(model->summary().device.find("tensor parallel, 2 ranks") != std::string::npos);
+    auto generate = [&](const mimo::Model& m) {
+      auto session = m.new_session();
+      mimo::Sampler sampler(mimo::SamplerConfig{});
+      mimo::GenerateOptions generate_options;
+      generate_options.max_tokens = 40;
+      generate_options.ignore_eos = true;
+      return session->generate(prompt, sampler, generate_options).tokens;
+    };
+    CHECK(generate(*model) == generate(*reference));
+  }
+}
+#endif
