@@ -81,6 +81,13 @@ __global__ void __launch_bounds__(kBlockThreads)
                                       y + static_cast<std::size_t>(t0) * w.rows, w.rows, s_partial);
 }
 
+template <int kRows>
+__global__ void __launch_bounds__(kBlockThreads)
+    fp8_linear_1tok_kernel(Fp8Matrix w, const float* x, float* y) {
+  __shared__ float s_partial[(kBlockThreads / kWarpSize) * kRows];
+  fp8_rows_block_tile_1tok<kRows>(w, blockIdx.x * kRows, x, y, s_partial);
+}
+
 template <int kRows, class Matrix>
 void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s) {
   const unsigned blocks = blocks_for(w.rows, kRows);
@@ -97,7 +104,8 @@ void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y
 }
 
 // FP8 and F32 take the block-row kernel: 4 rows a block where that still gives >= 512 blocks,
-// else 1. BF16 (the lm_head, already at the read roofline) and MXFP4 keep one row per warp.
+// else 1; a 1-token FP8 product the decode kernel above (16 / 4 / 1 rows a block). BF16 (the
+// lm_head, already at the read roofline) and MXFP4 keep one row per warp.
 template <class Matrix>
 constexpr bool kBlockRows = std::is_same_v<Matrix, Fp8Matrix> || std::is_same_v<Matrix, F32Matrix>;
 
@@ -110,6 +118,19 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
     fail(op, cat("cols ", w.cols, " not a multiple of ", ChunkValues<Matrix>::value));
   const unsigned row_blocks = blocks_for(w.rows, kRowWarps);
   cudaStream_t s = as_stream(stream);
+  if constexpr (std::is_same_v<Matrix, Fp8Matrix>) {
+    if (n_tokens == 1) {
+      if (w.rows >= 4096) {
+        fp8_linear_1tok_kernel<16><<<blocks_for(w.rows, 16), kBlockThreads, 0, s>>>(w, x, y);
+      } else if (w.rows >= 512) {
+        fp8_linear_1tok_kernel<4><<<blocks_for(w.rows, 4), kBlockThreads, 0, s>>>(w, x, y);
+      } else {
+        fp8_linear_1tok_kernel<1><<<blocks_for(w.rows, 1), kBlockThreads, 0, s>>>(w, x, y);
+      }
+      check_launch(op);
+      return;
+    }
+  }
   if constexpr (kBlockRows<Matrix>) {
     if (w.rows >= 2048) {
       launch_block_linear<4>(w, x, n_tokens, y, s);
@@ -218,9 +239,6 @@ __global__ void __launch_bounds__(1024)
   group_experts_tile(experts, n_slots, count, table, smem_ints);
 }
 
-constexpr int kExpertWarps = 4;  // warps per block of the grouped expert kernels
-constexpr int kDownRows = 2;     // rows per warp of the down projection
-
 // Reads group g of the table: its expert and members [begin, end) (end = begin when g >= G).
 struct ExpertGroup {
   int expert = 0, begin = 0, end = 0;
@@ -234,16 +252,21 @@ __device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots,
   return out;
 }
 
+// Rows of one expert a block covers: its warps loop over groups of kRows rows, all reading the
+// members' activations staged once per block, so activation traffic is a small fraction of the
+// weight bytes (1/16 at decode for gate/up).
+constexpr int kExpertBlockRows = 64;
+
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
-// slot = t * top_k + k of the group's expert e.
-template <int kTok>
-__global__ void __launch_bounds__(kExpertWarps* kWarpSize)
+// slot = t * top_k + k of the group's expert e. Dynamic smem: kTok * cols floats.
+template <int kRows, int kTok, int kWarps>
+__global__ void __launch_bounds__(kWarps* kWarpSize)
     expert_gate_up_grouped_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* table,
                                   int n_slots, int top_k, float* act) {
+  extern __shared__ float4 xs[];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  const int row = blockIdx.x * kExpertWarps + threadIdx.x / kWarpSize;
-  if (g.begin == g.end || row >= gate.rows) return;  // warp-uniform
-  const int lane = threadIdx.x % kWarpSize;
+  if (g.begin == g.end) return;  // block-uniform
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
   const Mxfp4Matrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
   for (int b = g.begin; b < g.end; b += kTok) {
@@ -251,27 +274,37 @@ __global__ void __launch_bounds__(kExpertWarps* kWarpSize)
     int in_row[kTok];
 #pragma unroll
     for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] / top_k : 0;
-    float acc[2][1][kTok];
-    mxfp4_group_rows<2, 1, kTok>(mats, row, x, in_row, n, acc);
+    __syncthreads();  // the previous batch's reads are done
+    stage_member_rows(x, in_row, n, gate.cols, xs);
+    __syncthreads();
+    for (int r0 = warp * kRows; r0 < kExpertBlockRows; r0 += kWarps * kRows) {
+      const int row0 = blockIdx.x * kExpertBlockRows + r0;
+      if (row0 >= gate.rows) break;  // warp-uniform
+      float acc[2][kRows][kTok];
+      mxfp4_staged_rows<2, kRows, kTok>(mats, row0, xs, n, acc);
 #pragma unroll
-    for (int t = 0; t < kTok; ++t) {
-      if (t < n && lane == t) {
-        act[static_cast<std::size_t>(members[b + t]) * gate.rows + row] =
-            silu(acc[0][0][t]) * acc[1][0][t];
+      for (int r = 0; r < kRows; ++r) {
+#pragma unroll
+        for (int t = 0; t < kTok; ++t) {
+          if (t < n && lane == r * kTok + t && row0 + r < gate.rows) {
+            act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + r] =
+                silu(acc[0][r][t]) * acc[1][r][t];
+          }
+        }
       }
     }
   }
 }
 
 // Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
-template <int kTok>
-__global__ void __launch_bounds__(kExpertWarps* kWarpSize)
+template <int kRows, int kTok, int kWarps>
+__global__ void __launch_bounds__(kWarps* kWarpSize)
     expert_down_grouped_kernel(Mxfp4Stack down, const float* act, const int* table, int n_slots,
                                float* partial) {
+  extern __shared__ float4 xs[];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  const int row0 = (blockIdx.x * kExpertWarps + threadIdx.x / kWarpSize) * kDownRows;
-  if (g.begin == g.end || row0 >= down.rows) return;  // warp-uniform
-  const int lane = threadIdx.x % kWarpSize;
+  if (g.begin == g.end) return;  // block-uniform
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
   const Mxfp4Matrix mats[1] = {stack_member(down, g.expert)};
   for (int b = g.begin; b < g.end; b += kTok) {
@@ -279,14 +312,21 @@ __global__ void __launch_bounds__(kExpertWarps* kWarpSize)
     int in_row[kTok];
 #pragma unroll
     for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] : 0;
-    float acc[1][kDownRows][kTok];
-    mxfp4_group_rows<1, kDownRows, kTok>(mats, row0, act, in_row, n, acc);
+    __syncthreads();
+    stage_member_rows(act, in_row, n, down.cols, xs);
+    __syncthreads();
+    for (int r0 = warp * kRows; r0 < kExpertBlockRows; r0 += kWarps * kRows) {
+      const int row0 = blockIdx.x * kExpertBlockRows + r0;
+      if (row0 >= down.rows) break;  // warp-uniform
+      float acc[1][kRows][kTok];
+      mxfp4_staged_rows<1, kRows, kTok>(mats, row0, xs, n, acc);
 #pragma unroll
-    for (int r = 0; r < kDownRows; ++r) {
+      for (int r = 0; r < kRows; ++r) {
 #pragma unroll
-      for (int t = 0; t < kTok; ++t) {
-        if (t < n && lane == r * kTok + t && row0 + r < down.rows) {
-          partial[static_cast<std::size_t>(in_row[t]) * down.rows + row0 + r] = acc[0][r][t];
+        for (int t = 0; t < kTok; ++t) {
+          if (t < n && lane == r * kTok + t && row0 + r < down.rows) {
+            partial[static_cast<std::size_t>(in_row[t]) * down.rows + row0 + r] = acc[0][r][t];
+          }
         }
       }
     }
@@ -443,45 +483,93 @@ unsigned group_blocks(int n_slots, int count) {
 }
 }  // namespace
 
+namespace {
+// Members staged per block of the expert kernels: kTok rows of `cols` floats in dynamic shared
+// memory. 1 for a decode step, 4 or 8 for verify steps (larger groups loop over batches), fewer
+// when the rows would not fit.
+constexpr int kMaxStageBytes = 200 * 1024;
+int stage_tokens(int n_tokens, int cols) {
+  int tok = n_tokens == 1 ? 1 : n_tokens <= 4 ? 4 : 8;
+  while (tok > 1 && std::size_t(tok) * cols * sizeof(float) > kMaxStageBytes)
+    tok = tok == 8 ? 4 : 1;
+  return tok;
+}
+
+// Opts a kernel into more than 48 KB of dynamic shared memory. Not a stream operation, but it
+// may run while a step is being captured: the capture mode is relaxed around it.
+template <class Kernel>
+void allow_dynamic_smem(Kernel kernel, std::size_t bytes, const char* op) {
+  if (bytes <= 48 * 1024) return;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(bytes));
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice, cat("CUDA ", op, ": ", bytes,
+                                        " bytes of shared memory: ", cudaGetErrorString(err)));
+  }
+}
+
+template <int kRows, int kTok, int kWarps>
+void launch_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
+                    int n_slots, int top_k, float* act, cudaStream_t s) {
+  const std::size_t smem = std::size_t(kTok) * gate.cols * sizeof(float);
+  const auto kernel = expert_gate_up_grouped_kernel<kRows, kTok, kWarps>;
+  allow_dynamic_smem(kernel, smem, "expert_gate_up");
+  const dim3 grid(blocks_for(gate.rows, kExpertBlockRows), group_blocks(n_slots, gate.count));
+  kernel<<<grid, kWarps * kWarpSize, smem, s>>>(gate, up, x, groups, n_slots, top_k, act);
+}
+
+template <int kRows, int kTok, int kWarps>
+void launch_down(const Mxfp4Stack& down, const float* act, const int* groups, int n_slots,
+                 float* partial, cudaStream_t s) {
+  const std::size_t smem = std::size_t(kTok) * down.cols * sizeof(float);
+  const auto kernel = expert_down_grouped_kernel<kRows, kTok, kWarps>;
+  allow_dynamic_smem(kernel, smem, "expert_down");
+  const dim3 grid(blocks_for(down.rows, kExpertBlockRows), group_blocks(n_slots, down.count));
+  kernel<<<grid, kWarps * kWarpSize, smem, s>>>(down, act, groups, n_slots, partial);
+}
+}  // namespace
+
 void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
                     int n_tokens, int top_k, float* act, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
-        gate.count == up.count && gate.cols % 32 == 0))
+        gate.count == up.count && gate.cols % 32 == 0 &&
+        std::size_t(gate.cols) * sizeof(float) <= kMaxStageBytes))
     fail("expert_gate_up",
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
-  const dim3 grid(blocks_for(gate.rows, kExpertWarps), group_blocks(n_slots, gate.count));
   cudaStream_t s = as_stream(stream);
-  if (n_tokens == 1) {
-    expert_gate_up_grouped_kernel<1>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
-  } else if (n_tokens <= 4) {
-    expert_gate_up_grouped_kernel<4>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
-  } else {
-    expert_gate_up_grouped_kernel<8>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(gate, up, x, groups, n_slots, top_k, act);
+  switch (stage_tokens(n_tokens, gate.cols)) {
+    case 1:
+      launch_gate_up<2, 1, 8>(gate, up, x, groups, n_slots, top_k, act, s);
+      break;
+    case 4:
+      launch_gate_up<2, 4, 16>(gate, up, x, groups, n_slots, top_k, act, s);
+      break;
+    default:
+      launch_gate_up<1, 8, 16>(gate, up, x, groups, n_slots, top_k, act, s);
   }
   check_launch("expert_gate_up");
 }
 
 void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
                  int n_tokens, int top_k, float* partial, float* y, Stream stream) {
-  if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
+  if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0 &&
+        std::size_t(down.cols) * sizeof(float) <= kMaxStageBytes))
     fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
   const int n_slots = n_tokens * top_k;
-  const dim3 grid(blocks_for(down.rows, kExpertWarps * kDownRows),
-                  group_blocks(n_slots, down.count));
   cudaStream_t s = as_stream(stream);
-  if (n_tokens == 1) {
-    expert_down_grouped_kernel<1>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
-  } else if (n_tokens <= 4) {
-    expert_down_grouped_kernel<4>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
-  } else {
-    expert_down_grouped_kernel<8>
-        <<<grid, kExpertWarps * kWarpSize, 0, s>>>(down, act, groups, n_slots, partial);
+  switch (stage_tokens(n_tokens, down.cols)) {
+    case 1:
+      launch_down<4, 1, 8>(down, act, groups, n_slots, partial, s);
+      break;
+    case 4:
+      launch_down<2, 4, 16>(down, act, groups, n_slots, partial, s);
+      break;
+    default:
+      launch_down<2, 8, 16>(down, act, groups, n_slots, partial, s);
   }
   check_launch("expert_down");
   const long long outputs = static_cast<long long>(n_tokens) * down.rows;

@@ -210,4 +210,73 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
   }
 }
 
+// One token through an FP8 matrix, kRows consecutive rows a block (16 for the large
+// projections): each thread loads its chunk of the activations once and reuses it from registers
+// for every row, and issues all kRows 16-byte weight loads (L1 bypassed: read once a step) before
+// decoding any, so many loads are in flight. Per-row arithmetic and the fixed-order block
+// reduction are those of linear_rows_block_tile. s_partial: (blockDim.x / 32) * kRows floats.
+template <int kRows>
+__device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int row0,
+                                                         const float* x, float* y,
+                                                         float* s_partial) {
+  float acc[kRows];
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
+  const int chunks = m.cols / 16;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    const int col = c * 16;
+    uint4 raw[kRows];
+    float scale[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const int row = min(row0 + r, m.rows - 1);
+      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                   : "=r"(raw[r].x), "=r"(raw[r].y), "=r"(raw[r].z), "=r"(raw[r].w)
+                   : "l"(m.codes + static_cast<std::size_t>(row) * m.cols + col));
+      const int scale_row = (row + m.scale_row_offset) / m.block_rows;
+      scale[r] =
+          __ldg(m.scales + static_cast<std::size_t>(scale_row) * m.scale_cols + col / m.block_cols);
+    }
+    float xv[16];
+    const float4* xp = reinterpret_cast<const float4*>(x + col);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float4 v = __ldg(xp + i);
+      xv[4 * i] = v.x;
+      xv[4 * i + 1] = v.y;
+      xv[4 * i + 2] = v.z;
+      xv[4 * i + 3] = v.w;
+    }
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const std::uint32_t words[4] = {raw[r].x, raw[r].y, raw[r].z, raw[r].w};
+      float d = 0.0f;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 lo = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] & 0xFFFFu));
+        const float2 hi = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] >> 16));
+        d = fmaf(lo.x, xv[4 * i], d);
+        d = fmaf(lo.y, xv[4 * i + 1], d);
+        d = fmaf(hi.x, xv[4 * i + 2], d);
+        d = fmaf(hi.y, xv[4 * i + 3], d);
+      }
+      acc[r] = fmaf(d, scale[r], acc[r]);
+    }
+  }
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    const float v = warp_sum(acc[r]);
+    if (lane == 0) s_partial[warp * kRows + r] = v;
+  }
+  __syncthreads();
+  for (int r = threadIdx.x; r < kRows; r += blockDim.x) {
+    if (row0 + r >= m.rows) continue;
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += s_partial[w * kRows + r];
+    y[row0 + r] = total;
+  }
+}
+
 }  // namespace mimo::cuda::tiles

@@ -1,10 +1,10 @@
 // Expert tiles grouped by expert: a step's (token, expert) slots are grouped by the expert they
 // chose (group_experts_tile, once per layer), so each selected expert's MXFP4 weights are read
 // once for all its tokens. A warp computes a few rows of one or two matrices of one expert for
-// up to kTok member inputs: 16-byte code loads, eight codes decoded per 32-bit word with bit
-// moves into FP16 pairs, the decoded chunk reused from registers for every member.
-// Per (slot, row) the arithmetic is the same whatever the grouping, so results do not depend on
-// which other tokens share the expert (a verify step's rows equal the decode step's).
+// up to kTok member inputs staged in shared memory: 16-byte code loads, eight codes decoded per
+// 32-bit word with bit moves into FP16 pairs, the decoded chunk reused from registers for every
+// member. Per (slot, row) the arithmetic is the same whatever the grouping, so results do not
+// depend on which other tokens share the expert (a verify step's rows equal the decode step's).
 #pragma once
 
 #include <climits>
@@ -89,23 +89,43 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
   }
 }
 
-// Decodes one 16-byte MXFP4 chunk (32 values) as fp4x8_to_float_scaled does.
-__device__ __forceinline__ void fp4_chunk_scaled(const uint4& raw, float (&w)[32]) {
-  fp4x8_to_float_scaled(raw.x, w);
-  fp4x8_to_float_scaled(raw.y, w + 8);
-  fp4x8_to_float_scaled(raw.z, w + 16);
-  fp4x8_to_float_scaled(raw.w, w + 24);
+// The block first copies its members' activation rows into shared memory
+// (stage_member_rows, once per batch of up to kTok members), then each warp computes kRows rows
+// of kMats matrices reading them from there. Shared layout: member t, chunk c (32 floats, eight
+// float4) at float4 (t * chunks + c) * 8 + (q ^ (c & 7)), so the eight lanes of a quarter-warp
+// (consecutive chunks) hit distinct banks. The arithmetic per (member, row) is exactly that of
+// mxfp4_group_rows (lane-strided chunks, 32 products in order, scale, warp sum): results do not
+// depend on the staging or on which members share the batch.
+__device__ __forceinline__ void stage_member_rows(const float* in, const int* in_row, int n,
+                                                  int cols, float4* xs) {
+  const int per_row = cols / 4;
+  for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
+    const int t = i / per_row, j = i % per_row;
+    const int c = j / 8, q = j % 8;
+    xs[(static_cast<std::size_t>(t) * (cols / 32) + c) * 8 + (q ^ (c & 7))] =
+        __ldg(reinterpret_cast<const float4*>(in + static_cast<std::size_t>(in_row[t]) * cols) + j);
+  }
 }
 
-// Called by a whole warp: acc[i][r][t] = row (row0 + r) of mats[i] . (in + in_row[t] * cols)
-// for t < n (n <= kTok); every lane receives the sums. All mats share rows / cols; rows past the
-// end are clamped to the last row (the caller drops them).
+// Weights are read once per step: keep them out of L1 so the staged activations' neighbours
+// (scales, tables) stay cached.
+__device__ __forceinline__ uint4 load_stream_u4(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// Called by a whole warp: acc[i][r][t] = row (row0 + r) of mats[i] . staged member t, t < n.
+// Rows past the end are clamped to the last row (the caller drops them). Every lane receives the
+// sums.
 template <int kMats, int kRows, int kTok>
-__device__ __forceinline__ void mxfp4_group_rows(const Mxfp4Matrix (&mats)[kMats], int row0,
-                                                 const float* in, const int (&in_row)[kTok], int n,
-                                                 float (&acc)[kMats][kRows][kTok]) {
+__device__ __forceinline__ void mxfp4_staged_rows(const Mxfp4Matrix (&mats)[kMats], int row0,
+                                                  const float4* xs, int n,
+                                                  float (&acc)[kMats][kRows][kTok]) {
   const int lane = threadIdx.x % kWarpSize;
-  const int cols = mats[0].cols, chunks = cols / 32;
+  const int chunks = mats[0].cols / 32;
 #pragma unroll
   for (int i = 0; i < kMats; ++i)
 #pragma unroll
@@ -122,44 +142,53 @@ __device__ __forceinline__ void mxfp4_group_rows(const Mxfp4Matrix (&mats)[kMats
       for (int r = 0; r < kRows; ++r) {
         const std::size_t at =
             static_cast<std::size_t>(min(row0 + r, mats[i].rows - 1)) * chunks + c;
-        raw[i][r] = __ldg(reinterpret_cast<const uint4*>(mats[i].codes) + at);
+        raw[i][r] = load_stream_u4(reinterpret_cast<const uint4*>(mats[i].codes) + at);
         scale[i][r] = e8m0_to_float(__ldg(mats[i].scales + at));
       }
     }
-    float w[kMats][kRows][32];
+    float d[kMats][kRows][kTok];
 #pragma unroll
     for (int i = 0; i < kMats; ++i)
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) fp4_chunk_scaled(raw[i][r], w[i][r]);
+      for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int t = 0; t < kTok; ++t) {
-      if (t >= n) break;
-      const float4* xp =
-          reinterpret_cast<const float4*>(in + static_cast<std::size_t>(in_row[t]) * cols + c * 32);
-      float d[kMats][kRows];
+        for (int t = 0; t < kTok; ++t) d[i][r][t] = 0.0f;
+#pragma unroll
+    for (int word = 0; word < 4; ++word) {
+      float w[kMats][kRows][8];
 #pragma unroll
       for (int i = 0; i < kMats; ++i)
 #pragma unroll
-        for (int r = 0; r < kRows; ++r) d[i][r] = 0.0f;
-#pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        const float4 xv = __ldg(xp + q);
-#pragma unroll
-        for (int i = 0; i < kMats; ++i) {
-#pragma unroll
-          for (int r = 0; r < kRows; ++r) {
-            d[i][r] = fmaf(w[i][r][4 * q], xv.x, d[i][r]);
-            d[i][r] = fmaf(w[i][r][4 * q + 1], xv.y, d[i][r]);
-            d[i][r] = fmaf(w[i][r][4 * q + 2], xv.z, d[i][r]);
-            d[i][r] = fmaf(w[i][r][4 * q + 3], xv.w, d[i][r]);
-          }
+        for (int r = 0; r < kRows; ++r) {
+          const std::uint32_t bits = word == 0   ? raw[i][r].x
+                                     : word == 1 ? raw[i][r].y
+                                     : word == 2 ? raw[i][r].z
+                                                 : raw[i][r].w;
+          fp4x8_to_float_scaled(bits, w[i][r]);
         }
+#pragma unroll
+      for (int t = 0; t < kTok; ++t) {
+        if (t >= n) break;
+        const float4* xp = xs + (static_cast<std::size_t>(t) * chunks + c) * 8;
+        const float4 xa = xp[(2 * word) ^ (c & 7)];
+        const float4 xb = xp[(2 * word + 1) ^ (c & 7)];
+        const float xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+        for (int i = 0; i < kMats; ++i)
+#pragma unroll
+          for (int r = 0; r < kRows; ++r)
+#pragma unroll
+            for (int v = 0; v < 8; ++v) d[i][r][t] = fmaf(w[i][r][v], xv[v], d[i][r][t]);
       }
+    }
+#pragma unroll
+    for (int t = 0; t < kTok; ++t) {
+      if (t >= n) break;
 #pragma unroll
       for (int i = 0; i < kMats; ++i)
 #pragma unroll
         for (int r = 0; r < kRows; ++r)
-          acc[i][r][t] = fmaf(d[i][r] * kFp4ScaledUnit, scale[i][r], acc[i][r][t]);
+          acc[i][r][t] = fmaf(d[i][r][t] * kFp4ScaledUnit, scale[i][r], acc[i][r][t]);
     }
   }
 #pragma unroll
