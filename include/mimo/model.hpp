@@ -28,6 +28,9 @@ struct ModelOptions {
   std::uint64_t memory_budget_bytes = 0;  // 0 = no limit; load fails cleanly if weights exceed it
   std::int64_t max_context = 4096;        // KV capacity per session, in tokens
   int max_step_tokens = 16;               // largest multi-token step (prefill chunk / verify block)
+  // Device::kCuda with num_devices > 1: tensor / expert parallel over CUDA devices 0..N-1 of
+  // this process (docs/parallel.md); needs a libmimo built with MIMO_WITH_NCCL.
+  int num_devices = 1;
   // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
   std::function<void(float)> on_progress;
 };

@@ -8,6 +8,9 @@
 #include "cuda/launch/device_query.hpp"
 #include "cuda/launch/gpu_executor.hpp"
 #endif
+#if defined(MIMO_WITH_NCCL)
+#include "cuda/tp/tp_executor.hpp"
+#endif
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
@@ -51,6 +54,18 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("ModelOptions.max_step_tokens must be positive, got {}",
                             options.max_step_tokens));
   }
+  if (options.num_devices < 1 || (options.num_devices > 1 && options.device != Device::kCuda)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("ModelOptions.num_devices {} needs Device::kCuda (and at least 1)",
+                            options.num_devices));
+  }
+#if !defined(MIMO_WITH_NCCL)
+  if (options.num_devices > 1) {
+    throw Error(ErrorCode::kUnsupported,
+                "ModelOptions.num_devices > 1, but this libmimo was built without NCCL "
+                "(configure with -DMIMO_WITH_NCCL=ON)");
+  }
+#endif
 #if defined(MIMO_WITH_CUDA)
   const bool gpu_present = cuda::device_count() > 0;
   if (options.device == Device::kCuda && !gpu_present) {
@@ -89,7 +104,13 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                             s.weight_bytes, options.memory_budget_bytes));
   }
 #if defined(MIMO_WITH_CUDA)
-  if (options.device == Device::kCuda) {
+  if (options.device == Device::kCuda && options.num_devices > 1) {
+#if defined(MIMO_WITH_NCCL)
+    std::vector<int> devices(options.num_devices);
+    for (int d = 0; d < options.num_devices; ++d) devices[d] = d;
+    impl->executor = cuda::make_tensor_parallel_executor(impl->config, impl->weights, devices);
+#endif
+  } else if (options.device == Device::kCuda) {
     impl->executor = cuda::make_gpu_executor(impl->config, impl->weights);
   } else if (options.device == Device::kAuto && gpu_present) {
     try {
