@@ -1,6 +1,7 @@
 // GpuExecutor: issues the forward of lib/cpu/forward.cpp kernel by kernel on one stream, with
 // the decode step replayed from a per-session CUDA graph. Layer by layer:
-//   h = rmsnorm(x += delta); q, k, v = linear(h); rope(q, k); store k, v * value_scale;
+//   h = rmsnorm(x += delta); q, k, v = linear(h); rope(q, k) and store k, v * value_scale (one
+//   kernel);
 //   heads = attention(q, cache); delta = o(heads)
 //   h = rmsnorm(x += delta); delta = dense MLP(h) or sum_k w_k expert_k(h)
 // The residual add of each block is fused into the next RMSNorm.
@@ -151,8 +152,6 @@ struct GpuExecutor::Impl {
       apply(w.v, h, n, v, st);
       mark("qkv linear", capturing);
       const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
-      rope(q, positions, n, a.num_heads, a.head_dim, a.rotary_dim, inv_freq, st);
-      rope(k, positions, n, a.num_kv_heads, a.head_dim, a.rotary_dim, inv_freq, st);
       AttentionShape shape;
       shape.num_heads = a.num_heads;
       shape.num_kv_heads = a.num_kv_heads;
@@ -160,8 +159,8 @@ struct GpuExecutor::Impl {
       shape.v_head_dim = a.v_head_dim;
       shape.window = sliding ? c.sliding_window : 0;
       shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
-      store_kv(k, v, positions, n, shape, static_cast<float>(c.attention_value_scale), s.cache(l),
-               st);
+      rope_store_kv(q, k, v, positions, n, shape, a.rotary_dim, inv_freq,
+                    static_cast<float>(c.attention_value_scale), s.cache(l), st);
       mark("rope + store kv", capturing);
       attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
                 b.attention_partial.as<float>(), s.attention_splits(l));

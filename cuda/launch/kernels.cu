@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -160,6 +161,18 @@ __global__ void rmsnorm_kernel(float* x, const float* delta, const float* weight
                      scratch);
 }
 
+constexpr int kNormThreads = 256;
+constexpr int kNormVec = 8;  // float4s a thread keeps: dim <= 8192
+
+__global__ void __launch_bounds__(kNormThreads)
+    rmsnorm_vec_kernel(float* x, const float* delta, const float* weight, int dim, float eps,
+                       float* out) {
+  __shared__ float scratch[32];
+  const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
+  rmsnorm_token_tile_vec<kNormVec>(x + base, delta ? delta + base : nullptr, weight, dim, eps,
+                                   out + base, scratch);
+}
+
 __global__ void rope_kernel(float* x, const int* positions, int n_heads, int head_dim, int half,
                             const float* inv_freq) {
   const int t = blockIdx.x, h = blockIdx.y;
@@ -177,6 +190,37 @@ __global__ void store_kv_kernel(const float* k, const float* v, const int* posit
   const std::size_t src = static_cast<std::size_t>(t) * a.num_kv_heads + h;
   for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
     cache.k[slot * a.head_dim + d] = k[src * a.head_dim + d];
+  }
+  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
+    cache.v[slot * a.v_head_dim + d] = v[src * a.v_head_dim + d] * value_scale;
+  }
+}
+
+// Blocks (t, h): h < num_heads rotates query head h; the others rotate key head
+// h - num_heads and then store it and its value head into the cache (one launch for both ropes
+// and the store).
+__global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const int* positions,
+                                     AttentionShape a, int half, const float* inv_freq,
+                                     float value_scale, KvCacheView cache) {
+  const int t = blockIdx.x;
+  const int pos = positions[t];
+  if (static_cast<int>(blockIdx.y) < a.num_heads) {
+    float* head = q + (static_cast<std::size_t>(t) * a.num_heads + blockIdx.y) * a.head_dim;
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
+      rope_pair_tile(head, half, i, inv_freq[i], pos);
+    }
+    return;  // block-uniform
+  }
+  const int h = blockIdx.y - a.num_heads;
+  const std::size_t src = static_cast<std::size_t>(t) * a.num_kv_heads + h;
+  float* head = k + src * a.head_dim;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    rope_pair_tile(head, half, i, inv_freq[i], pos);
+  }
+  __syncthreads();
+  const std::size_t slot = static_cast<std::size_t>(pos % cache.capacity) * a.num_kv_heads + h;
+  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
+    cache.k[slot * a.head_dim + d] = head[d];
   }
   for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
     cache.v[slot * a.v_head_dim + d] = v[src * a.v_head_dim + d] * value_scale;
@@ -404,7 +448,14 @@ void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream s
 void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
              float* out, Stream stream) {
   if (!(n_tokens > 0 && dim > 0)) fail("rmsnorm", cat(n_tokens, " tokens of dim ", dim));
-  rmsnorm_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(x, delta, weight, dim, eps, out);
+  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
+  if (dim % 4 == 0 && dim <= 4 * kNormVec * kNormThreads && aligned(x) && aligned(delta) &&
+      aligned(weight) && aligned(out)) {
+    rmsnorm_vec_kernel<<<n_tokens, kNormThreads, 0, as_stream(stream)>>>(x, delta, weight, dim, eps,
+                                                                         out);
+  } else {
+    rmsnorm_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(x, delta, weight, dim, eps, out);
+  }
   check_launch("rmsnorm");
 }
 
@@ -425,6 +476,20 @@ void store_kv(const float* k, const float* v, const int* positions, int n_tokens
   store_kv_kernel<<<dim3(n_tokens, shape.num_kv_heads), 128, 0, as_stream(stream)>>>(
       k, v, positions, shape, value_scale, cache);
   check_launch("store_kv");
+}
+
+void rope_store_kv(float* q, float* k, const float* v, const int* positions, int n_tokens,
+                   const AttentionShape& shape, int rotary_dim, const float* inv_freq,
+                   float value_scale, const KvCacheView& cache, Stream stream) {
+  if (!(n_tokens > 0 && cache.capacity > 0 && shape.num_heads > 0 && shape.num_kv_heads > 0 &&
+        rotary_dim % 2 == 0 && rotary_dim <= shape.head_dim))
+    fail("rope_store_kv", cat("rotary_dim ", rotary_dim, " of head_dim ", shape.head_dim, ", ",
+                              n_tokens, " tokens"));
+  const int half = rotary_dim / 2;
+  rope_store_kv_kernel<<<dim3(n_tokens, shape.num_heads + shape.num_kv_heads), 128, 0,
+                         as_stream(stream)>>>(q, k, v, positions, shape, half, inv_freq,
+                                              value_scale, cache);
+  check_launch("rope_store_kv");
 }
 
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
@@ -461,7 +526,9 @@ void route(const float* logits, const float* bias, int n_tokens, const RouterSha
     fail("route", cat(shape.num_experts, " experts, top ", shape.top_k, ", ", shape.n_group,
                       " groups keep ", shape.topk_group));
   const int smem = (2 * shape.num_experts + 2 * shape.n_group) * sizeof(float);
-  route_kernel<<<n_tokens, 256, smem, as_stream(stream)>>>(logits, bias, shape, experts, weights);
+  // One warp a token: the top-k rounds are warp reductions without cross-warp barriers.
+  route_kernel<<<n_tokens, kWarpSize, smem, as_stream(stream)>>>(logits, bias, shape, experts,
+                                                                 weights);
   check_launch("route");
 }
 

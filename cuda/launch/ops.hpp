@@ -36,6 +36,12 @@ void store_kv(const float* k, const float* v, const int* positions, int n_tokens
               const AttentionShape& shape, float value_scale, const KvCacheView& cache,
               Stream stream = nullptr);
 
+// rope on q [n_tokens, num_heads, head_dim] and k [n_tokens, num_kv_heads, head_dim] (both in
+// place), then store_kv of the rotated k and v: the three ops of a layer in one launch.
+void rope_store_kv(float* q, float* k, const float* v, const int* positions, int n_tokens,
+                   const AttentionShape& shape, int rotary_dim, const float* inv_freq,
+                   float value_scale, const KvCacheView& cache, Stream stream = nullptr);
+
 // out [n_tokens, num_heads, v_head_dim] = attention of q [n_tokens, num_heads, head_dim] at
 // positions[t] over the cache (which already holds every key up to each position). sinks:
 // [num_heads] logits or null. With `partial` and 2 <= splits <= kMaxAttentionSplits, each

@@ -83,6 +83,38 @@ __device__ __forceinline__ void fp4x8_to_float_scaled(std::uint32_t w, float* v)
   v[7] = f37.y;
 }
 
+// Conversion-free decoders for the bandwidth-bound 1-token paths: F16 -> F32 conversions run at
+// 16 a clock per SM, a quarter of the integer ops, and were the limit of the FP8 / FP4 GEMVs.
+// These move the code's bits straight into an F32 pattern with shifts and masks only; the values
+// come out scaled by a power of two (exact; the smallest codes become F32 subnormals, so callers
+// pre-scale the activations by kActivationScale to keep every product normal).
+//
+// Four E4M3 codes of one word (byte j = value j) to their values times 2^-120. NaN codes (0x7F,
+// 0xFF) are not mapped: check fp8x4_has_nan.
+__device__ __forceinline__ void fp8x4_to_float_bits(std::uint32_t w, float* v) {
+  v[0] = __int_as_float((static_cast<int>(w << 24) >> 4) & 0x87F00000);
+  v[1] = __int_as_float((static_cast<int>(w << 16) >> 4) & 0x87F00000);
+  v[2] = __int_as_float((static_cast<int>(w << 8) >> 4) & 0x87F00000);
+  v[3] = __int_as_float((static_cast<int>(w) >> 4) & 0x87F00000);
+}
+__device__ __forceinline__ bool fp8x4_has_nan(std::uint32_t w) {
+  return __vcmpeq4(w & 0x7F7F7F7Fu, 0x7F7F7F7Fu) != 0;
+}
+inline constexpr float kFp8BitsUnit = 0x1p120f;  // undoes fp8x4_to_float_bits
+
+// Eight E2M1 codes of one word (nibble j = value j) to their values times 2^-126.
+__device__ __forceinline__ void fp4x8_to_float_bits(std::uint32_t w, float* v) {
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    v[j] = __int_as_float((static_cast<int>(w << (28 - 4 * j)) >> 6) & 0x81C00000);
+  }
+}
+inline constexpr float kFp4BitsUnit = 0x1p126f;  // undoes fp4x8_to_float_bits
+
+// Activations are multiplied by 2^64 before the products with bit-decoded weights (exact) and
+// the sums by 2^-64 after, so products of the subnormal weight patterns stay normal.
+inline constexpr float kActivationScale = 0x1p64f;
+
 inline constexpr float kFp4ScaledUnit = 16384.0f;  // 2^14: undoes fp4x8_to_float_scaled's 2^-14
 
 }  // namespace mimo::cuda::tiles

@@ -213,8 +213,9 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
 // One token through an FP8 matrix, kRows consecutive rows a block (16 for the large
 // projections): each thread loads its chunk of the activations once and reuses it from registers
 // for every row, and issues all kRows 16-byte weight loads (L1 bypassed: read once a step) before
-// decoding any, so many loads are in flight. Per-row arithmetic and the fixed-order block
-// reduction are those of linear_rows_block_tile. s_partial: (blockDim.x / 32) * kRows floats.
+// decoding any, so many loads are in flight. Codes are decoded with integer ops only
+// (fp8x4_to_float_bits) against activations scaled by kActivationScale; the block reduction is
+// that of linear_rows_block_tile (fixed order). s_partial: (blockDim.x / 32) * kRows floats.
 template <int kRows>
 __device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int row0,
                                                          const float* x, float* y,
@@ -242,10 +243,10 @@ __device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const float4 v = __ldg(xp + i);
-      xv[4 * i] = v.x;
-      xv[4 * i + 1] = v.y;
-      xv[4 * i + 2] = v.z;
-      xv[4 * i + 3] = v.w;
+      xv[4 * i] = v.x * kActivationScale;
+      xv[4 * i + 1] = v.y * kActivationScale;
+      xv[4 * i + 2] = v.z * kActivationScale;
+      xv[4 * i + 3] = v.w * kActivationScale;
     }
 #pragma unroll
     for (int r = 0; r < kRows; ++r) {
@@ -253,13 +254,16 @@ __device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int
       float d = 0.0f;
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const float2 lo = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] & 0xFFFFu));
-        const float2 hi = fp8x2_e4m3_to_float2(static_cast<std::uint16_t>(words[i] >> 16));
-        d = fmaf(lo.x, xv[4 * i], d);
-        d = fmaf(lo.y, xv[4 * i + 1], d);
-        d = fmaf(hi.x, xv[4 * i + 2], d);
-        d = fmaf(hi.y, xv[4 * i + 3], d);
+        float w[4];
+        fp8x4_to_float_bits(words[i], w);
+        d = fmaf(w[0], xv[4 * i], d);
+        d = fmaf(w[1], xv[4 * i + 1], d);
+        d = fmaf(w[2], xv[4 * i + 2], d);
+        d = fmaf(w[3], xv[4 * i + 3], d);
       }
+      const bool nan = fp8x4_has_nan(raw[r].x) || fp8x4_has_nan(raw[r].y) ||
+                       fp8x4_has_nan(raw[r].z) || fp8x4_has_nan(raw[r].w);
+      d = nan ? __int_as_float(0x7FC00000) : d * (kFp8BitsUnit / kActivationScale);
       acc[r] = fmaf(d, scale[r], acc[r]);
     }
   }

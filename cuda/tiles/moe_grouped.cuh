@@ -2,8 +2,8 @@
 // chose (group_experts_tile, once per layer), so each selected expert's MXFP4 weights are read
 // once for all its tokens. A warp computes a few rows of one or two matrices of one expert for
 // up to kTok member inputs staged in shared memory: 16-byte code loads, eight codes decoded per
-// 32-bit word with bit moves into FP16 pairs, the decoded chunk reused from registers for every
-// member. Per (slot, row) the arithmetic is the same whatever the grouping, so results do not
+// 32-bit word by moving their bits into F32 patterns, reused from registers for every member.
+// Per (slot, row) the arithmetic is the same whatever the grouping, so results do not
 // depend on which other tokens share the expert (a verify step's rows equal the decode step's).
 #pragma once
 
@@ -93,17 +93,23 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
 // (stage_member_rows, once per batch of up to kTok members), then each warp computes kRows rows
 // of kMats matrices reading them from there. Shared layout: member t, chunk c (32 floats, eight
 // float4) at float4 (t * chunks + c) * 8 + (q ^ (c & 7)), so the eight lanes of a quarter-warp
-// (consecutive chunks) hit distinct banks. The arithmetic per (member, row) is exactly that of
-// mxfp4_group_rows (lane-strided chunks, 32 products in order, scale, warp sum): results do not
-// depend on the staging or on which members share the batch.
+// (consecutive chunks) hit distinct banks; activations are staged times kActivationScale, and
+// codes are decoded with integer ops only (fp4x8_to_float_bits). The arithmetic per (member, row)
+// is fixed (lane-strided chunks, 32 products in order, times the block scale, warp sum): results
+// do not depend on the staging or on which members share the batch.
 __device__ __forceinline__ void stage_member_rows(const float* in, const int* in_row, int n,
                                                   int cols, float4* xs) {
   const int per_row = cols / 4;
   for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
     const int t = i / per_row, j = i % per_row;
     const int c = j / 8, q = j % 8;
-    xs[(static_cast<std::size_t>(t) * (cols / 32) + c) * 8 + (q ^ (c & 7))] =
+    float4 v =
         __ldg(reinterpret_cast<const float4*>(in + static_cast<std::size_t>(in_row[t]) * cols) + j);
+    v.x *= kActivationScale;
+    v.y *= kActivationScale;
+    v.z *= kActivationScale;
+    v.w *= kActivationScale;
+    xs[(static_cast<std::size_t>(t) * (cols / 32) + c) * 8 + (q ^ (c & 7))] = v;
   }
 }
 
@@ -164,7 +170,7 @@ __device__ __forceinline__ void mxfp4_staged_rows(const Mxfp4Matrix (&mats)[kMat
                                      : word == 1 ? raw[i][r].y
                                      : word == 2 ? raw[i][r].z
                                                  : raw[i][r].w;
-          fp4x8_to_float_scaled(bits, w[i][r]);
+          fp4x8_to_float_bits(bits, w[i][r]);
         }
 #pragma unroll
       for (int t = 0; t < kTok; ++t) {
@@ -188,7 +194,8 @@ __device__ __forceinline__ void mxfp4_staged_rows(const Mxfp4Matrix (&mats)[kMat
       for (int i = 0; i < kMats; ++i)
 #pragma unroll
         for (int r = 0; r < kRows; ++r)
-          acc[i][r][t] = fmaf(d[i][r][t] * kFp4ScaledUnit, scale[i][r], acc[i][r][t]);
+          acc[i][r][t] =
+              fmaf(d[i][r][t] * (kFp4BitsUnit / kActivationScale), scale[i][r], acc[i][r][t]);
     }
   }
 #pragma unroll

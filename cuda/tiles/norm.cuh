@@ -26,4 +26,47 @@ __device__ __forceinline__ void rmsnorm_token_tile(float* x, const float* delta,
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = weight[i] * (x[i] * inv_rms);
 }
 
+// The same for dim % 4 == 0 and dim <= 4 * kVec * blockDim.x (x 16-byte aligned): each thread
+// keeps its float4s in registers between the sum and the scaling, so x is read once.
+template <int kVec>
+__device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* delta,
+                                                       const float* weight, int dim, float eps,
+                                                       float* out, float* scratch) {
+  float4 v[kVec];
+  float sq = 0.0f;
+  const int n4 = dim / 4;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i >= n4) break;
+    v[j] = reinterpret_cast<const float4*>(x)[i];
+    if (delta != nullptr) {
+      const float4 d = reinterpret_cast<const float4*>(delta)[i];
+      v[j].x += d.x;
+      v[j].y += d.y;
+      v[j].z += d.z;
+      v[j].w += d.w;
+      reinterpret_cast<float4*>(x)[i] = v[j];
+    }
+    sq = fmaf(v[j].x, v[j].x, sq);
+    sq = fmaf(v[j].y, v[j].y, sq);
+    sq = fmaf(v[j].z, v[j].z, sq);
+    sq = fmaf(v[j].w, v[j].w, sq);
+  }
+  const float mean_square = block_sum(sq, scratch) / static_cast<float>(dim);
+  const float inv_rms = 1.0f / sqrtf(mean_square + eps);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i >= n4) break;
+    const float4 w = __ldg(reinterpret_cast<const float4*>(weight) + i);
+    float4 y;
+    y.x = w.x * (v[j].x * inv_rms);
+    y.y = w.y * (v[j].y * inv_rms);
+    y.z = w.z * (v[j].z * inv_rms);
+    y.w = w.w * (v[j].w * inv_rms);
+    reinterpret_cast<float4*>(out)[i] = y;
+  }
+}
+
 }  // namespace mimo::cuda::tiles

@@ -1,8 +1,11 @@
 // RoPE, KV-cache writes and decode / multi-token attention on the GPU against cpu::Rope and
-// cpu::attention: full and sliding (ring) layers, GQA, sinks, 192/128 and 64/64 head dims.
+// cpu::attention: full and sliding (ring) layers, GQA, sinks, 192/128 and 64/64 head dims; the
+// fused rope + store kv kernel against the separate ones.
 // Tolerances: RoPE within 1e-6 of the larger input magnitude (CUDA's double cos/sin may differ
 // from glibc's in the last bit); cache writes exact; attention 1e-5 of the output peak.
 #include "cpu/attention.hpp"
+
+#include <cstring>
 
 #include "cpu/rope.hpp"
 #include "cuda/launch/ops.hpp"
@@ -43,6 +46,66 @@ TEST_CASE("Partial neox RoPE matches cpu::Rope at large and small positions", "[
         ++bad;
     }
     CHECK(bad == 0);
+  }
+}
+
+TEST_CASE("Fused rope + store kv equals rope, rope and store_kv bit for bit", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  struct Case {
+    int heads, kv_heads, head_dim, v_head_dim, rotary_dim, capacity;
+  };
+  for (const Case c :
+       {Case{64, 4, 192, 128, 64, 300}, Case{8, 8, 64, 64, 64, 7}, Case{6, 2, 128, 96, 32, 11}}) {
+    const int n = 5;
+    const std::vector<int> positions = {3, 1000, 4, 5, 7};  // distinct slots in every ring
+    const std::size_t q_size = std::size_t(n) * c.heads * c.head_dim;
+    const std::size_t k_size = std::size_t(n) * c.kv_heads * c.head_dim;
+    const std::size_t v_size = std::size_t(n) * c.kv_heads * c.v_head_dim;
+    const std::vector<float> q = gpu_test::random_floats(rng, q_size, 3.0f);
+    const std::vector<float> k = gpu_test::random_floats(rng, k_size, 3.0f);
+    const std::vector<float> v = gpu_test::random_floats(rng, v_size, 3.0f);
+    const cpu::Rope rope(c.rotary_dim, 1e4);
+    const cuda::DeviceBuffer dfreq = cuda::to_device(rope.inv_freq());
+    const cuda::DeviceBuffer dpos = cuda::to_device(positions);
+    const cuda::AttentionShape shape{c.heads, c.kv_heads, c.head_dim, c.v_head_dim, 0, 1.0f};
+    const std::size_t kc = std::size_t(c.capacity) * c.kv_heads * c.head_dim;
+    const std::size_t vc = std::size_t(c.capacity) * c.kv_heads * c.v_head_dim;
+    std::vector<float> results[2][4];  // [way][q, k, cache k, cache v]
+    for (int way = 0; way < 2; ++way) {
+      cuda::DeviceBuffer dq = cuda::to_device(q), dk = cuda::to_device(k);
+      const cuda::DeviceBuffer dv = cuda::to_device(v);
+      cuda::DeviceBuffer ck = gpu_test::poisoned_floats(kc), cv = gpu_test::poisoned_floats(vc);
+      const cuda::KvCacheView cache{ck.as<float>(), cv.as<float>(), c.capacity};
+      if (way == 0) {
+        cuda::rope(dq.as<float>(), dpos.as<int>(), n, c.heads, c.head_dim, c.rotary_dim,
+                   dfreq.as<float>());
+        cuda::rope(dk.as<float>(), dpos.as<int>(), n, c.kv_heads, c.head_dim, c.rotary_dim,
+                   dfreq.as<float>());
+        cuda::store_kv(dk.as<float>(), dv.as<float>(), dpos.as<int>(), n, shape, 0.707f, cache);
+      } else {
+        cuda::rope_store_kv(dq.as<float>(), dk.as<float>(), dv.as<float>(), dpos.as<int>(), n,
+                            shape, c.rotary_dim, dfreq.as<float>(), 0.707f, cache);
+      }
+      cuda::synchronize();
+      results[way][0] = cuda::to_host<float>(dq, q_size);
+      results[way][1] = cuda::to_host<float>(dk, k_size);
+      results[way][2] = cuda::to_host<float>(ck, kc);
+      results[way][3] = cuda::to_host<float>(cv, vc);
+    }
+    CHECK(results[1][0] != q);  // the rotation happened
+    for (int part = 0; part < 4; ++part) {
+      INFO("heads " << c.heads << " part " << part);
+      const std::vector<float>& a = results[0][part];
+      const std::vector<float>& b = results[1][part];
+      REQUIRE(a.size() == b.size());
+      int mismatch = 0;
+      for (std::size_t i = 0; i < a.size(); ++i) {
+        mismatch += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;  // NaN poison compared too
+      }
+      CHECK(mismatch == 0);
+    }
   }
 }
 
