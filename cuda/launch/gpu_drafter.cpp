@@ -68,6 +68,11 @@ struct GpuDrafter::Impl {
   // Scratch of the context projection (grows with the rows of one call) and of the block.
   DeviceBuffer features, ctx, ctx_k, ctx_v, ctx_pos;
   DeviceBuffer x, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
+  DeviceBuffer step_inputs;
+  tiles::DrafterStepInputs* host_inputs = nullptr;  // pinned
+  int* host_drafts = nullptr;                       // pinned, block - 1 ids
+  bool use_graph = true;
+  cudaGraphExec_t graph = nullptr;
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -102,6 +107,7 @@ struct GpuDrafter::Impl {
     }
     regrow(device_positions, sizeof(int));
     capacity = grown;
+    drop_graph();  // the graph holds the old cache addresses
   }
 
   // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
@@ -112,47 +118,67 @@ struct GpuDrafter::Impl {
     rope(data, pos, n, n_heads, hd, config.rotary_dim, inv_freq, stream);
   }
 
-  // Issues the block forward; the final-normed hidden states end in `h`.
-  void issue_block(std::int32_t anchor, std::int64_t anchor_position) {
+  // Block scratch, allocated once (a captured graph keeps these addresses).
+  void allocate_block_scratch() {
+    const std::size_t b = block, hidden = config.hidden_size, inter = config.intermediate_size;
+    const std::size_t heads_n = config.num_heads;
+    ensure(ids, b * sizeof(int));
+    ensure(block_pos, b * sizeof(int));
+    ensure(x, b * hidden * 4);
+    ensure(h, b * hidden * 4);
+    ensure(delta, b * hidden * 4);
+    ensure(q, b * heads_n * config.head_dim * 4);
+    ensure(k, b * kv_width() * 4);
+    ensure(v, b * v_width() * 4);
+    ensure(heads, b * heads_n * config.v_head_dim * 4);
+    ensure(gate, b * inter * 4);
+    ensure(up, b * inter * 4);
+    ensure(act, b * inter * 4);
+    ensure(logits, (b - 1) * std::size_t(target.vocab_size) * 4);
+    ensure(drafts, b * sizeof(int));
+    ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
+                        cudaHostAllocDefault),
+          "pinned step inputs");
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_drafts), b * sizeof(int),
+                        cudaHostAllocDefault),
+          "pinned drafts");
+  }
+
+  // Issues the block forward for the inputs in host_inputs (pinned): the final-normed hidden
+  // states end in `h`, the argmax of the target lm_head on rows 1 .. block-1 in host_drafts.
+  // Nothing here synchronises or allocates, so it can be captured into a graph.
+  void issue_block() {
     const int b = block, hidden = config.hidden_size;
-    const int heads = config.num_heads, kvh = config.num_kv_heads;
+    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
     const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
     const float eps = static_cast<float>(config.rms_norm_eps);
-    std::vector<int> host_ids(b, config.mask_token_id), host_pos(b);
-    host_ids[0] = anchor;
-    for (int i = 0; i < b; ++i) host_pos[i] = static_cast<int>(anchor_position + i);
-    int* d_ids = reinterpret_cast<int*>(ensure(ids, b * sizeof(int)));
-    int* d_pos = reinterpret_cast<int*>(ensure(block_pos, b * sizeof(int)));
-    check(cudaMemcpyAsync(d_ids, host_ids.data(), b * sizeof(int), cudaMemcpyHostToDevice, stream),
-          "block ids upload");
-    check(cudaMemcpyAsync(d_pos, host_pos.data(), b * sizeof(int), cudaMemcpyHostToDevice, stream),
-          "block positions upload");
-    float* dx = ensure(x, std::size_t(b) * hidden * 4);
-    float* dh = ensure(h, std::size_t(b) * hidden * 4);
-    float* dd = ensure(delta, std::size_t(b) * hidden * 4);
-    float* dq = ensure(q, std::size_t(b) * heads * hd * 4);
-    float* dk = ensure(k, std::size_t(b) * kvh * hd * 4);
-    float* dv = ensure(v, std::size_t(b) * kvh * vhd * 4);
-    float* dheads = ensure(this->heads, std::size_t(b) * heads * vhd * 4);
-    float* dgate = ensure(gate, std::size_t(b) * inter * 4);
-    float* dup = ensure(up, std::size_t(b) * inter * 4);
-    float* dact = ensure(act, std::size_t(b) * inter * 4);
+    auto* inputs = static_cast<tiles::DrafterStepInputs*>(step_inputs.get());
+    check(cudaMemcpyAsync(inputs, host_inputs, sizeof(tiles::DrafterStepInputs),
+                          cudaMemcpyHostToDevice, stream),
+          "step inputs upload");
+    int* d_ids = ids.as<int>();
+    int* d_pos = block_pos.as<int>();
+    drafter_block_inputs(inputs, b, config.mask_token_id, d_ids, d_pos, stream);
+    float* dx = x.as<float>();
+    float* dh = h.as<float>();
+    float* dd = delta.as<float>();
+    float* dq = q.as<float>();
+    float* dk = k.as<float>();
+    float* dv = v.as<float>();
+    float* dheads = heads.as<float>();
     const DeviceModel& t = target_device;
     if (t.embed_format == MatrixFormat::kBf16) {
       embed(t.embed_bf16, d_ids, b, dx, stream);
     } else {
       embed(t.embed_f32, d_ids, b, dx, stream);
     }
-    const std::int64_t n_ctx =
-        std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
     tiles::DrafterAttentionShape shape;
-    shape.num_heads = heads;
+    shape.num_heads = n_heads;
     shape.num_kv_heads = kvh;
     shape.head_dim = hd;
     shape.v_head_dim = vhd;
-    shape.n_context = static_cast<int>(n_ctx);
     shape.block = b;
-    shape.anchor = anchor_position;
     shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     shape.value_scale = static_cast<float>(config.attention_value_scale);
     for (int l = 0; l < config.num_layers; ++l) {
@@ -162,19 +188,63 @@ struct GpuDrafter::Impl {
       apply(w.q, dh, b, dq, stream);
       apply(w.k, dh, b, dk, stream);
       apply(w.v, dh, b, dv, stream);
-      norm_and_rope(dq, b, heads, w.q_norm, d_pos);
+      norm_and_rope(dq, b, n_heads, w.q_norm, d_pos);
       norm_and_rope(dk, b, kvh, w.k_norm, d_pos);
       shape.window = sliding(l) ? *config.sliding_window : -1;
-      drafter_attention(shape, dq, keys[l].as<float>(), values[l].as<float>(),
+      drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
                         device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
       apply(w.o, dheads, b, dd, stream);
       rmsnorm(dx, dd, w.post_attention_norm, b, hidden, eps, dh, stream);
-      apply(w.gate, dh, b, dgate, stream);
-      apply(w.up, dh, b, dup, stream);
-      silu_mul(dgate, dup, std::size_t(b) * inter, dact, stream);
-      apply(w.down, dact, b, dd, stream);
+      apply(w.gate, dh, b, gate.as<float>(), stream);
+      apply(w.up, dh, b, up.as<float>(), stream);
+      silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
+      apply(w.down, act.as<float>(), b, dd, stream);
     }
     rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
+    apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
+    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
+    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
+                          stream),
+          "drafts download");
+  }
+
+  void drop_graph() {
+    if (graph != nullptr) cudaGraphExecDestroy(graph);
+    graph = nullptr;
+  }
+
+  // Runs the block for (anchor, anchor_position), replaying the captured graph (captured on
+  // first use, and again after the context cache moved); returns after the drafts arrived.
+  void run_block(std::int32_t anchor, std::int64_t anchor_position) {
+    const std::int64_t n_ctx =
+        std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
+    host_inputs->anchor = anchor;
+    host_inputs->anchor_position = static_cast<int>(anchor_position);
+    host_inputs->n_context = static_cast<int>(n_ctx);
+    if (!use_graph) {
+      issue_block();
+    } else {
+      if (graph == nullptr) capture();
+      check(cudaGraphLaunch(graph, stream), "drafter graph launch");
+    }
+    check(cudaStreamSynchronize(stream), "drafter block forward");
+  }
+
+  void capture() {
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+          "drafter graph capture");
+    cudaGraph_t g = nullptr;
+    try {
+      issue_block();
+    } catch (...) {
+      cudaStreamEndCapture(stream, &g);
+      if (g != nullptr) cudaGraphDestroy(g);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream, &g), "drafter graph capture");
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&graph, g, 0);
+    cudaGraphDestroy(g);
+    check(err, "drafter graph instantiate");
   }
 };
 
@@ -211,13 +281,20 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
+  m.allocate_block_scratch();
 }
 
 GpuDrafter::~GpuDrafter() {
-  if (impl_->stream != nullptr) {
-    cudaStreamSynchronize(impl_->stream);
-    cudaStreamDestroy(impl_->stream);
-  }
+  Impl& m = *impl_;
+  if (m.stream != nullptr) cudaStreamSynchronize(m.stream);
+  m.drop_graph();
+  if (m.host_inputs != nullptr) cudaFreeHost(m.host_inputs);
+  if (m.host_drafts != nullptr) cudaFreeHost(m.host_drafts);
+  if (m.stream != nullptr) cudaStreamDestroy(m.stream);
+}
+
+void GpuDrafter::set_use_graph(bool on) {
+  impl_->use_graph = on;
 }
 
 int GpuDrafter::block_size() const {
@@ -284,11 +361,9 @@ void GpuDrafter::truncate(std::int64_t length) {
 
 std::vector<float> GpuDrafter::block_hidden(std::int32_t anchor, std::int64_t anchor_position) {
   Impl& m = *impl_;
-  m.issue_block(anchor, anchor_position);
+  m.run_block(anchor, anchor_position);
   std::vector<float> out(std::size_t(m.block) * m.config.hidden_size);
-  check(cudaMemcpyAsync(out.data(), m.h.get(), out.size() * 4, cudaMemcpyDeviceToHost, m.stream),
-        "hidden download");
-  check(cudaStreamSynchronize(m.stream), "block forward");
+  copy_to_host(out.data(), m.h.get(), out.size() * 4);
   return out;
 }
 
@@ -297,18 +372,8 @@ std::vector<std::int32_t> GpuDrafter::propose(std::int32_t anchor, std::int64_t 
   Impl& m = *impl_;
   count = std::min(count, m.block - 1);
   if (count <= 0) return {};
-  m.issue_block(anchor, anchor_position);
-  const int vocab = m.target.vocab_size, hidden = m.config.hidden_size;
-  float* d_logits = ensure(m.logits, std::size_t(count) * vocab * 4);
-  int* d_drafts = reinterpret_cast<int*>(ensure(m.drafts, std::size_t(m.block) * sizeof(int)));
-  apply(m.target_device.lm_head, m.h.as<float>() + hidden, count, d_logits, m.stream);
-  argmax(d_logits, count, vocab, d_drafts, m.stream);
-  std::vector<std::int32_t> drafts(count);
-  check(cudaMemcpyAsync(drafts.data(), d_drafts, count * sizeof(int), cudaMemcpyDeviceToHost,
-                        m.stream),
-        "drafts download");
-  check(cudaStreamSynchronize(m.stream), "block forward");
-  return drafts;
+  m.run_block(anchor, anchor_position);
+  return std::vector<std::int32_t>(m.host_drafts, m.host_drafts + count);
 }
 
 }  // namespace mimo::cuda

@@ -5,7 +5,8 @@
 // lives on the device, and a block [anchor, MASK x (B-1)] runs through the layers in one
 // non-causal pass whose drafts are the argmax of the TARGET's lm_head, read from the target's
 // DeviceModel (embedding and lm_head are shared, not copied). Only the drafts (B-1 ints) come
-// back to the host per step. No CUDA types in this header.
+// back to the host per step, and the block forward is one CUDA graph (the anchor, its position
+// and the visible context length are read from device memory). No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
@@ -40,8 +41,12 @@ class GpuDrafter {
 
   // The final-normed hidden states of the block at anchor_position, [block_size, hidden] (tests).
   std::vector<float> block_hidden(std::int32_t anchor, std::int64_t anchor_position);
-  // Argmax of the target lm_head on block rows 1 .. count (count <= block_size - 1).
+  // Argmax of the target lm_head on block rows 1 .. count (count <= block_size - 1). The lm_head
+  // always runs on all block_size - 1 rows, so one captured graph serves every count.
   std::vector<std::int32_t> propose(std::int32_t anchor, std::int64_t anchor_position, int count);
+  // The block forward replays a CUDA graph captured on first use (default) or is launched op by
+  // op; both give identical results.
+  void set_use_graph(bool on);
 
  private:
   struct Impl;

@@ -17,19 +17,21 @@ namespace mimo::cuda::tiles {
 // then owns output dims d (threadIdx.x, + blockDim.x, ...) and adds the chunk's weighted values
 // in key order, rescaling its running sum when the maximum grows (online softmax; the order of
 // every sum is fixed, so results are deterministic). scratch: blockDim.x + 32 floats.
-// q [block, heads, hd]; ctx_k [.., kv, hd], ctx_v [.., kv, vhd] with ctx_pos [..] ascending;
-// blk_k [block, kv, hd], blk_v [block, kv, vhd]; out [block, heads, vhd].
+// in: the step's anchor position and visible context keys. q [block, heads, hd]; ctx_k [.., kv,
+// hd], ctx_v [.., kv, vhd] with ctx_pos [..] ascending; blk_k [block, kv, hd], blk_v [block, kv,
+// vhd]; out [block, heads, vhd].
 __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionShape& s,
-                                                       const float* q, const float* ctx_k,
-                                                       const float* ctx_v, const int* ctx_pos,
-                                                       const float* blk_k, const float* blk_v,
-                                                       const float* sinks, float* out, int i, int h,
-                                                       float* scratch) {
+                                                       const DrafterStepInputs& in, const float* q,
+                                                       const float* ctx_k, const float* ctx_v,
+                                                       const int* ctx_pos, const float* blk_k,
+                                                       const float* blk_v, const float* sinks,
+                                                       float* out, int i, int h, float* scratch) {
   float* p = scratch + 32;
   const int g = h / (s.num_heads / s.num_kv_heads);
-  const long long qpos = s.anchor + i;
+  const long long anchor = in.anchor_position, qpos = anchor + i;
+  const int n_context = in.n_context;
   const float* qh = q + (static_cast<long long>(i) * s.num_heads + h) * s.head_dim;
-  const int total = s.n_context + s.block;
+  const int total = n_context + s.block;
   float running_max = sinks != nullptr ? sinks[h] : -INFINITY;
   float denom = sinks != nullptr ? 1.0f : 0.0f;
   constexpr int kMaxDimsPerThread = 4;  // v_head_dim <= 4 * blockDim.x
@@ -38,14 +40,13 @@ __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionSha
     const int j = begin + threadIdx.x;
     float score = -INFINITY;
     if (j < total) {
-      const long long kpos = j < s.n_context ? ctx_pos[j] : s.anchor + (j - s.n_context);
+      const long long kpos = j < n_context ? ctx_pos[j] : anchor + (j - n_context);
       const long long distance = qpos > kpos ? qpos - kpos : kpos - qpos;
       if (s.window < 0 || distance <= s.window) {
         const float* kh =
-            j < s.n_context
+            j < n_context
                 ? ctx_k + (static_cast<long long>(j) * s.num_kv_heads + g) * s.head_dim
-                : blk_k +
-                      (static_cast<long long>(j - s.n_context) * s.num_kv_heads + g) * s.head_dim;
+                : blk_k + (static_cast<long long>(j - n_context) * s.num_kv_heads + g) * s.head_dim;
         float dot = 0.0f;
         for (int d = 0; d < s.head_dim; ++d) dot = fmaf(qh[d], kh[d], dot);
         score = dot * s.score_scale;
@@ -76,10 +77,10 @@ __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionSha
         if (p[t] == 0.0f) continue;
         const int jj = begin + t;
         const float* vh =
-            jj < s.n_context
+            jj < n_context
                 ? ctx_v + (static_cast<long long>(jj) * s.num_kv_heads + g) * s.v_head_dim
-                : blk_v + (static_cast<long long>(jj - s.n_context) * s.num_kv_heads + g) *
-                              s.v_head_dim;
+                : blk_v +
+                      (static_cast<long long>(jj - n_context) * s.num_kv_heads + g) * s.v_head_dim;
         a = fmaf(p[t], vh[d], a);
       }
       acc[slot] = a;

@@ -4,18 +4,24 @@
 
 namespace mimo::cuda::tiles {
 
-// window < 0: no window.
+// window < 0: no window. The anchor position and the number of visible context keys are read
+// from device memory (DrafterStepInputs), so a captured graph replays with new values.
 struct DrafterAttentionShape {
   int num_heads = 0;
   int num_kv_heads = 0;
   int head_dim = 0;
   int v_head_dim = 0;
-  int n_context = 0;  // context keys visible to the block (positions < anchor)
-  int block = 0;      // block keys (and queries), positions anchor .. anchor + block - 1
-  long long anchor = 0;
+  int block = 0;  // block keys (and queries), positions anchor .. anchor + block - 1
   long long window = -1;
   float score_scale = 0;
   float value_scale = 1;
+};
+
+// What changes per step, in device memory.
+struct DrafterStepInputs {
+  int anchor = 0;           // token id
+  int anchor_position = 0;  // the block's positions are anchor_position .. + block - 1
+  int n_context = 0;        // context keys visible to the block (positions < anchor_position)
 };
 
 // Threads of one drafter attention block, and keys scored per pass.

@@ -108,11 +108,15 @@ class Tee final : public mimo::Speculator {
 };
 
 void check_against_cpu(const std::string& model_dir, const std::string& drafter_dir,
-                       const std::vector<std::int32_t>& prompt, int n) {
+                       const std::vector<std::int32_t>& prompt, int n, bool graph = true) {
+  INFO("drafter graph " << graph);
   const auto gpu = load(model_dir, mimo::Device::kCuda);
   const auto cpu = load(model_dir, mimo::Device::kCpu);
-  auto tee = std::make_shared<Tee>(mimo::make_dflash_speculator(*gpu, drafter_dir),
-                                   mimo::make_dflash_speculator(*cpu, drafter_dir));
+  auto gpu_spec = mimo::make_dflash_speculator(*gpu, drafter_dir);
+  auto* gpu_dflash = dynamic_cast<mimo::GpuDFlashSpeculator*>(gpu_spec.get());
+  REQUIRE(gpu_dflash != nullptr);
+  gpu_dflash->drafter().set_use_graph(graph);
+  auto tee = std::make_shared<Tee>(gpu_spec, mimo::make_dflash_speculator(*cpu, drafter_dir));
   const auto plain = greedy(*gpu, prompt, n);
   mimo::SessionStats stats;
   CHECK(greedy(*gpu, prompt, n, tee, &stats) == plain);
@@ -130,8 +134,9 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
   const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
   auto spec = mimo::make_dflash_speculator(*gpu, data("dflash/drafter"));
   CHECK(dynamic_cast<mimo::GpuDFlashSpeculator*>(spec.get()) != nullptr);
-  check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"),
-                    read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt")), 200);
+  const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
+  check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
+  check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);
 }
 
 TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu][spec][drafter]") {
