@@ -27,6 +27,7 @@
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
+#include "speculative_bench.hpp"
 
 namespace {
 
@@ -38,12 +39,15 @@ struct Args {
   int layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
   bool profile = false;
   std::string out;
+  std::string draft_dir;  // with -m: also compare plain vs DFlash generation
+  int generate_tokens = 256;
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--profile] [--out FILE]\n");
+               "[--context C] [--verify B] [--steps S] [--profile] [--out FILE] "
+               "[--draft DIR [--generate N]]\n");
   std::exit(2);
 }
 
@@ -73,10 +77,15 @@ Args parse(int argc, char** argv) {
       a.profile = true;
     else if (k == "--out")
       a.out = value();
+    else if (k == "--draft")
+      a.draft_dir = value();
+    else if (k == "--generate")
+      a.generate_tokens = std::stoi(value());
     else
       usage();
   }
   if (a.synthetic == !a.model_dir.empty()) usage();
+  if (!a.draft_dir.empty() && a.synthetic) usage();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
   return a;
 }
@@ -301,7 +310,9 @@ int main(int argc, char** argv) {
     return 77;
   }
   try {
-    return run(args);
+    const int rc = run(args);
+    if (rc != 0 || args.draft_dir.empty()) return rc;
+    return bench::run_speculative_bench(args.model_dir, args.draft_dir, args.generate_tokens, 5);
   } catch (const mimo::Error& e) {
     std::fprintf(stderr, "mimo-bench: %s\n", e.what());
     return 1;
