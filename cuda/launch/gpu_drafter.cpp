@@ -57,6 +57,7 @@ struct GpuDrafter::Impl {
   DeviceLinear fc;
   const float* context_norm = nullptr;
   const float* final_norm = nullptr;
+  const float* mask_embedding = nullptr;  // [hidden] input of the mask slots, or null
   const float* inv_freq = nullptr;
   std::vector<DrafterLayer> layers;
   // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
@@ -173,6 +174,14 @@ struct GpuDrafter::Impl {
     } else {
       embed(t.embed_f32, d_ids, b, dx, stream);
     }
+    if (mask_embedding != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
+      const std::size_t row_bytes = static_cast<std::size_t>(hidden) * sizeof(float);
+      for (int i = 1; i < b; ++i) {
+        check(cudaMemcpyAsync(dx + static_cast<std::size_t>(i) * hidden, mask_embedding, row_bytes,
+                              cudaMemcpyDeviceToDevice, stream),
+              "mask embedding copy");
+      }
+    }
     tiles::DrafterAttentionShape shape;
     shape.num_heads = n_heads;
     shape.num_kv_heads = kvh;
@@ -261,6 +270,9 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.fc = upload_device_linear(weights.fc, m.arena);
   m.context_norm = upload_floats(weights.context_norm, m.arena);
   m.final_norm = upload_floats(weights.final_norm, m.arena);
+  if (!weights.mask_embedding.empty()) {
+    m.mask_embedding = upload_floats(weights.mask_embedding, m.arena);
+  }
   m.inv_freq = upload_floats(cpu::Rope(config.rotary_dim, config.rope_theta).inv_freq(), m.arena);
   for (const spec::DrafterLayerWeights& lw : weights.layers) {
     DrafterLayer d;

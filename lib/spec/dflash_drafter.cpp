@@ -152,6 +152,12 @@ std::vector<float> DFlashDrafter::block_hidden(std::int32_t anchor,
   ids[0] = anchor;
   std::vector<float> x(static_cast<std::size_t>(b * h)), normed(x.size()), delta(x.size());
   cpu::embed(target_weights_.embed, ids, x.data());
+  if (!weights_.mask_embedding.empty()) {
+    for (int i = 1; i < b; ++i) {
+      std::copy(weights_.mask_embedding.begin(), weights_.mask_embedding.end(),
+                x.begin() + static_cast<std::ptrdiff_t>(i * h));
+    }
+  }
   std::vector<std::int64_t> pos(b);
   for (int i = 0; i < b; ++i) pos[i] = anchor_position + i;
   std::vector<float> q(static_cast<std::size_t>(b) * heads * hd);

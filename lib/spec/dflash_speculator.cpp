@@ -24,6 +24,7 @@ DFlashSpeculator::DFlashSpeculator(std::shared_ptr<const void> keep_alive,
   }
   checkpoint_ = io::Checkpoint::open(drafter_dir);
   weights_ = bind_drafter_weights(config_, target.hidden_size, checkpoint_);
+  weights_.mask_embedding = load_mask_embedding(drafter_dir, checkpoint_, config_.hidden_size);
   pool_ = std::make_unique<cpu::ThreadPool>(num_threads);
   drafter_ = std::make_unique<DFlashDrafter>(config_, weights_, target, target_weights, b, *pool_);
 }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <initializer_list>
 #include <string>
 
@@ -12,6 +13,28 @@
 namespace mimo::spec {
 
 namespace {
+
+std::vector<float> floats(const io::TensorView& t, std::int64_t size) {
+  model::VectorWeight v{t.name, t.dtype, reinterpret_cast<const std::uint8_t*>(t.data), size};
+  return cpu::to_floats(v, size);
+}
+
+// A [hidden] or [1, hidden] float vector named `label` for messages.
+std::vector<float> mask_vector(const io::TensorView& t, std::int64_t hidden,
+                               const std::string& label) {
+  const bool dtype_ok =
+      t.dtype == io::DType::kF32 || t.dtype == io::DType::kBF16 || t.dtype == io::DType::kF16;
+  const bool shape_ok = t.shape == std::vector<std::int64_t>{hidden} ||
+                        t.shape == std::vector<std::int64_t>{1, hidden};
+  if (!dtype_ok || !shape_ok) {
+    throw Error(
+        ErrorCode::kInvalidFile,
+        fmt::format("{}: tensor {} is {} {}, expected F32/BF16/F16 [{}] (the drafter's "
+                    "hidden size)",
+                    label, t.name, io::dtype_name(t.dtype), io::shape_string(t.shape), hidden));
+  }
+  return floats(t, hidden);
+}
 
 class DrafterBinder {
  public:
@@ -62,9 +85,10 @@ class DrafterBinder {
   std::vector<float> vector(std::initializer_list<std::string> names, std::int64_t size) const {
     const io::TensorView& t = take(names);
     check(t, {size});
-    model::VectorWeight v{t.name, t.dtype, reinterpret_cast<const std::uint8_t*>(t.data), size};
-    return cpu::to_floats(v, size);
+    return floats(t, size);
   }
+
+  const io::Checkpoint& checkpoint() const { return checkpoint_; }
 
  private:
   const io::Checkpoint& checkpoint_;
@@ -104,6 +128,39 @@ DrafterWeights bind_drafter_weights(const model::DrafterConfig& c, std::int64_t 
     w.layers.push_back(std::move(l));
   }
   return w;
+}
+
+std::vector<float> load_mask_embedding(const std::string& drafter_dir,
+                                       const io::Checkpoint& checkpoint, std::int64_t hidden) {
+  for (const char* name : {"mask_embedding", "model.mask_embedding"}) {
+    if (const io::TensorView* t = checkpoint.find(name)) {
+      return mask_vector(*t, hidden, "drafter checkpoint " + checkpoint.directory());
+    }
+  }
+  const std::filesystem::path dir(drafter_dir);
+  const std::filesystem::path sidecar = dir / "mask_embedding.safetensors";
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(sidecar, ec)) {
+    auto file = io::SafetensorsFile::open(sidecar.string());
+    if (file->tensors().size() != 1) {
+      throw Error(ErrorCode::kInvalidFile,
+                  fmt::format("{}: expected exactly one tensor (the mask embedding), found {}",
+                              sidecar.string(), file->tensors().size()));
+    }
+    return mask_vector(file->tensors().begin()->second, hidden, sidecar.string());
+  }
+  if (std::filesystem::is_regular_file(dir / "mask_embedding.pt", ec)) {
+    throw Error(
+        ErrorCode::kUnsupported,
+        fmt::format("{}: mask_embedding.pt is a PyTorch pickle, which libmimo does not "
+                    "read; convert it once with: python3 -c \"import torch; from "
+                    "safetensors.torch import save_file; e = torch.load('mask_embedding.pt'); "
+                    "e = e['embedding'] if isinstance(e, dict) else e; "
+                    "save_file({{'mask_embedding': e.reshape(-1).float().contiguous()}}, "
+                    "'mask_embedding.safetensors')\"",
+                    drafter_dir));
+  }
+  return {};
 }
 
 }  // namespace mimo::spec
