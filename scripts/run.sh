@@ -12,4 +12,4 @@ echo
 
 def list_python_files(root):
     """Return the paths of all .py files below root."""
-' -n 120 --temp 0.7 --top-p 0.95 --seed 7 --speculative dflash
+' -n 120 --temp 0.6 --top-k 40 --repeat-penalty 1.1 --seed 7 --speculative dflash
