@@ -6,18 +6,10 @@
 
 #include <utility>
 
+#include "cuda/launch/cuda_check.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
-namespace {
-
-void check(cudaError_t err, const std::string& what) {
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice, fmt::format("{}: {}", what, cudaGetErrorString(err)));
-  }
-}
-
-}  // namespace
 
 DeviceBuffer::DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;

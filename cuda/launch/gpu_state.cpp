@@ -6,17 +6,12 @@
 #include <algorithm>
 #include <limits>
 
+#include "cuda/launch/cuda_check.hpp"
 #include "cuda/launch/ops.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
 namespace {
-
-void check(cudaError_t err, const std::string& what) {
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice, fmt::format("{}: {}", what, cudaGetErrorString(err)));
-  }
-}
 
 DeviceBuffer floats(std::int64_t count) {
   return DeviceBuffer(static_cast<std::size_t>(count) * sizeof(float));

@@ -20,7 +20,9 @@
 #include <thread>
 
 #include "cuda/comm/communicator.hpp"
+#include "cuda/launch/cuda_check.hpp"
 #include "cuda/launch/device_model.hpp"
+#include "cuda/launch/expert_tables.hpp"
 #include "cuda/launch/gpu_state.hpp"
 #include "cuda/launch/ops.hpp"
 #include "cuda/launch/step_ops.hpp"
@@ -29,49 +31,6 @@
 
 namespace mimo::cuda::tp {
 namespace {
-
-void check(cudaError_t err, const std::string& what) {
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice, fmt::format("{}: {}", what, cudaGetErrorString(err)));
-  }
-}
-
-template <class Matrix>
-const Matrix* table_of(const ExpertTable& t) {
-  return static_cast<const Matrix*>(t.table);
-}
-
-void table_rows(const ExpertTable& t, const float* x, const int* experts, int n, int top_k,
-                float* out, Stream s) {
-  switch (t.format) {
-    case MatrixFormat::kFp8:
-      return expert_rows(table_of<Fp8Matrix>(t), t.rows, x, experts, n, top_k, out, s);
-    case MatrixFormat::kMxfp4:
-      return expert_rows(table_of<Mxfp4Matrix>(t), t.rows, x, experts, n, top_k, out, s);
-    case MatrixFormat::kBf16:
-      return expert_rows(table_of<Bf16Matrix>(t), t.rows, x, experts, n, top_k, out, s);
-    case MatrixFormat::kF32:
-      return expert_rows(table_of<F32Matrix>(t), t.rows, x, experts, n, top_k, out, s);
-  }
-}
-
-void table_down(const ExpertTable& t, const float* act, const int* experts, const float* weights,
-                int n, int top_k, float* y, Stream s) {
-  switch (t.format) {
-    case MatrixFormat::kFp8:
-      return expert_down_rows(table_of<Fp8Matrix>(t), t.rows, t.cols, act, experts, weights, n,
-                              top_k, y, s);
-    case MatrixFormat::kMxfp4:
-      return expert_down_rows(table_of<Mxfp4Matrix>(t), t.rows, t.cols, act, experts, weights, n,
-                              top_k, y, s);
-    case MatrixFormat::kBf16:
-      return expert_down_rows(table_of<Bf16Matrix>(t), t.rows, t.cols, act, experts, weights, n,
-                              top_k, y, s);
-    case MatrixFormat::kF32:
-      return expert_down_rows(table_of<F32Matrix>(t), t.rows, t.cols, act, experts, weights, n,
-                              top_k, y, s);
-  }
-}
 
 // Restores the calling thread's current device (the caller may drive its own GPU work).
 class DeviceGuard {
@@ -307,10 +266,10 @@ struct TensorParallelExecutor::Impl {
         expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
                     delta, st);
       } else {
-        table_rows(e.gate, h, experts, n, top_k, gate, st);
-        table_rows(e.up, h, experts, n, top_k, up, st);
+        expert_table_rows(e.gate, h, experts, n, top_k, gate, st);
+        expert_table_rows(e.up, h, experts, n, top_k, up, st);
         silu_mul(gate, up, std::size_t(n) * top_k * e.gate.rows, act, st);
-        table_down(e.down, act, experts, weights, n, top_k, delta, st);
+        expert_table_down(e.down, act, experts, weights, n, top_k, delta, st);
       }
       all_reduce(rank, delta, row_floats, capturing);
     }
