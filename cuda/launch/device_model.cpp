@@ -295,13 +295,15 @@ struct Synth {
   }
 
   Mxfp4Stack mxfp4_stack(int count, int rows, int cols) {
-    const std::size_t values = std::size_t(count) * rows * cols;
-    auto* codes = static_cast<std::uint8_t*>(arena.allocate(values / 2));
-    auto* scales = static_cast<std::uint8_t*>(arena.allocate(values / 32));
-    fill_random_bytes(codes, values / 2, next(), 0xFF, 0);
+    // Random bytes in the tile order (padding codes meet zero activations: any value is fine).
+    const std::size_t code_bytes = std::size_t(count) * rows * mxfp4_mma_row_bytes(cols);
+    const std::size_t scale_bytes = std::size_t(count) * rows * mxfp4_mma_scale_row_bytes(cols);
+    auto* codes = static_cast<std::uint8_t*>(arena.allocate(code_bytes));
+    auto* scales = static_cast<std::uint8_t*>(arena.allocate(scale_bytes));
+    fill_random_bytes(codes, code_bytes, next(), 0xFF, 0);
     // E2M1 values have mean square 8.56: scale 2^-round(log2(sqrt(8.56 cols))).
     const int shift = static_cast<int>(std::lround(std::log2(std::sqrt(8.56 * cols))));
-    fill_random_bytes(scales, values / 32, next(), 0, static_cast<std::uint8_t>(127 - shift));
+    fill_random_bytes(scales, scale_bytes, next(), 0, static_cast<std::uint8_t>(127 - shift));
     return Mxfp4Stack{codes, scales, count, rows, cols};
   }
 

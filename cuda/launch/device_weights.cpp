@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "cuda/launch/mxfp4_mma_layout.hpp"
 #include "mimo/error.hpp"
 #include "quant/codecs.hpp"
 
@@ -107,13 +108,17 @@ Fp8Matrix upload_fp8(const LinearWeight& w, DeviceArena& arena) {
 
 namespace {
 
-// Codes then scales of one MXFP4 weight, packed, at dst_codes / dst_scales.
-void copy_mxfp4(const LinearWeight& w, void* dst_codes, void* dst_scales) {
+void check_mxfp4(const LinearWeight& w) {
   check_common(w, WeightFormat::kMxfp4, "MXFP4", 32);
   if (w.block_cols != 32 || w.scales == nullptr || w.scale_cols < w.cols / 32) {
     unsupported(w.name,
                 fmt::format("MXFP4 groups of {} (expected 32) or missing scales", w.block_cols));
   }
+}
+
+// Codes then scales of one MXFP4 weight, packed, at dst_codes / dst_scales.
+void copy_mxfp4(const LinearWeight& w, void* dst_codes, void* dst_scales) {
+  check_mxfp4(w);
   copy_rows(dst_codes, w.data + w.row_offset * w.row_stride_bytes, w.rows, w.cols / 2,
             w.row_stride_bytes);
   copy_rows(dst_scales, w.scales + w.row_offset * w.scale_cols, w.rows, w.cols / 32, w.scale_cols);
@@ -137,8 +142,9 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
   if (experts.empty())
     throw Error(ErrorCode::kInvalidArgument, "GPU upload of an empty expert stack");
   const LinearWeight& first = *experts.front();
-  const std::size_t code_bytes = static_cast<std::size_t>(first.rows * first.cols / 2);
-  const std::size_t scale_bytes = static_cast<std::size_t>(first.rows * first.cols / 32);
+  const int rows = static_cast<int>(first.rows), cols = static_cast<int>(first.cols);
+  const std::size_t code_bytes = std::size_t(rows) * mxfp4_mma_row_bytes(cols);
+  const std::size_t scale_bytes = std::size_t(rows) * mxfp4_mma_scale_row_bytes(cols);
   auto* codes = static_cast<std::uint8_t*>(arena.allocate(code_bytes * experts.size()));
   auto* scales = static_cast<std::uint8_t*>(arena.allocate(scale_bytes * experts.size()));
   for (std::size_t e = 0; e < experts.size(); ++e) {
@@ -147,10 +153,14 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
       unsupported(w.name, fmt::format("shape [{}, {}] differs from '{}' [{}, {}]", w.rows, w.cols,
                                       first.name, first.rows, first.cols));
     }
-    copy_mxfp4(w, codes + e * code_bytes, scales + e * scale_bytes);
+    check_mxfp4(w);
+    const Mxfp4MmaRows tiled = repack_mxfp4_for_mma(
+        w.data + w.row_offset * w.row_stride_bytes, w.row_stride_bytes,
+        w.scales + w.row_offset * w.scale_cols, w.scale_cols, rows, cols);
+    copy_to_device(codes + e * code_bytes, tiled.codes.data(), code_bytes);
+    copy_to_device(scales + e * scale_bytes, tiled.scales.data(), scale_bytes);
   }
-  return Mxfp4Stack{codes, scales, static_cast<int>(experts.size()), static_cast<int>(first.rows),
-                    static_cast<int>(first.cols)};
+  return Mxfp4Stack{codes, scales, static_cast<int>(experts.size()), rows, cols};
 }
 
 Bf16Matrix upload_bf16(const LinearWeight& w, DeviceArena& arena) {

@@ -14,6 +14,7 @@
 #include "cuda/tiles/attention.cuh"
 #include "cuda/tiles/embedding.cuh"
 #include "cuda/tiles/linear.cuh"
+#include "cuda/tiles/linear_mma.cuh"
 #include "cuda/tiles/moe.cuh"
 #include "cuda/tiles/moe_grouped.cuh"
 #include "cuda/tiles/norm.cuh"
@@ -89,6 +90,37 @@ __global__ void __launch_bounds__(kBlockThreads)
   fp8_rows_block_tile_1tok<kRows>(w, blockIdx.x * kRows, x, y, s_partial);
 }
 
+// FP8 on tensor cores (block_cols % 64 == 0): a block computes 16 kM rows for up to 8 tokens
+// (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps.
+constexpr int kMaxLinearWarps = 16;
+template <int kM>
+__global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
+    fp8_mma_linear_kernel(Fp8Matrix w, const float* x, int n_tokens, float* y) {
+  __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
+  const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
+  const int row0 = blockIdx.x * 16 * kM, t0 = blockIdx.y * 8;
+  const int n = min(8, n_tokens - t0);
+  float acc[1][kM][4];
+  fp8_mma_rows<kM>(w, row0, x + static_cast<std::size_t>(t0) * w.cols, n, warp, warps, acc[0]);
+  reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
+    if (t < n && row0 + row < w.rows)
+      y[static_cast<std::size_t>(t0 + t) * w.rows + row0 + row] = v[0];
+  });
+}
+
+// Rows a block and warps a block from the shape alone (never the token count, so a token's
+// result is the same in decode and verify steps): 32 rows a block for the large projections,
+// and 16 warps where fewer than two blocks an SM would run.
+template <int kM>
+void launch_fp8_mma_linear(const Fp8Matrix& w, const float* x, int n_tokens, float* y,
+                           cudaStream_t s) {
+  const unsigned blocks = blocks_for(w.rows, 16 * kM);
+  const int steps = (w.cols + 63) / 64;
+  const int warps = std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps);
+  fp8_mma_linear_kernel<kM>
+      <<<dim3(blocks, blocks_for(n_tokens, 8)), warps * kWarpSize, 0, s>>>(w, x, n_tokens, y);
+}
+
 template <int kRows, class Matrix>
 void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s) {
   const unsigned blocks = blocks_for(w.rows, kRows);
@@ -120,6 +152,15 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
   const unsigned row_blocks = blocks_for(w.rows, kRowWarps);
   cudaStream_t s = as_stream(stream);
   if constexpr (std::is_same_v<Matrix, Fp8Matrix>) {
+    if (w.block_cols % 64 == 0) {
+      if (w.rows >= 8192) {
+        launch_fp8_mma_linear<2>(w, x, n_tokens, y, s);
+      } else {
+        launch_fp8_mma_linear<1>(w, x, n_tokens, y, s);
+      }
+      check_launch(op);
+      return;
+    }
     if (n_tokens == 1) {
       if (w.rows >= 4096) {
         fp8_linear_1tok_kernel<16><<<blocks_for(w.rows, 16), kBlockThreads, 0, s>>>(w, x, y);
@@ -296,84 +337,70 @@ __device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots,
   return out;
 }
 
-// Rows of one expert a block covers: its warps loop over groups of kRows rows, all reading the
-// members' activations staged once per block, so activation traffic is a small fraction of the
-// weight bytes (1/16 at decode for gate/up).
-constexpr int kExpertBlockRows = 64;
+// Expert kernels on tensor cores: a block covers kM m-tiles (16 rows each) of one expert for all
+// its members, 8 members a pass; its warps split the 128-column groups and add their partial
+// sums in warp order (reduce_warp_tiles). The warp count depends on the shape only, so a member's
+// result is the same in every step. Measured on the H100 (docs/performance.md): gate/up runs
+// best with 16-row blocks and two blocks an SM (128 registers), down with 32-row blocks.
+constexpr int kGateUpTileM = 1;
+constexpr int kDownTileM = 2;
+constexpr int kMaxExpertWarps = 8;
+int expert_warps(int cols) {
+  return std::min(kMaxExpertWarps, mxfp4_mma_groups(cols));
+}
 
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
-// slot = t * top_k + k of the group's expert e. Dynamic smem: kTok * cols floats.
-template <int kRows, int kTok, int kWarps>
-__global__ void __launch_bounds__(kWarps* kWarpSize)
-    expert_gate_up_grouped_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* table,
-                                  int n_slots, int top_k, float* act) {
-  extern __shared__ float4 xs[];
+// slot = t * top_k + k of the group's expert e.
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
+    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* table,
+                          int n_slots, int top_k, float* act) {
+  constexpr int kM = kGateUpTileM;
+  __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
   if (g.begin == g.end) return;  // block-uniform
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
-  const Mxfp4Matrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
-  for (int b = g.begin; b < g.end; b += kTok) {
-    const int n = min(kTok, g.end - b);
-    int in_row[kTok];
-#pragma unroll
-    for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] / top_k : 0;
-    __syncthreads();  // the previous batch's reads are done
-    stage_member_rows(x, in_row, n, gate.cols, xs);
-    __syncthreads();
-    for (int r0 = warp * kRows; r0 < kExpertBlockRows; r0 += kWarps * kRows) {
-      const int row0 = blockIdx.x * kExpertBlockRows + r0;
-      if (row0 >= gate.rows) break;  // warp-uniform
-      float acc[2][kRows][kTok];
-      mxfp4_staged_rows<2, kRows, kTok>(mats, row0, xs, n, acc);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-        for (int t = 0; t < kTok; ++t) {
-          if (t < n && lane == r * kTok + t && row0 + r < gate.rows) {
-            act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + r] =
-                silu(acc[0][r][t]) * acc[1][r][t];
-          }
-        }
-      }
-    }
+  const Mxfp4MmaMatrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
+  const int row0 = blockIdx.x * 16 * kM;
+  for (int b = g.begin; b < g.end; b += 8) {
+    const int n = min(8, g.end - b);
+    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
+    const float* x_row =
+        member >= 0 ? x + static_cast<std::size_t>(member / top_k) * gate.cols : nullptr;
+    float acc[2][kM][4];
+    mxfp4_mma_rows<2, kM>(mats, row0, x_row, warp, warps, acc);
+    reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
+      if (t < n && row0 + row < gate.rows)
+        act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + row] = silu(v[0]) * v[1];
+    });
   }
 }
 
 // Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
-template <int kRows, int kTok, int kWarps>
-__global__ void __launch_bounds__(kWarps* kWarpSize)
-    expert_down_grouped_kernel(Mxfp4Stack down, const float* act, const int* table, int n_slots,
-                               float* partial) {
-  extern __shared__ float4 xs[];
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
+    expert_down_kernel(Mxfp4Stack down, const float* act, const int* table, int n_slots,
+                       float* partial) {
+  constexpr int kM = kDownTileM;
+  __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
   if (g.begin == g.end) return;  // block-uniform
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
-  const Mxfp4Matrix mats[1] = {stack_member(down, g.expert)};
-  for (int b = g.begin; b < g.end; b += kTok) {
-    const int n = min(kTok, g.end - b);
-    int in_row[kTok];
-#pragma unroll
-    for (int t = 0; t < kTok; ++t) in_row[t] = t < n ? members[b + t] : 0;
-    __syncthreads();
-    stage_member_rows(act, in_row, n, down.cols, xs);
-    __syncthreads();
-    for (int r0 = warp * kRows; r0 < kExpertBlockRows; r0 += kWarps * kRows) {
-      const int row0 = blockIdx.x * kExpertBlockRows + r0;
-      if (row0 >= down.rows) break;  // warp-uniform
-      float acc[1][kRows][kTok];
-      mxfp4_staged_rows<1, kRows, kTok>(mats, row0, xs, n, acc);
-#pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-#pragma unroll
-        for (int t = 0; t < kTok; ++t) {
-          if (t < n && lane == r * kTok + t && row0 + r < down.rows) {
-            partial[static_cast<std::size_t>(in_row[t]) * down.rows + row0 + r] = acc[0][r][t];
-          }
-        }
-      }
-    }
+  const Mxfp4MmaMatrix mats[1] = {stack_member(down, g.expert)};
+  const int row0 = blockIdx.x * 16 * kM;
+  for (int b = g.begin; b < g.end; b += 8) {
+    const int n = min(8, g.end - b);
+    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
+    const float* x_row =
+        member >= 0 ? act + static_cast<std::size_t>(member) * down.cols : nullptr;
+    float acc[1][kM][4];
+    mxfp4_mma_rows<1, kM>(mats, row0, x_row, warp, warps, acc);
+    reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
+      if (t < n && row0 + row < down.rows)
+        partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];
+    });
   }
 }
 
@@ -550,94 +577,28 @@ unsigned group_blocks(int n_slots, int count) {
 }
 }  // namespace
 
-namespace {
-// Members staged per block of the expert kernels: kTok rows of `cols` floats in dynamic shared
-// memory. 1 for a decode step, 4 or 8 for verify steps (larger groups loop over batches), fewer
-// when the rows would not fit.
-constexpr int kMaxStageBytes = 200 * 1024;
-int stage_tokens(int n_tokens, int cols) {
-  int tok = n_tokens == 1 ? 1 : n_tokens <= 4 ? 4 : 8;
-  while (tok > 1 && std::size_t(tok) * cols * sizeof(float) > kMaxStageBytes)
-    tok = tok == 8 ? 4 : 1;
-  return tok;
-}
-
-// Opts a kernel into more than 48 KB of dynamic shared memory. Not a stream operation, but it
-// may run while a step is being captured: the capture mode is relaxed around it.
-template <class Kernel>
-void allow_dynamic_smem(Kernel kernel, std::size_t bytes, const char* op) {
-  if (bytes <= 48 * 1024) return;
-  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-  cudaThreadExchangeStreamCaptureMode(&mode);
-  const cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                               static_cast<int>(bytes));
-  cudaThreadExchangeStreamCaptureMode(&mode);
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice, cat("CUDA ", op, ": ", bytes,
-                                        " bytes of shared memory: ", cudaGetErrorString(err)));
-  }
-}
-
-template <int kRows, int kTok, int kWarps>
-void launch_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
-                    int n_slots, int top_k, float* act, cudaStream_t s) {
-  const std::size_t smem = std::size_t(kTok) * gate.cols * sizeof(float);
-  const auto kernel = expert_gate_up_grouped_kernel<kRows, kTok, kWarps>;
-  allow_dynamic_smem(kernel, smem, "expert_gate_up");
-  const dim3 grid(blocks_for(gate.rows, kExpertBlockRows), group_blocks(n_slots, gate.count));
-  kernel<<<grid, kWarps * kWarpSize, smem, s>>>(gate, up, x, groups, n_slots, top_k, act);
-}
-
-template <int kRows, int kTok, int kWarps>
-void launch_down(const Mxfp4Stack& down, const float* act, const int* groups, int n_slots,
-                 float* partial, cudaStream_t s) {
-  const std::size_t smem = std::size_t(kTok) * down.cols * sizeof(float);
-  const auto kernel = expert_down_grouped_kernel<kRows, kTok, kWarps>;
-  allow_dynamic_smem(kernel, smem, "expert_down");
-  const dim3 grid(blocks_for(down.rows, kExpertBlockRows), group_blocks(n_slots, down.count));
-  kernel<<<grid, kWarps * kWarpSize, smem, s>>>(down, act, groups, n_slots, partial);
-}
-}  // namespace
-
 void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
                     int n_tokens, int top_k, float* act, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
-        gate.count == up.count && gate.cols % 32 == 0 &&
-        std::size_t(gate.cols) * sizeof(float) <= kMaxStageBytes))
+        gate.count == up.count && gate.cols % 32 == 0))
     fail("expert_gate_up",
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
-  cudaStream_t s = as_stream(stream);
-  switch (stage_tokens(n_tokens, gate.cols)) {
-    case 1:
-      launch_gate_up<2, 1, 8>(gate, up, x, groups, n_slots, top_k, act, s);
-      break;
-    case 4:
-      launch_gate_up<2, 4, 16>(gate, up, x, groups, n_slots, top_k, act, s);
-      break;
-    default:
-      launch_gate_up<1, 8, 16>(gate, up, x, groups, n_slots, top_k, act, s);
-  }
+  const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
+  expert_gate_up_kernel<<<grid, expert_warps(gate.cols) * kWarpSize, 0, as_stream(stream)>>>(
+      gate, up, x, groups, n_slots, top_k, act);
   check_launch("expert_gate_up");
 }
 
 void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
                  int n_tokens, int top_k, float* partial, float* y, Stream stream) {
-  if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0 &&
-        std::size_t(down.cols) * sizeof(float) <= kMaxStageBytes))
+  if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
     fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
   const int n_slots = n_tokens * top_k;
   cudaStream_t s = as_stream(stream);
-  switch (stage_tokens(n_tokens, down.cols)) {
-    case 1:
-      launch_down<4, 1, 8>(down, act, groups, n_slots, partial, s);
-      break;
-    case 4:
-      launch_down<2, 4, 16>(down, act, groups, n_slots, partial, s);
-      break;
-    default:
-      launch_down<2, 8, 16>(down, act, groups, n_slots, partial, s);
-  }
+  const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
+  expert_down_kernel<<<grid, expert_warps(down.cols) * kWarpSize, 0, s>>>(down, act, groups,
+                                                                          n_slots, partial);
   check_launch("expert_down");
   const long long outputs = static_cast<long long>(n_tokens) * down.rows;
   expert_reduce_kernel<<<blocks_for(outputs, 256), 256, 0, s>>>(partial, weights, down.rows,

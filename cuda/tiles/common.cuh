@@ -37,6 +37,19 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return warp_sum(total);
 }
 
+// Weights are read once per step: keep them out of L1 so activations and scales stay cached.
+__device__ __forceinline__ uint4 load_stream_u4(const void* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ std::uint32_t word_of(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
 // E8M0 scale: 2^(bits - 127); 0xFF is NaN; 0 is the float32 subnormal 2^-127.
 __device__ __forceinline__ float e8m0_to_float(std::uint32_t bits) {
   if (bits == 0xFFu) return __int_as_float(0x7FC00000);

@@ -32,15 +32,33 @@ struct Mxfp4Matrix {
   int cols = 0;
 };
 
-// `count` MXFP4 matrices of one shape, stored back to back (expert e at e * rows * cols / 2 bytes
-// of codes and e * rows * cols / 32 bytes of scales).
+// `count` MXFP4 matrices of one shape (the routed experts of one projection), back to back, in
+// the tensor-core tile order the expert kernels read (cuda/tiles/mma.cuh):
+// - codes: expert e, row r at (e * rows + r) * mxfp4_mma_row_bytes(cols). A row is a sequence of
+//   128-column groups of 64 bytes (the last group zero-padded); in group G, the 4-byte word at
+//   byte 16 q + 4 b holds the 8 codes of columns 128 G + 32 b + 8 q + i, i = 0..7: byte j
+//   (0..3) has code j's magnitude (E2M1 bits 0-2) in bits 1-3 and its sign in bit 7, and code
+//   j + 4's magnitude in bits 4-6 and its sign in bit 0. So lane q of a quad reads one 16-byte
+//   chunk per group holding 8 codes of each of the group's four scale blocks, and a mask (codes
+//   0-3) or two shifts (codes 4-7) put each code into the high byte of an F16 pattern.
+// - scales: expert e, row r at (e * rows + r) * mxfp4_mma_scale_row_bytes(cols); byte 4 G + b =
+//   E8M0 scale of block b of group G (padding: 0).
 struct Mxfp4Stack {
   const std::uint8_t* codes = nullptr;
   const std::uint8_t* scales = nullptr;
   int count = 0;
   int rows = 0;
-  int cols = 0;
+  int cols = 0;  // a multiple of 32
 };
+constexpr int mxfp4_mma_groups(int cols) {
+  return (cols + 127) / 128;
+}
+constexpr int mxfp4_mma_row_bytes(int cols) {
+  return mxfp4_mma_groups(cols) * 64;
+}
+constexpr int mxfp4_mma_scale_row_bytes(int cols) {
+  return mxfp4_mma_groups(cols) * 4;
+}
 
 // BF16 row-major [rows, cols], cols % 8 == 0.
 struct Bf16Matrix {

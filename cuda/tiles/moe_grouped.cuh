@@ -1,8 +1,8 @@
 // Expert tiles grouped by expert: a step's (token, expert) slots are grouped by the expert they
 // chose (group_experts_tile, once per layer), so each selected expert's MXFP4 weights are read
-// once for all its tokens. A warp computes a few rows of one or two matrices of one expert for
-// up to kTok member inputs staged in shared memory: 16-byte code loads, eight codes decoded per
-// 32-bit word by moving their bits into F32 patterns, reused from registers for every member.
+// once for all its tokens (up to 8 members a pass). The products run on tensor cores
+// (cuda/tiles/mma.cuh) straight from the stack's tile order: 16-byte code loads, E2M1 codes
+// moved into F16 patterns, the block scale applied to each 32-column block's mma result.
 // Per (slot, row) the arithmetic is the same whatever the grouping, so results do not
 // depend on which other tokens share the expert (a verify step's rows equal the decode step's).
 #pragma once
@@ -12,6 +12,7 @@
 
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
+#include "cuda/tiles/mma.cuh"
 
 namespace mimo::cuda::tiles {
 
@@ -89,121 +90,116 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
   }
 }
 
-// The block first copies its members' activation rows into shared memory
-// (stage_member_rows, once per batch of up to kTok members), then each warp computes kRows rows
-// of kMats matrices reading them from there. Shared layout: member t, chunk c (32 floats, eight
-// float4) at float4 (t * chunks + c) * 8 + (q ^ (c & 7)), so the eight lanes of a quarter-warp
-// (consecutive chunks) hit distinct banks; activations are staged times kActivationScale, and
-// codes are decoded with integer ops only (fp4x8_to_float_bits). The arithmetic per (member, row)
-// is fixed (lane-strided chunks, 32 products in order, times the block scale, warp sum): results
-// do not depend on the staging or on which members share the batch.
-__device__ __forceinline__ void stage_member_rows(const float* in, const int* in_row, int n,
-                                                  int cols, float4* xs) {
-  const int per_row = cols / 4;
-  for (int i = threadIdx.x; i < n * per_row; i += blockDim.x) {
-    const int t = i / per_row, j = i % per_row;
-    const int c = j / 8, q = j % 8;
-    float4 v =
-        __ldg(reinterpret_cast<const float4*>(in + static_cast<std::size_t>(in_row[t]) * cols) + j);
-    v.x *= kActivationScale;
-    v.y *= kActivationScale;
-    v.z *= kActivationScale;
-    v.w *= kActivationScale;
-    xs[(static_cast<std::size_t>(t) * (cols / 32) + c) * 8 + (q ^ (c & 7))] = v;
-  }
+// One expert of a stack, in the tile order of Mxfp4Stack.
+struct Mxfp4MmaMatrix {
+  const std::uint8_t* codes = nullptr;
+  const std::uint8_t* scales = nullptr;
+  int rows = 0;
+  int cols = 0;
+};
+__device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int index) {
+  const std::size_t rows = static_cast<std::size_t>(index) * s.rows;
+  return Mxfp4MmaMatrix{s.codes + rows * mxfp4_mma_row_bytes(s.cols),
+                        s.scales + rows * mxfp4_mma_scale_row_bytes(s.cols), s.rows, s.cols};
 }
 
-// Weights are read once per step: keep them out of L1 so the staged activations' neighbours
-// (scales, tables) stay cached.
-__device__ __forceinline__ uint4 load_stream_u4(const void* p) {
-  uint4 v;
-  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-               : "l"(p));
-  return v;
-}
-
-// Called by a whole warp: acc[i][r][t] = row (row0 + r) of mats[i] . staged member t, t < n.
-// Rows past the end are clamped to the last row (the caller drops them). Every lane receives the
-// sums.
-template <int kMats, int kRows, int kTok>
-__device__ __forceinline__ void mxfp4_staged_rows(const Mxfp4Matrix (&mats)[kMats], int row0,
-                                                  const float4* xs, int n,
-                                                  float (&acc)[kMats][kRows][kTok]) {
-  const int lane = threadIdx.x % kWarpSize;
-  const int chunks = mats[0].cols / 32;
+// One warp on tensor cores: acc[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
+// members 2q, 2q + 1) += the 128-column groups step0, step0 + step_stride, ... of W x. x_row:
+// this lane's member g's activation row (cols floats), or null where the batch has no member g.
+// Per group, lane q reads one 16-byte chunk per row (8 codes of each of the group's four scale
+// blocks) and member g's columns 32 b + 8 q .. + 8; k-tile (b, h) takes codes 4h .. 4h + 3 of
+// block b, so its 16 k share one scale and the block's two k-tiles are scaled after their mmas.
+template <int kMats, int kM>
+__device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
+                                               const float* x_row, int step0, int step_stride,
+                                               float (&acc)[kMats][kM][4]) {
+  const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
+  const int cols = mats[0].cols, rows = mats[0].rows;
+  const int groups = mxfp4_mma_groups(cols);
+  const std::size_t row_bytes = mxfp4_mma_row_bytes(cols);
+  const std::size_t scale_row_bytes = mxfp4_mma_scale_row_bytes(cols);
 #pragma unroll
   for (int i = 0; i < kMats; ++i)
 #pragma unroll
-    for (int r = 0; r < kRows; ++r)
+    for (int m = 0; m < kM; ++m)
 #pragma unroll
-      for (int t = 0; t < kTok; ++t) acc[i][r][t] = 0.0f;
-#pragma unroll 2
-  for (int c = lane; c < chunks; c += kWarpSize) {
-    uint4 raw[kMats][kRows];
-    float scale[kMats][kRows];
+      for (int c = 0; c < 4; ++c) acc[i][m][c] = 0.0f;
+  for (int group = step0; group < groups; group += step_stride) {
+    uint4 raw[kMats][kM][2];
+    std::uint32_t scales[kMats][kM][2];
 #pragma unroll
     for (int i = 0; i < kMats; ++i) {
 #pragma unroll
-      for (int r = 0; r < kRows; ++r) {
-        const std::size_t at =
-            static_cast<std::size_t>(min(row0 + r, mats[i].rows - 1)) * chunks + c;
-        raw[i][r] = load_stream_u4(reinterpret_cast<const uint4*>(mats[i].codes) + at);
-        scale[i][r] = e8m0_to_float(__ldg(mats[i].scales + at));
-      }
-    }
-    float d[kMats][kRows][kTok];
+      for (int m = 0; m < kM; ++m) {
 #pragma unroll
-    for (int i = 0; i < kMats; ++i)
-#pragma unroll
-      for (int r = 0; r < kRows; ++r)
-#pragma unroll
-        for (int t = 0; t < kTok; ++t) d[i][r][t] = 0.0f;
-#pragma unroll
-    for (int word = 0; word < 4; ++word) {
-      float w[kMats][kRows][8];
-#pragma unroll
-      for (int i = 0; i < kMats; ++i)
-#pragma unroll
-        for (int r = 0; r < kRows; ++r) {
-          const std::uint32_t bits = word == 0   ? raw[i][r].x
-                                     : word == 1 ? raw[i][r].y
-                                     : word == 2 ? raw[i][r].z
-                                                 : raw[i][r].w;
-          fp4x8_to_float_bits(bits, w[i][r]);
+        for (int h = 0; h < 2; ++h) {
+          const std::size_t row = min(row0 + 16 * m + g + 8 * h, rows - 1);
+          raw[i][m][h] = load_stream_u4(mats[i].codes + row * row_bytes + group * 64 + 16 * q);
+          scales[i][m][h] = __ldg(reinterpret_cast<const std::uint32_t*>(
+                                      mats[i].scales + row * scale_row_bytes) +
+                                  group);
         }
-#pragma unroll
-      for (int t = 0; t < kTok; ++t) {
-        if (t >= n) break;
-        const float4* xp = xs + (static_cast<std::size_t>(t) * chunks + c) * 8;
-        const float4 xa = xp[(2 * word) ^ (c & 7)];
-        const float4 xb = xp[(2 * word + 1) ^ (c & 7)];
-        const float xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-#pragma unroll
-        for (int i = 0; i < kMats; ++i)
-#pragma unroll
-          for (int r = 0; r < kRows; ++r)
-#pragma unroll
-            for (int v = 0; v < 8; ++v) d[i][r][t] = fmaf(w[i][r][v], xv[v], d[i][r][t]);
       }
     }
+    float4 v[4][2];
+    float max_abs = 0.0f;
 #pragma unroll
-    for (int t = 0; t < kTok; ++t) {
-      if (t >= n) break;
+    for (int b = 0; b < 4; ++b) {
+      const int col = group * 128 + 32 * b + 8 * q;
+      const bool in = x_row != nullptr && col < cols;
 #pragma unroll
-      for (int i = 0; i < kMats; ++i)
+      for (int j = 0; j < 2; ++j) {
+        v[b][j] = in ? __ldg(reinterpret_cast<const float4*>(x_row + col) + j)
+                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        max_abs = fmaxf(max_abs, fmaxf(fmaxf(fabsf(v[b][j].x), fabsf(v[b][j].y)),
+                                       fmaxf(fabsf(v[b][j].z), fabsf(v[b][j].w))));
+      }
+    }
+    float s, inv_s;
+    token_scale(quad_max(max_abs), s, inv_s);
+    // k-tile (b, h): B regs from activations 32 b + 8 q + 4 h + {0, 1} and {2, 3}.
+    std::uint32_t bh[4][2][2], bl[4][2][2];
 #pragma unroll
-        for (int r = 0; r < kRows; ++r)
-          acc[i][r][t] =
-              fmaf(d[i][r][t] * (kFp4BitsUnit / kActivationScale), scale[i][r], acc[i][r][t]);
+    for (int b = 0; b < 4; ++b) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        split_pair(v[b][h].x * s, v[b][h].y * s, bh[b][h][0], bl[b][h][0]);
+        split_pair(v[b][h].z * s, v[b][h].w * s, bh[b][h][1], bl[b][h][1]);
+      }
+    }
+    // 1 / s of this lane's C members 2q and 2q + 1, times the 2^14 of the E2M1 decode.
+    const float inv0 = __shfl_sync(0xffffffffu, inv_s, 8 * q) * kFp4ScaledUnit;
+    const float inv1 = __shfl_sync(0xffffffffu, inv_s, 8 * q + 4) * kFp4ScaledUnit;
+#pragma unroll
+    for (int i = 0; i < kMats; ++i) {
+#pragma unroll
+      for (int m = 0; m < kM; ++m) {
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+          std::uint32_t p0[4], p1[4];  // rows g and g + 8: pairs of codes (0, 1) .. (6, 7)
+          e2m1x8_to_half2(word_of(raw[i][m][0], b), p0);
+          e2m1x8_to_half2(word_of(raw[i][m][1], b), p1);
+          float t[4];
+          {
+            const std::uint32_t a[4] = {p0[0], p1[0], p0[1], p1[1]};
+            mma_f16_from_zero(t, a, bh[b][0][0], bh[b][0][1]);
+            mma_f16(t, a, bl[b][0][0], bl[b][0][1]);
+          }
+          {
+            const std::uint32_t a[4] = {p0[2], p1[2], p0[3], p1[3]};
+            mma_f16(t, a, bh[b][1][0], bh[b][1][1]);
+            mma_f16(t, a, bl[b][1][0], bl[b][1][1]);
+          }
+          const float s0 = e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu);
+          const float s1 = e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu);
+          acc[i][m][0] = fmaf(t[0], s0 * inv0, acc[i][m][0]);
+          acc[i][m][1] = fmaf(t[1], s0 * inv1, acc[i][m][1]);
+          acc[i][m][2] = fmaf(t[2], s1 * inv0, acc[i][m][2]);
+          acc[i][m][3] = fmaf(t[3], s1 * inv1, acc[i][m][3]);
+        }
+      }
     }
   }
-#pragma unroll
-  for (int i = 0; i < kMats; ++i)
-#pragma unroll
-    for (int r = 0; r < kRows; ++r)
-#pragma unroll
-      for (int t = 0; t < kTok; ++t) acc[i][r][t] = warp_sum(acc[i][r][t]);
 }
 
 }  // namespace mimo::cuda::tiles

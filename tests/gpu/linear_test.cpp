@@ -4,6 +4,7 @@
 // thousand terms in a different order than the reference).
 #include "cpu/linear.hpp"
 
+#include <cstring>
 #include <string>
 
 #include "cuda/launch/device_weights.hpp"
@@ -17,10 +18,16 @@ namespace {
 
 using gpu_test::HostWeight;
 
+// token_scale: optional factor per token (magnitudes far from 1 exercise the tensor-core path's
+// per-token activation scaling).
 template <class Matrix>
-void check_linear(const HostWeight& h, const Matrix& m, std::mt19937_64& rng, int n_tokens) {
+void check_linear(const HostWeight& h, const Matrix& m, std::mt19937_64& rng, int n_tokens,
+                  const std::vector<float>& token_scale = {}) {
   const model::LinearWeight& w = h.w;
-  const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n_tokens) * w.cols);
+  std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n_tokens) * w.cols);
+  for (std::size_t t = 0; t < token_scale.size(); ++t) {
+    for (int c = 0; c < w.cols; ++c) x[t * w.cols + c] *= token_scale[t];
+  }
   const cuda::DeviceBuffer dx = cuda::to_device(x);
   const std::size_t out_count = std::size_t(n_tokens) * w.rows;
   cuda::DeviceBuffer dy = gpu_test::poisoned_floats(out_count);
@@ -55,12 +62,49 @@ TEST_CASE("FP8 block-scaled linear matches the float64 reference for 1..40 token
   struct Shape {
     int rows, cols, tokens;
   };
+  // 208 columns: a partial 64-column step; 8200 rows: the 32-row blocks with a ragged end.
   for (const Shape s : {Shape{256, 512, 1}, Shape{384, 1024, 3}, Shape{200, 4096, 8},
-                        Shape{136, 2048, 16}, Shape{72, 256, 37}, Shape{1000, 1536, 1}}) {
+                        Shape{136, 2048, 16}, Shape{72, 256, 37}, Shape{1000, 1536, 1},
+                        Shape{96, 208, 5}, Shape{8200, 256, 9}}) {
     HostWeight h;
     gpu_test::make_fp8(h, rng, s.rows, s.cols);
     cuda::DeviceArena arena;
     check_linear(h, cuda::upload_fp8(h.w, arena), rng, s.tokens);
+  }
+}
+
+TEST_CASE("FP8 linear keeps float32 accuracy for tokens of very different magnitudes", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  HostWeight h;
+  gpu_test::make_fp8(h, rng, 300, 1024);
+  cuda::DeviceArena arena;
+  check_linear(h, cuda::upload_fp8(h.w, arena), rng, 6, {1e-30f, 3e-6f, 1.0f, 7e4f, 2e9f, 1e30f});
+}
+
+TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (const int rows : {384, 9000}) {
+    HostWeight h;
+    gpu_test::make_fp8(h, rng, rows, 4096);
+    cuda::DeviceArena arena;
+    const cuda::Fp8Matrix m = cuda::upload_fp8(h.w, arena);
+    const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(8) * 4096);
+    const cuda::DeviceBuffer dx = cuda::to_device(x);
+    cuda::DeviceBuffer batch = gpu_test::poisoned_floats(std::size_t(8) * rows);
+    cuda::DeviceBuffer alone = gpu_test::poisoned_floats(rows);
+    cuda::linear(m, dx.as<float>(), 8, batch.as<float>());
+    cuda::linear(m, dx.as<float>() + 5 * 4096, 1, alone.as<float>());
+    cuda::synchronize();
+    const std::vector<float> yb = cuda::to_host<float>(batch, std::size_t(8) * rows);
+    const std::vector<float> ya = cuda::to_host<float>(alone, rows);
+    int differ = 0;
+    for (int r = 0; r < rows; ++r) differ += std::memcmp(&ya[r], &yb[5 * rows + r], 4) != 0;
+    INFO(rows << " rows");
+    CHECK(differ == 0);
   }
 }
 

@@ -1,0 +1,123 @@
+// FP8 block-scaled linear on tensor cores: y = W x for up to 8 tokens, W in E4M3 with one F32
+// scale per block (block_cols % 64 == 0). A warp computes kM tiles of 16 rows over 64-column
+// steps; a block's warps split the columns (warp w takes steps w, w + warps, ...) and their
+// partial sums are added in warp order, so the result does not depend on the token count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/tiles/common.cuh"
+#include "cuda/tiles/matrix_views.hpp"
+#include "cuda/tiles/mma.cuh"
+
+namespace mimo::cuda::tiles {
+
+// One warp: acc[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1) += the 64-column
+// steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's 16 codes at
+// column 64 s + 16 q and token g's 16 activations there (x: n_tokens rows of w.cols floats).
+template <int kM>
+__device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0, const float* x,
+                                             int n_tokens, int step0, int step_stride,
+                                             float (&acc)[kM][4]) {
+  const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
+#pragma unroll
+  for (int m = 0; m < kM; ++m)
+#pragma unroll
+    for (int i = 0; i < 4; ++i) acc[m][i] = 0.0f;
+  const float* x_row = g < n_tokens ? x + static_cast<std::size_t>(g) * w.cols : nullptr;
+  const int steps = (w.cols + 63) / 64;
+  for (int step = step0; step < steps; step += step_stride) {
+    const int col = step * 64 + 16 * q;
+    const bool in = col < w.cols;
+    const int scale_col = min(col, w.cols - 16) / w.block_cols;
+    uint4 raw[kM][2];
+    float scale[kM][2];
+#pragma unroll
+    for (int m = 0; m < kM; ++m) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int row = min(row0 + 16 * m + g + 8 * h, w.rows - 1);
+        raw[m][h] = in ? load_stream_u4(w.codes + static_cast<std::size_t>(row) * w.cols + col)
+                       : make_uint4(0, 0, 0, 0);
+        const int scale_row = (row + w.scale_row_offset) / w.block_rows;
+        scale[m][h] = __ldg(w.scales + static_cast<std::size_t>(scale_row) * w.scale_cols + scale_col);
+      }
+    }
+    float4 v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      v[j] = (in && x_row) ? __ldg(reinterpret_cast<const float4*>(x_row + col) + j)
+                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    }
+    float max_abs = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      max_abs = fmaxf(max_abs, fmaxf(fmaxf(fabsf(v[j].x), fabsf(v[j].y)),
+                                     fmaxf(fabsf(v[j].z), fabsf(v[j].w))));
+    }
+    float s, inv_s;
+    token_scale(quad_max(max_abs), s, inv_s);
+    std::uint32_t bh[4][2], bl[4][2];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      split_pair(v[j].x * s, v[j].y * s, bh[j][0], bl[j][0]);
+      split_pair(v[j].z * s, v[j].w * s, bh[j][1], bl[j][1]);
+    }
+    // 1 / s of this lane's C tokens 2q and 2q + 1 (computed by lanes 8q and 8q + 4).
+    const float inv0 = __shfl_sync(0xffffffffu, inv_s, 8 * q);
+    const float inv1 = __shfl_sync(0xffffffffu, inv_s, 8 * q + 4);
+#pragma unroll
+    for (int m = 0; m < kM; ++m) {
+      float t[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const std::uint32_t w0 = word_of(raw[m][0], j), w1 = word_of(raw[m][1], j);
+        const std::uint32_t a[4] = {e4m3x2_to_half2(w0), e4m3x2_to_half2(w1),
+                                    e4m3x2_to_half2(w0 >> 16), e4m3x2_to_half2(w1 >> 16)};
+        if (j == 0) {
+          mma_f16_from_zero(t, a, bh[j][0], bh[j][1]);
+        } else {
+          mma_f16(t, a, bh[j][0], bh[j][1]);
+        }
+        mma_f16(t, a, bl[j][0], bl[j][1]);
+      }
+      acc[m][0] = fmaf(t[0], scale[m][0] * inv0, acc[m][0]);
+      acc[m][1] = fmaf(t[1], scale[m][0] * inv1, acc[m][1]);
+      acc[m][2] = fmaf(t[2], scale[m][1] * inv0, acc[m][2]);
+      acc[m][3] = fmaf(t[3], scale[m][1] * inv1, acc[m][3]);
+    }
+  }
+}
+
+// Adds the warps' C fragments in warp order and hands each (row offset, token, value) of the
+// block's kMats x kM tiles to store(mat, row_in_block, token, value). red: warps * kMats * kM *
+// 128 floats of shared memory. Called by every thread of the block.
+template <int kMats, int kM, class Store>
+__device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][4], float* red,
+                                                  Store&& store) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  constexpr int kPerWarp = kMats * kM * 4 * kWarpSize;
+#pragma unroll
+  for (int i = 0; i < kMats; ++i)
+#pragma unroll
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) red[warp * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + lane] = acc[i][m][c];
+  __syncthreads();
+  for (int o = threadIdx.x; o < kM * 4 * kWarpSize; o += blockDim.x) {
+    const int m = o / (4 * kWarpSize), c = (o / kWarpSize) % 4, l = o % kWarpSize;
+    const int row = 16 * m + l / 4 + 8 * (c / 2), token = 2 * (l % 4) + c % 2;
+    float total[kMats];
+#pragma unroll
+    for (int i = 0; i < kMats; ++i) {
+      total[i] = 0.0f;
+      for (int w = 0; w < warps; ++w) total[i] += red[w * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + l];
+    }
+    store(row, token, total);
+  }
+  __syncthreads();  // red may be reused
+}
+
+}  // namespace mimo::cuda::tiles

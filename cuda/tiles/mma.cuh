@@ -1,0 +1,91 @@
+// Tensor-core building blocks of the FP8 linear and MXFP4 expert tiles: one m16n8k16 F16 mma
+// with F32 accumulation, the split of F32 activations into F16 hi + lo halves, and the weight
+// decoders to F16 pairs (E4M3 and E2M1 values are exact in F16).
+//
+// Accuracy: a token's activations are multiplied by a power of two putting the chunk's largest
+// magnitude into [2^14, 2^15); hi keeps the top 11 significant bits, lo the next 11, so every
+// product carries ~22 bits (the float32 reference has 24) and nothing overflows F16. The mma
+// accumulates exact F16 x F16 products in F32. A token's arithmetic depends only on its own
+// activations, so a row computed in a verify step equals the decode step's bit for bit.
+//
+// Fragment coordinates (PTX m16n8k16): lane = 4 g + q. A (weights, 16 rows x 16 k): rows g and
+// g + 8, k = 2q, 2q + 1 (regs 0, 1) and 2q + 8, 2q + 9 (regs 2, 3). B (activations, 16 k x 8
+// tokens): token g, the same k pairs. C: rows g and g + 8, tokens 2q and 2q + 1. The k order
+// inside one mma is free as long as A and B agree; the tiles use that to read 16 contiguous
+// bytes a lane.
+#pragma once
+
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+
+#include <cstdint>
+
+#include "cuda/tiles/common.cuh"
+
+namespace mimo::cuda::tiles {
+
+__device__ __forceinline__ void mma_f16(float (&d)[4], const std::uint32_t (&a)[4],
+                                        std::uint32_t b0, std::uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ std::uint32_t half2_bits(float low, float high) {
+  const __half2 h = __floats2half2_rn(low, high);
+  return *reinterpret_cast<const std::uint32_t*>(&h);
+}
+
+// (a, b), already scaled, as hi + lo F16 pairs: hi = the value cut to 11 significant bits.
+__device__ __forceinline__ void split_pair(float a, float b, std::uint32_t& hi, std::uint32_t& lo) {
+  const float ah = __uint_as_float(__float_as_uint(a) & 0xFFFFE000u);
+  const float bh = __uint_as_float(__float_as_uint(b) & 0xFFFFE000u);
+  hi = half2_bits(ah, bh);
+  lo = half2_bits(a - ah, b - bh);
+}
+
+// Power-of-two scale s putting max_abs into [2^14, 2^15) (at most 2^126), and 1 / s.
+__device__ __forceinline__ void token_scale(float max_abs, float& s, float& inv_s) {
+  const int e = (__float_as_int(max_abs) >> 23) & 0xFF;
+  const int se = min(268 - e, 253);  // biased exponent of s = 2^(141 - e)
+  s = __int_as_float(se << 23);
+  inv_s = __int_as_float((254 - se) << 23);
+}
+
+// Max over the four lanes of a quad (the lanes holding one token's chunk).
+__device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// Two E4M3 codes (low byte first) as an F16 pair (low half first); exact, NaN stays NaN.
+__device__ __forceinline__ std::uint32_t e4m3x2_to_half2(std::uint32_t pair) {
+  const __half2_raw h =
+      __nv_cvt_fp8x2_to_halfraw2(static_cast<__nv_fp8x2_storage_t>(pair & 0xFFFFu), __NV_E4M3);
+  return static_cast<std::uint32_t>(h.x) | (static_cast<std::uint32_t>(h.y) << 16);
+}
+
+// The eight E2M1 codes of one tile-order word (Mxfp4Stack) as four F16 pairs equal to the codes'
+// values times 2^-14 (kFp4ScaledUnit undoes it): pair p holds codes 2p (low half) and 2p + 1.
+// Each code becomes the high byte of its F16 pattern (sign in bit 7, the three exponent /
+// mantissa bits in bits 1-3: the bias gap is the 2^-14), the low byte zero.
+__device__ __forceinline__ void e2m1x8_to_half2(std::uint32_t w, std::uint32_t (&pair)[4]) {
+  const std::uint32_t low = w & 0x8E8E8E8Eu;  // codes 0-3, one a byte
+  const std::uint32_t high = ((w >> 3) & 0x0E0E0E0Eu) | ((w << 7) & 0x80808080u);  // codes 4-7
+  pair[0] = __byte_perm(low, 0u, 0x1404);
+  pair[1] = __byte_perm(low, 0u, 0x3424);
+  pair[2] = __byte_perm(high, 0u, 0x1404);
+  pair[3] = __byte_perm(high, 0u, 0x3424);
+}
+
+// mma_f16 into a zero accumulator (no register clearing).
+__device__ __forceinline__ void mma_f16_from_zero(float (&d)[4], const std::uint32_t (&a)[4],
+                                                  std::uint32_t b0, std::uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%10, %10, %10, %10};"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
+}
+
+}  // namespace mimo::cuda::tiles
