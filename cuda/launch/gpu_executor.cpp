@@ -90,6 +90,24 @@ struct GpuExecutor::Impl {
     mark("embed", capturing);
     const int top_k = c.num_experts_per_tok;
     int moe_index = 0;
+    // The tensor-core tiles read the normed hidden rows (and the experts' activations) split
+    // once by their producer instead of re-splitting them in every block.
+    const bool split_hidden = hidden % 8 == 0;
+    const SplitActivations split_h = b.split(hidden);
+    const auto apply_normed = [&](const DeviceLinear& w, float* y) {
+      if (split_hidden && w.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.fp8)) {
+        linear(w.fp8, split_h, n, y, st);
+      } else {
+        apply(w, h, n, y, st);
+      }
+    };
+    const auto norm = [&](const float* add, const float* weight) {
+      if (split_hidden) {
+        rmsnorm(x, add, weight, n, hidden, eps, h, split_h, st);
+      } else {
+        rmsnorm(x, add, weight, n, hidden, eps, h, st);
+      }
+    };
     for (int l = 0; l < c.num_layers; ++l) {
       if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
         throw Error(ErrorCode::kCancelled, "forward: cancelled");
@@ -97,15 +115,15 @@ struct GpuExecutor::Impl {
       const DeviceLayer& w = m.layers[l];
       const model::AttentionSpec& a = c.attention(l);
       const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
-      rmsnorm(x, l == 0 ? nullptr : delta, w.input_norm, n, hidden, eps, h, st);
+      norm(l == 0 ? nullptr : delta, w.input_norm);
       mark("rmsnorm", capturing);
       if (l > 0) store_tap(l - 1, x);
       float* q = b.q.as<float>();
       float* k = b.k.as<float>();
       float* v = b.v.as<float>();
-      apply(w.q, h, n, q, st);
-      apply(w.k, h, n, k, st);
-      apply(w.v, h, n, v, st);
+      apply_normed(w.q, q);
+      apply_normed(w.k, k);
+      apply_normed(w.v, v);
       mark("qkv linear", capturing);
       const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
       AttentionShape shape;
@@ -123,14 +141,14 @@ struct GpuExecutor::Impl {
       mark("attention", capturing);
       apply(w.o, b.heads.as<float>(), n, delta, st);
       mark("o linear", capturing);
-      rmsnorm(x, delta, w.post_attention_norm, n, hidden, eps, h, st);
+      norm(delta, w.post_attention_norm);
       mark("rmsnorm", capturing);
       float* gate = b.gate.as<float>();
       float* up = b.up.as<float>();
       float* act = b.act.as<float>();
       if (!w.moe) {
-        apply(w.gate, h, n, gate, st);
-        apply(w.up, h, n, up, st);
+        apply_normed(w.gate, gate);
+        apply_normed(w.up, up);
         silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
         apply(w.down, act, n, delta, st);
         mark("dense mlp", capturing);
@@ -154,10 +172,22 @@ struct GpuExecutor::Impl {
       if (e.stacked) {
         int* groups = b.expert_groups.as<int>();
         group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
-        expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
+        const int inter = e.gate_stack.rows;
+        if (split_hidden) {
+          expert_gate_up(e.gate_stack, e.up_stack, split_h, groups, n, top_k, act, st);
+        } else {
+          expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
+        }
         mark("experts gate/up", capturing);
-        expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
-                    delta, st);
+        if (inter % 8 == 0) {  // the split rows of h are spent: the buffers take act's
+          const SplitActivations split_act = b.split(inter);
+          split_activations(act, n * top_k, inter, split_act, st);
+          expert_down(e.down_stack, split_act, groups, weights, n, top_k,
+                      b.expert_partial.as<float>(), delta, st);
+        } else {
+          expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
+                      delta, st);
+        }
         mark("experts down", capturing);
       } else {
         expert_table_rows(e.gate, h, experts, n, top_k, gate, st);
@@ -171,7 +201,7 @@ struct GpuExecutor::Impl {
     if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
       throw Error(ErrorCode::kCancelled, "forward: cancelled");
     }
-    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);
+    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);  // lm_head is BF16: no split
     mark("rmsnorm", capturing);
     store_tap(c.num_layers - 1, h);  // the last layer's tap is taken after the final norm
     if (all_logits) {

@@ -124,6 +124,11 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
   scratch.attention_partial = floats(static_cast<std::int64_t>(
       attention_partial_floats(max_step_tokens, max_heads, max_v, max_splits)));
+  scratch.split_values = std::max(s * hidden, slots * config.moe_intermediate_size);
+  scratch.split_rows = std::max(s, slots);
+  scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
+  scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
+  scratch.split_inv = floats(scratch.split_rows);
   scratch.tokens = DeviceBuffer(s * sizeof(int));
   scratch.positions = DeviceBuffer(s * sizeof(int));
   graph_io = PinnedBuffer(2 * sizeof(int));
@@ -177,6 +182,12 @@ std::unique_ptr<exec::ExecutorState> GpuState::clone() const {
   copy->length_ = length_;
   copy->ring_floor_ = ring_floor_;
   return copy;
+}
+
+SplitActivations GpuState::Scratch::split(int cols) const {
+  return SplitActivations{static_cast<std::uint16_t*>(split_hi.get()),
+                          static_cast<std::uint16_t*>(split_lo.get()),
+                          static_cast<float*>(split_inv.get()), cols};
 }
 
 }  // namespace mimo::cuda

@@ -75,6 +75,12 @@ class GpuState final : public exec::ExecutorState {
     DeviceBuffer gate, up, act, logits, tokens, positions, taps;
     // Expert group table, per-slot down products, split-attention partials.
     DeviceBuffer expert_groups, expert_partial, attention_partial;
+    // Activations split for the tensor-core tiles (SplitActivations): the normed hidden rows,
+    // then the experts' activation rows; split_values halves each for hi and lo.
+    DeviceBuffer split_hi, split_lo, split_inv;
+    std::int64_t split_values = 0, split_rows = 0;
+    // Rows x cols of the split buffers as a SplitActivations (rows * cols <= split_values).
+    SplitActivations split(int cols) const;
   };
   // Key splits of the split attention for a layer's cache (fixed per state, so a captured
   // graph stays valid for every position).

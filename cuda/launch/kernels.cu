@@ -53,6 +53,11 @@ void check_launch(const char* op) {
   throw Error(ErrorCode::kInvalidArgument, cat("cuda::", op, ": ", what));
 }
 
+void check_split(const SplitActivations& x, int cols, const char* op) {
+  if (!(x.hi && x.lo && x.inv_scale && x.cols == cols && cols % 8 == 0))
+    fail(op, cat("split activations of ", x.cols, " columns for a matrix of ", cols));
+}
+
 unsigned blocks_for(long long items, int per_block) {
   return static_cast<unsigned>((items + per_block - 1) / per_block);
 }
@@ -90,18 +95,31 @@ __global__ void __launch_bounds__(kBlockThreads)
   fp8_rows_block_tile_1tok<kRows>(w, blockIdx.x * kRows, x, y, s_partial);
 }
 
+// A lane's activation source for the tensor-core tiles: row `row` (< 0: none) of a float32
+// input or of a pre-split one.
+__device__ __forceinline__ F32Row row_source(const float* x, int row, int cols) {
+  return F32Row{row >= 0 ? x + static_cast<std::size_t>(row) * cols : nullptr, cols};
+}
+__device__ __forceinline__ SplitRow row_source(const SplitActivations& x, int row, int cols) {
+  if (row < 0) return SplitRow{nullptr, nullptr, 1.0f, cols};
+  const std::size_t at = static_cast<std::size_t>(row) * cols;
+  return SplitRow{x.hi + at, x.lo + at, x.inv_scale[row], cols};
+}
+
 // FP8 on tensor cores (block_cols % 64 == 0): a block computes 16 kM rows for up to 8 tokens
-// (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps.
+// (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps. Input: const float* or
+// SplitActivations.
 constexpr int kMaxLinearWarps = 16;
-template <int kM>
+template <int kM, class Input>
 __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
-    fp8_mma_linear_kernel(Fp8Matrix w, const float* x, int n_tokens, float* y) {
+    fp8_mma_linear_kernel(Fp8Matrix w, Input x, int n_tokens, float* y) {
   __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
   const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
   const int row0 = blockIdx.x * 16 * kM, t0 = blockIdx.y * 8;
   const int n = min(8, n_tokens - t0);
+  const int g = (threadIdx.x % kWarpSize) / 4;
   float acc[1][kM][4];
-  fp8_mma_rows<kM>(w, row0, x + static_cast<std::size_t>(t0) * w.cols, n, warp, warps, acc[0]);
+  fp8_mma_rows<kM>(w, row0, row_source(x, g < n ? t0 + g : -1, w.cols), warp, warps, acc[0]);
   reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
     if (t < n && row0 + row < w.rows)
       y[static_cast<std::size_t>(t0 + t) * w.rows + row0 + row] = v[0];
@@ -111,14 +129,20 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
 // Rows a block and warps a block from the shape alone (never the token count, so a token's
 // result is the same in decode and verify steps): 32 rows a block for the large projections,
 // and 16 warps where fewer than two blocks an SM would run.
-template <int kM>
-void launch_fp8_mma_linear(const Fp8Matrix& w, const float* x, int n_tokens, float* y,
-                           cudaStream_t s) {
-  const unsigned blocks = blocks_for(w.rows, 16 * kM);
+template <class Input>
+void launch_fp8_mma_linear(const Fp8Matrix& w, Input x, int n_tokens, float* y, cudaStream_t s) {
   const int steps = (w.cols + 63) / 64;
-  const int warps = std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps);
-  fp8_mma_linear_kernel<kM>
-      <<<dim3(blocks, blocks_for(n_tokens, 8)), warps * kWarpSize, 0, s>>>(w, x, n_tokens, y);
+  const auto warps_for = [&](unsigned blocks) {
+    return std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps) * kWarpSize;
+  };
+  const unsigned token_tiles = blocks_for(n_tokens, 8);
+  if (w.rows >= 8192) {
+    const unsigned blocks = blocks_for(w.rows, 32);
+    fp8_mma_linear_kernel<2><<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+  } else {
+    const unsigned blocks = blocks_for(w.rows, 16);
+    fp8_mma_linear_kernel<1><<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+  }
 }
 
 template <int kRows, class Matrix>
@@ -152,12 +176,8 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
   const unsigned row_blocks = blocks_for(w.rows, kRowWarps);
   cudaStream_t s = as_stream(stream);
   if constexpr (std::is_same_v<Matrix, Fp8Matrix>) {
-    if (w.block_cols % 64 == 0) {
-      if (w.rows >= 8192) {
-        launch_fp8_mma_linear<2>(w, x, n_tokens, y, s);
-      } else {
-        launch_fp8_mma_linear<1>(w, x, n_tokens, y, s);
-      }
+    if (fp8_on_tensor_cores(w)) {
+      launch_fp8_mma_linear(w, x, n_tokens, y, s);
       check_launch(op);
       return;
     }
@@ -207,11 +227,21 @@ constexpr int kNormVec = 8;  // float4s a thread keeps: dim <= 8192
 
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_vec_kernel(float* x, const float* delta, const float* weight, int dim, float eps,
-                       float* out) {
+                       float* out, SplitActivations split) {
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
+  const bool with_split = split.hi != nullptr;
   rmsnorm_token_tile_vec<kNormVec>(x + base, delta ? delta + base : nullptr, weight, dim, eps,
-                                   out + base, scratch);
+                                   out + base, scratch, with_split ? split.hi + base : nullptr,
+                                   with_split ? split.lo + base : nullptr,
+                                   with_split ? split.inv_scale + blockIdx.x : nullptr);
+}
+
+__global__ void split_rows_kernel(const float* x, int cols, SplitActivations out) {
+  __shared__ float scratch[32];
+  const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
+  split_row_tile(x + base, cols, out.hi + base, out.lo + base, out.inv_scale + blockIdx.x,
+                 scratch);
 }
 
 __global__ void rope_kernel(float* x, const int* positions, int n_heads, int head_dim, int half,
@@ -351,8 +381,9 @@ int expert_warps(int cols) {
 
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
 // slot = t * top_k + k of the group's expert e.
+template <class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
-    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, const float* x, const int* table,
+    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table,
                           int n_slots, int top_k, float* act) {
   constexpr int kM = kGateUpTileM;
   __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
@@ -366,10 +397,9 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
     const int member = lane / 4 < n ? members[b + lane / 4] : -1;
-    const float* x_row =
-        member >= 0 ? x + static_cast<std::size_t>(member / top_k) * gate.cols : nullptr;
     float acc[2][kM][4];
-    mxfp4_mma_rows<2, kM>(mats, row0, x_row, warp, warps, acc);
+    mxfp4_mma_rows<2, kM>(mats, row0, row_source(x, member >= 0 ? member / top_k : -1, gate.cols),
+                          warp, warps, acc);
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
         act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + row] = silu(v[0]) * v[1];
@@ -378,8 +408,9 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
 }
 
 // Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
+template <class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
-    expert_down_kernel(Mxfp4Stack down, const float* act, const int* table, int n_slots,
+    expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots,
                        float* partial) {
   constexpr int kM = kDownTileM;
   __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
@@ -393,10 +424,8 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
     const int member = lane / 4 < n ? members[b + lane / 4] : -1;
-    const float* x_row =
-        member >= 0 ? act + static_cast<std::size_t>(member) * down.cols : nullptr;
     float acc[1][kM][4];
-    mxfp4_mma_rows<1, kM>(mats, row0, x_row, warp, warps, acc);
+    mxfp4_mma_rows<1, kM>(mats, row0, row_source(act, member, down.cols), warp, warps, acc);
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
         partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];
@@ -472,18 +501,39 @@ void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream s
   launch_linear(w, x, n_tokens, y, stream, "linear(f32)");
 }
 
+namespace {
+bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+}  // namespace
+
 void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
              float* out, Stream stream) {
+  rmsnorm(x, delta, weight, n_tokens, dim, eps, out, SplitActivations{}, stream);
+}
+
+void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
+             float* out, const SplitActivations& split, Stream stream) {
   if (!(n_tokens > 0 && dim > 0)) fail("rmsnorm", cat(n_tokens, " tokens of dim ", dim));
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  if (dim % 4 == 0 && dim <= 4 * kNormVec * kNormThreads && aligned(x) && aligned(delta) &&
-      aligned(weight) && aligned(out)) {
+  if (split.hi != nullptr) check_split(split, dim, "rmsnorm");
+  if (dim % 4 == 0 && dim <= 4 * kNormVec * kNormThreads && aligned16(x) && aligned16(delta) &&
+      aligned16(weight) && aligned16(out)) {
     rmsnorm_vec_kernel<<<n_tokens, kNormThreads, 0, as_stream(stream)>>>(x, delta, weight, dim, eps,
-                                                                         out);
-  } else {
-    rmsnorm_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(x, delta, weight, dim, eps, out);
+                                                                         out, split);
+    check_launch("rmsnorm");
+    return;
   }
+  rmsnorm_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(x, delta, weight, dim, eps, out);
   check_launch("rmsnorm");
+  if (split.hi != nullptr) split_activations(out, n_tokens, dim, split, stream);
+}
+
+void split_activations(const float* x, int rows, int cols, const SplitActivations& out,
+                       Stream stream) {
+  if (!(rows > 0 && aligned16(x))) fail("split_activations", cat(rows, " rows, unaligned input"));
+  check_split(out, cols, "split_activations");
+  split_rows_kernel<<<rows, 256, 0, as_stream(stream)>>>(x, cols, out);
+  check_launch("split_activations");
 }
 
 void rope(float* x, const int* positions, int n_tokens, int n_heads, int head_dim, int rotary_dim,
@@ -577,8 +627,10 @@ unsigned group_blocks(int n_slots, int count) {
 }
 }  // namespace
 
-void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
-                    int n_tokens, int top_k, float* act, Stream stream) {
+namespace {
+template <class Input>
+void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x,
+                           const int* groups, int n_tokens, int top_k, float* act, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
         gate.count == up.count && gate.cols % 32 == 0))
     fail("expert_gate_up",
@@ -590,8 +642,9 @@ void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x
   check_launch("expert_gate_up");
 }
 
-void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
-                 int n_tokens, int top_k, float* partial, float* y, Stream stream) {
+template <class Input>
+void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, const float* weights,
+                        int n_tokens, int top_k, float* partial, float* y, Stream stream) {
   if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
     fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
   const int n_slots = n_tokens * top_k;
@@ -604,6 +657,42 @@ void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, co
   expert_reduce_kernel<<<blocks_for(outputs, 256), 256, 0, s>>>(partial, weights, down.rows,
                                                                 n_tokens, top_k, y);
   check_launch("expert_down(reduce)");
+}
+
+}  // namespace
+
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
+                    int n_tokens, int top_k, float* act, Stream stream) {
+  launch_expert_gate_up(gate, up, x, groups, n_tokens, top_k, act, stream);
+}
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const SplitActivations& x,
+                    const int* groups, int n_tokens, int top_k, float* act, Stream stream) {
+  check_split(x, gate.cols, "expert_gate_up");
+  launch_expert_gate_up(gate, up, x, groups, n_tokens, top_k, act, stream);
+}
+
+void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
+                 int n_tokens, int top_k, float* partial, float* y, Stream stream) {
+  launch_expert_down(down, act, groups, weights, n_tokens, top_k, partial, y, stream);
+}
+void expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
+                 const float* weights, int n_tokens, int top_k, float* partial, float* y,
+                 Stream stream) {
+  check_split(act, down.cols, "expert_down");
+  launch_expert_down(down, act, groups, weights, n_tokens, top_k, partial, y, stream);
+}
+
+bool fp8_on_tensor_cores(const Fp8Matrix& w) {
+  return w.block_cols % 64 == 0 && w.cols % 16 == 0;
+}
+
+void linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* y, Stream stream) {
+  if (!(n_tokens > 0 && w.rows > 0 && fp8_on_tensor_cores(w)))
+    fail("linear(fp8, split)", cat(n_tokens, " tokens, weight [", w.rows, ", ", w.cols,
+                                   "], blocks of ", w.block_cols, " columns"));
+  check_split(x, w.cols, "linear(fp8, split)");
+  launch_fp8_mma_linear(w, x, n_tokens, y, as_stream(stream));
+  check_launch("linear(fp8, split)");
 }
 
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out, Stream stream) {

@@ -20,10 +20,25 @@ void linear(const Mxfp4Matrix& w, const float* x, int n_tokens, float* y, Stream
 void linear(const Bf16Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
 void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
 
+// FP8 on tensor cores (block columns a multiple of 64): the same product from activations split
+// beforehand (SplitActivations of w.cols columns; rmsnorm or split_activations write them).
+// A token's result is bit-identical whichever way its activations come and however many tokens
+// share the launch. Other FP8 matrices need the float32 overload.
+bool fp8_on_tensor_cores(const Fp8Matrix& w);
+void linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* y,
+            Stream stream = nullptr);
+
 // Per token: if delta, x += delta (x written back); out = weight * x * rsqrt(mean(x^2) + eps).
-// x, delta, out: [n_tokens, dim]; out may alias x.
+// x, delta, out: [n_tokens, dim]; out may alias x. The second form also writes out split for
+// the tensor-core tiles (split.cols == dim).
 void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
              float* out, Stream stream = nullptr);
+void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
+             float* out, const SplitActivations& split, Stream stream = nullptr);
+
+// out = rows x [rows, cols] split for the tensor-core tiles (one scale a row).
+void split_activations(const float* x, int rows, int cols, const SplitActivations& out,
+                       Stream stream = nullptr);
 
 // Partial neox RoPE in place on x [n_tokens, n_heads, head_dim]: the first rotary_dim dims of
 // each head rotate by positions[t] * inv_freq[i] (inv_freq: rotary_dim / 2 floats).
@@ -74,10 +89,16 @@ void group_experts(const int* experts, int n_tokens, int top_k, int num_experts,
 // act [n_tokens, top_k, gate.rows].
 void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
                     int n_tokens, int top_k, float* act, Stream stream = nullptr);
+void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const SplitActivations& x,
+                    const int* groups, int n_tokens, int top_k, float* act,
+                    Stream stream = nullptr);
 // y[t] = sum_k weights[t, k] * down_{experts[t, k]} act[t, k] (k in order); y [n_tokens,
 // down.rows]. partial: [n_tokens * top_k, down.rows] scratch (one product per slot).
 void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
                  int n_tokens, int top_k, float* partial, float* y, Stream stream = nullptr);
+void expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
+                 const float* weights, int n_tokens, int top_k, float* partial, float* y,
+                 Stream stream = nullptr);
 
 // out[i] = silu(gate[i]) * up[i] for i < count (the dense MLP's activation).
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out,

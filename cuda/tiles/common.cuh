@@ -50,6 +50,17 @@ __device__ __forceinline__ std::uint32_t word_of(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
+// Max over the block; every thread gets the result. Same contract as block_sum.
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  return warp_max(lane < warps ? scratch[lane] : v);
+}
+
 // E8M0 scale: 2^(bits - 127); 0xFF is NaN; 0 is the float32 subnormal 2^-127.
 __device__ __forceinline__ float e8m0_to_float(std::uint32_t bits) {
   if (bits == 0xFFu) return __int_as_float(0x7FC00000);

@@ -60,6 +60,17 @@ constexpr int mxfp4_mma_scale_row_bytes(int cols) {
   return mxfp4_mma_groups(cols) * 4;
 }
 
+// Activations handed to the tensor-core tiles already split (cuda/tiles/mma.cuh): row t holds
+// x_t * 2^e_t as F16 hi + lo halves (hi: the value cut to 11 significant bits, lo: the rest),
+// e_t chosen so the row's largest magnitude lies in [2^14, 2^15); inv_scale[t] = 2^-e_t.
+// hi, lo: [rows, cols] halves (cols % 8 == 0, rows 16-byte aligned); inv_scale: [rows].
+struct SplitActivations {
+  std::uint16_t* hi = nullptr;
+  std::uint16_t* lo = nullptr;
+  float* inv_scale = nullptr;
+  int cols = 0;
+};
+
 // BF16 row-major [rows, cols], cols % 8 == 0.
 struct Bf16Matrix {
   const std::uint16_t* values = nullptr;

@@ -59,6 +59,103 @@ __device__ __forceinline__ float quad_max(float v) {
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
 }
 
+// Where a lane's B fragments come from: its token's float32 row, split on the fly with a scale
+// per step (the quad's columns), or a row split beforehand (SplitActivations, one scale a row).
+// Both fill words of F16 pairs for consecutive columns (word k: columns 2k, 2k + 1) and the
+// token's 1 / scale; columns at or past `cols` read as zero. Called by all 32 lanes.
+struct F32Row {
+  const float* row = nullptr;  // null: no token in this lane's B column
+  int cols = 0;
+};
+struct SplitRow {
+  const std::uint16_t* hi = nullptr;  // null: no token
+  const std::uint16_t* lo = nullptr;
+  float inv_scale = 1.0f;
+  int cols = 0;
+};
+
+// kPieces runs of 8 columns starting at col0 + kStride * p; words[p][k] for k = 0..3.
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b(const F32Row& src, int col0,
+                                       std::uint32_t (&hi)[kPieces][4],
+                                       std::uint32_t (&lo)[kPieces][4], float& inv_scale) {
+  float4 v[kPieces][2];
+  float max_abs = 0.0f;
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+    const int col = col0 + kStride * p;
+    const bool in = src.row != nullptr && col < src.cols;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      v[p][j] = in ? __ldg(reinterpret_cast<const float4*>(src.row + col) + j)
+                   : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      max_abs = fmaxf(max_abs, fmaxf(fmaxf(fabsf(v[p][j].x), fabsf(v[p][j].y)),
+                                     fmaxf(fabsf(v[p][j].z), fabsf(v[p][j].w))));
+    }
+  }
+  float s;
+  token_scale(quad_max(max_abs), s, inv_scale);
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      split_pair(v[p][j].x * s, v[p][j].y * s, hi[p][2 * j], lo[p][2 * j]);
+      split_pair(v[p][j].z * s, v[p][j].w * s, hi[p][2 * j + 1], lo[p][2 * j + 1]);
+    }
+  }
+}
+
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b(const SplitRow& src, int col0,
+                                       std::uint32_t (&hi)[kPieces][4],
+                                       std::uint32_t (&lo)[kPieces][4], float& inv_scale) {
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+    const int col = col0 + kStride * p;
+    const bool in = src.hi != nullptr && col < src.cols;
+    const uint4 h = in ? __ldg(reinterpret_cast<const uint4*>(src.hi + col)) : make_uint4(0, 0, 0, 0);
+    const uint4 l = in ? __ldg(reinterpret_cast<const uint4*>(src.lo + col)) : make_uint4(0, 0, 0, 0);
+    hi[p][0] = h.x;
+    hi[p][1] = h.y;
+    hi[p][2] = h.z;
+    hi[p][3] = h.w;
+    lo[p][0] = l.x;
+    lo[p][1] = l.y;
+    lo[p][2] = l.z;
+    lo[p][3] = l.w;
+  }
+  inv_scale = src.inv_scale;
+}
+
+// Producer side of SplitActivations: four values (float4 i of the row), times the row's scale s,
+// stored as hi and lo halves.
+__device__ __forceinline__ void store_split4(float4 v, float s, std::uint16_t* hi,
+                                             std::uint16_t* lo, int i) {
+  std::uint32_t h0, l0, h1, l1;
+  split_pair(v.x * s, v.y * s, h0, l0);
+  split_pair(v.z * s, v.w * s, h1, l1);
+  reinterpret_cast<uint2*>(hi)[i] = make_uint2(h0, h1);
+  reinterpret_cast<uint2*>(lo)[i] = make_uint2(l0, l1);
+}
+
+__device__ __forceinline__ float max_abs4(float4 v) {
+  return fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
+}
+
+// One block splits one row of `cols` floats (cols % 4 == 0): out_hi / out_lo / *out_inv of
+// that row. scratch: 32 floats of shared memory. Called by every thread of the block.
+__device__ __forceinline__ void split_row_tile(const float* x, int cols, std::uint16_t* out_hi,
+                                               std::uint16_t* out_lo, float* out_inv,
+                                               float* scratch) {
+  const float4* x4 = reinterpret_cast<const float4*>(x);
+  float m = 0.0f;
+  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) m = fmaxf(m, max_abs4(x4[i]));
+  float s, inv;
+  token_scale(block_max(m, scratch), s, inv);
+  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) store_split4(x4[i], s, out_hi, out_lo, i);
+  if (threadIdx.x == 0) *out_inv = inv;
+}
+
 // Two E4M3 codes (low byte first) as an F16 pair (low half first); exact, NaN stays NaN.
 __device__ __forceinline__ std::uint32_t e4m3x2_to_half2(std::uint32_t pair) {
   const __half2_raw h =

@@ -104,14 +104,14 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
 }
 
 // One warp on tensor cores: acc[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
-// members 2q, 2q + 1) += the 128-column groups step0, step0 + step_stride, ... of W x. x_row:
-// this lane's member g's activation row (cols floats), or null where the batch has no member g.
+// members 2q, 2q + 1) += the 128-column groups step0, step0 + step_stride, ... of W x. src: this
+// lane's member g's activations (F32Row or SplitRow, cuda/tiles/mma.cuh).
 // Per group, lane q reads one 16-byte chunk per row (8 codes of each of the group's four scale
 // blocks) and member g's columns 32 b + 8 q .. + 8; k-tile (b, h) takes codes 4h .. 4h + 3 of
 // block b, so its 16 k share one scale and the block's two k-tiles are scaled after their mmas.
-template <int kMats, int kM>
+template <int kMats, int kM, class Source>
 __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
-                                               const float* x_row, int step0, int step_stride,
+                                               const Source& src, int step0, int step_stride,
                                                float (&acc)[kMats][kM][4]) {
   const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
   const int cols = mats[0].cols, rows = mats[0].rows;
@@ -141,33 +141,11 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
         }
       }
     }
-    float4 v[4][2];
-    float max_abs = 0.0f;
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-      const int col = group * 128 + 32 * b + 8 * q;
-      const bool in = x_row != nullptr && col < cols;
-#pragma unroll
-      for (int j = 0; j < 2; ++j) {
-        v[b][j] = in ? __ldg(reinterpret_cast<const float4*>(x_row + col) + j)
-                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        max_abs = fmaxf(max_abs, fmaxf(fmaxf(fabsf(v[b][j].x), fabsf(v[b][j].y)),
-                                       fmaxf(fabsf(v[b][j].z), fabsf(v[b][j].w))));
-      }
-    }
-    float s, inv_s;
-    token_scale(quad_max(max_abs), s, inv_s);
-    // k-tile (b, h): B regs from activations 32 b + 8 q + 4 h + {0, 1} and {2, 3}.
-    std::uint32_t bh[4][2][2], bl[4][2][2];
-#pragma unroll
-    for (int b = 0; b < 4; ++b) {
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        split_pair(v[b][h].x * s, v[b][h].y * s, bh[b][h][0], bl[b][h][0]);
-        split_pair(v[b][h].z * s, v[b][h].w * s, bh[b][h][1], bl[b][h][1]);
-      }
-    }
-    // 1 / s of this lane's C members 2q and 2q + 1, times the 2^14 of the E2M1 decode.
+    // k-tile (b, h): B words 2h, 2h + 1 of piece b (activations 32 b + 8 q + 4 h + 0..3).
+    std::uint32_t bh[4][4], bl[4][4];
+    float inv_s;
+    load_b<4, 32>(src, group * 128 + 8 * q, bh, bl, inv_s);
+    // 1 / scale of this lane's C members 2q and 2q + 1, times the 2^14 of the E2M1 decode.
     const float inv0 = __shfl_sync(0xffffffffu, inv_s, 8 * q) * kFp4ScaledUnit;
     const float inv1 = __shfl_sync(0xffffffffu, inv_s, 8 * q + 4) * kFp4ScaledUnit;
 #pragma unroll
@@ -182,13 +160,13 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
           float t[4];
           {
             const std::uint32_t a[4] = {p0[0], p1[0], p0[1], p1[1]};
-            mma_f16_from_zero(t, a, bh[b][0][0], bh[b][0][1]);
-            mma_f16(t, a, bl[b][0][0], bl[b][0][1]);
+            mma_f16_from_zero(t, a, bh[b][0], bh[b][1]);
+            mma_f16(t, a, bl[b][0], bl[b][1]);
           }
           {
             const std::uint32_t a[4] = {p0[2], p1[2], p0[3], p1[3]};
-            mma_f16(t, a, bh[b][1][0], bh[b][1][1]);
-            mma_f16(t, a, bl[b][1][0], bl[b][1][1]);
+            mma_f16(t, a, bh[b][2], bh[b][3]);
+            mma_f16(t, a, bl[b][2], bl[b][3]);
           }
           const float s0 = e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu);
           const float s1 = e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cuda/tiles/common.cuh"
+#include "cuda/tiles/mma.cuh"
 
 namespace mimo::cuda::tiles {
 
@@ -27,11 +28,16 @@ __device__ __forceinline__ void rmsnorm_token_tile(float* x, const float* delta,
 }
 
 // The same for dim % 4 == 0 and dim <= 4 * kVec * blockDim.x (x 16-byte aligned): each thread
-// keeps its float4s in registers between the sum and the scaling, so x is read once.
+// keeps its float4s in registers between the sum and the scaling, so x is read once. With
+// split_hi non-null the output row is also written split for the tensor-core tiles
+// (SplitActivations: split_hi, split_lo, *split_inv).
 template <int kVec>
 __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* delta,
                                                        const float* weight, int dim, float eps,
-                                                       float* out, float* scratch) {
+                                                       float* out, float* scratch,
+                                                       std::uint16_t* split_hi = nullptr,
+                                                       std::uint16_t* split_lo = nullptr,
+                                                       float* split_inv = nullptr) {
   float4 v[kVec];
   float sq = 0.0f;
   const int n4 = dim / 4;
@@ -66,7 +72,22 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
     y.z = w.z * (v[j].z * inv_rms);
     y.w = w.w * (v[j].w * inv_rms);
     reinterpret_cast<float4*>(out)[i] = y;
+    v[j] = y;
   }
+  if (split_hi == nullptr) return;  // block-uniform
+  float m = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    if (threadIdx.x + j * blockDim.x < n4) m = fmaxf(m, max_abs4(v[j]));
+  }
+  float s, inv;
+  token_scale(block_max(m, scratch), s, inv);
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < n4) store_split4(v[j], s, split_hi, split_lo, i);
+  }
+  if (threadIdx.x == 0) *split_inv = inv;
 }
 
 }  // namespace mimo::cuda::tiles

@@ -11,6 +11,7 @@
 #include "cuda/launch/ops.hpp"
 #include "gpu_test_support.hpp"
 #include "mimo/error.hpp"
+#include "quant/codecs.hpp"
 #include "support/catch.hpp"
 
 namespace mimo {
@@ -81,6 +82,99 @@ TEST_CASE("FP8 linear keeps float32 accuracy for tokens of very different magnit
   gpu_test::make_fp8(h, rng, 300, 1024);
   cuda::DeviceArena arena;
   check_linear(h, cuda::upload_fp8(h.w, arena), rng, 6, {1e-30f, 3e-6f, 1.0f, 7e4f, 2e9f, 1e30f});
+}
+
+// Split activations as rmsnorm / split_activations write them, for the FP8 tensor-core path.
+struct SplitBuffers {
+  cuda::DeviceBuffer hi, lo, inv;
+  cuda::SplitActivations view;
+  SplitBuffers(int rows, int cols)
+      : hi(std::size_t(rows) * cols * 2), lo(std::size_t(rows) * cols * 2), inv(rows * 4) {
+    view = cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
+                                  static_cast<std::uint16_t*>(lo.get()),
+                                  static_cast<float*>(inv.get()), cols};
+  }
+};
+
+TEST_CASE("Split activations hold every value to 22 bits of the row's peak", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  const int rows = 5, cols = 1000;
+  std::vector<float> x = gpu_test::random_floats(rng, std::size_t(rows) * cols);
+  const float row_scale[rows] = {1e-30f, 1e-3f, 1.0f, 6e4f, 1e30f};
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) x[std::size_t(r) * cols + c] *= row_scale[r];
+  const cuda::DeviceBuffer dx = cuda::to_device(x);
+  SplitBuffers split(rows, cols);
+  cuda::split_activations(dx.as<float>(), rows, cols, split.view);
+  cuda::synchronize();
+  const auto hi = cuda::to_host<std::uint16_t>(split.hi, std::size_t(rows) * cols);
+  const auto lo = cuda::to_host<std::uint16_t>(split.lo, std::size_t(rows) * cols);
+  const auto inv = cuda::to_host<float>(split.inv, rows);
+  for (int r = 0; r < rows; ++r) {
+    double peak = 0, worst = 0;
+    for (int c = 0; c < cols; ++c) peak = std::max(peak, std::fabs(double(x[r * cols + c])));
+    for (int c = 0; c < cols; ++c) {
+      const std::size_t i = std::size_t(r) * cols + c;
+      const double back = (double(quant::f16_value(hi[i])) + quant::f16_value(lo[i])) * inv[r];
+      worst = std::max(worst, std::fabs(back - x[i]) / peak);
+    }
+    INFO("row " << r << " (scale " << row_scale[r] << "): worst error / peak " << worst);
+    CHECK(worst <= 0x1p-22);
+  }
+}
+
+TEST_CASE("FP8 linear from split activations: accurate, batch-invariant, rmsnorm writes them",
+          "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (const int rows : {384, 9000}) {
+    const int cols = 4096, n = 8;
+    HostWeight h;
+    gpu_test::make_fp8(h, rng, rows, cols);
+    cuda::DeviceArena arena;
+    const cuda::Fp8Matrix m = cuda::upload_fp8(h.w, arena);
+    REQUIRE(cuda::fp8_on_tensor_cores(m));
+    // Normed rows: rmsnorm writes the float32 output and its split.
+    std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n) * cols, 3.0f);
+    const std::vector<float> norm_w = gpu_test::random_floats(rng, cols);
+    cuda::DeviceBuffer dx = cuda::to_device(x);
+    const cuda::DeviceBuffer dw = cuda::to_device(norm_w);
+    cuda::DeviceBuffer dh = gpu_test::poisoned_floats(std::size_t(n) * cols);
+    SplitBuffers from_norm(n, cols), from_split(n, cols);
+    cuda::rmsnorm(dx.as<float>(), nullptr, dw.as<float>(), n, cols, 1e-5f, dh.as<float>(),
+                  from_norm.view);
+    cuda::split_activations(dh.as<float>(), n, cols, from_split.view);
+    cuda::DeviceBuffer batch = gpu_test::poisoned_floats(std::size_t(n) * rows);
+    cuda::linear(m, from_norm.view, n, batch.as<float>());
+    cuda::synchronize();
+    const std::vector<float> h_rows = cuda::to_host<float>(dh, std::size_t(n) * cols);
+    const std::vector<float> y = cuda::to_host<float>(batch, std::size_t(n) * rows);
+    CHECK(cuda::to_host<std::uint16_t>(from_norm.hi, std::size_t(n) * cols) ==
+          cuda::to_host<std::uint16_t>(from_split.hi, std::size_t(n) * cols));
+    CHECK(cuda::to_host<std::uint16_t>(from_norm.lo, std::size_t(n) * cols) ==
+          cuda::to_host<std::uint16_t>(from_split.lo, std::size_t(n) * cols));
+    const gpu_test::Reference ref = gpu_test::linear_reference(h.w, h_rows.data(), n);
+    int bad = 0;
+    for (std::size_t i = 0; i < y.size(); ++i)
+      bad += !(std::fabs(double(y[i]) - ref.y[i]) <= 2e-5 * ref.magnitude[i] + 1e-30);
+    INFO(rows << " rows");
+    CHECK(bad == 0);
+    // Token 5 alone (its split row handed over by pointer) gives the same bits.
+    cuda::SplitActivations one = from_norm.view;
+    one.hi += 5 * cols;
+    one.lo += 5 * cols;
+    one.inv_scale += 5;
+    cuda::DeviceBuffer alone = gpu_test::poisoned_floats(rows);
+    cuda::linear(m, one, 1, alone.as<float>());
+    cuda::synchronize();
+    const std::vector<float> ya = cuda::to_host<float>(alone, rows);
+    int differ = 0;
+    for (int r = 0; r < rows; ++r) differ += std::memcmp(&ya[r], &y[5 * rows + r], 4) != 0;
+    CHECK(differ == 0);
+  }
 }
 
 TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[gpu]") {

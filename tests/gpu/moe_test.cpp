@@ -148,6 +148,38 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
     CHECK(std::equal(act_one.begin(), act_one.end(),
                      act_all.begin() + std::size_t(last) * c.top_k * c.inter));
     CHECK(std::equal(y_one.begin(), y_one.end(), got.begin() + std::size_t(last) * c.hidden));
+
+    // The executor's path: activations split once (split_activations) before each product.
+    // Same tolerance, and the last token alone again gives bit-identical outputs.
+    const auto run_split = [&](const float* dxp, const int* idsp, const float* wp, int ntok,
+                               float* dactp, float* dyp) {
+      const std::size_t nslots = std::size_t(ntok) * c.top_k;
+      const std::size_t values = nslots * std::max(c.hidden, c.inter);
+      cuda::DeviceBuffer hi(values * 2), lo(values * 2), inv(nslots * sizeof(float));
+      const auto split = [&](int cols) {
+        return cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
+                                      static_cast<std::uint16_t*>(lo.get()),
+                                      static_cast<float*>(inv.get()), cols};
+      };
+      cuda::split_activations(dxp, ntok, c.hidden, split(c.hidden));
+      cuda::group_experts(idsp, ntok, c.top_k, c.experts, dgroups.as<int>());
+      cuda::expert_gate_up(gate, up, split(c.hidden), dgroups.as<int>(), ntok, c.top_k, dactp);
+      cuda::split_activations(dactp, int(nslots), c.inter, split(c.inter));
+      cuda::expert_down(down, split(c.inter), dgroups.as<int>(), wp, ntok, c.top_k,
+                        dpartial.as<float>(), dyp);
+      cuda::synchronize();
+    };
+    cuda::DeviceBuffer dy_split = gpu_test::poisoned_floats(want.size());
+    cuda::DeviceBuffer dy1_split = gpu_test::poisoned_floats(c.hidden);
+    run_split(dx.as<float>(), dids.as<int>(), dweights.as<float>(), c.tokens, dact.as<float>(),
+              dy_split.as<float>());
+    const std::vector<float> got_split = cuda::to_host<float>(dy_split, want.size());
+    CHECK(gpu_test::max_relative_to_peak(got_split, want) <= 2e-5);
+    run_split(dx1.as<float>(), dids1.as<int>(), dweights1.as<float>(), 1, dact1.as<float>(),
+              dy1_split.as<float>());
+    const std::vector<float> y1_split = cuda::to_host<float>(dy1_split, c.hidden);
+    CHECK(std::equal(y1_split.begin(), y1_split.end(),
+                     got_split.begin() + std::size_t(last) * c.hidden));
   }
 }
 
