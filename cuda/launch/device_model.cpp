@@ -296,8 +296,8 @@ struct Synth {
 
   Mxfp4Stack mxfp4_stack(int count, int rows, int cols) {
     // Random bytes in the tile order (padding codes meet zero activations: any value is fine).
-    const std::size_t code_bytes = std::size_t(count) * rows * mxfp4_mma_row_bytes(cols);
-    const std::size_t scale_bytes = std::size_t(count) * rows * mxfp4_mma_scale_row_bytes(cols);
+    const std::size_t code_bytes = std::size_t(count) * mxfp4_mma_code_bytes(rows, cols);
+    const std::size_t scale_bytes = std::size_t(count) * mxfp4_mma_scale_bytes(rows, cols);
     auto* codes = static_cast<std::uint8_t*>(arena.allocate(code_bytes));
     auto* scales = static_cast<std::uint8_t*>(arena.allocate(scale_bytes));
     fill_random_bytes(codes, code_bytes, next(), 0xFF, 0);

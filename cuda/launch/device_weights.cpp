@@ -143,8 +143,8 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
     throw Error(ErrorCode::kInvalidArgument, "GPU upload of an empty expert stack");
   const LinearWeight& first = *experts.front();
   const int rows = static_cast<int>(first.rows), cols = static_cast<int>(first.cols);
-  const std::size_t code_bytes = std::size_t(rows) * mxfp4_mma_row_bytes(cols);
-  const std::size_t scale_bytes = std::size_t(rows) * mxfp4_mma_scale_row_bytes(cols);
+  const std::size_t code_bytes = static_cast<std::size_t>(mxfp4_mma_code_bytes(rows, cols));
+  const std::size_t scale_bytes = static_cast<std::size_t>(mxfp4_mma_scale_bytes(rows, cols));
   auto* codes = static_cast<std::uint8_t*>(arena.allocate(code_bytes * experts.size()));
   auto* scales = static_cast<std::uint8_t*>(arena.allocate(scale_bytes * experts.size()));
   for (std::size_t e = 0; e < experts.size(); ++e) {

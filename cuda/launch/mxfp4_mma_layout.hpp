@@ -10,8 +10,8 @@
 namespace mimo::cuda {
 
 struct Mxfp4MmaRows {
-  std::vector<std::uint8_t> codes;   // rows * mxfp4_mma_row_bytes(cols)
-  std::vector<std::uint8_t> scales;  // rows * mxfp4_mma_scale_row_bytes(cols)
+  std::vector<std::uint8_t> codes;   // mxfp4_mma_code_bytes(rows, cols)
+  std::vector<std::uint8_t> scales;  // mxfp4_mma_scale_bytes(rows, cols)
 };
 
 // codes: rows rows of `code_stride` bytes (cols / 2 used); scales: rows rows of `scale_stride`

@@ -33,16 +33,17 @@ struct Mxfp4Matrix {
 };
 
 // `count` MXFP4 matrices of one shape (the routed experts of one projection), back to back, in
-// the tensor-core tile order the expert kernels read (cuda/tiles/mma.cuh):
-// - codes: expert e, row r at (e * rows + r) * mxfp4_mma_row_bytes(cols). A row is a sequence of
-//   128-column groups of 64 bytes (the last group zero-padded); in group G, the 4-byte word at
-//   byte 16 q + 4 b holds the 8 codes of columns 128 G + 32 b + 8 q + i, i = 0..7: byte j
-//   (0..3) has code j's magnitude (E2M1 bits 0-2) in bits 1-3 and its sign in bit 7, and code
-//   j + 4's magnitude in bits 4-6 and its sign in bit 0. So lane q of a quad reads one 16-byte
-//   chunk per group holding 8 codes of each of the group's four scale blocks, and a mask (codes
-//   0-3) or two shifts (codes 4-7) put each code into the high byte of an F16 pattern.
-// - scales: expert e, row r at (e * rows + r) * mxfp4_mma_scale_row_bytes(cols); byte 4 G + b =
-//   E8M0 scale of block b of group G (padding: 0).
+// the tensor-core tile order the expert kernels read (cuda/tiles/moe_grouped.cuh), so that one
+// 16-byte load a lane makes a warp read 512 contiguous bytes:
+// - codes: expert e at e * mxfp4_mma_code_bytes(rows, cols). Rows form tiles of 16 (the last
+//   zero-padded), columns groups of 128 (likewise). Tile T, group G is one 1024-byte block at
+//   (T * groups + G) * 1024; its row 16 T + 8 h + g at 512 h + 64 g, and there lane q's 16
+//   bytes at 16 q: the 4-byte word at 4 b holds the 8 codes of columns 128 G + 32 b + 8 q + i,
+//   i = 0..7: byte j (0..3) has code j's magnitude (E2M1 bits 0-2) in bits 1-3 and its sign
+//   in bit 7, and code j + 4's magnitude in bits 4-6 and its sign in bit 0 (a mask or two
+//   shifts then put each code into the high byte of an F16 pattern).
+// - scales: expert e at e * mxfp4_mma_scale_bytes(rows, cols); tile T, group G at
+//   (T * groups + G) * 64, row 16 T + r at 4 r, byte b = the E8M0 scale of block b (padding 0).
 struct Mxfp4Stack {
   const std::uint8_t* codes = nullptr;
   const std::uint8_t* scales = nullptr;
@@ -53,11 +54,14 @@ struct Mxfp4Stack {
 constexpr int mxfp4_mma_groups(int cols) {
   return (cols + 127) / 128;
 }
-constexpr int mxfp4_mma_row_bytes(int cols) {
-  return mxfp4_mma_groups(cols) * 64;
+constexpr int mxfp4_mma_tiles(int rows) {
+  return (rows + 15) / 16;
 }
-constexpr int mxfp4_mma_scale_row_bytes(int cols) {
-  return mxfp4_mma_groups(cols) * 4;
+constexpr long long mxfp4_mma_code_bytes(int rows, int cols) {
+  return 1024LL * mxfp4_mma_tiles(rows) * mxfp4_mma_groups(cols);
+}
+constexpr long long mxfp4_mma_scale_bytes(int rows, int cols) {
+  return 64LL * mxfp4_mma_tiles(rows) * mxfp4_mma_groups(cols);
 }
 
 // Activations handed to the tensor-core tiles already split (cuda/tiles/mma.cuh): row t holds

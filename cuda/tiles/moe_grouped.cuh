@@ -98,9 +98,8 @@ struct Mxfp4MmaMatrix {
   int cols = 0;
 };
 __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int index) {
-  const std::size_t rows = static_cast<std::size_t>(index) * s.rows;
-  return Mxfp4MmaMatrix{s.codes + rows * mxfp4_mma_row_bytes(s.cols),
-                        s.scales + rows * mxfp4_mma_scale_row_bytes(s.cols), s.rows, s.cols};
+  return Mxfp4MmaMatrix{s.codes + index * mxfp4_mma_code_bytes(s.rows, s.cols),
+                        s.scales + index * mxfp4_mma_scale_bytes(s.rows, s.cols), s.rows, s.cols};
 }
 
 // One warp on tensor cores: acc[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
@@ -114,10 +113,8 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
                                                const Source& src, int step0, int step_stride,
                                                float (&acc)[kMats][kM][4]) {
   const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
-  const int cols = mats[0].cols, rows = mats[0].rows;
-  const int groups = mxfp4_mma_groups(cols);
-  const std::size_t row_bytes = mxfp4_mma_row_bytes(cols);
-  const std::size_t scale_row_bytes = mxfp4_mma_scale_row_bytes(cols);
+  const int groups = mxfp4_mma_groups(mats[0].cols), tiles = mxfp4_mma_tiles(mats[0].rows);
+  const int tile0 = row0 / 16;  // row0 is a multiple of 16; rows past the end are zero padding
 #pragma unroll
   for (int i = 0; i < kMats; ++i)
 #pragma unroll
@@ -133,11 +130,15 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
       for (int m = 0; m < kM; ++m) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const std::size_t row = min(row0 + 16 * m + g + 8 * h, rows - 1);
-          raw[i][m][h] = load_stream_u4(mats[i].codes + row * row_bytes + group * 64 + 16 * q);
-          scales[i][m][h] = __ldg(reinterpret_cast<const std::uint32_t*>(
-                                      mats[i].scales + row * scale_row_bytes) +
-                                  group);
+          // A tile past the last one (kM tiles a block, an odd tile count) reads tile 0's
+          // codes: finite, and its rows are not written.
+          const int tile = tile0 + m < tiles ? tile0 + m : 0;
+          const std::size_t block = static_cast<std::size_t>(tile) * groups + group;
+          raw[i][m][h] =
+              load_stream_u4(mats[i].codes + block * 1024 + 512 * h + 64 * g + 16 * q);
+          scales[i][m][h] = __ldg(reinterpret_cast<const std::uint32_t*>(mats[i].scales +
+                                                                          block * 64) +
+                                  8 * h + g);
         }
       }
     }
