@@ -371,12 +371,14 @@ __device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots,
 // its members, 8 members a pass; its warps split the 128-column groups and add their partial
 // sums in warp order (reduce_warp_tiles). The warp count depends on the shape only, so a member's
 // result is the same in every step. Measured on the H100 (docs/performance.md): gate/up runs
-// best with 16-row blocks and two blocks an SM (128 registers), down with 32-row blocks.
+// best with 16-row blocks and two blocks an SM (128 registers), down with 32-row blocks, both
+// with the columns split over 4 warps (8 and 2 were slower, 1 much slower).
 constexpr int kGateUpTileM = 1;
 constexpr int kDownTileM = 2;
-constexpr int kMaxExpertWarps = 8;
+constexpr int kMaxExpertWarps = 8;  // launch bounds and reduction space
+constexpr int kExpertWarps = 4;
 int expert_warps(int cols) {
-  return std::min(kMaxExpertWarps, mxfp4_mma_groups(cols));
+  return std::min(kExpertWarps, mxfp4_mma_groups(cols));
 }
 
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
