@@ -255,6 +255,99 @@ struct GpuExecutor::Impl {
     return out;
   }
 
+  // scratch.taps holds n_taps hidden rows for each of `tokens` tokens. Captured step graphs
+  // point at it, so growing it drops them.
+  void ensure_taps(GpuState& s, int tokens, int n_taps) {
+    const std::size_t bytes = std::size_t(tokens) * n_taps * config.hidden_size * sizeof(float);
+    if (n_taps == 0 || s.scratch.taps.bytes() >= bytes) return;
+    s.drop_step_graphs();
+    s.scratch.taps = DeviceBuffer(bytes);
+  }
+
+  // Records one single-chunk step of `n` tokens (ids and positions read from step_io, logits and
+  // taps written to step_logits / step_taps) and instantiates it.
+  cudaGraphExec_t capture_step(GpuState& s, int n, const exec::StepOptions& options) {
+    GpuState::Scratch& b = s.scratch;
+    const int max_step = s.max_step_tokens(), n_taps = int(options.hidden_taps.size());
+    const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+          "cudaStreamBeginCapture");
+    cudaGraph_t graph = nullptr;
+    try {
+      check(cudaMemcpyAsync(b.tokens.get(), s.step_io.as<int>(), n * sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "token upload");
+      check(cudaMemcpyAsync(b.positions.get(), s.step_io.as<int>() + max_step, n * sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "position upload");
+      issue_chunk(s, n, options, options.all_logits, true);
+      check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
+                            (options.all_logits ? n : 1) * vocab * sizeof(float),
+                            cudaMemcpyDeviceToHost, stream),
+            "logits download");
+      if (n_taps > 0) {
+        check(cudaMemcpyAsync(s.step_taps.as<float>(), b.taps.get(),
+                              std::size_t(n) * n_taps * hidden * sizeof(float),
+                              cudaMemcpyDeviceToHost, stream),
+              "hidden taps download");
+      }
+    } catch (...) {
+      cudaStreamEndCapture(stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check(err, "cudaGraphInstantiate of a step");
+    return exec;
+  }
+
+  // A step that fits one chunk, replayed from a graph captured for its shape on first use: no
+  // host issue time (a verify block of a speculative step costs one launch).
+  exec::StepOutput run_step_graph(GpuState& s, std::span<const std::int32_t> tokens,
+                                  const exec::StepOptions& options,
+                                  std::chrono::steady_clock::time_point start) {
+    const int n = static_cast<int>(tokens.size()), max_step = s.max_step_tokens();
+    const int n_taps = static_cast<int>(options.hidden_taps.size());
+    const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
+    ensure_taps(s, max_step, n_taps);
+    const std::size_t taps_bytes = std::size_t(max_step) * n_taps * hidden * sizeof(float);
+    if (s.step_io.bytes() == 0) {
+      s.step_io = PinnedBuffer(std::size_t(2) * max_step * sizeof(int));
+      s.step_logits = PinnedBuffer(std::size_t(max_step) * vocab * sizeof(float));
+    }
+    if (s.step_taps.bytes() < taps_bytes) {
+      s.drop_step_graphs();
+      s.step_taps = PinnedBuffer(taps_bytes);
+    }
+    auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
+      return g.tokens == n && g.all_logits == options.all_logits && g.taps == options.hidden_taps;
+    });
+    if (found == s.step_graphs.end()) {
+      s.step_graphs.push_back(
+          {n, options.all_logits, options.hidden_taps, capture_step(s, n, options)});
+      found = s.step_graphs.end() - 1;
+    }
+    int* io = s.step_io.as<int>();
+    for (int i = 0; i < n; ++i) {
+      io[i] = tokens[i];
+      io[max_step + i] = static_cast<int>(s.length() + i);
+    }
+    check(cudaGraphLaunch(found->exec, stream), "cudaGraphLaunch");
+    last.host_us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    check(cudaStreamSynchronize(stream), "forward step");
+    exec::StepOutput out;
+    const float* logits = s.step_logits.as<float>();
+    out.logits.assign(logits, logits + (options.all_logits ? n : 1) * vocab);
+    const float* taps = s.step_taps.as<float>();
+    if (n_taps > 0) out.hidden.assign(taps, taps + std::size_t(n) * n_taps * hidden);
+    s.commit(n);
+    return out;
+  }
+
   exec::StepOutput run_direct(GpuState& s, std::span<const std::int32_t> tokens,
                               const exec::StepOptions& options,
                               std::chrono::steady_clock::time_point start) {
@@ -266,9 +359,7 @@ struct GpuExecutor::Impl {
     exec::StepOutput out;
     out.logits.resize((options.all_logits ? total : 1) * vocab);
     out.hidden.resize(total * n_taps * hidden);
-    if (n_taps > 0 && s.scratch.taps.bytes() < std::size_t(chunk) * n_taps * hidden * 4) {
-      s.scratch.taps = DeviceBuffer(std::size_t(chunk) * n_taps * hidden * 4);
-    }
+    ensure_taps(s, chunk, n_taps);
     if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
       s.staging = PinnedBuffer(std::size_t(total) * 2 * sizeof(int));
     }
@@ -390,10 +481,16 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   }
   impl_->last = StepStats{};
   impl_->last.tokens = static_cast<int>(tokens.size());
-  if (tokens.size() == 1 && options.hidden_taps.empty() && impl_->use_graphs &&
-      impl_->cancel_after_chunks < 0) {
-    impl_->last.graph = true;
-    return impl_->run_graph(*s, tokens[0], start);
+  if (impl_->use_graphs && impl_->cancel_after_chunks < 0) {
+    if (tokens.size() == 1 && options.hidden_taps.empty()) {
+      impl_->last.graph = true;
+      return impl_->run_graph(*s, tokens[0], start);
+    }
+    const auto n = static_cast<std::int64_t>(tokens.size());
+    if (n <= s->max_step_tokens() && (options.max_chunk <= 0 || n <= options.max_chunk)) {
+      impl_->last.graph = true;
+      return impl_->run_step_graph(*s, tokens, options, start);
+    }
   }
   return impl_->run_direct(*s, tokens, options, start);
 }

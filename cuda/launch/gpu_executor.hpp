@@ -23,7 +23,7 @@ struct DeviceModel;
 // What the last run() did, for benchmarks.
 struct StepStats {
   double host_us = 0;  // host time spent issuing the step (before waiting for its results)
-  bool graph = false;  // replayed from the session's captured decode graph
+  bool graph = false;  // replayed from a captured graph (decode step or single-chunk step)
   int tokens = 0;
 };
 

@@ -144,6 +144,12 @@ int GpuState::attention_splits(int layer) const {
 
 GpuState::~GpuState() {
   if (graph != nullptr) cudaGraphExecDestroy(graph);
+  drop_step_graphs();
+}
+
+void GpuState::drop_step_graphs() {
+  for (StepGraph& g : step_graphs) cudaGraphExecDestroy(g.exec);
+  step_graphs.clear();
 }
 
 bool GpuState::can_truncate(std::int64_t new_length) const {

@@ -91,6 +91,19 @@ class GpuState final : public exec::ExecutorState {
   // The decode graph's host side: [token, position] in, last logits out.
   PinnedBuffer graph_io, graph_logits;
   cudaGraphExec_t graph = nullptr;
+  // Captured single-chunk steps of several tokens (verify blocks, short prompts), one per shape
+  // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
+  // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
+  // addresses of these and of scratch.taps: growing any of them drops every step graph.
+  struct StepGraph {
+    int tokens = 0;
+    bool all_logits = false;
+    std::vector<int> taps;
+    cudaGraphExec_t exec = nullptr;
+  };
+  std::vector<StepGraph> step_graphs;
+  PinnedBuffer step_io, step_logits, step_taps;
+  void drop_step_graphs();
 
  private:
   const model::ModelConfig& config_;

@@ -182,6 +182,38 @@ TEST_CASE("GPU forward: decode == prefill, graph replay == direct launches", "[g
   check_close(graph_logits, prefill.logits, "decode vs prefill");
 }
 
+TEST_CASE("GPU forward: multi-token steps replayed from graphs == direct launches", "[gpu]") {
+  Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
+  const auto tokens = long_sequence(f.model->config);
+  const std::int64_t total = static_cast<std::int64_t>(tokens.size());
+  // Blocks of 1..4 tokens with all logits and two hidden taps (a verify step's shape), and some
+  // with the last logits only and no taps: each shape captured once, then replayed.
+  std::vector<float> logits[2], hidden[2];
+  for (bool graphs : {true, false}) {
+    f.gpu->set_use_graphs(graphs);
+    auto state = f.gpu->new_state(total, 4);
+    std::int64_t begin = 0;
+    for (int block = 0; begin < total; ++block) {
+      const int n = static_cast<int>(std::min<std::int64_t>(1 + block % 4, total - begin));
+      exec::StepOptions options;
+      if (block % 3 != 2) {
+        options.all_logits = true;
+        options.hidden_taps = {0, f.model->config.num_layers - 1};
+      }
+      const exec::StepOutput out =
+          f.gpu->run(*state, std::span(tokens.data() + begin, std::size_t(n)), options);
+      CHECK(f.gpu->last_step().graph == graphs);
+      logits[graphs].insert(logits[graphs].end(), out.logits.begin(), out.logits.end());
+      hidden[graphs].insert(hidden[graphs].end(), out.hidden.begin(), out.hidden.end());
+      begin += n;
+    }
+  }
+  f.gpu->set_use_graphs(true);
+  REQUIRE(!logits[1].empty());
+  CHECK(logits[1] == logits[0]);
+  CHECK(hidden[1] == hidden[0]);
+}
+
 TEST_CASE("GPU forward: rewinds follow cpu::KvCache and replay exactly", "[gpu]") {
   Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
   const auto tokens = long_sequence(f.model->config);
