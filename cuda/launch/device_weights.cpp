@@ -154,9 +154,9 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
                                       first.name, first.rows, first.cols));
     }
     check_mxfp4(w);
-    const Mxfp4MmaRows tiled = repack_mxfp4_for_mma(
-        w.data + w.row_offset * w.row_stride_bytes, w.row_stride_bytes,
-        w.scales + w.row_offset * w.scale_cols, w.scale_cols, rows, cols);
+    const Mxfp4MmaRows tiled =
+        repack_mxfp4_for_mma(w.data + w.row_offset * w.row_stride_bytes, w.row_stride_bytes,
+                             w.scales + w.row_offset * w.scale_cols, w.scale_cols, rows, cols);
     copy_to_device(codes + e * code_bytes, tiled.codes.data(), code_bytes);
     copy_to_device(scales + e * scale_bytes, tiled.scales.data(), scale_bytes);
   }

@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "cuda/launch/launch_support.cuh"
 #include "cuda/launch/ops.hpp"
 #include "cuda/tiles/argmax.cuh"
 #include "cuda/tiles/attention.cuh"
@@ -16,51 +17,18 @@
 #include "cuda/tiles/linear.cuh"
 #include "cuda/tiles/linear_mma.cuh"
 #include "cuda/tiles/moe.cuh"
-#include "cuda/tiles/moe_grouped.cuh"
 #include "cuda/tiles/norm.cuh"
 #include "cuda/tiles/rope.cuh"
-#include "cuda/tiles/router.cuh"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
 namespace {
 
 using namespace tiles;
+using namespace launch;
 
 constexpr int kRowWarps = 8;  // rows (one per warp) per block of the row-parallel kernels
 constexpr int kRowThreads = kRowWarps * kWarpSize;
-
-// fmt's compile-time format strings do not build under nvcc: messages are streamed instead.
-template <class... Parts>
-std::string cat(const Parts&... parts) {
-  std::ostringstream out;
-  (out << ... << parts);
-  return out.str();
-}
-
-cudaStream_t as_stream(Stream s) {
-  return static_cast<cudaStream_t>(s);
-}
-
-void check_launch(const char* op) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice, cat("CUDA kernel ", op, ": ", cudaGetErrorString(err)));
-  }
-}
-
-[[noreturn]] void fail(const char* op, const std::string& what) {
-  throw Error(ErrorCode::kInvalidArgument, cat("cuda::", op, ": ", what));
-}
-
-void check_split(const SplitActivations& x, int cols, const char* op) {
-  if (!(x.hi && x.lo && x.inv_scale && x.cols == cols && cols % 8 == 0))
-    fail(op, cat("split activations of ", x.cols, " columns for a matrix of ", cols));
-}
-
-unsigned blocks_for(long long items, int per_block) {
-  return static_cast<unsigned>((items + per_block - 1) / per_block);
-}
 
 // ---- linear ----
 
@@ -95,17 +63,6 @@ __global__ void __launch_bounds__(kBlockThreads)
   fp8_rows_block_tile_1tok<kRows>(w, blockIdx.x * kRows, x, y, s_partial);
 }
 
-// A lane's activation source for the tensor-core tiles: row `row` (< 0: none) of a float32
-// input or of a pre-split one.
-__device__ __forceinline__ F32Row row_source(const float* x, int row, int cols) {
-  return F32Row{row >= 0 ? x + static_cast<std::size_t>(row) * cols : nullptr, cols};
-}
-__device__ __forceinline__ SplitRow row_source(const SplitActivations& x, int row, int cols) {
-  if (row < 0) return SplitRow{nullptr, nullptr, 1.0f, cols};
-  const std::size_t at = static_cast<std::size_t>(row) * cols;
-  return SplitRow{x.hi + at, x.lo + at, x.inv_scale[row], cols};
-}
-
 // FP8 on tensor cores (block_cols % 64 == 0): a block computes 16 kM rows for up to 8 tokens
 // (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps. Input: const float* or
 // SplitActivations.
@@ -138,10 +95,12 @@ void launch_fp8_mma_linear(const Fp8Matrix& w, Input x, int n_tokens, float* y, 
   const unsigned token_tiles = blocks_for(n_tokens, 8);
   if (w.rows >= 8192) {
     const unsigned blocks = blocks_for(w.rows, 32);
-    fp8_mma_linear_kernel<2><<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+    fp8_mma_linear_kernel<2>
+        <<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
   } else {
     const unsigned blocks = blocks_for(w.rows, 16);
-    fp8_mma_linear_kernel<1><<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+    fp8_mma_linear_kernel<1>
+        <<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
   }
 }
 
@@ -240,8 +199,7 @@ __global__ void __launch_bounds__(kNormThreads)
 __global__ void split_rows_kernel(const float* x, int cols, SplitActivations out) {
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
-  split_row_tile(x + base, cols, out.hi + base, out.lo + base, out.inv_scale + blockIdx.x,
-                 scratch);
+  split_row_tile(x + base, cols, out.hi + base, out.lo + base, out.inv_scale + blockIdx.x, scratch);
 }
 
 __global__ void rope_kernel(float* x, const int* positions, int n_heads, int head_dim, int half,
@@ -334,119 +292,6 @@ __global__ void attention_combine_kernel(const float* partial, int splits, Atten
   const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
   attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
                          sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim);
-}
-
-// ---- router, experts ----
-
-__global__ void route_kernel(const float* logits, const float* bias, RouterShape r, int* experts,
-                             float* weights) {
-  extern __shared__ float smem[];
-  __shared__ float scratch_v[32];
-  __shared__ int scratch_i[32];
-  const int t = blockIdx.x;
-  route_token_tile(logits + static_cast<std::size_t>(t) * r.num_experts, bias, r,
-                   experts + t * r.top_k, weights + t * r.top_k, smem, scratch_v, scratch_i);
-}
-
-__global__ void __launch_bounds__(1024)
-    group_experts_kernel(const int* experts, int n_slots, int count, int* table) {
-  extern __shared__ int smem_ints[];
-  group_experts_tile(experts, n_slots, count, table, smem_ints);
-}
-
-// Reads group g of the table: its expert and members [begin, end) (end = begin when g >= G).
-struct ExpertGroup {
-  int expert = 0, begin = 0, end = 0;
-};
-__device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots, int g) {
-  ExpertGroup out;
-  if (g >= table[0]) return out;
-  out.expert = table[1 + g];
-  out.begin = table[1 + n_slots + g];
-  out.end = table[2 + n_slots + g];
-  return out;
-}
-
-// Expert kernels on tensor cores: a block covers kM m-tiles (16 rows each) of one expert for all
-// its members, 8 members a pass; its warps split the 128-column groups and add their partial
-// sums in warp order (reduce_warp_tiles). The warp count depends on the shape only, so a member's
-// result is the same in every step. Measured on the H100 (docs/performance.md): gate/up runs
-// best with 16-row blocks and two blocks an SM (128 registers), down with 32-row blocks, both
-// with the columns split over 4 warps (8 and 2 were slower, 1 much slower).
-constexpr int kGateUpTileM = 1;
-constexpr int kDownTileM = 2;
-constexpr int kMaxExpertWarps = 8;  // launch bounds and reduction space
-constexpr int kExpertWarps = 4;
-int expert_warps(int cols) {
-  return std::min(kExpertWarps, mxfp4_mma_groups(cols));
-}
-
-// Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
-// slot = t * top_k + k of the group's expert e.
-template <class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
-    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table,
-                          int n_slots, int top_k, float* act) {
-  constexpr int kM = kGateUpTileM;
-  __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
-  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  if (g.begin == g.end) return;  // block-uniform
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
-  const int* members = table + 2 + 2 * n_slots;
-  const Mxfp4MmaMatrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
-  const int row0 = blockIdx.x * 16 * kM;
-  for (int b = g.begin; b < g.end; b += 8) {
-    const int n = min(8, g.end - b);
-    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
-    float acc[2][kM][4];
-    mxfp4_mma_rows<2, kM>(mats, row0, row_source(x, member >= 0 ? member / top_k : -1, gate.cols),
-                          warp, warps, acc);
-    reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
-      if (t < n && row0 + row < gate.rows)
-        act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + row] = silu(v[0]) * v[1];
-    });
-  }
-}
-
-// Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
-template <class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
-    expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots,
-                       float* partial) {
-  constexpr int kM = kDownTileM;
-  __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
-  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  if (g.begin == g.end) return;  // block-uniform
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
-  const int* members = table + 2 + 2 * n_slots;
-  const Mxfp4MmaMatrix mats[1] = {stack_member(down, g.expert)};
-  const int row0 = blockIdx.x * 16 * kM;
-  for (int b = g.begin; b < g.end; b += 8) {
-    const int n = min(8, g.end - b);
-    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
-    float acc[1][kM][4];
-    mxfp4_mma_rows<1, kM>(mats, row0, row_source(act, member, down.cols), warp, warps, acc);
-    reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
-      if (t < n && row0 + row < down.rows)
-        partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];
-    });
-  }
-}
-
-// y[t, row] = sum_k weights[t, k] * partial[t * top_k + k, row], k in order (deterministic).
-__global__ void expert_reduce_kernel(const float* partial, const float* weights, int rows,
-                                     int n_tokens, int top_k, float* y) {
-  const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
-  if (i >= static_cast<std::size_t>(n_tokens) * rows) return;
-  const int t = static_cast<int>(i / rows), row = static_cast<int>(i % rows);
-  float total = 0.0f;
-  for (int k = 0; k < top_k; ++k) {
-    const int slot = t * top_k + k;
-    total = fmaf(weights[slot], partial[static_cast<std::size_t>(slot) * rows + row], total);
-  }
-  y[i] = total;
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t count, float* out) {
@@ -594,94 +439,6 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
   attention_kernel<<<dim3(shape.num_heads, n_tokens), kAttentionWarps * kWarpSize, smem,
                      as_stream(stream)>>>(q, positions, shape, cache, sinks, out);
   check_launch("attention");
-}
-
-void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
-           int* experts, float* weights, Stream stream) {
-  if (!(n_tokens > 0 && shape.num_experts > 0 && shape.num_experts <= 1024 && shape.top_k > 0 &&
-        shape.top_k <= shape.num_experts && shape.n_group > 0 &&
-        shape.num_experts % shape.n_group == 0 && shape.topk_group > 0 &&
-        shape.topk_group <= shape.n_group))
-    fail("route", cat(shape.num_experts, " experts, top ", shape.top_k, ", ", shape.n_group,
-                      " groups keep ", shape.topk_group));
-  const int smem = (2 * shape.num_experts + 2 * shape.n_group) * sizeof(float);
-  // One warp a token: the top-k rounds are warp reductions without cross-warp barriers.
-  route_kernel<<<n_tokens, kWarpSize, smem, as_stream(stream)>>>(logits, bias, shape, experts,
-                                                                 weights);
-  check_launch("route");
-}
-
-void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
-                   Stream stream) {
-  if (!(n_tokens > 0 && top_k > 0 && num_experts > 0 && num_experts <= 1024))
-    fail("group_experts", cat(n_tokens, " tokens, top ", top_k, " of ", num_experts, " experts"));
-  const int n_slots = n_tokens * top_k;
-  const int threads = std::max(32, (num_experts + 31) / 32 * 32);
-  const int smem = (num_experts + n_slots + 64) * sizeof(int);
-  group_experts_kernel<<<1, threads, smem, as_stream(stream)>>>(experts, n_slots, num_experts,
-                                                                table);
-  check_launch("group_experts");
-}
-
-namespace {
-unsigned group_blocks(int n_slots, int count) {
-  return static_cast<unsigned>(std::max(1, std::min(n_slots, count)));
-}
-}  // namespace
-
-namespace {
-template <class Input>
-void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x,
-                           const int* groups, int n_tokens, int top_k, float* act, Stream stream) {
-  if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
-        gate.count == up.count && gate.cols % 32 == 0))
-    fail("expert_gate_up",
-         cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
-  const int n_slots = n_tokens * top_k;
-  const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
-  expert_gate_up_kernel<<<grid, expert_warps(gate.cols) * kWarpSize, 0, as_stream(stream)>>>(
-      gate, up, x, groups, n_slots, top_k, act);
-  check_launch("expert_gate_up");
-}
-
-template <class Input>
-void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, const float* weights,
-                        int n_tokens, int top_k, float* partial, float* y, Stream stream) {
-  if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
-    fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
-  const int n_slots = n_tokens * top_k;
-  cudaStream_t s = as_stream(stream);
-  const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
-  expert_down_kernel<<<grid, expert_warps(down.cols) * kWarpSize, 0, s>>>(down, act, groups,
-                                                                          n_slots, partial);
-  check_launch("expert_down");
-  const long long outputs = static_cast<long long>(n_tokens) * down.rows;
-  expert_reduce_kernel<<<blocks_for(outputs, 256), 256, 0, s>>>(partial, weights, down.rows,
-                                                                n_tokens, top_k, y);
-  check_launch("expert_down(reduce)");
-}
-
-}  // namespace
-
-void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
-                    int n_tokens, int top_k, float* act, Stream stream) {
-  launch_expert_gate_up(gate, up, x, groups, n_tokens, top_k, act, stream);
-}
-void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const SplitActivations& x,
-                    const int* groups, int n_tokens, int top_k, float* act, Stream stream) {
-  check_split(x, gate.cols, "expert_gate_up");
-  launch_expert_gate_up(gate, up, x, groups, n_tokens, top_k, act, stream);
-}
-
-void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, const float* weights,
-                 int n_tokens, int top_k, float* partial, float* y, Stream stream) {
-  launch_expert_down(down, act, groups, weights, n_tokens, top_k, partial, y, stream);
-}
-void expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
-                 const float* weights, int n_tokens, int top_k, float* partial, float* y,
-                 Stream stream) {
-  check_split(act, down.cols, "expert_down");
-  launch_expert_down(down, act, groups, weights, n_tokens, top_k, partial, y, stream);
 }
 
 bool fp8_on_tensor_cores(const Fp8Matrix& w) {

@@ -76,34 +76,4 @@ __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0, const
   }
 }
 
-// Adds the warps' C fragments in warp order and hands each (row offset, token, value) of the
-// block's kMats x kM tiles to store(mat, row_in_block, token, value). red: warps * kMats * kM *
-// 128 floats of shared memory. Called by every thread of the block.
-template <int kMats, int kM, class Store>
-__device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][4], float* red,
-                                                  Store&& store) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
-  constexpr int kPerWarp = kMats * kM * 4 * kWarpSize;
-#pragma unroll
-  for (int i = 0; i < kMats; ++i)
-#pragma unroll
-    for (int m = 0; m < kM; ++m)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) red[warp * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + lane] = acc[i][m][c];
-  __syncthreads();
-  for (int o = threadIdx.x; o < kM * 4 * kWarpSize; o += blockDim.x) {
-    const int m = o / (4 * kWarpSize), c = (o / kWarpSize) % 4, l = o % kWarpSize;
-    const int row = 16 * m + l / 4 + 8 * (c / 2), token = 2 * (l % 4) + c % 2;
-    float total[kMats];
-#pragma unroll
-    for (int i = 0; i < kMats; ++i) {
-      total[i] = 0.0f;
-      for (int w = 0; w < warps; ++w) total[i] += red[w * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + l];
-    }
-    store(row, token, total);
-  }
-  __syncthreads();  // red may be reused
-}
-
 }  // namespace mimo::cuda::tiles

@@ -76,8 +76,7 @@ struct SplitRow {
 
 // kPieces runs of 8 columns starting at col0 + kStride * p; words[p][k] for k = 0..3.
 template <int kPieces, int kStride>
-__device__ __forceinline__ void load_b(const F32Row& src, int col0,
-                                       std::uint32_t (&hi)[kPieces][4],
+__device__ __forceinline__ void load_b(const F32Row& src, int col0, std::uint32_t (&hi)[kPieces][4],
                                        std::uint32_t (&lo)[kPieces][4], float& inv_scale) {
   float4 v[kPieces][2];
   float max_abs = 0.0f;
@@ -113,8 +112,10 @@ __device__ __forceinline__ void load_b(const SplitRow& src, int col0,
   for (int p = 0; p < kPieces; ++p) {
     const int col = col0 + kStride * p;
     const bool in = src.hi != nullptr && col < src.cols;
-    const uint4 h = in ? __ldg(reinterpret_cast<const uint4*>(src.hi + col)) : make_uint4(0, 0, 0, 0);
-    const uint4 l = in ? __ldg(reinterpret_cast<const uint4*>(src.lo + col)) : make_uint4(0, 0, 0, 0);
+    const uint4 h =
+        in ? __ldg(reinterpret_cast<const uint4*>(src.hi + col)) : make_uint4(0, 0, 0, 0);
+    const uint4 l =
+        in ? __ldg(reinterpret_cast<const uint4*>(src.lo + col)) : make_uint4(0, 0, 0, 0);
     hi[p][0] = h.x;
     hi[p][1] = h.y;
     hi[p][2] = h.z;
@@ -152,7 +153,8 @@ __device__ __forceinline__ void split_row_tile(const float* x, int cols, std::ui
   for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) m = fmaxf(m, max_abs4(x4[i]));
   float s, inv;
   token_scale(block_max(m, scratch), s, inv);
-  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) store_split4(x4[i], s, out_hi, out_lo, i);
+  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x)
+    store_split4(x4[i], s, out_hi, out_lo, i);
   if (threadIdx.x == 0) *out_inv = inv;
 }
 
@@ -183,6 +185,38 @@ __device__ __forceinline__ void mma_f16_from_zero(float (&d)[4], const std::uint
       "{%8, %9}, {%10, %10, %10, %10};"
       : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
+}
+
+// Adds the warps' C fragments in warp order and hands each (row offset, token, value) of the
+// block's kMats x kM tiles to store(mat, row_in_block, token, value). red: warps * kMats * kM *
+// 128 floats of shared memory. Called by every thread of the block.
+template <int kMats, int kM, class Store>
+__device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][4], float* red,
+                                                  Store&& store) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  constexpr int kPerWarp = kMats * kM * 4 * kWarpSize;
+#pragma unroll
+  for (int i = 0; i < kMats; ++i)
+#pragma unroll
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        red[warp * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + lane] = acc[i][m][c];
+  __syncthreads();
+  for (int o = threadIdx.x; o < kM * 4 * kWarpSize; o += blockDim.x) {
+    const int m = o / (4 * kWarpSize), c = (o / kWarpSize) % 4, l = o % kWarpSize;
+    const int row = 16 * m + l / 4 + 8 * (c / 2), token = 2 * (l % 4) + c % 2;
+    float total[kMats];
+#pragma unroll
+    for (int i = 0; i < kMats; ++i) {
+      total[i] = 0.0f;
+      for (int w = 0; w < warps; ++w)
+        total[i] += red[w * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + l];
+    }
+    store(row, token, total);
+  }
+  __syncthreads();  // red may be reused
 }
 
 }  // namespace mimo::cuda::tiles

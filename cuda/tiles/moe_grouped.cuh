@@ -134,11 +134,9 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
           // codes: finite, and its rows are not written.
           const int tile = tile0 + m < tiles ? tile0 + m : 0;
           const std::size_t block = static_cast<std::size_t>(tile) * groups + group;
-          raw[i][m][h] =
-              load_stream_u4(mats[i].codes + block * 1024 + 512 * h + 64 * g + 16 * q);
-          scales[i][m][h] = __ldg(reinterpret_cast<const std::uint32_t*>(mats[i].scales +
-                                                                          block * 64) +
-                                  8 * h + g);
+          raw[i][m][h] = load_stream_u4(mats[i].codes + block * 1024 + 512 * h + 64 * g + 16 * q);
+          scales[i][m][h] = __ldg(
+              reinterpret_cast<const std::uint32_t*>(mats[i].scales + block * 64) + 8 * h + g);
         }
       }
     }

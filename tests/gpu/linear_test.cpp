@@ -64,9 +64,9 @@ TEST_CASE("FP8 block-scaled linear matches the float64 reference for 1..40 token
     int rows, cols, tokens;
   };
   // 208 columns: a partial 64-column step; 8200 rows: the 32-row blocks with a ragged end.
-  for (const Shape s : {Shape{256, 512, 1}, Shape{384, 1024, 3}, Shape{200, 4096, 8},
-                        Shape{136, 2048, 16}, Shape{72, 256, 37}, Shape{1000, 1536, 1},
-                        Shape{96, 208, 5}, Shape{8200, 256, 9}}) {
+  for (const Shape s :
+       {Shape{256, 512, 1}, Shape{384, 1024, 3}, Shape{200, 4096, 8}, Shape{136, 2048, 16},
+        Shape{72, 256, 37}, Shape{1000, 1536, 1}, Shape{96, 208, 5}, Shape{8200, 256, 9}}) {
     HostWeight h;
     gpu_test::make_fp8(h, rng, s.rows, s.cols);
     cuda::DeviceArena arena;

@@ -1,0 +1,61 @@
+// Pieces every kernel file of the launch executor shares: error reporting for launches and
+// argument checks, grid arithmetic, and where a tensor-core tile lane finds its activations.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <sstream>
+#include <string>
+
+#include "cuda/launch/ops.hpp"
+#include "cuda/tiles/mma.cuh"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda::launch {
+
+// fmt's compile-time format strings do not build under nvcc: messages are streamed instead.
+template <class... Parts>
+inline std::string cat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+inline cudaStream_t as_stream(Stream s) {
+  return static_cast<cudaStream_t>(s);
+}
+
+inline void check_launch(const char* op) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice, cat("CUDA kernel ", op, ": ", cudaGetErrorString(err)));
+  }
+}
+
+[[noreturn]] inline void fail(const char* op, const std::string& what) {
+  throw Error(ErrorCode::kInvalidArgument, cat("cuda::", op, ": ", what));
+}
+
+inline void check_split(const SplitActivations& x, int cols, const char* op) {
+  if (!(x.hi && x.lo && x.inv_scale && x.cols == cols && cols % 8 == 0))
+    fail(op, cat("split activations of ", x.cols, " columns for a matrix of ", cols));
+}
+
+inline unsigned blocks_for(long long items, int per_block) {
+  return static_cast<unsigned>((items + per_block - 1) / per_block);
+}
+
+// A lane's activation source for the tensor-core tiles: row `row` (< 0: none) of a float32
+// input or of a pre-split one.
+__device__ __forceinline__ tiles::F32Row row_source(const float* x, int row, int cols) {
+  return tiles::F32Row{row >= 0 ? x + static_cast<std::size_t>(row) * cols : nullptr, cols};
+}
+__device__ __forceinline__ tiles::SplitRow row_source(const SplitActivations& x, int row,
+                                                      int cols) {
+  if (row < 0) return tiles::SplitRow{nullptr, nullptr, 1.0f, cols};
+  const std::size_t at = static_cast<std::size_t>(row) * cols;
+  return tiles::SplitRow{x.hi + at, x.lo + at, x.inv_scale[row], cols};
+}
+
+}  // namespace mimo::cuda::launch
