@@ -62,6 +62,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
     }
     ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_step_tokens - 1);
   }
+  positions_ = cpu::KvPositions(window_, ring_capacity_, max_step_tokens);
   const std::int64_t full_k = std::int64_t{full.num_kv_heads} * full.head_dim;
   const std::int64_t full_v = std::int64_t{full.num_kv_heads} * full.v_head_dim;
   ring_k_width_ = sliding.num_kv_heads * sliding.head_dim;
@@ -152,28 +153,6 @@ void GpuState::drop_step_graphs() {
   step_graphs.clear();
 }
 
-bool GpuState::can_truncate(std::int64_t new_length) const {
-  if (new_length < 0 || new_length > length_) return false;
-  if (ring_capacity_ == 0 || new_length == 0) return true;
-  return std::max<std::int64_t>(0, new_length - window_ + 1) >= ring_floor_;
-}
-
-void GpuState::truncate(std::int64_t new_length) {
-  if (!can_truncate(new_length)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("KV cache: cannot rewind from {} to {} tokens (sliding-window rings "
-                            "keep positions >= {}; rewinds of up to {} tokens are always exact)",
-                            length_, new_length, ring_floor_, max_step_tokens_));
-  }
-  length_ = new_length;
-  if (length_ == 0) ring_floor_ = 0;
-}
-
-void GpuState::commit(int n) {
-  length_ += n;
-  if (ring_capacity_ > 0) ring_floor_ = std::max(ring_floor_, length_ - ring_capacity_);
-}
-
 std::unique_ptr<exec::ExecutorState> GpuState::clone() const {
   auto copy = std::make_unique<GpuState>(config_, max_context_, max_step_tokens_);
   const auto copy_buffer = [](const DeviceBuffer& from, const DeviceBuffer& to) {
@@ -185,8 +164,7 @@ std::unique_ptr<exec::ExecutorState> GpuState::clone() const {
   copy_buffer(full_v_, copy->full_v_);
   copy_buffer(ring_k_, copy->ring_k_);
   copy_buffer(ring_v_, copy->ring_v_);
-  copy->length_ = length_;
-  copy->ring_floor_ = ring_floor_;
+  copy->positions_ = positions_;
   return copy;
 }
 

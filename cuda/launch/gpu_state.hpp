@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "cpu/kv_positions.hpp"
 #include "cuda/launch/device_memory.hpp"
 #include "cuda/tiles/matrix_views.hpp"
 #include "exec/executor.hpp"
@@ -43,20 +44,21 @@ class GpuState final : public exec::ExecutorState {
   GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
   ~GpuState() override;
 
-  std::int64_t length() const override { return length_; }
-  bool can_truncate(std::int64_t new_length) const override;
-  void truncate(std::int64_t new_length) override;
+  std::int64_t length() const override { return positions_.length(); }
+  bool can_truncate(std::int64_t new_length) const override {
+    return positions_.can_truncate(new_length);
+  }
+  void truncate(std::int64_t new_length) override { positions_.truncate(new_length); }
   std::unique_ptr<exec::ExecutorState> clone() const override;
 
   std::int64_t max_context() const { return max_context_; }
   int max_step_tokens() const { return max_step_tokens_; }
-  // Marks n more positions stored (as cpu::KvCache::commit).
-  void commit(int n);
+  // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
+  void commit(int n) { positions_.commit(n); }
   void restore(std::int64_t length, std::int64_t ring_floor) {
-    length_ = length;
-    ring_floor_ = ring_floor;
+    positions_.restore(length, ring_floor);
   }
-  std::int64_t ring_floor() const { return ring_floor_; }
+  std::int64_t ring_floor() const { return positions_.ring_floor(); }
   std::int64_t ring_capacity() const { return ring_capacity_; }
   int ring_layers() const { return ring_layers_; }
   int ring_k_width() const { return ring_k_width_; }
@@ -111,8 +113,7 @@ class GpuState final : public exec::ExecutorState {
   int max_step_tokens_;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;
-  std::int64_t length_ = 0;
-  std::int64_t ring_floor_ = 0;
+  cpu::KvPositions positions_;
   int ring_layers_ = 0, ring_k_width_ = 0, ring_v_width_ = 0;
   DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
   std::vector<KvCacheView> caches_;

@@ -36,32 +36,16 @@ KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int
       layer.values.resize(layer.capacity * layer.kv_heads * layer.v_head_dim);
     }
   }
-}
-
-bool KvCache::can_truncate(std::int64_t new_length) const {
-  if (new_length < 0 || new_length > length_) return false;
-  if (ring_capacity_ == 0 || new_length == 0) return true;  // empty needs no old keys
-  return std::max<std::int64_t>(0, new_length - window_ + 1) >= ring_floor_;
-}
-
-void KvCache::truncate(std::int64_t new_length) {
-  if (!can_truncate(new_length)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("KV cache: cannot rewind from {} to {} tokens (sliding-window rings "
-                            "keep positions >= {}; rewinds of up to {} tokens are always exact)",
-                            length_, new_length, ring_floor_, max_step_tokens_));
-  }
-  length_ = new_length;
-  if (length_ == 0) ring_floor_ = 0;
+  positions_ = KvPositions(window_, ring_capacity_, max_step_tokens);
 }
 
 void KvCache::reserve_step(int n) {
-  const std::int64_t needed = length_ + n;
+  const std::int64_t needed = length() + n;
   if (n > max_step_tokens_ || needed > max_context_) {
     throw Error(ErrorCode::kInternal,
                 fmt::format("KV cache: step of {} tokens at {} exceeds limits ({} per step, {} "
                             "total)",
-                            n, length_, max_step_tokens_, max_context_));
+                            n, length(), max_step_tokens_, max_context_));
   }
   for (Layer& layer : layers_) {
     if (layer.ring || layer.capacity >= needed) continue;
@@ -86,16 +70,11 @@ KvLayerView KvCache::view(int layer) const {
   return {l.keys.data(), l.values.data(), l.capacity, l.kv_heads, l.head_dim, l.v_head_dim};
 }
 
-void KvCache::commit(int n) {
-  length_ += n;
-  if (ring_capacity_ > 0) ring_floor_ = std::max(ring_floor_, length_ - ring_capacity_);
-}
-
 KvCache::Undo KvCache::save_for_append(std::int64_t n) const {
   Undo undo;
-  undo.length = length_;
-  undo.ring_floor = ring_floor_;
-  undo.first_pos = length_;
+  undo.length = positions_.length();
+  undo.ring_floor = positions_.ring_floor();
+  undo.first_pos = positions_.length();
   undo.count = std::min(n, ring_capacity_);
   undo.keys.resize(layers_.size());
   undo.values.resize(layers_.size());
@@ -125,8 +104,7 @@ void KvCache::restore(const Undo& undo) {
       std::copy_n(undo.values[i].data() + j * v_size, v_size, l.values.data() + slot * v_size);
     }
   }
-  length_ = undo.length;
-  ring_floor_ = undo.ring_floor;
+  positions_.restore(undo.length, undo.ring_floor);
 }
 
 }  // namespace mimo::cpu

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cpu/attention.hpp"
+#include "cpu/kv_positions.hpp"
 #include "model/config.hpp"
 
 namespace mimo::cpu {
@@ -30,16 +31,16 @@ class KvCache {
   // may append (the verify block / prefill chunk size). Both >= 1.
   KvCache(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
 
-  std::int64_t length() const { return length_; }  // tokens stored = next position
+  std::int64_t length() const { return positions_.length(); }  // tokens stored = next position
   std::int64_t max_context() const { return max_context_; }
   int max_step_tokens() const { return max_step_tokens_; }
   int num_layers() const { return static_cast<int>(layers_.size()); }
 
   // Whether truncate(new_length) can be honoured exactly.
-  bool can_truncate(std::int64_t new_length) const;
+  bool can_truncate(std::int64_t new_length) const { return positions_.can_truncate(new_length); }
   // Drops positions >= new_length. Throws kInvalidArgument when new_length > length() or a key
   // a later query would need has already been overwritten in a sliding ring.
-  void truncate(std::int64_t new_length);
+  void truncate(std::int64_t new_length) { positions_.truncate(new_length); }
 
   // --- used by the forward ---
   // Makes room for positions [length, length + n) (n <= max_step_tokens, within max_context).
@@ -50,7 +51,7 @@ class KvCache {
   float* value(int layer, std::int64_t pos);
   KvLayerView view(int layer) const;
   // Marks positions [length, length + n) as stored (after every layer wrote them).
-  void commit(int n);
+  void commit(int n) { positions_.commit(n); }
 
   // What a step appending `n` tokens will overwrite in the sliding rings, so that an
   // interrupted step can be undone exactly (the forward's cancellation guarantee).
@@ -76,9 +77,7 @@ class KvCache {
   int max_step_tokens_;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;  // 0 when there is no sliding layer
-  std::int64_t length_ = 0;
-  // Lowest position whose keys are still in every ring (positions below it were overwritten).
-  std::int64_t ring_floor_ = 0;
+  KvPositions positions_;
   std::vector<Layer> layers_;
 };
 
