@@ -1,11 +1,12 @@
 // mimo-tp-bench: the tensor-parallel executor (cuda/tp) on N GPUs of one process, on synthetic
-// weights of the MiMo-V2-Flash layer geometry (--layers / --experts change its size; experts
-// split by intermediate units over the ranks). Reports, per step shape (decode-1, verify-B):
-// median step time and tokens/s; per GPU the bytes it must read (its shard of the non-expert
-// weights + its slice of the distinct experts the router chose + its KV cache), its read
-// bandwidth measured before the weights were made, and their ratio (roofline fraction); and
-// the communication: time between events around every all-reduce of a directly launched step
-// (including waits for the slower rank), and back-to-back all-reduces without compute.
+// weights of the MiMo-V2-Flash layer geometry or, with --geometry pro, the MiMo-V2.5-Pro one
+// (--layers / --experts change its size; experts split by intermediate units over the ranks).
+// Reports, per step shape (decode-1, verify-B): median step time and tokens/s; per GPU the bytes it
+// must read (its shard of the non-expert weights + its slice of the distinct experts the router
+// chose + its KV cache), its read bandwidth measured before the weights were made, and their ratio
+// (roofline fraction); and the communication: time between events around every all-reduce of a
+// directly launched step (including waits for the slower rank), and back-to-back all-reduces
+// without compute.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,14 +30,16 @@ using namespace mimo;
 using cuda::tp::TensorParallelExecutor;
 
 struct Args {
-  int ranks = 2, layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
-  std::string out;
+  int ranks = 2, layers = 0, experts = 0, context = 256, verify = 8, steps = 20;
+  std::string geometry = "flash", out;
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: mimo-tp-bench --synthetic [--ranks N] [--layers L] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--out FILE]\n");
+               "usage: mimo-tp-bench --synthetic [--geometry flash|pro] [--ranks N] [--layers L] "
+               "[--experts E] [--context C] [--verify B] [--steps S] [--out FILE]\n"
+               "  flash: MiMo-V2-Flash layer shapes (default 48 layers, 64 experts)\n"
+               "  pro:   MiMo-V2.5-Pro layer shapes (default 70 layers, 384 experts)\n");
   std::exit(2);
 }
 
@@ -63,6 +66,9 @@ Args parse(int argc, char** argv) {
       a.verify = value();
     } else if (k == "--steps") {
       a.steps = value();
+    } else if (k == "--geometry") {
+      if (i + 1 >= argc) usage();
+      a.geometry = argv[++i];
     } else if (k == "--out") {
       if (i + 1 >= argc) usage();
       a.out = argv[++i];
@@ -70,8 +76,11 @@ Args parse(int argc, char** argv) {
       usage();
     }
   }
-  if (!synthetic || a.ranks < 1 || a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 ||
-      a.steps < 1) {
+  const bool pro = a.geometry == "pro";
+  if (a.layers == 0) a.layers = pro ? 70 : 48;
+  if (a.experts == 0) a.experts = pro ? 384 : 64;
+  if (!synthetic || (a.geometry != "flash" && !pro) || a.ranks < 1 || a.layers < 2 ||
+      a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) {
     usage();
   }
   return a;
@@ -98,6 +107,25 @@ model::ModelConfig flash_config(int layers, int experts) {
     s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
     s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
     c.layers.push_back(s);
+  }
+  return c;
+}
+
+// MiMo-V2.5-Pro layer shapes (../shared/docs/MIMO.md): hidden 6144, 128 heads over 8 kv heads
+// in both attention kinds, layer 0 dense. Full attention at its layers 0, 7, 15, 23, 31, 39, 47,
+// 55, 62, 69 when there are 70; for other counts at 0, every eighth from 7, and the last.
+model::ModelConfig pro_config(int layers, int experts) {
+  model::ModelConfig c = flash_config(layers, experts);
+  c.architecture = "MiMoV2ForCausalLM";
+  c.hidden_size = 6144;
+  c.full = {128, 8, 192, 128, 10000000.0, 64, false};
+  c.sliding = {128, 8, 192, 128, 10000.0, 64, true};
+  c.attention_value_scale = 0.612;
+  const std::set<int> full_at_70 = {0, 7, 15, 23, 31, 39, 47, 55, 62, 69};
+  for (int l = 0; l < layers; ++l) {
+    const bool full =
+        layers == 70 ? full_at_70.count(l) > 0 : l == 0 || l % 8 == 7 || l == layers - 1;
+    c.layers[l].attention = full ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
   }
   return c;
 }
@@ -216,18 +244,21 @@ int run(const Args& args) {
   if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
   std::vector<double> bandwidth;
   for (int d : devices) bandwidth.push_back(read_bandwidth(d));
-  const model::ModelConfig config = flash_config(args.layers, args.experts);
+  const model::ModelConfig config = args.geometry == "pro"
+                                        ? pro_config(args.layers, args.experts)
+                                        : flash_config(args.layers, args.experts);
   const auto t0 = std::chrono::steady_clock::now();
   TensorParallelExecutor tp(config, devices, 1234);
   const double made_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   out.line("device: %s\n", tp.device_name().c_str());
   out.line(
-      "model: synthetic MiMo-V2-Flash layer geometry, %d layers, %d experts (top-%d), "
+      "model: synthetic %s layer geometry, %d layers, %d experts (top-%d), "
       "hidden %d, vocab %d, split over %d ranks (experts by intermediate units), made in "
       "%.1f s\n",
-      config.num_layers, config.n_routed_experts, config.num_experts_per_tok, config.hidden_size,
-      config.vocab_size, args.ranks, made_s);
+      args.geometry == "pro" ? "MiMo-V2.5-Pro" : "MiMo-V2-Flash", config.num_layers,
+      config.n_routed_experts, config.num_experts_per_tok, config.hidden_size, config.vocab_size,
+      args.ranks, made_s);
   for (int r = 0; r < args.ranks; ++r) {
     std::size_t free_b = 0, total_b = 0;
     cudaSetDevice(devices[r]);
