@@ -84,34 +84,11 @@ __device__ __forceinline__ float2 fp8x2_e4m3_to_float2(std::uint16_t pair) {
   return __half22float2(*reinterpret_cast<const __half2*>(&h));
 }
 
-// Eight E2M1 codes of one 32-bit word (nibble j = value j) to floats equal to the code's value
-// times 2^-14: each code's sign and 3 exponent/mantissa bits are moved into an FP16 bit pattern
-// (E2M1 e/m become FP16 exponent/mantissa; the bias gap is the 2^-14), two codes per half2,
-// then widened exactly. Callers multiply the chunk's dot product by 2^14 (exact).
-__device__ __forceinline__ void fp4x8_to_float_scaled(std::uint32_t w, float* v) {
-  const std::uint32_t h04 = ((w & 0x00080008u) << 12) | ((w & 0x00070007u) << 9);
-  const std::uint32_t h15 = ((w & 0x00800080u) << 8) | ((w & 0x00700070u) << 5);
-  const std::uint32_t h26 = ((w & 0x08000800u) << 4) | ((w & 0x07000700u) << 1);
-  const std::uint32_t h37 = (w & 0x80008000u) | ((w & 0x70007000u) >> 3);
-  const float2 f04 = __half22float2(*reinterpret_cast<const __half2*>(&h04));
-  const float2 f15 = __half22float2(*reinterpret_cast<const __half2*>(&h15));
-  const float2 f26 = __half22float2(*reinterpret_cast<const __half2*>(&h26));
-  const float2 f37 = __half22float2(*reinterpret_cast<const __half2*>(&h37));
-  v[0] = f04.x;
-  v[4] = f04.y;
-  v[1] = f15.x;
-  v[5] = f15.y;
-  v[2] = f26.x;
-  v[6] = f26.y;
-  v[3] = f37.x;
-  v[7] = f37.y;
-}
-
-// Conversion-free decoders for the bandwidth-bound 1-token paths: F16 -> F32 conversions run at
-// 16 a clock per SM, a quarter of the integer ops, and were the limit of the FP8 / FP4 GEMVs.
-// These move the code's bits straight into an F32 pattern with shifts and masks only; the values
-// come out scaled by a power of two (exact; the smallest codes become F32 subnormals, so callers
-// pre-scale the activations by kActivationScale to keep every product normal).
+// Conversion-free E4M3 decode for the 1-token FP8 GEMV (now used only for FP8 matrices the
+// tensor-core path cannot read: block columns not a multiple of 64). Moves the code's bits
+// straight into an F32 pattern with shifts and masks; the values come out scaled by a power of
+// two (exact; the smallest codes become F32 subnormals, so callers pre-scale the activations by
+// kActivationScale to keep every product normal).
 //
 // Four E4M3 codes of one word (byte j = value j) to their values times 2^-120. NaN codes (0x7F,
 // 0xFF) are not mapped: check fp8x4_has_nan.
@@ -126,19 +103,10 @@ __device__ __forceinline__ bool fp8x4_has_nan(std::uint32_t w) {
 }
 inline constexpr float kFp8BitsUnit = 0x1p120f;  // undoes fp8x4_to_float_bits
 
-// Eight E2M1 codes of one word (nibble j = value j) to their values times 2^-126.
-__device__ __forceinline__ void fp4x8_to_float_bits(std::uint32_t w, float* v) {
-#pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    v[j] = __int_as_float((static_cast<int>(w << (28 - 4 * j)) >> 6) & 0x81C00000);
-  }
-}
-inline constexpr float kFp4BitsUnit = 0x1p126f;  // undoes fp4x8_to_float_bits
-
 // Activations are multiplied by 2^64 before the products with bit-decoded weights (exact) and
 // the sums by 2^-64 after, so products of the subnormal weight patterns stay normal.
 inline constexpr float kActivationScale = 0x1p64f;
 
-inline constexpr float kFp4ScaledUnit = 16384.0f;  // 2^14: undoes fp4x8_to_float_scaled's 2^-14
+inline constexpr float kFp4ScaledUnit = 16384.0f;  // 2^14: undoes e2m1x8_to_half2's 2^-14
 
 }  // namespace mimo::cuda::tiles
