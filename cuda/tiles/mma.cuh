@@ -2,9 +2,10 @@
 // with F32 accumulation, the split of F32 activations into F16 hi + lo halves, and the weight
 // decoders to F16 pairs (E4M3 and E2M1 values are exact in F16).
 //
-// Accuracy: a token's activations are multiplied by a power of two putting the chunk's largest
-// magnitude into [2^14, 2^15); hi keeps the top 11 significant bits, lo the next 11, so every
-// product carries ~22 bits (the float32 reference has 24) and nothing overflows F16. The mma
+// Accuracy: a token's activations are multiplied by a power of two putting the largest
+// magnitude of the step's chunk (F32Row) or of the whole row (SplitRow) into [2^14, 2^15); hi
+// keeps the top 11 significant bits, lo the next 11, so every value carries ~22 bits relative
+// to that peak (the float32 reference has 24) and nothing overflows F16. The mma
 // accumulates exact F16 x F16 products in F32. A token's arithmetic depends only on its own
 // activations, so a row computed in a verify step equals the decode step's bit for bit.
 //
