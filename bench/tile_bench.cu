@@ -146,8 +146,14 @@ void BM_Fp8Linear(benchmark::State& state) {
   run_timed(
       state,
       [&](cudaStream_t s, int i) {
-        const Fp8Matrix m{codes[i % copies].as<std::uint8_t>(), scales[i % copies].as<float>(),
-                          rows, cols, cols / 128, 128, 128, 0};
+        const Fp8Matrix m{codes[i % copies].as<std::uint8_t>(),
+                          scales[i % copies].as<float>(),
+                          rows,
+                          cols,
+                          cols / 128,
+                          128,
+                          128,
+                          0};
         if (split) {
           linear(m, xs.view, tokens, y.as<float>(), s);
         } else {
@@ -288,8 +294,8 @@ void BM_Router(benchmark::State& state) {
       state,
       [&](cudaStream_t s, int) {
         linear(m, x.as<float>(), tokens, logits.as<float>(), s);
-        route(logits.as<float>(), bias.as<float>(), tokens, r, experts.as<int>(),
-              gates.as<float>(), s);
+        route(logits.as<float>(), bias.as<float>(), tokens, r, experts.as<int>(), gates.as<float>(),
+              s);
       },
       4.0 * kExperts * kHidden, 2.0 * kExperts * kHidden * tokens);
 }
@@ -357,10 +363,10 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   probe_bytes_per_s = measure_probe();
-  std::printf("device: %s, %d SMs, L2 %d MB; read probe %.0f GB/s (roofline = bytes / (time x "
-              "probe))\n",
-              prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20,
-              probe_bytes_per_s / 1e9);
+  std::printf(
+      "device: %s, %d SMs, L2 %d MB; read probe %.0f GB/s (roofline = bytes / (time x "
+      "probe))\n",
+      prop.name, prop.multiProcessorCount, prop.l2CacheSize >> 20, probe_bytes_per_s / 1e9);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
