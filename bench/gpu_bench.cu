@@ -5,6 +5,7 @@
 // counting only the distinct experts the router chose, plus the KV cache), the read bandwidth
 // measured in the same run, their ratio (the roofline fraction), distinct experts, host time.
 // --profile adds a per-op breakdown from events around each kernel (direct launches).
+// --no-pdl launches the kernels without programmatic dependent launch (for A/B runs).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -38,6 +39,7 @@ struct Args {
   bool synthetic = false;
   int layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
   bool profile = false;
+  bool programmatic_launch = true;  // --no-pdl: plain stream order between kernels (A/B runs)
   std::string out;
   std::string draft_dir;  // with -m: also compare plain vs DFlash generation
   int generate_tokens = 256;
@@ -46,7 +48,7 @@ struct Args {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--profile] [--out FILE] "
+               "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
                "[--draft DIR [--generate N]]\n");
   std::exit(2);
 }
@@ -75,6 +77,8 @@ Args parse(int argc, char** argv) {
       a.steps = std::stoi(value());
     else if (k == "--profile")
       a.profile = true;
+    else if (k == "--no-pdl")
+      a.programmatic_launch = false;
     else if (k == "--out")
       a.out = value();
     else if (k == "--draft")
@@ -309,6 +313,7 @@ int main(int argc, char** argv) {
     std::printf("SKIP: mimo-bench needs a CUDA device: %s\n", cuda::describe_devices().c_str());
     return 77;
   }
+  cuda::set_programmatic_launch(args.programmatic_launch);
   try {
     const int rc = run(args);
     if (rc != 0 || args.draft_dir.empty()) return rc;

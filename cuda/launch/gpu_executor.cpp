@@ -1,5 +1,6 @@
-// GpuExecutor: issues the forward of lib/cpu/forward.cpp kernel by kernel on one stream, with
-// the decode step replayed from a per-session CUDA graph. Layer by layer:
+// GpuExecutor: issues the forward of lib/cpu/forward.cpp kernel by kernel on one stream; steps
+// that fit one chunk (decode, verify blocks) are replayed from CUDA graphs captured per shape.
+// Layer by layer:
 //   h = rmsnorm(x += delta); q, k, v = linear(h); rope(q, k) and store k, v * value_scale (one
 //   kernel);
 //   heads = attention(q, cache); delta = o(heads)
@@ -14,6 +15,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <utility>
 
@@ -101,6 +103,21 @@ struct GpuExecutor::Impl {
         apply(w, h, n, y, st);
       }
     };
+    // Projections of the same normed rows in one launch where all are FP8 on tensor cores.
+    const auto apply_normed_batch =
+        [&](std::initializer_list<std::pair<const DeviceLinear*, float*>> ws) {
+          Fp8Batch batch;
+          for (const auto& [w, y] : ws) {
+            if (!split_hidden || w->format != MatrixFormat::kFp8 || !fp8_on_tensor_cores(w->fp8) ||
+                batch.count == kMaxFp8Batch) {
+              for (const auto& [w2, y2] : ws) apply_normed(*w2, y2);
+              return;
+            }
+            batch.w[batch.count] = w->fp8;
+            batch.y[batch.count++] = y;
+          }
+          linear(batch, split_h, n, st);
+        };
     const auto norm = [&](const float* add, const float* weight) {
       if (split_hidden) {
         rmsnorm(x, add, weight, n, hidden, eps, h, split_h, st);
@@ -121,9 +138,7 @@ struct GpuExecutor::Impl {
       float* q = b.q.as<float>();
       float* k = b.k.as<float>();
       float* v = b.v.as<float>();
-      apply_normed(w.q, q);
-      apply_normed(w.k, k);
-      apply_normed(w.v, v);
+      apply_normed_batch({{&w.q, q}, {&w.k, k}, {&w.v, v}});
       mark("qkv linear", capturing);
       const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
       AttentionShape shape;
@@ -147,8 +162,7 @@ struct GpuExecutor::Impl {
       float* up = b.up.as<float>();
       float* act = b.act.as<float>();
       if (!w.moe) {
-        apply_normed(w.gate, gate);
-        apply_normed(w.up, up);
+        apply_normed_batch({{&w.gate, gate}, {&w.up, up}});
         silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
         apply(w.down, act, n, delta, st);
         mark("dense mlp", capturing);
@@ -210,49 +224,6 @@ struct GpuExecutor::Impl {
       apply(m.lm_head, h + std::size_t(n - 1) * hidden, 1, b.logits.as<float>(), st);
     }
     mark("lm_head", capturing);
-  }
-
-  void capture_decode(GpuState& s) {
-    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
-          "cudaStreamBeginCapture");
-    cudaGraph_t graph = nullptr;
-    try {
-      GpuState::Scratch& b = s.scratch;
-      check(cudaMemcpyAsync(b.tokens.get(), s.graph_io.as<int>(), sizeof(int),
-                            cudaMemcpyHostToDevice, stream),
-            "token upload");
-      check(cudaMemcpyAsync(b.positions.get(), s.graph_io.as<int>() + 1, sizeof(int),
-                            cudaMemcpyHostToDevice, stream),
-            "position upload");
-      issue_chunk(s, 1, exec::StepOptions{}, false, true);
-      check(cudaMemcpyAsync(s.graph_logits.as<float>(), b.logits.get(),
-                            std::size_t(config.vocab_size) * sizeof(float), cudaMemcpyDeviceToHost,
-                            stream),
-            "logits download");
-    } catch (...) {
-      cudaStreamEndCapture(stream, &graph);
-      if (graph != nullptr) cudaGraphDestroy(graph);
-      throw;
-    }
-    check(cudaStreamEndCapture(stream, &graph), "cudaStreamEndCapture");
-    const cudaError_t err = cudaGraphInstantiateWithFlags(&s.graph, graph, 0);
-    cudaGraphDestroy(graph);
-    check(err, "cudaGraphInstantiate of the decode step");
-  }
-
-  exec::StepOutput run_graph(GpuState& s, std::int32_t token,
-                             std::chrono::steady_clock::time_point start) {
-    if (s.graph == nullptr) capture_decode(s);
-    s.graph_io.as<int>()[0] = token;
-    s.graph_io.as<int>()[1] = static_cast<int>(s.length());
-    check(cudaGraphLaunch(s.graph, stream), "cudaGraphLaunch");
-    last.host_us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
-    check(cudaStreamSynchronize(stream), "decode step");
-    exec::StepOutput out;
-    out.logits.assign(s.graph_logits.as<float>(), s.graph_logits.as<float>() + config.vocab_size);
-    s.commit(1);
-    return out;
   }
 
   // scratch.taps holds n_taps hidden rows for each of `tokens` tokens. Captured step graphs
@@ -482,10 +453,6 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   impl_->last = StepStats{};
   impl_->last.tokens = static_cast<int>(tokens.size());
   if (impl_->use_graphs && impl_->cancel_after_chunks < 0) {
-    if (tokens.size() == 1 && options.hidden_taps.empty()) {
-      impl_->last.graph = true;
-      return impl_->run_graph(*s, tokens[0], start);
-    }
     const auto n = static_cast<std::int64_t>(tokens.size());
     if (n <= s->max_step_tokens() && (options.max_chunk <= 0 || n <= options.max_chunk)) {
       impl_->last.graph = true;

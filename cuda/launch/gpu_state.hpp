@@ -1,5 +1,5 @@
 // A session's state on the GPU: the device KV caches of every layer, the scratch activations of
-// one step, pinned host staging and the captured decode graph. Position bookkeeping follows
+// one step, pinned host staging and the captured step graphs. Position bookkeeping follows
 // cpu::KvCache exactly (length, ring floor, which rewinds are exact); see lib/cpu/kv_cache.hpp.
 #pragma once
 
@@ -90,10 +90,11 @@ class GpuState final : public exec::ExecutorState {
   Scratch scratch;
   // Host staging of token ids and positions of a whole run (grown on demand).
   PinnedBuffer staging;
-  // The decode graph's host side: [token, position] in, last logits out.
+  // The tensor-parallel executor's decode graph (cuda/tp) and its host side: [token, position]
+  // in, last logits out. GpuExecutor replays decode as a 1-token step graph (below).
   PinnedBuffer graph_io, graph_logits;
   cudaGraphExec_t graph = nullptr;
-  // Captured single-chunk steps of several tokens (verify blocks, short prompts), one per shape
+  // Captured single-chunk steps (decode, verify blocks, short prompts), one per shape
   // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
   // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
   // addresses of these and of scratch.taps: growing any of them drops every step graph.

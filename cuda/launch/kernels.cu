@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <sstream>
@@ -35,6 +36,7 @@ constexpr int kRowThreads = kRowWarps * kWarpSize;
 template <int kMaxTokens, class Matrix>
 __global__ void __launch_bounds__(kRowThreads)
     linear_kernel(Matrix w, const float* x, int n_tokens, float* y) {
+  follow_previous_kernel();
   const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
   if (row >= w.rows) return;  // warp-uniform
   const int t0 = blockIdx.y * kMaxTokens;
@@ -48,6 +50,15 @@ constexpr int kBlockThreads = 256;  // the block-row linear kernel (rows split o
 template <int kRows, int kTok, class Matrix>
 __global__ void __launch_bounds__(kBlockThreads)
     linear_block_kernel(Matrix w, const float* x, int n_tokens, float* y) {
+  if constexpr (std::is_same_v<Matrix, F32Matrix>) {  // the router: its rows move towards L2
+    const int row_end = min(w.rows, (static_cast<int>(blockIdx.x) + 1) * kRows);
+    const char* begin = reinterpret_cast<const char*>(
+        w.values + static_cast<std::size_t>(blockIdx.x) * kRows * w.cols);
+    const char* end =
+        reinterpret_cast<const char*>(w.values + static_cast<std::size_t>(row_end) * w.cols);
+    for (const char* p = begin + 128 * threadIdx.x; p < end; p += 128 * blockDim.x) prefetch_l2(p);
+  }
+  follow_previous_kernel();
   __shared__ float s_partial[(kBlockThreads / kWarpSize) * kRows * kTok];
   const int row0 = blockIdx.x * kRows;
   const int t0 = blockIdx.y * kTok;
@@ -59,22 +70,43 @@ __global__ void __launch_bounds__(kBlockThreads)
 template <int kRows>
 __global__ void __launch_bounds__(kBlockThreads)
     fp8_linear_1tok_kernel(Fp8Matrix w, const float* x, float* y) {
+  follow_previous_kernel();
   __shared__ float s_partial[(kBlockThreads / kWarpSize) * kRows];
   fp8_rows_block_tile_1tok<kRows>(w, blockIdx.x * kRows, x, y, s_partial);
 }
 
-// FP8 on tensor cores (block_cols % 64 == 0): a block computes 16 kM rows for up to 8 tokens
-// (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps. Input: const float* or
-// SplitActivations.
+// FP8 on tensor cores (block_cols % 64 == 0): a block computes 16 kM rows of one matrix of the
+// batch for up to 8 tokens (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps.
+// Input: const float* or SplitActivations.
 constexpr int kMaxLinearWarps = 16;
 template <int kM, class Input>
 __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
-    fp8_mma_linear_kernel(Fp8Matrix w, Input x, int n_tokens, float* y) {
-  __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
+    fp8_mma_linear_kernel(Fp8Batch batch, Input x, int n_tokens) {
+  // The first step's weights move towards L2 while the previous kernel finishes.
   const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
-  const int row0 = blockIdx.x * 16 * kM, t0 = blockIdx.y * 8;
+  const int g = (threadIdx.x % kWarpSize) / 4, q = threadIdx.x % 4;
+  Fp8Matrix w = batch.w[0];
+  float* y = batch.y[0];
+  int first_block = 0;
+#pragma unroll
+  for (int i = 1; i < kMaxFp8Batch; ++i) {
+    if (i < batch.count && static_cast<int>(blockIdx.x) >= batch.first_block[i]) {
+      w = batch.w[i];
+      y = batch.y[i];
+      first_block = batch.first_block[i];
+    }
+  }
+  const int row0 = (blockIdx.x - first_block) * 16 * kM, t0 = blockIdx.y * 8;
+  if (64 * warp + 16 * q < w.cols) {
+#pragma unroll
+    for (int r = 0; r < 2 * kM; ++r) {
+      const int row = min(row0 + 8 * r + g, w.rows - 1);
+      prefetch_l2(w.codes + static_cast<std::size_t>(row) * w.cols + 64 * warp + 16 * q);
+    }
+  }
+  follow_previous_kernel();
+  __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
   const int n = min(8, n_tokens - t0);
-  const int g = (threadIdx.x % kWarpSize) / 4;
   float acc[1][kM][4];
   fp8_mma_rows<kM>(w, row0, row_source(x, g < n ? t0 + g : -1, w.cols), warp, warps, acc[0]);
   reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
@@ -83,39 +115,57 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
   });
 }
 
-// Rows a block and warps a block from the shape alone (never the token count, so a token's
-// result is the same in decode and verify steps): 32 rows a block for the large projections,
-// and 16 warps where fewer than two blocks an SM would run.
+// Rows a block and warps a block from the batch's shape alone (never the token count, so a
+// token's result is the same in decode and verify steps): 32 rows a block for the large
+// projections, and 16 warps where fewer than two blocks an SM would run.
 template <class Input>
-void launch_fp8_mma_linear(const Fp8Matrix& w, Input x, int n_tokens, float* y, cudaStream_t s) {
-  const int steps = (w.cols + 63) / 64;
-  const auto warps_for = [&](unsigned blocks) {
-    return std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps) * kWarpSize;
-  };
-  const unsigned token_tiles = blocks_for(n_tokens, 8);
-  if (w.rows >= 8192) {
-    const unsigned blocks = blocks_for(w.rows, 32);
-    fp8_mma_linear_kernel<2>
-        <<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+void launch_fp8_mma_linear(Fp8Batch batch, Input x, int n_tokens, cudaStream_t s, const char* op) {
+  int rows = 0;
+  for (int i = 0; i < batch.count; ++i) rows += batch.w[i].rows;
+  const int tile_rows = rows >= 8192 ? 32 : 16;
+  unsigned blocks = 0;
+  for (int i = 0; i < batch.count; ++i) {
+    batch.first_block[i] = static_cast<int>(blocks);
+    blocks += blocks_for(batch.w[i].rows, tile_rows);
+  }
+  const int steps = (batch.w[0].cols + 63) / 64;
+  const int warps = std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps);
+  const dim3 grid(blocks, blocks_for(n_tokens, 8));
+  if (tile_rows == 32) {
+    launch_kernel(op, fp8_mma_linear_kernel<2, Input>, grid, warps * kWarpSize, 0, s, batch, x,
+                  n_tokens);
   } else {
-    const unsigned blocks = blocks_for(w.rows, 16);
-    fp8_mma_linear_kernel<1>
-        <<<dim3(blocks, token_tiles), warps_for(blocks), 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, fp8_mma_linear_kernel<1, Input>, grid, warps * kWarpSize, 0, s, batch, x,
+                  n_tokens);
   }
 }
 
+template <class Input>
+void launch_fp8_mma_linear(const Fp8Matrix& w, Input x, int n_tokens, float* y, cudaStream_t s,
+                           const char* op) {
+  Fp8Batch batch;
+  batch.w[0] = w;
+  batch.y[0] = y;
+  batch.count = 1;
+  launch_fp8_mma_linear(batch, x, n_tokens, s, op);
+}
+
 template <int kRows, class Matrix>
-void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s) {
+void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s,
+                         const char* op) {
   const unsigned blocks = blocks_for(w.rows, kRows);
   if (n_tokens == 1) {
-    linear_block_kernel<kRows, 1><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_block_kernel<kRows, 1, Matrix>, dim3(blocks, 1), kBlockThreads, 0, s,
+                  w, x, n_tokens, y);
   } else if (n_tokens <= 4) {
-    linear_block_kernel<kRows, 4><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_block_kernel<kRows, 4, Matrix>, dim3(blocks, 1), kBlockThreads, 0, s,
+                  w, x, n_tokens, y);
   } else if (n_tokens <= 8) {
-    linear_block_kernel<kRows, 8><<<dim3(blocks, 1), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_block_kernel<kRows, 8, Matrix>, dim3(blocks, 1), kBlockThreads, 0, s,
+                  w, x, n_tokens, y);
   } else {
-    linear_block_kernel<kRows, 16>
-        <<<dim3(blocks, blocks_for(n_tokens, 16)), kBlockThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_block_kernel<kRows, 16, Matrix>,
+                  dim3(blocks, blocks_for(n_tokens, 16)), kBlockThreads, 0, s, w, x, n_tokens, y);
   }
 }
 
@@ -136,17 +186,20 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
   cudaStream_t s = as_stream(stream);
   if constexpr (std::is_same_v<Matrix, Fp8Matrix>) {
     if (fp8_on_tensor_cores(w)) {
-      launch_fp8_mma_linear(w, x, n_tokens, y, s);
+      launch_fp8_mma_linear(w, x, n_tokens, y, s, op);
       check_launch(op);
       return;
     }
     if (n_tokens == 1) {
       if (w.rows >= 4096) {
-        fp8_linear_1tok_kernel<16><<<blocks_for(w.rows, 16), kBlockThreads, 0, s>>>(w, x, y);
+        launch_kernel(op, fp8_linear_1tok_kernel<16>, blocks_for(w.rows, 16), kBlockThreads, 0, s,
+                      w, x, y);
       } else if (w.rows >= 512) {
-        fp8_linear_1tok_kernel<4><<<blocks_for(w.rows, 4), kBlockThreads, 0, s>>>(w, x, y);
+        launch_kernel(op, fp8_linear_1tok_kernel<4>, blocks_for(w.rows, 4), kBlockThreads, 0, s, w,
+                      x, y);
       } else {
-        fp8_linear_1tok_kernel<1><<<blocks_for(w.rows, 1), kBlockThreads, 0, s>>>(w, x, y);
+        launch_kernel(op, fp8_linear_1tok_kernel<1>, blocks_for(w.rows, 1), kBlockThreads, 0, s, w,
+                      x, y);
       }
       check_launch(op);
       return;
@@ -154,19 +207,22 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
   }
   if constexpr (kBlockRows<Matrix>) {
     if (w.rows >= 2048) {
-      launch_block_linear<4>(w, x, n_tokens, y, s);
+      launch_block_linear<4>(w, x, n_tokens, y, s, op);
     } else {
-      launch_block_linear<1>(w, x, n_tokens, y, s);
+      launch_block_linear<1>(w, x, n_tokens, y, s, op);
     }
   } else if (n_tokens == 1) {
-    linear_kernel<1><<<dim3(row_blocks, 1), kRowThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_kernel<1, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
+                  n_tokens, y);
   } else if (n_tokens <= 4) {
-    linear_kernel<4><<<dim3(row_blocks, 1), kRowThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_kernel<4, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
+                  n_tokens, y);
   } else if (n_tokens <= 8) {
-    linear_kernel<8><<<dim3(row_blocks, 1), kRowThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_kernel<8, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
+                  n_tokens, y);
   } else {
-    linear_kernel<16>
-        <<<dim3(row_blocks, blocks_for(n_tokens, 16)), kRowThreads, 0, s>>>(w, x, n_tokens, y);
+    launch_kernel(op, linear_kernel<16, Matrix>, dim3(row_blocks, blocks_for(n_tokens, 16)),
+                  kRowThreads, 0, s, w, x, n_tokens, y);
   }
   check_launch(op);
 }
@@ -175,6 +231,7 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
 
 __global__ void rmsnorm_kernel(float* x, const float* delta, const float* weight, int dim,
                                float eps, float* out) {
+  follow_previous_kernel();
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
   rmsnorm_token_tile(x + base, delta ? delta + base : nullptr, weight, dim, eps, out + base,
@@ -187,6 +244,7 @@ constexpr int kNormVec = 8;  // float4s a thread keeps: dim <= 8192
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_vec_kernel(float* x, const float* delta, const float* weight, int dim, float eps,
                        float* out, SplitActivations split) {
+  follow_previous_kernel();
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;
   const bool with_split = split.hi != nullptr;
@@ -197,6 +255,7 @@ __global__ void __launch_bounds__(kNormThreads)
 }
 
 __global__ void split_rows_kernel(const float* x, int cols, SplitActivations out) {
+  follow_previous_kernel();
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * cols;
   split_row_tile(x + base, cols, out.hi + base, out.lo + base, out.inv_scale + blockIdx.x, scratch);
@@ -204,6 +263,7 @@ __global__ void split_rows_kernel(const float* x, int cols, SplitActivations out
 
 __global__ void rope_kernel(float* x, const int* positions, int n_heads, int head_dim, int half,
                             const float* inv_freq) {
+  follow_previous_kernel();
   const int t = blockIdx.x, h = blockIdx.y;
   float* head = x + (static_cast<std::size_t>(t) * n_heads + h) * head_dim;
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
@@ -213,6 +273,7 @@ __global__ void rope_kernel(float* x, const int* positions, int n_heads, int hea
 
 __global__ void store_kv_kernel(const float* k, const float* v, const int* positions,
                                 AttentionShape a, float value_scale, KvCacheView cache) {
+  follow_previous_kernel();
   const int t = blockIdx.x, h = blockIdx.y;
   const std::size_t slot =
       static_cast<std::size_t>(positions[t] % cache.capacity) * a.num_kv_heads + h;
@@ -231,6 +292,7 @@ __global__ void store_kv_kernel(const float* k, const float* v, const int* posit
 __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const int* positions,
                                      AttentionShape a, int half, const float* inv_freq,
                                      float value_scale, KvCacheView cache) {
+  follow_previous_kernel();
   const int t = blockIdx.x;
   const int pos = positions[t];
   if (static_cast<int>(blockIdx.y) < a.num_heads) {
@@ -261,6 +323,7 @@ constexpr int kAttentionWarps = 4;
 __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
     attention_kernel(const float* q, const int* positions, AttentionShape a, KvCacheView cache,
                      const float* sinks, float* out) {
+  follow_previous_kernel();
   extern __shared__ float smem[];
   const int h = blockIdx.x, t = blockIdx.y;
   const int kv_head = h / (a.num_heads / a.num_kv_heads);
@@ -273,6 +336,7 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
 __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
     attention_split_kernel(const float* q, const int* positions, AttentionShape a,
                            KvCacheView cache, int splits, float* partial) {
+  follow_previous_kernel();
   extern __shared__ float smem[];
   const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
   const int kv_head = h / (a.num_heads / a.num_kv_heads);
@@ -288,6 +352,7 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
 
 __global__ void attention_combine_kernel(const float* partial, int splits, AttentionShape a,
                                          const float* sinks, float* out) {
+  follow_previous_kernel();
   const int h = blockIdx.x, t = blockIdx.y;
   const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
   attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
@@ -295,6 +360,7 @@ __global__ void attention_combine_kernel(const float* partial, int splits, Atten
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t count, float* out) {
+  follow_previous_kernel();
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
     out[i] = silu(gate[i]) * up[i];
@@ -305,6 +371,7 @@ __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t 
 
 template <class Table>
 __global__ void embed_kernel(Table table, const int* tokens, float* out) {
+  follow_previous_kernel();
   const int t = blockIdx.x;
   const int token = tokens[t];
   float* row = out + static_cast<std::size_t>(t) * table.cols;
@@ -316,6 +383,7 @@ __global__ void embed_kernel(Table table, const int* tokens, float* out) {
 }
 
 __global__ void argmax_kernel(const float* logits, int vocab, int* out) {
+  follow_previous_kernel();
   __shared__ float scratch_v[32];
   __shared__ int scratch_i[32];
   const int best = block_argmax(logits + static_cast<std::size_t>(blockIdx.x) * vocab, vocab,
@@ -333,7 +401,16 @@ __global__ void stream_read_kernel(const uint4* data, std::size_t count, float* 
   if (acc == 0x9E3779B9u) *sink = static_cast<float>(acc);  // keeps the loads alive
 }
 
+std::atomic<bool> programmatic_launch_on{true};
+
 }  // namespace
+
+void set_programmatic_launch(bool on) {
+  programmatic_launch_on = on;
+}
+bool programmatic_launch() {
+  return programmatic_launch_on;
+}
 
 void linear(const Fp8Matrix& w, const float* x, int n_tokens, float* y, Stream stream) {
   launch_linear(w, x, n_tokens, y, stream, "linear(fp8)");
@@ -365,13 +442,12 @@ void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, in
   if (split.hi != nullptr) check_split(split, dim, "rmsnorm");
   if (dim % 4 == 0 && dim <= 4 * kNormVec * kNormThreads && aligned16(x) && aligned16(delta) &&
       aligned16(weight) && aligned16(out)) {
-    rmsnorm_vec_kernel<<<n_tokens, kNormThreads, 0, as_stream(stream)>>>(x, delta, weight, dim, eps,
-                                                                         out, split);
-    check_launch("rmsnorm");
+    launch_kernel("rmsnorm", rmsnorm_vec_kernel, n_tokens, kNormThreads, 0, as_stream(stream), x,
+                  delta, weight, dim, eps, out, split);
     return;
   }
-  rmsnorm_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(x, delta, weight, dim, eps, out);
-  check_launch("rmsnorm");
+  launch_kernel("rmsnorm", rmsnorm_kernel, n_tokens, 256, 0, as_stream(stream), x, delta, weight,
+                dim, eps, out);
   if (split.hi != nullptr) split_activations(out, n_tokens, dim, split, stream);
 }
 
@@ -379,8 +455,8 @@ void split_activations(const float* x, int rows, int cols, const SplitActivation
                        Stream stream) {
   if (!(rows > 0 && aligned16(x))) fail("split_activations", cat(rows, " rows, unaligned input"));
   check_split(out, cols, "split_activations");
-  split_rows_kernel<<<rows, 256, 0, as_stream(stream)>>>(x, cols, out);
-  check_launch("split_activations");
+  launch_kernel("split_activations", split_rows_kernel, rows, 256, 0, as_stream(stream), x, cols,
+                out);
 }
 
 void rope(float* x, const int* positions, int n_tokens, int n_heads, int head_dim, int rotary_dim,
@@ -388,18 +464,16 @@ void rope(float* x, const int* positions, int n_tokens, int n_heads, int head_di
   if (!(n_tokens > 0 && n_heads > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim))
     fail("rope", cat("rotary_dim ", rotary_dim, " of head_dim ", head_dim));
   const int half = rotary_dim / 2;
-  rope_kernel<<<dim3(n_tokens, n_heads), std::max(32, std::min(half, 128)), 0, as_stream(stream)>>>(
-      x, positions, n_heads, head_dim, half, inv_freq);
-  check_launch("rope");
+  launch_kernel("rope", rope_kernel, dim3(n_tokens, n_heads), std::max(32, std::min(half, 128)), 0,
+                as_stream(stream), x, positions, n_heads, head_dim, half, inv_freq);
 }
 
 void store_kv(const float* k, const float* v, const int* positions, int n_tokens,
               const AttentionShape& shape, float value_scale, const KvCacheView& cache,
               Stream stream) {
   if (!(n_tokens > 0 && cache.capacity > 0)) fail("store_kv", "empty step or cache");
-  store_kv_kernel<<<dim3(n_tokens, shape.num_kv_heads), 128, 0, as_stream(stream)>>>(
-      k, v, positions, shape, value_scale, cache);
-  check_launch("store_kv");
+  launch_kernel("store_kv", store_kv_kernel, dim3(n_tokens, shape.num_kv_heads), 128, 0,
+                as_stream(stream), k, v, positions, shape, value_scale, cache);
 }
 
 void rope_store_kv(float* q, float* k, const float* v, const int* positions, int n_tokens,
@@ -410,10 +484,9 @@ void rope_store_kv(float* q, float* k, const float* v, const int* positions, int
     fail("rope_store_kv", cat("rotary_dim ", rotary_dim, " of head_dim ", shape.head_dim, ", ",
                               n_tokens, " tokens"));
   const int half = rotary_dim / 2;
-  rope_store_kv_kernel<<<dim3(n_tokens, shape.num_heads + shape.num_kv_heads), 128, 0,
-                         as_stream(stream)>>>(q, k, v, positions, shape, half, inv_freq,
-                                              value_scale, cache);
-  check_launch("rope_store_kv");
+  launch_kernel("rope_store_kv", rope_store_kv_kernel,
+                dim3(n_tokens, shape.num_heads + shape.num_kv_heads), 128, 0, as_stream(stream), q,
+                k, v, positions, shape, half, inv_freq, value_scale, cache);
 }
 
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
@@ -427,18 +500,16 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
       attention_smem_floats(shape.head_dim, shape.v_head_dim, kAttentionWarps) * sizeof(float);
   if (partial != nullptr && splits > 1) {
     if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
-    attention_split_kernel<<<dim3(shape.num_heads, n_tokens, splits), kAttentionWarps * kWarpSize,
-                             smem, as_stream(stream)>>>(q, positions, shape, cache, splits,
-                                                        partial);
-    check_launch("attention(split)");
-    attention_combine_kernel<<<dim3(shape.num_heads, n_tokens), 128, 0, as_stream(stream)>>>(
-        partial, splits, shape, sinks, out);
-    check_launch("attention(combine)");
+    launch_kernel("attention(split)", attention_split_kernel,
+                  dim3(shape.num_heads, n_tokens, splits), kAttentionWarps * kWarpSize, smem,
+                  as_stream(stream), q, positions, shape, cache, splits, partial);
+    launch_kernel("attention(combine)", attention_combine_kernel, dim3(shape.num_heads, n_tokens),
+                  128, 0, as_stream(stream), partial, splits, shape, sinks, out);
     return;
   }
-  attention_kernel<<<dim3(shape.num_heads, n_tokens), kAttentionWarps * kWarpSize, smem,
-                     as_stream(stream)>>>(q, positions, shape, cache, sinks, out);
-  check_launch("attention");
+  launch_kernel("attention", attention_kernel, dim3(shape.num_heads, n_tokens),
+                kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, shape, cache,
+                sinks, out);
 }
 
 bool fp8_on_tensor_cores(const Fp8Matrix& w) {
@@ -450,33 +521,45 @@ void linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* 
     fail("linear(fp8, split)", cat(n_tokens, " tokens, weight [", w.rows, ", ", w.cols,
                                    "], blocks of ", w.block_cols, " columns"));
   check_split(x, w.cols, "linear(fp8, split)");
-  launch_fp8_mma_linear(w, x, n_tokens, y, as_stream(stream));
-  check_launch("linear(fp8, split)");
+  launch_fp8_mma_linear(w, x, n_tokens, y, as_stream(stream), "linear(fp8, split)");
+}
+
+void linear(const Fp8Batch& batch, const SplitActivations& x, int n_tokens, Stream stream) {
+  if (!(batch.count >= 1 && batch.count <= kMaxFp8Batch && n_tokens > 0))
+    fail("linear(fp8 batch)", cat(batch.count, " matrices, ", n_tokens, " tokens"));
+  for (int i = 0; i < batch.count; ++i) {
+    const Fp8Matrix& w = batch.w[i];
+    if (!(w.rows > 0 && w.cols == batch.w[0].cols && fp8_on_tensor_cores(w) && batch.y[i]))
+      fail("linear(fp8 batch)",
+           cat("matrix ", i, " [", w.rows, ", ", w.cols, "], blocks of ", w.block_cols,
+               " columns, output ", batch.y[i] ? "set" : "null"));
+  }
+  check_split(x, batch.w[0].cols, "linear(fp8 batch)");
+  launch_fp8_mma_linear(batch, x, n_tokens, as_stream(stream), "linear(fp8 batch)");
 }
 
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out, Stream stream) {
   if (count == 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<std::size_t>((count + 255) / 256, 4096));
-  silu_mul_kernel<<<blocks, 256, 0, as_stream(stream)>>>(gate, up, count, out);
-  check_launch("silu_mul");
+  launch_kernel("silu_mul", silu_mul_kernel, blocks, 256, 0, as_stream(stream), gate, up, count,
+                out);
 }
 
 void embed(const Bf16Matrix& table, const int* tokens, int n_tokens, float* out, Stream stream) {
   if (!(n_tokens > 0)) fail("embed", "no tokens");
-  embed_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(table, tokens, out);
-  check_launch("embed(bf16)");
+  launch_kernel("embed(bf16)", embed_kernel<Bf16Matrix>, n_tokens, 256, 0, as_stream(stream), table,
+                tokens, out);
 }
 
 void embed(const F32Matrix& table, const int* tokens, int n_tokens, float* out, Stream stream) {
   if (!(n_tokens > 0)) fail("embed", "no tokens");
-  embed_kernel<<<n_tokens, 256, 0, as_stream(stream)>>>(table, tokens, out);
-  check_launch("embed(f32)");
+  launch_kernel("embed(f32)", embed_kernel<F32Matrix>, n_tokens, 256, 0, as_stream(stream), table,
+                tokens, out);
 }
 
 void argmax(const float* logits, int n_tokens, int vocab, int* out, Stream stream) {
   if (!(n_tokens > 0 && vocab > 0)) fail("argmax", cat(n_tokens, " tokens, vocab ", vocab));
-  argmax_kernel<<<n_tokens, 1024, 0, as_stream(stream)>>>(logits, vocab, out);
-  check_launch("argmax");
+  launch_kernel("argmax", argmax_kernel, n_tokens, 1024, 0, as_stream(stream), logits, vocab, out);
 }
 
 void stream_read(const void* data, std::size_t bytes, float* sink, Stream stream) {

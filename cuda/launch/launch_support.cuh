@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "cuda/launch/ops.hpp"
 #include "cuda/tiles/mma.cuh"
@@ -40,6 +41,40 @@ inline void check_launch(const char* op) {
 inline void check_split(const SplitActivations& x, int cols, const char* op) {
   if (!(x.hi && x.lo && x.inv_scale && x.cols == cols && cols % 8 == 0))
     fail(op, cat("split activations of ", x.cols, " columns for a matrix of ", cols));
+}
+
+// Launches `kernel` with programmatic dependent launch (sm_90) unless set_programmatic_launch
+// (ops.hpp) turned it off: its blocks may start while the previous kernel of the stream is still
+// running, which hides the launch latency and the previous kernel's tail. So every kernel launched
+// here calls follow_previous_kernel() before it touches anything but weights.
+template <class... Params, class... Args>
+void launch_kernel(const char* op, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   std::size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute overlap{};
+  overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &overlap;
+  config.numAttrs = programmatic_launch() ? 1 : 0;
+  const cudaError_t err = cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear it: the error is reported here
+    throw Error(ErrorCode::kDevice, cat("CUDA kernel ", op, ": ", cudaGetErrorString(err)));
+  }
+}
+
+// The first statement of every kernel started by launch_kernel: lets the next kernel of the stream
+// begin launching, then waits until the previous one has finished and its writes are visible.
+// Only weights, which no step writes, may be read before it.
+__device__ __forceinline__ void follow_previous_kernel() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
 }
 
 inline unsigned blocks_for(long long items, int per_block) {

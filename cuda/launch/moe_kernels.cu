@@ -19,6 +19,7 @@ using namespace launch;
 
 __global__ void route_kernel(const float* logits, const float* bias, RouterShape r, int* experts,
                              float* weights) {
+  follow_previous_kernel();
   extern __shared__ float smem[];
   __shared__ float scratch_v[32];
   __shared__ int scratch_i[32];
@@ -29,6 +30,7 @@ __global__ void route_kernel(const float* logits, const float* bias, RouterShape
 
 __global__ void __launch_bounds__(1024)
     group_experts_kernel(const int* experts, int n_slots, int count, int* table) {
+  follow_previous_kernel();
   extern __shared__ int smem_ints[];
   group_experts_tile(experts, n_slots, count, table, smem_ints);
 }
@@ -66,6 +68,7 @@ template <class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
     expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table, int n_slots,
                           int top_k, float* act) {
+  follow_previous_kernel();
   constexpr int kM = kGateUpTileM;
   __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
@@ -92,6 +95,7 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
 template <class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
     expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots, float* partial) {
+  follow_previous_kernel();
   constexpr int kM = kDownTileM;
   __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
@@ -116,6 +120,7 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
 // y[t, row] = sum_k weights[t, k] * partial[t * top_k + k, row], k in order (deterministic).
 __global__ void expert_reduce_kernel(const float* partial, const float* weights, int rows,
                                      int n_tokens, int top_k, float* y) {
+  follow_previous_kernel();
   const std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x;
   if (i >= static_cast<std::size_t>(n_tokens) * rows) return;
   const int t = static_cast<int>(i / rows), row = static_cast<int>(i % rows);
@@ -139,9 +144,8 @@ void route(const float* logits, const float* bias, int n_tokens, const RouterSha
                       " groups keep ", shape.topk_group));
   const int smem = (2 * shape.num_experts + 2 * shape.n_group) * sizeof(float);
   // One warp a token: the top-k rounds are warp reductions without cross-warp barriers.
-  route_kernel<<<n_tokens, kWarpSize, smem, as_stream(stream)>>>(logits, bias, shape, experts,
-                                                                 weights);
-  check_launch("route");
+  launch_kernel("route", route_kernel, n_tokens, kWarpSize, smem, as_stream(stream), logits, bias,
+                shape, experts, weights);
 }
 
 void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
@@ -151,9 +155,8 @@ void group_experts(const int* experts, int n_tokens, int top_k, int num_experts,
   const int n_slots = n_tokens * top_k;
   const int threads = std::max(32, (num_experts + 31) / 32 * 32);
   const int smem = (num_experts + n_slots + 64) * sizeof(int);
-  group_experts_kernel<<<1, threads, smem, as_stream(stream)>>>(experts, n_slots, num_experts,
-                                                                table);
-  check_launch("group_experts");
+  launch_kernel("group_experts", group_experts_kernel, 1, threads, smem, as_stream(stream), experts,
+                n_slots, num_experts, table);
 }
 
 namespace {
@@ -172,9 +175,9 @@ void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
   const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
-  expert_gate_up_kernel<<<grid, expert_warps(gate.cols) * kWarpSize, 0, as_stream(stream)>>>(
-      gate, up, x, groups, n_slots, top_k, act);
-  check_launch("expert_gate_up");
+  launch_kernel("expert_gate_up", expert_gate_up_kernel<Input>, grid,
+                expert_warps(gate.cols) * kWarpSize, 0, as_stream(stream), gate, up, x, groups,
+                n_slots, top_k, act);
 }
 
 template <class Input>
@@ -185,13 +188,11 @@ void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, co
   const int n_slots = n_tokens * top_k;
   cudaStream_t s = as_stream(stream);
   const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
-  expert_down_kernel<<<grid, expert_warps(down.cols) * kWarpSize, 0, s>>>(down, act, groups,
-                                                                          n_slots, partial);
-  check_launch("expert_down");
+  launch_kernel("expert_down", expert_down_kernel<Input>, grid, expert_warps(down.cols) * kWarpSize,
+                0, s, down, act, groups, n_slots, partial);
   const long long outputs = static_cast<long long>(n_tokens) * down.rows;
-  expert_reduce_kernel<<<blocks_for(outputs, 256), 256, 0, s>>>(partial, weights, down.rows,
-                                                                n_tokens, top_k, y);
-  check_launch("expert_down(reduce)");
+  launch_kernel("expert_down(reduce)", expert_reduce_kernel, blocks_for(outputs, 256), 256, 0, s,
+                partial, weights, down.rows, n_tokens, top_k, y);
 }
 
 }  // namespace

@@ -13,6 +13,11 @@ namespace mimo::cuda {
 
 using Stream = void*;
 
+// Programmatic dependent launch of the forward's kernels (on by default): each kernel may start
+// while the previous one finishes (docs/cuda.md). Off gives plain stream order, for A/B runs.
+void set_programmatic_launch(bool on);
+bool programmatic_launch();
+
 // y[t, r] = W[r] . x[t]: x [n_tokens, w.cols], y [n_tokens, w.rows]. Weights are read once per
 // 16 tokens (one pass for a decode or verify step).
 void linear(const Fp8Matrix& w, const float* x, int n_tokens, float* y, Stream stream = nullptr);
@@ -26,6 +31,21 @@ void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream s
 // share the launch. Other FP8 matrices need the float32 overload.
 bool fp8_on_tensor_cores(const Fp8Matrix& w);
 void linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* y,
+            Stream stream = nullptr);
+
+// Up to kMaxFp8Batch tensor-core FP8 products of the same split input in one launch (a layer's
+// q, k and v): y[i] [n_tokens, w[i].rows] = W_i x, all W_i with x.cols columns. Fewer launches,
+// and the small k / v matrices ride along with q instead of running alone at low occupancy.
+// The tile shape follows the batch's total rows, so a matrix may round differently here than
+// alone; the same batch always gives the same bits.
+inline constexpr int kMaxFp8Batch = 3;
+struct Fp8Batch {
+  Fp8Matrix w[kMaxFp8Batch];
+  float* y[kMaxFp8Batch] = {};
+  int count = 0;
+  int first_block[kMaxFp8Batch] = {};  // filled by the launcher
+};
+void linear(const Fp8Batch& batch, const SplitActivations& x, int n_tokens,
             Stream stream = nullptr);
 
 // Per token: if delta, x += delta (x written back); out = weight * x * rsqrt(mean(x^2) + eps).

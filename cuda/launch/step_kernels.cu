@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "cuda/launch/launch_support.cuh"
 #include "cuda/launch/step_ops.hpp"
 #include "cuda/tiles/linear.cuh"
 #include "mimo/error.hpp"
@@ -14,31 +15,16 @@ namespace mimo::cuda {
 namespace {
 
 using namespace tiles;
+using namespace launch;
 
 constexpr int kRowWarps = 8;
 constexpr int kRowThreads = kRowWarps * kWarpSize;
-
-void check_launch(const char* op) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    std::ostringstream message;
-    message << "CUDA kernel " << op << ": " << cudaGetErrorString(err);
-    throw Error(ErrorCode::kDevice, message.str());
-  }
-}
-
-cudaStream_t as_stream(Stream s) {
-  return static_cast<cudaStream_t>(s);
-}
-
-unsigned blocks_for(long long items, int per_block) {
-  return static_cast<unsigned>((items + per_block - 1) / per_block);
-}
 
 template <class Matrix>
 __global__ void __launch_bounds__(kRowThreads)
     expert_rows_kernel(const Matrix* table, int rows, const float* x, const int* experts, int top_k,
                        float* out) {
+  follow_previous_kernel();
   const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
   if (row >= rows) return;  // warp-uniform
   const int slot = blockIdx.y;
@@ -52,6 +38,7 @@ template <class Matrix>
 __global__ void __launch_bounds__(kRowThreads)
     expert_down_rows_kernel(const Matrix* table, int rows, int cols, const float* act,
                             const int* experts, const float* weights, int top_k, float* y) {
+  follow_previous_kernel();
   const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
   if (row >= rows) return;
   const int t = blockIdx.y;
@@ -68,6 +55,7 @@ __global__ void __launch_bounds__(kRowThreads)
 
 __global__ void copy_ring_slots_kernel(float* ring, float* saved, int capacity, int width,
                                        long long first_pos, int count, bool to_ring) {
+  follow_previous_kernel();
   const int layer = blockIdx.y, j = blockIdx.x;
   const long long slot = (first_pos + j) % capacity;
   float* r = ring + (static_cast<std::size_t>(layer) * capacity + slot) * width;
@@ -135,9 +123,9 @@ void expert_rows(const Matrix* table, int rows, const float* x, const int* exper
   if (!(rows > 0 && n_tokens > 0 && top_k > 0)) {
     throw Error(ErrorCode::kInvalidArgument, "cuda::expert_rows: empty step or matrix");
   }
-  expert_rows_kernel<<<dim3(blocks_for(rows, kRowWarps), n_tokens * top_k), kRowThreads, 0,
-                       as_stream(stream)>>>(table, rows, x, experts, top_k, out);
-  check_launch("expert_rows");
+  launch_kernel("expert_rows", expert_rows_kernel<Matrix>,
+                dim3(blocks_for(rows, kRowWarps), n_tokens * top_k), kRowThreads, 0,
+                as_stream(stream), table, rows, x, experts, top_k, out);
 }
 
 template <class Matrix>
@@ -146,10 +134,9 @@ void expert_down_rows(const Matrix* table, int rows, int cols, const float* act,
   if (!(rows > 0 && cols > 0 && n_tokens > 0 && top_k > 0)) {
     throw Error(ErrorCode::kInvalidArgument, "cuda::expert_down_rows: empty step or matrix");
   }
-  expert_down_rows_kernel<<<dim3(blocks_for(rows, kRowWarps), n_tokens), kRowThreads, 0,
-                            as_stream(stream)>>>(table, rows, cols, act, experts, weights, top_k,
-                                                 y);
-  check_launch("expert_down_rows");
+  launch_kernel("expert_down_rows", expert_down_rows_kernel<Matrix>,
+                dim3(blocks_for(rows, kRowWarps), n_tokens), kRowThreads, 0, as_stream(stream),
+                table, rows, cols, act, experts, weights, top_k, y);
 }
 
 #define MIMO_EXPERT_TABLE(Matrix)                                                           \
@@ -169,9 +156,8 @@ void copy_ring_slots(float* ring, float* saved, int layers, int capacity, int wi
   if (!(count <= capacity && width > 0)) {
     throw Error(ErrorCode::kInvalidArgument, "cuda::copy_ring_slots: more slots than the ring");
   }
-  copy_ring_slots_kernel<<<dim3(count, layers), 256, 0, as_stream(stream)>>>(
-      ring, saved, capacity, width, first_pos, count, to_ring);
-  check_launch("copy_ring_slots");
+  launch_kernel("copy_ring_slots", copy_ring_slots_kernel, dim3(count, layers), 256, 0,
+                as_stream(stream), ring, saved, capacity, width, first_pos, count, to_ring);
 }
 
 void fill_random_bytes(std::uint8_t* data, std::size_t count, std::uint64_t seed,

@@ -16,6 +16,68 @@ namespace mimo::cuda::tiles {
 inline constexpr int kMaxHeadDim = 256;
 inline constexpr int kMaxVPerLane = kMaxHeadDim / kWarpSize;
 
+inline constexpr int kKeysPerRound = 4;
+
+// One warp's online softmax over its keys of first..last (inclusive): rounds of kKeysPerRound
+// consecutive keys, round r of warp w starting at first + kKeysPerRound * (w + warps * r). A
+// round's key and value loads are all issued before they are used (the loop is bound by load
+// latency, not arithmetic). Out: m (largest score, -inf without keys), l (sum of
+// exp(score - m)), acc (lane's values d = lane + 32 i of sum exp(score - m) * v).
+__device__ __forceinline__ void attend_keys(const float* qs, const KvCacheView& cache,
+                                            const AttentionShape& a, int kv_head, int first,
+                                            int last, float& m, float& l,
+                                            float (&acc)[kMaxVPerLane]) {
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
+  m = -INFINITY;
+  l = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
+  for (int j0 = first + kKeysPerRound * warp; j0 <= last; j0 += kKeysPerRound * warps) {
+    const float* vp[kKeysPerRound];
+    float z[kKeysPerRound];
+#pragma unroll
+    for (int u = 0; u < kKeysPerRound; ++u) {
+      const int j = min(j0 + u, last);  // keys past `last` are read again and masked below
+      const std::size_t slot =
+          static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
+      const float* kp = cache.k + slot * a.head_dim;
+      vp[u] = cache.v + slot * a.v_head_dim;
+      z[u] = 0.0f;
+#pragma unroll
+      for (int i = 0; i < kMaxVPerLane; ++i) {
+        const int d = lane + i * kWarpSize;
+        if (d < a.head_dim) z[u] = fmaf(qs[d], kp[d], z[u]);
+      }
+    }
+    float m_new = m;
+#pragma unroll
+    for (int u = 0; u < kKeysPerRound; ++u) {
+      z[u] = j0 + u <= last ? warp_sum(z[u]) * a.score_scale : -INFINITY;
+      m_new = fmaxf(m_new, z[u]);
+    }
+    const float correction = expf(m - m_new);  // m_new is finite: key j0 <= last
+    float p[kKeysPerRound];
+    l *= correction;
+#pragma unroll
+    for (int u = 0; u < kKeysPerRound; ++u) {
+      p[u] = expf(z[u] - m_new);
+      l += p[u];
+    }
+#pragma unroll
+    for (int i = 0; i < kMaxVPerLane; ++i) {
+      const int d = lane + i * kWarpSize;
+      if (d < a.v_head_dim) {
+        float o = acc[i] * correction;
+#pragma unroll
+        for (int u = 0; u < kKeysPerRound; ++u) o = fmaf(p[u], vp[u][d], o);
+        acc[i] = o;
+      }
+    }
+    m = m_new;
+  }
+}
+
 // Shared memory the tile needs, in floats, for `warps` warps.
 __host__ __device__ constexpr int attention_smem_floats(int head_dim, int v_head_dim, int warps) {
   return head_dim + warps * (2 + v_head_dim);
@@ -34,29 +96,9 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
   __syncthreads();
 
   const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  float m = -INFINITY, l = 0.0f;
+  float m, l;
   float acc[kMaxVPerLane];
-#pragma unroll
-  for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
-  for (int j = first + warp; j <= pos; j += warps) {
-    const std::size_t slot =
-        static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
-    const float* kp = cache.k + slot * a.head_dim;
-    const float* vp = cache.v + slot * a.v_head_dim;
-    float z = 0.0f;
-    for (int d = lane; d < a.head_dim; d += kWarpSize) z = fmaf(qs[d], kp[d], z);
-    z = warp_sum(z) * a.score_scale;
-    const float m_new = fmaxf(m, z);
-    const float correction = expf(m - m_new);
-    const float p = expf(z - m_new);
-    l = fmaf(l, correction, p);
-#pragma unroll
-    for (int i = 0; i < kMaxVPerLane; ++i) {
-      const int d = lane + i * kWarpSize;
-      if (d < a.v_head_dim) acc[i] = fmaf(acc[i], correction, p * vp[d]);
-    }
-    m = m_new;
-  }
+  attend_keys(qs, cache, a, kv_head, first, pos, m, l, acc);
   float* mine = partial + warp * (2 + a.v_head_dim);
   if (lane == 0) {
     mine[0] = m;
@@ -109,29 +151,9 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
   float* partial = smem + a.head_dim;  // per warp: m, l, acc[v_head_dim]
   for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) qs[d] = q[d];
   __syncthreads();
-  float m = -INFINITY, l = 0.0f;
+  float m, l;
   float acc[kMaxVPerLane];
-#pragma unroll
-  for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
-  for (int j = first + warp; j <= last; j += warps) {
-    const std::size_t slot =
-        static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
-    const float* kp = cache.k + slot * a.head_dim;
-    const float* vp = cache.v + slot * a.v_head_dim;
-    float z = 0.0f;
-    for (int d = lane; d < a.head_dim; d += kWarpSize) z = fmaf(qs[d], kp[d], z);
-    z = warp_sum(z) * a.score_scale;
-    const float m_new = fmaxf(m, z);
-    const float correction = expf(m - m_new);
-    const float p = expf(z - m_new);
-    l = fmaf(l, correction, p);
-#pragma unroll
-    for (int i = 0; i < kMaxVPerLane; ++i) {
-      const int d = lane + i * kWarpSize;
-      if (d < a.v_head_dim) acc[i] = fmaf(acc[i], correction, p * vp[d]);
-    }
-    m = m_new;
-  }
+  attend_keys(qs, cache, a, kv_head, first, last, m, l, acc);
   float* mine = partial + warp * (2 + a.v_head_dim);
   if (lane == 0) {
     mine[0] = m;

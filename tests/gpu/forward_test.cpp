@@ -18,6 +18,7 @@
 
 #include "cuda/launch/device_model.hpp"
 #include "cuda/launch/gpu_executor.hpp"
+#include "cuda/launch/ops.hpp"
 #include "exec/cpu_executor.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
@@ -212,6 +213,42 @@ TEST_CASE("GPU forward: multi-token steps replayed from graphs == direct launche
   REQUIRE(!logits[1].empty());
   CHECK(logits[1] == logits[0]);
   CHECK(hidden[1] == hidden[0]);
+}
+
+TEST_CASE("GPU forward: programmatic dependent launch changes no bit", "[gpu]") {
+  // Kernels launched with programmatic dependent launch start while their predecessor runs and
+  // wait for it before touching activations; a kernel that read or wrote too early would show
+  // here as a difference against plain stream order. Decode and verify-shaped steps, graphs and
+  // direct launches.
+  Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
+  const auto tokens = long_sequence(f.model->config);
+  const std::int64_t total = static_cast<std::int64_t>(tokens.size());
+  std::vector<float> logits[2][2];
+  for (bool overlap : {true, false}) {
+    cuda::set_programmatic_launch(overlap);
+    for (bool graphs : {true, false}) {
+      f.gpu->set_use_graphs(graphs);
+      auto state = f.gpu->new_state(total, 4);
+      std::int64_t begin = 0;
+      for (int block = 0; begin < total; ++block) {
+        const int n =
+            static_cast<int>(std::min<std::int64_t>(block % 2 == 0 ? 1 : 4, total - begin));
+        exec::StepOptions options;
+        options.all_logits = true;
+        const exec::StepOutput out =
+            f.gpu->run(*state, std::span(tokens.data() + begin, std::size_t(n)), options);
+        std::vector<float>& into = logits[overlap][graphs];
+        into.insert(into.end(), out.logits.begin(), out.logits.end());
+        begin += n;
+      }
+    }
+  }
+  cuda::set_programmatic_launch(true);
+  f.gpu->set_use_graphs(true);
+  REQUIRE(logits[0][0].size() == std::size_t(total) * f.model->config.vocab_size);
+  CHECK(logits[1][1] == logits[0][1]);
+  CHECK(logits[1][0] == logits[0][0]);
+  CHECK(logits[1][1] == logits[1][0]);
 }
 
 TEST_CASE("GPU forward: rewinds follow cpu::KvCache and replay exactly", "[gpu]") {

@@ -177,6 +177,78 @@ TEST_CASE("FP8 linear from split activations: accurate, batch-invariant, rmsnorm
   }
 }
 
+TEST_CASE("FP8 batch (q, k, v in one launch) matches the float64 reference, token alone == in 8",
+          "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  // Rows of the benchmark's q / k / v (scaled down) and an uneven tail; totals on both sides of
+  // the 32-row tile switch.
+  for (const std::vector<int>& shapes : {std::vector<int>{8192, 768, 512}, {384, 136, 48}}) {
+    const int cols = 1024, n = 8;
+    const int count = static_cast<int>(shapes.size());
+    std::vector<HostWeight> hosts(count);
+    cuda::DeviceArena arena;
+    cuda::Fp8Batch batch;
+    std::vector<cuda::DeviceBuffer> outs, alone;
+    for (int i = 0; i < count; ++i) {
+      gpu_test::make_fp8(hosts[i], rng, shapes[i], cols);
+      batch.w[i] = cuda::upload_fp8(hosts[i].w, arena);
+      outs.push_back(gpu_test::poisoned_floats(std::size_t(n) * shapes[i]));
+      alone.push_back(gpu_test::poisoned_floats(shapes[i]));
+      batch.y[i] = outs.back().as<float>();
+    }
+    batch.count = count;
+    std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n) * cols, 2.0f);
+    const cuda::DeviceBuffer dx = cuda::to_device(x);
+    SplitBuffers split(n, cols);
+    cuda::split_activations(dx.as<float>(), n, cols, split.view);
+    cuda::linear(batch, split.view, n, nullptr);
+    // Token 3 alone through the same batch.
+    cuda::Fp8Batch single = batch;
+    for (int i = 0; i < count; ++i) single.y[i] = alone[i].as<float>();
+    cuda::SplitActivations one = split.view;
+    one.hi += 3 * cols;
+    one.lo += 3 * cols;
+    one.inv_scale += 3;
+    cuda::linear(single, one, 1, nullptr);
+    cuda::synchronize();
+    for (int i = 0; i < count; ++i) {
+      const std::vector<float> y = cuda::to_host<float>(outs[i], std::size_t(n) * shapes[i]);
+      const std::vector<float> ya = cuda::to_host<float>(alone[i], shapes[i]);
+      const gpu_test::Reference ref = gpu_test::linear_reference(hosts[i].w, x.data(), n);
+      int bad = 0, differ = 0;
+      for (std::size_t j = 0; j < y.size(); ++j)
+        bad += !(std::fabs(double(y[j]) - ref.y[j]) <= 2e-5 * ref.magnitude[j] + 1e-30);
+      for (int r = 0; r < shapes[i]; ++r)
+        differ += std::memcmp(&ya[r], &y[3 * shapes[i] + r], 4) != 0;
+      INFO("matrix " << i << " of " << count << ", " << shapes[i] << " rows");
+      CHECK(bad == 0);
+      CHECK(differ == 0);
+    }
+  }
+}
+
+TEST_CASE("FP8 batch rejects mismatched columns and a null output", "[gpu]") {
+  std::mt19937_64 rng(7);
+  HostWeight a, b;
+  gpu_test::make_fp8(a, rng, 128, 1024);
+  gpu_test::make_fp8(b, rng, 128, 512);
+  cuda::DeviceArena arena;
+  SplitBuffers split(1, 1024);
+  cuda::DeviceBuffer y = gpu_test::poisoned_floats(128);
+  cuda::Fp8Batch batch;
+  batch.w[0] = cuda::upload_fp8(a.w, arena);
+  batch.w[1] = cuda::upload_fp8(b.w, arena);
+  batch.y[0] = y.as<float>();
+  batch.y[1] = y.as<float>();
+  batch.count = 2;
+  CHECK_THROWS_AS(cuda::linear(batch, split.view, 1, nullptr), Error);
+  batch.w[1] = batch.w[0];
+  batch.y[1] = nullptr;
+  CHECK_THROWS_AS(cuda::linear(batch, split.view, 1, nullptr), Error);
+}
+
 TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[gpu]") {
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
