@@ -80,10 +80,19 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
   const int row0 = blockIdx.x * 16 * kM;
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
-    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
+    // Lane 4 g + q's B token in each set of four members (cuda/tiles/mma.cuh's packed sets).
+    const auto source = [&](int set) {
+      const int j = 4 * set + (lane / 4) % 4;
+      return row_source(x, j < n ? members[b + j] / top_k : -1, gate.cols);
+    };
     float acc[2][kM][4];
-    mxfp4_mma_rows<2, kM>(mats, row0, row_source(x, member >= 0 ? member / top_k : -1, gate.cols),
-                          warp, warps, acc);
+    if (n <= 4) {  // block-uniform: one set (every decode step)
+      const decltype(source(0)) src[1] = {source(0)};
+      mxfp4_mma_rows<1, 2, kM>(mats, row0, src, warp, warps, acc);
+    } else {
+      const decltype(source(0)) src[2] = {source(0), source(1)};
+      mxfp4_mma_rows<2, 2, kM>(mats, row0, src, warp, warps, acc);
+    }
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
         act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + row] = silu(v[0]) * v[1];
@@ -107,9 +116,18 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
   const int row0 = blockIdx.x * 16 * kM;
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
-    const int member = lane / 4 < n ? members[b + lane / 4] : -1;
+    const auto source = [&](int set) {
+      const int j = 4 * set + (lane / 4) % 4;
+      return row_source(act, j < n ? members[b + j] : -1, down.cols);
+    };
     float acc[1][kM][4];
-    mxfp4_mma_rows<1, kM>(mats, row0, row_source(act, member, down.cols), warp, warps, acc);
+    if (n <= 4) {
+      const decltype(source(0)) src[1] = {source(0)};
+      mxfp4_mma_rows<1, 1, kM>(mats, row0, src, warp, warps, acc);
+    } else {
+      const decltype(source(0)) src[2] = {source(0), source(1)};
+      mxfp4_mma_rows<2, 1, kM>(mats, row0, src, warp, warps, acc);
+    }
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
         partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];

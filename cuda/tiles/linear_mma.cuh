@@ -1,7 +1,8 @@
-// FP8 block-scaled linear on tensor cores: y = W x for up to 8 tokens, W in E4M3 with one F32
-// scale per block (block_cols % 64 == 0). A warp computes kM tiles of 16 rows over 64-column
-// steps; a block's warps split the columns (warp w takes steps w, w + warps, ...) and their
-// partial sums are added in warp order, so the result does not depend on the token count.
+// FP8 block-scaled linear on tensor cores: y = W x for up to 8 tokens (two packed sets of four),
+// W in E4M3 with one F32 scale per block (block_cols % 64 == 0). A warp computes kM tiles of 16
+// rows over 64-column steps; a block's warps split the columns (warp w takes steps w,
+// w + warps, ...) and their partial sums are added in warp order, so the result does not depend
+// on the token count.
 #pragma once
 
 #include <cstddef>
@@ -13,18 +14,26 @@
 
 namespace mimo::cuda::tiles {
 
-// One warp: acc[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1) += the 64-column
-// steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's 16 codes at
-// column 64 s + 16 q and, through `src` (F32Row or SplitRow, cuda/tiles/mma.cuh), token g's 16
-// activations there.
-template <int kM, class Source>
-__device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0, const Source& src,
-                                             int step0, int step_stride, float (&acc)[kM][4]) {
+// One warp: out[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1 of up to 4 kSets)
+// = the 64-column steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's
+// 16 codes at column 64 s + 16 q and, through src[set] (F32Row or SplitRow, cuda/tiles/mma.cuh's
+// packed sets), the hi or lo half of its B token's 16 activations there. Block scales are
+// applied per step, the tokens' own scales at the end (SplitRow) or per step (F32Row).
+template <int kSets, int kM, class Source>
+__device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0,
+                                             const Source (&src)[kSets], int step0, int step_stride,
+                                             float (&out)[kM][4]) {
   const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
+  float acc[kSets][kM][4];
 #pragma unroll
-  for (int m = 0; m < kM; ++m)
+  for (int s = 0; s < kSets; ++s)
 #pragma unroll
-    for (int i = 0; i < 4; ++i) acc[m][i] = 0.0f;
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[s][m][i] = 0.0f;
+  float inv[kSets];
+#pragma unroll
+  for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;  // a warp without steps adds zeros
   const int steps = (w.cols + 63) / 64;
   for (int step = step0; step < steps; step += step_stride) {
     const int col = step * 64 + 16 * q;
@@ -46,34 +55,44 @@ __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0, const
             __ldg(w.scales + static_cast<std::size_t>(scale_row) * w.scale_cols + scale_col);
       }
     }
-    std::uint32_t bh[2][4], bl[2][4];
-    float inv_s;
-    load_b<2, 8>(src, col, bh, bl, inv_s);
-    // 1 / scale of this lane's C tokens 2q and 2q + 1 (B tokens of lanes 8q and 8q + 4).
-    const float inv0 = __shfl_sync(0xffffffffu, inv_s, 8 * q);
-    const float inv1 = __shfl_sync(0xffffffffu, inv_s, 8 * q + 4);
+    std::uint32_t bw[kSets][2][4];
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) load_b_half<2, 8>(src[s], g >= 4, col, bw[s], inv[s]);
+    float f[kSets][2];  // 1 for SplitRow: x * 1 is exact, so one code path serves both
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], 1.0f, f[s]);
 #pragma unroll
     for (int m = 0; m < kM; ++m) {
-      float t[4];
+      float t[kSets][4];
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         const std::uint32_t w0 = word_of(raw[m][0], j), w1 = word_of(raw[m][1], j);
         const std::uint32_t a[4] = {e4m3x2_to_half2(w0), e4m3x2_to_half2(w1),
                                     e4m3x2_to_half2(w0 >> 16), e4m3x2_to_half2(w1 >> 16)};
         const int p = j / 2, k = 2 * (j % 2);  // columns 4j .. 4j + 3: piece p, words k, k + 1
-        if (j == 0) {
-          mma_f16_from_zero(t, a, bh[p][k], bh[p][k + 1]);
-        } else {
-          mma_f16(t, a, bh[p][k], bh[p][k + 1]);
+#pragma unroll
+        for (int s = 0; s < kSets; ++s) {
+          if (j == 0) {
+            mma_f16_from_zero(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
+          } else {
+            mma_f16(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
+          }
         }
-        mma_f16(t, a, bl[p][k], bl[p][k + 1]);
       }
-      acc[m][0] = fmaf(t[0], scale[m][0] * inv0, acc[m][0]);
-      acc[m][1] = fmaf(t[1], scale[m][0] * inv1, acc[m][1]);
-      acc[m][2] = fmaf(t[2], scale[m][1] * inv0, acc[m][2]);
-      acc[m][3] = fmaf(t[3], scale[m][1] * inv1, acc[m][3]);
+#pragma unroll
+      for (int s = 0; s < kSets; ++s) {
+        acc[s][m][0] = fmaf(t[s][0], scale[m][0] * f[s][0], acc[s][m][0]);
+        acc[s][m][1] = fmaf(t[s][1], scale[m][0] * f[s][1], acc[s][m][1]);
+        acc[s][m][2] = fmaf(t[s][2], scale[m][1] * f[s][0], acc[s][m][2]);
+        acc[s][m][3] = fmaf(t[s][3], scale[m][1] * f[s][1], acc[s][m][3]);
+      }
     }
   }
+  if (!kRowScaled<Source>) {  // F32Row: the token scales went in per step
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
+  }
+  finish_packed<kSets, kM>(acc, inv, 1.0f, out);
 }
 
 }  // namespace mimo::cuda::tiles

@@ -129,6 +129,92 @@ __device__ __forceinline__ void load_b(const SplitRow& src, int col0,
   inv_scale = src.inv_scale;
 }
 
+// Packed token sets: one mma multiplies up to four tokens' hi halves (B columns 0-3) and their
+// lo halves (columns 4-7), so a step of up to four tokens needs half the mmas of one column a
+// token. Lane 4 g + q supplies column g: token g % 4 of its set, the lo half when g >= 4. The
+// hi and lo products are accumulated apart and added at the end (finish_packed), the same way
+// whichever set and column a token lands in.
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int col0,
+                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+  const std::uint16_t* half = lo ? src.lo : src.hi;
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+    const int col = col0 + kStride * p;
+    const uint4 v = src.hi != nullptr && col < src.cols
+                        ? __ldg(reinterpret_cast<const uint4*>(half + col))
+                        : make_uint4(0, 0, 0, 0);
+    w[p][0] = v.x;
+    w[p][1] = v.y;
+    w[p][2] = v.z;
+    w[p][3] = v.w;
+  }
+  inv_scale = src.inv_scale;
+}
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b_half(const F32Row& src, bool lo, int col0,
+                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+  std::uint32_t hi_w[kPieces][4], lo_w[kPieces][4];
+  load_b<kPieces, kStride>(src, col0, hi_w, lo_w, inv_scale);
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p)
+#pragma unroll
+    for (int k = 0; k < 4; ++k) w[p][k] = lo ? lo_w[p][k] : hi_w[p][k];
+}
+
+// Whether a source's scale is one per row (SplitRow: applied once, by finish_packed) or one per
+// step (F32Row: applied to each step's products, step_token_scales).
+template <class Source>
+inline constexpr bool kRowScaled = false;
+template <>
+inline constexpr bool kRowScaled<SplitRow> = true;
+
+// The factors a step's packed C fragment (columns 2q, 2q + 1) takes on top of its weight scale:
+// its tokens' step scales times `unit` for F32Row, 1 for SplitRow. inv: this lane's B token's
+// 1 / scale of the step. Called by all 32 lanes.
+template <class Source>
+__device__ __forceinline__ void step_token_scales(float inv, float unit, float (&f)[2]) {
+  if constexpr (kRowScaled<Source>) {
+    f[0] = f[1] = 1.0f;
+  } else {
+    const int q = threadIdx.x % 4;
+    f[0] = __shfl_sync(0xffffffffu, inv, 4 * ((2 * q) % 4)) * unit;
+    f[1] = __shfl_sync(0xffffffffu, inv, 4 * ((2 * q + 1) % 4)) * unit;
+  }
+}
+
+// Packed accumulators (acc[set][n]: C fragments of kN tiles, columns as load_b_half) to the
+// one-column-a-token layout: lane 4 g + q gets tokens 2q, 2q + 1 (of 8: set 0 then set 1) of
+// rows g, g + 8, hi + lo added, times the token's 1 / scale and `unit`. inv[set]: the 1 / scale
+// of this lane's B token. Called by all 32 lanes.
+template <int kSets, int kN>
+__device__ __forceinline__ void finish_packed(const float (&acc)[kSets][kN][4],
+                                              const float (&inv)[kSets], float unit,
+                                              float (&out)[kN][4]) {
+  const int q = threadIdx.x % 4;
+  float sums[kSets][kN][4];
+#pragma unroll
+  for (int s = 0; s < kSets; ++s) {
+    // Tokens 2q % 4 and (2q + 1) % 4 of the set: their B columns are lanes 4 t.
+    const float inv0 = __shfl_sync(0xffffffffu, inv[s], 4 * ((2 * q) % 4)) * unit;
+    const float inv1 = __shfl_sync(0xffffffffu, inv[s], 4 * ((2 * q + 1) % 4)) * unit;
+#pragma unroll
+    for (int n = 0; n < kN; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const float lo = __shfl_down_sync(0xffffffffu, acc[s][n][c], 2);  // lane q + 2
+        sums[s][n][c] = (acc[s][n][c] + lo) * (c % 2 == 0 ? inv0 : inv1);
+      }
+  }
+#pragma unroll
+  for (int n = 0; n < kN; ++n)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const float second = kSets > 1 ? __shfl_up_sync(0xffffffffu, sums[kSets - 1][n][c], 2) : 0.0f;
+      out[n][c] = q < 2 ? sums[0][n][c] : second;
+    }
+}
+
 // Producer side of SplitActivations: four values (float4 i of the row), times the row's scale s,
 // stored as hi and lo halves.
 __device__ __forceinline__ void store_split4(float4 v, float s, std::uint16_t* hi,

@@ -102,25 +102,30 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
                         s.scales + index * mxfp4_mma_scale_bytes(s.rows, s.cols), s.rows, s.cols};
 }
 
-// One warp on tensor cores: acc[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
-// members 2q, 2q + 1) += the 128-column groups step0, step0 + step_stride, ... of W x. src: this
-// lane's member g's activations (F32Row or SplitRow, cuda/tiles/mma.cuh).
+// One warp on tensor cores: out[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
+// tokens 2q, 2q + 1 of up to 4 kSets) += the 128-column groups step0, step0 + step_stride, ... of
+// W x. src[set]: this lane's B token of each set (token g % 4, cuda/tiles/mma.cuh's packed sets),
+// F32Row or SplitRow.
 // Per group, lane q reads one 16-byte chunk per row (8 codes of each of the group's four scale
-// blocks) and member g's columns 32 b + 8 q .. + 8; k-tile (b, h) takes codes 4h .. 4h + 3 of
-// block b, so its 16 k share one scale and the block's two k-tiles are scaled after their mmas.
-template <int kMats, int kM, class Source>
+// blocks) and its token's columns 32 b + 8 q .. + 8 (hi or lo half); k-tile (b, h) takes codes
+// 4h .. 4h + 3 of block b, so its 16 k share one scale and the block's two k-tiles are scaled
+// after their mmas. The tokens' own scales are applied once at the end (SplitRow) or per group
+// (F32Row: one scale a group).
+template <int kSets, int kMats, int kM, class Source>
 __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
-                                               const Source& src, int step0, int step_stride,
-                                               float (&acc)[kMats][kM][4]) {
+                                               const Source (&src)[kSets], int step0,
+                                               int step_stride, float (&out)[kMats][kM][4]) {
   const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
   const int groups = mxfp4_mma_groups(mats[0].cols), tiles = mxfp4_mma_tiles(mats[0].rows);
   const int tile0 = row0 / 16;  // row0 is a multiple of 16; rows past the end are zero padding
+  float acc[kSets][kMats * kM][4];
 #pragma unroll
-  for (int i = 0; i < kMats; ++i)
+  for (int s = 0; s < kSets; ++s)
 #pragma unroll
-    for (int m = 0; m < kM; ++m)
+    for (int n = 0; n < kMats * kM; ++n)
 #pragma unroll
-      for (int c = 0; c < 4; ++c) acc[i][m][c] = 0.0f;
+      for (int c = 0; c < 4; ++c) acc[s][n][c] = 0.0f;
+  float inv[kSets];
   for (int group = step0; group < groups; group += step_stride) {
     uint4 raw[kMats][kM][2];
     std::uint32_t scales[kMats][kM][2];
@@ -140,13 +145,14 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
         }
       }
     }
-    // k-tile (b, h): B words 2h, 2h + 1 of piece b (activations 32 b + 8 q + 4 h + 0..3).
-    std::uint32_t bh[4][4], bl[4][4];
-    float inv_s;
-    load_b<4, 32>(src, group * 128 + 8 * q, bh, bl, inv_s);
-    // 1 / scale of this lane's C members 2q and 2q + 1, times the 2^14 of the E2M1 decode.
-    const float inv0 = __shfl_sync(0xffffffffu, inv_s, 8 * q) * kFp4ScaledUnit;
-    const float inv1 = __shfl_sync(0xffffffffu, inv_s, 8 * q + 4) * kFp4ScaledUnit;
+    // k-tile (b, h): B words 2h, 2h + 1 of piece b (columns 32 b + 8 q + 4 h + 0..3).
+    std::uint32_t bw[kSets][4][4];
+#pragma unroll
+    for (int s = 0; s < kSets; ++s)
+      load_b_half<4, 32>(src[s], g >= 4, group * 128 + 8 * q, bw[s], inv[s]);
+    float f[kSets][2];
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], kFp4ScaledUnit, f[s]);
 #pragma unroll
     for (int i = 0; i < kMats; ++i) {
 #pragma unroll
@@ -156,27 +162,46 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
           std::uint32_t p0[4], p1[4];  // rows g and g + 8: pairs of codes (0, 1) .. (6, 7)
           e2m1x8_to_half2(word_of(raw[i][m][0], b), p0);
           e2m1x8_to_half2(word_of(raw[i][m][1], b), p1);
-          float t[4];
-          {
-            const std::uint32_t a[4] = {p0[0], p1[0], p0[1], p1[1]};
-            mma_f16_from_zero(t, a, bh[b][0], bh[b][1]);
-            mma_f16(t, a, bl[b][0], bl[b][1]);
-          }
-          {
-            const std::uint32_t a[4] = {p0[2], p1[2], p0[3], p1[3]};
-            mma_f16(t, a, bh[b][2], bh[b][3]);
-            mma_f16(t, a, bl[b][2], bl[b][3]);
-          }
+          const std::uint32_t a0[4] = {p0[0], p1[0], p0[1], p1[1]};
+          const std::uint32_t a1[4] = {p0[2], p1[2], p0[3], p1[3]};
           const float s0 = e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu);
           const float s1 = e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu);
-          acc[i][m][0] = fmaf(t[0], s0 * inv0, acc[i][m][0]);
-          acc[i][m][1] = fmaf(t[1], s0 * inv1, acc[i][m][1]);
-          acc[i][m][2] = fmaf(t[2], s1 * inv0, acc[i][m][2]);
-          acc[i][m][3] = fmaf(t[3], s1 * inv1, acc[i][m][3]);
+#pragma unroll
+          for (int s = 0; s < kSets; ++s) {
+            float t[4];
+            mma_f16_from_zero(t, a0, bw[s][b][0], bw[s][b][1]);
+            mma_f16(t, a1, bw[s][b][2], bw[s][b][3]);
+            float(&c)[4] = acc[s][i * kM + m];
+            if constexpr (kRowScaled<Source>) {
+              c[0] = fmaf(t[0], s0, c[0]);
+              c[1] = fmaf(t[1], s0, c[1]);
+              c[2] = fmaf(t[2], s1, c[2]);
+              c[3] = fmaf(t[3], s1, c[3]);
+            } else {
+              c[0] = fmaf(t[0], s0 * f[s][0], c[0]);
+              c[1] = fmaf(t[1], s0 * f[s][1], c[1]);
+              c[2] = fmaf(t[2], s1 * f[s][0], c[2]);
+              c[3] = fmaf(t[3], s1 * f[s][1], c[3]);
+            }
+          }
         }
       }
     }
   }
+  // Row-scaled sources take their token scales and kFp4ScaledUnit (2^14, undoing the E2M1
+  // decode's 2^-14) here; a warp without groups read no scales: its zeros take 1.
+  if (step0 >= groups || !kRowScaled<Source>) {
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
+  }
+  float flat[kMats * kM][4];
+  finish_packed<kSets, kMats * kM>(acc, inv, kRowScaled<Source> ? kFp4ScaledUnit : 1.0f, flat);
+#pragma unroll
+  for (int i = 0; i < kMats; ++i)
+#pragma unroll
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) out[i][m][c] = flat[i * kM + m][c];
 }
 
 }  // namespace mimo::cuda::tiles
