@@ -304,7 +304,7 @@ struct Synth {
     // E2M1 values have mean square 8.56: scale 2^-round(log2(sqrt(8.56 cols))).
     const int shift = static_cast<int>(std::lround(std::log2(std::sqrt(8.56 * cols))));
     fill_random_bytes(scales, scale_bytes, next(), 0, static_cast<std::uint8_t>(127 - shift));
-    return Mxfp4Stack{codes, scales, count, rows, cols};
+    return Mxfp4Stack{codes, scales, count, rows, cols, /*special_scales=*/false};  // one value
   }
 
   DeviceLinear f32(int rows, int cols) {

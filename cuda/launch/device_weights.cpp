@@ -147,6 +147,7 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
   const std::size_t scale_bytes = static_cast<std::size_t>(mxfp4_mma_scale_bytes(rows, cols));
   auto* codes = static_cast<std::uint8_t*>(arena.allocate(code_bytes * experts.size()));
   auto* scales = static_cast<std::uint8_t*>(arena.allocate(scale_bytes * experts.size()));
+  bool special_scales = false;
   for (std::size_t e = 0; e < experts.size(); ++e) {
     const LinearWeight& w = *experts[e];
     if (w.rows != first.rows || w.cols != first.cols) {
@@ -159,8 +160,12 @@ Mxfp4Stack upload_mxfp4_stack(const std::vector<const LinearWeight*>& experts, D
                              w.scales + w.row_offset * w.scale_cols, w.scale_cols, rows, cols);
     copy_to_device(codes + e * code_bytes, tiled.codes.data(), code_bytes);
     copy_to_device(scales + e * scale_bytes, tiled.scales.data(), scale_bytes);
+    for (int r = 0; r < rows; ++r) {
+      const std::uint8_t* row = w.scales + (w.row_offset + r) * w.scale_cols;
+      for (int c = 0; c < cols / 32; ++c) special_scales |= row[c] == 0x00 || row[c] == 0xFF;
+    }
   }
-  return Mxfp4Stack{codes, scales, static_cast<int>(experts.size()), rows, cols};
+  return Mxfp4Stack{codes, scales, static_cast<int>(experts.size()), rows, cols, special_scales};
 }
 
 Bf16Matrix upload_bf16(const LinearWeight& w, DeviceArena& arena) {

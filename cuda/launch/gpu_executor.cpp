@@ -154,7 +154,17 @@ struct GpuExecutor::Impl {
       attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
                 b.attention_partial.as<float>(), s.attention_splits(l));
       mark("attention", capturing);
-      apply(w.o, b.heads.as<float>(), n, delta, st);
+      const int heads_width = a.num_heads * a.v_head_dim;
+      if (w.o.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.o.fp8) &&
+          heads_width % 8 == 0) {
+        // Split once (one launch) rather than in every block of the o projection, which would
+        // split each of its token's chunks twice over (hi and lo lanes).
+        const SplitActivations split_heads = b.split(heads_width);
+        split_activations(b.heads.as<float>(), n, heads_width, split_heads, st);
+        linear(w.o.fp8, split_heads, n, delta, st);
+      } else {
+        apply(w.o, b.heads.as<float>(), n, delta, st);
+      }
       mark("o linear", capturing);
       norm(delta, w.post_attention_norm);
       mark("rmsnorm", capturing);

@@ -125,7 +125,10 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
   scratch.attention_partial = floats(static_cast<std::int64_t>(
       attention_partial_floats(max_step_tokens, max_heads, max_v, max_splits)));
-  scratch.split_values = std::max(s * hidden, slots * config.moe_intermediate_size);
+  // Split rows: the normed hidden rows, the attention heads (the o projection's input), the
+  // experts' activations.
+  scratch.split_values = std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
+                                   slots * config.moe_intermediate_size});
   scratch.split_rows = std::max(s, slots);
   scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));

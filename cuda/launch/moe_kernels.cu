@@ -64,7 +64,7 @@ int expert_warps(int cols) {
 
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
 // slot = t * top_k + k of the group's expert e.
-template <class Input>
+template <bool kExactScales, class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
     expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table, int n_slots,
                           int top_k, float* act) {
@@ -88,10 +88,10 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
     float acc[2][kM][4];
     if (n <= 4) {  // block-uniform: one set (every decode step)
       const decltype(source(0)) src[1] = {source(0)};
-      mxfp4_mma_rows<1, 2, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<1, kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
     } else {
       const decltype(source(0)) src[2] = {source(0), source(1)};
-      mxfp4_mma_rows<2, 2, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<2, kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
     }
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
@@ -101,7 +101,7 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
 }
 
 // Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
-template <class Input>
+template <bool kExactScales, class Input>
 __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
     expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots, float* partial) {
   follow_previous_kernel();
@@ -123,10 +123,10 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
     float acc[1][kM][4];
     if (n <= 4) {
       const decltype(source(0)) src[1] = {source(0)};
-      mxfp4_mma_rows<1, 1, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<1, kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
     } else {
       const decltype(source(0)) src[2] = {source(0), source(1)};
-      mxfp4_mma_rows<2, 1, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<2, kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
     }
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
@@ -193,9 +193,11 @@ void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
   const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
-  launch_kernel("expert_gate_up", expert_gate_up_kernel<Input>, grid,
-                expert_warps(gate.cols) * kWarpSize, 0, as_stream(stream), gate, up, x, groups,
-                n_slots, top_k, act);
+  const auto kernel = gate.special_scales || up.special_scales
+                          ? expert_gate_up_kernel<true, Input>
+                          : expert_gate_up_kernel<false, Input>;
+  launch_kernel("expert_gate_up", kernel, grid, expert_warps(gate.cols) * kWarpSize, 0,
+                as_stream(stream), gate, up, x, groups, n_slots, top_k, act);
 }
 
 template <class Input>
@@ -206,8 +208,10 @@ void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, co
   const int n_slots = n_tokens * top_k;
   cudaStream_t s = as_stream(stream);
   const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
-  launch_kernel("expert_down", expert_down_kernel<Input>, grid, expert_warps(down.cols) * kWarpSize,
-                0, s, down, act, groups, n_slots, partial);
+  const auto kernel =
+      down.special_scales ? expert_down_kernel<true, Input> : expert_down_kernel<false, Input>;
+  launch_kernel("expert_down", kernel, grid, expert_warps(down.cols) * kWarpSize, 0, s, down, act,
+                groups, n_slots, partial);
   const long long outputs = static_cast<long long>(n_tokens) * down.rows;
   launch_kernel("expert_down(reduce)", expert_reduce_kernel, blocks_for(outputs, 256), 256, 0, s,
                 partial, weights, down.rows, n_tokens, top_k, y);

@@ -72,6 +72,13 @@ __device__ __forceinline__ float e8m0_to_float(std::uint32_t bits) {
   return bits == 0 ? __int_as_float(0x00400000) : __int_as_float(static_cast<int>(bits << 23));
 }
 
+// Byte `byte` (0-3; a compile-time constant after unrolling) of a word of four E8M0 scales as
+// 2^(value - 127), for values 1..254 only (0 gives 0, 0xFF infinity): one shift and one mask.
+__device__ __forceinline__ float e8m0_byte_plain(std::uint32_t word, int byte) {
+  const std::uint32_t moved = byte < 3 ? word << (23 - 8 * byte) : word >> 1;
+  return __uint_as_float(moved & 0x7F800000u);
+}
+
 // Twice the magnitude of E2M1 code c (3 bits): 0, 1, 2, 3, 4, 6, 8, 12 packed as nibbles.
 __device__ __forceinline__ float fp4_twice_value(std::uint32_t code) {
   const float magnitude = static_cast<float>((0xC8643210u >> ((code & 7u) * 4u)) & 0xFu);

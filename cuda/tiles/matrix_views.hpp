@@ -44,12 +44,15 @@ struct Mxfp4Matrix {
 //   shifts then put each code into the high byte of an F16 pattern).
 // - scales: expert e at e * mxfp4_mma_scale_bytes(rows, cols); tile T, group G at
 //   (T * groups + G) * 64, row 16 T + r at 4 r, byte b = the E8M0 scale of block b (padding 0).
+// special_scales: some real scale byte is 0x00 (2^-127, a float32 subnormal) or 0xFF (NaN), so
+// the kernels decode every scale exactly; without them (the usual case) a shift and a mask do.
 struct Mxfp4Stack {
   const std::uint8_t* codes = nullptr;
   const std::uint8_t* scales = nullptr;
   int count = 0;
   int rows = 0;
   int cols = 0;  // a multiple of 32
+  bool special_scales = true;
 };
 constexpr int mxfp4_mma_groups(int cols) {
   return (cols + 127) / 128;

@@ -110,8 +110,9 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
 // blocks) and its token's columns 32 b + 8 q .. + 8 (hi or lo half); k-tile (b, h) takes codes
 // 4h .. 4h + 3 of block b, so its 16 k share one scale and the block's two k-tiles are scaled
 // after their mmas. The tokens' own scales are applied once at the end (SplitRow) or per group
-// (F32Row: one scale a group).
-template <int kSets, int kMats, int kM, class Source>
+// (F32Row: one scale a group). kExactScales: the stack has special scale bytes
+// (Mxfp4Stack::special_scales).
+template <int kSets, bool kExactScales, int kMats, int kM, class Source>
 __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
                                                const Source (&src)[kSets], int step0,
                                                int step_stride, float (&out)[kMats][kM][4]) {
@@ -164,8 +165,10 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
           e2m1x8_to_half2(word_of(raw[i][m][1], b), p1);
           const std::uint32_t a0[4] = {p0[0], p1[0], p0[1], p1[1]};
           const std::uint32_t a1[4] = {p0[2], p1[2], p0[3], p1[3]};
-          const float s0 = e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu);
-          const float s1 = e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu);
+          const float s0 = kExactScales ? e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu)
+                                        : e8m0_byte_plain(scales[i][m][0], b);
+          const float s1 = kExactScales ? e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu)
+                                        : e8m0_byte_plain(scales[i][m][1], b);
 #pragma unroll
           for (int s = 0; s < kSets; ++s) {
             float t[4];

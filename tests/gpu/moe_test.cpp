@@ -74,6 +74,12 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
       e.up = make(c.inter, c.hidden);
       e.down = make(c.hidden, c.inter);
     }
+    // One case carries E8M0 scale bytes 0x00 (2^-127): the kernels must take the exact scale
+    // decode for that stack (special_scales).
+    const bool special = c.experts == 12;
+    if (special) {
+      for (std::size_t i = 0; i < store.size(); i += 3) store[i]->scales[i % 7] = 0x00;
+    }
     // Routes: distinct random experts per token, random positive weights.
     std::vector<cpu::Route> routes(c.tokens);
     std::vector<int> ids;
@@ -105,6 +111,8 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
     const cuda::Mxfp4Stack gate = cuda::upload_mxfp4_stack(gates, arena);
     const cuda::Mxfp4Stack up = cuda::upload_mxfp4_stack(ups, arena);
     const cuda::Mxfp4Stack down = cuda::upload_mxfp4_stack(downs, arena);
+    CHECK(gate.special_scales == special);
+    CHECK_FALSE(up.special_scales);
     const cuda::DeviceBuffer dx = cuda::to_device(x);
     const cuda::DeviceBuffer dids = cuda::to_device(ids);
     const cuda::DeviceBuffer dweights = cuda::to_device(weights);
