@@ -186,6 +186,24 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
                     splits > 1 ? dpartial.as<float>() : nullptr, splits);
     cuda::synchronize();
     results.push_back(cuda::to_host<float>(dout, out_count));
+    if (splits > 1 && c.step > 1) {
+      // The step's last token alone (a decode step) gives the same bits as in the step.
+      const int last = c.step - 1;
+      const std::size_t q_row = std::size_t(c.heads) * c.head_dim;
+      const std::size_t out_row = std::size_t(c.heads) * c.v_head_dim;
+      const cuda::DeviceBuffer dq1 = cuda::to_device(
+          std::vector<float>(q.begin() + last * q_row, q.begin() + (last + 1) * q_row));
+      const cuda::DeviceBuffer dpos1 = cuda::to_device(std::vector<int>{positions[last]});
+      cuda::DeviceBuffer dout1 = gpu_test::poisoned_floats(out_row);
+      cuda::attention(dq1.as<float>(), dpos1.as<int>(), 1, shape, cache,
+                      c.sinks ? dsinks.as<float>() : nullptr, dout1.as<float>(), nullptr,
+                      dpartial.as<float>(), splits);
+      cuda::synchronize();
+      const std::vector<float> alone = cuda::to_host<float>(dout1, out_row);
+      INFO("splits " << splits << ": last token alone vs in the step");
+      CHECK(std::memcmp(alone.data(), results.back().data() + last * out_row,
+                        out_row * sizeof(float)) == 0);
+    }
   }
 
   cpu::KvLayerView view{host_k.data(), host_v.data(), capacity,
