@@ -140,10 +140,11 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
 }
 
 int GpuState::attention_splits(int layer) const {
-  // About 32 keys a split over the most keys a query can see: enough blocks to fill the GPU at
-  // short contexts, few partials to merge at long ones.
+  // About 16 keys a split over the most keys a query can see: enough blocks to fill the GPU at
+  // short contexts, few partials to merge at long ones (measured against 32 and 64 keys a
+  // split: docs/performance.md).
   const std::int64_t keys = caches_[layer].capacity;
-  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionSplits));
+  return static_cast<int>(std::clamp<std::int64_t>((keys + 15) / 16, 1, kMaxAttentionSplits));
 }
 
 GpuState::~GpuState() {

@@ -330,6 +330,7 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const i
 }
 
 constexpr int kAttentionWarps = 4;
+constexpr int kAttentionTokensPerBlock = 2;  // multi-token steps: tokens a split block takes
 
 __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
     attention_kernel(const float* q, const int* positions, AttentionShape a, KvCacheView cache,
@@ -343,22 +344,29 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
                       sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim, smem);
 }
 
-// Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each).
+// Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each);
+// a block takes tokens blockIdx.y * per_block .. + per_block - 1 one after the other (in a
+// multi-token step they share the split's keys through L1). A token's arithmetic does not depend
+// on per_block, so it gives the same bits alone as in a step.
 __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
-    attention_split_kernel(const float* q, const int* positions, AttentionShape a,
-                           KvCacheView cache, int splits, float* partial) {
+    attention_split_kernel(const float* q, const int* positions, int n_tokens, int per_block,
+                           AttentionShape a, KvCacheView cache, int splits, float* partial) {
   follow_previous_kernel();
   extern __shared__ float smem[];
-  const int h = blockIdx.x, t = blockIdx.y, split = blockIdx.z;
+  const int h = blockIdx.x, split = blockIdx.z;
   const int kv_head = h / (a.num_heads / a.num_kv_heads);
-  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
-  const int pos = positions[t];
-  const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-  const int per_split = (pos - first + splits) / splits;
-  const int begin = first + split * per_split;
-  const int last = min(pos, begin + per_split - 1);
-  attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
-                         partial + (head * splits + split) * (2 + a.v_head_dim), smem);
+  const int t_end = min(n_tokens, static_cast<int>(blockIdx.y + 1) * per_block);
+  for (int t = blockIdx.y * per_block; t < t_end; ++t) {
+    const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+    const int pos = positions[t];
+    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+    const int per_split = (pos - first + splits) / splits;
+    const int begin = first + split * per_split;
+    const int last = min(pos, begin + per_split - 1);
+    attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
+                           partial + (head * splits + split) * (2 + a.v_head_dim), smem);
+    __syncthreads();  // the next token rewrites the shared query and partials
+  }
 }
 
 __global__ void attention_combine_kernel(const float* partial, int splits, AttentionShape a,
@@ -511,9 +519,11 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
       attention_smem_floats(shape.head_dim, shape.v_head_dim, kAttentionWarps) * sizeof(float);
   if (partial != nullptr && splits > 1) {
     if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
+    const int per_block = n_tokens > 1 ? kAttentionTokensPerBlock : 1;
     launch_kernel("attention(split)", attention_split_kernel,
-                  dim3(shape.num_heads, n_tokens, splits), kAttentionWarps * kWarpSize, smem,
-                  as_stream(stream), q, positions, shape, cache, splits, partial);
+                  dim3(shape.num_heads, blocks_for(n_tokens, per_block), splits),
+                  kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, n_tokens,
+                  per_block, shape, cache, splits, partial);
     launch_kernel("attention(combine)", attention_combine_kernel, dim3(shape.num_heads, n_tokens),
                   128, 0, as_stream(stream), partial, splits, shape, sinks, out);
     return;
