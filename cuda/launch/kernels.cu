@@ -126,29 +126,21 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
   });
 }
 
-// Rows a block and warps a block from the batch's shape alone (never the token count, so a
-// token's result is the same in decode and verify steps): 32 rows a block for the large
-// projections, and 16 warps where fewer than two blocks an SM would run.
+// Warps a block from the batch's shape alone (never the token count, so a token's result is the
+// same in decode and verify steps): 16 warps where fewer than two blocks an SM would run, else 8.
+// A block covers 16 rows (kM = 1): 32-row blocks for the large projections measured slower once
+// q / k / v shared a launch (docs/performance.md), and so did 8 or 16 warps everywhere.
 template <class Input>
 void launch_fp8_mma_linear(Fp8Batch batch, Input x, int n_tokens, cudaStream_t s, const char* op) {
-  int rows = 0;
-  for (int i = 0; i < batch.count; ++i) rows += batch.w[i].rows;
-  const int tile_rows = rows >= 8192 ? 32 : 16;
   unsigned blocks = 0;
   for (int i = 0; i < batch.count; ++i) {
     batch.first_block[i] = static_cast<int>(blocks);
-    blocks += blocks_for(batch.w[i].rows, tile_rows);
+    blocks += blocks_for(batch.w[i].rows, 16);
   }
   const int steps = (batch.w[0].cols + 63) / 64;
   const int warps = std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps);
-  const dim3 grid(blocks, blocks_for(n_tokens, 8));
-  if (tile_rows == 32) {
-    launch_kernel(op, fp8_mma_linear_kernel<2, Input>, grid, warps * kWarpSize, 0, s, batch, x,
-                  n_tokens);
-  } else {
-    launch_kernel(op, fp8_mma_linear_kernel<1, Input>, grid, warps * kWarpSize, 0, s, batch, x,
-                  n_tokens);
-  }
+  launch_kernel(op, fp8_mma_linear_kernel<1, Input>, dim3(blocks, blocks_for(n_tokens, 8)),
+                warps * kWarpSize, 0, s, batch, x, n_tokens);
 }
 
 template <class Input>
@@ -249,8 +241,8 @@ __global__ void rmsnorm_kernel(float* x, const float* delta, const float* weight
                      scratch);
 }
 
-constexpr int kNormThreads = 256;
-constexpr int kNormVec = 8;  // float4s a thread keeps: dim <= 8192
+constexpr int kNormThreads = 512;  // 256 and 128 measured slower (docs/performance.md)
+constexpr int kNormVec = 4;        // float4s a thread keeps: dim <= 8192
 
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_vec_kernel(float* x, const float* delta, const float* weight, int dim, float eps,
