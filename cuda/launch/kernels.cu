@@ -1,5 +1,6 @@
 // The kernel-per-op executor: one __global__ per op, each a thin loop over the tile functions of
-// cuda/tiles, and the host launchers declared in ops.hpp.
+// cuda/tiles, and the host launchers declared in ops.hpp (attention: attention_kernels.cu; MoE:
+// moe_kernels.cu).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -13,7 +14,6 @@
 #include "cuda/launch/launch_support.cuh"
 #include "cuda/launch/ops.hpp"
 #include "cuda/tiles/argmax.cuh"
-#include "cuda/tiles/attention.cuh"
 #include "cuda/tiles/embedding.cuh"
 #include "cuda/tiles/linear.cuh"
 #include "cuda/tiles/linear_mma.cuh"
@@ -321,55 +321,6 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const i
   }
 }
 
-constexpr int kAttentionWarps = 4;
-constexpr int kAttentionTokensPerBlock = 2;  // multi-token steps: tokens a split block takes
-
-__global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
-    attention_kernel(const float* q, const int* positions, AttentionShape a, KvCacheView cache,
-                     const float* sinks, float* out) {
-  follow_previous_kernel();
-  extern __shared__ float smem[];
-  const int h = blockIdx.x, t = blockIdx.y;
-  const int kv_head = h / (a.num_heads / a.num_kv_heads);
-  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
-  attention_head_tile(q + head * a.head_dim, cache, a, kv_head, positions[t],
-                      sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim, smem);
-}
-
-// Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each);
-// a block takes tokens blockIdx.y * per_block .. + per_block - 1 one after the other (in a
-// multi-token step they share the split's keys through L1). A token's arithmetic does not depend
-// on per_block, so it gives the same bits alone as in a step.
-__global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
-    attention_split_kernel(const float* q, const int* positions, int n_tokens, int per_block,
-                           AttentionShape a, KvCacheView cache, int splits, float* partial) {
-  follow_previous_kernel();
-  extern __shared__ float smem[];
-  const int h = blockIdx.x, split = blockIdx.z;
-  const int kv_head = h / (a.num_heads / a.num_kv_heads);
-  const int t_end = min(n_tokens, static_cast<int>(blockIdx.y + 1) * per_block);
-  for (int t = blockIdx.y * per_block; t < t_end; ++t) {
-    const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
-    const int pos = positions[t];
-    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    const int per_split = (pos - first + splits) / splits;
-    const int begin = first + split * per_split;
-    const int last = min(pos, begin + per_split - 1);
-    attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
-                           partial + (head * splits + split) * (2 + a.v_head_dim), smem);
-    __syncthreads();  // the next token rewrites the shared query and partials
-  }
-}
-
-__global__ void attention_combine_kernel(const float* partial, int splits, AttentionShape a,
-                                         const float* sinks, float* out) {
-  follow_previous_kernel();
-  const int h = blockIdx.x, t = blockIdx.y;
-  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
-  attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
-                         sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim);
-}
-
 __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t count, float* out) {
   follow_previous_kernel();
   for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
@@ -498,31 +449,6 @@ void rope_store_kv(float* q, float* k, const float* v, const int* positions, int
   launch_kernel("rope_store_kv", rope_store_kv_kernel,
                 dim3(n_tokens, shape.num_heads + shape.num_kv_heads), 128, 0, as_stream(stream), q,
                 k, v, positions, shape, half, inv_freq, value_scale, cache);
-}
-
-void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
-               const KvCacheView& cache, const float* sinks, float* out, Stream stream,
-               float* partial, int splits) {
-  if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
-        shape.head_dim <= kMaxHeadDim && shape.v_head_dim <= kMaxHeadDim))
-    fail("attention", cat(shape.num_heads, " heads over ", shape.num_kv_heads,
-                          " kv heads, head dims ", shape.head_dim, "/", shape.v_head_dim));
-  const int smem =
-      attention_smem_floats(shape.head_dim, shape.v_head_dim, kAttentionWarps) * sizeof(float);
-  if (partial != nullptr && splits > 1) {
-    if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
-    const int per_block = n_tokens > 1 ? kAttentionTokensPerBlock : 1;
-    launch_kernel("attention(split)", attention_split_kernel,
-                  dim3(shape.num_heads, blocks_for(n_tokens, per_block), splits),
-                  kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, n_tokens,
-                  per_block, shape, cache, splits, partial);
-    launch_kernel("attention(combine)", attention_combine_kernel, dim3(shape.num_heads, n_tokens),
-                  128, 0, as_stream(stream), partial, splits, shape, sinks, out);
-    return;
-  }
-  launch_kernel("attention", attention_kernel, dim3(shape.num_heads, n_tokens),
-                kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, shape, cache,
-                sinks, out);
 }
 
 bool fp8_on_tensor_cores(const Fp8Matrix& w) {

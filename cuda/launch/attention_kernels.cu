@@ -1,0 +1,94 @@
+// Attention kernels of the launch executor: the single-pass decode / multi-token kernel, and
+// the split-key (flash-decoding) pair whose partials are merged in split order.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstddef>
+
+#include "cuda/launch/launch_support.cuh"
+#include "cuda/launch/ops.hpp"
+#include "cuda/tiles/attention.cuh"
+
+namespace mimo::cuda {
+namespace {
+
+using namespace tiles;
+using namespace launch;
+
+constexpr int kAttentionWarps = 4;
+constexpr int kAttentionTokensPerBlock = 2;  // multi-token steps: tokens a split block takes
+
+__global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
+    attention_kernel(const float* q, const int* positions, AttentionShape a, KvCacheView cache,
+                     const float* sinks, float* out) {
+  follow_previous_kernel();
+  extern __shared__ float smem[];
+  const int h = blockIdx.x, t = blockIdx.y;
+  const int kv_head = h / (a.num_heads / a.num_kv_heads);
+  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+  attention_head_tile(q + head * a.head_dim, cache, a, kv_head, positions[t],
+                      sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim, smem);
+}
+
+// Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each);
+// a block takes tokens blockIdx.y * per_block .. + per_block - 1 one after the other (in a
+// multi-token step they share the split's keys through L1). A token's arithmetic does not depend
+// on per_block, so it gives the same bits alone as in a step.
+__global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
+    attention_split_kernel(const float* q, const int* positions, int n_tokens, int per_block,
+                           AttentionShape a, KvCacheView cache, int splits, float* partial) {
+  follow_previous_kernel();
+  extern __shared__ float smem[];
+  const int h = blockIdx.x, split = blockIdx.z;
+  const int kv_head = h / (a.num_heads / a.num_kv_heads);
+  const int t_end = min(n_tokens, static_cast<int>(blockIdx.y + 1) * per_block);
+  for (int t = blockIdx.y * per_block; t < t_end; ++t) {
+    const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+    const int pos = positions[t];
+    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+    const int per_split = (pos - first + splits) / splits;
+    const int begin = first + split * per_split;
+    const int last = min(pos, begin + per_split - 1);
+    attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
+                           partial + (head * splits + split) * (2 + a.v_head_dim), smem);
+    __syncthreads();  // the next token rewrites the shared query and partials
+  }
+}
+
+__global__ void attention_combine_kernel(const float* partial, int splits, AttentionShape a,
+                                         const float* sinks, float* out) {
+  follow_previous_kernel();
+  const int h = blockIdx.x, t = blockIdx.y;
+  const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+  attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
+                         sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim);
+}
+
+}  // namespace
+
+void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
+               const KvCacheView& cache, const float* sinks, float* out, Stream stream,
+               float* partial, int splits) {
+  if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
+        shape.head_dim <= kMaxHeadDim && shape.v_head_dim <= kMaxHeadDim))
+    fail("attention", cat(shape.num_heads, " heads over ", shape.num_kv_heads,
+                          " kv heads, head dims ", shape.head_dim, "/", shape.v_head_dim));
+  const int smem =
+      attention_smem_floats(shape.head_dim, shape.v_head_dim, kAttentionWarps) * sizeof(float);
+  if (partial != nullptr && splits > 1) {
+    if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
+    const int per_block = n_tokens > 1 ? kAttentionTokensPerBlock : 1;
+    launch_kernel("attention(split)", attention_split_kernel,
+                  dim3(shape.num_heads, blocks_for(n_tokens, per_block), splits),
+                  kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, n_tokens,
+                  per_block, shape, cache, splits, partial);
+    launch_kernel("attention(combine)", attention_combine_kernel, dim3(shape.num_heads, n_tokens),
+                  128, 0, as_stream(stream), partial, splits, shape, sinks, out);
+    return;
+  }
+  launch_kernel("attention", attention_kernel, dim3(shape.num_heads, n_tokens),
+                kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, shape, cache,
+                sinks, out);
+}
+
+}  // namespace mimo::cuda
