@@ -113,13 +113,8 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
     return row_source(x, j < n ? t0 + j : -1, w.cols);
   };
   float acc[1][kM][4];
-  if (n <= 4) {  // block-uniform: one set (every decode step)
-    const decltype(source(0)) src[1] = {source(0)};
-    fp8_mma_rows<1, kM>(w, row0, src, warp, warps, acc[0]);
-  } else {
-    const decltype(source(0)) src[2] = {source(0), source(1)};
-    fp8_mma_rows<2, kM>(w, row0, src, warp, warps, acc[0]);
-  }
+  with_packed_sets(n, source,
+                   [&](const auto& src) { fp8_mma_rows<kM>(w, row0, src, warp, warps, acc[0]); });
   reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
     if (t < n && row0 + row < w.rows)
       y[static_cast<std::size_t>(t0 + t) * w.rows + row0 + row] = v[0];

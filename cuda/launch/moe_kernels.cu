@@ -86,13 +86,9 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
       return row_source(x, j < n ? members[b + j] / top_k : -1, gate.cols);
     };
     float acc[2][kM][4];
-    if (n <= 4) {  // block-uniform: one set (every decode step)
-      const decltype(source(0)) src[1] = {source(0)};
-      mxfp4_mma_rows<1, kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
-    } else {
-      const decltype(source(0)) src[2] = {source(0), source(1)};
-      mxfp4_mma_rows<2, kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
-    }
+    with_packed_sets(n, source, [&](const auto& src) {
+      mxfp4_mma_rows<kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
+    });
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
         act[static_cast<std::size_t>(members[b + t]) * gate.rows + row0 + row] = silu(v[0]) * v[1];
@@ -121,13 +117,9 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
       return row_source(act, j < n ? members[b + j] : -1, down.cols);
     };
     float acc[1][kM][4];
-    if (n <= 4) {
-      const decltype(source(0)) src[1] = {source(0)};
-      mxfp4_mma_rows<1, kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
-    } else {
-      const decltype(source(0)) src[2] = {source(0), source(1)};
-      mxfp4_mma_rows<2, kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
-    }
+    with_packed_sets(n, source, [&](const auto& src) {
+      mxfp4_mma_rows<kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
+    });
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
         partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];

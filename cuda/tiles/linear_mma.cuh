@@ -19,7 +19,7 @@ namespace mimo::cuda::tiles {
 // 16 codes at column 64 s + 16 q and, through src[set] (F32Row or SplitRow, cuda/tiles/mma.cuh's
 // packed sets), the hi or lo half of its B token's 16 activations there. Block scales are
 // applied per step, the tokens' own scales at the end (SplitRow) or per step (F32Row).
-template <int kSets, int kM, class Source>
+template <int kM, int kSets, class Source>
 __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0,
                                              const Source (&src)[kSets], int step0, int step_stride,
                                              float (&out)[kM][4]) {

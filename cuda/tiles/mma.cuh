@@ -62,8 +62,9 @@ __device__ __forceinline__ float quad_max(float v) {
 
 // Where a lane's B fragments come from: its token's float32 row, split on the fly with a scale
 // per step (the quad's columns), or a row split beforehand (SplitActivations, one scale a row).
-// Both fill words of F16 pairs for consecutive columns (word k: columns 2k, 2k + 1) and the
-// token's 1 / scale; columns at or past `cols` read as zero. Called by all 32 lanes.
+// The loaders (load_b_half) fill words of F16 pairs for consecutive columns (word k: columns
+// 2k, 2k + 1) and the token's 1 / scale; columns at or past `cols` read as zero. Called by all
+// 32 lanes.
 struct F32Row {
   const float* row = nullptr;  // null: no token in this lane's B column
   int cols = 0;
@@ -75,7 +76,8 @@ struct SplitRow {
   int cols = 0;
 };
 
-// kPieces runs of 8 columns starting at col0 + kStride * p; words[p][k] for k = 0..3.
+// kPieces runs of 8 columns starting at col0 + kStride * p, split on the fly into hi and lo;
+// words[p][k] for k = 0..3.
 template <int kPieces, int kStride>
 __device__ __forceinline__ void load_b(const F32Row& src, int col0, std::uint32_t (&hi)[kPieces][4],
                                        std::uint32_t (&lo)[kPieces][4], float& inv_scale) {
@@ -103,30 +105,6 @@ __device__ __forceinline__ void load_b(const F32Row& src, int col0, std::uint32_
       split_pair(v[p][j].z * s, v[p][j].w * s, hi[p][2 * j + 1], lo[p][2 * j + 1]);
     }
   }
-}
-
-template <int kPieces, int kStride>
-__device__ __forceinline__ void load_b(const SplitRow& src, int col0,
-                                       std::uint32_t (&hi)[kPieces][4],
-                                       std::uint32_t (&lo)[kPieces][4], float& inv_scale) {
-#pragma unroll
-  for (int p = 0; p < kPieces; ++p) {
-    const int col = col0 + kStride * p;
-    const bool in = src.hi != nullptr && col < src.cols;
-    const uint4 h =
-        in ? __ldg(reinterpret_cast<const uint4*>(src.hi + col)) : make_uint4(0, 0, 0, 0);
-    const uint4 l =
-        in ? __ldg(reinterpret_cast<const uint4*>(src.lo + col)) : make_uint4(0, 0, 0, 0);
-    hi[p][0] = h.x;
-    hi[p][1] = h.y;
-    hi[p][2] = h.z;
-    hi[p][3] = h.w;
-    lo[p][0] = l.x;
-    lo[p][1] = l.y;
-    lo[p][2] = l.z;
-    lo[p][3] = l.w;
-  }
-  inv_scale = src.inv_scale;
 }
 
 // Packed token sets: one mma multiplies up to four tokens' hi halves (B columns 0-3) and their
@@ -160,6 +138,20 @@ __device__ __forceinline__ void load_b_half(const F32Row& src, bool lo, int col0
   for (int p = 0; p < kPieces; ++p)
 #pragma unroll
     for (int k = 0; k < 4; ++k) w[p][k] = lo ? lo_w[p][k] : hi_w[p][k];
+}
+
+// Runs run(src) with src the B sources of one packed set (n <= 4 tokens, every decode step) or
+// two (up to 8): source(set) gives this lane's source in a set. n must be block-uniform.
+template <class SourceOf, class Run>
+__device__ __forceinline__ void with_packed_sets(int n, const SourceOf& source, const Run& run) {
+  using Source = decltype(source(0));
+  if (n <= 4) {
+    const Source src[1] = {source(0)};
+    run(src);
+  } else {
+    const Source src[2] = {source(0), source(1)};
+    run(src);
+  }
 }
 
 // Whether a source's scale is one per row (SplitRow: applied once, by finish_packed) or one per

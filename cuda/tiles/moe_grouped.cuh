@@ -112,7 +112,7 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
 // after their mmas. The tokens' own scales are applied once at the end (SplitRow) or per group
 // (F32Row: one scale a group). kExactScales: the stack has special scale bytes
 // (Mxfp4Stack::special_scales).
-template <int kSets, bool kExactScales, int kMats, int kM, class Source>
+template <bool kExactScales, int kMats, int kM, int kSets, class Source>
 __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
                                                const Source (&src)[kSets], int step0,
                                                int step_stride, float (&out)[kMats][kM][4]) {
