@@ -7,8 +7,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
-#include <sstream>
-#include <string>
 #include <type_traits>
 
 #include "cuda/launch/launch_support.cuh"
@@ -185,7 +183,6 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
   if constexpr (std::is_same_v<Matrix, Fp8Matrix>) {
     if (fp8_on_tensor_cores(w)) {
       launch_fp8_mma_linear(w, x, n_tokens, y, s, op);
-      check_launch(op);
       return;
     }
     if (n_tokens == 1) {
@@ -199,7 +196,6 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
         launch_kernel(op, fp8_linear_1tok_kernel<1>, blocks_for(w.rows, 1), kBlockThreads, 0, s, w,
                       x, y);
       }
-      check_launch(op);
       return;
     }
   }
@@ -222,7 +218,6 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
     launch_kernel(op, linear_kernel<16, Matrix>, dim3(row_blocks, blocks_for(n_tokens, 16)),
                   kRowThreads, 0, s, w, x, n_tokens, y);
   }
-  check_launch(op);
 }
 
 // ---- norms, rope, kv ----

@@ -3,8 +3,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <sstream>
-#include <string>
 
 #include "cuda/launch/launch_support.cuh"
 #include "cuda/launch/step_ops.hpp"
