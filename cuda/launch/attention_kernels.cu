@@ -34,15 +34,42 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
 // a block takes tokens blockIdx.y * per_block .. + per_block - 1 one after the other (in a
 // multi-token step they share the split's keys through L1). A token's arithmetic does not depend
 // on per_block, so it gives the same bits alone as in a step.
+// With `arrivals` (fused.counters), the last split block of a (head, token block) to finish merges
+// the head's partials into `out` (the combine kernel's work, one launch fewer).
+struct FusedAttentionTail {
+  unsigned* counters = nullptr;  // [token blocks * heads], zero
+  const float* sinks = nullptr;
+  float* out = nullptr;
+};
 __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
     attention_split_kernel(const float* q, const int* positions, int n_tokens, int per_block,
-                           AttentionShape a, KvCacheView cache, int splits, float* partial) {
-  follow_previous_kernel();
-  extern __shared__ float smem[];
+                           AttentionShape a, KvCacheView cache, int splits, float* partial,
+                           FusedAttentionTail fused) {
   const int h = blockIdx.x, split = blockIdx.z;
   const int kv_head = h / (a.num_heads / a.num_kv_heads);
-  const int t_end = min(n_tokens, static_cast<int>(blockIdx.y + 1) * per_block);
-  for (int t = blockIdx.y * per_block; t < t_end; ++t) {
+  const int t_begin = blockIdx.y * per_block;
+  const int t_end = min(n_tokens, t_begin + per_block);
+  // While the previous kernel finishes: the first token's keys and values of this split move
+  // towards L2. Only a hint (the cache rows of this step's own positions are rewritten by the
+  // kernel before), so reading the positions before the wait is harmless.
+  if (t_begin < n_tokens) {
+    const int pos = positions[t_begin];
+    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
+    const int per_split = (pos - first + splits) / splits;
+    const int begin = first + split * per_split;
+    const int keys = max(0, min(pos, begin + per_split - 1) - begin + 1);
+    const int k_lines = a.head_dim / 32, v_lines = a.v_head_dim / 32;  // 128-byte lines a row
+    for (int i = threadIdx.x; i < keys * (k_lines + v_lines); i += blockDim.x) {
+      const int key = i / (k_lines + v_lines), line = i % (k_lines + v_lines);
+      const std::size_t slot =
+          static_cast<std::size_t>((begin + key) % cache.capacity) * a.num_kv_heads + kv_head;
+      prefetch_l2(line < k_lines ? cache.k + slot * a.head_dim + 32 * line
+                                 : cache.v + slot * a.v_head_dim + 32 * (line - k_lines));
+    }
+  }
+  follow_previous_kernel();
+  extern __shared__ float smem[];
+  for (int t = t_begin; t < t_end; ++t) {
     const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
     const int pos = positions[t];
     const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
@@ -52,6 +79,14 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
     attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
                            partial + (head * splits + split) * (2 + a.v_head_dim), smem);
     __syncthreads();  // the next token rewrites the shared query and partials
+  }
+  if (fused.counters == nullptr) return;
+  if (!arrive_last(fused.counters + blockIdx.y * a.num_heads + h, splits)) return;
+  for (int t = t_begin; t < t_end; ++t) {
+    const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
+    attention_combine_tile(partial + head * splits * (2 + a.v_head_dim), splits, a.v_head_dim,
+                           fused.sinks ? fused.sinks[h] : -INFINITY,
+                           fused.out + head * a.v_head_dim);
   }
 }
 
@@ -68,7 +103,7 @@ __global__ void attention_combine_kernel(const float* partial, int splits, Atten
 
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
                const KvCacheView& cache, const float* sinks, float* out, Stream stream,
-               float* partial, int splits) {
+               float* partial, int splits, unsigned* arrivals) {
   if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
         shape.head_dim <= kMaxHeadDim && shape.v_head_dim <= kMaxHeadDim))
     fail("attention", cat(shape.num_heads, " heads over ", shape.num_kv_heads,
@@ -78,10 +113,13 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
   if (partial != nullptr && splits > 1) {
     if (splits > kMaxAttentionSplits) fail("attention", cat(splits, " splits"));
     const int per_block = n_tokens > 1 ? kAttentionTokensPerBlock : 1;
+    FusedAttentionTail fused;
+    if (arrivals != nullptr) fused = FusedAttentionTail{arrivals, sinks, out};
     launch_kernel("attention(split)", attention_split_kernel,
                   dim3(shape.num_heads, blocks_for(n_tokens, per_block), splits),
                   kAttentionWarps * kWarpSize, smem, as_stream(stream), q, positions, n_tokens,
-                  per_block, shape, cache, splits, partial);
+                  per_block, shape, cache, splits, partial, fused);
+    if (arrivals != nullptr) return;
     launch_kernel("attention(combine)", attention_combine_kernel, dim3(shape.num_heads, n_tokens),
                   128, 0, as_stream(stream), partial, splits, shape, sinks, out);
     return;

@@ -152,7 +152,7 @@ struct GpuExecutor::Impl {
                     static_cast<float>(c.attention_value_scale), s.cache(l), st);
       mark("rope + store kv", capturing);
       attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
-                b.attention_partial.as<float>(), s.attention_splits(l));
+                b.attention_partial.as<float>(), s.attention_splits(l), b.attention_arrivals());
       mark("attention", capturing);
       const int heads_width = a.num_heads * a.v_head_dim;
       if (w.o.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.o.fp8) &&
@@ -190,12 +190,17 @@ struct GpuExecutor::Impl {
       r.topk_group = c.topk_group;
       r.norm_topk_prob = c.norm_topk_prob;
       r.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
-      route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
-      mark("router", capturing);
       const DeviceExperts& e = w.experts;
+      int* groups = b.expert_groups.as<int>();
+      if (e.stacked && e.gate_stack.count == r.num_experts) {
+        route_and_group(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, groups,
+                        st);
+      } else {
+        route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
+        if (e.stacked) group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
+      }
+      mark("router", capturing);
       if (e.stacked) {
-        int* groups = b.expert_groups.as<int>();
-        group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
         const int inter = e.gate_stack.rows;
         if (split_hidden) {
           expert_gate_up(e.gate_stack, e.up_stack, split_h, groups, n, top_k, act, st);

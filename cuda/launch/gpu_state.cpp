@@ -133,6 +133,10 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_inv = floats(scratch.split_rows);
+  const std::size_t counters = attention_arrival_counters(max_step_tokens, max_heads);
+  scratch.arrivals = DeviceBuffer(counters * sizeof(unsigned));
+  check(cudaMemset(scratch.arrivals.get(), 0, counters * sizeof(unsigned)),
+        "zeroing the attention's arrival counters");
   scratch.tokens = DeviceBuffer(s * sizeof(int));
   scratch.positions = DeviceBuffer(s * sizeof(int));
   graph_io = PinnedBuffer(2 * sizeof(int));
@@ -140,11 +144,11 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
 }
 
 int GpuState::attention_splits(int layer) const {
-  // About 16 keys a split over the most keys a query can see: enough blocks to fill the GPU at
-  // short contexts, few partials to merge at long ones (measured against 32 and 64 keys a
-  // split: docs/performance.md).
+  // About 32 keys a split over the most keys a query can see: enough blocks to fill the GPU at
+  // short contexts, few partials to merge at long ones. Since the split kernel merges the
+  // partials itself, 32 beats 16 for multi-token steps and ties for decode (docs/performance.md).
   const std::int64_t keys = caches_[layer].capacity;
-  return static_cast<int>(std::clamp<std::int64_t>((keys + 15) / 16, 1, kMaxAttentionSplits));
+  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionSplits));
 }
 
 GpuState::~GpuState() {

@@ -83,6 +83,10 @@ class GpuState final : public exec::ExecutorState {
     std::int64_t split_values = 0, split_rows = 0;
     // Rows x cols of the split buffers as a SplitActivations (rows * cols <= split_values).
     SplitActivations split(int cols) const;
+    // Arrival counters of the split attention's merge (ops.hpp: attention_arrival_counters),
+    // zeroed once; each launch leaves them zero.
+    DeviceBuffer arrivals;
+    unsigned* attention_arrivals() const { return arrivals.as<unsigned>(); }
   };
   // Key splits of the split attention for a layer's cache (fixed per state, so a captured
   // graph stays valid for every position).

@@ -237,6 +237,8 @@ constexpr int kNormVec = 4;        // float4s a thread keeps: dim <= 8192
 __global__ void __launch_bounds__(kNormThreads)
     rmsnorm_vec_kernel(float* x, const float* delta, const float* weight, int dim, float eps,
                        float* out, SplitActivations split) {
+  // The norm's weight (a constant) moves towards L2 while the previous kernel finishes.
+  for (int i = 32 * threadIdx.x; i < dim; i += 32 * blockDim.x) prefetch_l2(weight + i);
   follow_previous_kernel();
   __shared__ float scratch[32];
   const std::size_t base = static_cast<std::size_t>(blockIdx.x) * dim;

@@ -17,16 +17,70 @@ namespace {
 using namespace tiles;
 using namespace launch;
 
-__global__ void route_kernel(const float* logits, const float* bias, RouterShape r, int* experts,
-                             float* weights) {
+// Routers: warp w of a block routes tokens blockIdx.x * warps + w (route_kernel) or w, w + warps,
+// ... (route_group_kernel, one block, which then groups the step's slots by expert). smem: per
+// warp num_experts + 2 * n_group floats where groups limit the choice (router_warp_floats), then,
+// in route_group_kernel, the slots' experts and group_experts_tile's space.
+__host__ __device__ inline int router_warp_floats(const RouterShape& r) {
+  return r.n_group > 1 && r.topk_group < r.n_group ? r.num_experts + 2 * r.n_group : 0;
+}
+
+template <int kPer>
+__global__ void route_kernel(const float* logits, const float* bias, int n_tokens, RouterShape r,
+                             int* experts, float* weights) {
   follow_previous_kernel();
   extern __shared__ float smem[];
-  __shared__ float scratch_v[32];
-  __shared__ int scratch_i[32];
-  const int t = blockIdx.x;
-  route_token_tile(logits + static_cast<std::size_t>(t) * r.num_experts, bias, r,
-                   experts + t * r.top_k, weights + t * r.top_k, smem, scratch_v, scratch_i);
+  const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
+  const int t = blockIdx.x * warps + warp;
+  if (t >= n_tokens) return;  // warp-uniform; no block barriers follow
+  float* mine = smem + warp * router_warp_floats(r);
+  route_token_warp<kPer>(logits + static_cast<std::size_t>(t) * r.num_experts, bias, r,
+                         experts + t * r.top_k, weights + t * r.top_k, mine + 2 * r.n_group, mine);
 }
+
+template <int kPer>
+__global__ void __launch_bounds__(1024)
+    route_group_kernel(const float* logits, const float* bias, int n_tokens, int route_warps,
+                       RouterShape r, int* experts, float* weights, int* table) {
+  follow_previous_kernel();
+  extern __shared__ float smem[];
+  const int warp = threadIdx.x / kWarpSize;
+  const int route_floats = router_warp_floats(r), n_slots = n_tokens * r.top_k;
+  int* slot_expert = reinterpret_cast<int*>(smem + route_warps * route_floats);
+  float* slot_weight = smem + route_warps * route_floats + n_slots;
+  float* mine = smem + warp * route_floats;
+  for (int t = warp; t < n_tokens && warp < route_warps; t += route_warps) {
+    route_token_warp<kPer>(logits + static_cast<std::size_t>(t) * r.num_experts, bias, r,
+                           slot_expert + t * r.top_k, slot_weight + t * r.top_k,
+                           mine + 2 * r.n_group, mine);
+  }
+  __syncthreads();
+  for (int s = threadIdx.x; s < n_slots; s += blockDim.x) {
+    experts[s] = slot_expert[s];
+    weights[s] = slot_weight[s];
+  }
+  group_experts_tile(slot_expert, n_slots, r.num_experts, table,
+                     reinterpret_cast<int*>(slot_weight + n_slots));
+}
+
+// The instance of `kernel` whose kPer lanes' slots hold num_experts (<= 1024).
+template <template <int> class Pick>
+auto router_instance(int num_experts) {
+  if (num_experts <= 32) return Pick<1>::kernel;
+  if (num_experts <= 64) return Pick<2>::kernel;
+  if (num_experts <= 128) return Pick<4>::kernel;
+  if (num_experts <= 256) return Pick<8>::kernel;
+  if (num_experts <= 512) return Pick<16>::kernel;
+  return Pick<32>::kernel;
+}
+template <int kPer>
+struct RouteKernel {
+  static constexpr auto kernel = route_kernel<kPer>;
+};
+template <int kPer>
+struct RouteGroupKernel {
+  static constexpr auto kernel = route_group_kernel<kPer>;
+};
 
 __global__ void __launch_bounds__(1024)
     group_experts_kernel(const int* experts, int n_slots, int count, int* table) {
@@ -144,18 +198,28 @@ __global__ void expert_reduce_kernel(const float* partial, const float* weights,
 
 }  // namespace
 
-void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
-           int* experts, float* weights, Stream stream) {
+namespace {
+void check_router(const RouterShape& shape, int n_tokens, const char* op) {
   if (!(n_tokens > 0 && shape.num_experts > 0 && shape.num_experts <= 1024 && shape.top_k > 0 &&
-        shape.top_k <= shape.num_experts && shape.n_group > 0 &&
+        shape.top_k <= std::min(shape.num_experts, kMaxRouterTopK) && shape.n_group > 0 &&
         shape.num_experts % shape.n_group == 0 && shape.topk_group > 0 &&
         shape.topk_group <= shape.n_group))
-    fail("route", cat(shape.num_experts, " experts, top ", shape.top_k, ", ", shape.n_group,
-                      " groups keep ", shape.topk_group));
-  const int smem = (2 * shape.num_experts + 2 * shape.n_group) * sizeof(float);
-  // One warp a token: the top-k rounds are warp reductions without cross-warp barriers.
-  launch_kernel("route", route_kernel, n_tokens, kWarpSize, smem, as_stream(stream), logits, bias,
-                shape, experts, weights);
+    fail(op, cat(shape.num_experts, " experts (at most 1024), top ", shape.top_k, " (at most ",
+                 kMaxRouterTopK, "), ", shape.n_group, " groups keep ", shape.topk_group));
+}
+constexpr int kRouteWarps = 4;            // route_kernel: tokens a block
+constexpr int kMaxRouteGroupTokens = 64;  // route_and_group in one block up to this step size
+constexpr int kRouteSmemFloats = 8192;    // route_and_group: group-limited routing's space
+}  // namespace
+
+void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
+           int* experts, float* weights, Stream stream) {
+  check_router(shape, n_tokens, "route");
+  const int warps = std::min(n_tokens, kRouteWarps);
+  const int smem = warps * router_warp_floats(shape) * sizeof(float);
+  launch_kernel("route", router_instance<RouteKernel>(shape.num_experts),
+                blocks_for(n_tokens, warps), warps * kWarpSize, smem, as_stream(stream), logits,
+                bias, n_tokens, shape, experts, weights);
 }
 
 void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
@@ -167,6 +231,28 @@ void group_experts(const int* experts, int n_tokens, int top_k, int num_experts,
   const int smem = (num_experts + n_slots + 64) * sizeof(int);
   launch_kernel("group_experts", group_experts_kernel, 1, threads, smem, as_stream(stream), experts,
                 n_slots, num_experts, table);
+}
+
+void route_and_group(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
+                     int* experts, float* weights, int* table, Stream stream) {
+  check_router(shape, n_tokens, "route_and_group");
+  if (n_tokens > kMaxRouteGroupTokens) {  // long prefill chunks: many blocks route
+    route(logits, bias, n_tokens, shape, experts, weights, stream);
+    group_experts(experts, n_tokens, shape.top_k, shape.num_experts, table, stream);
+    return;
+  }
+  // A warp a token routes (up to 16 warps, fewer where group limits need 4 KB a warp);
+  // group_experts_tile then wants a thread per expert.
+  const int warp_floats = router_warp_floats(shape);
+  const int route_warps =
+      std::max(1, std::min({n_tokens, 16, warp_floats > 0 ? kRouteSmemFloats / warp_floats : 16}));
+  const int warps = std::max(route_warps, (shape.num_experts + 31) / 32);
+  const int n_slots = n_tokens * shape.top_k;
+  const int smem =
+      (route_warps * warp_floats + 2 * n_slots + shape.num_experts + n_slots + 64) * sizeof(float);
+  launch_kernel("route_and_group", router_instance<RouteGroupKernel>(shape.num_experts), 1,
+                warps * kWarpSize, smem, as_stream(stream), logits, bias, n_tokens, route_warps,
+                shape, experts, weights, table);
 }
 
 namespace {

@@ -87,12 +87,18 @@ constexpr std::size_t attention_partial_floats(int n_tokens, int num_heads, int 
                                                int splits) {
   return static_cast<std::size_t>(n_tokens) * num_heads * splits * (2 + v_head_dim);
 }
+// With `arrivals` (attention_arrival_counters(n_tokens, num_heads) zeroed counters, left zero)
+// the split path merges the partials in the split kernel's last block of each head (one launch,
+// same bits).
+constexpr std::size_t attention_arrival_counters(int n_tokens, int num_heads) {
+  return static_cast<std::size_t>(n_tokens) * num_heads;
+}
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
                const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr,
-               float* partial = nullptr, int splits = 1);
+               float* partial = nullptr, int splits = 1, unsigned* arrivals = nullptr);
 
 // Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
-// [n_tokens, top_k] each.
+// [n_tokens, top_k] each. num_experts <= 1024, top_k <= 32.
 void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
            int* experts, float* weights, Stream stream = nullptr);
 
@@ -105,6 +111,10 @@ constexpr int expert_group_table_ints(int n_slots) {
 }
 void group_experts(const int* experts, int n_tokens, int top_k, int num_experts, int* table,
                    Stream stream = nullptr);
+// route + group_experts (table for num_experts experts), in one launch for steps of up to 64
+// tokens: the same experts, weights and table.
+void route_and_group(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,
+                     int* experts, float* weights, int* table, Stream stream = nullptr);
 // act[t, k, :] = silu(gate_e x_t) * (up_e x_t) for e = experts[t, k] (from the group table);
 // act [n_tokens, top_k, gate.rows].
 void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,

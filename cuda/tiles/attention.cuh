@@ -34,7 +34,7 @@ __device__ __forceinline__ void attend_keys(const float* qs, const KvCacheView& 
 #pragma unroll
   for (int i = 0; i < kMaxVPerLane; ++i) acc[i] = 0.0f;
   for (int j0 = first + kKeysPerRound * warp; j0 <= last; j0 += kKeysPerRound * warps) {
-    const float* vp[kKeysPerRound];
+    float vv[kKeysPerRound][kMaxVPerLane];
     float z[kKeysPerRound];
 #pragma unroll
     for (int u = 0; u < kKeysPerRound; ++u) {
@@ -42,7 +42,12 @@ __device__ __forceinline__ void attend_keys(const float* qs, const KvCacheView& 
       const std::size_t slot =
           static_cast<std::size_t>(j % cache.capacity) * a.num_kv_heads + kv_head;
       const float* kp = cache.k + slot * a.head_dim;
-      vp[u] = cache.v + slot * a.v_head_dim;
+      const float* vp = cache.v + slot * a.v_head_dim;
+#pragma unroll
+      for (int i = 0; i < kMaxVPerLane; ++i) {  // issued with the keys: one load latency a round
+        const int d = lane + i * kWarpSize;
+        vv[u][i] = d < a.v_head_dim ? vp[d] : 0.0f;
+      }
       z[u] = 0.0f;
 #pragma unroll
       for (int i = 0; i < kMaxVPerLane; ++i) {
@@ -70,7 +75,7 @@ __device__ __forceinline__ void attend_keys(const float* qs, const KvCacheView& 
       if (d < a.v_head_dim) {
         float o = acc[i] * correction;
 #pragma unroll
-        for (int u = 0; u < kKeysPerRound; ++u) o = fmaf(p[u], vp[u][d], o);
+        for (int u = 0; u < kKeysPerRound; ++u) o = fmaf(p[u], vv[u][i], o);
         acc[i] = o;
       }
     }
@@ -188,19 +193,20 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
 }
 
 // out[d] = the softmax-weighted value of one head from its `splits` partials (stride
-// 2 + v_head_dim floats, at least one non-empty) and the sink logit (-INFINITY: none).
+// 2 + v_head_dim floats, at least one non-empty) and the sink logit (-INFINITY: none). The
+// partials are read from L2 (__ldcg): other blocks of the same kernel may have written them.
 __device__ __forceinline__ void attention_combine_tile(const float* parts, int splits,
                                                        int v_head_dim, float sink, float* out) {
   const int stride = 2 + v_head_dim;
   float m_all = sink;
-  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, parts[s * stride]);
+  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, __ldcg(parts + s * stride));
   float denom = isinf(sink) ? 0.0f : expf(sink - m_all);
   for (int s = 0; s < splits; ++s)
-    denom = fmaf(parts[s * stride + 1], expf(parts[s * stride] - m_all), denom);
+    denom = fmaf(__ldcg(parts + s * stride + 1), expf(__ldcg(parts + s * stride) - m_all), denom);
   for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
     float o = 0.0f;
     for (int s = 0; s < splits; ++s)
-      o = fmaf(parts[s * stride + 2 + d], expf(parts[s * stride] - m_all), o);
+      o = fmaf(__ldcg(parts + s * stride + 2 + d), expf(__ldcg(parts + s * stride) - m_all), o);
     out[d] = o / denom;
   }
 }

@@ -5,6 +5,7 @@
 // from glibc's in the last bit); cache writes exact; attention 1e-5 of the output peak.
 #include "cpu/attention.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/rope.hpp"
@@ -186,6 +187,24 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
                     splits > 1 ? dpartial.as<float>() : nullptr, splits);
     cuda::synchronize();
     results.push_back(cuda::to_host<float>(dout, out_count));
+    if (splits > 1) {
+      // The partials merged by the split kernel's last block of each head: the same bits. Run
+      // twice, since the arrival counters must be left at zero for the next launch.
+      const std::size_t counters = cuda::attention_arrival_counters(c.step, c.heads);
+      cuda::DeviceBuffer arrivals = cuda::to_device(std::vector<unsigned>(counters, 0u));
+      for (int run = 0; run < 2; ++run) {
+        INFO("splits " << splits << ", merged in the split kernel, run " << run);
+        cuda::DeviceBuffer fused_out = gpu_test::poisoned_floats(out_count);
+        cuda::attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
+                        c.sinks ? dsinks.as<float>() : nullptr, fused_out.as<float>(), nullptr,
+                        dpartial.as<float>(), splits, arrivals.as<unsigned>());
+        cuda::synchronize();
+        const std::vector<float> got = cuda::to_host<float>(fused_out, out_count);
+        CHECK(std::memcmp(got.data(), results.back().data(), out_count * sizeof(float)) == 0);
+      }
+      const std::vector<unsigned> left = cuda::to_host<unsigned>(arrivals, counters);
+      CHECK(std::all_of(left.begin(), left.end(), [](unsigned v) { return v == 0; }));
+    }
     if (splits > 1 && c.step > 1) {
       // The step's last token alone (a decode step) gives the same bits as in the step.
       const int last = c.step - 1;

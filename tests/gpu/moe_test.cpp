@@ -3,7 +3,9 @@
 // Tolerances: expert choices identical; router weights within 2e-6 relative (expf vs std::exp);
 // MLP outputs within 2e-5 of their peak (float32 sums over 2 x 1-4k terms, different order).
 #include <algorithm>
+#include <cstring>
 #include <memory>
+#include <tuple>
 
 #include "cpu/mlp.hpp"
 #include "cpu/router.hpp"
@@ -19,10 +21,14 @@ TEST_CASE("Router: sigmoid, bias, group-limited top-k and weights match cpu::rou
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
+  // Expert counts for every lane-slot instance (32 .. 1024), group limits, top 32, a partial
+  // last warp of tokens (6 and 9 tokens, 4 a block).
   for (const cuda::RouterShape r :
        {cuda::RouterShape{64, 8, 1, 1, true, 1.0f}, cuda::RouterShape{256, 8, 8, 4, true, 2.5f},
-        cuda::RouterShape{384, 8, 1, 1, true, 1.0f}, cuda::RouterShape{32, 4, 4, 1, false, 1.0f}}) {
-    const int n = 6;
+        cuda::RouterShape{384, 8, 1, 1, true, 1.0f}, cuda::RouterShape{32, 4, 4, 1, false, 1.0f},
+        cuda::RouterShape{1024, 32, 16, 3, true, 1.0f}, cuda::RouterShape{100, 5, 1, 1, true, 1.0f},
+        cuda::RouterShape{160, 6, 5, 2, false, 1.5f}}) {
+    const int n = r.num_experts == 100 ? 9 : 6;
     const std::vector<float> logits =
         gpu_test::random_floats(rng, std::size_t(n) * r.num_experts, 2.0f);
     const std::vector<float> bias = gpu_test::random_floats(rng, r.num_experts, 0.1f);
@@ -47,6 +53,60 @@ TEST_CASE("Router: sigmoid, bias, group-limited top-k and weights match cpu::rou
               2e-6f * std::fabs(want.weights[k]));
       }
     }
+  }
+}
+
+// route_and_group (one launch up to 64 tokens, two beyond) gives route's experts and weights
+// bit for bit and group_experts' table.
+TEST_CASE("Router with grouping in one launch equals route + group_experts", "[gpu]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  struct Case {
+    cuda::RouterShape r;
+    int tokens;
+  };
+  for (const Case c : {Case{{64, 8, 1, 1, true, 1.0f}, 1}, Case{{64, 8, 1, 1, true, 1.0f}, 8},
+                       Case{{256, 8, 8, 4, true, 2.5f}, 16}, Case{{1024, 8, 1, 1, true, 1.0f}, 3},
+                       Case{{1024, 8, 16, 3, true, 1.0f}, 20}, Case{{48, 4, 1, 1, false, 1.0f}, 64},
+                       Case{{64, 8, 1, 1, true, 1.0f}, 70}}) {
+    const cuda::RouterShape& r = c.r;
+    const int n = c.tokens, slots = n * r.top_k;
+    INFO("experts " << r.num_experts << " groups " << r.n_group << " tokens " << n);
+    const std::vector<float> logits =
+        gpu_test::random_floats(rng, std::size_t(n) * r.num_experts, 2.0f);
+    const std::vector<float> bias = gpu_test::random_floats(rng, r.num_experts, 0.1f);
+    const cuda::DeviceBuffer dlogits = cuda::to_device(logits);
+    const cuda::DeviceBuffer dbias = cuda::to_device(bias);
+    const int table_ints = cuda::expert_group_table_ints(slots);
+    const auto run = [&](bool fused) {
+      cuda::DeviceBuffer dexperts = cuda::to_device(std::vector<int>(slots, -7));
+      cuda::DeviceBuffer dweights = gpu_test::poisoned_floats(slots);
+      cuda::DeviceBuffer dtable = cuda::to_device(std::vector<int>(table_ints, -9));
+      if (fused) {
+        cuda::route_and_group(dlogits.as<float>(), dbias.as<float>(), n, r, dexperts.as<int>(),
+                              dweights.as<float>(), dtable.as<int>());
+      } else {
+        cuda::route(dlogits.as<float>(), dbias.as<float>(), n, r, dexperts.as<int>(),
+                    dweights.as<float>());
+        cuda::group_experts(dexperts.as<int>(), n, r.top_k, r.num_experts, dtable.as<int>());
+      }
+      cuda::synchronize();
+      const std::vector<int> table = cuda::to_host<int>(dtable, table_ints);
+      const int groups = table[0];
+      // The used part: count, experts, starts, members (the rest is not written).
+      std::vector<int> used(table.begin(), table.begin() + 1 + groups);
+      used.insert(used.end(), table.begin() + 1 + slots, table.begin() + 2 + slots + groups);
+      used.insert(used.end(), table.begin() + 2 + 2 * slots, table.end());
+      return std::tuple(cuda::to_host<int>(dexperts, slots), cuda::to_host<float>(dweights, slots),
+                        used);
+    };
+    const auto [experts, weights, table] = run(true);
+    const auto [want_experts, want_weights, want_table] = run(false);
+    CHECK(experts == want_experts);
+    CHECK(std::memcmp(weights.data(), want_weights.data(), slots * sizeof(float)) == 0);
+    CHECK(table == want_table);
+    CHECK(table[0] >= r.top_k);  // each token's top_k experts are distinct
   }
 }
 
