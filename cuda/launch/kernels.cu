@@ -409,8 +409,8 @@ void split_activations(const float* x, int rows, int cols, const SplitActivation
                        Stream stream) {
   if (!(rows > 0 && aligned16(x))) fail("split_activations", cat(rows, " rows, unaligned input"));
   check_split(out, cols, "split_activations");
-  launch_kernel("split_activations", split_rows_kernel, rows, 256, 0, as_stream(stream), x, cols,
-                out);
+  launch_kernel("split_activations", split_rows_kernel, rows, cols >= 4096 ? 1024 : 256, 0,
+                as_stream(stream), x, cols, out);
 }
 
 void rope(float* x, const int* positions, int n_tokens, int n_heads, int head_dim, int rotary_dim,

@@ -89,17 +89,13 @@ __global__ void __launch_bounds__(1024)
   group_experts_tile(experts, n_slots, count, table, smem_ints);
 }
 
-// Reads group g of the table: its expert and members [begin, end) (end = begin when g >= G).
+// Reads group g of the table: its expert and members [begin, end) (end = begin when g >= G). Three
+// independent loads (no wait on table[0] first: the table marks groups past G empty).
 struct ExpertGroup {
   int expert = 0, begin = 0, end = 0;
 };
 __device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots, int g) {
-  ExpertGroup out;
-  if (g >= table[0]) return out;
-  out.expert = table[1 + g];
-  out.begin = table[1 + n_slots + g];
-  out.end = table[2 + n_slots + g];
-  return out;
+  return ExpertGroup{table[1 + g], table[1 + n_slots + g], table[2 + n_slots + g]};
 }
 
 // Expert kernels on tensor cores: a block covers kM m-tiles (16 rows each) of one expert for all

@@ -17,8 +17,8 @@
 namespace mimo::cuda::tiles {
 
 // Layout of the group table (ints) for a step of n_slots slots:
-//   [0] number of groups G; [1, 1 + n_slots) expert of group g (ascending ids);
-//   [1 + n_slots, 2 + 2 n_slots) first member index of group g (G + 1 entries used);
+//   [0] number of groups G; [1, 1 + n_slots) expert of group g (ascending ids; 0 past G);
+//   [1 + n_slots, 2 + 2 n_slots) first member index of group g (the member count from G on);
 //   [2 + 2 n_slots, 2 + 3 n_slots) members: slots of group 0 ascending, then group 1, ...
 // (cuda/launch/ops.hpp: expert_group_table_ints gives its size.)
 
@@ -74,10 +74,11 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
     group_expert[g] = tid;
     group_start[g] = first_member;
   }
-  if (tid == 0) {
-    table[0] = total_groups;
-    group_start[total_groups] = total_members;
-  }
+  if (tid == 0) table[0] = total_groups;
+  // Groups past the last read as empty (expert 0, start = end = total_members), so a reader needs
+  // no table[0] first: read_group's loads are independent.
+  for (int g = total_groups + tid; g < n_slots; g += blockDim.x) group_expert[g] = 0;
+  for (int g = total_groups + tid; g <= n_slots; g += blockDim.x) group_start[g] = total_members;
   __syncthreads();  // every thread has read s_count
   if (tid < count) s_count[tid] = first_member;
   __syncthreads();

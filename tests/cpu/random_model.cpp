@@ -7,7 +7,7 @@ namespace mimo::cpu::testing {
 
 using model::WeightFormat;
 
-std::unique_ptr<RandomModel> make_random_model(std::uint64_t seed) {
+std::unique_ptr<RandomModel> make_random_model(std::uint64_t seed, int head_dim, int rotary_dim) {
   auto m = std::make_unique<RandomModel>();
   Rng rng(seed);
   model::ModelConfig& c = m->config;
@@ -15,8 +15,8 @@ std::unique_ptr<RandomModel> make_random_model(std::uint64_t seed) {
   c.vocab_size = 97;
   c.hidden_size = 64;
   c.num_layers = 4;
-  c.full = {4, 2, 24, 16, 5e6, 8, false};
-  c.sliding = {4, 4, 24, 16, 1e4, 8, true};
+  c.full = {4, 2, head_dim, 16, 5e6, rotary_dim, false};
+  c.sliding = {4, 4, head_dim, 16, 1e4, rotary_dim, true};
   c.sliding_window = 4;
   c.attention_value_scale = 0.707;
   c.intermediate_size = 96;

@@ -25,6 +25,7 @@
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "npy_reader.hpp"
+#include "random_model.hpp"
 #include "support/catch.hpp"
 
 namespace mimo {
@@ -154,6 +155,33 @@ std::vector<std::int32_t> long_sequence(const model::ModelConfig& config) {
   std::vector<std::int32_t> tokens;
   for (int i = 0; i < 40; ++i) tokens.push_back((i * 37 + 11) % config.vocab_size);
   return tokens;
+}
+
+// The random model with MiMo's head shape (128-dim heads, 64-dim partial RoPE; the fixtures have
+// 48 and 16): prefill chunks, replayed decode steps and a replayed verify step against the CPU
+// executor. The full layers split their keys; the sliding rings are too short to.
+TEST_CASE("GPU forward: 128-dim heads with 64-dim RoPE match the CPU", "[gpu]") {
+  auto m = cpu::testing::make_random_model(11, 128, 64);
+  const model::ModelConfig& config = m->config;
+  exec::CpuExecutor cpu(config, m->weights, 2);
+  cuda::GpuExecutor gpu(config, cuda::upload_model(config, m->weights));
+  const std::int64_t max_context = 96;
+  auto gpu_state = gpu.new_state(max_context, 8);
+  auto cpu_state = cpu.new_state(max_context, 8);
+  exec::StepOptions all;
+  all.all_logits = true;
+  std::vector<std::int32_t> tokens;
+  for (int i = 0; i < 40; ++i) tokens.push_back((i * 31 + 7) % config.vocab_size);
+  const auto step = [&](std::size_t begin, std::size_t count, const char* what) {
+    const std::span<const std::int32_t> part(tokens.data() + begin, count);
+    const exec::StepOutput got = gpu.run(*gpu_state, part, all);
+    const exec::StepOutput want = cpu.run(*cpu_state, part, all);
+    check_close(got.logits, want.logits, what);
+  };
+  step(0, 30, "prefill (chunks of 8)");
+  for (std::size_t i = 30; i < 33; ++i) step(i, 1, "decode step");
+  step(33, 5, "verify step of 5");
+  CHECK(gpu.last_step().graph);
 }
 
 TEST_CASE("GPU forward: decode == prefill, graph replay == direct launches", "[gpu]") {

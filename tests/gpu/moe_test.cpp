@@ -289,6 +289,14 @@ TEST_CASE("Expert grouping lists each selected expert once with its slots in ord
     CHECK(std::equal(want_experts.begin(), want_experts.end(), table.begin() + 1));
     CHECK(std::equal(want_start.begin(), want_start.end(), table.begin() + 1 + slots));
     CHECK(std::equal(want_members.begin(), want_members.end(), table.begin() + 2 + 2 * slots));
+    // Groups past the last are empty (the expert kernels read a group without table[0]).
+    const int members = static_cast<int>(want_members.size());
+    for (int g = groups; g < slots; ++g) {
+      INFO("group " << g);
+      CHECK(table[1 + g] == 0);
+      CHECK(table[1 + slots + g] == members);
+      CHECK(table[2 + slots + g] == members);
+    }
   }
 }
 
