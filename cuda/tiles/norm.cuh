@@ -38,22 +38,30 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
                                                        std::uint16_t* split_hi = nullptr,
                                                        std::uint16_t* split_lo = nullptr,
                                                        float* split_inv = nullptr) {
-  float4 v[kVec];
+  float4 v[kVec], w4[kVec];
   float sq = 0.0f;
   const int n4 = dim / 4;
+  // Every load is issued up front, the weight's too: none waits for the block reduction.
+#pragma unroll
+  for (int j = 0; j < kVec; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i < n4) {
+      w4[j] = __ldg(reinterpret_cast<const float4*>(weight) + i);
+      v[j] = reinterpret_cast<const float4*>(x)[i];
+      if (delta != nullptr) {
+        const float4 d = reinterpret_cast<const float4*>(delta)[i];
+        v[j].x += d.x;
+        v[j].y += d.y;
+        v[j].z += d.z;
+        v[j].w += d.w;
+      }
+    }
+  }
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i >= n4) break;
-    v[j] = reinterpret_cast<const float4*>(x)[i];
-    if (delta != nullptr) {
-      const float4 d = reinterpret_cast<const float4*>(delta)[i];
-      v[j].x += d.x;
-      v[j].y += d.y;
-      v[j].z += d.z;
-      v[j].w += d.w;
-      reinterpret_cast<float4*>(x)[i] = v[j];
-    }
+    if (delta != nullptr) reinterpret_cast<float4*>(x)[i] = v[j];
     sq = fmaf(v[j].x, v[j].x, sq);
     sq = fmaf(v[j].y, v[j].y, sq);
     sq = fmaf(v[j].z, v[j].z, sq);
@@ -65,7 +73,7 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
   for (int j = 0; j < kVec; ++j) {
     const int i = threadIdx.x + j * blockDim.x;
     if (i >= n4) break;
-    const float4 w = __ldg(reinterpret_cast<const float4*>(weight) + i);
+    const float4 w = w4[j];
     float4 y;
     y.x = w.x * (v[j].x * inv_rms);
     y.y = w.y * (v[j].y * inv_rms);
