@@ -297,17 +297,22 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const i
     }
     return;  // block-uniform
   }
+  // A key's rotated pair goes to the cache from the registers that rotated it (no barrier and
+  // no second read); the unrotated dims and the value are copied alongside.
   const int h = blockIdx.y - a.num_heads;
   const std::size_t src = static_cast<std::size_t>(t) * a.num_kv_heads + h;
-  float* head = k + src * a.head_dim;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    rope_pair_tile(head, half, i, inv_freq[i], pos);
-  }
-  __syncthreads();
   const std::size_t slot = static_cast<std::size_t>(pos % cache.capacity) * a.num_kv_heads + h;
-  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
-    cache.k[slot * a.head_dim + d] = head[d];
+  float* head = k + src * a.head_dim;
+  float* cached = cache.k + slot * a.head_dim;
+  for (int i = threadIdx.x; i < half; i += blockDim.x) {
+    float x0 = head[i], x1 = head[i + half];
+    rope_rotate(x0, x1, inv_freq[i], pos);
+    head[i] = x0;
+    head[i + half] = x1;
+    cached[i] = x0;
+    cached[i + half] = x1;
   }
+  for (int d = 2 * half + threadIdx.x; d < a.head_dim; d += blockDim.x) cached[d] = head[d];
   for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
     cache.v[slot * a.v_head_dim + d] = v[src * a.v_head_dim + d] * value_scale;
   }

@@ -5,15 +5,23 @@
 
 namespace mimo::cuda::tiles {
 
-__device__ __forceinline__ void rope_pair_tile(float* head, int half, int i, float inv_freq,
-                                               int pos) {
+// (a, b) rotated by pos * inv_freq: a' = a cos - b sin, b' = b cos + a sin.
+__device__ __forceinline__ void rope_rotate(float& a, float& b, float inv_freq, int pos) {
   const float angle = __fmul_rn(static_cast<float>(pos), inv_freq);
   const float c = static_cast<float>(cos(static_cast<double>(angle)));
   const float s = static_cast<float>(sin(static_cast<double>(angle)));
-  const float a = head[i], b = head[i + half];
   // Unfused multiplies and adds, as the CPU computes them.
-  head[i] = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
-  head[i + half] = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+  const float rotated_a = __fsub_rn(__fmul_rn(a, c), __fmul_rn(b, s));
+  b = __fadd_rn(__fmul_rn(b, c), __fmul_rn(a, s));
+  a = rotated_a;
+}
+
+__device__ __forceinline__ void rope_pair_tile(float* head, int half, int i, float inv_freq,
+                                               int pos) {
+  float a = head[i], b = head[i + half];
+  rope_rotate(a, b, inv_freq, pos);
+  head[i] = a;
+  head[i + half] = b;
 }
 
 }  // namespace mimo::cuda::tiles
