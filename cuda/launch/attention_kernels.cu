@@ -30,6 +30,18 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
                       sinks ? sinks[h] : -INFINITY, out + head * a.v_head_dim, smem);
 }
 
+// Keys begin..last (inclusive; empty when begin > last) of split `split` of a query at `pos`:
+// its visible keys (the window's, or all up to pos) in `splits` ranges of ceil(keys / splits).
+struct KeyRange {
+  int begin, last;
+};
+__device__ __forceinline__ KeyRange split_key_range(int pos, int window, int splits, int split) {
+  const int first = window > 0 ? max(0, pos - window + 1) : 0;
+  const int per_split = (pos - first + splits) / splits;
+  const int begin = first + split * per_split;
+  return KeyRange{begin, min(pos, begin + per_split - 1)};
+}
+
 // Split-key attention: blockIdx.z = split of the token's key range (ceil(keys / splits) each);
 // a block takes tokens blockIdx.y * per_block .. + per_block - 1 one after the other (in a
 // multi-token step they share the split's keys through L1). A token's arithmetic does not depend
@@ -53,16 +65,13 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
   // towards L2. Only a hint (the cache rows of this step's own positions are rewritten by the
   // kernel before), so reading the positions before the wait is harmless.
   if (t_begin < n_tokens) {
-    const int pos = positions[t_begin];
-    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    const int per_split = (pos - first + splits) / splits;
-    const int begin = first + split * per_split;
-    const int keys = max(0, min(pos, begin + per_split - 1) - begin + 1);
+    const KeyRange r = split_key_range(positions[t_begin], a.window, splits, split);
+    const int keys = max(0, r.last - r.begin + 1);
     const int k_lines = a.head_dim / 32, v_lines = a.v_head_dim / 32;  // 128-byte lines a row
     for (int i = threadIdx.x; i < keys * (k_lines + v_lines); i += blockDim.x) {
       const int key = i / (k_lines + v_lines), line = i % (k_lines + v_lines);
       const std::size_t slot =
-          static_cast<std::size_t>((begin + key) % cache.capacity) * a.num_kv_heads + kv_head;
+          static_cast<std::size_t>((r.begin + key) % cache.capacity) * a.num_kv_heads + kv_head;
       prefetch_l2(line < k_lines ? cache.k + slot * a.head_dim + 32 * line
                                  : cache.v + slot * a.v_head_dim + 32 * (line - k_lines));
     }
@@ -71,12 +80,8 @@ __global__ void __launch_bounds__(kAttentionWarps* kWarpSize)
   extern __shared__ float smem[];
   for (int t = t_begin; t < t_end; ++t) {
     const std::size_t head = static_cast<std::size_t>(t) * a.num_heads + h;
-    const int pos = positions[t];
-    const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
-    const int per_split = (pos - first + splits) / splits;
-    const int begin = first + split * per_split;
-    const int last = min(pos, begin + per_split - 1);
-    attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, begin, last,
+    const KeyRange r = split_key_range(positions[t], a.window, splits, split);
+    attention_partial_tile(q + head * a.head_dim, cache, a, kv_head, r.begin, r.last,
                            partial + (head * splits + split) * (2 + a.v_head_dim), smem);
     __syncthreads();  // the next token rewrites the shared query and partials
   }
