@@ -14,16 +14,28 @@ __device__ __forceinline__ bool arg_better(float va, int ia, float vb, int ib) {
   return va > vb || (va == vb && ia < ib);
 }
 
-__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+// Warp-wide arg-max: every lane ends with the best (v, i), and with kPayload that lane's
+// `payload` too.
+template <bool kPayload>
+__device__ __forceinline__ void warp_argmax_carrying(float& v, int& i, float& payload) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) {
     const float ov = __shfl_xor_sync(0xffffffffu, v, offset);
     const int oi = __shfl_xor_sync(0xffffffffu, i, offset);
+    const float op = kPayload ? __shfl_xor_sync(0xffffffffu, payload, offset) : 0.0f;
     if (arg_better(ov, oi, v, i)) {
       v = ov;
       i = oi;
+      if (kPayload) payload = op;
     }
   }
+}
+__device__ __forceinline__ void warp_argmax(float& v, int& i, float& payload) {
+  warp_argmax_carrying<true>(v, i, payload);
+}
+__device__ __forceinline__ void warp_argmax(float& v, int& i) {
+  float unused = 0.0f;
+  warp_argmax_carrying<false>(v, i, unused);
 }
 
 // Arg-max of values[0..n) over the block; every thread gets the index (-1 when every value is

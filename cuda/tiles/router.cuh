@@ -5,8 +5,7 @@
 // weights = s at those experts, normalised by their sum (+1e-20) if asked, times the scaling.
 // Experts are emitted in descending order of choice.
 // The choices stay in the lanes' registers (expert e = 32 i + lane in slot i), so each of the
-// top_k rounds is a lane scan and five shuffles: no block barriers, no shared-memory round trips
-// (the block-wide version this replaced spent ~10 us a layer in barriers).
+// top_k rounds is a lane scan and five shuffles: no block barriers, no shared-memory round trips.
 #pragma once
 
 #include <cmath>
@@ -104,17 +103,7 @@ __device__ __forceinline__ void route_token_warp(const float* logits, const floa
         best_sig = sig[i];
       }
     }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset >>= 1) {  // warp_argmax, carrying the sigmoid
-      const float ov = __shfl_xor_sync(0xffffffffu, best, offset);
-      const int oi = __shfl_xor_sync(0xffffffffu, best_i, offset);
-      const float os = __shfl_xor_sync(0xffffffffu, best_sig, offset);
-      if (arg_better(ov, oi, best, best_i)) {
-        best = ov;
-        best_i = oi;
-        best_sig = os;
-      }
-    }
+    warp_argmax(best, best_i, best_sig);
     if (best_i >= 0 && best_i % kWarpSize == lane) taken |= 1u << (best_i / kWarpSize);
     const int expert = best_i < 0 ? 0 : best_i;  // only an all-NaN row has no best
     const float picked = best_i < 0 ? sig0 : best_sig;
