@@ -31,16 +31,18 @@ constexpr int kRowThreads = kRowWarps * kWarpSize;
 
 // ---- linear ----
 
-template <int kMaxTokens, class Matrix>
+// Warp w of block b takes rows (b * kRowWarps + w) * kRows .. + kRows - 1 for the tokens
+// blockIdx.y * kMaxTokens .. + kMaxTokens - 1.
+template <int kMaxTokens, int kRows, class Matrix>
 __global__ void __launch_bounds__(kRowThreads)
     linear_kernel(Matrix w, const float* x, int n_tokens, float* y) {
   follow_previous_kernel();
-  const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
-  if (row >= w.rows) return;  // warp-uniform
+  const int row0 = (blockIdx.x * kRowWarps + threadIdx.x / kWarpSize) * kRows;
+  if (row0 >= w.rows) return;  // warp-uniform
   const int t0 = blockIdx.y * kMaxTokens;
-  linear_row_tile<kMaxTokens>(w, row, x + static_cast<std::size_t>(t0) * w.cols,
-                              min(n_tokens - t0, kMaxTokens),
-                              y + static_cast<std::size_t>(t0) * w.rows, w.rows);
+  linear_rows_tile<kRows, kMaxTokens>(w, row0, x + static_cast<std::size_t>(t0) * w.cols,
+                                      min(n_tokens - t0, kMaxTokens),
+                                      y + static_cast<std::size_t>(t0) * w.rows, w.rows);
 }
 
 constexpr int kBlockThreads = 256;  // the block-row linear kernel (rows split over threads)
@@ -146,13 +148,16 @@ void launch_fp8_mma_linear(const Fp8Matrix& w, Input x, int n_tokens, float* y, 
   launch_fp8_mma_linear(batch, x, n_tokens, s, op);
 }
 
+constexpr unsigned kFewRowBlocks = 132;  // below one block an SM of the H100
 template <int kRows, class Matrix>
 void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s,
                          const char* op) {
   const unsigned blocks = blocks_for(w.rows, kRows);
-  if (n_tokens == 1) {
-    launch_kernel(op, linear_block_kernel<kRows, 1, Matrix>, dim3(blocks, 1), kBlockThreads, 0, s,
-                  w, x, n_tokens, y);
+  if (n_tokens == 1 || blocks < kFewRowBlocks) {
+    // A token a block row where the rows alone leave most SMs idle (the router's 64 rows: an
+    // 8-token step took 10 us a layer with the tokens in one block, 4 us for one token).
+    launch_kernel(op, linear_block_kernel<kRows, 1, Matrix>, dim3(blocks, n_tokens), kBlockThreads,
+                  0, s, w, x, n_tokens, y);
   } else if (n_tokens <= 4) {
     launch_kernel(op, linear_block_kernel<kRows, 4, Matrix>, dim3(blocks, 1), kBlockThreads, 0, s,
                   w, x, n_tokens, y);
@@ -163,6 +168,20 @@ void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y
     launch_kernel(op, linear_block_kernel<kRows, 16, Matrix>,
                   dim3(blocks, blocks_for(n_tokens, 16)), kBlockThreads, 0, s, w, x, n_tokens, y);
   }
+}
+
+// Several tokens through a one-row-a-warp format: a warp takes two rows (each activation chunk
+// loaded serves both) where the decoded chunks are small (BF16: the lm_head of a verify step,
+// 1.37 -> ~0.5 ms on the H100; 4 and 8 rows measured slower), else one.
+template <class Matrix>
+constexpr int kMultiTokenRows = ChunkValues<Matrix>::value <= 8 ? 2 : 1;
+template <int kTok, class Matrix>
+void launch_row_linear(const Matrix& w, const float* x, int n_tokens, float* y, cudaStream_t s,
+                       const char* op) {
+  constexpr int kRows = kMultiTokenRows<Matrix>;
+  launch_kernel(op, linear_kernel<kTok, kRows, Matrix>,
+                dim3(blocks_for(w.rows, kRowWarps * kRows), blocks_for(n_tokens, kTok)),
+                kRowThreads, 0, s, w, x, n_tokens, y);
 }
 
 // FP8 and F32 take the block-row kernel: 4 rows a block where that still gives >= 512 blocks,
@@ -206,17 +225,14 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
       launch_block_linear<1>(w, x, n_tokens, y, s, op);
     }
   } else if (n_tokens == 1) {
-    launch_kernel(op, linear_kernel<1, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
+    launch_kernel(op, linear_kernel<1, 1, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
                   n_tokens, y);
   } else if (n_tokens <= 4) {
-    launch_kernel(op, linear_kernel<4, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
-                  n_tokens, y);
+    launch_row_linear<4>(w, x, n_tokens, y, s, op);
   } else if (n_tokens <= 8) {
-    launch_kernel(op, linear_kernel<8, Matrix>, dim3(row_blocks, 1), kRowThreads, 0, s, w, x,
-                  n_tokens, y);
+    launch_row_linear<8>(w, x, n_tokens, y, s, op);
   } else {
-    launch_kernel(op, linear_kernel<16, Matrix>, dim3(row_blocks, blocks_for(n_tokens, 16)),
-                  kRowThreads, 0, s, w, x, n_tokens, y);
+    launch_row_linear<16>(w, x, n_tokens, y, s, op);
   }
 }
 

@@ -104,43 +104,72 @@ __device__ __forceinline__ float chunk_dot(const float (&w)[kValues], const floa
   return s;
 }
 
-// Called by all 32 lanes of a warp: acc[t] = row `row` of m dotted with token t's activations
-// x + t * x_stride, for t < n_tokens (n_tokens <= kMaxTokens). Every lane receives the sums.
-template <int kMaxTokens, class Matrix>
-__device__ __forceinline__ void row_dot(const Matrix& m, int row, const float* x, int x_stride,
-                                        int n_tokens, float (&acc)[kMaxTokens]) {
+// Called by all 32 lanes of a warp: acc[r][t] = row row0 + r of m dotted with token t's
+// activations x + t * x_stride, for t < n_tokens (n_tokens <= kMaxTokens). Every lane receives
+// the sums. A row's arithmetic is the same whatever kRows and kMaxTokens are (lane i sums chunks
+// i, i + 32, ... in order, then warp_sum), so a multi-token step's rows equal the decode step's
+// bit for bit; kRows > 1 only reuses each token's activation chunk for several rows (a step of
+// 8 tokens otherwise re-reads the 128 KB of activations for every row). Rows past the end
+// read the last row (finite; their sums are not meant to be stored).
+template <int kRows, int kMaxTokens, class Matrix>
+__device__ __forceinline__ void rows_dot(const Matrix& m, int row0, const float* x, int x_stride,
+                                         int n_tokens, float (&acc)[kRows][kMaxTokens]) {
   constexpr int kValues = ChunkValues<Matrix>::value;
   const int lane = threadIdx.x % kWarpSize;
 #pragma unroll
-  for (int t = 0; t < kMaxTokens; ++t) acc[t] = 0.0f;
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) acc[r][t] = 0.0f;
   const int chunks = m.cols / kValues;
-#pragma unroll 2
+#pragma unroll(kRows == 1 ? 2 : 1)
   for (int chunk = lane; chunk < chunks; chunk += kWarpSize) {
-    float w[kValues];
-    const float scale = load_chunk(m, row, chunk, w);
+    float w[kRows][kValues];
+    float scale[kRows];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r)
+      scale[r] = load_chunk(m, min(row0 + r, m.rows - 1), chunk, w[r]);
     const float* xc = x + chunk * kValues;
 #pragma unroll
     for (int t = 0; t < kMaxTokens; ++t) {
-      if (t < n_tokens)
-        acc[t] =
-            fmaf(chunk_dot<kValues>(w, xc + static_cast<std::size_t>(t) * x_stride), scale, acc[t]);
+      if (t < n_tokens) {
+#pragma unroll
+        for (int r = 0; r < kRows; ++r)
+          acc[r][t] = fmaf(chunk_dot<kValues>(w[r], xc + static_cast<std::size_t>(t) * x_stride),
+                           scale[r], acc[r][t]);
+      }
     }
   }
 #pragma unroll
-  for (int t = 0; t < kMaxTokens; ++t) acc[t] = warp_sum(acc[t]);
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) acc[r][t] = warp_sum(acc[r][t]);
 }
 
-// y[t * y_stride + row] = W[row] . x_t for one row; the tile a linear kernel's warp runs.
+// One row (rows_dot with kRows = 1): acc[t] = row `row` of m dotted with token t.
 template <int kMaxTokens, class Matrix>
-__device__ __forceinline__ void linear_row_tile(const Matrix& m, int row, const float* x,
-                                                int n_tokens, float* y, int y_stride) {
-  float acc[kMaxTokens];
-  row_dot<kMaxTokens>(m, row, x, m.cols, n_tokens, acc);
+__device__ __forceinline__ void row_dot(const Matrix& m, int row, const float* x, int x_stride,
+                                        int n_tokens, float (&acc)[kMaxTokens]) {
+  float sums[1][kMaxTokens];
+  rows_dot<1, kMaxTokens>(m, row, x, x_stride, n_tokens, sums);
+#pragma unroll
+  for (int t = 0; t < kMaxTokens; ++t) acc[t] = sums[0][t];
+}
+
+// y[t * y_stride + row0 + r] = W[row0 + r] . x_t for kRows rows (those before m.rows); the tile
+// a linear kernel's warp runs.
+template <int kRows, int kMaxTokens, class Matrix>
+__device__ __forceinline__ void linear_rows_tile(const Matrix& m, int row0, const float* x,
+                                                 int n_tokens, float* y, int y_stride) {
+  float acc[kRows][kMaxTokens];
+  rows_dot<kRows, kMaxTokens>(m, row0, x, m.cols, n_tokens, acc);
   const int lane = threadIdx.x % kWarpSize;
 #pragma unroll
-  for (int t = 0; t < kMaxTokens; ++t) {
-    if (t == lane && t < n_tokens) y[static_cast<std::size_t>(t) * y_stride + row] = acc[t];
-  }
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int t = 0; t < kMaxTokens; ++t) {
+      if (t == lane && t < n_tokens && row0 + r < m.rows)
+        y[static_cast<std::size_t>(t) * y_stride + row0 + r] = acc[r][t];
+    }
 }
 
 // A block computes kRows consecutive rows for up to kTok tokens (the row-parallel variant for

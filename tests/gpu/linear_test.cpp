@@ -249,6 +249,27 @@ TEST_CASE("FP8 batch rejects mismatched columns and a null output", "[gpu]") {
   CHECK_THROWS_AS(cuda::linear(batch, split.view, 1, nullptr), Error);
 }
 
+// Runs n_tokens tokens through m, then token `token` alone: the same bits (a verify step's rows
+// equal the decode step's: speculative decoding stays lossless).
+template <class Matrix>
+void check_token_alone_equals_batch(const Matrix& m, std::mt19937_64& rng, int n_tokens,
+                                    int token) {
+  const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(n_tokens) * m.cols);
+  const cuda::DeviceBuffer dx = cuda::to_device(x);
+  cuda::DeviceBuffer batch = gpu_test::poisoned_floats(std::size_t(n_tokens) * m.rows);
+  cuda::DeviceBuffer alone = gpu_test::poisoned_floats(m.rows);
+  cuda::linear(m, dx.as<float>(), n_tokens, batch.as<float>());
+  cuda::linear(m, dx.as<float>() + std::size_t(token) * m.cols, 1, alone.as<float>());
+  cuda::synchronize();
+  const std::vector<float> yb = cuda::to_host<float>(batch, std::size_t(n_tokens) * m.rows);
+  const std::vector<float> ya = cuda::to_host<float>(alone, m.rows);
+  int differ = 0;
+  for (int r = 0; r < m.rows; ++r)
+    differ += std::memcmp(&ya[r], &yb[std::size_t(token) * m.rows + r], 4) != 0;
+  INFO(m.rows << " rows, token " << token << " of " << n_tokens);
+  CHECK(differ == 0);
+}
+
 TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[gpu]") {
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
@@ -257,20 +278,24 @@ TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[g
     HostWeight h;
     gpu_test::make_fp8(h, rng, rows, 4096);
     cuda::DeviceArena arena;
-    const cuda::Fp8Matrix m = cuda::upload_fp8(h.w, arena);
-    const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(8) * 4096);
-    const cuda::DeviceBuffer dx = cuda::to_device(x);
-    cuda::DeviceBuffer batch = gpu_test::poisoned_floats(std::size_t(8) * rows);
-    cuda::DeviceBuffer alone = gpu_test::poisoned_floats(rows);
-    cuda::linear(m, dx.as<float>(), 8, batch.as<float>());
-    cuda::linear(m, dx.as<float>() + 5 * 4096, 1, alone.as<float>());
-    cuda::synchronize();
-    const std::vector<float> yb = cuda::to_host<float>(batch, std::size_t(8) * rows);
-    const std::vector<float> ya = cuda::to_host<float>(alone, rows);
-    int differ = 0;
-    for (int r = 0; r < rows; ++r) differ += std::memcmp(&ya[r], &yb[5 * rows + r], 4) != 0;
-    INFO(rows << " rows");
-    CHECK(differ == 0);
+    check_token_alone_equals_batch(cuda::upload_fp8(h.w, arena), rng, 8, 5);
+  }
+}
+
+TEST_CASE("BF16 and F32 linear give a token the same bits alone as in a batch", "[gpu]") {
+  // BF16: several rows a warp for more than one token (the lm_head of a verify step), rows not
+  // a multiple of the warp's; F32 with few rows: a block a token (the router).
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (const int tokens : {2, 8, 16, 19}) {
+    HostWeight bf16;
+    gpu_test::make_bf16(bf16, rng, 1001, 1024);
+    cuda::DeviceArena arena;
+    check_token_alone_equals_batch(cuda::upload_bf16(bf16.w, arena), rng, tokens, tokens - 1);
+    HostWeight f32;
+    gpu_test::make_f32(f32, rng, 64, 4096);
+    check_token_alone_equals_batch(cuda::upload_f32(f32.w, arena), rng, tokens, tokens / 2);
   }
 }
 
@@ -304,7 +329,7 @@ TEST_CASE("BF16 and F32 linear match the float64 reference", "[gpu]") {
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
-  for (int tokens : {1, 4, 9}) {
+  for (int tokens : {1, 4, 9, 16, 19}) {
     HostWeight bf16;
     gpu_test::make_bf16(bf16, rng, 777, 1024);
     cuda::DeviceArena arena;
