@@ -172,7 +172,7 @@ void launch_block_linear(const Matrix& w, const float* x, int n_tokens, float* y
 
 // Several tokens through a one-row-a-warp format: a warp takes two rows (each activation chunk
 // loaded serves both) where the decoded chunks are small (BF16: the lm_head of a verify step,
-// 1.37 -> ~0.5 ms on the H100; 4 and 8 rows measured slower), else one.
+// 1.37 -> 1.08 ms on the H100; 4 and 8 rows measured slower), else one.
 template <class Matrix>
 constexpr int kMultiTokenRows = ChunkValues<Matrix>::value <= 8 ? 2 : 1;
 template <int kTok, class Matrix>
@@ -186,7 +186,8 @@ void launch_row_linear(const Matrix& w, const float* x, int n_tokens, float* y, 
 
 // FP8 and F32 take the block-row kernel: 4 rows a block where that still gives >= 512 blocks,
 // else 1; a 1-token FP8 product the decode kernel above (16 / 4 / 1 rows a block). BF16 (the
-// lm_head, already at the read roofline) and MXFP4 keep one row per warp.
+// lm_head, at the read roofline for one token) and MXFP4 take a warp a row (launch_row_linear
+// for several tokens).
 template <class Matrix>
 constexpr bool kBlockRows = std::is_same_v<Matrix, Fp8Matrix> || std::is_same_v<Matrix, F32Matrix>;
 
