@@ -20,10 +20,21 @@ bench() {  # name binary args...
   "$bin" "$@" > "$out/$name.log" 2>&1
   echo "$name rc=$?" >> "$out/summary.txt"
 }
+# A/B: the new and baseline binaries alternate, three rounds (run-to-run spread is ~0.5%); one
+# summary line per run with decode-1 / verify-8 ms and roofline fraction.
+for round in 1 2 3; do
+  for side in new base; do
+    bin=$build/cuda/mimo-bench
+    [ "$side" = base ] && bin=$baseline
+    [ -n "$bin" ] || continue
+    bench "bench_${side}_$round" "$bin" --synthetic
+    echo "$side $round: $(grep -E '^(decode-1|verify-8) ' "$out/bench_${side}_$round.log" |
+      awk '{printf "%s %s ms (%s)  ", $1, $2, $6}')" >> "$out/summary.txt"
+  done
+done
 bench bench_new "$build/cuda/mimo-bench" --synthetic --profile
 bench demo_new "$build/cuda/mimo-bench" -m models/demo/mixed --draft models/demo/drafter --generate 256
 if [ -n "$baseline" ]; then
-  bench bench_base "$baseline" --synthetic --profile
   bench demo_base "$baseline" -m models/demo/mixed --draft models/demo/drafter --generate 256
 fi
 if command -v compute-sanitizer > /dev/null && [ "${SANITIZE:-0}" = 1 ]; then
