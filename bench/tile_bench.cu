@@ -357,7 +357,7 @@ BENCHMARK(BM_Experts)
     ->Args({8, 18})
     ->UseManualTime()
     ->Unit(kUnit);
-BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->UseManualTime()->Unit(kUnit);
+BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_RmsNorm)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Attention)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Router)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);

@@ -121,6 +121,80 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
   });
 }
 
+// BF16 on tensor cores (cols % 64 == 0; the lm_head): a block computes 16 rows for up to 8
+// tokens (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps. Per step lane
+// 4 g + q reads 16 columns (16 q .. 16 q + 15) of rows g and g + 8 and of token g's activations,
+// split into hi / mid / lo BF16 pieces (one n-tile each, so a token's column depends only on
+// its own activations: a token gives the same bits alone as in a step). The k order inside an
+// mma is free as long as A and B agree: mma m takes words 2m, 2m + 1 of the lane's columns.
+template <int kWarps>
+__global__ void __launch_bounds__(kWarps* kWarpSize)
+    bf16_mma_linear_kernel(Bf16Matrix w, const float* x, int n_tokens, float* y) {
+  const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
+  const int g = (threadIdx.x % kWarpSize) / 4, q = threadIdx.x % 4;
+  const int row0 = blockIdx.x * 16, t0 = blockIdx.y * 8, steps = w.cols / 64;
+  const std::uint16_t* rows[2] = {
+      w.values + static_cast<std::size_t>(min(row0 + g, w.rows - 1)) * w.cols,
+      w.values + static_cast<std::size_t>(min(row0 + g + 8, w.rows - 1)) * w.cols};
+  if (warp < steps) {  // the first step's weights move towards L2 while the previous kernel ends
+    prefetch_l2(rows[0] + 64 * warp + 16 * q);
+    prefetch_l2(rows[1] + 64 * warp + 16 * q);
+  }
+  follow_previous_kernel();
+  __shared__ float red[kWarps * 4 * kWarpSize];
+  const int n = min(8, n_tokens - t0);
+  const float* xt = g < n ? x + static_cast<std::size_t>(t0 + g) * w.cols : nullptr;
+  float acc[3][4] = {};
+  for (int step = warp; step < steps; step += warps) {
+    const int col = 64 * step + 16 * q;
+    uint4 a[2][2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) a[r][h] = load_stream_u4(rows[r] + col + 8 * h);
+    float4 v[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      v[i] = xt != nullptr ? __ldg(reinterpret_cast<const float4*>(xt + col) + i)
+                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    std::uint32_t b[8][3];  // word k (columns col + 2k, + 1) of each piece
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      split3_bf16_pair(v[i].x, v[i].y, b[2 * i]);
+      split3_bf16_pair(v[i].z, v[i].w, b[2 * i + 1]);
+    }
+#pragma unroll
+    for (int m = 0; m < 4; ++m) {
+      const std::uint32_t frag[4] = {
+          word_of(a[0][m / 2], 2 * (m % 2)), word_of(a[1][m / 2], 2 * (m % 2)),
+          word_of(a[0][m / 2], 2 * (m % 2) + 1), word_of(a[1][m / 2], 2 * (m % 2) + 1)};
+#pragma unroll
+      for (int p = 0; p < 3; ++p) mma_bf16(acc[p], frag, b[2 * m][p], b[2 * m + 1][p]);
+    }
+  }
+  float sum[1][1][4];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) sum[0][0][c] = (acc[0][c] + acc[1][c]) + acc[2][c];
+  reduce_warp_tiles<1, 1>(sum, red, [&](int row, int t, const float(&v)[1]) {
+    if (t < n && row0 + row < w.rows)
+      y[static_cast<std::size_t>(t0 + t) * w.rows + row0 + row] = v[0];
+  });
+}
+
+// Warps from the shape alone (a token's result is the same in decode and verify steps): 8, or
+// 16 where fewer than two blocks an SM would run; never more than the column steps.
+void launch_bf16_mma_linear(const Bf16Matrix& w, const float* x, int n_tokens, cudaStream_t s,
+                            float* y, const char* op) {
+  const unsigned blocks = blocks_for(w.rows, 16);
+  const dim3 grid(blocks, blocks_for(n_tokens, 8));
+  if (blocks >= 264 || w.cols / 64 < 16) {
+    launch_kernel(op, bf16_mma_linear_kernel<8>, grid, std::min(8, w.cols / 64) * kWarpSize, 0, s,
+                  w, x, n_tokens, y);
+  } else {
+    launch_kernel(op, bf16_mma_linear_kernel<16>, grid, 16 * kWarpSize, 0, s, w, x, n_tokens, y);
+  }
+}
+
 // Warps a block from the batch's shape alone (never the token count, so a token's result is the
 // same in decode and verify steps): 16 warps where fewer than two blocks an SM would run, else 8.
 // A block covers 16 rows (kM = 1): 32-row blocks for the large projections measured slower once
@@ -216,6 +290,12 @@ void launch_linear(const Matrix& w, const float* x, int n_tokens, float* y, Stre
         launch_kernel(op, fp8_linear_1tok_kernel<1>, blocks_for(w.rows, 1), kBlockThreads, 0, s, w,
                       x, y);
       }
+      return;
+    }
+  }
+  if constexpr (std::is_same_v<Matrix, Bf16Matrix>) {
+    if (w.cols % 64 == 0) {
+      launch_bf16_mma_linear(w, x, n_tokens, s, y, op);
       return;
     }
   }

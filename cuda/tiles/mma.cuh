@@ -266,6 +266,32 @@ __device__ __forceinline__ void mma_f16_from_zero(float (&d)[4], const std::uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1), "f"(0.0f));
 }
 
+// BF16 tensor cores (the lm_head): one m16n8k16 BF16 mma with F32 accumulation. A float32
+// activation is split exactly into three BF16 pieces, hi + mid + lo (8 significant bits each:
+// 24 in all, float32's), so weights exact in BF16 times the three pieces are exact products and
+// only the F32 accumulation rounds. BF16 keeps float32's exponent range: no token scale.
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const std::uint32_t (&a)[4],
+                                         std::uint32_t b0, std::uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// (a, b) as three BF16 pairs (low half a): piece[0] = the values cut to 8 significant bits,
+// piece[1] the next 8 of the remainder, piece[2] the rest (at most 8 bits: exact). Every cut
+// and subtraction is exact, so a = hi + mid + lo.
+__device__ __forceinline__ void split3_bf16_pair(float a, float b, std::uint32_t (&piece)[3]) {
+  std::uint32_t ua = __float_as_uint(a), ub = __float_as_uint(b);
+#pragma unroll
+  for (int p = 0; p < 3; ++p) {
+    const std::uint32_t ha = ua & 0xFFFF0000u, hb = ub & 0xFFFF0000u;
+    piece[p] = (ha >> 16) | hb;
+    ua = __float_as_uint(__uint_as_float(ua) - __uint_as_float(ha));
+    ub = __float_as_uint(__uint_as_float(ub) - __uint_as_float(hb));
+  }
+}
+
 // Adds the warps' C fragments in warp order and hands each (row offset, token, value) of the
 // block's kMats x kM tiles to store(mat, row_in_block, token, value). red: warps * kMats * kM *
 // 128 floats of shared memory. Called by every thread of the block.

@@ -331,13 +331,28 @@ TEST_CASE("BF16 and F32 linear match the float64 reference", "[gpu]") {
   std::mt19937_64 rng(seed);
   for (int tokens : {1, 4, 9, 16, 19}) {
     HostWeight bf16;
-    gpu_test::make_bf16(bf16, rng, 777, 1024);
+    gpu_test::make_bf16(bf16, rng, 777, 1024);  // tensor cores (columns a multiple of 64)
     cuda::DeviceArena arena;
     check_linear(bf16, cuda::upload_bf16(bf16.w, arena), rng, tokens);
+    HostWeight bf16_odd;
+    gpu_test::make_bf16(bf16_odd, rng, 300, 520);  // a warp a row
+    check_linear(bf16_odd, cuda::upload_bf16(bf16_odd.w, arena), rng, tokens);
     HostWeight f32;
     gpu_test::make_f32(f32, rng, 67, 512);
     check_linear(f32, cuda::upload_f32(f32.w, arena), rng, tokens);
   }
+}
+
+TEST_CASE("BF16 linear on tensor cores keeps float32 accuracy for tokens of any magnitude",
+          "[gpu]") {
+  // The activations' three BF16 pieces carry float32's 24 bits at float32's exponent range.
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  HostWeight h;
+  gpu_test::make_bf16(h, rng, 4100, 4096);  // the lm_head's columns; rows past a 16-row tile
+  cuda::DeviceArena arena;
+  check_linear(h, cuda::upload_bf16(h.w, arena), rng, 5, {1e-20f, 3e-5f, 1.0f, 7e4f, 1e20f});
 }
 
 TEST_CASE("Uploading a shape the tiles cannot read throws kUnsupported", "[gpu]") {
