@@ -283,16 +283,19 @@ TEST_CASE("FP8 linear gives a token the same bits alone as in a batch of 8", "[g
 }
 
 TEST_CASE("BF16 and F32 linear give a token the same bits alone as in a batch", "[gpu]") {
-  // BF16: several rows a warp for more than one token (the lm_head of a verify step), rows not
-  // a multiple of the warp's; F32 with few rows: a block a token (the router).
+  // BF16 on tensor cores: tokens 8 at a time, rows not a multiple of the 16-row tile; few
+  // tiles (a block a tile) and many (blocks streaming several tiles, 9 column steps over 8
+  // warps). F32 with few rows: a block a token (the router).
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);
   for (const int tokens : {2, 8, 16, 19}) {
-    HostWeight bf16;
-    gpu_test::make_bf16(bf16, rng, 1001, 1024);
     cuda::DeviceArena arena;
-    check_token_alone_equals_batch(cuda::upload_bf16(bf16.w, arena), rng, tokens, tokens - 1);
+    for (const auto [rows, cols] : {std::pair{1001, 1024}, std::pair{4500, 576}}) {
+      HostWeight bf16;
+      gpu_test::make_bf16(bf16, rng, rows, cols);
+      check_token_alone_equals_batch(cuda::upload_bf16(bf16.w, arena), rng, tokens, tokens - 1);
+    }
     HostWeight f32;
     gpu_test::make_f32(f32, rng, 64, 4096);
     check_token_alone_equals_batch(cuda::upload_f32(f32.w, arena), rng, tokens, tokens / 2);
@@ -334,6 +337,9 @@ TEST_CASE("BF16 and F32 linear match the float64 reference", "[gpu]") {
     gpu_test::make_bf16(bf16, rng, 777, 1024);  // tensor cores (columns a multiple of 64)
     cuda::DeviceArena arena;
     check_linear(bf16, cuda::upload_bf16(bf16.w, arena), rng, tokens);
+    HostWeight bf16_narrow;
+    gpu_test::make_bf16(bf16_narrow, rng, 50, 192);  // tensor cores, 3 column steps: 3 warps
+    check_linear(bf16_narrow, cuda::upload_bf16(bf16_narrow.w, arena), rng, tokens);
     HostWeight bf16_odd;
     gpu_test::make_bf16(bf16_odd, rng, 300, 520);  // a warp a row
     check_linear(bf16_odd, cuda::upload_bf16(bf16_odd.w, arena), rng, tokens);
@@ -353,6 +359,9 @@ TEST_CASE("BF16 linear on tensor cores keeps float32 accuracy for tokens of any 
   gpu_test::make_bf16(h, rng, 4100, 4096);  // the lm_head's columns; rows past a 16-row tile
   cuda::DeviceArena arena;
   check_linear(h, cuda::upload_bf16(h.w, arena), rng, 5, {1e-20f, 3e-5f, 1.0f, 7e4f, 1e20f});
+  HostWeight streamed;  // enough tiles that blocks stream several
+  gpu_test::make_bf16(streamed, rng, 4500, 576);
+  check_linear(streamed, cuda::upload_bf16(streamed.w, arena), rng, 9, {});
 }
 
 TEST_CASE("Uploading a shape the tiles cannot read throws kUnsupported", "[gpu]") {
