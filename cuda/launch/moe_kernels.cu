@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
     };
     float acc[2][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      mxfp4_mma_rows<kExactScales, 2, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<kExactScales, 2, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
@@ -168,7 +168,7 @@ __global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
     };
     float acc[1][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      mxfp4_mma_rows<kExactScales, 1, kM>(mats, row0, src, warp, warps, acc);
+      mxfp4_mma_rows<kExactScales, 1, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
