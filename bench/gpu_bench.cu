@@ -14,11 +14,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "api/sampler_access.hpp"
 #include "cuda/launch/device_memory.hpp"
 #include "cuda/launch/device_model.hpp"
 #include "cuda/launch/device_query.hpp"
@@ -26,6 +29,7 @@
 #include "cuda/launch/ops.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
+#include "mimo/sampler.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "speculative_bench.hpp"
@@ -212,6 +216,37 @@ StepResult measure(cuda::GpuExecutor& gpu, exec::ExecutorState& state, const mod
   return {median(ms), median(host), median(bytes), median(distinct)};
 }
 
+// Decode-1 steps that end in a token, median ms: sampled on the device inside the step
+// (StepOptions::sample), or on the host by mimo::Sampler from the downloaded logits.
+double measure_sampled_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
+                            const model::ModelConfig& c, const SamplerConfig& config,
+                            bool on_device, int steps) {
+  Sampler sampler(config);
+  std::vector<double> ms;
+  std::int32_t token = 1;
+  for (int i = 0; i < steps + 2; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    exec::StepOptions options;
+    std::optional<exec::SampleRequest> request;
+    if (on_device) request = SamplerAccess::device_request(sampler, c.vocab_size);
+    options.sample = request ? &*request : nullptr;
+    exec::StepOutput out = gpu.run(state, std::span(&token, 1), options);
+    if (out.sampled) {
+      token = out.sampled->token;
+      SamplerAccess::consume_device_draw(sampler);
+    } else {
+      if (on_device) throw Error(ErrorCode::kInternal, "mimo-bench: the device declined a sample");
+      token = sampler.sample(out.logits.data(), c.vocab_size).token;
+    }
+    sampler.accept(token);
+    const double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    state.truncate(state.length() - 1);
+    if (i >= 2) ms.push_back(elapsed);
+  }
+  return median(ms);
+}
+
 int run(const Args& args) {
   model::ModelConfig config;
   std::unique_ptr<io::Checkpoint> checkpoint;
@@ -274,6 +309,17 @@ int run(const Args& args) {
       "(context %d; experts = distinct experts per MoE layer; verify tok/s counts every "
       "token of the block)\n",
       args.context);
+  // What a generated token costs end to end: the step plus sampling, device vs host.
+  SamplerConfig greedy, nucleus;
+  nucleus.temperature = 0.8f;
+  nucleus.top_p = 0.95f;
+  nucleus.repetition_penalty = 1.1f;
+  for (const auto& [name, sc] : {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}}) {
+    const double device_ms = measure_sampled_step(gpu, *state, config, sc, true, args.steps);
+    const double host_ms = measure_sampled_step(gpu, *state, config, sc, false, args.steps);
+    out.line("decode-1 + %-10s token: %.3f ms sampled on the device, %.3f ms on the host\n", name,
+             device_ms, host_ms);
+  }
   if (args.profile) {
     gpu.set_use_graphs(false);
     gpu.set_profiling(true);

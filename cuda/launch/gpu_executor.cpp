@@ -252,7 +252,7 @@ struct GpuExecutor::Impl {
 
   // Records one single-chunk step of `n` tokens (ids and positions read from step_io, logits and
   // taps written to step_logits / step_taps) and instantiates it.
-  cudaGraphExec_t capture_step(GpuState& s, int n, const exec::StepOptions& options) {
+  cudaGraphExec_t capture_step(GpuState& s, int n, const exec::StepOptions& options, int sample) {
     GpuState::Scratch& b = s.scratch;
     const int max_step = s.max_step_tokens(), n_taps = int(options.hidden_taps.size());
     const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
@@ -267,10 +267,14 @@ struct GpuExecutor::Impl {
                             cudaMemcpyHostToDevice, stream),
             "position upload");
       issue_chunk(s, n, options, options.all_logits, true);
-      check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
-                            (options.all_logits ? n : 1) * vocab * sizeof(float),
-                            cudaMemcpyDeviceToHost, stream),
-            "logits download");
+      if (sample > 0) {
+        s.sampler->issue(b.logits.as<float>(), DeviceSampler::Mode(sample - 1), stream);
+      } else {
+        check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
+                              (options.all_logits ? n : 1) * vocab * sizeof(float),
+                              cudaMemcpyDeviceToHost, stream),
+              "logits download");
+      }
       if (n_taps > 0) {
         check(cudaMemcpyAsync(s.step_taps.as<float>(), b.taps.get(),
                               std::size_t(n) * n_taps * hidden * sizeof(float),
@@ -308,12 +312,14 @@ struct GpuExecutor::Impl {
       s.drop_step_graphs();
       s.step_taps = PinnedBuffer(taps_bytes);
     }
+    const int sample = stage_sampling(s, options);
     auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
-      return g.tokens == n && g.all_logits == options.all_logits && g.taps == options.hidden_taps;
+      return g.tokens == n && g.all_logits == options.all_logits && g.taps == options.hidden_taps &&
+             g.sample == sample;
     });
     if (found == s.step_graphs.end()) {
-      s.step_graphs.push_back(
-          {n, options.all_logits, options.hidden_taps, capture_step(s, n, options)});
+      s.step_graphs.push_back({n, options.all_logits, options.hidden_taps, sample,
+                               capture_step(s, n, options, sample)});
       found = s.step_graphs.end() - 1;
     }
     int* io = s.step_io.as<int>();
@@ -327,12 +333,13 @@ struct GpuExecutor::Impl {
     // The outputs' fresh pages are faulted in while the GPU runs (a verify block's logits are
     // megabytes: ~0.1 ms of page faults otherwise), leaving one copy after the step.
     exec::StepOutput out;
-    out.logits.resize((options.all_logits ? n : 1) * vocab);
+    if (sample == 0) out.logits.resize((options.all_logits ? n : 1) * vocab);
     out.hidden.resize(n_taps > 0 ? std::size_t(n) * n_taps * hidden : 0);
     check(cudaStreamSynchronize(stream), "forward step");
     std::copy_n(s.step_logits.as<float>(), out.logits.size(), out.logits.begin());
     std::copy_n(s.step_taps.as<float>(), out.hidden.size(), out.hidden.begin());
     s.commit(n);
+    if (sample > 0) take_sample(s, out);
     return out;
   }
 
@@ -366,6 +373,7 @@ struct GpuExecutor::Impl {
                       s.ring_v_width(), saved_length, saved_slots, to_ring, stream);
     };
     const int fail_after = std::exchange(cancel_after_chunks, -1);
+    const int sample = stage_sampling(s, options);
     try {
       copy_rings(false);
       int chunks = 0;
@@ -390,6 +398,8 @@ struct GpuExecutor::Impl {
                                 std::size_t(n) * vocab * sizeof(float), cudaMemcpyDeviceToHost,
                                 stream),
                 "logits download");
+        } else if (last_chunk && sample > 0) {
+          s.sampler->issue(s.scratch.logits.as<float>(), DeviceSampler::Mode(sample - 1), stream);
         } else if (last_chunk) {
           check(cudaMemcpyAsync(out.logits.data(), s.scratch.logits.get(), vocab * sizeof(float),
                                 cudaMemcpyDeviceToHost, stream),
@@ -413,7 +423,27 @@ struct GpuExecutor::Impl {
       s.restore(saved_length, saved_floor);
       throw;
     }
+    if (sample > 0) take_sample(s, out);
     return out;
+  }
+
+  // When the step should sample on the device: stages the request and returns 1 + its mode;
+  // 0 to return logits instead (no request, all logits asked for, or a request the device
+  // sampler cannot hold).
+  int stage_sampling(GpuState& s, const exec::StepOptions& options) {
+    if (options.sample == nullptr || options.all_logits) return 0;
+    if (!s.sampler) s.sampler = std::make_unique<DeviceSampler>(config.vocab_size);
+    if (!s.sampler->fits(*options.sample)) return 0;
+    s.sampler->stage(*options.sample);
+    return 1 + static_cast<int>(DeviceSampler::mode_of(*options.sample));
+  }
+
+  // After a sampling step: its result, or (a row the device declines) the logits for the host.
+  void take_sample(GpuState& s, exec::StepOutput& out) {
+    out.sampled = s.sampler->result();
+    if (out.sampled) return;
+    out.logits.resize(config.vocab_size);
+    copy_to_host(out.logits.data(), s.scratch.logits.get(), out.logits.size() * sizeof(float));
   }
 };
 
@@ -477,6 +507,18 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
     }
   }
   return impl_->run_direct(*s, tokens, options, start);
+}
+
+std::vector<float> GpuExecutor::fetch_last_logits(const exec::ExecutorState& state) const {
+  const auto* s = dynamic_cast<const GpuState*>(&state);
+  if (s == nullptr) {
+    throw Error(ErrorCode::kInternal,
+                "GpuExecutor::fetch_last_logits: state belongs to another executor");
+  }
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::vector<float> logits(impl_->config.vocab_size);
+  copy_to_host(logits.data(), s->scratch.logits.get(), logits.size() * sizeof(float));
+  return logits;
 }
 
 std::string GpuExecutor::device_name() const {

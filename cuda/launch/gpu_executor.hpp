@@ -38,6 +38,8 @@ class GpuExecutor final : public exec::Executor {
   exec::StepOutput run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
                        const exec::StepOptions& options) const override;
   std::string device_name() const override;
+  bool can_sample() const override { return true; }
+  std::vector<float> fetch_last_logits(const exec::ExecutorState& state) const override;
 
   // Decode steps replay a captured graph (default) or launch kernel by kernel.
   void set_use_graphs(bool on);

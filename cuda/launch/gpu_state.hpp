@@ -12,6 +12,7 @@
 
 #include "cpu/kv_positions.hpp"
 #include "cuda/launch/device_memory.hpp"
+#include "cuda/launch/device_sampler.hpp"
 #include "cuda/tiles/matrix_views.hpp"
 #include "exec/executor.hpp"
 #include "model/config.hpp"
@@ -106,11 +107,15 @@ class GpuState final : public exec::ExecutorState {
     int tokens = 0;
     bool all_logits = false;
     std::vector<int> taps;
+    int sample = 0;  // 0: logits out; 1 + DeviceSampler::Mode: the sampled token out
     cudaGraphExec_t exec = nullptr;
   };
   std::vector<StepGraph> step_graphs;
   PinnedBuffer step_io, step_logits, step_taps;
   void drop_step_graphs();
+  // Samples the last row of scratch.logits on the device (StepOptions::sample); made on first
+  // use, its buffers never move, so graphs that issue it stay valid.
+  std::unique_ptr<DeviceSampler> sampler;
 
  private:
   const model::ModelConfig& config_;

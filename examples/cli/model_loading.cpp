@@ -20,6 +20,8 @@ void add_model_flags(CLI::App& app, ModelFlags& flags) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   app.add_option("-t,--threads", flags.threads, "CPU threads (0 = all cores)");
   app.add_option("-c,--context", flags.context, "maximum context length in tokens");
+  app.add_flag("--host-sampling", flags.host_sampling,
+               "draw tokens on the host even with the model on a GPU (same tokens; for A/B runs)");
 }
 
 std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
@@ -29,6 +31,7 @@ std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
                                             : Device::kAuto;
   options.num_threads = flags.threads;
   options.max_context = flags.context;
+  options.sample_on_device = !flags.host_sampling;
   const bool tty = isatty(fileno(stderr));
   if (tty) {
     options.on_progress = [](float fraction) {

@@ -31,6 +31,10 @@ struct ModelOptions {
   // Device::kCuda with num_devices > 1: tensor / expert parallel over CUDA devices 0..N-1 of
   // this process (docs/parallel.md); needs a libmimo built with MIMO_WITH_NCCL.
   int num_devices = 1;
+  // Session::generate draws each token on the GPU, right after the step that computed its logits
+  // (same chain and result as mimo::Sampler on the host: docs/sampling.md); false keeps
+  // sampling on the host. No effect on the CPU.
+  bool sample_on_device = true;
   // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
   std::function<void(float)> on_progress;
 };

@@ -15,6 +15,8 @@
 
 namespace mimo {
 
+struct SamplerAccess;  // libmimo-internal: lends the chain's state to device sampling
+
 struct SamplerConfig {
   // Divides the logits; 0 selects greedy decoding (argmax, ties -> lowest token id).
   float temperature = 0.0f;
@@ -93,6 +95,7 @@ class MIMO_API Sampler {
   std::int32_t sample_from(const std::vector<float>& probs);
 
  private:
+  friend struct SamplerAccess;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

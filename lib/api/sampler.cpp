@@ -11,6 +11,7 @@
 #include <limits>
 #include <unordered_map>
 
+#include "api/sampler_access.hpp"
 #include "api/sampler_chain.hpp"
 #include "mimo/error.hpp"
 
@@ -267,6 +268,38 @@ std::int32_t Sampler::sample_from(const std::vector<float>& probs) {
     invalid("Sampler::sample_from: more than 2^31 - 1 probabilities");
   }
   return sample_from(probs.data(), static_cast<std::int32_t>(probs.size()));
+}
+
+std::optional<exec::SampleRequest> SamplerAccess::device_request(const Sampler& sampler,
+                                                                 std::int32_t vocab) {
+  const Sampler::Impl& impl = *sampler.impl_;
+  const SamplerConfig& c = impl.config;
+  exec::SampleRequest r;
+  r.temperature = c.temperature;
+  r.top_k = c.top_k;
+  r.top_p = c.top_p;
+  r.min_p = c.min_p;
+  r.repetition_penalty = c.repetition_penalty;
+  r.presence_penalty = c.presence_penalty;
+  r.frequency_penalty = c.frequency_penalty;
+  r.top_logprobs = c.top_logprobs;
+  for (const auto& [token, bias] : c.logit_bias) {
+    if (token >= vocab) return std::nullopt;
+    r.logit_bias.emplace_back(token, bias);
+  }
+  for (const auto& [token, count] : impl.counts) {
+    if (token >= vocab) return std::nullopt;
+    r.penalty_counts.emplace_back(token, count);
+  }
+  if (!impl.greedy()) {
+    sampling::Rng peek = impl.rng;
+    r.u = peek.next_double();
+  }
+  return r;
+}
+
+void SamplerAccess::consume_device_draw(Sampler& sampler) {
+  if (!sampler.impl_->greedy()) sampler.impl_->rng.next_double();
 }
 
 }  // namespace mimo

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "mimo/error.hpp"
 
@@ -29,7 +30,8 @@ std::unique_ptr<Session::Impl> Session::Impl::clone() const {
   auto copy = std::make_unique<Impl>(model, state->clone());
   copy->tokens = tokens;
   copy->pending = pending;
-  copy->last_logits = last_logits;
+  copy->last_logits =
+      logits_on_device ? model->impl().executor->fetch_last_logits(*state) : last_logits;
   copy->stats = stats;
   return copy;  // not the speculator: its state belongs to this conversation
 }
@@ -54,13 +56,39 @@ exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_to
   }
 }
 
-void Session::Impl::flush_pending() {
-  if (pending.empty()) return;
+std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
+  if (pending.empty()) return std::nullopt;
   auto start = Clock::now();
-  last_logits = run(pending, false);
+  std::optional<exec::SampleRequest> request;
+  if (next != nullptr && m->options.sample_on_device && m->executor->can_sample()) {
+    request = SamplerAccess::device_request(*next, m->config.vocab_size);
+  }
+  exec::StepOptions options;
+  options.cancel = &cancel_requested;
+  options.max_chunk = m->options.max_step_tokens;
+  options.sample = request ? &*request : nullptr;
+  exec::StepOutput out;
+  try {
+    out = m->executor->run(*state, pending, options);
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
+    throw;
+  }
+  if (out.sampled) {
+    last_logits.clear();
+    logits_on_device = true;
+  } else {
+    set_logits(std::move(out.logits));
+  }
   stats.decode_seconds += seconds_since(start);
   stats.decode_tokens += static_cast<std::int64_t>(pending.size());
   pending.clear();
+  return std::move(out.sampled);
+}
+
+const std::vector<float>& Session::Impl::host_logits() {
+  if (logits_on_device) set_logits(m->executor->fetch_last_logits(*state));
+  return last_logits;
 }
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -73,7 +101,7 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
   std::vector<std::int32_t> batch = impl_->pending;
   batch.insert(batch.end(), new_tokens.begin(), new_tokens.end());
   auto start = Clock::now();
-  impl_->last_logits = impl_->run(batch, false);
+  impl_->set_logits(impl_->run(batch, false));
   impl_->stats.prefill_seconds += seconds_since(start);
   impl_->stats.prefill_tokens += static_cast<std::int64_t>(batch.size());
   impl_->pending.clear();
@@ -82,7 +110,7 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
 
 const std::vector<float>& Session::logits() {
   impl_->flush_pending();
-  if (impl_->last_logits.empty()) {
+  if (impl_->host_logits().empty()) {
     throw Error(ErrorCode::kInvalidArgument,
                 "Session::logits: the context is empty (call prefill first)");
   }
@@ -99,7 +127,7 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
   impl_->stats.prefill_seconds += seconds_since(start);
   impl_->stats.prefill_tokens += static_cast<std::int64_t>(new_tokens.size());
   const std::size_t vocab = static_cast<std::size_t>(impl_->m->config.vocab_size);
-  impl_->last_logits.assign(all.end() - static_cast<std::ptrdiff_t>(vocab), all.end());
+  impl_->set_logits(std::vector<float>(all.end() - static_cast<std::ptrdiff_t>(vocab), all.end()));
   impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
   return all;
 }
@@ -109,7 +137,7 @@ SampleResult Session::step(Sampler& sampler) {
   auto start = Clock::now();
   SampleResult result = sampler.sample(current.data(), impl_->m->config.vocab_size);
   sampler.accept(result.token);
-  impl_->last_logits = impl_->run({result.token}, false);
+  impl_->set_logits(impl_->run({result.token}, false));
   impl_->tokens.push_back(result.token);
   impl_->stats.decode_seconds += seconds_since(start);
   impl_->stats.decode_tokens += 1;
@@ -138,16 +166,24 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
       prefill(prompt);
       for (std::int32_t t : prompt) sampler.accept(t);
     } else {
-      logits();  // runs a pending token, so last_logits is current
+      logits();  // runs a pending token, so the logits are current
     }
     const std::int64_t capacity = impl_->m->options.max_context;
+    // The token the last step drew on the device (sample_on_device), if it did.
+    std::optional<SampleResult> drawn;
     for (int i = 0; i < options.max_tokens; ++i) {
       if (impl_->cancel_requested.exchange(false)) {
         result.reason = StopReason::kCancelled;
         return result;
       }
       auto start = Clock::now();
-      SampleResult sampled = sampler.sample(impl_->last_logits.data(), impl_->m->config.vocab_size);
+      SampleResult sampled;
+      if (drawn) {
+        sampled = std::move(*drawn);
+        SamplerAccess::consume_device_draw(sampler);
+      } else {
+        sampled = sampler.sample(impl_->host_logits().data(), impl_->m->config.vocab_size);
+      }
       sampler.accept(sampled.token);
       impl_->stats.decode_seconds += seconds_since(start);
       if (i == 0) impl_->stats.time_to_first_token_seconds = seconds_since(call_start);
@@ -167,7 +203,7 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
         result.reason = StopReason::kContextFull;
         return result;
       }
-      impl_->flush_pending();
+      drawn = impl_->flush_pending(&sampler);
     }
     result.reason = StopReason::kMaxTokens;
   } catch (const Error& e) {
@@ -198,7 +234,7 @@ void Session::rewind(std::int64_t n_tokens) {
   if (impl_->speculator) impl_->speculator->truncate(keep);
   impl_->tokens.resize(static_cast<std::size_t>(new_length));
   impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());
-  impl_->last_logits.clear();
+  impl_->set_logits({});
 }
 
 std::unique_ptr<Session> Session::fork() const {
@@ -210,7 +246,7 @@ void Session::reset() {
   if (impl_->speculator) impl_->speculator->truncate(0);
   impl_->tokens.clear();
   impl_->pending.clear();
-  impl_->last_logits.clear();
+  impl_->set_logits({});
   impl_->stats = SessionStats{};
 }
 

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "api/model_impl.hpp"
@@ -23,8 +24,17 @@ struct Session::Impl {
   // As run(), also returning the outputs of the decoder layers in `taps` for every token.
   exec::StepOutput run_step(const std::vector<std::int32_t>& tokens, bool all_logits,
                             const std::vector<int>& taps);
-  // Runs the tokens accepted but not yet processed (the last generated one), if any.
-  void flush_pending();
+  // Runs the tokens accepted but not yet processed (the last generated one), if any. With a
+  // sampler (and ModelOptions::sample_on_device, on an executor that can), the step also draws
+  // the sampler's next token on the device and returns it; the logits then stay there until
+  // host_logits() asks for them.
+  std::optional<SampleResult> flush_pending(const Sampler* next = nullptr);
+  // The logits after the last processed token, on the host (fetched from the device if needed).
+  const std::vector<float>& host_logits();
+  void set_logits(std::vector<float> logits) {
+    last_logits = std::move(logits);
+    logits_on_device = false;
+  }
   // Session::generate with options.speculator set (session_speculative.cpp).
   GenerateResult generate_speculative(const std::vector<std::int32_t>& prompt, Sampler& sampler,
                                       const GenerateOptions& options,
@@ -40,6 +50,7 @@ struct Session::Impl {
   std::vector<std::int32_t> tokens;            // every token in the context, pending ones included
   std::vector<std::int32_t> pending;           // tail of `tokens` not yet run through the model
   std::vector<float> last_logits;              // logits after the last processed token
+  bool logits_on_device = false;  // last_logits not fetched: the executor still holds them
   SessionStats stats;
   // The speculator bound by the last speculative generate(); rewind / reset truncate it.
   std::shared_ptr<Speculator> speculator;

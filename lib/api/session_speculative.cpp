@@ -74,7 +74,7 @@ void Session::Impl::process_for_speculator(const std::vector<std::int32_t>& new_
   (is_prefill ? stats.prefill_seconds : stats.decode_seconds) += elapsed;
   (is_prefill ? stats.prefill_tokens : stats.decode_tokens) +=
       static_cast<std::int64_t>(batch.size());
-  last_logits = std::move(out.logits);
+  set_logits(std::move(out.logits));
   pending.clear();
   tokens.insert(tokens.end(), new_tokens.begin(), new_tokens.end());
   speculator.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(),
@@ -142,7 +142,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     }
     // The first token comes from the prefill logits, exactly as in plain decoding.
     auto start = Clock::now();
-    SampleResult first = sampler.sample(last_logits.data(), vocab);
+    SampleResult first = sampler.sample(host_logits().data(), vocab);
     sampler.accept(first.token);
     stats.decode_seconds += seconds_since(start);
     pending.push_back(first.token);
@@ -197,7 +197,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       // Keep the anchor and the accepted drafts; a target-chosen last token runs next step.
       state->truncate(base + 1 + accepted);
       const std::size_t row = static_cast<std::size_t>(accepted) * vocab;
-      last_logits.assign(out.logits.begin() + row, out.logits.begin() + row + vocab);
+      set_logits(std::vector<float>(out.logits.begin() + row, out.logits.begin() + row + vocab));
       if (!last_was_draft) pending.push_back(result.tokens.back());
       spec.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(), accepted + 1);
 

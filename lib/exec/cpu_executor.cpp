@@ -43,7 +43,9 @@ StepOutput CpuExecutor::run(ExecutorState& state, std::span<const std::int32_t> 
     throw Error(ErrorCode::kInternal, "CpuExecutor::run: state belongs to another executor");
   }
   std::lock_guard<std::mutex> lock(mutex_);
-  return forward_->run(cpu_state->cache, tokens, options);
+  StepOutput out;
+  static_cast<cpu::ForwardOutput&>(out) = forward_->run(cpu_state->cache, tokens, options);
+  return out;
 }
 
 std::string CpuExecutor::device_name() const {

@@ -5,15 +5,31 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "cpu/forward.hpp"
+#include "exec/sample_request.hpp"
+#include "mimo/sampler.hpp"
 
 namespace mimo::exec {
 
-using StepOptions = cpu::ForwardOptions;
-using StepOutput = cpu::ForwardOutput;
+struct StepOptions : cpu::ForwardOptions {
+  // Also sample the next token from the last row's logits on the executor's device, when it can
+  // (can_sample()) and all_logits is off. Executors that cannot ignore it.
+  const SampleRequest* sample = nullptr;
+};
+
+struct StepOutput : cpu::ForwardOutput {
+  // Set when the step sampled on the device: the same token, log-prob and top log-probs as
+  // mimo::Sampler::sample on these logits with that generator state; `logits` is then empty
+  // (fetch_last_logits() brings them when needed). Empty when the device declined (a NaN or
+  // +infinity logit, every token banned): the logits are returned and the host sampler decides,
+  // with its exact error messages.
+  std::optional<SampleResult> sampled;
+};
 
 // Per-session state of an executor: its KV caches and position.
 class ExecutorState {
@@ -38,6 +54,11 @@ class Executor {
   virtual StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                          const StepOptions& options) const = 0;
   virtual std::string device_name() const = 0;
+  // Whether run() honours StepOptions::sample.
+  virtual bool can_sample() const { return false; }
+  // The last-row logits of the state's last step that sampled on the device (which did not
+  // return them). Only valid right after such a step.
+  virtual std::vector<float> fetch_last_logits(const ExecutorState& state) const;
 };
 
 }  // namespace mimo::exec

@@ -151,6 +151,11 @@ spec = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--i
            "--speculative", "dflash")
 check(plain.returncode == 0 and spec.returncode == 0 and plain.stdout == spec.stdout
       and "mean acceptance" in spec.stderr, "demo model: DFlash greedy output == plain greedy")
+# Sampling on the host or (with a GPU) on the device gives the same text for a seed.
+sampled = [run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0.8", "--top-p", "0.9",
+               "--seed", "3", "--ignore-eos", *extra) for extra in ([], ["--host-sampling"])]
+check(all(r.returncode == 0 for r in sampled) and sampled[0].stdout == sampled[1].stdout,
+      "generate --host-sampling gives the same tokens")
 
 # chat: multi-turn on a tiny model with a tokenizer; Ctrl-C interrupts an answer, EOF exits.
 HERE = os.path.dirname(os.path.abspath(__file__))

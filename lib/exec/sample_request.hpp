@@ -1,0 +1,30 @@
+// What an executor needs to run mimo::Sampler's chain (docs/sampling.md) on its own device for
+// the last row of a step's logits: the config's numbers, the penalty window as distinct tokens
+// with counts, and the uniform draw the host generator would use next. Built by the Session
+// from a Sampler (api/sampler_access.hpp); the executor never sees the Sampler itself.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace mimo::exec {
+
+struct SampleRequest {
+  float temperature = 0.0f;  // 0 = greedy
+  int top_k = 0;
+  float top_p = 1.0f;
+  float min_p = 0.0f;
+  float repetition_penalty = 1.0f;
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // In the config's order (entries for one token add up in this order); ids < vocab.
+  std::vector<std::pair<std::int32_t, float>> logit_bias;
+  // Each distinct token of the penalty window once, with its occurrences there; ids < vocab.
+  std::vector<std::pair<std::int32_t, int>> penalty_counts;
+  int top_logprobs = 0;
+  // Uniform in [0, 1): the value the Sampler's generator yields next (unused when greedy).
+  double u = 0.0;
+};
+
+}  // namespace mimo::exec

@@ -1,0 +1,237 @@
+// Sampling on the GPU (cuda/launch/device_sampler.hpp) against mimo::Sampler on the host, the
+// chain's definition (docs/sampling.md): for fresh random rows (with ties, banned tokens and
+// penalised history) and every filter, the device must draw the same token with the same
+// generator value, with the same log-prob and top log-probs. Then through the public API:
+// Session::generate with sampling on the device == with sampling on the host.
+// Tolerances: tokens and top log-prob ids exact; log-probs 2e-6 relative (a double sum in
+// another order).
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/sampler_access.hpp"
+#include "cuda/launch/device_memory.hpp"
+#include "cuda/launch/device_sampler.hpp"
+#include "gpu_test_support.hpp"
+#include "mimo/model.hpp"
+#include "mimo/sampler.hpp"
+#include "mimo/session.hpp"
+#include "support/catch.hpp"
+
+namespace mimo {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+bool close(float a, float b) {
+  return std::fabs(a - b) <= 2e-6f * std::max(1.0f, std::fabs(b));
+}
+
+// A row of logits: normal values; with `ties`, rounded to halves so many tokens share a value;
+// a few tokens banned with -infinity.
+std::vector<float> random_row(std::mt19937_64& rng, int vocab, bool ties) {
+  std::vector<float> row = gpu_test::random_floats(rng, vocab, 3.0f);
+  if (ties) {
+    for (float& l : row) l = std::round(l * 2.0f) / 2.0f;
+  }
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  for (int i = 0; i < vocab / 50; ++i) row[pick(rng)] = -kInf;
+  return row;
+}
+
+struct Case {
+  std::string name;
+  SamplerConfig config;
+};
+
+std::vector<Case> cases(int vocab) {
+  std::vector<Case> out;
+  SamplerConfig c;
+  out.push_back({"greedy", c});
+  c.top_logprobs = 5;
+  out.push_back({"greedy, top log-probs", c});
+  c = {};
+  c.temperature = 1.0f;
+  out.push_back({"temperature 1", c});
+  c.temperature = 0.7f;
+  c.top_k = 40;
+  out.push_back({"top-k", c});
+  c = {};
+  c.temperature = 1.3f;
+  c.top_p = 0.9f;
+  out.push_back({"top-p", c});
+  c = {};
+  c.temperature = 0.8f;
+  c.min_p = 0.05f;
+  out.push_back({"min-p", c});
+  c = {};
+  c.temperature = 1.0f;
+  c.top_k = 100;
+  c.top_p = 0.95f;
+  c.min_p = 0.01f;
+  c.top_logprobs = 8;
+  out.push_back({"top-k, top-p, min-p, top log-probs", c});
+  c = {};
+  c.temperature = 0.9f;
+  c.top_p = 0.8f;
+  c.repetition_penalty = 1.3f;
+  c.presence_penalty = 0.4f;
+  c.frequency_penalty = 0.2f;
+  c.penalty_last_n = 32;
+  c.logit_bias = {{17 % vocab, 2.5f}, {17 % vocab, -1.0f}, {3 % vocab, 0.25f}};
+  if (vocab > 5) c.logit_bias.insert(c.logit_bias.begin(), {5, -kInf});  // not the only token
+  c.top_logprobs = 3;
+  out.push_back({"penalties and logit bias", c});
+  c.temperature = 0.0f;
+  out.push_back({"greedy with penalties and logit bias", c});
+  return out;
+}
+
+std::optional<SampleResult> sample_on_device(cuda::DeviceSampler& device, const float* logits,
+                                             const exec::SampleRequest& request) {
+  REQUIRE(device.fits(request));
+  device.stage(request);
+  device.issue(logits, cuda::DeviceSampler::mode_of(request), nullptr);
+  cuda::synchronize();
+  return device.result();
+}
+
+TEST_CASE("GPU sampling draws what mimo::Sampler draws, for every filter", "[gpu][sampling]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int vocab : {1, 3, 1000, 4097, 151936}) {
+    cuda::DeviceSampler device(vocab);
+    for (int row_index = 0; row_index < 4; ++row_index) {
+      const bool ties = row_index % 2 == 1;
+      std::vector<float> row = random_row(rng, vocab, ties);
+      if (vocab <= 3) row.assign(vocab, 0.5f);  // all tied
+      const cuda::DeviceBuffer logits = cuda::to_device(row);
+      for (const Case& c : cases(vocab)) {
+        INFO("vocab " << vocab << ", row " << row_index << (ties ? " (ties)" : "") << ", "
+                      << c.name);
+        Sampler host(c.config);
+        std::uniform_int_distribution<int> pick(0, vocab - 1);
+        for (int i = 0; i < 40; ++i) host.accept(pick(rng));
+        // Successive draws walk the generator through many values of u.
+        for (int draw = 0; draw < 12; ++draw) {
+          INFO("draw " << draw);
+          const std::optional<exec::SampleRequest> request =
+              SamplerAccess::device_request(host, vocab);
+          REQUIRE(request);
+          const SampleResult want = host.sample(row.data(), vocab);
+          const std::optional<SampleResult> got =
+              sample_on_device(device, logits.as<float>(), *request);
+          REQUIRE(got);
+          CHECK(got->token == want.token);
+          CHECK(close(got->logprob, want.logprob));
+          REQUIRE(got->top_logprobs.size() == want.top_logprobs.size());
+          for (std::size_t k = 0; k < want.top_logprobs.size(); ++k) {
+            CHECK(got->top_logprobs[k].first == want.top_logprobs[k].first);
+            CHECK(close(got->top_logprobs[k].second, want.top_logprobs[k].second));
+          }
+        }
+      }
+      // The device sampled from a copy: the row itself is untouched.
+      CHECK(cuda::to_host<float>(logits, row.size()) == row);
+    }
+  }
+}
+
+TEST_CASE("GPU sampling declines rows the host sampler rejects", "[gpu][sampling]") {
+  const int vocab = 2000;
+  cuda::DeviceSampler device(vocab);
+  std::mt19937_64 rng(gpu_test::fresh_seed());
+  SamplerConfig config;
+  config.temperature = 0.8f;
+  Sampler host(config);
+  const exec::SampleRequest request = *SamplerAccess::device_request(host, vocab);
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), kInf}) {
+    std::vector<float> row = random_row(rng, vocab, false);
+    row[1234] = bad;
+    const cuda::DeviceBuffer logits = cuda::to_device(row);
+    CHECK_FALSE(sample_on_device(device, logits.as<float>(), request));
+    exec::SampleRequest greedy = request;
+    greedy.temperature = 0.0f;
+    CHECK_FALSE(sample_on_device(device, logits.as<float>(), greedy));
+  }
+  // Every token banned by the logit bias.
+  std::vector<float> row = random_row(rng, vocab, false);
+  const cuda::DeviceBuffer logits = cuda::to_device(row);
+  exec::SampleRequest banned = request;
+  for (int t = 0; t < vocab; ++t) banned.logit_bias.emplace_back(t, -kInf);
+  CHECK_FALSE(sample_on_device(device, logits.as<float>(), banned));
+  // A valid row right after: sampled again.
+  CHECK(sample_on_device(device, logits.as<float>(), request));
+  // More than the staging holds, or more top log-probs than come back: not taken.
+  exec::SampleRequest huge = request;
+  huge.penalty_counts.assign(cuda::DeviceSampler::kMaxEntries + 1, {1, 1});
+  CHECK_FALSE(device.fits(huge));
+  exec::SampleRequest many_top = request;
+  many_top.top_logprobs = 1000;
+  CHECK_FALSE(device.fits(many_top));
+}
+
+std::string data(const std::string& relative) {
+  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
+  return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/" + relative;
+}
+
+TEST_CASE("GPU Session::generate samples on the device exactly as on the host", "[gpu][sampling]") {
+  ModelOptions options;
+  options.device = Device::kCuda;
+  options.max_context = 512;
+  options.max_step_tokens = 8;
+  const auto device_model = Model::load(data("models/tiny-fp8"), options);
+  options.sample_on_device = false;
+  const auto host_model = Model::load(data("models/tiny-fp8"), options);
+  REQUIRE(device_model->summary().device != "cpu");
+  SamplerConfig config;
+  config.temperature = 0.9f;
+  config.top_p = 0.95f;
+  config.top_k = 60;
+  config.repetition_penalty = 1.1f;
+  config.presence_penalty = 0.3f;
+  config.top_logprobs = 4;
+  config.seed = gpu_test::fresh_seed();
+  INFO("sampler seed " << config.seed);
+  GenerateOptions generate;
+  generate.max_tokens = 150;
+  generate.ignore_eos = true;
+  const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200};
+  for (const float temperature : {0.0f, 0.9f}) {
+    config.temperature = temperature;
+    INFO("temperature " << temperature);
+    Sampler on_device(config), on_host(config);
+    auto a = device_model->new_session();
+    auto b = host_model->new_session();
+    std::vector<SampleResult> got, want;
+    a->generate(prompt, on_device, generate, [&](const SampleResult& r) {
+      got.push_back(r);
+      return true;
+    });
+    b->generate(prompt, on_host, generate, [&](const SampleResult& r) {
+      want.push_back(r);
+      return true;
+    });
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      INFO("token " << i);
+      REQUIRE(got[i].token == want[i].token);
+      CHECK(close(got[i].logprob, want[i].logprob));
+      CHECK(got[i].top_logprobs.size() == want[i].top_logprobs.size());
+    }
+    // Both samplers end in the same state, and the logits the device kept are the host's.
+    CHECK(a->logits() == b->logits());
+    const std::vector<float>& last = b->logits();
+    CHECK(on_device.sample(last.data(), int(last.size())).token ==
+          on_host.sample(last.data(), int(last.size())).token);
+    CHECK(a->fork()->logits() == b->logits());
+  }
+}
+
+}  // namespace
+}  // namespace mimo
