@@ -247,6 +247,48 @@ double measure_sampled_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
   return median(ms);
 }
 
+// A greedy verify step of `block` tokens that ends in every row's token (what speculative
+// decoding checks the drafts against), median ms: rows sampled on the device inside the step
+// (StepOptions::sample_rows) or on the host from the downloaded all-logits.
+double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
+                             const model::ModelConfig& c, int block, bool on_device, int steps,
+                             std::mt19937& rng) {
+  std::uniform_int_distribution<int> pick(0, c.vocab_size - 1);
+  Sampler sampler(SamplerConfig{});
+  std::vector<double> ms;
+  for (int i = 0; i < steps + 2; ++i) {
+    std::vector<std::int32_t> ids(block);
+    for (auto& t : ids) t = pick(rng);
+    const auto start = std::chrono::steady_clock::now();
+    exec::StepOptions options;
+    options.all_logits = true;
+    std::vector<exec::SampleRequest> rows;
+    if (on_device) {
+      Sampler probe = sampler;
+      for (int r = 0; r < block; ++r) {
+        rows.push_back(*SamplerAccess::device_request(probe, c.vocab_size));
+        probe.accept(ids[r]);
+      }
+      options.sample_rows = &rows;
+    }
+    exec::StepOutput out = gpu.run(state, ids, options);
+    std::int32_t checksum = 0;
+    for (int r = 0; r < block; ++r) {
+      checksum +=
+          on_device
+              ? out.sampled_rows.at(r).token
+              : sampler.sample(out.logits.data() + std::size_t(r) * c.vocab_size, c.vocab_size)
+                    .token;
+    }
+    const double elapsed =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (checksum < 0) throw Error(ErrorCode::kInternal, "mimo-bench: no token sampled");
+    state.truncate(state.length() - block);
+    if (i >= 2) ms.push_back(elapsed);
+  }
+  return median(ms);
+}
+
 int run(const Args& args) {
   model::ModelConfig config;
   std::unique_ptr<io::Checkpoint> checkpoint;
@@ -319,6 +361,14 @@ int run(const Args& args) {
     const double host_ms = measure_sampled_step(gpu, *state, config, sc, false, args.steps);
     out.line("decode-1 + %-10s token: %.3f ms sampled on the device, %.3f ms on the host\n", name,
              device_ms, host_ms);
+  }
+  {
+    const double device_ms =
+        measure_verified_step(gpu, *state, config, args.verify, true, args.steps, rng);
+    const double host_ms =
+        measure_verified_step(gpu, *state, config, args.verify, false, args.steps, rng);
+    out.line("verify-%d + greedy rows: %.3f ms sampled on the device, %.3f ms on the host\n",
+             args.verify, device_ms, host_ms);
   }
   if (args.profile) {
     gpu.set_use_graphs(false);

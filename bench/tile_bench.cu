@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cuda/launch/device_memory.hpp"
+#include "cuda/launch/device_sampler.hpp"
 #include "cuda/launch/ops.hpp"
 
 namespace {
@@ -304,6 +305,28 @@ void BM_Router(benchmark::State& state) {
       4.0 * kExperts * kHidden, 2.0 * kExperts * kHidden * tokens);
 }
 
+// Sampling one logits row on the device (DeviceSampler): greedy (arg-max + log-sum-exp) and the
+// ranked chain (temperature 0.8, top-p 0.95, a 64-token penalty window). Arg: 0 greedy, 1 top-p.
+// Bytes: the row read once (the ranked chain's passes over its sorted copies are not counted).
+void BM_Sampling(benchmark::State& state) {
+  const bool ranked = state.range(0) != 0;
+  DeviceBuffer logits = random_floats(kVocab, -8.0f, 8.0f);
+  DeviceSampler sampler(kVocab);
+  mimo::exec::SampleRequest request;
+  if (ranked) {
+    request.temperature = 0.8f;
+    request.top_p = 0.95f;
+    request.repetition_penalty = 1.1f;
+    for (int t = 0; t < 64; ++t) request.penalty_counts.emplace_back(t * 997 % kVocab, 1);
+    request.u = 0.37;
+  }
+  sampler.stage(request);
+  const DeviceSampler::Mode mode = DeviceSampler::mode_of(request);
+  run_timed(
+      state, [&](cudaStream_t s, int) { sampler.issue(logits.as<float>(), mode, s); }, 4.0 * kVocab,
+      0);
+}
+
 // The probe every roofline fraction divides by: read-only 16-byte loads over 4 GiB.
 void BM_ReadProbe(benchmark::State& state) {
   const std::size_t bytes = std::size_t(4) << 30;
@@ -361,6 +384,7 @@ BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(k
 BENCHMARK(BM_RmsNorm)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Attention)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Router)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
+BENCHMARK(BM_Sampling)->ArgName("ranked")->Arg(0)->Arg(1)->UseManualTime()->Unit(kUnit);
 
 }  // namespace
 

@@ -268,7 +268,7 @@ struct GpuExecutor::Impl {
             "position upload");
       issue_chunk(s, n, options, options.all_logits, true);
       if (sample > 0) {
-        s.sampler->issue(b.logits.as<float>(), DeviceSampler::Mode(sample - 1), stream);
+        issue_samples(s, options.all_logits ? n : 1, sample);
       } else {
         check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
                               (options.all_logits ? n : 1) * vocab * sizeof(float),
@@ -312,7 +312,7 @@ struct GpuExecutor::Impl {
       s.drop_step_graphs();
       s.step_taps = PinnedBuffer(taps_bytes);
     }
-    const int sample = stage_sampling(s, options);
+    const int sample = stage_sampling(s, options, n, max_step);
     auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
       return g.tokens == n && g.all_logits == options.all_logits && g.taps == options.hidden_taps &&
              g.sample == sample;
@@ -339,7 +339,7 @@ struct GpuExecutor::Impl {
     std::copy_n(s.step_logits.as<float>(), out.logits.size(), out.logits.begin());
     std::copy_n(s.step_taps.as<float>(), out.hidden.size(), out.hidden.begin());
     s.commit(n);
-    if (sample > 0) take_sample(s, out);
+    if (sample > 0) take_samples(s, out, options.all_logits ? n : 1, options.all_logits);
     return out;
   }
 
@@ -373,7 +373,7 @@ struct GpuExecutor::Impl {
                       s.ring_v_width(), saved_length, saved_slots, to_ring, stream);
     };
     const int fail_after = std::exchange(cancel_after_chunks, -1);
-    const int sample = stage_sampling(s, options);
+    const int sample = stage_sampling(s, options, total, chunk);
     try {
       copy_rings(false);
       int chunks = 0;
@@ -393,13 +393,13 @@ struct GpuExecutor::Impl {
               std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
                   .count();
         }
-        if (options.all_logits) {
+        if (sample > 0 && last_chunk) {  // a sampled all-logits step is one chunk
+          issue_samples(s, options.all_logits ? n : 1, sample);
+        } else if (options.all_logits) {
           check(cudaMemcpyAsync(out.logits.data() + begin * vocab, s.scratch.logits.get(),
                                 std::size_t(n) * vocab * sizeof(float), cudaMemcpyDeviceToHost,
                                 stream),
                 "logits download");
-        } else if (last_chunk && sample > 0) {
-          s.sampler->issue(s.scratch.logits.as<float>(), DeviceSampler::Mode(sample - 1), stream);
         } else if (last_chunk) {
           check(cudaMemcpyAsync(out.logits.data(), s.scratch.logits.get(), vocab * sizeof(float),
                                 cudaMemcpyDeviceToHost, stream),
@@ -423,26 +423,65 @@ struct GpuExecutor::Impl {
       s.restore(saved_length, saved_floor);
       throw;
     }
-    if (sample > 0) take_sample(s, out);
+    if (sample > 0) {
+      take_samples(s, out, options.all_logits ? static_cast<int>(total) : 1, options.all_logits);
+    }
     return out;
   }
 
-  // When the step should sample on the device: stages the request and returns 1 + its mode;
-  // 0 to return logits instead (no request, all logits asked for, or a request the device
-  // sampler cannot hold).
-  int stage_sampling(GpuState& s, const exec::StepOptions& options) {
-    if (options.sample == nullptr || options.all_logits) return 0;
-    if (!s.sampler) s.sampler = std::make_unique<DeviceSampler>(config.vocab_size);
-    if (!s.sampler->fits(*options.sample)) return 0;
-    s.sampler->stage(*options.sample);
-    return 1 + static_cast<int>(DeviceSampler::mode_of(*options.sample));
+  // When the step should sample on the device: stages one request a sampled row (the last row,
+  // or every row of an all-logits step of at most `max_rows` tokens) and returns 1 + their
+  // common mode; 0 to return logits instead (no request, a request the device samplers cannot
+  // hold, or rows of different modes).
+  int stage_sampling(GpuState& s, const exec::StepOptions& options, std::int64_t tokens,
+                     int max_rows) {
+    std::vector<const exec::SampleRequest*> rows;
+    if (options.all_logits) {
+      if (options.sample_rows == nullptr || tokens > max_rows ||
+          static_cast<std::int64_t>(options.sample_rows->size()) != tokens) {
+        return 0;
+      }
+      for (const exec::SampleRequest& r : *options.sample_rows) rows.push_back(&r);
+    } else {
+      if (options.sample == nullptr) return 0;
+      rows.push_back(options.sample);
+    }
+    const DeviceSampler::Mode mode = DeviceSampler::mode_of(*rows.front());
+    while (s.samplers.size() < rows.size()) {
+      s.samplers.push_back(std::make_unique<DeviceSampler>(config.vocab_size));
+    }
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (!s.samplers[i]->fits(*rows[i]) || DeviceSampler::mode_of(*rows[i]) != mode) return 0;
+    }
+    for (std::size_t i = 0; i < rows.size(); ++i) s.samplers[i]->stage(*rows[i]);
+    return 1 + static_cast<int>(mode);
   }
 
-  // After a sampling step: its result, or (a row the device declines) the logits for the host.
-  void take_sample(GpuState& s, exec::StepOutput& out) {
-    out.sampled = s.sampler->result();
-    if (out.sampled) return;
-    out.logits.resize(config.vocab_size);
+  // Samples logits rows 0 .. rows - 1 of the step, each with its staged request.
+  void issue_samples(GpuState& s, int rows, int sample) {
+    for (int i = 0; i < rows; ++i) {
+      s.samplers[i]->issue(s.scratch.logits.as<float>() + std::size_t(i) * config.vocab_size,
+                           DeviceSampler::Mode(sample - 1), stream);
+    }
+  }
+
+  // After a sampling step: its results, or (a row the device declines) the logits for the host.
+  void take_samples(GpuState& s, exec::StepOutput& out, int rows, bool all_logits) {
+    bool all_sampled = true;
+    for (int i = 0; i < rows && all_sampled; ++i) {
+      std::optional<SampleResult> r = s.samplers[i]->result();
+      all_sampled = r.has_value();
+      if (!r) break;
+      if (all_logits) {
+        out.sampled_rows.push_back(std::move(*r));
+      } else {
+        out.sampled = std::move(r);
+      }
+    }
+    if (all_sampled) return;
+    out.sampled.reset();
+    out.sampled_rows.clear();
+    out.logits.resize(std::size_t(rows) * config.vocab_size);
     copy_to_host(out.logits.data(), s.scratch.logits.get(), out.logits.size() * sizeof(float));
   }
 };
@@ -509,15 +548,22 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   return impl_->run_direct(*s, tokens, options, start);
 }
 
-std::vector<float> GpuExecutor::fetch_last_logits(const exec::ExecutorState& state) const {
+std::vector<float> GpuExecutor::fetch_logits(const exec::ExecutorState& state, int row) const {
   const auto* s = dynamic_cast<const GpuState*>(&state);
   if (s == nullptr) {
     throw Error(ErrorCode::kInternal,
-                "GpuExecutor::fetch_last_logits: state belongs to another executor");
+                "GpuExecutor::fetch_logits: state belongs to another executor");
+  }
+  if (row < 0 || row >= s->max_step_tokens()) {
+    throw Error(ErrorCode::kInternal, fmt::format("GpuExecutor::fetch_logits: row {} outside the "
+                                                  "step's {} rows",
+                                                  row, s->max_step_tokens()));
   }
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  std::vector<float> logits(impl_->config.vocab_size);
-  copy_to_host(logits.data(), s->scratch.logits.get(), logits.size() * sizeof(float));
+  const std::size_t vocab = impl_->config.vocab_size;
+  std::vector<float> logits(vocab);
+  copy_to_host(logits.data(), s->scratch.logits.as<float>() + std::size_t(row) * vocab,
+               vocab * sizeof(float));
   return logits;
 }
 

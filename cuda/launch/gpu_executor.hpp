@@ -39,7 +39,7 @@ class GpuExecutor final : public exec::Executor {
                        const exec::StepOptions& options) const override;
   std::string device_name() const override;
   bool can_sample() const override { return true; }
-  std::vector<float> fetch_last_logits(const exec::ExecutorState& state) const override;
+  std::vector<float> fetch_logits(const exec::ExecutorState& state, int row) const override;
 
   // Decode steps replay a captured graph (default) or launch kernel by kernel.
   void set_use_graphs(bool on);

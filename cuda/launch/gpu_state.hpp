@@ -113,9 +113,9 @@ class GpuState final : public exec::ExecutorState {
   std::vector<StepGraph> step_graphs;
   PinnedBuffer step_io, step_logits, step_taps;
   void drop_step_graphs();
-  // Samples the last row of scratch.logits on the device (StepOptions::sample); made on first
-  // use, its buffers never move, so graphs that issue it stay valid.
-  std::unique_ptr<DeviceSampler> sampler;
+  // Sample rows of scratch.logits on the device (StepOptions::sample / sample_rows), one sampler
+  // a row; made on first use, their buffers never move, so graphs that issue them stay valid.
+  std::vector<std::unique_ptr<DeviceSampler>> samplers;
 
  private:
   const model::ModelConfig& config_;

@@ -31,7 +31,7 @@ std::unique_ptr<Session::Impl> Session::Impl::clone() const {
   copy->tokens = tokens;
   copy->pending = pending;
   copy->last_logits =
-      logits_on_device ? model->impl().executor->fetch_last_logits(*state) : last_logits;
+      logits_on_device ? model->impl().executor->fetch_logits(*state, logits_row) : last_logits;
   copy->stats = stats;
   return copy;  // not the speculator: its state belongs to this conversation
 }
@@ -42,10 +42,12 @@ std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_token
 }
 
 exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_tokens,
-                                         bool all_logits, const std::vector<int>& taps) {
+                                         bool all_logits, const std::vector<int>& taps,
+                                         const std::vector<exec::SampleRequest>* sample_rows) {
   exec::StepOptions options;
   options.all_logits = all_logits;
   options.hidden_taps = taps;
+  options.sample_rows = sample_rows;
   options.cancel = &cancel_requested;
   options.max_chunk = m->options.max_step_tokens;
   try {
@@ -75,8 +77,7 @@ std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
     throw;
   }
   if (out.sampled) {
-    last_logits.clear();
-    logits_on_device = true;
+    keep_logits_on_device(0);
   } else {
     set_logits(std::move(out.logits));
   }
@@ -87,7 +88,7 @@ std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
 }
 
 const std::vector<float>& Session::Impl::host_logits() {
-  if (logits_on_device) set_logits(m->executor->fetch_last_logits(*state));
+  if (logits_on_device) set_logits(m->executor->fetch_logits(*state, logits_row));
   return last_logits;
 }
 

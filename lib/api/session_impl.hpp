@@ -22,8 +22,10 @@ struct Session::Impl {
   // token when all_logits, else of the last one. Keeps the cache unchanged on any error.
   std::vector<float> run(const std::vector<std::int32_t>& tokens, bool all_logits);
   // As run(), also returning the outputs of the decoder layers in `taps` for every token.
+  // With sample_rows (and all_logits), the device may sample every row (StepOptions).
   exec::StepOutput run_step(const std::vector<std::int32_t>& tokens, bool all_logits,
-                            const std::vector<int>& taps);
+                            const std::vector<int>& taps,
+                            const std::vector<exec::SampleRequest>* sample_rows = nullptr);
   // Runs the tokens accepted but not yet processed (the last generated one), if any. With a
   // sampler (and ModelOptions::sample_on_device, on an executor that can), the step also draws
   // the sampler's next token on the device and returns it; the logits then stay there until
@@ -31,6 +33,12 @@ struct Session::Impl {
   std::optional<SampleResult> flush_pending(const Sampler* next = nullptr);
   // The logits after the last processed token, on the host (fetched from the device if needed).
   const std::vector<float>& host_logits();
+  // The logits of the last step's row `row` stay on the device until host_logits() asks.
+  void keep_logits_on_device(int row) {
+    last_logits.clear();
+    logits_on_device = true;
+    logits_row = row;
+  }
   void set_logits(std::vector<float> logits) {
     last_logits = std::move(logits);
     logits_on_device = false;
@@ -51,6 +59,7 @@ struct Session::Impl {
   std::vector<std::int32_t> pending;           // tail of `tokens` not yet run through the model
   std::vector<float> last_logits;              // logits after the last processed token
   bool logits_on_device = false;  // last_logits not fetched: the executor still holds them
+  int logits_row = 0;             // ... as this row of the state's last step
   SessionStats stats;
   // The speculator bound by the last speculative generate(); rewind / reset truncate it.
   std::shared_ptr<Speculator> speculator;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "mimo/error.hpp"
 
@@ -176,17 +177,39 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       std::vector<std::int32_t> block = pending;  // the one pending token: the anchor
       block.insert(block.end(), drafts.begin(), drafts.end());
       const std::int64_t base = state->length();
-      exec::StepOutput out = run_step(block, true, taps);
+      // Greedy rows can be decided on the device: row i's penalty window holds the drafts
+      // before it, exactly the history the host sampler has if it gets that far.
+      std::vector<exec::SampleRequest> row_requests;
+      if (greedy && m->options.sample_on_device && m->executor->can_sample()) {
+        Sampler probe = sampler;
+        for (std::size_t i = 0; i < block.size(); ++i) {
+          std::optional<exec::SampleRequest> r = SamplerAccess::device_request(probe, vocab);
+          if (!r) {
+            row_requests.clear();
+            break;
+          }
+          row_requests.push_back(std::move(*r));
+          if (i < drafts.size()) probe.accept(drafts[i]);
+        }
+      }
+      exec::StepOutput out =
+          run_step(block, true, taps, row_requests.empty() ? nullptr : &row_requests);
+      const bool rows_sampled = !out.sampled_rows.empty();
       pending.clear();
       int accepted = 0;
       int produced = 0;
       bool more = true;
       bool last_was_draft = false;
       for (std::size_t i = 0; i <= drafts.size(); ++i) {
-        const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
         const std::int32_t draft = i < drafts.size() ? drafts[i] : -1;
-        SampleResult s =
-            greedy ? sampler.sample(row, vocab) : verify_sampled(sampler, row, vocab, draft, probs);
+        SampleResult s;
+        if (rows_sampled) {
+          s = out.sampled_rows[i];  // greedy: no generator value to consume
+        } else {
+          const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
+          s = greedy ? sampler.sample(row, vocab)
+                     : verify_sampled(sampler, row, vocab, draft, probs);
+        }
         sampler.accept(s.token);
         ++produced;
         last_was_draft = s.token == draft;
@@ -196,8 +219,12 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       }
       // Keep the anchor and the accepted drafts; a target-chosen last token runs next step.
       state->truncate(base + 1 + accepted);
-      const std::size_t row = static_cast<std::size_t>(accepted) * vocab;
-      set_logits(std::vector<float>(out.logits.begin() + row, out.logits.begin() + row + vocab));
+      if (rows_sampled) {
+        keep_logits_on_device(accepted);
+      } else {
+        const std::size_t row = static_cast<std::size_t>(accepted) * vocab;
+        set_logits(std::vector<float>(out.logits.begin() + row, out.logits.begin() + row + vocab));
+      }
       if (!last_was_draft) pending.push_back(result.tokens.back());
       spec.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(), accepted + 1);
 

@@ -5,9 +5,9 @@
 
 namespace mimo::exec {
 
-std::vector<float> Executor::fetch_last_logits(const ExecutorState&) const {
+std::vector<float> Executor::fetch_logits(const ExecutorState&, int) const {
   throw Error(ErrorCode::kInternal,
-              "Executor::fetch_last_logits: this executor never keeps logits on its device");
+              "Executor::fetch_logits: this executor never keeps logits on its device");
 }
 
 }  // namespace mimo::exec

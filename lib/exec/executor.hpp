@@ -20,15 +20,21 @@ struct StepOptions : cpu::ForwardOptions {
   // Also sample the next token from the last row's logits on the executor's device, when it can
   // (can_sample()) and all_logits is off. Executors that cannot ignore it.
   const SampleRequest* sample = nullptr;
+  // With all_logits: sample row i with (*sample_rows)[i], one request per token (a verify block:
+  // each row's penalty window includes the drafts before it). Same device condition as `sample`.
+  const std::vector<SampleRequest>* sample_rows = nullptr;
 };
 
 struct StepOutput : cpu::ForwardOutput {
   // Set when the step sampled on the device: the same token, log-prob and top log-probs as
   // mimo::Sampler::sample on these logits with that generator state; `logits` is then empty
-  // (fetch_last_logits() brings them when needed). Empty when the device declined (a NaN or
+  // (fetch_logits() brings them when needed). Empty when the device declined (a NaN or
   // +infinity logit, every token banned): the logits are returned and the host sampler decides,
   // with its exact error messages.
   std::optional<SampleResult> sampled;
+  // For sample_rows: one result per row when the device sampled every row (logits then empty);
+  // empty otherwise, with the logits returned.
+  std::vector<SampleResult> sampled_rows;
 };
 
 // Per-session state of an executor: its KV caches and position.
@@ -56,9 +62,9 @@ class Executor {
   virtual std::string device_name() const = 0;
   // Whether run() honours StepOptions::sample.
   virtual bool can_sample() const { return false; }
-  // The last-row logits of the state's last step that sampled on the device (which did not
-  // return them). Only valid right after such a step.
-  virtual std::vector<float> fetch_last_logits(const ExecutorState& state) const;
+  // Row `row` of the logits of the state's last step, when that step sampled on the device and
+  // returned none (row 0 = the only row of a last-row step). Valid until the state's next run.
+  virtual std::vector<float> fetch_logits(const ExecutorState& state, int row) const;
 };
 
 }  // namespace mimo::exec

@@ -2,7 +2,9 @@
 // chain's definition (docs/sampling.md): for fresh random rows (with ties, banned tokens and
 // penalised history) and every filter, the device must draw the same token with the same
 // generator value, with the same log-prob and top log-probs. Then through the public API:
-// Session::generate with sampling on the device == with sampling on the host.
+// Session::generate with sampling on the device == with sampling on the host, plain and with a
+// speculator (greedy verify rows sampled on the device, each with its drafts in the penalty
+// window).
 // Tolerances: tokens and top log-prob ids exact; log-probs 2e-6 relative (a double sum in
 // another order).
 #include <cmath>
@@ -19,6 +21,7 @@
 #include "mimo/model.hpp"
 #include "mimo/sampler.hpp"
 #include "mimo/session.hpp"
+#include "mimo/speculator.hpp"
 #include "support/catch.hpp"
 
 namespace mimo {
@@ -231,6 +234,52 @@ TEST_CASE("GPU Session::generate samples on the device exactly as on the host", 
           on_host.sample(last.data(), int(last.size())).token);
     CHECK(a->fork()->logits() == b->logits());
   }
+}
+
+TEST_CASE("GPU speculative greedy verifies its rows on the device exactly as on the host",
+          "[gpu][sampling][spec]") {
+  ModelOptions options;
+  options.device = Device::kCuda;
+  options.max_context = 512;
+  options.max_step_tokens = 8;
+  const auto device_model = Model::load(data("models/tiny-fp8"), options);
+  options.sample_on_device = false;
+  const auto host_model = Model::load(data("models/tiny-fp8"), options);
+  SamplerConfig config;  // greedy, with penalties that change the argmax along the way
+  config.repetition_penalty = 1.3f;
+  config.presence_penalty = 0.5f;
+  config.penalty_last_n = 16;
+  config.logit_bias = {{3, -kInf}, {11, 1.5f}};
+  config.top_logprobs = 3;
+  GenerateOptions generate;
+  generate.max_tokens = 160;
+  generate.ignore_eos = true;
+  const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200, 7, 42, 99, 5};
+  std::vector<SampleResult> got, want;
+  std::unique_ptr<Session> a = device_model->new_session(), b = host_model->new_session();
+  for (auto [session, out] : {std::pair{a.get(), &got}, std::pair{b.get(), &want}}) {
+    Sampler sampler(config);
+    generate.speculator = make_ngram_speculator(2, 7);
+    session->generate(prompt, sampler, generate, [out](const SampleResult& r) {
+      out->push_back(r);
+      return true;
+    });
+  }
+  INFO("n-gram drafts accepted on the device: " << a->stats().speculation.accepted_tokens);
+  CHECK(a->stats().speculation.accepted_tokens > 0);
+  CHECK(a->stats().speculation.accepted_tokens == b->stats().speculation.accepted_tokens);
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    INFO("token " << i);
+    REQUIRE(got[i].token == want[i].token);
+    CHECK(close(got[i].logprob, want[i].logprob));
+    REQUIRE(got[i].top_logprobs.size() == want[i].top_logprobs.size());
+    for (std::size_t k = 0; k < got[i].top_logprobs.size(); ++k) {
+      CHECK(got[i].top_logprobs[k].first == want[i].top_logprobs[k].first);
+    }
+  }
+  // The logits kept on the device (the accepted row's) are the host's.
+  CHECK(a->logits() == b->logits());
 }
 
 }  // namespace
