@@ -247,15 +247,19 @@ double measure_sampled_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
   return median(ms);
 }
 
-// A greedy verify step of `block` tokens that ends in every row's token (what speculative
-// decoding checks the drafts against), median ms: rows sampled on the device inside the step
-// (StepOptions::sample_rows) or on the host from the downloaded all-logits.
+// A verify step of `block` tokens that ends in every row's decided token (what speculative
+// decoding checks the drafts against: the block's tokens after the first are the drafts), median
+// ms: rows decided on the device inside the step (StepOptions::sample_rows) or on the host from
+// the downloaded all-logits (greedy: Sampler::sample; sampling: the verification's coin and
+// redraw over Sampler::probabilities). Every row is decided, as when all drafts are accepted.
 double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
-                             const model::ModelConfig& c, int block, bool on_device, int steps,
-                             std::mt19937& rng) {
+                             const model::ModelConfig& c, int block, const SamplerConfig& config,
+                             bool on_device, int steps, std::mt19937& rng) {
   std::uniform_int_distribution<int> pick(0, c.vocab_size - 1);
-  Sampler sampler(SamplerConfig{});
+  Sampler sampler(config);
+  const bool greedy = config.temperature == 0.0f;
   std::vector<double> ms;
+  std::vector<float> p;
   for (int i = 0; i < steps + 2; ++i) {
     std::vector<std::int32_t> ids(block);
     for (auto& t : ids) t = pick(rng);
@@ -266,23 +270,36 @@ double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
     if (on_device) {
       Sampler probe = sampler;
       for (int r = 0; r < block; ++r) {
-        rows.push_back(*SamplerAccess::device_request(probe, c.vocab_size));
+        rows.push_back(*SamplerAccess::device_request(probe, c.vocab_size, greedy ? 0 : r));
+        if (!greedy) rows.back().draft = r + 1 < block ? ids[r + 1] : -1;
         probe.accept(ids[r]);
       }
       options.sample_rows = &rows;
     }
     exec::StepOutput out = gpu.run(state, ids, options);
-    std::int32_t checksum = 0;
-    for (int r = 0; r < block; ++r) {
-      checksum +=
-          on_device
-              ? out.sampled_rows.at(r).token
-              : sampler.sample(out.logits.data() + std::size_t(r) * c.vocab_size, c.vocab_size)
-                    .token;
+    if (on_device && out.sampled_rows.size() != std::size_t(block)) {
+      throw Error(ErrorCode::kInternal, "mimo-bench: the device declined the verify rows");
+    }
+    std::int64_t checksum = 0;
+    for (int r = 0; r < block && !on_device; ++r) {
+      const float* row = out.logits.data() + std::size_t(r) * c.vocab_size;
+      if (greedy) {
+        checksum += sampler.sample(row, c.vocab_size).token;
+        continue;
+      }
+      sampler.probabilities(row, c.vocab_size, p);
+      double total = 0;
+      for (float x : p) total += x;
+      const std::int32_t draft = r + 1 < block ? ids[r + 1] : 0;
+      const float coin[2] = {p[draft], static_cast<float>(std::max(0.0, total - p[draft]))};
+      if (sampler.sample_from(coin, 2) != 0) {
+        p[draft] = 0.0f;
+        checksum += sampler.sample_from(p);
+      }
     }
     const double elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (checksum < 0) throw Error(ErrorCode::kInternal, "mimo-bench: no token sampled");
+    if (checksum < 0) throw Error(ErrorCode::kInternal, "mimo-bench: no token decided");
     state.truncate(state.length() - block);
     if (i >= 2) ms.push_back(elapsed);
   }
@@ -362,13 +379,13 @@ int run(const Args& args) {
     out.line("decode-1 + %-10s token: %.3f ms sampled on the device, %.3f ms on the host\n", name,
              device_ms, host_ms);
   }
-  {
+  for (const auto& [name, sc] : {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}}) {
     const double device_ms =
-        measure_verified_step(gpu, *state, config, args.verify, true, args.steps, rng);
+        measure_verified_step(gpu, *state, config, args.verify, sc, true, args.steps, rng);
     const double host_ms =
-        measure_verified_step(gpu, *state, config, args.verify, false, args.steps, rng);
-    out.line("verify-%d + greedy rows: %.3f ms sampled on the device, %.3f ms on the host\n",
-             args.verify, device_ms, host_ms);
+        measure_verified_step(gpu, *state, config, args.verify, sc, false, args.steps, rng);
+    out.line("verify-%d + %-10s rows: %.3f ms decided on the device, %.3f ms on the host\n",
+             args.verify, name, device_ms, host_ms);
   }
   if (args.profile) {
     gpu.set_use_graphs(false);

@@ -6,6 +6,8 @@
 //   ranked mode: candidate_keys, CUB radix sort (z descending, ties by id: stable), cut_weights
 //     (exp(z) of the top-k prefix, min-p cut, the chunk where top-p's mass crosses), top_p_cut,
 //     survivor_total, scatter_probs (P by token id), draw_chunks, draw_token
+//   A speculative verify row (draft >= 0) keeps the draft's P aside: its coin decides with u,
+//   and a rejection draws from the other tokens' P with u2 (Sampler::sample_from's walk).
 // Every sum is per chunk in a fixed order and then over chunks in order, and every search for
 // a crossing scans the chunk found with a CUB BlockScan: the same row gives the same token on
 // every run (CUB's device-wide float scan does not promise that).
@@ -53,6 +55,8 @@ struct RowState {
   double total;  // sum of exp(z) over the survivors
   double log_sum;
   int last_nonzero;
+  float p_draft;   // a verify row: P(draft), left out of probs_by_id
+  double total_p;  // sum of P over every token (the draft included)
   unsigned arrivals;
 };
 
@@ -173,6 +177,7 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
   st->cross_chunk = -1;
   st->survivors = 0;
   st->last_nonzero = -1;
+  st->p_draft = 0.0f;
 }
 
 // Greedy: the arg-max and log of sum exp(l - max) (the logprob at temperature 1).
@@ -337,16 +342,23 @@ __global__ void survivor_total_kernel(const double* __restrict__ weights, int vo
   st->log_sum = log(total);
 }
 
-// P[token] = float(exp(z) / total) for the survivors, by token id (zero elsewhere).
+// P[token] = float(exp(z) / total) for the survivors, by token id (zero elsewhere); a verify
+// row's draft goes to st->p_draft instead.
 __global__ void scatter_probs_kernel(const double* __restrict__ weights,
                                      const int* __restrict__ ranked_ids, int vocab, int chunk,
-                                     const RowState* st, double* __restrict__ probs_by_id) {
+                                     const SamplingParams* params, RowState* st,
+                                     double* __restrict__ probs_by_id) {
   if (st->invalid) return;
-  const int m = st->survivors;
+  const int m = st->survivors, draft = params->draft;
   const double total = st->total;
   for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, min(vocab, m));
        i += kThreads) {
-    probs_by_id[ranked_ids[i]] = static_cast<double>(static_cast<float>(weights[i] / total));
+    const float p = static_cast<float>(weights[i] / total);
+    if (ranked_ids[i] == draft) {
+      st->p_draft = p;
+    } else {
+      probs_by_id[ranked_ids[i]] = static_cast<double>(p);
+    }
   }
 }
 
@@ -381,7 +393,10 @@ __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int v
     last_nonzero = max(last_nonzero, index_partials[b]);
   }
   st->last_nonzero = last_nonzero;
-  const double target = params->u * total;
+  // A verify row: total excludes the draft, which the coin in draw_token decides first.
+  const bool verify = params->draft >= 0;
+  st->total_p = verify ? total + static_cast<double>(st->p_draft) : total;
+  const double target = (verify ? params->u2 : params->u) * total;
   st->target = target;
   st->cross_chunk = -1;
   double prefix = 0.0;
@@ -407,7 +422,18 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   }
   const SamplingParams p = *params;
   int token = st->argmax;
-  if (p.draw) {
+  bool accepted = false;
+  if (p.draw && p.draft >= 0) {
+    // Sampler::sample_from({P(draft), max(0, total - P(draft))}) with u: index 0 accepts.
+    const float coin_draft = st->p_draft;
+    const float coin_rest = static_cast<float>(fmax(0.0, st->total_p - coin_draft));
+    const double coin_target = p.u * (static_cast<double>(coin_draft) + coin_rest);
+    accepted =
+        coin_draft > 0.0f && (coin_target < static_cast<double>(coin_draft) || !(coin_rest > 0.0f));
+  }
+  if (p.draw && accepted) {
+    token = p.draft;
+  } else if (p.draw) {
     int hit = vocab;
     if (st->cross_chunk >= 0) {
       hit = first_crossing<true>(probs_by_id, st->cross_chunk * chunk, vocab, st->cross_prefix,
@@ -420,6 +446,16 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   const double log_sum = st->log_sum;
   out->token = token;
   out->status = token >= 0 && token < vocab ? 0 : 1;
+  if (p.draft >= 0) {
+    // A verify row reports log(P / sum P), as the host's verification does.
+    float p_token = 0.0f;
+    if (out->status == 0) {
+      p_token = token == p.draft ? st->p_draft : static_cast<float>(probs_by_id[token]);
+    }
+    out->logprob = static_cast<float>(log(static_cast<double>(p_token) / st->total_p));
+    out->n_top = 0;
+    return;
+  }
   // The token's z is its ranking key; greedy's is 0 (l - max of the arg-max).
   const float z_token =
       p.draw && out->status == 0 ? tiles::candidate_key(adj[token], st->max, p.temperature) : 0.0f;
@@ -514,6 +550,9 @@ int DeviceSampler::vocab() const {
 
 bool DeviceSampler::fits(const exec::SampleRequest& r) const {
   if (r.top_logprobs > kMaxTopLogprobs) return false;
+  // Verify rows: sampling only, and their top log-probs (ordered by P) stay on the host.
+  if (r.draft >= impl_->vocab) return false;
+  if (r.draft >= 0 && (r.temperature == 0.0f || r.top_logprobs > 0)) return false;
   if (r.logit_bias.size() + r.penalty_counts.size() > std::size_t(kMaxEntries)) return false;
   for (const auto& [token, bias] : r.logit_bias) {
     if (token < 0 || token >= impl_->vocab) return false;
@@ -533,6 +572,8 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
   const bool greedy = r.temperature == 0.0f;
   // Greedy ranks at temperature 1 with no filters (its top log-probs); it draws nothing.
   p.u = r.u;
+  p.u2 = r.u2;
+  p.draft = greedy ? -1 : r.draft;
   p.temperature = greedy ? 1.0f : r.temperature;
   p.top_k = greedy ? 0 : r.top_k;
   p.top_p = greedy ? 1.0f : r.top_p;
@@ -600,7 +641,7 @@ void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
   survivor_total_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), vocab, chunk, state,
                                                      m.sum_partials.as<double>());
   scatter_probs_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), m.ranked_ids.as<int>(),
-                                                    vocab, chunk, state,
+                                                    vocab, chunk, params, state,
                                                     m.probs_by_id.as<double>());
   draw_chunks_kernel<<<blocks, kThreads, 0, st>>>(m.probs_by_id.as<double>(), vocab, chunk, params,
                                                   state, m.sum_partials.as<double>(),

@@ -21,7 +21,8 @@ struct SamplingEntry {
 // The chain's parameters for one row, read from device memory (a captured step reads the values
 // staged before each replay).
 struct SamplingParams {
-  double u;           // the draw's uniform in [0, 1)
+  double u;           // the draw's uniform in [0, 1) (a verify row: its coin's)
+  double u2;          // a verify row: the uniform of the draw without the draft
   float temperature;  // of the ranking: the config's, or 1 for greedy's top log-probs
   float top_p;        // 1 = off
   float min_p;        // 0 = off
@@ -32,7 +33,8 @@ struct SamplingParams {
   int top_k;  // 0 = off
   int n_entries;
   int top_logprobs;
-  int draw;  // 1: draw from the distribution; 0: greedy (the arg-max, logprob at temperature 1)
+  int draw;   // 1: draw from the distribution; 0: greedy (the arg-max, logprob at temperature 1)
+  int draft;  // >= 0: verify this draft (speculative sampling); -1: a plain draw
 };
 
 // Step 1 and 2 of the chain for one touched token: bias entries in order, then the repetition

@@ -271,7 +271,7 @@ std::int32_t Sampler::sample_from(const std::vector<float>& probs) {
 }
 
 std::optional<exec::SampleRequest> SamplerAccess::device_request(const Sampler& sampler,
-                                                                 std::int32_t vocab) {
+                                                                 std::int32_t vocab, int ahead) {
   const Sampler::Impl& impl = *sampler.impl_;
   const SamplerConfig& c = impl.config;
   exec::SampleRequest r;
@@ -293,13 +293,16 @@ std::optional<exec::SampleRequest> SamplerAccess::device_request(const Sampler& 
   }
   if (!impl.greedy()) {
     sampling::Rng peek = impl.rng;
+    for (int i = 0; i < ahead; ++i) peek.next_u64();
     r.u = peek.next_double();
+    r.u2 = peek.next_double();
   }
   return r;
 }
 
-void SamplerAccess::consume_device_draw(Sampler& sampler) {
-  if (!sampler.impl_->greedy()) sampler.impl_->rng.next_double();
+void SamplerAccess::consume_device_draw(Sampler& sampler, int values) {
+  if (sampler.impl_->greedy()) return;
+  for (int i = 0; i < values; ++i) sampler.impl_->rng.next_u64();
 }
 
 }  // namespace mimo

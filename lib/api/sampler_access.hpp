@@ -15,10 +15,13 @@ namespace mimo {
 struct SamplerAccess {
   // The request for the sampler's next sample() over `vocab` tokens, or nullopt where the host
   // must sample (a bias or history token outside the vocabulary: the host throws the error).
+  // `ahead` generator values are skipped first (a verify row after `ahead` accepted drafts);
+  // u2 is the value after u.
   static std::optional<exec::SampleRequest> device_request(const Sampler& sampler,
-                                                           std::int32_t vocab);
-  // What sample() would have consumed for the token a device drew with device_request's u.
-  static void consume_device_draw(Sampler& sampler);
+                                                           std::int32_t vocab, int ahead = 0);
+  // Advances the generator as sample() would have for a device-drawn token (one value, none
+  // when greedy), or by `values` for a speculative verify row (1 accepted / bonus, 2 rejected).
+  static void consume_device_draw(Sampler& sampler, int values = 1);
 };
 
 }  // namespace mimo

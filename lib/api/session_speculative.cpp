@@ -177,17 +177,20 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       std::vector<std::int32_t> block = pending;  // the one pending token: the anchor
       block.insert(block.end(), drafts.begin(), drafts.end());
       const std::int64_t base = state->length();
-      // Greedy rows can be decided on the device: row i's penalty window holds the drafts
-      // before it, exactly the history the host sampler has if it gets that far.
+      // The rows can be decided on the device: row i is reached only after drafts 1..i were
+      // accepted, so its penalty window holds them and (sampling) each accepted row consumed
+      // exactly one generator value: its coin is the i-th value from now, its redraw the next.
       std::vector<exec::SampleRequest> row_requests;
-      if (greedy && m->options.sample_on_device && m->executor->can_sample()) {
+      if (m->options.sample_on_device && m->executor->can_sample()) {
         Sampler probe = sampler;
         for (std::size_t i = 0; i < block.size(); ++i) {
-          std::optional<exec::SampleRequest> r = SamplerAccess::device_request(probe, vocab);
+          std::optional<exec::SampleRequest> r =
+              SamplerAccess::device_request(probe, vocab, greedy ? 0 : static_cast<int>(i));
           if (!r) {
             row_requests.clear();
             break;
           }
+          if (!greedy) r->draft = i < drafts.size() ? drafts[i] : -1;
           row_requests.push_back(std::move(*r));
           if (i < drafts.size()) probe.accept(drafts[i]);
         }
@@ -204,7 +207,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         const std::int32_t draft = i < drafts.size() ? drafts[i] : -1;
         SampleResult s;
         if (rows_sampled) {
-          s = out.sampled_rows[i];  // greedy: no generator value to consume
+          s = out.sampled_rows[i];
+          // What verify_sampled would have drawn: the coin, and the redraw after a rejection.
+          SamplerAccess::consume_device_draw(sampler, draft >= 0 && s.token != draft ? 2 : 1);
         } else {
           const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
           s = greedy ? sampler.sample(row, vocab)

@@ -25,6 +25,11 @@ struct SampleRequest {
   int top_logprobs = 0;
   // Uniform in [0, 1): the value the Sampler's generator yields next (unused when greedy).
   double u = 0.0;
+  // Speculative verification of a draft token (sampling only, docs/speculative.md): accept
+  // `draft` when the coin {P(draft), 1 - P(draft)} drawn with u says so, else draw from P with
+  // the draft removed using u2, the generator's value after u. -1: a plain draw with u.
+  std::int32_t draft = -1;
+  double u2 = 0.0;
 };
 
 }  // namespace mimo::exec

@@ -7,11 +7,13 @@
 // window).
 // Tolerances: tokens and top log-prob ids exact; log-probs 2e-6 relative (a double sum in
 // another order).
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "api/sampler_access.hpp"
@@ -144,6 +146,78 @@ TEST_CASE("GPU sampling draws what mimo::Sampler draws, for every filter", "[gpu
   }
 }
 
+// The host's speculative verification of one row (lib/api/session_speculative.cpp,
+// verify_sampled): accept `draft` with probability P(draft), else draw from P without it.
+SampleResult host_verify(Sampler& sampler, const std::vector<float>& row, std::int32_t draft) {
+  std::vector<float> p;
+  sampler.probabilities(row.data(), static_cast<std::int32_t>(row.size()), p);
+  double total = 0.0;
+  for (float x : p) total += x;
+  std::int32_t token = -1;
+  if (draft >= 0) {
+    const float p_draft = p[draft];
+    const float coin[2] = {p_draft, static_cast<float>(std::max(0.0, total - p_draft))};
+    if (sampler.sample_from(coin, 2) == 0) {
+      token = draft;
+    } else {
+      p[draft] = 0.0f;
+      token = sampler.sample_from(p);
+      p[draft] = p_draft;
+    }
+  } else {
+    token = sampler.sample_from(p);
+  }
+  SampleResult r;
+  r.token = token;
+  r.logprob = static_cast<float>(std::log(p[token] / total));
+  return r;
+}
+
+TEST_CASE("GPU speculative verify rows decide drafts as the host does", "[gpu][sampling][spec]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int vocab : {2, 1000, 151936}) {
+    cuda::DeviceSampler device(vocab);
+    for (int row_index = 0; row_index < 3; ++row_index) {
+      const std::vector<float> row = random_row(rng, vocab, row_index == 1);
+      const cuda::DeviceBuffer logits = cuda::to_device(row);
+      for (const Case& c : cases(vocab)) {
+        if (c.config.temperature == 0.0f) continue;  // greedy verify is a plain greedy row
+        SamplerConfig config = c.config;
+        config.top_logprobs = 0;  // verify rows keep top log-probs on the host
+        INFO("vocab " << vocab << ", row " << row_index << ", " << c.name);
+        Sampler host(config);
+        std::uniform_int_distribution<int> pick(0, vocab - 1);
+        for (int i = 0; i < 20; ++i) host.accept(pick(rng));
+        std::vector<float> p;
+        for (int trial = 0; trial < 12; ++trial) {
+          // Drafts: the most likely token (mostly accepted), a random one (mostly rejected, or
+          // filtered out), and the bonus position (no draft).
+          host.probabilities(row.data(), vocab, p);
+          const std::int32_t likely =
+              static_cast<std::int32_t>(std::max_element(p.begin(), p.end()) - p.begin());
+          const std::int32_t draft = trial % 3 == 0 ? likely : trial % 3 == 1 ? pick(rng) : -1;
+          INFO("trial " << trial << ", draft " << draft);
+          std::optional<exec::SampleRequest> request = SamplerAccess::device_request(host, vocab);
+          REQUIRE(request);
+          request->draft = draft;
+          Sampler advanced = host;
+          const SampleResult want = host_verify(host, row, draft);
+          const std::optional<SampleResult> got =
+              sample_on_device(device, logits.as<float>(), *request);
+          REQUIRE(got);
+          CHECK(got->token == want.token);
+          CHECK(close(got->logprob, want.logprob));
+          // The generator advances as the host's verification advanced it.
+          SamplerAccess::consume_device_draw(advanced, draft >= 0 && got->token != draft ? 2 : 1);
+          CHECK(advanced.sample_from(p) == Sampler(host).sample_from(p));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("GPU sampling declines rows the host sampler rejects", "[gpu][sampling]") {
   const int vocab = 2000;
   cuda::DeviceSampler device(vocab);
@@ -236,7 +310,7 @@ TEST_CASE("GPU Session::generate samples on the device exactly as on the host", 
   }
 }
 
-TEST_CASE("GPU speculative greedy verifies its rows on the device exactly as on the host",
+TEST_CASE("GPU speculative decoding verifies its rows on the device exactly as on the host",
           "[gpu][sampling][spec]") {
   ModelOptions options;
   options.device = Device::kCuda;
@@ -245,41 +319,52 @@ TEST_CASE("GPU speculative greedy verifies its rows on the device exactly as on 
   const auto device_model = Model::load(data("models/tiny-fp8"), options);
   options.sample_on_device = false;
   const auto host_model = Model::load(data("models/tiny-fp8"), options);
-  SamplerConfig config;  // greedy, with penalties that change the argmax along the way
+  SamplerConfig config;  // penalties that change the argmax along the way
   config.repetition_penalty = 1.3f;
   config.presence_penalty = 0.5f;
   config.penalty_last_n = 16;
   config.logit_bias = {{3, -kInf}, {11, 1.5f}};
-  config.top_logprobs = 3;
+  config.seed = gpu_test::fresh_seed();
+  INFO("sampler seed " << config.seed);
   GenerateOptions generate;
   generate.max_tokens = 160;
   generate.ignore_eos = true;
   const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200, 7, 42, 99, 5};
-  std::vector<SampleResult> got, want;
-  std::unique_ptr<Session> a = device_model->new_session(), b = host_model->new_session();
-  for (auto [session, out] : {std::pair{a.get(), &got}, std::pair{b.get(), &want}}) {
-    Sampler sampler(config);
-    generate.speculator = make_ngram_speculator(2, 7);
-    session->generate(prompt, sampler, generate, [out](const SampleResult& r) {
-      out->push_back(r);
-      return true;
-    });
-  }
-  INFO("n-gram drafts accepted on the device: " << a->stats().speculation.accepted_tokens);
-  CHECK(a->stats().speculation.accepted_tokens > 0);
-  CHECK(a->stats().speculation.accepted_tokens == b->stats().speculation.accepted_tokens);
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    INFO("token " << i);
-    REQUIRE(got[i].token == want[i].token);
-    CHECK(close(got[i].logprob, want[i].logprob));
-    REQUIRE(got[i].top_logprobs.size() == want[i].top_logprobs.size());
-    for (std::size_t k = 0; k < got[i].top_logprobs.size(); ++k) {
-      CHECK(got[i].top_logprobs[k].first == want[i].top_logprobs[k].first);
+  for (const float temperature : {0.0f, 0.7f}) {
+    config.temperature = temperature;
+    config.top_p = temperature > 0.0f ? 0.95f : 1.0f;
+    config.top_logprobs = temperature > 0.0f ? 0 : 3;  // sampled verify rows: none on the device
+    INFO("temperature " << temperature);
+    std::vector<SampleResult> got, want;
+    std::unique_ptr<Session> a = device_model->new_session(), b = host_model->new_session();
+    Sampler on_device(config), on_host(config);
+    for (auto [session, sampler, out] :
+         {std::tuple{a.get(), &on_device, &got}, std::tuple{b.get(), &on_host, &want}}) {
+      generate.speculator = make_ngram_speculator(2, 7);
+      session->generate(prompt, *sampler, generate, [out](const SampleResult& r) {
+        out->push_back(r);
+        return true;
+      });
     }
+    INFO("n-gram drafts accepted on the device: " << a->stats().speculation.accepted_tokens);
+    CHECK(a->stats().speculation.accepted_tokens > 0);
+    CHECK(a->stats().speculation.accepted_tokens == b->stats().speculation.accepted_tokens);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      INFO("token " << i);
+      REQUIRE(got[i].token == want[i].token);
+      CHECK(close(got[i].logprob, want[i].logprob));
+      REQUIRE(got[i].top_logprobs.size() == want[i].top_logprobs.size());
+      for (std::size_t k = 0; k < got[i].top_logprobs.size(); ++k) {
+        CHECK(got[i].top_logprobs[k].first == want[i].top_logprobs[k].first);
+      }
+    }
+    // The logits kept on the device (the accepted row's) are the host's; the samplers agree.
+    CHECK(a->logits() == b->logits());
+    const std::vector<float>& last = b->logits();
+    CHECK(on_device.sample(last.data(), int(last.size())).token ==
+          on_host.sample(last.data(), int(last.size())).token);
   }
-  // The logits kept on the device (the accepted row's) are the host's.
-  CHECK(a->logits() == b->logits());
 }
 
 }  // namespace
