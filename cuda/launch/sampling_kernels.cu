@@ -8,7 +8,8 @@
 //     survivor_total, scatter_probs (P by token id), draw_chunks, draw_token
 //   A speculative verify row (draft >= 0) keeps the draft's P aside: its coin decides with u,
 //   and a rejection draws from the other tokens' P with u2 (Sampler::sample_from's walk).
-// Every sum is per chunk in a fixed order and then over chunks in order, and every search for
+// Every sum is per chunk in a fixed order and then over the chunks by a block-wide reduction or
+// scan (a fixed tree, in the last block to arrive), and every search for
 // a crossing scans the chunk found with a CUB BlockScan: the same row gives the same token on
 // every run (CUB's device-wide float scan does not promise that).
 #include <cuda_runtime.h>
@@ -106,6 +107,10 @@ __device__ __forceinline__ int chunk_begin(int chunk) {
 __device__ __forceinline__ int chunk_end(int chunk, int n) {
   return min(n, static_cast<int>(blockIdx.x + 1) * chunk);
 }
+// Elementwise kernels: one element a thread over the whole grid.
+__device__ __forceinline__ int element_index() {
+  return blockIdx.x * kThreads + threadIdx.x;
+}
 
 // True in the block that arrives last (which then reads every block's partials); resets the
 // counter for the next kernel. Each block's thread 0 wrote its partials before calling.
@@ -121,11 +126,53 @@ __device__ bool arrived_last(unsigned* arrivals) {
   return last;
 }
 
-__global__ void copy_row_kernel(const float* __restrict__ logits, float* __restrict__ adj,
-                                int vocab, int chunk) {
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    adj[i] = logits[i];
+// In the last block: block t's partial in thread t, `identity` past the grid (a chunked grid
+// never has more blocks than a block has threads), so the finish is one block-wide reduction.
+// Loads bypass L1 (other blocks wrote the partials during this kernel).
+template <class T>
+__device__ __forceinline__ T partial_of(const T* partials, T identity) {
+  return threadIdx.x < gridDim.x ? __ldcg(partials + threadIdx.x) : identity;
+}
+__device__ __forceinline__ StatsPartial partial_of(const StatsPartial* partials,
+                                                   StatsPartial identity) {
+  if (threadIdx.x >= gridDim.x) return identity;
+  const StatsPartial* p = partials + threadIdx.x;
+  return {__ldcg(&p->max), __ldcg(&p->argmax), __ldcg(&p->n_candidates), __ldcg(&p->invalid)};
+}
+
+// In the last block, over the chunks' sums (`mine`: this thread's chunk, 0 past the grid): the
+// first chunk where the running sum passes scale * total (>=, or > with kStrict) goes to
+// *chunk (-1: none) with the sum before it in *prefix and the target in *target. Returns the
+// total. A BlockScan in a fixed order: the same row gives the same chunk on every run.
+template <bool kStrict>
+__device__ double crossing_chunk(double mine, double scale, int* chunk, double* prefix,
+                                 double* target) {
+  using Scan = cub::BlockScan<double, kThreads>;
+  using MinReduce = cub::BlockReduce<int, kThreads>;
+  __shared__ typename Scan::TempStorage scan_storage;
+  __shared__ typename MinReduce::TempStorage min_storage;
+  __shared__ int first;
+  double before = 0.0, total = 0.0;
+  Scan(scan_storage).ExclusiveSum(mine, before, total);
+  const double goal = scale * total;
+  const double running = before + mine;
+  const bool passes = threadIdx.x < gridDim.x && (kStrict ? running > goal : running >= goal);
+  const int hit =
+      MinReduce(min_storage).Reduce(passes ? static_cast<int>(threadIdx.x) : INT_MAX, MinOf{});
+  if (threadIdx.x == 0) {
+    first = hit;
+    *chunk = hit == INT_MAX ? -1 : hit;
+    *target = goal;
   }
+  __syncthreads();
+  if (first != INT_MAX && static_cast<int>(threadIdx.x) == first) *prefix = before;
+  return total;
+}
+
+__global__ void copy_row_kernel(const float* __restrict__ logits, float* __restrict__ adj,
+                                int vocab) {
+  const int i = element_index();
+  if (i < vocab) adj[i] = logits[i];
 }
 
 // One block: copies the staged params to the device and applies bias and penalties to the
@@ -149,7 +196,8 @@ __global__ void apply_entries_kernel(const Staging* staged, SamplingParams* para
 __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int chunk,
                                  const SamplingParams* params, StatsPartial* partials,
                                  RowState* st) {
-  StatsPartial mine{__int_as_float(0x7FC00000), -1, 0, 0};
+  const StatsPartial none{__int_as_float(0x7FC00000), -1, 0, 0};
+  StatsPartial mine = none;
   for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
     const float l = adj[i];
     if (isnan(l) || l == INFINITY) mine.invalid = 1;
@@ -163,9 +211,9 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
   __shared__ typename Reduce::TempStorage storage;
   const StatsPartial block = Reduce(storage).Reduce(mine, CombineStats{});
   if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals) || threadIdx.x != 0) return;
-  StatsPartial all = partials[0];
-  for (int b = 1; b < gridDim.x; ++b) all = CombineStats{}(all, partials[b]);
+  if (!arrived_last(&st->arrivals)) return;
+  const StatsPartial all = Reduce(storage).Reduce(partial_of(partials, none), CombineStats{});
+  if (threadIdx.x != 0) return;
   const SamplingParams p = *params;
   st->max = all.max;
   st->argmax = all.argmax;
@@ -192,25 +240,24 @@ __global__ void greedy_log_sum_kernel(const float* __restrict__ adj, int vocab, 
   __shared__ typename Reduce::TempStorage storage;
   const double block = Reduce(storage).Sum(sum);
   if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals) || threadIdx.x != 0) return;
-  double total = 0.0;
-  for (int b = 0; b < gridDim.x; ++b) total += partials[b];
+  if (!arrived_last(&st->arrivals)) return;
+  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
+  if (threadIdx.x != 0) return;
   out->status = st->invalid ? 1 : 0;
   out->token = st->argmax;
   out->logprob = static_cast<float>(-log(total));
   out->n_top = 0;
 }
 
-__global__ void candidate_keys_kernel(const float* __restrict__ adj, int vocab, int chunk,
+__global__ void candidate_keys_kernel(const float* __restrict__ adj, int vocab,
                                       const SamplingParams* params, const RowState* st,
                                       float* __restrict__ keys, int* __restrict__ ids,
                                       double* __restrict__ probs_by_id) {
-  const float max = st->max, temperature = params->temperature;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    keys[i] = tiles::candidate_key(adj[i], max, temperature);
-    ids[i] = i;
-    probs_by_id[i] = 0.0;
-  }
+  const int i = element_index();
+  if (i >= vocab) return;
+  keys[i] = tiles::candidate_key(adj[i], st->max, params->temperature);
+  ids[i] = i;
+  probs_by_id[i] = 0.0;
 }
 
 // Over the ranking z[0..vocab): weights exp(z) of the top-k prefix (0 after it), the first index
@@ -241,34 +288,22 @@ __global__ void cut_weights_kernel(const float* __restrict__ z, int vocab, int c
     sum_partials[blockIdx.x] = block_sum;
     index_partials[blockIdx.x] = block_min;
   }
-  if (!arrived_last(&st->arrivals) || threadIdx.x != 0) return;
-  double total = 0.0;
-  int cut_min = k;
-  for (int b = 0; b < gridDim.x; ++b) {
-    total += sum_partials[b];
-    cut_min = min(cut_min, index_partials[b]);
+  if (!arrived_last(&st->arrivals)) return;
+  const int cut_min = MinReduce(min_storage).Reduce(partial_of(index_partials, INT_MAX), MinOf{});
+  if (threadIdx.x == 0) {
+    st->cut_min = min(k, cut_min);
+    st->cross_chunk = -1;
   }
-  st->cut_min = cut_min;
-  st->cross_chunk = -1;
   const float top_p = params->top_p;
   if (top_p < 1.0f && k > 1) {
-    const double target = static_cast<double>(top_p) * total;
-    double prefix = 0.0;
-    for (int b = 0; b < gridDim.x; ++b) {
-      if (prefix + sum_partials[b] >= target) {
-        st->cross_chunk = b;
-        st->cross_prefix = prefix;
-        st->target = target;
-        break;
-      }
-      prefix += sum_partials[b];
-    }
+    crossing_chunk<false>(partial_of(sum_partials, 0.0), static_cast<double>(top_p),
+                          &st->cross_chunk, &st->cross_prefix, &st->target);
   }
 }
 
 // One block: the first index at or after `begin` where prefix + running sum of values passes
-// the target (>= target, or > target with `strict`), considering only positive values when
-// `positive_only`; n when none. Scans tile by tile with a BlockScan.
+// the target (>= target; with kStrict, > target and at a positive value); n when none. Scans
+// tile by tile with a BlockScan.
 template <bool kStrict>
 __device__ int first_crossing(const double* __restrict__ values, int begin, int n, double prefix,
                               double target) {
@@ -335,9 +370,9 @@ __global__ void survivor_total_kernel(const double* __restrict__ weights, int vo
   __shared__ typename Reduce::TempStorage storage;
   const double block = Reduce(storage).Sum(sum);
   if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals) || threadIdx.x != 0) return;
-  double total = 0.0;
-  for (int b = 0; b < gridDim.x; ++b) total += partials[b];
+  if (!arrived_last(&st->arrivals)) return;
+  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
+  if (threadIdx.x != 0) return;
   st->total = total;
   st->log_sum = log(total);
 }
@@ -345,25 +380,22 @@ __global__ void survivor_total_kernel(const double* __restrict__ weights, int vo
 // P[token] = float(exp(z) / total) for the survivors, by token id (zero elsewhere); a verify
 // row's draft goes to st->p_draft instead.
 __global__ void scatter_probs_kernel(const double* __restrict__ weights,
-                                     const int* __restrict__ ranked_ids, int vocab, int chunk,
+                                     const int* __restrict__ ranked_ids,
                                      const SamplingParams* params, RowState* st,
                                      double* __restrict__ probs_by_id) {
   if (st->invalid) return;
-  const int m = st->survivors, draft = params->draft;
-  const double total = st->total;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, min(vocab, m));
-       i += kThreads) {
-    const float p = static_cast<float>(weights[i] / total);
-    if (ranked_ids[i] == draft) {
-      st->p_draft = p;
-    } else {
-      probs_by_id[ranked_ids[i]] = static_cast<double>(p);
-    }
+  const int i = element_index();
+  if (i >= st->survivors) return;
+  const float p = static_cast<float>(weights[i] / st->total);
+  if (ranked_ids[i] == params->draft) {
+    st->p_draft = p;
+  } else {
+    probs_by_id[ranked_ids[i]] = static_cast<double>(p);
   }
 }
 
 // Sums of P by id per chunk, the last token with P > 0, and the chunk where the running sum
-// first exceeds u * sum(P).
+// first exceeds u * sum(P) (a verify row: u2 * the sum without the draft).
 __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int vocab, int chunk,
                                    const SamplingParams* params, RowState* st, double* sum_partials,
                                    int* index_partials) {
@@ -385,29 +417,16 @@ __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int v
     sum_partials[blockIdx.x] = block_sum;
     index_partials[blockIdx.x] = block_last;
   }
-  if (!arrived_last(&st->arrivals) || threadIdx.x != 0) return;
-  double total = 0.0;
-  int last_nonzero = -1;
-  for (int b = 0; b < gridDim.x; ++b) {
-    total += sum_partials[b];
-    last_nonzero = max(last_nonzero, index_partials[b]);
-  }
-  st->last_nonzero = last_nonzero;
-  // A verify row: total excludes the draft, which the coin in draw_token decides first.
+  if (!arrived_last(&st->arrivals)) return;
+  const int last_nonzero = MaxReduce(max_storage).Reduce(partial_of(index_partials, -1), MaxOf{});
   const bool verify = params->draft >= 0;
+  const double total =
+      crossing_chunk<true>(partial_of(sum_partials, 0.0), verify ? params->u2 : params->u,
+                           &st->cross_chunk, &st->cross_prefix, &st->target);
+  if (threadIdx.x != 0) return;
+  st->last_nonzero = last_nonzero;
+  // A verify row: the total excludes the draft, which the coin in draw_token decides first.
   st->total_p = verify ? total + static_cast<double>(st->p_draft) : total;
-  const double target = (verify ? params->u2 : params->u) * total;
-  st->target = target;
-  st->cross_chunk = -1;
-  double prefix = 0.0;
-  for (int b = 0; b < gridDim.x; ++b) {
-    if (prefix + sum_partials[b] > target) {
-      st->cross_chunk = b;
-      st->cross_prefix = prefix;
-      break;
-    }
-    prefix += sum_partials[b];
-  }
 }
 
 // One block: the drawn token (or the arg-max for greedy), its log-prob and the top log-probs.
@@ -510,9 +529,10 @@ DeviceSampler::DeviceSampler(int vocab) : impl_(std::make_unique<Impl>()) {
   }
   Impl& m = *impl_;
   m.vocab = vocab;
-  // Chunks of whole tiles, at most 128 of them (the last block's serial pass over partials).
+  // Chunks of whole tiles, at most one a thread of a block (the last block finishes with one
+  // block-wide reduction or scan over the chunks).
   const int tiles = (vocab + kTile - 1) / kTile;
-  const int per_chunk = std::max(4, (tiles + 127) / 128);
+  const int per_chunk = (tiles + kThreads - 1) / kThreads;
   m.chunk = per_chunk * kTile;
   m.blocks = (vocab + m.chunk - 1) / m.chunk;
   const std::size_t n = vocab;
@@ -615,20 +635,20 @@ void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
   auto* params = m.params.as<SamplingParams>();
   auto* state = m.state.as<RowState>();
   const int blocks = m.blocks, chunk = m.chunk, vocab = m.vocab;
-  copy_row_kernel<<<blocks, kThreads, 0, st>>>(logits, m.adj.as<float>(), vocab, chunk);
-  apply_entries_kernel<<<1, kThreads, 0, st>>>(m.staging_device, params, logits, m.adj.as<float>(),
-                                               vocab);
-  row_stats_kernel<<<blocks, kThreads, 0, st>>>(m.adj.as<float>(), vocab, chunk, params,
+  const int elements = (vocab + kThreads - 1) / kThreads;
+  float* adj = m.adj.as<float>();
+  copy_row_kernel<<<elements, kThreads, 0, st>>>(logits, adj, vocab);
+  apply_entries_kernel<<<1, kThreads, 0, st>>>(m.staging_device, params, logits, adj, vocab);
+  row_stats_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params,
                                                 m.stats_partials.as<StatsPartial>(), state);
   if (mode == Mode::kArgmax) {
-    greedy_log_sum_kernel<<<blocks, kThreads, 0, st>>>(m.adj.as<float>(), vocab, chunk, state,
+    greedy_log_sum_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, state,
                                                        m.sum_partials.as<double>(), m.row_device);
     check(cudaGetLastError(), "greedy sampling kernels");
     return;
   }
-  candidate_keys_kernel<<<blocks, kThreads, 0, st>>>(m.adj.as<float>(), vocab, chunk, params, state,
-                                                     m.keys.as<float>(), m.ids.as<int>(),
-                                                     m.probs_by_id.as<double>());
+  candidate_keys_kernel<<<elements, kThreads, 0, st>>>(
+      adj, vocab, params, state, m.keys.as<float>(), m.ids.as<int>(), m.probs_by_id.as<double>());
   std::size_t temp_bytes = m.sort_temp_bytes;
   check(cub::DeviceRadixSort::SortPairsDescending(m.sort_temp.get(), temp_bytes, m.keys.as<float>(),
                                                   m.ranked_z.as<float>(), m.ids.as<int>(),
@@ -640,15 +660,14 @@ void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
   top_p_cut_kernel<<<1, kThreads, 0, st>>>(m.weights.as<double>(), chunk, state);
   survivor_total_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), vocab, chunk, state,
                                                      m.sum_partials.as<double>());
-  scatter_probs_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), m.ranked_ids.as<int>(),
-                                                    vocab, chunk, params, state,
-                                                    m.probs_by_id.as<double>());
+  scatter_probs_kernel<<<elements, kThreads, 0, st>>>(
+      m.weights.as<double>(), m.ranked_ids.as<int>(), params, state, m.probs_by_id.as<double>());
   draw_chunks_kernel<<<blocks, kThreads, 0, st>>>(m.probs_by_id.as<double>(), vocab, chunk, params,
                                                   state, m.sum_partials.as<double>(),
                                                   m.index_partials.as<int>());
-  draw_token_kernel<<<1, kThreads, 0, st>>>(m.probs_by_id.as<double>(), m.adj.as<float>(),
-                                            m.ranked_z.as<float>(), m.ranked_ids.as<int>(), vocab,
-                                            chunk, params, state, m.row_device);
+  draw_token_kernel<<<1, kThreads, 0, st>>>(m.probs_by_id.as<double>(), adj, m.ranked_z.as<float>(),
+                                            m.ranked_ids.as<int>(), vocab, chunk, params, state,
+                                            m.row_device);
   check(cudaGetLastError(), "sampling kernels");
 }
 
