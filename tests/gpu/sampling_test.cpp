@@ -324,17 +324,20 @@ TEST_CASE("GPU speculative decoding verifies its rows on the device exactly as o
   config.presence_penalty = 0.5f;
   config.penalty_last_n = 16;
   config.logit_bias = {{3, -kInf}, {11, 1.5f}};
-  config.seed = gpu_test::fresh_seed();
-  INFO("sampler seed " << config.seed);
   GenerateOptions generate;
   generate.max_tokens = 160;
   generate.ignore_eos = true;
   const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200, 7, 42, 99, 5};
-  for (const float temperature : {0.0f, 0.7f}) {
+  // Greedy once; sampled with fresh seeds until some drafts were accepted (a sampled run of the
+  // tiny random model may reject every n-gram draft), each run compared in full.
+  std::int64_t sampled_accepted = 0;
+  for (int run = 0; run < 6 && (run == 0 || sampled_accepted == 0); ++run) {
+    const float temperature = run == 0 ? 0.0f : 0.5f;
     config.temperature = temperature;
     config.top_p = temperature > 0.0f ? 0.95f : 1.0f;
     config.top_logprobs = temperature > 0.0f ? 0 : 3;  // sampled verify rows: none on the device
-    INFO("temperature " << temperature);
+    config.seed = gpu_test::fresh_seed();
+    INFO("temperature " << temperature << ", sampler seed " << config.seed);
     std::vector<SampleResult> got, want;
     std::unique_ptr<Session> a = device_model->new_session(), b = host_model->new_session();
     Sampler on_device(config), on_host(config);
@@ -346,9 +349,11 @@ TEST_CASE("GPU speculative decoding verifies its rows on the device exactly as o
         return true;
       });
     }
-    INFO("n-gram drafts accepted on the device: " << a->stats().speculation.accepted_tokens);
-    CHECK(a->stats().speculation.accepted_tokens > 0);
-    CHECK(a->stats().speculation.accepted_tokens == b->stats().speculation.accepted_tokens);
+    const std::int64_t accepted = a->stats().speculation.accepted_tokens;
+    INFO("n-gram drafts accepted on the device: " << accepted);
+    if (temperature == 0.0f) CHECK(accepted > 0);
+    if (temperature > 0.0f) sampled_accepted += accepted;
+    CHECK(accepted == b->stats().speculation.accepted_tokens);
     REQUIRE(got.size() == want.size());
     for (std::size_t i = 0; i < got.size(); ++i) {
       INFO("token " << i);
@@ -365,6 +370,7 @@ TEST_CASE("GPU speculative decoding verifies its rows on the device exactly as o
     CHECK(on_device.sample(last.data(), int(last.size())).token ==
           on_host.sample(last.data(), int(last.size())).token);
   }
+  CHECK(sampled_accepted > 0);  // sampled verification accepted drafts in some run
 }
 
 }  // namespace
