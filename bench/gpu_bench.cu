@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "api/sampler_access.hpp"
+#include "api/speculative_verify.hpp"
 #include "cuda/launch/device_memory.hpp"
 #include "cuda/launch/device_model.hpp"
 #include "cuda/launch/device_query.hpp"
@@ -287,15 +288,8 @@ double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
         checksum += sampler.sample(row, c.vocab_size).token;
         continue;
       }
-      sampler.probabilities(row, c.vocab_size, p);
-      double total = 0;
-      for (float x : p) total += x;
-      const std::int32_t draft = r + 1 < block ? ids[r + 1] : 0;
-      const float coin[2] = {p[draft], static_cast<float>(std::max(0.0, total - p[draft]))};
-      if (sampler.sample_from(coin, 2) != 0) {
-        p[draft] = 0.0f;
-        checksum += sampler.sample_from(p);
-      }
+      const std::int32_t draft = r + 1 < block ? ids[r + 1] : -1;
+      checksum += verify_sampled(sampler, row, c.vocab_size, draft, p).token;
     }
     const double elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

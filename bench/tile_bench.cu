@@ -314,9 +314,9 @@ void BM_Sampling(benchmark::State& state) {
   DeviceSampler sampler(kVocab);
   mimo::exec::SampleRequest request;
   if (ranked) {
-    request.temperature = 0.8f;
-    request.top_p = 0.95f;
-    request.repetition_penalty = 1.1f;
+    request.config.temperature = 0.8f;
+    request.config.top_p = 0.95f;
+    request.config.repetition_penalty = 1.1f;
     for (int t = 0; t < 64; ++t) request.penalty_counts.emplace_back(t * 997 % kVocab, 1);
     request.u = 0.37;
   }

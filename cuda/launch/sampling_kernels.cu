@@ -520,7 +520,8 @@ struct DeviceSampler::Impl {
 };
 
 DeviceSampler::Mode DeviceSampler::mode_of(const exec::SampleRequest& request) {
-  return request.temperature == 0.0f && request.top_logprobs == 0 ? Mode::kArgmax : Mode::kRanked;
+  const SamplerConfig& c = request.config;
+  return c.temperature == 0.0f && c.top_logprobs == 0 ? Mode::kArgmax : Mode::kRanked;
 }
 
 DeviceSampler::DeviceSampler(int vocab) : impl_(std::make_unique<Impl>()) {
@@ -569,12 +570,13 @@ int DeviceSampler::vocab() const {
 }
 
 bool DeviceSampler::fits(const exec::SampleRequest& r) const {
-  if (r.top_logprobs > kMaxTopLogprobs) return false;
+  const SamplerConfig& c = r.config;
+  if (c.top_logprobs > kMaxTopLogprobs) return false;
   // Verify rows: sampling only, and their top log-probs (ordered by P) stay on the host.
   if (r.draft >= impl_->vocab) return false;
-  if (r.draft >= 0 && (r.temperature == 0.0f || r.top_logprobs > 0)) return false;
-  if (r.logit_bias.size() + r.penalty_counts.size() > std::size_t(kMaxEntries)) return false;
-  for (const auto& [token, bias] : r.logit_bias) {
+  if (r.draft >= 0 && (c.temperature == 0.0f || c.top_logprobs > 0)) return false;
+  if (c.logit_bias.size() + r.penalty_counts.size() > std::size_t(kMaxEntries)) return false;
+  for (const auto& [token, bias] : c.logit_bias) {
     if (token < 0 || token >= impl_->vocab) return false;
   }
   for (const auto& [token, count] : r.penalty_counts) {
@@ -589,20 +591,21 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
   }
   Staging& s = *impl_->staging;
   SamplingParams& p = s.params;
-  const bool greedy = r.temperature == 0.0f;
+  const SamplerConfig& c = r.config;
+  const bool greedy = c.temperature == 0.0f;
   // Greedy ranks at temperature 1 with no filters (its top log-probs); it draws nothing.
   p.u = r.u;
   p.u2 = r.u2;
   p.draft = greedy ? -1 : r.draft;
-  p.temperature = greedy ? 1.0f : r.temperature;
-  p.top_k = greedy ? 0 : r.top_k;
-  p.top_p = greedy ? 1.0f : r.top_p;
-  p.min_p = greedy ? 0.0f : r.min_p;
-  p.repetition_penalty = r.repetition_penalty;
-  p.presence_penalty = r.presence_penalty;
-  p.frequency_penalty = r.frequency_penalty;
+  p.temperature = greedy ? 1.0f : c.temperature;
+  p.top_k = greedy ? 0 : c.top_k;
+  p.top_p = greedy ? 1.0f : c.top_p;
+  p.min_p = greedy ? 0.0f : c.min_p;
+  p.repetition_penalty = c.repetition_penalty;
+  p.presence_penalty = c.presence_penalty;
+  p.frequency_penalty = c.frequency_penalty;
   p.vocab = impl_->vocab;
-  p.top_logprobs = r.top_logprobs;
+  p.top_logprobs = c.top_logprobs;
   p.draw = greedy ? 0 : 1;
   // One entry per touched token; its bias values stay in config order.
   std::unordered_map<std::int32_t, int> slot;
@@ -616,7 +619,7 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
     }
     return it->second;
   };
-  for (const auto& [token, bias] : r.logit_bias) biases[entry_of(token)].push_back(bias);
+  for (const auto& [token, bias] : c.logit_bias) biases[entry_of(token)].push_back(bias);
   for (const auto& [token, count] : r.penalty_counts) entries[entry_of(token)].count = count;
   int used = 0;
   for (std::size_t e = 0; e < entries.size(); ++e) {

@@ -274,19 +274,11 @@ std::optional<exec::SampleRequest> SamplerAccess::device_request(const Sampler& 
                                                                  std::int32_t vocab, int ahead) {
   const Sampler::Impl& impl = *sampler.impl_;
   const SamplerConfig& c = impl.config;
-  exec::SampleRequest r;
-  r.temperature = c.temperature;
-  r.top_k = c.top_k;
-  r.top_p = c.top_p;
-  r.min_p = c.min_p;
-  r.repetition_penalty = c.repetition_penalty;
-  r.presence_penalty = c.presence_penalty;
-  r.frequency_penalty = c.frequency_penalty;
-  r.top_logprobs = c.top_logprobs;
   for (const auto& [token, bias] : c.logit_bias) {
     if (token >= vocab) return std::nullopt;
-    r.logit_bias.emplace_back(token, bias);
   }
+  exec::SampleRequest r;
+  r.config = c;
   for (const auto& [token, count] : impl.counts) {
     if (token >= vocab) return std::nullopt;
     r.penalty_counts.emplace_back(token, count);

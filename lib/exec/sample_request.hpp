@@ -8,21 +8,16 @@
 #include <utility>
 #include <vector>
 
+#include "mimo/sampler.hpp"
+
 namespace mimo::exec {
 
 struct SampleRequest {
-  float temperature = 0.0f;  // 0 = greedy
-  int top_k = 0;
-  float top_p = 1.0f;
-  float min_p = 0.0f;
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  float frequency_penalty = 0.0f;
-  // In the config's order (entries for one token add up in this order); ids < vocab.
-  std::vector<std::pair<std::int32_t, float>> logit_bias;
+  // The chain's parameters (logit_bias ids < vocab; seed and penalty_last_n unused: the window
+  // comes as penalty_counts, the randomness as u / u2).
+  SamplerConfig config;
   // Each distinct token of the penalty window once, with its occurrences there; ids < vocab.
   std::vector<std::pair<std::int32_t, int>> penalty_counts;
-  int top_logprobs = 0;
   // Uniform in [0, 1): the value the Sampler's generator yields next (unused when greedy).
   double u = 0.0;
   // Speculative verification of a draft token (sampling only, docs/speculative.md): accept

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/sampler_access.hpp"
+#include "api/speculative_verify.hpp"
 #include "cuda/launch/device_memory.hpp"
 #include "cuda/launch/device_sampler.hpp"
 #include "gpu_test_support.hpp"
@@ -146,33 +147,6 @@ TEST_CASE("GPU sampling draws what mimo::Sampler draws, for every filter", "[gpu
   }
 }
 
-// The host's speculative verification of one row (lib/api/session_speculative.cpp,
-// verify_sampled): accept `draft` with probability P(draft), else draw from P without it.
-SampleResult host_verify(Sampler& sampler, const std::vector<float>& row, std::int32_t draft) {
-  std::vector<float> p;
-  sampler.probabilities(row.data(), static_cast<std::int32_t>(row.size()), p);
-  double total = 0.0;
-  for (float x : p) total += x;
-  std::int32_t token = -1;
-  if (draft >= 0) {
-    const float p_draft = p[draft];
-    const float coin[2] = {p_draft, static_cast<float>(std::max(0.0, total - p_draft))};
-    if (sampler.sample_from(coin, 2) == 0) {
-      token = draft;
-    } else {
-      p[draft] = 0.0f;
-      token = sampler.sample_from(p);
-      p[draft] = p_draft;
-    }
-  } else {
-    token = sampler.sample_from(p);
-  }
-  SampleResult r;
-  r.token = token;
-  r.logprob = static_cast<float>(std::log(p[token] / total));
-  return r;
-}
-
 TEST_CASE("GPU speculative verify rows decide drafts as the host does", "[gpu][sampling][spec]") {
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
@@ -203,7 +177,8 @@ TEST_CASE("GPU speculative verify rows decide drafts as the host does", "[gpu][s
           REQUIRE(request);
           request->draft = draft;
           Sampler advanced = host;
-          const SampleResult want = host_verify(host, row, draft);
+          std::vector<float> scratch;
+          const SampleResult want = verify_sampled(host, row.data(), vocab, draft, scratch);
           const std::optional<SampleResult> got =
               sample_on_device(device, logits.as<float>(), *request);
           REQUIRE(got);
@@ -232,14 +207,14 @@ TEST_CASE("GPU sampling declines rows the host sampler rejects", "[gpu][sampling
     const cuda::DeviceBuffer logits = cuda::to_device(row);
     CHECK_FALSE(sample_on_device(device, logits.as<float>(), request));
     exec::SampleRequest greedy = request;
-    greedy.temperature = 0.0f;
+    greedy.config.temperature = 0.0f;
     CHECK_FALSE(sample_on_device(device, logits.as<float>(), greedy));
   }
   // Every token banned by the logit bias.
   std::vector<float> row = random_row(rng, vocab, false);
   const cuda::DeviceBuffer logits = cuda::to_device(row);
   exec::SampleRequest banned = request;
-  for (int t = 0; t < vocab; ++t) banned.logit_bias.emplace_back(t, -kInf);
+  for (int t = 0; t < vocab; ++t) banned.config.logit_bias.emplace_back(t, -kInf);
   CHECK_FALSE(sample_on_device(device, logits.as<float>(), banned));
   // A valid row right after: sampled again.
   CHECK(sample_on_device(device, logits.as<float>(), request));
@@ -248,7 +223,7 @@ TEST_CASE("GPU sampling declines rows the host sampler rejects", "[gpu][sampling
   huge.penalty_counts.assign(cuda::DeviceSampler::kMaxEntries + 1, {1, 1});
   CHECK_FALSE(device.fits(huge));
   exec::SampleRequest many_top = request;
-  many_top.top_logprobs = 1000;
+  many_top.config.top_logprobs = 1000;
   CHECK_FALSE(device.fits(many_top));
 }
 
