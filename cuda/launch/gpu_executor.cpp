@@ -465,24 +465,25 @@ struct GpuExecutor::Impl {
     }
   }
 
-  // After a sampling step: its results, or (a row the device declines) the logits for the host.
+  // After a sampling step: its results (and no logits), or, when the device declined a row, the
+  // logits of every row for the host.
   void take_samples(GpuState& s, exec::StepOutput& out, int rows, bool all_logits) {
-    bool all_sampled = true;
-    for (int i = 0; i < rows && all_sampled; ++i) {
+    for (int i = 0; i < rows; ++i) {
       std::optional<SampleResult> r = s.samplers[i]->result();
-      all_sampled = r.has_value();
-      if (!r) break;
+      if (!r) {
+        out.sampled.reset();
+        out.sampled_rows.clear();
+        out.logits.resize(std::size_t(rows) * config.vocab_size);
+        copy_to_host(out.logits.data(), s.scratch.logits.get(), out.logits.size() * sizeof(float));
+        return;
+      }
       if (all_logits) {
         out.sampled_rows.push_back(std::move(*r));
       } else {
         out.sampled = std::move(r);
       }
     }
-    if (all_sampled) return;
-    out.sampled.reset();
-    out.sampled_rows.clear();
-    out.logits.resize(std::size_t(rows) * config.vocab_size);
-    copy_to_host(out.logits.data(), s.scratch.logits.get(), out.logits.size() * sizeof(float));
+    out.logits.clear();
   }
 };
 

@@ -43,10 +43,12 @@ std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_token
 
 exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_tokens,
                                          bool all_logits, const std::vector<int>& taps,
+                                         const exec::SampleRequest* sample,
                                          const std::vector<exec::SampleRequest>* sample_rows) {
   exec::StepOptions options;
   options.all_logits = all_logits;
   options.hidden_taps = taps;
+  options.sample = sample;
   options.sample_rows = sample_rows;
   options.cancel = &cancel_requested;
   options.max_chunk = m->options.max_step_tokens;
@@ -65,17 +67,7 @@ std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
   if (next != nullptr && m->options.sample_on_device && m->executor->can_sample()) {
     request = SamplerAccess::device_request(*next, m->config.vocab_size);
   }
-  exec::StepOptions options;
-  options.cancel = &cancel_requested;
-  options.max_chunk = m->options.max_step_tokens;
-  options.sample = request ? &*request : nullptr;
-  exec::StepOutput out;
-  try {
-    out = m->executor->run(*state, pending, options);
-  } catch (const Error& e) {
-    if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
-    throw;
-  }
+  exec::StepOutput out = run_step(pending, false, {}, request ? &*request : nullptr);
   if (out.sampled) {
     keep_logits_on_device(0);
   } else {

@@ -22,9 +22,11 @@ struct Session::Impl {
   // token when all_logits, else of the last one. Keeps the cache unchanged on any error.
   std::vector<float> run(const std::vector<std::int32_t>& tokens, bool all_logits);
   // As run(), also returning the outputs of the decoder layers in `taps` for every token.
-  // With sample_rows (and all_logits), the device may sample every row (StepOptions).
+  // With `sample` (last row) or `sample_rows` (all_logits), the device may sample
+  // (exec::StepOptions).
   exec::StepOutput run_step(const std::vector<std::int32_t>& tokens, bool all_logits,
                             const std::vector<int>& taps,
+                            const exec::SampleRequest* sample = nullptr,
                             const std::vector<exec::SampleRequest>* sample_rows = nullptr);
   // Runs the tokens accepted but not yet processed (the last generated one), if any. With a
   // sampler (and ModelOptions::sample_on_device, on an executor that can), the step also draws

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <numeric>
 
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
@@ -158,7 +156,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         }
       }
       exec::StepOutput out =
-          run_step(block, true, taps, row_requests.empty() ? nullptr : &row_requests);
+          run_step(block, true, taps, nullptr, row_requests.empty() ? nullptr : &row_requests);
       const bool rows_sampled = !out.sampled_rows.empty();
       pending.clear();
       int accepted = 0;
