@@ -363,17 +363,20 @@ int run(const Args& args) {
       "token of the block)\n",
       args.context);
   // What a generated token costs end to end: the step plus sampling, device vs host.
-  SamplerConfig greedy, nucleus;
+  SamplerConfig greedy, nucleus, plain;
   nucleus.temperature = 0.8f;
   nucleus.top_p = 0.95f;
   nucleus.repetition_penalty = 1.1f;
-  for (const auto& [name, sc] : {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}}) {
+  plain.temperature = 1.0f;  // no truncation: sampled without ranking the vocabulary
+  for (const auto& [name, sc] :
+       {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}, std::pair{"T1.0", plain}}) {
     const double device_ms = measure_sampled_step(gpu, *state, config, sc, true, args.steps);
     const double host_ms = measure_sampled_step(gpu, *state, config, sc, false, args.steps);
     out.line("decode-1 + %-10s token: %.3f ms sampled on the device, %.3f ms on the host\n", name,
              device_ms, host_ms);
   }
-  for (const auto& [name, sc] : {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}}) {
+  for (const auto& [name, sc] :
+       {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}, std::pair{"T1.0", plain}}) {
     const double device_ms =
         measure_verified_step(gpu, *state, config, args.verify, sc, true, args.steps, rng);
     const double host_ms =

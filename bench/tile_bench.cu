@@ -305,17 +305,18 @@ void BM_Router(benchmark::State& state) {
       4.0 * kExperts * kHidden, 2.0 * kExperts * kHidden * tokens);
 }
 
-// Sampling one logits row on the device (DeviceSampler): greedy (arg-max + log-sum-exp) and the
-// ranked chain (temperature 0.8, top-p 0.95, a 64-token penalty window). Arg: 0 greedy, 1 top-p.
+// Sampling one logits row on the device (DeviceSampler): greedy (arg-max + log-sum-exp), the
+// ranked chain (temperature 0.8, top-p 0.95, a 64-token penalty window) and the unranked one
+// (temperature 1 alone, same window). Arg: 0 greedy, 1 top-p, 2 temperature only.
 // Bytes: the row read once (the ranked chain's passes over its sorted copies are not counted).
 void BM_Sampling(benchmark::State& state) {
-  const bool ranked = state.range(0) != 0;
+  const int kind = int(state.range(0));
   DeviceBuffer logits = random_floats(kVocab, -8.0f, 8.0f);
   DeviceSampler sampler(kVocab);
   mimo::exec::SampleRequest request;
-  if (ranked) {
-    request.config.temperature = 0.8f;
-    request.config.top_p = 0.95f;
+  if (kind != 0) {
+    request.config.temperature = kind == 1 ? 0.8f : 1.0f;
+    request.config.top_p = kind == 1 ? 0.95f : 1.0f;
     request.config.repetition_penalty = 1.1f;
     for (int t = 0; t < 64; ++t) request.penalty_counts.emplace_back(t * 997 % kVocab, 1);
     request.u = 0.37;
@@ -384,7 +385,7 @@ BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(k
 BENCHMARK(BM_RmsNorm)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Attention)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Router)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
-BENCHMARK(BM_Sampling)->ArgName("ranked")->Arg(0)->Arg(1)->UseManualTime()->Unit(kUnit);
+BENCHMARK(BM_Sampling)->ArgName("kind")->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(kUnit);
 
 }  // namespace
 

@@ -21,8 +21,10 @@ namespace mimo::cuda {
 
 class DeviceSampler {
  public:
-  // Greedy without top log-probs needs no ranking: one arg-max pass and one exp pass.
-  enum class Mode { kArgmax, kRanked };
+  // Greedy without top log-probs needs no ranking: one arg-max pass and one exp pass. Sampling
+  // with no top-k, no top-p and no top log-probs needs none either: min-p is a threshold and
+  // the draw walks the ids in order (kUnranked skips the sort). The rest is kRanked.
+  enum class Mode { kArgmax, kRanked, kUnranked };
   static Mode mode_of(const exec::SampleRequest& request);
   // Touched tokens (bias or window) and bias entries one request may carry.
   static constexpr int kMaxEntries = 8192;

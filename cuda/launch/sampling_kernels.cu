@@ -3,6 +3,8 @@
 //   copy_row, apply_entries            adj = logits with bias and penalties applied
 //   row_stats                          max, arg-max, candidates, invalid rows; k = top-k prefix
 //   argmax mode: greedy_log_sum        token = arg-max, logprob = -log sum exp(l - max)
+//   unranked mode (no top-k / top-p / top log-probs): unranked_weights (exp(z) by id, min-p,
+//     the total), unranked_probs (P by id), draw_chunks, draw_token
 //   ranked mode: candidate_keys, CUB radix sort (z descending, ties by id: stable), cut_weights
 //     (exp(z) of the top-k prefix, min-p cut, the chunk where top-p's mass crosses), top_p_cut,
 //     survivor_total, scatter_probs (P by token id), draw_chunks, draw_token
@@ -394,6 +396,49 @@ __global__ void scatter_probs_kernel(const double* __restrict__ weights,
   }
 }
 
+// Unranked: every candidate at or above min-p survives, so weights stay in id order:
+// w[id] = exp(z) (0 for banned and cut tokens), the total and its log.
+__global__ void unranked_weights_kernel(const float* __restrict__ adj, int vocab, int chunk,
+                                        const SamplingParams* params, RowState* st,
+                                        double* __restrict__ weights, double* partials) {
+  if (st->invalid) return;
+  const float max = st->max, temperature = params->temperature, min_p = params->min_p;
+  const double threshold = min_p > 0.0f ? log(static_cast<double>(min_p)) : -INFINITY;
+  double sum = 0.0;
+  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
+    const float z = tiles::candidate_key(adj[i], max, temperature);
+    const double w =
+        static_cast<double>(z) >= threshold ? static_cast<double>(tiles::candidate_weight(z)) : 0.0;
+    weights[i] = w;
+    sum += w;
+  }
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  const double block = Reduce(storage).Sum(sum);
+  if (threadIdx.x == 0) partials[blockIdx.x] = block;
+  if (!arrived_last(&st->arrivals)) return;
+  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
+  if (threadIdx.x != 0) return;
+  st->total = total;
+  st->log_sum = log(total);
+}
+
+// Unranked: P[id] = float(w[id] / total); a verify row's draft goes to st->p_draft instead.
+__global__ void unranked_probs_kernel(const double* __restrict__ weights, int vocab,
+                                      const SamplingParams* params, RowState* st,
+                                      double* __restrict__ probs_by_id) {
+  if (st->invalid) return;
+  const int i = element_index();
+  if (i >= vocab) return;
+  const float p = static_cast<float>(weights[i] / st->total);
+  if (i == params->draft) {
+    st->p_draft = p;
+    probs_by_id[i] = 0.0;
+  } else {
+    probs_by_id[i] = static_cast<double>(p);
+  }
+}
+
 // Sums of P by id per chunk, the last token with P > 0, and the chunk where the running sum
 // first exceeds u * sum(P) (a verify row: u2 * the sum without the draft).
 __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int vocab, int chunk,
@@ -521,7 +566,8 @@ struct DeviceSampler::Impl {
 
 DeviceSampler::Mode DeviceSampler::mode_of(const exec::SampleRequest& request) {
   const SamplerConfig& c = request.config;
-  return c.temperature == 0.0f && c.top_logprobs == 0 ? Mode::kArgmax : Mode::kRanked;
+  if (c.temperature == 0.0f) return c.top_logprobs == 0 ? Mode::kArgmax : Mode::kRanked;
+  return c.top_k == 0 && c.top_p >= 1.0f && c.top_logprobs == 0 ? Mode::kUnranked : Mode::kRanked;
 }
 
 DeviceSampler::DeviceSampler(int vocab) : impl_(std::make_unique<Impl>()) {
@@ -650,21 +696,28 @@ void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
     check(cudaGetLastError(), "greedy sampling kernels");
     return;
   }
-  candidate_keys_kernel<<<elements, kThreads, 0, st>>>(
-      adj, vocab, params, state, m.keys.as<float>(), m.ids.as<int>(), m.probs_by_id.as<double>());
-  std::size_t temp_bytes = m.sort_temp_bytes;
-  check(cub::DeviceRadixSort::SortPairsDescending(m.sort_temp.get(), temp_bytes, m.keys.as<float>(),
-                                                  m.ranked_z.as<float>(), m.ids.as<int>(),
-                                                  m.ranked_ids.as<int>(), vocab, 0, 32, st),
-        "cub radix sort of the candidates");
-  cut_weights_kernel<<<blocks, kThreads, 0, st>>>(
-      m.ranked_z.as<float>(), vocab, chunk, params, state, m.weights.as<double>(),
-      m.sum_partials.as<double>(), m.index_partials.as<int>());
-  top_p_cut_kernel<<<1, kThreads, 0, st>>>(m.weights.as<double>(), chunk, state);
-  survivor_total_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), vocab, chunk, state,
-                                                     m.sum_partials.as<double>());
-  scatter_probs_kernel<<<elements, kThreads, 0, st>>>(
-      m.weights.as<double>(), m.ranked_ids.as<int>(), params, state, m.probs_by_id.as<double>());
+  if (mode == Mode::kUnranked) {
+    unranked_weights_kernel<<<blocks, kThreads, 0, st>>>(
+        adj, vocab, chunk, params, state, m.weights.as<double>(), m.sum_partials.as<double>());
+    unranked_probs_kernel<<<elements, kThreads, 0, st>>>(m.weights.as<double>(), vocab, params,
+                                                         state, m.probs_by_id.as<double>());
+  } else {
+    candidate_keys_kernel<<<elements, kThreads, 0, st>>>(
+        adj, vocab, params, state, m.keys.as<float>(), m.ids.as<int>(), m.probs_by_id.as<double>());
+    std::size_t temp_bytes = m.sort_temp_bytes;
+    check(cub::DeviceRadixSort::SortPairsDescending(
+              m.sort_temp.get(), temp_bytes, m.keys.as<float>(), m.ranked_z.as<float>(),
+              m.ids.as<int>(), m.ranked_ids.as<int>(), vocab, 0, 32, st),
+          "cub radix sort of the candidates");
+    cut_weights_kernel<<<blocks, kThreads, 0, st>>>(
+        m.ranked_z.as<float>(), vocab, chunk, params, state, m.weights.as<double>(),
+        m.sum_partials.as<double>(), m.index_partials.as<int>());
+    top_p_cut_kernel<<<1, kThreads, 0, st>>>(m.weights.as<double>(), chunk, state);
+    survivor_total_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), vocab, chunk, state,
+                                                       m.sum_partials.as<double>());
+    scatter_probs_kernel<<<elements, kThreads, 0, st>>>(
+        m.weights.as<double>(), m.ranked_ids.as<int>(), params, state, m.probs_by_id.as<double>());
+  }
   draw_chunks_kernel<<<blocks, kThreads, 0, st>>>(m.probs_by_id.as<double>(), vocab, chunk, params,
                                                   state, m.sum_partials.as<double>(),
                                                   m.index_partials.as<int>());
