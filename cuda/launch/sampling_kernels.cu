@@ -14,61 +14,18 @@
 // scan (a fixed tree, in the last block to arrive), and every search for
 // a crossing scans the chunk found with a CUB BlockScan: the same row gives the same token on
 // every run (CUB's device-wide float scan does not promise that).
-#include <cuda_runtime.h>
-
-#include <algorithm>
 #include <climits>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
-#include <unordered_map>
-#include <vector>
 
 #include "cuda/launch/cuda_check.hpp"
-#include "cuda/launch/device_memory.hpp"
-#include "cuda/launch/device_sampler.hpp"
+#include "cuda/launch/sampling_layout.cuh"
 #include "cuda/tiles/argmax.cuh"
-#include "cuda/tiles/sampling.cuh"
-#include "mimo/error.hpp"
 
-namespace mimo::cuda {
+namespace mimo::cuda::sampling {
 
 namespace {
-
-using tiles::SamplingEntry;
-using tiles::SamplingParams;
-
-constexpr int kThreads = 256;
-constexpr int kItems = 4;  // per thread in a crossing search's tile
-constexpr int kTile = kThreads * kItems;
-constexpr int kMaxTopLogprobs = 64;
-
-// Device-side bookkeeping of one row between kernels.
-struct RowState {
-  float max;
-  int argmax;
-  int n_candidates;
-  int invalid;      // NaN / +inf logit, or every token banned: the host samples instead
-  int keep;         // top-k prefix of the ranking (k)
-  int cut_min;      // first ranked index below min-p, or k
-  int cross_chunk;  // chunk where a running sum first reaches its target; -1: none
-  double cross_prefix;
-  double target;
-  int survivors;
-  double total;  // sum of exp(z) over the survivors
-  double log_sum;
-  int last_nonzero;
-  float p_draft;   // a verify row: P(draft), left out of probs_by_id
-  double total_p;  // sum of P over every token (the draft included)
-  unsigned arrivals;
-};
-
-struct StatsPartial {
-  float max;
-  int argmax;
-  int n_candidates;
-  int invalid;
-};
 
 struct MinOf {
   __device__ int operator()(int a, int b) const { return a < b ? a : b; }
@@ -84,23 +41,6 @@ struct CombineStats {
     r.invalid = a.invalid | b.invalid;
     return r;
   }
-};
-
-// What comes back to the host (pinned, mapped: the last kernel writes it directly).
-struct SampledRow {
-  int status;  // 0 = sampled; 1 = the host must sample this row
-  int token;
-  float logprob;
-  int n_top;
-  int top_ids[kMaxTopLogprobs];
-  float top_logprobs[kMaxTopLogprobs];
-};
-
-// The staged request (pinned, mapped): params, then entries, then bias values.
-struct Staging {
-  SamplingParams params;
-  SamplingEntry entries[DeviceSampler::kMaxEntries];
-  float biases[DeviceSampler::kMaxEntries];
 };
 
 __device__ __forceinline__ int chunk_begin(int chunk) {
@@ -535,207 +475,62 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   out->n_top = listed;
 }
 
-void* mapped_host(std::size_t bytes, void** device) {
-  void* host = nullptr;
-  check(cudaHostAlloc(&host, bytes, cudaHostAllocMapped), "cudaHostAlloc of sampler staging");
-  const cudaError_t err = cudaHostGetDevicePointer(device, host, 0);
-  if (err != cudaSuccess) {
-    cudaFreeHost(host);
-    check(err, "cudaHostGetDevicePointer of sampler staging");
-  }
-  return host;
-}
-
 }  // namespace
 
-struct DeviceSampler::Impl {
-  int vocab = 0, chunk = 0, blocks = 0;
-  DeviceBuffer adj, keys, ids, ranked_z, ranked_ids, weights, probs_by_id, params, state;
-  DeviceBuffer stats_partials, sum_partials, index_partials, sort_temp;
-  std::size_t sort_temp_bytes = 0;
-  Staging* staging = nullptr;
-  Staging* staging_device = nullptr;
-  SampledRow* row = nullptr;
-  SampledRow* row_device = nullptr;
-
-  ~Impl() {
-    if (staging != nullptr) cudaFreeHost(staging);
-    if (row != nullptr) cudaFreeHost(row);
-  }
-};
-
-DeviceSampler::Mode DeviceSampler::mode_of(const exec::SampleRequest& request) {
-  const SamplerConfig& c = request.config;
-  if (c.temperature == 0.0f) return c.top_logprobs == 0 ? Mode::kArgmax : Mode::kRanked;
-  return c.top_k == 0 && c.top_p >= 1.0f && c.top_logprobs == 0 ? Mode::kUnranked : Mode::kRanked;
-}
-
-DeviceSampler::DeviceSampler(int vocab) : impl_(std::make_unique<Impl>()) {
-  if (vocab <= 0) {
-    throw Error(ErrorCode::kInvalidArgument, "DeviceSampler: vocab must be > 0");
-  }
-  Impl& m = *impl_;
-  m.vocab = vocab;
-  // Chunks of whole tiles, at most one a thread of a block (the last block finishes with one
-  // block-wide reduction or scan over the chunks).
+int chunk_for(int vocab) {
   const int tiles = (vocab + kTile - 1) / kTile;
-  const int per_chunk = (tiles + kThreads - 1) / kThreads;
-  m.chunk = per_chunk * kTile;
-  m.blocks = (vocab + m.chunk - 1) / m.chunk;
-  const std::size_t n = vocab;
-  m.adj = DeviceBuffer(n * sizeof(float));
-  m.keys = DeviceBuffer(n * sizeof(float));
-  m.ids = DeviceBuffer(n * sizeof(int));
-  m.ranked_z = DeviceBuffer(n * sizeof(float));
-  m.ranked_ids = DeviceBuffer(n * sizeof(int));
-  m.weights = DeviceBuffer(n * sizeof(double));
-  m.probs_by_id = DeviceBuffer(n * sizeof(double));
-  m.params = DeviceBuffer(sizeof(SamplingParams));
-  m.state = DeviceBuffer(sizeof(RowState));
-  check(cudaMemset(m.state.get(), 0, sizeof(RowState)), "sampler state reset");
-  m.stats_partials = DeviceBuffer(m.blocks * sizeof(StatsPartial));
-  m.sum_partials = DeviceBuffer(m.blocks * sizeof(double));
-  m.index_partials = DeviceBuffer(m.blocks * sizeof(int));
-  check(cub::DeviceRadixSort::SortPairsDescending(nullptr, m.sort_temp_bytes, m.keys.as<float>(),
-                                                  m.ranked_z.as<float>(), m.ids.as<int>(),
-                                                  m.ranked_ids.as<int>(), vocab),
+  return (tiles + kThreads - 1) / kThreads * kTile;
+}
+
+std::size_t sort_temp_bytes(int vocab) {
+  std::size_t bytes = 0;
+  check(cub::DeviceRadixSort::SortPairsDescending(
+            nullptr, bytes, static_cast<const float*>(nullptr), static_cast<float*>(nullptr),
+            static_cast<const int*>(nullptr), static_cast<int*>(nullptr), vocab),
         "cub radix sort size query");
-  m.sort_temp = DeviceBuffer(std::max<std::size_t>(m.sort_temp_bytes, 16));
-  void* device = nullptr;
-  m.staging = static_cast<Staging*>(mapped_host(sizeof(Staging), &device));
-  m.staging_device = static_cast<Staging*>(device);
-  m.row = static_cast<SampledRow*>(mapped_host(sizeof(SampledRow), &device));
-  m.row_device = static_cast<SampledRow*>(device);
-  m.row->status = 1;
+  return bytes;
 }
 
-DeviceSampler::~DeviceSampler() = default;
-
-int DeviceSampler::vocab() const {
-  return impl_->vocab;
-}
-
-bool DeviceSampler::fits(const exec::SampleRequest& r) const {
-  const SamplerConfig& c = r.config;
-  if (c.top_logprobs > kMaxTopLogprobs) return false;
-  // Verify rows: sampling only, and their top log-probs (ordered by P) stay on the host.
-  if (r.draft >= impl_->vocab) return false;
-  if (r.draft >= 0 && (c.temperature == 0.0f || c.top_logprobs > 0)) return false;
-  if (c.logit_bias.size() + r.penalty_counts.size() > std::size_t(kMaxEntries)) return false;
-  for (const auto& [token, bias] : c.logit_bias) {
-    if (token < 0 || token >= impl_->vocab) return false;
-  }
-  for (const auto& [token, count] : r.penalty_counts) {
-    if (token < 0 || token >= impl_->vocab || count <= 0) return false;
-  }
-  return true;
-}
-
-void DeviceSampler::stage(const exec::SampleRequest& r) {
-  if (!fits(r)) {
-    throw Error(ErrorCode::kInternal, "DeviceSampler::stage: the request does not fit");
-  }
-  Staging& s = *impl_->staging;
-  SamplingParams& p = s.params;
-  const SamplerConfig& c = r.config;
-  const bool greedy = c.temperature == 0.0f;
-  // Greedy ranks at temperature 1 with no filters (its top log-probs); it draws nothing.
-  p.u = r.u;
-  p.u2 = r.u2;
-  p.draft = greedy ? -1 : r.draft;
-  p.temperature = greedy ? 1.0f : c.temperature;
-  p.top_k = greedy ? 0 : c.top_k;
-  p.top_p = greedy ? 1.0f : c.top_p;
-  p.min_p = greedy ? 0.0f : c.min_p;
-  p.repetition_penalty = c.repetition_penalty;
-  p.presence_penalty = c.presence_penalty;
-  p.frequency_penalty = c.frequency_penalty;
-  p.vocab = impl_->vocab;
-  p.top_logprobs = c.top_logprobs;
-  p.draw = greedy ? 0 : 1;
-  // One entry per touched token; its bias values stay in config order.
-  std::unordered_map<std::int32_t, int> slot;
-  std::vector<SamplingEntry> entries;
-  std::vector<std::vector<float>> biases;
-  const auto entry_of = [&](std::int32_t token) {
-    auto [it, added] = slot.emplace(token, static_cast<int>(entries.size()));
-    if (added) {
-      entries.push_back({token, 0, 0, 0});
-      biases.emplace_back();
-    }
-    return it->second;
-  };
-  for (const auto& [token, bias] : c.logit_bias) biases[entry_of(token)].push_back(bias);
-  for (const auto& [token, count] : r.penalty_counts) entries[entry_of(token)].count = count;
-  int used = 0;
-  for (std::size_t e = 0; e < entries.size(); ++e) {
-    entries[e].bias_begin = used;
-    for (float b : biases[e]) s.biases[used++] = b;
-    entries[e].bias_end = used;
-    s.entries[e] = entries[e];
-  }
-  p.n_entries = static_cast<int>(entries.size());
-  impl_->row->status = 1;
-}
-
-void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
-  Impl& m = *impl_;
-  auto st = static_cast<cudaStream_t>(stream);
-  auto* params = m.params.as<SamplingParams>();
-  auto* state = m.state.as<RowState>();
-  const int blocks = m.blocks, chunk = m.chunk, vocab = m.vocab;
+void launch(const Buffers& b, const float* logits, DeviceSampler::Mode mode, cudaStream_t st) {
+  SamplingParams* params = b.params;
+  RowState* state = b.state;
+  const int blocks = b.blocks, chunk = b.chunk, vocab = b.vocab;
   const int elements = (vocab + kThreads - 1) / kThreads;
-  float* adj = m.adj.as<float>();
+  float* adj = b.adj;
   copy_row_kernel<<<elements, kThreads, 0, st>>>(logits, adj, vocab);
-  apply_entries_kernel<<<1, kThreads, 0, st>>>(m.staging_device, params, logits, adj, vocab);
-  row_stats_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params,
-                                                m.stats_partials.as<StatsPartial>(), state);
-  if (mode == Mode::kArgmax) {
-    greedy_log_sum_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, state,
-                                                       m.sum_partials.as<double>(), m.row_device);
+  apply_entries_kernel<<<1, kThreads, 0, st>>>(b.staging, params, logits, adj, vocab);
+  row_stats_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params, b.stats_partials, state);
+  if (mode == DeviceSampler::Mode::kArgmax) {
+    greedy_log_sum_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, state, b.sum_partials,
+                                                       b.row);
     check(cudaGetLastError(), "greedy sampling kernels");
     return;
   }
-  if (mode == Mode::kUnranked) {
-    unranked_weights_kernel<<<blocks, kThreads, 0, st>>>(
-        adj, vocab, chunk, params, state, m.weights.as<double>(), m.sum_partials.as<double>());
-    unranked_probs_kernel<<<elements, kThreads, 0, st>>>(m.weights.as<double>(), vocab, params,
-                                                         state, m.probs_by_id.as<double>());
+  if (mode == DeviceSampler::Mode::kUnranked) {
+    unranked_weights_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params, state,
+                                                         b.weights, b.sum_partials);
+    unranked_probs_kernel<<<elements, kThreads, 0, st>>>(b.weights, vocab, params, state,
+                                                         b.probs_by_id);
   } else {
-    candidate_keys_kernel<<<elements, kThreads, 0, st>>>(
-        adj, vocab, params, state, m.keys.as<float>(), m.ids.as<int>(), m.probs_by_id.as<double>());
-    std::size_t temp_bytes = m.sort_temp_bytes;
-    check(cub::DeviceRadixSort::SortPairsDescending(
-              m.sort_temp.get(), temp_bytes, m.keys.as<float>(), m.ranked_z.as<float>(),
-              m.ids.as<int>(), m.ranked_ids.as<int>(), vocab, 0, 32, st),
+    candidate_keys_kernel<<<elements, kThreads, 0, st>>>(adj, vocab, params, state, b.keys, b.ids,
+                                                         b.probs_by_id);
+    std::size_t temp_bytes = b.sort_temp_bytes;
+    check(cub::DeviceRadixSort::SortPairsDescending(b.sort_temp, temp_bytes, b.keys, b.ranked_z,
+                                                    b.ids, b.ranked_ids, vocab, 0, 32, st),
           "cub radix sort of the candidates");
-    cut_weights_kernel<<<blocks, kThreads, 0, st>>>(
-        m.ranked_z.as<float>(), vocab, chunk, params, state, m.weights.as<double>(),
-        m.sum_partials.as<double>(), m.index_partials.as<int>());
-    top_p_cut_kernel<<<1, kThreads, 0, st>>>(m.weights.as<double>(), chunk, state);
-    survivor_total_kernel<<<blocks, kThreads, 0, st>>>(m.weights.as<double>(), vocab, chunk, state,
-                                                       m.sum_partials.as<double>());
-    scatter_probs_kernel<<<elements, kThreads, 0, st>>>(
-        m.weights.as<double>(), m.ranked_ids.as<int>(), params, state, m.probs_by_id.as<double>());
+    cut_weights_kernel<<<blocks, kThreads, 0, st>>>(b.ranked_z, vocab, chunk, params, state,
+                                                    b.weights, b.sum_partials, b.index_partials);
+    top_p_cut_kernel<<<1, kThreads, 0, st>>>(b.weights, chunk, state);
+    survivor_total_kernel<<<blocks, kThreads, 0, st>>>(b.weights, vocab, chunk, state,
+                                                       b.sum_partials);
+    scatter_probs_kernel<<<elements, kThreads, 0, st>>>(b.weights, b.ranked_ids, params, state,
+                                                        b.probs_by_id);
   }
-  draw_chunks_kernel<<<blocks, kThreads, 0, st>>>(m.probs_by_id.as<double>(), vocab, chunk, params,
-                                                  state, m.sum_partials.as<double>(),
-                                                  m.index_partials.as<int>());
-  draw_token_kernel<<<1, kThreads, 0, st>>>(m.probs_by_id.as<double>(), adj, m.ranked_z.as<float>(),
-                                            m.ranked_ids.as<int>(), vocab, chunk, params, state,
-                                            m.row_device);
+  draw_chunks_kernel<<<blocks, kThreads, 0, st>>>(b.probs_by_id, vocab, chunk, params, state,
+                                                  b.sum_partials, b.index_partials);
+  draw_token_kernel<<<1, kThreads, 0, st>>>(b.probs_by_id, adj, b.ranked_z, b.ranked_ids, vocab,
+                                            chunk, params, state, b.row);
   check(cudaGetLastError(), "sampling kernels");
 }
 
-std::optional<SampleResult> DeviceSampler::result() const {
-  const SampledRow& row = *impl_->row;
-  if (row.status != 0) return std::nullopt;
-  SampleResult r;
-  r.token = row.token;
-  r.logprob = row.logprob;
-  for (int i = 0; i < row.n_top; ++i)
-    r.top_logprobs.emplace_back(row.top_ids[i], row.top_logprobs[i]);
-  return r;
-}
-
-}  // namespace mimo::cuda
+}  // namespace mimo::cuda::sampling
