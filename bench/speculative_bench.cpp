@@ -1,4 +1,6 @@
-// Plain vs DFlash greedy generation on the GPU, timed by the session statistics.
+// Plain vs DFlash generation on the GPU, timed by the session statistics: greedy (DFlash must
+// give the plain tokens), then sampled at temperature 0.7 with the tokens drawn on the device
+// and on the host (each mode must give the same tokens both ways, for a seed).
 #include "speculative_bench.hpp"
 
 #include <algorithm>
@@ -18,9 +20,10 @@ struct Run {
   SessionStats stats;
 };
 
-Run generate(const Model& model, const std::shared_ptr<Speculator>& speculator, int tokens) {
+Run generate(const Model& model, const std::shared_ptr<Speculator>& speculator, int tokens,
+             const SamplerConfig& config = {}) {
   auto session = model.new_session();
-  Sampler sampler(SamplerConfig{});
+  Sampler sampler(config);
   GenerateOptions options;
   options.max_tokens = tokens;
   options.ignore_eos = true;
@@ -72,7 +75,41 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
     std::printf(" %zu:%lld", n, static_cast<long long>(s.acceptance_histogram[n]));
   }
   std::printf("\n  lossless          %s\n", plain.tokens == spec.tokens ? "yes" : "NO");
-  return plain.tokens == spec.tokens ? 0 : 1;
+  const bool lossless = plain.tokens == spec.tokens;
+
+  // Sampled: plain and DFlash, each with the tokens drawn on the device and on the host.
+  options.sample_on_device = false;
+  auto host_model = Model::load(model_dir, options);
+  SamplerConfig sampled;
+  sampled.temperature = 0.7f;
+  sampled.seed = 1;
+  const Model* models[2] = {model.get(), host_model.get()};
+  std::vector<double> rates[2][2];  // [dflash][host]
+  Run last[2][2];
+  for (int r = 0; r < repeats + 1; ++r) {
+    for (int dflash = 0; dflash < 2; ++dflash) {
+      for (int host = 0; host < 2; ++host) {
+        auto drafter = dflash ? make_dflash_speculator(*models[host], drafter_dir) : nullptr;
+        last[dflash][host] = generate(*models[host], drafter, tokens, sampled);
+        if (r > 0)
+          rates[dflash][host].push_back(last[dflash][host].stats.decode_tokens_per_second());
+      }
+    }
+  }
+  const bool same_plain = last[0][0].tokens == last[0][1].tokens;
+  const bool same_dflash = last[1][0].tokens == last[1][1].tokens;
+  std::printf(
+      "sampled (temperature 0.7, seed 1, %d tokens, median of %d), tok/s:\n", tokens,
+      repeats);
+  std::printf(
+      "  plain decode      %10.1f sampled on the device, %.1f on the host (same tokens: %s)\n",
+      median(rates[0][0]), median(rates[0][1]), same_plain ? "yes" : "NO");
+  std::printf(
+      "  DFlash decode     %10.1f sampled on the device, %.1f on the host (same tokens: %s)\n",
+      median(rates[1][0]), median(rates[1][1]), same_dflash ? "yes" : "NO");
+  std::printf("  acceptance        %10.2f tokens per verify step (bonus included)\n",
+              last[1][0].stats.speculation.mean_acceptance_length());
+  return lossless && same_plain && same_dflash ? 0 : 1;
 }
 
 }  // namespace mimo::bench
