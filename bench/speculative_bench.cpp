@@ -98,9 +98,8 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
   }
   const bool same_plain = last[0][0].tokens == last[0][1].tokens;
   const bool same_dflash = last[1][0].tokens == last[1][1].tokens;
-  std::printf(
-      "sampled (temperature 0.7, seed 1, %d tokens, median of %d), tok/s:\n", tokens,
-      repeats);
+  std::printf("sampled (temperature 0.7, seed 1, %d tokens, median of %d), tok/s:\n", tokens,
+              repeats);
   std::printf(
       "  plain decode      %10.1f sampled on the device, %.1f on the host (same tokens: %s)\n",
       median(rates[0][0]), median(rates[0][1]), same_plain ? "yes" : "NO");
