@@ -96,10 +96,6 @@ DeviceSampler::DeviceSampler(int vocab) : impl_(std::make_unique<Impl>()) {
 
 DeviceSampler::~DeviceSampler() = default;
 
-int DeviceSampler::vocab() const {
-  return impl_->buffers.vocab;
-}
-
 bool DeviceSampler::fits(const exec::SampleRequest& r) const {
   const SamplerConfig& c = r.config;
   if (c.top_logprobs > sampling::kMaxTopLogprobs) return false;
@@ -135,7 +131,6 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
   p.repetition_penalty = c.repetition_penalty;
   p.presence_penalty = c.presence_penalty;
   p.frequency_penalty = c.frequency_penalty;
-  p.vocab = impl_->buffers.vocab;
   p.top_logprobs = c.top_logprobs;
   p.draw = greedy ? 0 : 1;
   // One entry per touched token; its bias values stay in config order.

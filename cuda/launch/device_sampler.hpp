@@ -34,7 +34,6 @@ class DeviceSampler {
   DeviceSampler(const DeviceSampler&) = delete;
   DeviceSampler& operator=(const DeviceSampler&) = delete;
 
-  int vocab() const;
   // Whether the request fits the staging buffers (else sample on the host).
   bool fits(const exec::SampleRequest& request) const;
   // Writes the request into pinned staging memory. The previous issue must have completed.

@@ -82,6 +82,39 @@ __device__ __forceinline__ StatsPartial partial_of(const StatsPartial* partials,
   return {__ldcg(&p->max), __ldcg(&p->argmax), __ldcg(&p->n_candidates), __ldcg(&p->invalid)};
 }
 
+// Publishes this block's chunk sum (`sum`: this thread's share). The last block to arrive gets
+// true and *total = the sum over every chunk (valid in thread 0); the others get false.
+__device__ bool grid_sum(double sum, double* partials, unsigned* arrivals, double* total) {
+  using Reduce = cub::BlockReduce<double, kThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  const double block = Reduce(storage).Sum(sum);
+  if (threadIdx.x == 0) partials[blockIdx.x] = block;
+  if (!arrived_last(arrivals)) return false;
+  *total = Reduce(storage).Sum(partial_of(partials, 0.0));
+  return true;
+}
+
+// As grid_sum, with a chunk index as well (`index`: this thread's, combined by `op`, `identity`
+// past the grid). The last block gets *all_index over every chunk (thread 0); it reads the sums
+// itself (crossing_chunk scans them).
+template <class Op>
+__device__ bool grid_sum_and_index(double sum, int index, int identity, Op op, double* sum_partials,
+                                   int* index_partials, unsigned* arrivals, int* all_index) {
+  using SumReduce = cub::BlockReduce<double, kThreads>;
+  using IndexReduce = cub::BlockReduce<int, kThreads>;
+  __shared__ typename SumReduce::TempStorage sum_storage;
+  __shared__ typename IndexReduce::TempStorage index_storage;
+  const double block_sum = SumReduce(sum_storage).Sum(sum);
+  const int block_index = IndexReduce(index_storage).Reduce(index, op);
+  if (threadIdx.x == 0) {
+    sum_partials[blockIdx.x] = block_sum;
+    index_partials[blockIdx.x] = block_index;
+  }
+  if (!arrived_last(arrivals)) return false;
+  *all_index = IndexReduce(index_storage).Reduce(partial_of(index_partials, identity), op);
+  return true;
+}
+
 // In the last block, over the chunks' sums (`mine`: this thread's chunk, 0 past the grid): the
 // first chunk where the running sum passes scale * total (>=, or > with kStrict) goes to
 // *chunk (-1: none) with the sum before it in *prefix and the target in *target. Returns the
@@ -159,7 +192,6 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
   const SamplingParams p = *params;
   st->max = all.max;
   st->argmax = all.argmax;
-  st->n_candidates = all.n_candidates;
   st->invalid = all.invalid || all.n_candidates == 0;
   const int k = p.top_k > 0 ? min(p.top_k, all.n_candidates) : all.n_candidates;
   st->keep = st->invalid ? 0 : k;
@@ -178,13 +210,8 @@ __global__ void greedy_log_sum_kernel(const float* __restrict__ adj, int vocab, 
   for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
     sum += tiles::candidate_weight(__fsub_rn(adj[i], max));
   }
-  using Reduce = cub::BlockReduce<double, kThreads>;
-  __shared__ typename Reduce::TempStorage storage;
-  const double block = Reduce(storage).Sum(sum);
-  if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals)) return;
-  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
-  if (threadIdx.x != 0) return;
+  double total = 0.0;
+  if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   out->status = st->invalid ? 1 : 0;
   out->token = st->argmax;
   out->logprob = static_cast<float>(-log(total));
@@ -220,18 +247,11 @@ __global__ void cut_weights_kernel(const float* __restrict__ z, int vocab, int c
     sum += w;
     if (i < k && static_cast<double>(z[i]) < threshold) first_below = min(first_below, i);
   }
-  using SumReduce = cub::BlockReduce<double, kThreads>;
-  using MinReduce = cub::BlockReduce<int, kThreads>;
-  __shared__ typename SumReduce::TempStorage sum_storage;
-  __shared__ typename MinReduce::TempStorage min_storage;
-  const double block_sum = SumReduce(sum_storage).Sum(sum);
-  const int block_min = MinReduce(min_storage).Reduce(first_below, MinOf{});
-  if (threadIdx.x == 0) {
-    sum_partials[blockIdx.x] = block_sum;
-    index_partials[blockIdx.x] = block_min;
+  int cut_min = INT_MAX;
+  if (!grid_sum_and_index(sum, first_below, INT_MAX, MinOf{}, sum_partials, index_partials,
+                          &st->arrivals, &cut_min)) {
+    return;
   }
-  if (!arrived_last(&st->arrivals)) return;
-  const int cut_min = MinReduce(min_storage).Reduce(partial_of(index_partials, INT_MAX), MinOf{});
   if (threadIdx.x == 0) {
     st->cut_min = min(k, cut_min);
     st->cross_chunk = -1;
@@ -308,13 +328,8 @@ __global__ void survivor_total_kernel(const double* __restrict__ weights, int vo
        i += kThreads) {
     sum += weights[i];
   }
-  using Reduce = cub::BlockReduce<double, kThreads>;
-  __shared__ typename Reduce::TempStorage storage;
-  const double block = Reduce(storage).Sum(sum);
-  if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals)) return;
-  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
-  if (threadIdx.x != 0) return;
+  double total = 0.0;
+  if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   st->total = total;
   st->log_sum = log(total);
 }
@@ -352,13 +367,8 @@ __global__ void unranked_weights_kernel(const float* __restrict__ adj, int vocab
     weights[i] = w;
     sum += w;
   }
-  using Reduce = cub::BlockReduce<double, kThreads>;
-  __shared__ typename Reduce::TempStorage storage;
-  const double block = Reduce(storage).Sum(sum);
-  if (threadIdx.x == 0) partials[blockIdx.x] = block;
-  if (!arrived_last(&st->arrivals)) return;
-  const double total = Reduce(storage).Sum(partial_of(partials, 0.0));
-  if (threadIdx.x != 0) return;
+  double total = 0.0;
+  if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   st->total = total;
   st->log_sum = log(total);
 }
@@ -392,18 +402,11 @@ __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int v
     sum += p;
     if (p > 0.0) last = i;
   }
-  using SumReduce = cub::BlockReduce<double, kThreads>;
-  using MaxReduce = cub::BlockReduce<int, kThreads>;
-  __shared__ typename SumReduce::TempStorage sum_storage;
-  __shared__ typename MaxReduce::TempStorage max_storage;
-  const double block_sum = SumReduce(sum_storage).Sum(sum);
-  const int block_last = MaxReduce(max_storage).Reduce(last, MaxOf{});
-  if (threadIdx.x == 0) {
-    sum_partials[blockIdx.x] = block_sum;
-    index_partials[blockIdx.x] = block_last;
+  int last_nonzero = -1;
+  if (!grid_sum_and_index(sum, last, -1, MaxOf{}, sum_partials, index_partials, &st->arrivals,
+                          &last_nonzero)) {
+    return;
   }
-  if (!arrived_last(&st->arrivals)) return;
-  const int last_nonzero = MaxReduce(max_storage).Reduce(partial_of(index_partials, -1), MaxOf{});
   const bool verify = params->draft >= 0;
   const double total =
       crossing_chunk<true>(partial_of(sum_partials, 0.0), verify ? params->u2 : params->u,

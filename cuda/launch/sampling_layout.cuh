@@ -25,7 +25,6 @@ constexpr int kMaxTopLogprobs = 64;
 struct RowState {
   float max;
   int argmax;
-  int n_candidates;
   int invalid;      // NaN / +inf logit, or every token banned: the host samples instead
   int keep;         // top-k prefix of the ranking (k)
   int cut_min;      // first ranked index below min-p, or k

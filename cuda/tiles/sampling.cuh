@@ -29,7 +29,6 @@ struct SamplingParams {
   float repetition_penalty;
   float presence_penalty;
   float frequency_penalty;
-  int vocab;
   int top_k;  // 0 = off
   int n_entries;
   int top_logprobs;
