@@ -6,9 +6,8 @@
 
 #include <cmath>
 
-#include "cpu/forward.hpp"
+#include "exec/weight_checks.hpp"
 #include "cpu/rope.hpp"
-#include "cpu/thread_pool.hpp"
 #include "cpu/weight_rows.hpp"
 #include "cuda/launch/device_weights.hpp"
 #include "cuda/launch/step_ops.hpp"
@@ -217,11 +216,7 @@ std::uint64_t DeviceModel::fixed_step_bytes() const {
 
 std::unique_ptr<DeviceModel> upload_model(const model::ModelConfig& config,
                                           const model::ModelWeights& weights) {
-  {
-    // The CPU forward's constructor checks every shape against the config.
-    cpu::ThreadPool pool(1);
-    cpu::Forward check(config, weights, pool);
-  }
+  exec::check_weights(config, weights);
   auto m = std::make_unique<DeviceModel>();
   DeviceArena& arena = m->arena;
   const std::int64_t hidden = config.hidden_size;

@@ -1,11 +1,6 @@
-// GpuExecutor: issues the forward of lib/cpu/forward.cpp kernel by kernel on one stream; steps
-// that fit one chunk (decode, verify blocks) are replayed from CUDA graphs captured per shape.
-// Layer by layer:
-//   h = rmsnorm(x += delta); q, k, v = linear(h); rope(q, k) and store k, v * value_scale (one
-//   kernel);
-//   heads = attention(q, cache); delta = o(heads)
-//   h = rmsnorm(x += delta); delta = dense MLP(h) or sum_k w_k expert_k(h)
-// The residual add of each block is fused into the next RMSNorm.
+// GpuExecutor: the executor envelope (exec/step_envelope.hpp) around the stream runner, which
+// issues each chunk's step program kernel by kernel on one stream; steps that fit one chunk
+// (decode, verify blocks) are replayed from a CUDA graph captured per step shape.
 #include "cuda/launch/gpu_executor.hpp"
 
 #include <cuda_runtime.h>
@@ -22,10 +17,12 @@
 #include "cuda/launch/cuda_check.hpp"
 #include "cuda/launch/device_model.hpp"
 #include "cuda/launch/device_query.hpp"
-#include "cuda/launch/expert_tables.hpp"
 #include "cuda/launch/gpu_state.hpp"
 #include "cuda/launch/step_ops.hpp"
+#include "cuda/launch/stream_runner.hpp"
+#include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"
+#include "program/program_cache.hpp"
 
 namespace mimo::cuda {
 
@@ -43,8 +40,11 @@ struct GpuExecutor::Impl {
   std::vector<std::pair<std::string, cudaEvent_t>> marks;
   std::mutex mutex;
 
+  StreamRunner runner;
+  program::ProgramCache programs;  // one program per chunk shape, planned on first use
+
   Impl(const model::ModelConfig& c, std::unique_ptr<DeviceModel> m)
-      : config(c), model(std::move(m)) {}
+      : config(c), model(std::move(m)), runner(c, *model), programs(c) {}
 
   void mark(const char* op, bool capturing) {
     if (!profiling || capturing) return;
@@ -54,191 +54,21 @@ struct GpuExecutor::Impl {
     marks.emplace_back(op, e);
   }
 
-  // Issues one chunk of n tokens whose ids and positions are already in s.scratch.tokens /
-  // positions. Tap copies (layer l's output to taps[t, k]) and the logits of the last row
-  // (or of all rows) into scratch.logits.
-  void issue_chunk(GpuState& s, int n, const exec::StepOptions& options, bool all_logits,
-                   bool capturing) {
-    const model::ModelConfig& c = config;
-    const DeviceModel& m = *model;
-    GpuState::Scratch& b = s.scratch;
-    Stream st = stream;
-    const int hidden = c.hidden_size;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    float* x = b.x.as<float>();
-    float* h = b.h.as<float>();
-    float* delta = b.delta.as<float>();
-    const int* tokens = b.tokens.as<int>();
-    const int* positions = b.positions.as<int>();
-    const int n_taps = static_cast<int>(options.hidden_taps.size());
-    const auto store_tap = [&](int layer, const float* from) {
-      for (int k = 0; k < n_taps; ++k) {
-        if (options.hidden_taps[k] != layer) continue;
-        check(cudaMemcpy2DAsync(b.taps.as<float>() + std::size_t(k) * hidden,
-                                std::size_t(n_taps) * hidden * sizeof(float), from,
-                                std::size_t(hidden) * sizeof(float), hidden * sizeof(float), n,
-                                cudaMemcpyDeviceToDevice, stream),
-              "copy of a hidden tap");
-      }
-    };
+  // Issues the ops of one chunk's program; its ids and positions are already in s.scratch.
+  // Tap copies go to scratch.taps, the logits to scratch.logits, samples to s.samplers.
+  void issue_chunk(GpuState& s, const program::StepProgram& program,
+                   const exec::StepOptions& options, bool capturing) {
     if (profiling && !capturing && marks.empty()) {
       check(cudaEventRecord(profile_start, stream), "cudaEventRecord");
     }
-    if (m.embed_format == MatrixFormat::kBf16) {
-      embed(m.embed_bf16, tokens, n, x, st);
-    } else {
-      embed(m.embed_f32, tokens, n, x, st);
+    const StreamRunner::Mark mark_op = [&](const char* op) { mark(op, capturing); };
+    for (const program::Op& op : program.ops) {
+      if (!capturing && op.kind == program::OpKind::kAddNorm &&
+          op.norm != program::Norm::kPostAttention) {
+        exec::throw_if_cancelled(options);  // between layers
+      }
+      runner.issue(op, program.shape, s, stream, mark_op);
     }
-    mark("embed", capturing);
-    const int top_k = c.num_experts_per_tok;
-    int moe_index = 0;
-    // The tensor-core tiles read the normed hidden rows (and the experts' activations) split
-    // once by their producer instead of re-splitting them in every block.
-    const bool split_hidden = hidden % 8 == 0;
-    const SplitActivations split_h = b.split(hidden);
-    const auto apply_normed = [&](const DeviceLinear& w, float* y) {
-      if (split_hidden && w.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.fp8)) {
-        linear(w.fp8, split_h, n, y, st);
-      } else {
-        apply(w, h, n, y, st);
-      }
-    };
-    // Projections of the same normed rows in one launch where all are FP8 on tensor cores.
-    const auto apply_normed_batch =
-        [&](std::initializer_list<std::pair<const DeviceLinear*, float*>> ws) {
-          Fp8Batch batch;
-          for (const auto& [w, y] : ws) {
-            if (!split_hidden || w->format != MatrixFormat::kFp8 || !fp8_on_tensor_cores(w->fp8) ||
-                batch.count == kMaxFp8Batch) {
-              for (const auto& [w2, y2] : ws) apply_normed(*w2, y2);
-              return;
-            }
-            batch.w[batch.count] = w->fp8;
-            batch.y[batch.count++] = y;
-          }
-          linear(batch, split_h, n, st);
-        };
-    const auto norm = [&](const float* add, const float* weight) {
-      if (split_hidden) {
-        rmsnorm(x, add, weight, n, hidden, eps, h, split_h, st);
-      } else {
-        rmsnorm(x, add, weight, n, hidden, eps, h, st);
-      }
-    };
-    for (int l = 0; l < c.num_layers; ++l) {
-      if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-        throw Error(ErrorCode::kCancelled, "forward: cancelled");
-      }
-      const DeviceLayer& w = m.layers[l];
-      const model::AttentionSpec& a = c.attention(l);
-      const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
-      norm(l == 0 ? nullptr : delta, w.input_norm);
-      mark("rmsnorm", capturing);
-      if (l > 0) store_tap(l - 1, x);
-      float* q = b.q.as<float>();
-      float* k = b.k.as<float>();
-      float* v = b.v.as<float>();
-      apply_normed_batch({{&w.q, q}, {&w.k, k}, {&w.v, v}});
-      mark("qkv linear", capturing);
-      const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
-      AttentionShape shape;
-      shape.num_heads = a.num_heads;
-      shape.num_kv_heads = a.num_kv_heads;
-      shape.head_dim = a.head_dim;
-      shape.v_head_dim = a.v_head_dim;
-      shape.window = sliding ? c.sliding_window : 0;
-      shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
-      rope_store_kv(q, k, v, positions, n, shape, a.rotary_dim, inv_freq,
-                    static_cast<float>(c.attention_value_scale), s.cache(l), st);
-      mark("rope + store kv", capturing);
-      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
-                b.attention_partial.as<float>(), s.attention_splits(l), b.attention_arrivals());
-      mark("attention", capturing);
-      const int heads_width = a.num_heads * a.v_head_dim;
-      if (w.o.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.o.fp8) &&
-          heads_width % 8 == 0) {
-        // Split once (one launch) rather than in every block of the o projection, which would
-        // split each of its token's chunks twice over (hi and lo lanes).
-        const SplitActivations split_heads = b.split(heads_width);
-        split_activations(b.heads.as<float>(), n, heads_width, split_heads, st);
-        linear(w.o.fp8, split_heads, n, delta, st);
-      } else {
-        apply(w.o, b.heads.as<float>(), n, delta, st);
-      }
-      mark("o linear", capturing);
-      norm(delta, w.post_attention_norm);
-      mark("rmsnorm", capturing);
-      float* gate = b.gate.as<float>();
-      float* up = b.up.as<float>();
-      float* act = b.act.as<float>();
-      if (!w.moe) {
-        apply_normed_batch({{&w.gate, gate}, {&w.up, up}});
-        silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
-        apply(w.down, act, n, delta, st);
-        mark("dense mlp", capturing);
-        continue;
-      }
-      const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-      int* experts = b.experts.as<int>() + moe_index * slots;
-      float* weights = b.expert_weights.as<float>() + moe_index * slots;
-      ++moe_index;
-      apply(w.router, h, n, b.router_logits.as<float>(), st);
-      RouterShape r;
-      r.num_experts = c.n_routed_experts;
-      r.top_k = top_k;
-      r.n_group = c.n_group;
-      r.topk_group = c.topk_group;
-      r.norm_topk_prob = c.norm_topk_prob;
-      r.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
-      const DeviceExperts& e = w.experts;
-      int* groups = b.expert_groups.as<int>();
-      if (e.stacked && e.gate_stack.count == r.num_experts) {
-        route_and_group(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, groups,
-                        st);
-      } else {
-        route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
-        if (e.stacked) group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
-      }
-      mark("router", capturing);
-      if (e.stacked) {
-        const int inter = e.gate_stack.rows;
-        if (split_hidden) {
-          expert_gate_up(e.gate_stack, e.up_stack, split_h, groups, n, top_k, act, st);
-        } else {
-          expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
-        }
-        mark("experts gate/up", capturing);
-        if (inter % 8 == 0) {  // the split rows of h are spent: the buffers take act's
-          const SplitActivations split_act = b.split(inter);
-          split_activations(act, n * top_k, inter, split_act, st);
-          expert_down(e.down_stack, split_act, groups, weights, n, top_k,
-                      b.expert_partial.as<float>(), delta, st);
-        } else {
-          expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
-                      delta, st);
-        }
-        mark("experts down", capturing);
-      } else {
-        expert_table_rows(e.gate, h, experts, n, top_k, gate, st);
-        expert_table_rows(e.up, h, experts, n, top_k, up, st);
-        silu_mul(gate, up, std::size_t(n) * top_k * e.gate.rows, act, st);
-        mark("experts gate/up", capturing);
-        expert_table_down(e.down, act, experts, weights, n, top_k, delta, st);
-        mark("experts down", capturing);
-      }
-    }
-    if (!capturing && options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-      throw Error(ErrorCode::kCancelled, "forward: cancelled");
-    }
-    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);  // lm_head is BF16: no split
-    mark("rmsnorm", capturing);
-    store_tap(c.num_layers - 1, h);  // the last layer's tap is taken after the final norm
-    if (all_logits) {
-      apply(m.lm_head, h, n, b.logits.as<float>(), st);
-    } else {
-      apply(m.lm_head, h + std::size_t(n - 1) * hidden, 1, b.logits.as<float>(), st);
-    }
-    mark("lm_head", capturing);
   }
 
   // scratch.taps holds n_taps hidden rows for each of `tokens` tokens. Captured step graphs
@@ -252,8 +82,10 @@ struct GpuExecutor::Impl {
 
   // Records one single-chunk step of `n` tokens (ids and positions read from step_io, logits and
   // taps written to step_logits / step_taps) and instantiates it.
-  cudaGraphExec_t capture_step(GpuState& s, int n, const exec::StepOptions& options, int sample) {
+  cudaGraphExec_t capture_step(GpuState& s, const program::StepProgram& program,
+                               const exec::StepOptions& options) {
     GpuState::Scratch& b = s.scratch;
+    const int n = program.shape.tokens;
     const int max_step = s.max_step_tokens(), n_taps = int(options.hidden_taps.size());
     const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
     check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
@@ -266,10 +98,8 @@ struct GpuExecutor::Impl {
       check(cudaMemcpyAsync(b.positions.get(), s.step_io.as<int>() + max_step, n * sizeof(int),
                             cudaMemcpyHostToDevice, stream),
             "position upload");
-      issue_chunk(s, n, options, options.all_logits, true);
-      if (sample > 0) {
-        issue_samples(s, options.all_logits ? n : 1, sample);
-      } else {
+      issue_chunk(s, program, options, true);
+      if (program.shape.sample_mode == 0) {
         check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
                               (options.all_logits ? n : 1) * vocab * sizeof(float),
                               cudaMemcpyDeviceToHost, stream),
@@ -313,13 +143,11 @@ struct GpuExecutor::Impl {
       s.step_taps = PinnedBuffer(taps_bytes);
     }
     const int sample = stage_sampling(s, options, n, max_step);
-    auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
-      return g.tokens == n && g.all_logits == options.all_logits && g.taps == options.hidden_taps &&
-             g.sample == sample;
-    });
+    const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, true, sample));
+    auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(),
+                              [&](const auto& g) { return g.shape == program.shape; });
     if (found == s.step_graphs.end()) {
-      s.step_graphs.push_back({n, options.all_logits, options.hidden_taps, sample,
-                               capture_step(s, n, options, sample)});
+      s.step_graphs.push_back({program.shape, capture_step(s, program, options)});
       found = s.step_graphs.end() - 1;
     }
     int* io = s.step_io.as<int>();
@@ -347,8 +175,7 @@ struct GpuExecutor::Impl {
                               const exec::StepOptions& options,
                               std::chrono::steady_clock::time_point start) {
     const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-    const int chunk = options.max_chunk > 0 ? std::min(options.max_chunk, s.max_step_tokens())
-                                            : s.max_step_tokens();
+    const int chunk = exec::chunk_tokens(options, s);
     const int n_taps = static_cast<int>(options.hidden_taps.size());
     const int vocab = config.vocab_size, hidden = config.hidden_size;
     exec::StepOutput out;
@@ -374,55 +201,54 @@ struct GpuExecutor::Impl {
     };
     const int fail_after = std::exchange(cancel_after_chunks, -1);
     const int sample = stage_sampling(s, options, total, chunk);
-    try {
-      copy_rings(false);
-      int chunks = 0;
-      for (std::int64_t begin = 0; begin < total; begin += chunk, ++chunks) {
-        if (chunks == fail_after) throw Error(ErrorCode::kCancelled, "forward: cancelled (test)");
-        const int n = static_cast<int>(std::min<std::int64_t>(chunk, total - begin));
-        const bool last_chunk = begin + n == total;
-        check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
-                              cudaMemcpyHostToDevice, stream),
-              "token upload");
-        check(cudaMemcpyAsync(s.scratch.positions.get(), positions + begin, n * sizeof(int),
-                              cudaMemcpyHostToDevice, stream),
-              "position upload");
-        issue_chunk(s, n, options, options.all_logits, false);
-        if (begin + n == total) {
-          last.host_us =
-              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-                  .count();
-        }
-        if (sample > 0 && last_chunk) {  // a sampled all-logits step is one chunk
-          issue_samples(s, options.all_logits ? n : 1, sample);
-        } else if (options.all_logits) {
-          check(cudaMemcpyAsync(out.logits.data() + begin * vocab, s.scratch.logits.get(),
-                                std::size_t(n) * vocab * sizeof(float), cudaMemcpyDeviceToHost,
-                                stream),
-                "logits download");
-        } else if (last_chunk) {
-          check(cudaMemcpyAsync(out.logits.data(), s.scratch.logits.get(), vocab * sizeof(float),
-                                cudaMemcpyDeviceToHost, stream),
-                "logits download");
-        }
-        if (n_taps > 0) {
-          check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
-                                std::size_t(n) * n_taps * hidden * sizeof(float),
-                                cudaMemcpyDeviceToHost, stream),
-                "hidden taps download");
-        }
-        s.commit(n);
+    int chunks = 0;
+    const auto run_chunk = [&](std::int64_t begin, int n, bool last_chunk) {
+      if (chunks++ == fail_after) throw Error(ErrorCode::kCancelled, "forward: cancelled (test)");
+      check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "token upload");
+      check(cudaMemcpyAsync(s.scratch.positions.get(), positions + begin, n * sizeof(int),
+                            cudaMemcpyHostToDevice, stream),
+            "position upload");
+      // A sampled all-logits step is one chunk; a last-row sample belongs to the last chunk.
+      const int chunk_sample = last_chunk ? sample : 0;
+      issue_chunk(s, programs.get(exec::chunk_shape(options, n, last_chunk, chunk_sample)), options,
+                  false);
+      if (last_chunk) {
+        last.host_us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+                .count();
       }
-      check(cudaStreamSynchronize(stream), "forward step");
-    } catch (...) {
+      if (chunk_sample == 0 && options.all_logits) {
+        check(
+            cudaMemcpyAsync(out.logits.data() + begin * vocab, s.scratch.logits.get(),
+                            std::size_t(n) * vocab * sizeof(float), cudaMemcpyDeviceToHost, stream),
+            "logits download");
+      } else if (chunk_sample == 0 && last_chunk) {
+        check(cudaMemcpyAsync(out.logits.data(), s.scratch.logits.get(), vocab * sizeof(float),
+                              cudaMemcpyDeviceToHost, stream),
+              "logits download");
+      }
+      if (n_taps > 0) {
+        check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
+                              std::size_t(n) * n_taps * hidden * sizeof(float),
+                              cudaMemcpyDeviceToHost, stream),
+              "hidden taps download");
+      }
+      s.commit(n);
+      if (last_chunk) check(cudaStreamSynchronize(stream), "forward step");
+    };
+    // A failed or cancelled step puts back the ring slots it overwrote and its length.
+    const auto undo = [&] {
       try {
         copy_rings(true);
         cudaStreamSynchronize(stream);
       } catch (...) {
       }
       s.restore(saved_length, saved_floor);
-      throw;
-    }
+    };
+    copy_rings(false);
+    exec::run_chunks(total, chunk, run_chunk, undo);
     if (sample > 0) {
       take_samples(s, out, options.all_logits ? static_cast<int>(total) : 1, options.all_logits);
     }
@@ -455,14 +281,6 @@ struct GpuExecutor::Impl {
     }
     for (std::size_t i = 0; i < rows.size(); ++i) s.samplers[i]->stage(*rows[i]);
     return 1 + static_cast<int>(mode);
-  }
-
-  // Samples logits rows 0 .. rows - 1 of the step, each with its staged request.
-  void issue_samples(GpuState& s, int rows, int sample) {
-    for (int i = 0; i < rows; ++i) {
-      s.samplers[i]->issue(s.scratch.logits.as<float>() + std::size_t(i) * config.vocab_size,
-                           DeviceSampler::Mode(sample - 1), stream);
-    }
   }
 
   // After a sampling step: its results (and no logits), or, when the device declined a row, the
@@ -512,31 +330,9 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   if (s == nullptr) {
     throw Error(ErrorCode::kInternal, "GpuExecutor::run: state belongs to another executor");
   }
-  const model::ModelConfig& c = impl_->config;
-  if (tokens.empty()) throw Error(ErrorCode::kInvalidArgument, "forward: no tokens given");
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("forward: token {} at index {} is outside the vocabulary [0, {})",
-                              tokens[i], i, c.vocab_size));
-    }
-  }
-  if (s->length() + static_cast<std::int64_t>(tokens.size()) > s->max_context()) {
-    throw Error(ErrorCode::kOutOfRange,
-                fmt::format("forward: {} cached + {} new tokens exceed the context of {}",
-                            s->length(), tokens.size(), s->max_context()));
-  }
-  for (int tap : options.hidden_taps) {
-    if (tap < 0 || tap >= c.num_layers) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap, c.num_layers));
-    }
-  }
+  exec::validate_step(impl_->config, *s, tokens, options);
   std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-    throw Error(ErrorCode::kCancelled, "forward: cancelled");
-  }
+  exec::throw_if_cancelled(options);
   impl_->last = StepStats{};
   impl_->last.tokens = static_cast<int>(tokens.size());
   if (impl_->use_graphs && impl_->cancel_after_chunks < 0) {

@@ -16,6 +16,7 @@
 #include "cuda/tiles/matrix_views.hpp"
 #include "exec/executor.hpp"
 #include "model/config.hpp"
+#include "program/step_program.hpp"
 
 namespace mimo::cuda {
 
@@ -52,8 +53,8 @@ class GpuState final : public exec::ExecutorState {
   void truncate(std::int64_t new_length) override { positions_.truncate(new_length); }
   std::unique_ptr<exec::ExecutorState> clone() const override;
 
-  std::int64_t max_context() const { return max_context_; }
-  int max_step_tokens() const { return max_step_tokens_; }
+  std::int64_t max_context() const override { return max_context_; }
+  int max_step_tokens() const override { return max_step_tokens_; }
   // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
   void commit(int n) { positions_.commit(n); }
   void restore(std::int64_t length, std::int64_t ring_floor) {
@@ -104,10 +105,7 @@ class GpuState final : public exec::ExecutorState {
   // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
   // addresses of these and of scratch.taps: growing any of them drops every step graph.
   struct StepGraph {
-    int tokens = 0;
-    bool all_logits = false;
-    std::vector<int> taps;
-    int sample = 0;  // 0: logits out; 1 + DeviceSampler::Mode: the sampled token out
+    program::StepShape shape;  // sample_mode 0: logits out; else the sampled tokens out
     cudaGraphExec_t exec = nullptr;
   };
   std::vector<StepGraph> step_graphs;

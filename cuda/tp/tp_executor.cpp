@@ -1,6 +1,7 @@
-// TensorParallelExecutor: per rank, GpuExecutor's layer loop (cuda/launch/gpu_executor.cpp) over
-// the rank's shard, with the partial outputs summed across ranks before each residual add:
-//   h = rmsnorm(x += delta); q, k, v = linear_r(h); rope; store k, v; heads = attention_r
+// TensorParallelExecutor: the tensor-parallel step program (program::tensor_parallel), each
+// rank's ops issued by a StreamRunner over the rank's shard - the same kernels as GpuExecutor -
+// with the partial outputs summed across ranks (NCCL) before each residual add:
+//   h = rmsnorm(x += delta); q, k, v = linear_r(h); rope + store k, v; heads = attention_r
 //   delta = all_reduce(o_r(heads))
 //   h = rmsnorm(x += delta); delta = all_reduce(dense_r(h) or sum_k w_k expert_slice_r,k(h))
 //   logits[:, vocab_r] = lm_head_r(rmsnorm(x += delta))
@@ -13,7 +14,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -22,12 +22,14 @@
 #include "cuda/comm/communicator.hpp"
 #include "cuda/launch/cuda_check.hpp"
 #include "cuda/launch/device_model.hpp"
-#include "cuda/launch/expert_tables.hpp"
 #include "cuda/launch/gpu_state.hpp"
 #include "cuda/launch/ops.hpp"
 #include "cuda/launch/step_ops.hpp"
+#include "cuda/launch/stream_runner.hpp"
 #include "cuda/tp/rank_models.hpp"
+#include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"
+#include "program/program_cache.hpp"
 
 namespace mimo::cuda::tp {
 namespace {
@@ -67,6 +69,8 @@ void for_each_rank(int n, const std::function<void(int)>& fn) {
 class TpState final : public exec::ExecutorState {
  public:
   std::int64_t length() const override { return ranks.front()->length(); }
+  std::int64_t max_context() const override { return ranks.front()->max_context(); }
+  int max_step_tokens() const override { return ranks.front()->max_step_tokens(); }
   bool can_truncate(std::int64_t n) const override { return ranks.front()->can_truncate(n); }
   void truncate(std::int64_t n) override {
     const DeviceGuard guard;
@@ -105,6 +109,7 @@ struct Rank {
   model::ModelConfig config;  // local geometry; GpuStates keep a reference
   exec::Range vocab;
   std::unique_ptr<DeviceModel> model;
+  std::unique_ptr<StreamRunner> runner;  // over config and model
   cudaStream_t stream = nullptr;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> comm_events;
 };
@@ -114,6 +119,7 @@ struct TensorParallelExecutor::Impl {
   exec::ShardingPlan plan;
   std::vector<std::unique_ptr<Rank>> ranks;
   std::vector<comm::Communicator> comms;  // empty with one rank
+  program::ProgramCache programs;         // the tensor-parallel programs, per chunk shape
   bool use_graphs = true;
   bool comm_timing = false;
   TpStepStats last;
@@ -122,7 +128,8 @@ struct TensorParallelExecutor::Impl {
   explicit Impl(const model::ModelConfig& c, const std::vector<int>& devices)
       : config(c),
         plan(exec::make_sharding_plan(c, static_cast<int>(devices.size()),
-                                      exec::MoeSplit::kExpertColumns)) {
+                                      exec::MoeSplit::kExpertColumns)),
+        programs(c, static_cast<int>(devices.size())) {
     int count = 0;
     check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
     for (std::size_t r = 0; r < devices.size(); ++r) {
@@ -145,6 +152,7 @@ struct TensorParallelExecutor::Impl {
   void make_streams() {
     const DeviceGuard guard;
     for (auto& rank : ranks) {
+      rank->runner = std::make_unique<StreamRunner>(rank->config, *rank->model);
       check(cudaSetDevice(rank->device), "cudaSetDevice");
       check(cudaStreamCreateWithFlags(&rank->stream, cudaStreamNonBlocking), "cudaStreamCreate");
     }
@@ -172,113 +180,26 @@ struct TensorParallelExecutor::Impl {
     }
   }
 
-  // GpuExecutor::Impl::issue_chunk over one rank's shard, with the two all-reduces per layer.
-  void issue_chunk(Rank& rank, GpuState& s, int n, const exec::StepOptions& options,
-                   bool all_logits, bool capturing) {
-    const model::ModelConfig& c = rank.config;
-    const DeviceModel& m = *rank.model;
-    GpuState::Scratch& b = s.scratch;
-    Stream st = rank.stream;
-    const int hidden = c.hidden_size;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    float* x = b.x.as<float>();
-    float* h = b.h.as<float>();
-    float* delta = b.delta.as<float>();
-    const int* tokens = b.tokens.as<int>();
-    const int* positions = b.positions.as<int>();
-    const int n_taps = rank.index == 0 ? static_cast<int>(options.hidden_taps.size()) : 0;
-    const auto store_tap = [&](int layer, const float* from) {
-      for (int k = 0; k < n_taps; ++k) {
-        if (options.hidden_taps[k] != layer) continue;
-        check(cudaMemcpy2DAsync(b.taps.as<float>() + std::size_t(k) * hidden,
-                                std::size_t(n_taps) * hidden * sizeof(float), from,
-                                std::size_t(hidden) * sizeof(float), hidden * sizeof(float), n,
-                                cudaMemcpyDeviceToDevice, rank.stream),
-              "copy of a hidden tap");
+  // One chunk's tensor-parallel step program on one rank: its stream runner issues every op
+  // over the rank's shard, the all-reduces go through NCCL; the all-gather of the logits is
+  // the host's (each rank's vocabulary columns are downloaded into the host rows). Only rank 0
+  // copies hidden taps.
+  void issue_chunk(Rank& rank, GpuState& s, const program::StepProgram& program, bool capturing) {
+    const std::size_t row_floats = std::size_t(program.shape.tokens) * config.hidden_size;
+    const StreamRunner::Mark no_mark = [](const char*) {};
+    for (const program::Op& op : program.ops) {
+      switch (op.kind) {
+        case program::OpKind::kAllReduce:
+          all_reduce(rank, s.scratch.delta.as<float>(), row_floats, capturing);
+          break;
+        case program::OpKind::kAllGather:
+          break;
+        case program::OpKind::kTap:
+          if (rank.index == 0) rank.runner->issue(op, program.shape, s, rank.stream, no_mark);
+          break;
+        default:
+          rank.runner->issue(op, program.shape, s, rank.stream, no_mark);
       }
-    };
-    const std::size_t row_floats = std::size_t(n) * hidden;
-    if (m.embed_format == MatrixFormat::kBf16) {
-      embed(m.embed_bf16, tokens, n, x, st);
-    } else {
-      embed(m.embed_f32, tokens, n, x, st);
-    }
-    const int top_k = c.num_experts_per_tok;
-    int moe_index = 0;
-    for (int l = 0; l < c.num_layers; ++l) {
-      const DeviceLayer& w = m.layers[l];
-      const model::AttentionSpec& a = c.attention(l);
-      const bool sliding = c.layers[l].attention == model::AttentionKind::kSliding;
-      rmsnorm(x, l == 0 ? nullptr : delta, w.input_norm, n, hidden, eps, h, st);
-      if (l > 0) store_tap(l - 1, x);
-      float* q = b.q.as<float>();
-      float* k = b.k.as<float>();
-      float* v = b.v.as<float>();
-      apply(w.q, h, n, q, st);
-      apply(w.k, h, n, k, st);
-      apply(w.v, h, n, v, st);
-      const float* inv_freq = sliding ? m.sliding_inv_freq : m.full_inv_freq;
-      rope(q, positions, n, a.num_heads, a.head_dim, a.rotary_dim, inv_freq, st);
-      rope(k, positions, n, a.num_kv_heads, a.head_dim, a.rotary_dim, inv_freq, st);
-      AttentionShape shape;
-      shape.num_heads = a.num_heads;
-      shape.num_kv_heads = a.num_kv_heads;
-      shape.head_dim = a.head_dim;
-      shape.v_head_dim = a.v_head_dim;
-      shape.window = sliding ? c.sliding_window : 0;
-      shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
-      store_kv(k, v, positions, n, shape, static_cast<float>(c.attention_value_scale), s.cache(l),
-               st);
-      attention(q, positions, n, shape, s.cache(l), w.sinks, b.heads.as<float>(), st,
-                b.attention_partial.as<float>(), s.attention_splits(l));
-      apply(w.o, b.heads.as<float>(), n, delta, st);
-      all_reduce(rank, delta, row_floats, capturing);
-      rmsnorm(x, delta, w.post_attention_norm, n, hidden, eps, h, st);
-      float* gate = b.gate.as<float>();
-      float* up = b.up.as<float>();
-      float* act = b.act.as<float>();
-      if (!w.moe) {
-        apply(w.gate, h, n, gate, st);
-        apply(w.up, h, n, up, st);
-        silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
-        apply(w.down, act, n, delta, st);
-        all_reduce(rank, delta, row_floats, capturing);
-        continue;
-      }
-      const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-      int* experts = b.experts.as<int>() + moe_index * slots;
-      float* weights = b.expert_weights.as<float>() + moe_index * slots;
-      ++moe_index;
-      apply(w.router, h, n, b.router_logits.as<float>(), st);
-      RouterShape r;
-      r.num_experts = c.n_routed_experts;
-      r.top_k = top_k;
-      r.n_group = c.n_group;
-      r.topk_group = c.topk_group;
-      r.norm_topk_prob = c.norm_topk_prob;
-      r.routed_scaling_factor = static_cast<float>(c.routed_scaling_factor);
-      route(b.router_logits.as<float>(), w.router_bias, n, r, experts, weights, st);
-      const DeviceExperts& e = w.experts;
-      if (e.stacked) {
-        int* groups = b.expert_groups.as<int>();
-        group_experts(experts, n, top_k, e.gate_stack.count, groups, st);
-        expert_gate_up(e.gate_stack, e.up_stack, h, groups, n, top_k, act, st);
-        expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(),
-                    delta, st);
-      } else {
-        expert_table_rows(e.gate, h, experts, n, top_k, gate, st);
-        expert_table_rows(e.up, h, experts, n, top_k, up, st);
-        silu_mul(gate, up, std::size_t(n) * top_k * e.gate.rows, act, st);
-        expert_table_down(e.down, act, experts, weights, n, top_k, delta, st);
-      }
-      all_reduce(rank, delta, row_floats, capturing);
-    }
-    rmsnorm(x, delta, m.final_norm, n, hidden, eps, h, st);
-    store_tap(c.num_layers - 1, h);
-    if (all_logits) {
-      apply(m.lm_head, h, n, b.logits.as<float>(), st);
-    } else {
-      apply(m.lm_head, h + std::size_t(n - 1) * hidden, 1, b.logits.as<float>(), st);
     }
   }
 
@@ -290,7 +211,7 @@ struct TensorParallelExecutor::Impl {
           "logits download");
   }
 
-  void capture_decode(Rank& rank, GpuState& s) {
+  void capture_decode(Rank& rank, GpuState& s, const program::StepProgram& program) {
     check(cudaStreamBeginCapture(rank.stream, cudaStreamCaptureModeThreadLocal),
           "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
@@ -302,7 +223,7 @@ struct TensorParallelExecutor::Impl {
       check(cudaMemcpyAsync(b.positions.get(), s.graph_io.as<int>() + 1, sizeof(int),
                             cudaMemcpyHostToDevice, rank.stream),
             "position upload");
-      issue_chunk(rank, s, 1, exec::StepOptions{}, false, true);
+      issue_chunk(rank, s, program, true);
       check(cudaMemcpyAsync(s.graph_logits.as<float>(), b.logits.get(),
                             std::size_t(rank.vocab.size()) * sizeof(float), cudaMemcpyDeviceToHost,
                             rank.stream),
@@ -323,12 +244,14 @@ struct TensorParallelExecutor::Impl {
     exec::StepOutput out;
     out.logits.resize(config.vocab_size);
     const int position = static_cast<int>(state.length());
+    const program::StepProgram& program =
+        programs.get(exec::chunk_shape(exec::StepOptions{}, 1, true));
     std::vector<double> issued(ranks.size());
     for_each_rank(static_cast<int>(ranks.size()), [&](int r) {
       Rank& rank = *ranks[r];
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(rank.device), "cudaSetDevice");
-      if (s.graph == nullptr) capture_decode(rank, s);
+      if (s.graph == nullptr) capture_decode(rank, s, program);
       s.graph_io.as<int>()[0] = token;
       s.graph_io.as<int>()[1] = position;
       check(cudaGraphLaunch(s.graph, rank.stream), "cudaGraphLaunch");
@@ -349,8 +272,7 @@ struct TensorParallelExecutor::Impl {
                               std::chrono::steady_clock::time_point start) {
     const std::int64_t total = static_cast<std::int64_t>(tokens.size());
     GpuState& first = *state.ranks.front();
-    const int chunk = options.max_chunk > 0 ? std::min(options.max_chunk, first.max_step_tokens())
-                                            : first.max_step_tokens();
+    const int chunk = exec::chunk_tokens(options, first);
     const int n_ranks = static_cast<int>(ranks.size());
     const int vocab = config.vocab_size, hidden = config.hidden_size;
     const int n_taps = static_cast<int>(options.hidden_taps.size());
@@ -389,46 +311,37 @@ struct TensorParallelExecutor::Impl {
       }
       rank->comm_events.clear();
     }
-    try {
+    const auto run_chunk = [&](std::int64_t begin, int n, bool last_chunk) {
+      // Decided once for all ranks, between chunks: a rank stopping alone would leave its
+      // peers waiting in an all-reduce.
+      exec::throw_if_cancelled(options);
+      const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, last_chunk));
       for_each_rank(n_ranks, [&](int r) {
-        check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
-        copy_rings(*ranks[r], *state.ranks[r], false);
-      });
-      for (std::int64_t begin = 0; begin < total; begin += chunk) {
-        // Decided once for all ranks, between chunks: a rank stopping alone would leave its
-        // peers waiting in an all-reduce.
-        if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-          throw Error(ErrorCode::kCancelled, "forward: cancelled");
+        Rank& rank = *ranks[r];
+        GpuState& s = *state.ranks[r];
+        check(cudaSetDevice(rank.device), "cudaSetDevice");
+        const int* ids = s.staging.as<int>();
+        check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
+                              cudaMemcpyHostToDevice, rank.stream),
+              "token upload");
+        check(cudaMemcpyAsync(s.scratch.positions.get(), ids + total + begin, n * sizeof(int),
+                              cudaMemcpyHostToDevice, rank.stream),
+              "position upload");
+        issue_chunk(rank, s, program, false);
+        if (options.all_logits) {
+          download_logits(rank, s.scratch.logits.as<float>(), n, out.logits.data() + begin * vocab);
+        } else if (last_chunk) {
+          download_logits(rank, s.scratch.logits.as<float>(), 1, out.logits.data());
         }
-        const int n = static_cast<int>(std::min<std::int64_t>(chunk, total - begin));
-        const bool last_chunk = begin + n == total;
-        for_each_rank(n_ranks, [&](int r) {
-          Rank& rank = *ranks[r];
-          GpuState& s = *state.ranks[r];
-          check(cudaSetDevice(rank.device), "cudaSetDevice");
-          const int* ids = s.staging.as<int>();
-          check(cudaMemcpyAsync(s.scratch.tokens.get(), ids + begin, n * sizeof(int),
-                                cudaMemcpyHostToDevice, rank.stream),
-                "token upload");
-          check(cudaMemcpyAsync(s.scratch.positions.get(), ids + total + begin, n * sizeof(int),
-                                cudaMemcpyHostToDevice, rank.stream),
-                "position upload");
-          issue_chunk(rank, s, n, options, options.all_logits, false);
-          if (options.all_logits) {
-            download_logits(rank, s.scratch.logits.as<float>(), n,
-                            out.logits.data() + begin * vocab);
-          } else if (last_chunk) {
-            download_logits(rank, s.scratch.logits.as<float>(), 1, out.logits.data());
-          }
-          if (r == 0 && n_taps > 0) {
-            check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
-                                  std::size_t(n) * n_taps * hidden * sizeof(float),
-                                  cudaMemcpyDeviceToHost, rank.stream),
-                  "hidden taps download");
-          }
-          s.commit(n);
-        });
-      }
+        if (r == 0 && n_taps > 0) {
+          check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
+                                std::size_t(n) * n_taps * hidden * sizeof(float),
+                                cudaMemcpyDeviceToHost, rank.stream),
+                "hidden taps download");
+        }
+        s.commit(n);
+      });
+      if (!last_chunk) return;
       last.host_us =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count();
@@ -436,7 +349,9 @@ struct TensorParallelExecutor::Impl {
         check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
         check(cudaStreamSynchronize(ranks[r]->stream), "forward step");
       });
-    } catch (...) {
+    };
+    // A failed or cancelled step puts back every rank's overwritten ring slots and length.
+    const auto undo = [&] {
       for (int r = 0; r < n_ranks; ++r) {
         try {
           cudaSetDevice(ranks[r]->device);
@@ -446,8 +361,12 @@ struct TensorParallelExecutor::Impl {
         }
         state.ranks[r]->restore(saved_length, saved_floor);
       }
-      throw;
-    }
+    };
+    for_each_rank(n_ranks, [&](int r) {
+      check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
+      copy_rings(*ranks[r], *state.ranks[r], false);
+    });
+    exec::run_chunks(total, chunk, run_chunk, undo);
     last.comm_ms.assign(n_ranks, 0.0);
     last.all_reduces = static_cast<int>(ranks.front()->comm_events.size());
     for (int r = 0; r < n_ranks; ++r) {
@@ -518,33 +437,10 @@ exec::StepOutput TensorParallelExecutor::run(exec::ExecutorState& state,
     throw Error(ErrorCode::kInternal,
                 "TensorParallelExecutor::run: state belongs to another executor");
   }
-  const model::ModelConfig& c = impl_->config;
-  if (tokens.empty()) throw Error(ErrorCode::kInvalidArgument, "forward: no tokens given");
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i] < 0 || tokens[i] >= c.vocab_size) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("forward: token {} at index {} is outside the vocabulary [0, {})",
-                              tokens[i], i, c.vocab_size));
-    }
-  }
-  const GpuState& first = *s->ranks.front();
-  if (first.length() + static_cast<std::int64_t>(tokens.size()) > first.max_context()) {
-    throw Error(ErrorCode::kOutOfRange,
-                fmt::format("forward: {} cached + {} new tokens exceed the context of {}",
-                            first.length(), tokens.size(), first.max_context()));
-  }
-  for (int tap : options.hidden_taps) {
-    if (tap < 0 || tap >= c.num_layers) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap, c.num_layers));
-    }
-  }
+  exec::validate_step(impl_->config, *s, tokens, options);
   std::lock_guard<std::mutex> lock(impl_->mutex);
   const DeviceGuard guard;
-  if (options.cancel && options.cancel->load(std::memory_order_relaxed)) {
-    throw Error(ErrorCode::kCancelled, "forward: cancelled");
-  }
+  exec::throw_if_cancelled(options);
   impl_->last = TpStepStats{};
   impl_->last.tokens = static_cast<int>(tokens.size());
   if (tokens.size() == 1 && options.hidden_taps.empty() && impl_->use_graphs) {

@@ -1,18 +1,23 @@
-// The CPU reference executor: cpu::Forward over cpu::KvCache behind the Executor interface.
+// The CPU reference executor: step programs run by the CPU interpreter (CpuRunner) over a
+// cpu::KvCache, inside the shared executor envelope (exec/step_envelope.hpp).
 #pragma once
 
 #include <memory>
 #include <mutex>
+#include <vector>
 
-#include "cpu/forward.hpp"
 #include "cpu/thread_pool.hpp"
+#include "exec/cpu_model.hpp"
+#include "exec/cpu_runner.hpp"
 #include "exec/executor.hpp"
+#include "program/program_cache.hpp"
 
 namespace mimo::exec {
 
 class CpuExecutor final : public Executor {
  public:
-  // config and weights must outlive the executor. num_threads <= 0: every hardware thread.
+  // config and weights must outlive the executor; the weights are checked against the config
+  // (check_weights). num_threads <= 0: every hardware thread.
   CpuExecutor(const model::ModelConfig& config, const model::ModelWeights& weights,
               int num_threads);
   std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,
@@ -21,11 +26,23 @@ class CpuExecutor final : public Executor {
                  const StepOptions& options) const override;
   std::string device_name() const override;
 
+  // Test hook: the next run()'s chunks execute their ops in `order_of(program)` (a valid order
+  // from program::random_order) instead of program order; null restores program order.
+  using OpOrder = std::vector<int> (*)(const program::StepProgram&, void* context);
+  void set_op_order_for_testing(OpOrder order_of, void* context);
+  // The program a chunk of this shape runs (planned on first use).
+  const program::StepProgram& program_for(const program::StepShape& shape) const;
+
  private:
   const model::ModelConfig& config_;
   std::unique_ptr<cpu::ThreadPool> pool_;
-  std::unique_ptr<cpu::Forward> forward_;
-  // Sessions share the worker pool, so their steps take turns.
+  CpuModel model_;
+  CpuRunner runner_;
+  mutable program::ProgramCache programs_;
+  mutable CpuBuffers buffers_;
+  OpOrder order_of_ = nullptr;
+  void* order_context_ = nullptr;
+  // Sessions share the worker pool and the buffers, so their steps take turns.
   mutable std::mutex mutex_;
 };
 

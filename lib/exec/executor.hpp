@@ -3,6 +3,7 @@
 // backend implement it; Sessions and speculators only talk to this interface.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -10,13 +11,21 @@
 #include <string>
 #include <vector>
 
-#include "cpu/forward.hpp"
 #include "exec/sample_request.hpp"
 #include "mimo/sampler.hpp"
 
 namespace mimo::exec {
 
-struct StepOptions : cpu::ForwardOptions {
+struct StepOptions {
+  bool all_logits = false;  // logits of every token, else only of the last one
+  // Decoder layers whose output residual stream is returned per token, in this order. The last
+  // layer's entry is taken after the final RMSNorm (transformers' hidden_states convention).
+  std::vector<int> hidden_taps;
+  // Checked between layers and chunks; when set the call throws mimo::Error(kCancelled) and
+  // leaves the state exactly as it was before the call.
+  const std::atomic<bool>* cancel = nullptr;
+  // Tokens per chunk (<= 0 or larger than the state's max_step_tokens: max_step_tokens).
+  int max_chunk = 0;
   // Also sample the next token from the last row's logits on the executor's device, when it can
   // (can_sample()) and all_logits is off. Executors that cannot ignore it.
   const SampleRequest* sample = nullptr;
@@ -25,7 +34,9 @@ struct StepOptions : cpu::ForwardOptions {
   const std::vector<SampleRequest>* sample_rows = nullptr;
 };
 
-struct StepOutput : cpu::ForwardOutput {
+struct StepOutput {
+  std::vector<float> logits;  // [rows, vocab]: rows = T if all_logits, else 1
+  std::vector<float> hidden;  // [T, taps, hidden_size]
   // Set when the step sampled on the device: the same token, log-prob and top log-probs as
   // mimo::Sampler::sample on these logits with that generator state; `logits` is then empty
   // (fetch_logits() brings them when needed). Empty when the device declined (a NaN or
@@ -42,6 +53,8 @@ class ExecutorState {
  public:
   virtual ~ExecutorState() = default;
   virtual std::int64_t length() const = 0;  // tokens stored = the next position
+  virtual std::int64_t max_context() const = 0;
+  virtual int max_step_tokens() const = 0;  // most tokens one chunk of a step may append
   // Whether truncate(new_length) can be honoured exactly (sliding rings forget old keys).
   virtual bool can_truncate(std::int64_t new_length) const = 0;
   virtual void truncate(std::int64_t new_length) = 0;
@@ -54,8 +67,10 @@ class Executor {
   // max_context / max_step_tokens as in ModelOptions.
   virtual std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,
                                                    int max_step_tokens) const = 0;
-  // Runs `tokens` at positions state.length() ... and appends them (see cpu::Forward::run for
-  // the contract: validation before any change, cancellation restores the state exactly).
+  // Runs `tokens` at positions state.length() ... and appends them, in chunks of at most
+  // max_step_tokens (exec/step_envelope.hpp: validation before any change - kInvalidArgument
+  // for bad ids / taps / no tokens, kOutOfRange past the context -, cancellation and any
+  // failure restore the state exactly).
   // Concurrent calls on different states are allowed; the executor serialises as it needs.
   virtual StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                          const StepOptions& options) const = 0;

@@ -1,5 +1,6 @@
-// A CPU executor that computes every layer as N tensor/expert-parallel ranks would
-// (docs/parallel.md): each rank runs only its shard - its query heads over its own KV cache of
+// A CPU executor that runs the tensor-parallel rewrite of the step program
+// (program::tensor_parallel) as N tensor/expert-parallel ranks would (docs/parallel.md): each
+// rank runs the same ops on its shard - its query heads over its own KV cache of
 // its kv heads, its experts, its dense-MLP columns, its vocab rows - with the lib/cpu kernels,
 // and the collectives (all-reduce after o_proj and after the MLP, all-gather of the logits) are
 // emulated in process in rank order. It is the CPU definition of what the NCCL executor must
@@ -10,11 +11,13 @@
 #include <mutex>
 #include <vector>
 
-#include "cpu/rope.hpp"
 #include "cpu/thread_pool.hpp"
+#include "exec/cpu_model.hpp"
+#include "exec/cpu_runner.hpp"
 #include "exec/executor.hpp"
 #include "exec/rank_weights.hpp"
 #include "exec/sharding.hpp"
+#include "program/program_cache.hpp"
 
 namespace mimo::exec {
 
@@ -36,23 +39,15 @@ class VirtualRanksExecutor final : public Executor {
   const ShardingPlan& plan() const { return plan_; }
 
  private:
-  struct Chunk;
-  void run_chunk(Chunk& chunk) const;
-  void attention_partial(int rank, int layer, cpu::KvCache& cache, const float* h, int n,
-                         std::vector<float>& out) const;
-  void mlp_partials(int layer, const float* h, int n, std::vector<std::vector<float>>& out) const;
-
   const model::ModelConfig& config_;
-  const model::ModelWeights& weights_;
   std::unique_ptr<cpu::ThreadPool> pool_;
   ShardingPlan plan_;
-  std::vector<RankWeights> ranks_;
-  // Replicated small parameters, as floats: per layer input / post-attention norms and router
-  // bias (empty when absent), and the final norm.
-  std::vector<std::vector<float>> input_norms_, post_norms_, router_biases_;
-  std::vector<float> final_norm_;
-  cpu::Rope full_rope_, sliding_rope_;
-  mutable std::mutex mutex_;  // steps share the pool and take turns
+  std::vector<RankWeights> weights_;  // each rank's slices
+  std::vector<CpuModel> models_;      // bound on weights_
+  std::vector<CpuRunner> runners_;
+  mutable program::ProgramCache programs_;
+  mutable std::vector<CpuBuffers> buffers_;
+  mutable std::mutex mutex_;  // steps share the pool and the buffers and take turns
 };
 
 }  // namespace mimo::exec

@@ -82,6 +82,46 @@ int argmax(const float* row, int vocab) {
 
 }  // namespace
 
+TEST_CASE("1-rank tensor-parallel programs equal GpuExecutor and the CPU on every fixture",
+          "[tp][one-gpu]") {
+  // The tensor-parallel executor on one GPU: its stream runner issues the same kernels as
+  // GpuExecutor's (one forward for both), only the rank model's layout may differ.
+  for (const char* name : kFixtures) {
+    INFO(name);
+    auto model = load(name);
+    const auto& impl = model->impl();
+    const int vocab = impl.config.vocab_size;
+    mimo::exec::CpuExecutor cpu(impl.config, impl.weights, 4);
+    REQUIRE(cudaSetDevice(0) == cudaSuccess);
+    auto gpu = mimo::cuda::make_gpu_executor(impl.config, impl.weights);
+    TensorParallelExecutor tp(impl.config, impl.weights, {0});
+    auto cpu_state = cpu.new_state(128, 8);
+    auto gpu_state = gpu->new_state(128, 8);
+    auto tp_state = tp.new_state(128, 8);
+    StepOptions prefill;
+    prefill.all_logits = true;
+    prefill.hidden_taps = {0, impl.config.num_layers - 1};
+    const auto prompt = random_tokens(13, vocab, 5);  // 2 chunks
+    const StepOutput want = cpu.run(*cpu_state, prompt, prefill);
+    const StepOutput one = gpu->run(*gpu_state, prompt, prefill);
+    const StepOutput got = tp.run(*tp_state, prompt, prefill);
+    check_close(got.logits, one.logits, vocab);
+    check_close(got.logits, want.logits, vocab);
+    REQUIRE(got.hidden.size() == want.hidden.size());
+    std::int32_t next = argmax(want.logits.data() + 12 * vocab, vocab);
+    for (int step = 0; step < 12; ++step) {
+      INFO("decode step " << step);
+      const std::vector<std::int32_t> token = {next};
+      const StepOutput w = cpu.run(*cpu_state, token, {});
+      const StepOutput g = tp.run(*tp_state, token, {});
+      CHECK(tp.last_step().graph);
+      check_close(g.logits, w.logits, vocab);
+      REQUIRE(argmax(g.logits.data(), vocab) == argmax(w.logits.data(), vocab));
+      next = argmax(w.logits.data(), vocab);
+    }
+  }
+}
+
 TEST_CASE("2 GPUs give the logits of 1 GPU and of the CPU on every fixture", "[tp]") {
   for (const char* name : kFixtures) {
     INFO(name);

@@ -1,23 +1,24 @@
-// The CPU forward against transformers' own outputs (tests/data/models/*, made by
-// tools/reference/make_fixtures.py in float32, eager attention): logits of every reference
-// sequence, per-layer hidden states and the greedy continuation.
+// The CPU executor (the step program interpreter) against transformers' own outputs
+// (tests/data/models/*, made by tools/reference/make_fixtures.py in float32, eager attention):
+// logits of every reference sequence, per-layer hidden states and the greedy continuation.
 //
 // Tolerance: relative L2 <= 1e-5 and max-abs <= 1e-4 on logits and hidden states. Both sides
 // compute in float32 from the same stored weights, so the only differences are summation order
 // and libm rounding (~1e-7 relative per op, growing mildly through the layers); an error in
 // any op (a wrong mask, rope pair, scale or routing choice) is orders of magnitude larger.
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
 
-#include "cpu/forward.hpp"
+#include "cpu/npy_reader.hpp"
+#include "exec/cpu_executor.hpp"
 #include "io/checkpoint.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
-#include "npy_reader.hpp"
 #include "support/catch.hpp"
 
-namespace mimo::cpu {
+namespace mimo::exec {
 namespace {
 
 constexpr double kMaxRelativeL2 = 1e-5;
@@ -65,27 +66,26 @@ void check_close(const std::vector<float>& got, const std::vector<float>& want,
 void check_fixture(const std::string& name, const std::string& reference_of) {
   const std::string dir = fixture_dir(name);
   Loaded m = load(dir);
-  ThreadPool pool(2);
-  Forward fwd(m.config, m.weights, pool);
+  CpuExecutor executor(m.config, m.weights, 2);
   const std::string ref = fixture_dir(reference_of) + "/reference/";
   int sequences = 0;
   for (int n = 1; std::ifstream(ref + "tokens_" + std::to_string(n) + ".txt").good(); ++n) {
     const auto tokens = read_tokens(ref + "tokens_" + std::to_string(n) + ".txt");
-    const auto want = testing::read_npy_f32(ref + "logits_" + std::to_string(n) + ".npy");
+    const auto want = cpu::testing::read_npy_f32(ref + "logits_" + std::to_string(n) + ".npy");
     REQUIRE(want.shape ==
             std::vector<std::int64_t>{std::int64_t(tokens.size()), m.config.vocab_size});
     // Prefill in chunks of 8, so sequences longer than the window cross chunk and ring edges.
-    KvCache cache(m.config, static_cast<std::int64_t>(tokens.size()), 8);
-    ForwardOptions options;
+    const auto state = executor.new_state(static_cast<std::int64_t>(tokens.size()), 8);
+    StepOptions options;
     options.all_logits = true;
     if (n == 1) {
       for (int l = 0; l < m.config.num_layers; ++l) options.hidden_taps.push_back(l);
     }
-    const ForwardOutput out = fwd.run(cache, tokens, options);
+    const StepOutput out = executor.run(*state, tokens, options);
     check_close(out.logits, want.data, name + " logits_" + std::to_string(n));
     if (n == 1 && std::ifstream(ref + "hidden_1.npy").good()) {
       // hidden_1: [layers + 1, T, hidden]; entry l + 1 is layer l's output (the last normed).
-      const auto hs = testing::read_npy_f32(ref + "hidden_1.npy");
+      const auto hs = cpu::testing::read_npy_f32(ref + "hidden_1.npy");
       const std::int64_t layers = m.config.num_layers, t_len = tokens.size(),
                          h = m.config.hidden_size;
       REQUIRE(hs.shape == std::vector<std::int64_t>{layers + 1, t_len, h});
@@ -104,14 +104,15 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
   // Greedy continuation: prefill the prompt, then one token per step.
   const auto prompt = read_tokens(ref + "greedy_prompt.txt");
   const auto expected = read_tokens(ref + "greedy_output.txt");
-  KvCache cache(m.config, static_cast<std::int64_t>(prompt.size() + expected.size()), 4);
-  ForwardOutput out = fwd.run(cache, prompt, ForwardOptions{});
+  const auto state =
+      executor.new_state(static_cast<std::int64_t>(prompt.size() + expected.size()), 4);
+  StepOutput out = executor.run(*state, prompt, StepOptions{});
   std::vector<std::int32_t> generated;
   while (generated.size() < expected.size()) {
     const auto best = std::max_element(out.logits.begin(), out.logits.end());
     generated.push_back(static_cast<std::int32_t>(best - out.logits.begin()));
     if (generated.size() < expected.size()) {
-      out = fwd.run(cache, std::span(&generated.back(), 1), ForwardOptions{});
+      out = executor.run(*state, std::span(&generated.back(), 1), StepOptions{});
     }
   }
   REQUIRE(generated == expected);
@@ -131,4 +132,4 @@ TEST_CASE("fixture tiny-hub-fused (hub schema, fused qkv, shards) matches tiny-b
 }
 
 }  // namespace
-}  // namespace mimo::cpu
+}  // namespace mimo::exec

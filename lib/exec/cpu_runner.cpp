@@ -1,0 +1,203 @@
+// CpuRunner: each op of a step program as the lib/cpu kernels compute it (see cpu_runner.hpp).
+#include "exec/cpu_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "cpu/attention.hpp"
+#include "cpu/embedding.hpp"
+#include "cpu/linear.hpp"
+#include "cpu/mlp.hpp"
+#include "cpu/rmsnorm.hpp"
+#include "mimo/error.hpp"
+#include "program/dependencies.hpp"
+
+namespace mimo::exec {
+
+using program::Op;
+using program::OpKind;
+
+void CpuRunner::prepare(CpuBuffers& b, const ChunkIo& io, std::int64_t first_pos) const {
+  const std::size_t n = io.tokens.size();
+  const std::size_t hidden = model_.config.hidden_size;
+  std::size_t q = 0, k = 0, v = 0, heads = 0;
+  for (int l = 0; l < model_.config.num_layers; ++l) {
+    const model::AttentionSpec& a = model_.config.attention(l);
+    q = std::max<std::size_t>(q, std::size_t(a.num_heads) * a.head_dim);
+    k = std::max<std::size_t>(k, std::size_t(a.num_kv_heads) * a.head_dim);
+    v = std::max<std::size_t>(v, std::size_t(a.num_kv_heads) * a.v_head_dim);
+    heads = std::max<std::size_t>(heads, std::size_t(a.num_heads) * a.v_head_dim);
+  }
+  b.x.resize(n * hidden);
+  b.h.resize(n * hidden);
+  b.delta.resize(n * hidden);
+  b.q.resize(n * q);
+  b.k.resize(n * k);
+  b.v.resize(n * v);
+  b.heads.resize(n * heads);
+  b.routes.resize(n);
+  b.positions.resize(n);
+  for (std::size_t i = 0; i < n; ++i) b.positions[i] = static_cast<std::int32_t>(first_pos + i);
+}
+
+void CpuRunner::run(const program::StepProgram& program, cpu::KvCache& cache, CpuBuffers& b,
+                    const ChunkIo& io, const std::vector<int>* order) const {
+  const int n = static_cast<int>(io.tokens.size());
+  prepare(b, io, cache.length());
+  cache.reserve_step(n);
+  const std::size_t count = program.ops.size();
+  if (order != nullptr && !program::is_permutation(*order, count)) {
+    throw Error(ErrorCode::kInternal, "CpuRunner: the op order is not a permutation of the ops");
+  }
+  for (std::size_t i = 0; i < count; ++i) {
+    const Op& op = program.ops[order ? (*order)[i] : i];
+    const bool layer_start =
+        op.kind == OpKind::kAddNorm && op.norm != program::Norm::kPostAttention;
+    if (layer_start && io.cancel && io.cancel->load(std::memory_order_relaxed)) {
+      throw Error(ErrorCode::kCancelled, "forward: cancelled");
+    }
+    run_op(op, cache, b, io);
+  }
+  cache.commit(n);
+}
+
+void CpuRunner::run_op(const Op& op, cpu::KvCache& cache, CpuBuffers& b, const ChunkIo& io) const {
+  const int n = static_cast<int>(io.tokens.size());
+  const std::int64_t hidden = model_.config.hidden_size;
+  switch (op.kind) {
+    case OpKind::kEmbed:
+      cpu::embed(*model_.embed, io.tokens, b.x.data());
+      return;
+    case OpKind::kAddNorm:
+      add_norm(op, b, n);
+      return;
+    case OpKind::kQkv:
+      qkv(op.layer, b, n);
+      return;
+    case OpKind::kRopeStoreKv:
+      rope_store_kv(op.layer, cache, b, n);
+      return;
+    case OpKind::kAttention:
+      attention(op.layer, cache, b, n);
+      return;
+    case OpKind::kOutProj:
+      cpu::linear(pool_, *model_.layers[op.layer].o, b.heads.data(), n, b.delta.data());
+      return;
+    case OpKind::kRoute:
+      route(op.layer, b, n);
+      return;
+    case OpKind::kExperts:
+      experts(op.layer, b, n);
+      return;
+    case OpKind::kDenseMlp:
+      cpu::gated_mlp(pool_, *model_.layers[op.layer].dense, b.h.data(), n, b.delta.data());
+      return;
+    case OpKind::kLmHead:
+      if (op.all_rows) {
+        cpu::linear(pool_, *model_.lm_head, b.h.data(), n, io.logits);
+      } else {
+        cpu::linear(pool_, *model_.lm_head, b.h.data() + (n - 1) * hidden, 1, io.logits);
+      }
+      return;
+    case OpKind::kTap:
+      tap(op, b, io);
+      return;
+    case OpKind::kAllReduce:
+    case OpKind::kAllGather:
+    case OpKind::kSample:
+      break;
+  }
+  throw Error(ErrorCode::kInternal,
+              fmt::format("CpuRunner: op '{}' needs another runner", program::name(op.kind)));
+}
+
+void CpuRunner::add_norm(const Op& op, CpuBuffers& b, int n) const {
+  if (op.add) {
+    for (std::size_t i = 0; i < b.x.size(); ++i) b.x[i] += b.delta[i];
+  }
+  const std::vector<float>& weight = op.norm == program::Norm::kFinal ? model_.final_norm
+                                     : op.norm == program::Norm::kInput
+                                         ? model_.layers[op.layer].input_norm
+                                         : model_.layers[op.layer].post_attention_norm;
+  cpu::rmsnorm(b.x.data(), weight.data(), n, model_.config.hidden_size, model_.config.rms_norm_eps,
+               b.h.data());
+}
+
+void CpuRunner::qkv(int layer, CpuBuffers& b, int n) const {
+  const CpuLayer& w = model_.layers[layer];
+  cpu::linear(pool_, *w.q, b.h.data(), n, b.q.data());
+  cpu::linear(pool_, *w.k, b.h.data(), n, b.k.data());
+  cpu::linear(pool_, *w.v, b.h.data(), n, b.v.data());
+}
+
+void CpuRunner::rope_store_kv(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const {
+  const model::AttentionSpec& a = model_.config.attention(layer);
+  const bool sliding = model_.config.layers[layer].attention == model::AttentionKind::kSliding;
+  const cpu::Rope& rope = sliding ? model_.sliding_rope : model_.full_rope;
+  const std::int64_t q_size = std::int64_t{a.num_heads} * a.head_dim;
+  const std::int64_t k_size = std::int64_t{a.num_kv_heads} * a.head_dim;
+  const std::int64_t v_size = std::int64_t{a.num_kv_heads} * a.v_head_dim;
+  const float value_scale = static_cast<float>(model_.config.attention_value_scale);
+  for (int i = 0; i < n; ++i) {
+    const std::int64_t pos = b.positions[i];
+    rope.apply(b.q.data() + i * q_size, a.num_heads, a.head_dim, pos);
+    rope.apply(b.k.data() + i * k_size, a.num_kv_heads, a.head_dim, pos);
+    std::copy_n(b.k.data() + i * k_size, k_size, cache.key(layer, pos));
+    float* cached_v = cache.value(layer, pos);
+    for (std::int64_t j = 0; j < v_size; ++j) cached_v[j] = b.v[i * v_size + j] * value_scale;
+  }
+}
+
+void CpuRunner::attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const {
+  const model::AttentionSpec& a = model_.config.attention(layer);
+  const bool sliding = model_.config.layers[layer].attention == model::AttentionKind::kSliding;
+  cpu::AttentionParams params;
+  params.num_heads = a.num_heads;
+  params.window = sliding ? model_.config.sliding_window : 0;
+  const std::vector<float>& sink = model_.layers[layer].sink;
+  params.sinks = sink.empty() ? nullptr : sink.data();
+  cpu::attention(pool_, cache.view(layer), params, b.q.data(), n, b.positions[0], b.heads.data());
+}
+
+void CpuRunner::route(int layer, CpuBuffers& b, int n) const {
+  const CpuLayer& w = model_.layers[layer];
+  const int n_experts = model_.router.n_experts;
+  std::vector<float> logits(std::int64_t{n} * n_experts);
+  cpu::linear(pool_, *w.router, b.h.data(), n, logits.data());
+  const float* bias = w.router_bias.empty() ? nullptr : w.router_bias.data();
+  for (int i = 0; i < n; ++i) {
+    b.routes[i] = cpu::route(logits.data() + i * n_experts, bias, model_.router);
+  }
+}
+
+void CpuRunner::experts(int layer, CpuBuffers& b, int n) const {
+  const CpuLayer& w = model_.layers[layer];
+  const std::int64_t hidden = model_.config.hidden_size;
+  const int end = w.first_expert + static_cast<int>(w.experts.size());
+  if (w.first_expert == 0 && end == model_.router.n_experts) {
+    cpu::moe(pool_, w.experts, b.routes, b.h.data(), n, hidden, b.delta.data());
+    return;
+  }
+  std::vector<cpu::Route> local(n);  // this rank's share of each route, local expert ids
+  for (int i = 0; i < n; ++i) {
+    const cpu::Route& r = b.routes[i];
+    for (std::size_t k = 0; k < r.experts.size(); ++k) {
+      if (r.experts[k] < w.first_expert || r.experts[k] >= end) continue;
+      local[i].experts.push_back(r.experts[k] - w.first_expert);
+      local[i].weights.push_back(r.weights[k]);
+    }
+  }
+  cpu::moe(pool_, w.experts, local, b.h.data(), n, hidden, b.delta.data());
+}
+
+void CpuRunner::tap(const Op& op, const CpuBuffers& b, const ChunkIo& io) const {
+  const std::int64_t hidden = model_.config.hidden_size;
+  const std::vector<float>& from = op.source == program::Buffer::kNormed ? b.h : b.x;
+  const std::int64_t n = static_cast<std::int64_t>(io.tokens.size());
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::copy_n(from.data() + i * hidden, hidden, io.taps + (i * io.n_taps + op.slot) * hidden);
+  }
+}
+
+}  // namespace mimo::exec

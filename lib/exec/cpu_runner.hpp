@@ -1,0 +1,66 @@
+// The CPU reference interpreter of step programs: each op runs with the lib/cpu kernels (the
+// numeric definition of every op) over one rank's buffers and KV cache. Ops run in program
+// order, or in any order the program's dependency graph allows (tests prove the bits agree).
+// Collective ops (kAllReduce, kAllGather) belong to the runner that holds every rank
+// (VirtualRanksExecutor); here they are refused.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "cpu/kv_cache.hpp"
+#include "cpu/router.hpp"
+#include "cpu/thread_pool.hpp"
+#include "exec/cpu_model.hpp"
+#include "program/step_program.hpp"
+
+namespace mimo::exec {
+
+// A rank's step-local buffers (program::Buffer), grown to the chunk's size.
+struct CpuBuffers {
+  std::vector<float> x, h, delta, q, k, v, heads;
+  std::vector<std::int32_t> positions;
+  std::vector<cpu::Route> routes;
+  std::vector<float> local_logits;  // a tensor-parallel rank's vocab columns before the gather
+};
+
+// One chunk's inputs and where its outputs go.
+struct ChunkIo {
+  std::span<const std::int32_t> tokens;
+  float* logits = nullptr;  // the chunk's logits rows ([rows, vocab of this rank])
+  float* taps = nullptr;    // the chunk's first row of StepOutput::hidden
+  int n_taps = 0;
+  const std::atomic<bool>* cancel = nullptr;  // checked before every layer's first op
+};
+
+class CpuRunner {
+ public:
+  // model and pool must outlive the runner.
+  CpuRunner(const CpuModel& model, cpu::ThreadPool& pool) : model_(model), pool_(pool) {}
+
+  // Runs the chunk's program over `cache` (positions cache.length() ...), then commits it.
+  // `order`, when given, is a valid order of the program's ops (program::random_order).
+  void run(const program::StepProgram& program, cpu::KvCache& cache, CpuBuffers& buffers,
+           const ChunkIo& io, const std::vector<int>* order = nullptr) const;
+
+  // One op. The chunk's buffers must be sized (prepare) and the cache reserved.
+  void run_op(const program::Op& op, cpu::KvCache& cache, CpuBuffers& buffers,
+              const ChunkIo& io) const;
+  void prepare(CpuBuffers& buffers, const ChunkIo& io, std::int64_t first_pos) const;
+
+ private:
+  void add_norm(const program::Op& op, CpuBuffers& b, int n) const;
+  void qkv(int layer, CpuBuffers& b, int n) const;
+  void rope_store_kv(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const;
+  void attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const;
+  void route(int layer, CpuBuffers& b, int n) const;
+  void experts(int layer, CpuBuffers& b, int n) const;
+  void tap(const program::Op& op, const CpuBuffers& b, const ChunkIo& io) const;
+
+  const CpuModel& model_;
+  cpu::ThreadPool& pool_;
+};
+
+}  // namespace mimo::exec

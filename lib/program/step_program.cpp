@@ -1,0 +1,270 @@
+// build_step_program: the model's forward written once, as data (see step_program.hpp).
+#include "program/step_program.hpp"
+
+#include <fmt/format.h>
+
+#include "mimo/error.hpp"
+
+namespace mimo::program {
+namespace {
+
+constexpr int kTileRows = 16;  // output rows a linear tile computes
+
+int tiles_of(std::int64_t rows) {
+  return static_cast<int>((rows + kTileRows - 1) / kTileRows);
+}
+
+// Appends ops to a program, naming their buffers the way the math reads.
+class Builder {
+ public:
+  Builder(const model::ModelConfig& config, StepProgram& program)
+      : config_(config), program_(program) {}
+
+  Op& op(OpKind kind, int layer, std::vector<Access> reads, std::vector<Access> writes,
+         Tiling tiling) {
+    Op o;
+    o.kind = kind;
+    o.layer = layer;
+    o.reads = std::move(reads);
+    o.writes = std::move(writes);
+    o.tiling = tiling;
+    program_.ops.push_back(std::move(o));
+    return program_.ops.back();
+  }
+
+  void embed() {
+    op(OpKind::kEmbed, -1, {{Buffer::kTokens}}, {{Buffer::kResidual}}, {tokens(), 1});
+  }
+
+  // x += delta (unless first), h = rmsnorm(x) * weight.
+  void add_norm(int layer, Norm norm, bool add) {
+    std::vector<Access> reads{{Buffer::kResidual}};
+    if (add) reads.push_back({Buffer::kDelta});
+    Op& o = op(OpKind::kAddNorm, layer, std::move(reads), {{Buffer::kResidual}, {Buffer::kNormed}},
+               {tokens(), 1});
+    o.add = add;
+    o.norm = norm;
+  }
+
+  void attention(int layer) {
+    const model::AttentionSpec& a = config_.attention(layer);
+    const std::int64_t qkv_rows = std::int64_t{a.num_heads} * a.head_dim +
+                                  std::int64_t{a.num_kv_heads} * (a.head_dim + a.v_head_dim);
+    op(OpKind::kQkv, layer, {{Buffer::kNormed}},
+       {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}}, {tiles_of(qkv_rows), kTileRows});
+    op(OpKind::kRopeStoreKv, layer,
+       {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}},
+       {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kKvCache, layer}}, {tokens(), 1});
+    op(OpKind::kAttention, layer,
+       {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKvCache, layer}}, {{Buffer::kHeads}},
+       {tokens() * a.num_heads, 1});
+    op(OpKind::kOutProj, layer, {{Buffer::kHeads}}, {{Buffer::kDelta}},
+       {tiles_of(config_.hidden_size), kTileRows});
+  }
+
+  void mlp(int layer) {
+    if (config_.layers[layer].mlp == model::MlpKind::kDense) {
+      op(OpKind::kDenseMlp, layer, {{Buffer::kNormed}}, {{Buffer::kDelta}},
+         {tiles_of(config_.intermediate_size), kTileRows});
+      return;
+    }
+    op(OpKind::kRoute, layer, {{Buffer::kNormed}}, {{Buffer::kRoutes}},
+       {tiles_of(config_.n_routed_experts), kTileRows});
+    op(OpKind::kExperts, layer, {{Buffer::kNormed}, {Buffer::kRoutes}}, {{Buffer::kDelta}},
+       {tokens() * config_.num_experts_per_tok, static_cast<int>(config_.moe_intermediate_size)});
+  }
+
+  // Copies of `source` into every tap slot that asks for `layer`.
+  void taps(int layer, Buffer source) {
+    const std::vector<int>& taps = program_.shape.taps;
+    for (std::size_t k = 0; k < taps.size(); ++k) {
+      if (taps[k] != layer) continue;
+      Op& o = op(OpKind::kTap, layer, {{source}}, {{Buffer::kTaps, static_cast<int>(k)}},
+                 {tokens(), 1});
+      o.slot = static_cast<int>(k);
+      o.source = source;
+    }
+  }
+
+  void lm_head() {
+    const bool all = program_.shape.all_logits;
+    Op& o = op(OpKind::kLmHead, -1, {{Buffer::kNormed}}, {{Buffer::kLogits}},
+               {tiles_of(config_.vocab_size), kTileRows});
+    o.all_rows = all;
+  }
+
+  void sample() {
+    Op& o = op(OpKind::kSample, -1, {{Buffer::kLogits}}, {{Buffer::kSampled}},
+               {program_.shape.all_logits ? tokens() : 1, 1});
+    o.all_rows = program_.shape.all_logits;
+  }
+
+ private:
+  int tokens() const { return program_.shape.tokens; }
+
+  const model::ModelConfig& config_;
+  StepProgram& program_;
+};
+
+void check_shape(const model::ModelConfig& config, const StepShape& shape) {
+  if (shape.tokens < 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("step program: {} tokens, at least 1 expected", shape.tokens));
+  }
+  for (int tap : shape.taps) {
+    if (tap < 0 || tap >= config.num_layers) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap,
+                              config.num_layers));
+    }
+  }
+  if (!shape.logits && (shape.all_logits || shape.sample_mode != 0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "step program: all_logits or sampling asked of a step without logits");
+  }
+}
+
+}  // namespace
+
+StepProgram build_step_program(const model::ModelConfig& config, const StepShape& shape) {
+  check_shape(config, shape);
+  StepProgram program;
+  program.shape = shape;
+  Builder b(config, program);
+  b.embed();
+  for (int l = 0; l < config.num_layers; ++l) {
+    b.add_norm(l, Norm::kInput, l > 0);
+    if (l > 0) b.taps(l - 1, Buffer::kResidual);  // x now holds layer l - 1's output
+    b.attention(l);
+    b.add_norm(l, Norm::kPostAttention, true);
+    b.mlp(l);
+  }
+  b.add_norm(-1, Norm::kFinal, true);
+  b.taps(config.num_layers - 1, Buffer::kNormed);  // transformers' last hidden state: normed
+  if (shape.logits) b.lm_head();
+  if (shape.sample_mode != 0) b.sample();
+  return program;
+}
+
+StepProgram tensor_parallel(const StepProgram& program, int ranks) {
+  if (ranks < 1 || program.ranks != 1) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("tensor_parallel: {} ranks of a {}-rank program", ranks, program.ranks));
+  }
+  StepProgram out;
+  out.shape = program.shape;
+  out.ranks = ranks;
+  for (const Op& o : program.ops) {
+    out.ops.push_back(o);
+    if (ranks == 1) continue;
+    const bool partial_delta =
+        o.kind == OpKind::kOutProj || o.kind == OpKind::kExperts || o.kind == OpKind::kDenseMlp;
+    if (partial_delta) {
+      Op reduce;
+      reduce.kind = OpKind::kAllReduce;
+      reduce.layer = o.layer;
+      reduce.reads = {{Buffer::kDelta}};
+      reduce.writes = {{Buffer::kDelta}};
+      out.ops.push_back(std::move(reduce));
+    } else if (o.kind == OpKind::kLmHead) {
+      Op gather;
+      gather.kind = OpKind::kAllGather;
+      gather.all_rows = o.all_rows;
+      gather.reads = {{Buffer::kLogits}};
+      gather.writes = {{Buffer::kLogits}};
+      out.ops.push_back(std::move(gather));
+    }
+  }
+  return out;
+}
+
+const char* name(OpKind kind) {
+  switch (kind) {
+    case OpKind::kEmbed:
+      return "embed";
+    case OpKind::kAddNorm:
+      return "add_norm";
+    case OpKind::kQkv:
+      return "qkv";
+    case OpKind::kRopeStoreKv:
+      return "rope_store_kv";
+    case OpKind::kAttention:
+      return "attention";
+    case OpKind::kOutProj:
+      return "out_proj";
+    case OpKind::kRoute:
+      return "route";
+    case OpKind::kExperts:
+      return "experts";
+    case OpKind::kDenseMlp:
+      return "dense_mlp";
+    case OpKind::kLmHead:
+      return "lm_head";
+    case OpKind::kTap:
+      return "tap";
+    case OpKind::kAllReduce:
+      return "all_reduce";
+    case OpKind::kAllGather:
+      return "all_gather";
+    case OpKind::kSample:
+      return "sample";
+  }
+  return "?";
+}
+
+const char* name(Buffer buffer) {
+  switch (buffer) {
+    case Buffer::kTokens:
+      return "tokens";
+    case Buffer::kPositions:
+      return "positions";
+    case Buffer::kResidual:
+      return "x";
+    case Buffer::kNormed:
+      return "h";
+    case Buffer::kDelta:
+      return "delta";
+    case Buffer::kQuery:
+      return "q";
+    case Buffer::kKey:
+      return "k";
+    case Buffer::kValue:
+      return "v";
+    case Buffer::kHeads:
+      return "heads";
+    case Buffer::kRoutes:
+      return "routes";
+    case Buffer::kLogits:
+      return "logits";
+    case Buffer::kTaps:
+      return "taps";
+    case Buffer::kKvCache:
+      return "kv";
+    case Buffer::kSampled:
+      return "sampled";
+  }
+  return "?";
+}
+
+std::string describe(const StepProgram& program) {
+  const auto list = [](const std::vector<Access>& uses) {
+    std::string s;
+    for (const Access& a : uses) {
+      s += ' ';
+      s += name(a.buffer);
+      if (a.index >= 0) s += fmt::format("[{}]", a.index);
+    }
+    return s;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < program.ops.size(); ++i) {
+    const Op& o = program.ops[i];
+    out += fmt::format("{:4} {:>4} {:<14} reads{:<28} writes{}\n", i,
+                       o.layer < 0 ? std::string("-") : fmt::format("L{}", o.layer), name(o.kind),
+                       list(o.reads), list(o.writes));
+  }
+  return out;
+}
+
+}  // namespace mimo::program

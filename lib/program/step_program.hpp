@@ -1,0 +1,118 @@
+// A step program: the forward of one step (a chunk of tokens) as data - a list of ops over named
+// buffers, weights and KV slots, built once per step shape by build_step_program (the model's
+// math in one place) and run by every runner: the CPU interpreter, the virtual-ranks CPU runner,
+// the GPU stream runner (kernel per op) and, next, the persistent engine. Tensor parallelism is a
+// rewrite of the program (tensor_parallel), not a second forward.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "model/config.hpp"
+
+namespace mimo::program {
+
+// What a program is planned for. Two steps of equal shape run the same program.
+struct StepShape {
+  int tokens = 1;           // tokens in the chunk: 1 (decode), B (verify), a prefill chunk
+  bool all_logits = false;  // logits of every token, else of the last one only
+  bool logits = true;       // no lm_head at all when false (a prefill chunk before the last)
+  std::vector<int> taps;    // layers whose output residual stream is copied out, in this order
+  int sample_mode = 0;      // 0: logits are the output; else 1 + the device sampler's mode
+  bool operator==(const StepShape&) const = default;
+};
+
+// Step-local buffers (one row per token unless said otherwise). Every runner owns storage for
+// them; the names are what dependencies are computed over.
+enum class Buffer : std::uint8_t {
+  kTokens,     // token ids [T] (input)
+  kPositions,  // positions [T] (input)
+  kResidual,   // x: the residual stream [T, hidden]
+  kNormed,     // h: rmsnorm(x) * w [T, hidden]
+  kDelta,      // the last block's output, to add to x [T, hidden]
+  kQuery,      // [T, heads * head_dim]
+  kKey,        // [T, kv_heads * head_dim]
+  kValue,      // [T, kv_heads * v_head_dim]
+  kHeads,      // attention output [T, heads * v_head_dim]
+  kRoutes,     // chosen experts and their weights [T, top_k]
+  kLogits,     // [rows, vocab] (output)
+  kTaps,       // [T, taps, hidden] (output); access index = the tap's slot
+  kKvCache,    // a layer's KV cache; access index = the layer
+  kSampled,    // the device sampler's results (output)
+};
+inline constexpr int kBufferCount = 14;
+
+// One use of a buffer. Uses of the same buffer with different indices never overlap (tap slots,
+// cache layers); for the others the index is -1.
+struct Access {
+  Buffer buffer;
+  int index = -1;
+  bool operator==(const Access&) const = default;
+};
+
+enum class OpKind : std::uint8_t {
+  kEmbed,        // x = embed[tokens]
+  kAddNorm,      // x += delta (add), h = rmsnorm(x) * norm weight
+  kQkv,          // q, k, v = W_q h, W_k h, W_v h
+  kRopeStoreKv,  // rotate q and k at their positions; cache[layer] <- k, v * value_scale
+  kAttention,    // heads = attention(q, cache[layer]) (window, sinks)
+  kOutProj,      // delta = W_o heads
+  kRoute,        // routes = top-k of the router over h
+  kExperts,      // delta = sum_k route_k.weight * expert_k(h)
+  kDenseMlp,     // delta = W_down (silu(W_gate h) * W_up h)
+  kLmHead,       // logits = lm_head h (every row, or the last)
+  kTap,          // taps[:, slot] = x (or h for the last layer, after the final norm)
+  kAllReduce,    // delta = sum over ranks of delta (tensor-parallel programs)
+  kAllGather,    // logits = the ranks' vocab columns side by side (tensor-parallel programs)
+  kSample,       // the device sampler draws from the logits rows (device runners)
+};
+
+// Which RMSNorm weight an kAddNorm applies.
+enum class Norm : std::uint8_t { kInput, kPostAttention, kFinal };
+
+// How an op's work splits into tiles (what the persistent engine will schedule): `count` tiles
+// of `rows` output rows (or heads, or expert slots) each.
+struct Tiling {
+  int count = 1;
+  int rows = 0;
+};
+
+struct Op {
+  OpKind kind;
+  int layer = -1;    // decoder layer; -1 for embed, the final norm, lm_head, sampling
+  bool add = false;  // kAddNorm: add delta to x first
+  Norm norm = Norm::kInput;
+  bool all_rows = true;               // kLmHead / kSample: every row, else only the last
+  int slot = -1;                      // kTap: the tap's slot in the output
+  Buffer source = Buffer::kResidual;  // kTap: x, or h after the final norm
+  std::vector<Access> reads, writes;
+  Tiling tiling;
+};
+
+struct StepProgram {
+  StepShape shape;
+  int ranks = 1;  // > 1: a tensor-parallel program (weights sharded per rank, collectives)
+  std::vector<Op> ops;
+};
+
+// The forward of one chunk of `shape.tokens` tokens, for the model of `config`:
+//   x = embed(tokens)
+//   per layer: h = rmsnorm(x += delta); q, k, v = qkv(h); rope + store k, v; heads = attention
+//              delta = o(heads); h = rmsnorm(x += delta); delta = experts(route(h)) or mlp(h)
+//   h = rmsnorm(x += delta); logits = lm_head(h); taps; sampling
+// Throws mimo::Error(kInvalidArgument) for a shape the config cannot run (tokens < 1, a tap
+// outside the layers, all_logits without logits).
+StepProgram build_step_program(const model::ModelConfig& config, const StepShape& shape);
+
+// The same program for `ranks` tensor/expert-parallel ranks: every rank runs it on its shard of
+// the weights; the partial outputs of the o projection and the MLP are all-reduced before they
+// reach the residual stream and the vocab shards of the logits gathered.
+StepProgram tensor_parallel(const StepProgram& program, int ranks);
+
+const char* name(OpKind kind);
+const char* name(Buffer buffer);
+// One line per op: "12 L1 attention  reads q kv[1]  writes heads" (for docs, tests, debugging).
+std::string describe(const StepProgram& program);
+
+}  // namespace mimo::program

@@ -1,0 +1,2 @@
+// The random in-memory model of the cpu tests, compiled into this suite too.
+#include "cpu/random_model.cpp"
