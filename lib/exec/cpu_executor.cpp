@@ -71,9 +71,9 @@ StepOutput CpuExecutor::run(ExecutorState& state, std::span<const std::int32_t> 
         io.taps = out.hidden.data() + begin * n_taps * hidden;
         io.n_taps = n_taps;
         io.cancel = options.cancel;
-        if (order_of_ != nullptr) {
-          const std::vector<int> order = order_of_(program, order_context_);
-          runner_.run(program, cache, buffers_, io, &order);
+        if (tasks_of_ != nullptr) {
+          const std::vector<program::Task> tasks = tasks_of_(program, order_context_);
+          runner_.run(program, cache, buffers_, io, &tasks);
         } else {
           runner_.run(program, cache, buffers_, io);
         }
@@ -82,9 +82,9 @@ StepOutput CpuExecutor::run(ExecutorState& state, std::span<const std::int32_t> 
   return out;
 }
 
-void CpuExecutor::set_op_order_for_testing(OpOrder order_of, void* context) {
+void CpuExecutor::set_task_order_for_testing(TaskOrder tasks_of, void* context) {
   std::lock_guard<std::mutex> lock(mutex_);
-  order_of_ = order_of;
+  tasks_of_ = tasks_of;
   order_context_ = context;
 }
 

@@ -26,10 +26,11 @@ class CpuExecutor final : public Executor {
                  const StepOptions& options) const override;
   std::string device_name() const override;
 
-  // Test hook: the next run()'s chunks execute their ops in `order_of(program)` (a valid order
-  // from program::random_order) instead of program order; null restores program order.
-  using OpOrder = std::vector<int> (*)(const program::StepProgram&, void* context);
-  void set_op_order_for_testing(OpOrder order_of, void* context);
+  // Test hook: every chunk runs the tasks `tasks_of(program, context)` returns (its ops or
+  // tiles in an order of their dependency graph) instead of program order; null restores
+  // program order.
+  using TaskOrder = std::vector<program::Task> (*)(const program::StepProgram&, void* context);
+  void set_task_order_for_testing(TaskOrder tasks_of, void* context);
   // The program a chunk of this shape runs (planned on first use).
   const program::StepProgram& program_for(const program::StepShape& shape) const;
 
@@ -40,7 +41,7 @@ class CpuExecutor final : public Executor {
   CpuRunner runner_;
   mutable program::ProgramCache programs_;
   mutable CpuBuffers buffers_;
-  OpOrder order_of_ = nullptr;
+  TaskOrder tasks_of_ = nullptr;
   void* order_context_ = nullptr;
   // Sessions share the worker pool and the buffers, so their steps take turns.
   mutable std::mutex mutex_;

@@ -10,8 +10,8 @@
 #include "cpu/linear.hpp"
 #include "cpu/mlp.hpp"
 #include "cpu/rmsnorm.hpp"
+#include "exec/weight_slices.hpp"
 #include "mimo/error.hpp"
-#include "program/dependencies.hpp"
 
 namespace mimo::exec {
 
@@ -42,27 +42,33 @@ void CpuRunner::prepare(CpuBuffers& b, const ChunkIo& io, std::int64_t first_pos
 }
 
 void CpuRunner::run(const program::StepProgram& program, cpu::KvCache& cache, CpuBuffers& b,
-                    const ChunkIo& io, const std::vector<int>* order) const {
+                    const ChunkIo& io, const std::vector<program::Task>* tasks) const {
   const int n = static_cast<int>(io.tokens.size());
   prepare(b, io, cache.length());
   cache.reserve_step(n);
-  const std::size_t count = program.ops.size();
-  if (order != nullptr && !program::is_permutation(*order, count)) {
-    throw Error(ErrorCode::kInternal, "CpuRunner: the op order is not a permutation of the ops");
-  }
+  const std::size_t count = tasks ? tasks->size() : program.ops.size();
   for (std::size_t i = 0; i < count; ++i) {
-    const Op& op = program.ops[order ? (*order)[i] : i];
+    const int index = tasks ? (*tasks)[i].op : static_cast<int>(i);
+    if (index < 0 || static_cast<std::size_t>(index) >= program.ops.size()) {
+      throw Error(ErrorCode::kInternal, "CpuRunner: a task names no op of the program");
+    }
+    const Op& op = program.ops[index];
     const bool layer_start =
         op.kind == OpKind::kAddNorm && op.norm != program::Norm::kPostAttention;
     if (layer_start && io.cancel && io.cancel->load(std::memory_order_relaxed)) {
       throw Error(ErrorCode::kCancelled, "forward: cancelled");
     }
-    run_op(op, cache, b, io);
+    run_op(op, cache, b, io, tasks ? (*tasks)[i].tile : -1);
   }
   cache.commit(n);
 }
 
-void CpuRunner::run_op(const Op& op, cpu::KvCache& cache, CpuBuffers& b, const ChunkIo& io) const {
+void CpuRunner::run_op(const Op& op, cpu::KvCache& cache, CpuBuffers& b, const ChunkIo& io,
+                       int tile) const {
+  if (tile >= 0) {
+    projection_tile(op, tile, b, io);
+    return;
+  }
   const int n = static_cast<int>(io.tokens.size());
   const std::int64_t hidden = model_.config.hidden_size;
   switch (op.kind) {
@@ -197,6 +203,64 @@ void CpuRunner::tap(const Op& op, const CpuBuffers& b, const ChunkIo& io) const 
   const std::int64_t n = static_cast<std::int64_t>(io.tokens.size());
   for (std::int64_t i = 0; i < n; ++i) {
     std::copy_n(from.data() + i * hidden, hidden, io.taps + (i * io.n_taps + op.slot) * hidden);
+  }
+}
+
+}  // namespace mimo::exec
+
+namespace mimo::exec {
+
+void CpuRunner::projection_tile(const Op& op, int tile, CpuBuffers& b, const ChunkIo& io) const {
+  if (op.tiling.widths.empty() || tile >= op.tiling.count) {
+    throw Error(ErrorCode::kInternal,
+                fmt::format("CpuRunner: op '{}' has no tile {}", program::name(op.kind), tile));
+  }
+  const int n = static_cast<int>(io.tokens.size());
+  const std::int64_t hidden = model_.config.hidden_size;
+  struct Output {
+    const model::LinearWeight* w;
+    float* y;
+  };
+  std::vector<Output> outputs;
+  const float* x = b.h.data();
+  int rows = n;
+  switch (op.kind) {
+    case OpKind::kQkv: {
+      const CpuLayer& w = model_.layers[op.layer];
+      outputs = {{w.q, b.q.data()}, {w.k, b.k.data()}, {w.v, b.v.data()}};
+      break;
+    }
+    case OpKind::kOutProj:
+      outputs = {{model_.layers[op.layer].o, b.delta.data()}};
+      x = b.heads.data();
+      break;
+    case OpKind::kLmHead:
+      outputs = {{model_.lm_head, io.logits}};
+      if (!op.all_rows) {
+        x = b.h.data() + (n - 1) * hidden;
+        rows = 1;
+      }
+      break;
+    default:
+      throw Error(ErrorCode::kInternal,
+                  fmt::format("CpuRunner: op '{}' has no tiles", program::name(op.kind)));
+  }
+  const std::int64_t lo = std::int64_t{tile} * op.tiling.rows, hi = lo + op.tiling.rows;
+  std::int64_t offset = 0;
+  std::vector<float> part;
+  for (const Output& out : outputs) {
+    const std::int64_t width = out.w->rows;
+    const std::int64_t begin = std::max(lo, offset) - offset;
+    const std::int64_t end = std::min(hi, offset + width) - offset;
+    offset += width;
+    if (begin >= end) continue;
+    // Each output element is one fixed-order dot product, so a row slice gives the same bits.
+    const model::LinearWeight slice = slice_rows(*out.w, begin, end);
+    part.resize(std::size_t(rows) * (end - begin));
+    cpu::linear(pool_, slice, x, rows, part.data());
+    for (int i = 0; i < rows; ++i) {
+      std::copy_n(part.data() + i * (end - begin), end - begin, out.y + i * width + begin);
+    }
   }
 }
 

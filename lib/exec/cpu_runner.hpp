@@ -14,6 +14,7 @@
 #include "cpu/router.hpp"
 #include "cpu/thread_pool.hpp"
 #include "exec/cpu_model.hpp"
+#include "program/dependencies.hpp"
 #include "program/step_program.hpp"
 
 namespace mimo::exec {
@@ -41,13 +42,15 @@ class CpuRunner {
   CpuRunner(const CpuModel& model, cpu::ThreadPool& pool) : model_(model), pool_(pool) {}
 
   // Runs the chunk's program over `cache` (positions cache.length() ...), then commits it.
-  // `order`, when given, is a valid order of the program's ops (program::random_order).
+  // `tasks`, when given, replaces program order: the program's ops or tiles (program::op_tasks,
+  // tile_tasks) in an order their dependency graph allows, each op's work done exactly once.
   void run(const program::StepProgram& program, cpu::KvCache& cache, CpuBuffers& buffers,
-           const ChunkIo& io, const std::vector<int>* order = nullptr) const;
+           const ChunkIo& io, const std::vector<program::Task>* tasks = nullptr) const;
 
-  // One op. The chunk's buffers must be sized (prepare) and the cache reserved.
-  void run_op(const program::Op& op, cpu::KvCache& cache, CpuBuffers& buffers,
-              const ChunkIo& io) const;
+  // One op, or one tile of a projection (tile >= 0). The chunk's buffers must be sized
+  // (prepare) and the cache reserved.
+  void run_op(const program::Op& op, cpu::KvCache& cache, CpuBuffers& buffers, const ChunkIo& io,
+              int tile = -1) const;
   void prepare(CpuBuffers& buffers, const ChunkIo& io, std::int64_t first_pos) const;
 
  private:
@@ -58,6 +61,8 @@ class CpuRunner {
   void route(int layer, CpuBuffers& b, int n) const;
   void experts(int layer, CpuBuffers& b, int n) const;
   void tap(const program::Op& op, const CpuBuffers& b, const ChunkIo& io) const;
+  // Output features [tile * rows, ...) of a projection's outputs, one row-slice linear each.
+  void projection_tile(const program::Op& op, int tile, CpuBuffers& b, const ChunkIo& io) const;
 
   const CpuModel& model_;
   cpu::ThreadPool& pool_;

@@ -1,48 +1,76 @@
-// dependencies(): read/write sets -> RAW, WAR and WAW edges (see dependencies.hpp).
+// Tasks of a step program and their RAW / WAR / WAW edges (see dependencies.hpp). Pairwise over
+// the tasks: a step has a few hundred, and an edge implied by others costs nothing to keep.
 #include "program/dependencies.hpp"
 
 #include <algorithm>
-#include <map>
 #include <random>
-#include <utility>
+
+#include "mimo/error.hpp"
 
 namespace mimo::program {
 namespace {
 
-using Key = std::pair<int, int>;  // (buffer, index)
-
-Key key_of(const Access& a) {
-  return {static_cast<int>(a.buffer), a.index};
+bool any_overlap(const std::vector<Access>& a, const std::vector<Access>& b) {
+  for (const Access& x : a) {
+    for (const Access& y : b) {
+      if (overlap(x, y)) return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
 
-DependencyGraph dependencies(const StepProgram& program) {
-  const int n = static_cast<int>(program.ops.size());
+std::vector<Task> op_tasks(const StepProgram& program) {
+  std::vector<Task> tasks;
+  for (std::size_t i = 0; i < program.ops.size(); ++i) {
+    tasks.push_back({static_cast<int>(i), -1, program.ops[i].reads, program.ops[i].writes});
+  }
+  return tasks;
+}
+
+std::vector<Task> tile_tasks(const StepProgram& program) {
+  if (program.ranks != 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "tile_tasks: tiles of a tensor-parallel program depend on each rank's shard");
+  }
+  std::vector<Task> tasks;
+  for (std::size_t i = 0; i < program.ops.size(); ++i) {
+    const Op& op = program.ops[i];
+    if (op.tiling.widths.empty()) {
+      tasks.push_back({static_cast<int>(i), -1, op.reads, op.writes});
+      continue;
+    }
+    for (int t = 0; t < op.tiling.count; ++t) {
+      Task task{static_cast<int>(i), t, op.reads, {}};
+      const std::int64_t lo = std::int64_t{t} * op.tiling.rows, hi = lo + op.tiling.rows;
+      std::int64_t offset = 0;
+      for (std::size_t k = 0; k < op.tiling.widths.size(); ++k) {
+        const std::int64_t width = op.tiling.widths[k];
+        const std::int64_t begin = std::max(lo, offset), end = std::min(hi, offset + width);
+        if (begin < end) {
+          task.writes.push_back(
+              {op.writes[k].buffer, op.writes[k].index, begin - offset, end - offset});
+        }
+        offset += width;
+      }
+      tasks.push_back(std::move(task));
+    }
+  }
+  return tasks;
+}
+
+DependencyGraph dependencies(const std::vector<Task>& tasks) {
+  const int n = static_cast<int>(tasks.size());
   DependencyGraph graph;
   graph.waits_for.resize(n);
-  std::map<Key, int> last_writer;
-  std::map<Key, std::vector<int>> readers_since_write;
-  for (int i = 0; i < n; ++i) {
-    const Op& op = program.ops[i];
-    std::vector<int>& deps = graph.waits_for[i];
-    for (const Access& a : op.reads) {
-      auto w = last_writer.find(key_of(a));
-      if (w != last_writer.end()) deps.push_back(w->second);
-    }
-    for (const Access& a : op.writes) {
-      const Key k = key_of(a);
-      auto w = last_writer.find(k);
-      if (w != last_writer.end()) deps.push_back(w->second);
-      for (int r : readers_since_write[k]) deps.push_back(r);
-    }
-    std::sort(deps.begin(), deps.end());
-    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
-    deps.erase(std::remove(deps.begin(), deps.end(), i), deps.end());
-    for (const Access& a : op.reads) readers_since_write[key_of(a)].push_back(i);
-    for (const Access& a : op.writes) {
-      last_writer[key_of(a)] = i;
-      readers_since_write[key_of(a)].clear();
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < j; ++i) {
+      if (any_overlap(tasks[i].writes, tasks[j].reads) ||
+          any_overlap(tasks[i].reads, tasks[j].writes) ||
+          any_overlap(tasks[i].writes, tasks[j].writes)) {
+        graph.waits_for[j].push_back(i);
+      }
     }
   }
   return graph;

@@ -1,8 +1,9 @@
-// The dependency graph of a step program, from the buffers each op reads and writes: an op waits
-// for the last writer of everything it reads (read-after-write), for every reader since the last
-// write of what it writes (write-after-read) and for that last writer (write-after-write).
-// Any order that respects it computes the same bits - the CPU interpreter proves that in random
-// orders (tests/program), and the persistent engine schedules tiles by exactly these edges.
+// The dependency graph of a step program's ops, or of its tile tasks, from the buffers each
+// reads and writes: a node waits for every earlier node that writes what it reads
+// (read-after-write), reads what it writes (write-after-read) or writes what it writes
+// (write-after-write), where the uses overlap. Any order that respects it computes the same
+// bits - the CPU interpreter proves that in random orders (tests/exec/program_order_test.cpp),
+// and the persistent engine schedules tiles by exactly these edges.
 #pragma once
 
 #include <cstdint>
@@ -12,20 +13,37 @@
 
 namespace mimo::program {
 
-struct DependencyGraph {
-  std::vector<std::vector<int>> waits_for;  // per op, the earlier ops it must follow (ascending)
+// One unit of work: tile `tile` of program.ops[op], or the whole op when tile < 0.
+struct Task {
+  int op = 0;
+  int tile = -1;
+  std::vector<Access> reads, writes;
 };
 
-DependencyGraph dependencies(const StepProgram& program);
+// The ops as whole tasks, in program order.
+std::vector<Task> op_tasks(const StepProgram& program);
+// Every projection (an op whose tiling has widths) split into its tiles, each writing its own
+// feature range; every other op one whole task. Single-rank programs only (kInvalidArgument).
+std::vector<Task> tile_tasks(const StepProgram& program);
 
-// A topological order of the graph chosen at random among the ready ops at every step (seeded,
-// so a failing order can be replayed).
+struct DependencyGraph {
+  std::vector<std::vector<int>> waits_for;  // per task, the earlier tasks it must follow
+};
+
+DependencyGraph dependencies(const std::vector<Task>& tasks);
+inline DependencyGraph dependencies(const StepProgram& program) {
+  return dependencies(op_tasks(program));
+}
+
+// A topological order of the graph chosen at random among the ready tasks at every step
+// (seeded, so a failing order can be replayed).
 std::vector<int> random_order(const DependencyGraph& graph, std::uint64_t seed);
 
 // Whether `order` holds each of 0 .. count - 1 exactly once.
 bool is_permutation(const std::vector<int>& order, std::size_t count);
 
-// Whether `order` is a permutation of the ops that runs every op after everything it waits for.
+// Whether `order` is a permutation of the tasks that runs every task after everything it
+// waits for.
 bool respects(const DependencyGraph& graph, const std::vector<int>& order);
 
 }  // namespace mimo::program

@@ -51,15 +51,30 @@ class Builder {
     const std::int64_t qkv_rows = std::int64_t{a.num_heads} * a.head_dim +
                                   std::int64_t{a.num_kv_heads} * (a.head_dim + a.v_head_dim);
     op(OpKind::kQkv, layer, {{Buffer::kNormed}},
-       {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}}, {tiles_of(qkv_rows), kTileRows});
-    op(OpKind::kRopeStoreKv, layer,
-       {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}},
-       {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kKvCache, layer}}, {tokens(), 1});
+       {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}},
+       {tiles_of(qkv_rows),
+        kTileRows,
+        {std::int64_t{a.num_heads} * a.head_dim, std::int64_t{a.num_kv_heads} * a.head_dim,
+         std::int64_t{a.num_kv_heads} * a.v_head_dim}});
+    // RoPE reads and rewrites only the rotary dims of each head of q and k; the whole of k
+    // and v goes to the cache.
+    std::vector<Access> reads{{Buffer::kPositions}, {Buffer::kKey}, {Buffer::kValue}};
+    std::vector<Access> writes{{Buffer::kKvCache, layer}};
+    for (int h = 0; h < a.num_heads; ++h) {
+      const std::int64_t first = std::int64_t{h} * a.head_dim;
+      reads.push_back({Buffer::kQuery, -1, first, first + a.rotary_dim});
+      writes.push_back({Buffer::kQuery, -1, first, first + a.rotary_dim});
+    }
+    for (int h = 0; h < a.num_kv_heads; ++h) {
+      const std::int64_t first = std::int64_t{h} * a.head_dim;
+      writes.push_back({Buffer::kKey, -1, first, first + a.rotary_dim});
+    }
+    op(OpKind::kRopeStoreKv, layer, std::move(reads), std::move(writes), {tokens(), 1});
     op(OpKind::kAttention, layer,
        {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKvCache, layer}}, {{Buffer::kHeads}},
        {tokens() * a.num_heads, 1});
     op(OpKind::kOutProj, layer, {{Buffer::kHeads}}, {{Buffer::kDelta}},
-       {tiles_of(config_.hidden_size), kTileRows});
+       {tiles_of(config_.hidden_size), kTileRows, {config_.hidden_size}});
   }
 
   void mlp(int layer) {
@@ -89,7 +104,7 @@ class Builder {
   void lm_head() {
     const bool all = program_.shape.all_logits;
     Op& o = op(OpKind::kLmHead, -1, {{Buffer::kNormed}}, {{Buffer::kLogits}},
-               {tiles_of(config_.vocab_size), kTileRows});
+               {tiles_of(config_.vocab_size), kTileRows, {config_.vocab_size}});
     o.all_rows = all;
   }
 
@@ -177,6 +192,10 @@ StepProgram tensor_parallel(const StepProgram& program, int ranks) {
     }
   }
   return out;
+}
+
+bool overlap(const Access& a, const Access& b) {
+  return a.buffer == b.buffer && a.index == b.index && a.begin < b.end && b.begin < a.end;
 }
 
 const char* name(OpKind kind) {

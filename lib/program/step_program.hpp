@@ -5,6 +5,7 @@
 // rewrite of the program (tensor_parallel), not a second forward.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,19 +44,25 @@ enum class Buffer : std::uint8_t {
 };
 inline constexpr int kBufferCount = 14;
 
-// One use of a buffer. Uses of the same buffer with different indices never overlap (tap slots,
-// cache layers); for the others the index is -1.
+// One use of a buffer: features [begin, end) of each of its rows (the whole row by default).
+// Uses of the same buffer with different indices never overlap (tap slots, cache layers); for
+// the others the index is -1.
 struct Access {
+  static constexpr std::int64_t kWholeRow = INT64_MAX;
   Buffer buffer;
   int index = -1;
+  std::int64_t begin = 0, end = kWholeRow;
   bool operator==(const Access&) const = default;
 };
+// Whether two uses touch a common element.
+bool overlap(const Access& a, const Access& b);
 
 enum class OpKind : std::uint8_t {
   kEmbed,        // x = embed[tokens]
   kAddNorm,      // x += delta (add), h = rmsnorm(x) * norm weight
   kQkv,          // q, k, v = W_q h, W_k h, W_v h
-  kRopeStoreKv,  // rotate q and k at their positions; cache[layer] <- k, v * value_scale
+  kRopeStoreKv,  // rotate q and k at their positions (only their rotary dims are touched);
+                 // cache[layer] <- k, v * value_scale
   kAttention,    // heads = attention(q, cache[layer]) (window, sinks)
   kOutProj,      // delta = W_o heads
   kRoute,        // routes = top-k of the router over h
@@ -72,10 +79,13 @@ enum class OpKind : std::uint8_t {
 enum class Norm : std::uint8_t { kInput, kPostAttention, kFinal };
 
 // How an op's work splits into tiles (what the persistent engine will schedule): `count` tiles
-// of `rows` output rows (or heads, or expert slots) each.
+// of `rows` output rows (or heads, or expert slots) each. For the projections (kQkv, kOutProj,
+// kLmHead) tile t computes output features [t * rows, (t + 1) * rows) of the concatenation of
+// the op's outputs, whose widths are `widths` (q | k | v, or one buffer).
 struct Tiling {
   int count = 1;
   int rows = 0;
+  std::vector<std::int64_t> widths;
 };
 
 struct Op {

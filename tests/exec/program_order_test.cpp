@@ -75,12 +75,24 @@ std::vector<Case> cases(int layers) {
           {"prefill", 0, 13, false, {0, layers - 1}}};
 }
 
-// Orders handed to the executor: a fresh random valid order for every chunk.
+// The tasks in the order given.
+std::vector<program::Task> ordered(const std::vector<program::Task>& tasks,
+                                   const std::vector<int>& order) {
+  std::vector<program::Task> out;
+  for (int i : order) out.push_back(tasks[i]);
+  return out;
+}
+
+// Orders handed to the executor: for every chunk a fresh random valid order of the program's
+// tile tasks (or of its whole ops).
 struct RandomOrders {
   std::uint64_t seed;
-  static std::vector<int> next(const program::StepProgram& p, void* self) {
+  bool tiles;
+  static std::vector<program::Task> next(const program::StepProgram& p, void* self) {
     auto* orders = static_cast<RandomOrders*>(self);
-    return program::random_order(program::dependencies(p), orders->seed++);
+    const std::vector<program::Task> tasks =
+        orders->tiles ? program::tile_tasks(p) : program::op_tasks(p);
+    return ordered(tasks, program::random_order(program::dependencies(tasks), orders->seed++));
   }
 };
 
@@ -93,15 +105,17 @@ void check_random_orders(const model::ModelConfig& config, const model::ModelWei
     options.hidden_taps = c.taps;
     const auto history = tokens_for(c.history, config.vocab_size, 1);
     const auto step = tokens_for(c.tokens, config.vocab_size, 2);
-    executor.set_op_order_for_testing(nullptr, nullptr);
+    executor.set_task_order_for_testing(nullptr, nullptr);
     const Outputs in_order = run_step(executor, history, step, options);
-    RandomOrders orders{1000};
-    executor.set_op_order_for_testing(&RandomOrders::next, &orders);
-    for (int s = 0; s < seeds; ++s) {
-      INFO(c.name << ", order seed " << orders.seed);
-      REQUIRE(run_step(executor, history, step, options) == in_order);
+    for (bool tiles : {false, true}) {
+      RandomOrders orders{1000, tiles};
+      executor.set_task_order_for_testing(&RandomOrders::next, &orders);
+      for (int s = 0; s < seeds; ++s) {
+        INFO(c.name << (tiles ? ", tiles" : ", ops") << ", order seed " << orders.seed);
+        REQUIRE(run_step(executor, history, step, options) == in_order);
+      }
     }
-    executor.set_op_order_for_testing(nullptr, nullptr);
+    executor.set_task_order_for_testing(nullptr, nullptr);
   }
 }
 
@@ -125,8 +139,10 @@ TEST_CASE("the orders really vary") {
   shape.all_logits = true;
   shape.taps = {0, 3};
   const program::StepProgram p = program::build_step_program(m->config, shape);
-  const program::DependencyGraph g = program::dependencies(p);
-  std::vector<int> identity(p.ops.size());
+  const std::vector<program::Task> tasks = program::tile_tasks(p);
+  CHECK(tasks.size() > 2 * p.ops.size());
+  const program::DependencyGraph g = program::dependencies(tasks);
+  std::vector<int> identity(tasks.size());
   for (std::size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
   REQUIRE(program::respects(g, identity));
   std::set<std::vector<int>> distinct;
@@ -135,10 +151,10 @@ TEST_CASE("the orders really vary") {
     REQUIRE(program::respects(g, order));
     distinct.insert(order);
   }
-  // At op granularity a step is nearly a chain (the residual stream and the shared scratch
-  // order the layers); what moves are the taps and the lm_head. Tiles add the freedom the
-  // persistent engine uses (issue 18).
-  CHECK(distinct.size() > 1u);
+  // Whole ops form nearly a chain (the residual stream and the shared scratch order the
+  // layers); the tiles of a projection are independent of each other.
+  CHECK(distinct.size() == 20u);
+  CHECK(distinct.count(identity) == 0u);
 }
 
 // Whether j is reachable from i through edges other than i -> j itself.
@@ -159,17 +175,14 @@ bool implied(const program::DependencyGraph& g, int i, int j) {
   return false;
 }
 
-// `order` for the chunks of program `target`, program order for every other program (the
+// `tasks` for the chunks of program `target`, program order for every other program (the
 // history's prefill).
 struct FixedOrder {
   const program::StepProgram* target = nullptr;
-  std::vector<int> order;
-  static std::vector<int> get(const program::StepProgram& p, void* self) {
+  std::vector<program::Task> tasks;
+  static std::vector<program::Task> get(const program::StepProgram& p, void* self) {
     auto* fixed = static_cast<FixedOrder*>(self);
-    if (&p == fixed->target) return fixed->order;
-    std::vector<int> identity(p.ops.size());
-    for (std::size_t i = 0; i < identity.size(); ++i) identity[i] = static_cast<int>(i);
-    return identity;
+    return &p == fixed->target ? fixed->tasks : program::op_tasks(p);
   }
 };
 
@@ -184,7 +197,8 @@ TEST_CASE("dropping any one dependency lets an order change the bits") {
   const Outputs in_order = run_step(executor, history, step, options);
   const program::StepProgram& p =
       executor.program_for(chunk_shape(options, static_cast<int>(step.size()), true));
-  const program::DependencyGraph g = program::dependencies(p);
+  const std::vector<program::Task> tasks = program::tile_tasks(p);
+  const program::DependencyGraph g = program::dependencies(tasks);
   int edges_checked = 0;
   for (int j = 0; j < static_cast<int>(g.waits_for.size()); ++j) {
     for (int i : g.waits_for[j]) {
@@ -194,16 +208,17 @@ TEST_CASE("dropping any one dependency lets an order change the bits") {
       deps.erase(std::find(deps.begin(), deps.end(), i));
       // Orders of the weakened graph until one runs j before i.
       FixedOrder fixed{&p, {}};
-      for (std::uint64_t s = 0; s < 2000 && fixed.order.empty(); ++s) {
-        std::vector<int> order = program::random_order(weakened, s);
-        if (!program::respects(g, order)) fixed.order = std::move(order);
+      for (std::uint64_t s = 0; s < 4000 && fixed.tasks.empty(); ++s) {
+        const std::vector<int> order = program::random_order(weakened, s);
+        if (!program::respects(g, order)) fixed.tasks = ordered(tasks, order);
       }
-      INFO("edge " << program::name(p.ops[i].kind) << " (op " << i << ") -> "
-                   << program::name(p.ops[j].kind) << " (op " << j << ")");
-      REQUIRE(!fixed.order.empty());
-      executor.set_op_order_for_testing(&FixedOrder::get, &fixed);
+      INFO("edge " << program::name(p.ops[tasks[i].op].kind) << " tile " << tasks[i].tile
+                   << " (task " << i << ") -> " << program::name(p.ops[tasks[j].op].kind)
+                   << " tile " << tasks[j].tile << " (task " << j << ")");
+      REQUIRE(!fixed.tasks.empty());
+      executor.set_task_order_for_testing(&FixedOrder::get, &fixed);
       CHECK_FALSE(run_step(executor, history, step, options) == in_order);
-      executor.set_op_order_for_testing(nullptr, nullptr);
+      executor.set_task_order_for_testing(nullptr, nullptr);
       ++edges_checked;
     }
   }
