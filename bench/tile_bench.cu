@@ -253,10 +253,10 @@ void BM_RmsNorm(benchmark::State& state) {
       3.0 * tokens * kHidden * 4, 4.0 * tokens * kHidden);
 }
 
-// Split-key attention over a full-attention cache at position kContext (+ t). Arg: tokens.
+// Segmented attention over a full-attention cache at position kContext (+ t). Arg: tokens.
 void BM_Attention(benchmark::State& state) {
   const int tokens = int(state.range(0)), capacity = kContext + 32;
-  const int splits = (capacity + 31) / 32;
+  const int segments = (capacity + 31) / 32;
   AttentionShape shape;
   shape.num_heads = kHeads;
   shape.num_kv_heads = kKvHeads;
@@ -271,13 +271,13 @@ void BM_Attention(benchmark::State& state) {
   for (int t = 0; t < tokens; ++t) pos[t] = kContext + t;
   DeviceBuffer positions = to_device(pos);
   DeviceBuffer out(std::size_t(tokens) * kHeads * kVHeadDim * 4);
-  DeviceBuffer partial(attention_partial_floats(tokens, kHeads, kVHeadDim, splits) * 4);
+  DeviceBuffer partial(attention_partial_floats(tokens, kHeads, kVHeadDim, segments) * 4);
   const double keys = kContext + tokens;
   run_timed(
       state,
       [&](cudaStream_t s, int) {
         attention(q.as<float>(), positions.as<int>(), tokens, shape, cache, nullptr,
-                  out.as<float>(), s, partial.as<float>(), splits);
+                  out.as<float>(), s, partial.as<float>(), segments);
       },
       keys * kKvHeads * (kHeadDim + kVHeadDim) * 4.0,
       2.0 * tokens * kHeads * keys * (kHeadDim + kVHeadDim));

@@ -26,7 +26,7 @@
 
 namespace mimo::cuda {
 
-struct GpuExecutor::Impl {
+struct GpuExecutor::Backend {
   const model::ModelConfig& config;
   std::unique_ptr<DeviceModel> model;
   cudaStream_t stream = nullptr;
@@ -43,7 +43,7 @@ struct GpuExecutor::Impl {
   StreamRunner runner;
   program::ProgramCache programs;  // one program per chunk shape, planned on first use
 
-  Impl(const model::ModelConfig& c, std::unique_ptr<DeviceModel> m)
+  Backend(const model::ModelConfig& c, std::unique_ptr<DeviceModel> m)
       : config(c), model(std::move(m)), runner(c, *model), programs(c) {}
 
   void mark(const char* op, bool capturing) {
@@ -306,21 +306,21 @@ struct GpuExecutor::Impl {
 };
 
 GpuExecutor::GpuExecutor(const model::ModelConfig& config, std::unique_ptr<DeviceModel> model)
-    : impl_(std::make_unique<Impl>(config, std::move(model))) {
-  check(cudaStreamCreateWithFlags(&impl_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  check(cudaEventCreate(&impl_->profile_start), "cudaEventCreate");
-  impl_->name = "cuda:0 " + describe_devices();
+    : backend_(std::make_unique<Backend>(config, std::move(model))) {
+  check(cudaStreamCreateWithFlags(&backend_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaEventCreate(&backend_->profile_start), "cudaEventCreate");
+  backend_->name = "cuda:0 " + describe_devices();
 }
 
 GpuExecutor::~GpuExecutor() {
-  for (auto& [op, e] : impl_->marks) cudaEventDestroy(e);
-  cudaEventDestroy(impl_->profile_start);
-  cudaStreamDestroy(impl_->stream);
+  for (auto& [op, e] : backend_->marks) cudaEventDestroy(e);
+  cudaEventDestroy(backend_->profile_start);
+  cudaStreamDestroy(backend_->stream);
 }
 
 std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(std::int64_t max_context,
                                                             int max_step_tokens) const {
-  return std::make_unique<GpuState>(impl_->config, max_context, max_step_tokens);
+  return std::make_unique<GpuState>(backend_->config, max_context, max_step_tokens);
 }
 
 exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
@@ -330,19 +330,19 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   if (s == nullptr) {
     throw Error(ErrorCode::kInternal, "GpuExecutor::run: state belongs to another executor");
   }
-  exec::validate_step(impl_->config, *s, tokens, options);
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  exec::validate_step(backend_->config, *s, tokens, options);
+  std::lock_guard<std::mutex> lock(backend_->mutex);
   exec::throw_if_cancelled(options);
-  impl_->last = StepStats{};
-  impl_->last.tokens = static_cast<int>(tokens.size());
-  if (impl_->use_graphs && impl_->cancel_after_chunks < 0) {
+  backend_->last = StepStats{};
+  backend_->last.tokens = static_cast<int>(tokens.size());
+  if (backend_->use_graphs && backend_->cancel_after_chunks < 0) {
     const auto n = static_cast<std::int64_t>(tokens.size());
     if (n <= s->max_step_tokens() && (options.max_chunk <= 0 || n <= options.max_chunk)) {
-      impl_->last.graph = true;
-      return impl_->run_step_graph(*s, tokens, options, start);
+      backend_->last.graph = true;
+      return backend_->run_step_graph(*s, tokens, options, start);
     }
   }
-  return impl_->run_direct(*s, tokens, options, start);
+  return backend_->run_direct(*s, tokens, options, start);
 }
 
 std::vector<float> GpuExecutor::fetch_logits(const exec::ExecutorState& state, int row) const {
@@ -356,8 +356,8 @@ std::vector<float> GpuExecutor::fetch_logits(const exec::ExecutorState& state, i
                                                   "step's {} rows",
                                                   row, s->max_step_tokens()));
   }
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  const std::size_t vocab = impl_->config.vocab_size;
+  std::lock_guard<std::mutex> lock(backend_->mutex);
+  const std::size_t vocab = backend_->config.vocab_size;
   std::vector<float> logits(vocab);
   copy_to_host(logits.data(), s->scratch.logits.as<float>() + std::size_t(row) * vocab,
                vocab * sizeof(float));
@@ -365,30 +365,30 @@ std::vector<float> GpuExecutor::fetch_logits(const exec::ExecutorState& state, i
 }
 
 std::string GpuExecutor::device_name() const {
-  return impl_->name;
+  return backend_->name;
 }
 
 void GpuExecutor::set_use_graphs(bool on) {
-  impl_->use_graphs = on;
+  backend_->use_graphs = on;
 }
 void GpuExecutor::set_profiling(bool on) {
-  impl_->profiling = on;
+  backend_->profiling = on;
 }
 void GpuExecutor::cancel_after_chunks_for_testing(int chunks) {
-  impl_->cancel_after_chunks = chunks;
+  backend_->cancel_after_chunks = chunks;
 }
 StepStats GpuExecutor::last_step() const {
-  return impl_->last;
+  return backend_->last;
 }
 const DeviceModel& GpuExecutor::device_model() const {
-  return *impl_->model;
+  return *backend_->model;
 }
 
 std::vector<std::pair<std::string, double>> GpuExecutor::take_profile() {
-  check(cudaStreamSynchronize(impl_->stream), "profile");
+  check(cudaStreamSynchronize(backend_->stream), "profile");
   std::vector<std::pair<std::string, double>> totals;
-  cudaEvent_t previous = impl_->profile_start;
-  for (auto& [op, e] : impl_->marks) {
+  cudaEvent_t previous = backend_->profile_start;
+  for (auto& [op, e] : backend_->marks) {
     float ms = 0;
     // A chunk restarts at profile_start: an event earlier than its predecessor begins anew.
     if (cudaEventElapsedTime(&ms, previous, e) != cudaSuccess || ms < 0) ms = 0;
@@ -400,19 +400,19 @@ std::vector<std::pair<std::string, double>> GpuExecutor::take_profile() {
     }
     previous = e;
   }
-  for (auto& [op, e] : impl_->marks) cudaEventDestroy(e);
-  impl_->marks.clear();
+  for (auto& [op, e] : backend_->marks) cudaEventDestroy(e);
+  backend_->marks.clear();
   return totals;
 }
 
 std::vector<std::vector<int>> GpuExecutor::last_experts(const exec::ExecutorState& state,
                                                         int n_tokens) const {
   const auto& s = dynamic_cast<const GpuState&>(state);
-  const int top_k = impl_->config.num_experts_per_tok;
+  const int top_k = backend_->config.num_experts_per_tok;
   const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
   std::vector<std::vector<int>> out;
   int moe_index = 0;
-  for (const model::LayerSpec& l : impl_->config.layers) {
+  for (const model::LayerSpec& l : backend_->config.layers) {
     if (l.mlp != model::MlpKind::kMoe) continue;
     std::vector<int> ids(std::size_t(n_tokens) * top_k);
     copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,

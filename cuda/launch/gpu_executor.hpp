@@ -1,9 +1,10 @@
-// The CUDA executor: the forward pass of lib/cpu/forward.cpp as one kernel per op on one stream,
-// over weights uploaded once in their stored precision (DeviceModel) and per-session device KV
-// caches (full layers linear, sliding layers a ring of window + max_step_tokens - 1 slots, the
-// same rules as cpu::KvCache). A decode step (1 token, no hidden taps) is captured into a CUDA
-// graph per session on first use and replayed; token ids and positions are read from device
-// memory, and nothing synchronises with the host inside a step. No CUDA types in this header.
+// The CUDA executor: each chunk's step program (lib/program) issued by StreamRunner as one
+// kernel per op on one stream, over weights uploaded once in their stored precision
+// (DeviceModel) and per-session device KV caches (full layers linear, sliding layers a ring of
+// window + max_step_tokens - 1 slots, the same rules as cpu::KvCache). A step that fits one
+// chunk is captured into a CUDA graph per step shape on first use and replayed; token ids and
+// positions are read from device memory, and nothing synchronises with the host inside a step.
+// No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
@@ -56,8 +57,8 @@ class GpuExecutor final : public exec::Executor {
   void cancel_after_chunks_for_testing(int chunks);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Backend;
+  std::unique_ptr<Backend> backend_;
 };
 
 // Uploads `weights` to CUDA device 0. config and weights must outlive the executor. Throws

@@ -118,13 +118,13 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   scratch.logits = floats(s * config.vocab_size);
   scratch.expert_groups = DeviceBuffer(expert_group_table_ints(slots) * sizeof(int));
   scratch.expert_partial = floats(slots * hidden);
-  int max_splits = 1;
+  int max_segments = 1;
   for (int l = 0; l < config.num_layers; ++l)
-    max_splits = std::max(max_splits, attention_splits(l));
+    max_segments = std::max(max_segments, attention_key_segments(l));
   const int max_heads = std::max(full.num_heads, sliding.num_heads);
   const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
   scratch.attention_partial = floats(static_cast<std::int64_t>(
-      attention_partial_floats(max_step_tokens, max_heads, max_v, max_splits)));
+      attention_partial_floats(max_step_tokens, max_heads, max_v, max_segments)));
   // Split rows: the normed hidden rows, the attention heads (the o projection's input), the
   // experts' activations.
   scratch.split_values = std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
@@ -143,12 +143,12 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   graph_logits = PinnedBuffer(static_cast<std::size_t>(config.vocab_size) * sizeof(float));
 }
 
-int GpuState::attention_splits(int layer) const {
-  // About 32 keys a split over the most keys a query can see: enough blocks to fill the GPU at
-  // short contexts, few partials to merge at long ones. Since the split kernel merges the
+int GpuState::attention_key_segments(int layer) const {
+  // About 32 keys a segment over the most keys a query can see: enough blocks to fill the GPU at
+  // short contexts, few partials to merge at long ones. Since the segment kernel merges the
   // partials itself, 32 beats 16 for multi-token steps and ties for decode (docs/performance.md).
   const std::int64_t keys = caches_[layer].capacity;
-  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionSplits));
+  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionKeySegments));
 }
 
 GpuState::~GpuState() {

@@ -77,7 +77,7 @@ class GpuState final : public exec::ExecutorState {
   struct Scratch {
     DeviceBuffer x, h, delta, q, k, v, heads, router_logits, experts, expert_weights;
     DeviceBuffer gate, up, act, logits, tokens, positions, taps;
-    // Expert group table, per-slot down products, split-attention partials.
+    // Expert group table, per-slot down products, segmented attention's partials.
     DeviceBuffer expert_groups, expert_partial, attention_partial;
     // Activations split for the tensor-core tiles (SplitActivations): the normed hidden rows,
     // then the experts' activation rows; split_values halves each for hi and lo.
@@ -85,14 +85,14 @@ class GpuState final : public exec::ExecutorState {
     std::int64_t split_values = 0, split_rows = 0;
     // Rows x cols of the split buffers as a SplitActivations (rows * cols <= split_values).
     SplitActivations split(int cols) const;
-    // Arrival counters of the split attention's merge (ops.hpp: attention_arrival_counters),
+    // Arrival counters of the segmented attention's merge (ops.hpp: attention_arrival_counters),
     // zeroed once; each launch leaves them zero.
     DeviceBuffer arrivals;
     unsigned* attention_arrivals() const { return arrivals.as<unsigned>(); }
   };
-  // Key splits of the split attention for a layer's cache (fixed per state, so a captured
+  // Key segments of the segmented attention for a layer's cache (fixed per state, so a captured
   // graph stays valid for every position).
-  int attention_splits(int layer) const;
+  int attention_key_segments(int layer) const;
   Scratch scratch;
   // Host staging of token ids and positions of a whole run (grown on demand).
   PinnedBuffer staging;

@@ -79,23 +79,23 @@ void rope_store_kv(float* q, float* k, const float* v, const int* positions, int
 
 // out [n_tokens, num_heads, v_head_dim] = attention of q [n_tokens, num_heads, head_dim] at
 // positions[t] over the cache (which already holds every key up to each position). sinks:
-// [num_heads] logits or null. With `partial` and 2 <= splits <= kMaxAttentionSplits, each
-// token's keys are split into `splits` ranges computed by separate blocks and merged in split
-// order (flash-decoding; deterministic); partial: attention_partial_floats(...) floats.
-inline constexpr int kMaxAttentionSplits = 32;
+// [num_heads] logits or null. With `partial` and 2 <= segments <= kMaxAttentionKeySegments,
+// each token's keys are cut into `segments` key segments computed by separate blocks and merged
+// in segment order (flash-decoding; deterministic); partial: attention_partial_floats(...) floats.
+inline constexpr int kMaxAttentionKeySegments = 32;
 constexpr std::size_t attention_partial_floats(int n_tokens, int num_heads, int v_head_dim,
-                                               int splits) {
-  return static_cast<std::size_t>(n_tokens) * num_heads * splits * (2 + v_head_dim);
+                                               int segments) {
+  return static_cast<std::size_t>(n_tokens) * num_heads * segments * (2 + v_head_dim);
 }
 // With `arrivals` (attention_arrival_counters(n_tokens, num_heads) zeroed counters, left zero)
-// the split path merges the partials in the split kernel's last block of each head (one launch,
-// same bits).
+// the segmented path merges the partials in the segment kernel's last block of each head (one
+// launch, same bits).
 constexpr std::size_t attention_arrival_counters(int n_tokens, int num_heads) {
   return static_cast<std::size_t>(n_tokens) * num_heads;
 }
 void attention(const float* q, const int* positions, int n_tokens, const AttentionShape& shape,
                const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr,
-               float* partial = nullptr, int splits = 1, unsigned* arrivals = nullptr);
+               float* partial = nullptr, int segments = 1, unsigned* arrivals = nullptr);
 
 // Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
 // [n_tokens, top_k] each. num_experts <= 1024, top_k <= 32.

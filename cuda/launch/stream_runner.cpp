@@ -168,7 +168,7 @@ void StreamRunner::attention(int layer, int n, GpuState& s, Stream st) const {
   GpuState::Scratch& b = s.scratch;
   cuda::attention(b.q.as<float>(), b.positions.as<int>(), n, attention_shape(layer), s.cache(layer),
                   model_.layers[layer].sinks, b.heads.as<float>(), st,
-                  b.attention_partial.as<float>(), s.attention_splits(layer),
+                  b.attention_partial.as<float>(), s.attention_key_segments(layer),
                   b.attention_arrivals());
 }
 

@@ -133,10 +133,10 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
   }
 }
 
-// Split-key (flash-decoding) variant: a block covers keys first..last (inclusive) of one head and
+// Key-segment (flash-decoding) variant: a block covers keys first..last (inclusive) of one head and
 // writes its unnormalised partial: part[0] = m (the largest score, -inf when the range is
 // empty), part[1] = sum of exp(score - m), part[2 + d] = sum of exp(score - m) * v[d].
-// attention_combine_tile merges a head's partials in split order with the sink. smem as
+// attention_combine_tile merges a head's partials in segment order with the sink. smem as
 // attention_head_tile. Called by every thread of the block.
 __device__ __forceinline__ void attention_partial_tile(const float* q, const KvCacheView& cache,
                                                        const AttentionShape& a, int kv_head,
@@ -192,20 +192,20 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
   }
 }
 
-// out[d] = the softmax-weighted value of one head from its `splits` partials (stride
+// out[d] = the softmax-weighted value of one head from its `segments` partials (stride
 // 2 + v_head_dim floats, at least one non-empty) and the sink logit (-INFINITY: none). The
 // partials are read from L2 (__ldcg): other blocks of the same kernel may have written them.
-__device__ __forceinline__ void attention_combine_tile(const float* parts, int splits,
+__device__ __forceinline__ void attention_combine_tile(const float* parts, int segments,
                                                        int v_head_dim, float sink, float* out) {
   const int stride = 2 + v_head_dim;
   float m_all = sink;
-  for (int s = 0; s < splits; ++s) m_all = fmaxf(m_all, __ldcg(parts + s * stride));
+  for (int s = 0; s < segments; ++s) m_all = fmaxf(m_all, __ldcg(parts + s * stride));
   float denom = isinf(sink) ? 0.0f : expf(sink - m_all);
-  for (int s = 0; s < splits; ++s)
+  for (int s = 0; s < segments; ++s)
     denom = fmaf(__ldcg(parts + s * stride + 1), expf(__ldcg(parts + s * stride) - m_all), denom);
   for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
     float o = 0.0f;
-    for (int s = 0; s < splits; ++s)
+    for (int s = 0; s < segments; ++s)
       o = fmaf(__ldcg(parts + s * stride + 2 + d), expf(__ldcg(parts + s * stride) - m_all), o);
     out[d] = o / denom;
   }

@@ -114,7 +114,7 @@ struct Rank {
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> comm_events;
 };
 
-struct TensorParallelExecutor::Impl {
+struct TensorParallelExecutor::RankGroup {
   const model::ModelConfig& config;
   exec::ShardingPlan plan;
   std::vector<std::unique_ptr<Rank>> ranks;
@@ -125,7 +125,7 @@ struct TensorParallelExecutor::Impl {
   TpStepStats last;
   std::mutex mutex;
 
-  explicit Impl(const model::ModelConfig& c, const std::vector<int>& devices)
+  explicit RankGroup(const model::ModelConfig& c, const std::vector<int>& devices)
       : config(c),
         plan(exec::make_sharding_plan(c, static_cast<int>(devices.size()),
                                       exec::MoeSplit::kExpertColumns)),
@@ -382,30 +382,30 @@ struct TensorParallelExecutor::Impl {
 TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
                                                const model::ModelWeights& weights,
                                                const std::vector<int>& devices)
-    : impl_(std::make_unique<Impl>(config, devices)) {
+    : group_(std::make_unique<RankGroup>(config, devices)) {
   for_each_rank(num_ranks(), [&](int r) {
-    Rank& rank = *impl_->ranks[r];
+    Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
-    rank.model = upload_rank_model(config, weights, impl_->plan.ranks[r]);
+    rank.model = upload_rank_model(config, weights, group_->plan.ranks[r]);
   });
-  impl_->make_streams();
+  group_->make_streams();
 }
 
 TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
                                                const std::vector<int>& devices, std::uint64_t seed)
-    : impl_(std::make_unique<Impl>(config, devices)) {
+    : group_(std::make_unique<RankGroup>(config, devices)) {
   for_each_rank(num_ranks(), [&](int r) {
-    Rank& rank = *impl_->ranks[r];
+    Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
-    rank.model = synthetic_rank_model(config, impl_->plan.ranks[r], seed);
+    rank.model = synthetic_rank_model(config, group_->plan.ranks[r], seed);
   });
-  impl_->make_streams();
+  group_->make_streams();
 }
 
 TensorParallelExecutor::~TensorParallelExecutor() {
   const DeviceGuard guard;
-  impl_->comms.clear();
-  for (auto& rank : impl_->ranks) {
+  group_->comms.clear();
+  for (auto& rank : group_->ranks) {
     cudaSetDevice(rank->device);
     for (auto& [a, b] : rank->comm_events) {
       cudaEventDestroy(a);
@@ -420,7 +420,7 @@ std::unique_ptr<exec::ExecutorState> TensorParallelExecutor::new_state(std::int6
                                                                        int max_step_tokens) const {
   const DeviceGuard guard;
   auto state = std::make_unique<TpState>();
-  for (auto& rank : impl_->ranks) {
+  for (auto& rank : group_->ranks) {
     check(cudaSetDevice(rank->device), "cudaSetDevice");
     state->devices.push_back(rank->device);
     state->ranks.push_back(std::make_unique<GpuState>(rank->config, max_context, max_step_tokens));
@@ -437,61 +437,61 @@ exec::StepOutput TensorParallelExecutor::run(exec::ExecutorState& state,
     throw Error(ErrorCode::kInternal,
                 "TensorParallelExecutor::run: state belongs to another executor");
   }
-  exec::validate_step(impl_->config, *s, tokens, options);
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  exec::validate_step(group_->config, *s, tokens, options);
+  std::lock_guard<std::mutex> lock(group_->mutex);
   const DeviceGuard guard;
   exec::throw_if_cancelled(options);
-  impl_->last = TpStepStats{};
-  impl_->last.tokens = static_cast<int>(tokens.size());
-  if (tokens.size() == 1 && options.hidden_taps.empty() && impl_->use_graphs) {
-    impl_->last.graph = true;
-    return impl_->run_graph(*s, tokens[0], start);
+  group_->last = TpStepStats{};
+  group_->last.tokens = static_cast<int>(tokens.size());
+  if (tokens.size() == 1 && options.hidden_taps.empty() && group_->use_graphs) {
+    group_->last.graph = true;
+    return group_->run_graph(*s, tokens[0], start);
   }
-  return impl_->run_direct(*s, tokens, options, start);
+  return group_->run_direct(*s, tokens, options, start);
 }
 
 std::string TensorParallelExecutor::device_name() const {
   std::string devices;
-  for (auto& rank : impl_->ranks) {
+  for (auto& rank : group_->ranks) {
     devices += fmt::format("{}{}", devices.empty() ? "" : ",", rank->device);
   }
   cudaDeviceProp prop{};
-  cudaGetDeviceProperties(&prop, impl_->ranks.front()->device);
+  cudaGetDeviceProperties(&prop, group_->ranks.front()->device);
   return fmt::format("cuda:{} tensor parallel, {} ranks ({})", devices, num_ranks(), prop.name);
 }
 
 int TensorParallelExecutor::num_ranks() const {
-  return static_cast<int>(impl_->ranks.size());
+  return static_cast<int>(group_->ranks.size());
 }
 const exec::ShardingPlan& TensorParallelExecutor::plan() const {
-  return impl_->plan;
+  return group_->plan;
 }
 const DeviceModel& TensorParallelExecutor::rank_model(int rank) const {
-  return *impl_->ranks.at(rank)->model;
+  return *group_->ranks.at(rank)->model;
 }
 const model::ModelConfig& TensorParallelExecutor::rank_config(int rank) const {
-  return impl_->ranks.at(rank)->config;
+  return group_->ranks.at(rank)->config;
 }
 void TensorParallelExecutor::set_use_graphs(bool on) {
-  impl_->use_graphs = on;
+  group_->use_graphs = on;
 }
 void TensorParallelExecutor::set_comm_timing(bool on) {
-  impl_->comm_timing = on;
+  group_->comm_timing = on;
 }
 TpStepStats TensorParallelExecutor::last_step() const {
-  return impl_->last;
+  return group_->last;
 }
 
 std::vector<std::vector<int>> TensorParallelExecutor::last_experts(const exec::ExecutorState& state,
                                                                    int n_tokens) const {
   const GpuState& s = *dynamic_cast<const TpState&>(state).ranks.front();
   const DeviceGuard guard;
-  check(cudaSetDevice(impl_->ranks.front()->device), "cudaSetDevice");
-  const int top_k = impl_->config.num_experts_per_tok;
+  check(cudaSetDevice(group_->ranks.front()->device), "cudaSetDevice");
+  const int top_k = group_->config.num_experts_per_tok;
   const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
   std::vector<std::vector<int>> out;
   int moe_index = 0;
-  for (const model::LayerSpec& l : impl_->config.layers) {
+  for (const model::LayerSpec& l : group_->config.layers) {
     if (l.mlp != model::MlpKind::kMoe) continue;
     std::vector<int> ids(std::size_t(n_tokens) * top_k);
     copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,
@@ -503,12 +503,12 @@ std::vector<std::vector<int>> TensorParallelExecutor::last_experts(const exec::E
 }
 
 double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int reps) const {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  std::lock_guard<std::mutex> lock(group_->mutex);
   const int n_ranks = num_ranks();
-  const std::size_t floats = std::size_t(n_tokens) * impl_->config.hidden_size;
+  const std::size_t floats = std::size_t(n_tokens) * group_->config.hidden_size;
   std::vector<std::vector<double>> ms(n_ranks);
   for_each_rank(n_ranks, [&](int r) {
-    Rank& rank = *impl_->ranks[r];
+    Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
     DeviceBuffer buffer(floats * sizeof(float));
     check(cudaMemsetAsync(buffer.get(), 0, floats * sizeof(float), rank.stream), "memset");
@@ -517,7 +517,7 @@ double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int rep
     check(cudaEventCreate(&b), "cudaEventCreate");
     for (int i = 0; i < reps + 1; ++i) {
       check(cudaEventRecord(a, rank.stream), "cudaEventRecord");
-      for (int k = 0; k < count; ++k) impl_->all_reduce(rank, buffer.as<float>(), floats, true);
+      for (int k = 0; k < count; ++k) group_->all_reduce(rank, buffer.as<float>(), floats, true);
       check(cudaEventRecord(b, rank.stream), "cudaEventRecord");
       check(cudaEventSynchronize(b), "all-reduce timing");
       float t = 0;

@@ -67,8 +67,8 @@ class TensorParallelExecutor final : public exec::Executor {
   double time_all_reduces(int count, int n_tokens, int reps) const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct RankGroup;
+  std::unique_ptr<RankGroup> group_;
 };
 
 }  // namespace tp

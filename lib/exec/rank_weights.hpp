@@ -34,8 +34,7 @@ struct RankWeights {
   model::LinearWeight lm_head;  // rows shard.vocab of the full lm_head
 };
 
-// config and weights must outlive the result; shapes are assumed checked (cpu::Forward's
-// constructor does that).
+// config and weights must outlive the result; shapes are assumed checked (check_weights).
 RankWeights make_rank_weights(const model::ModelConfig& config, const model::ModelWeights& weights,
                               const RankShard& shard, MoeSplit moe_split);
 

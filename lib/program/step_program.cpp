@@ -33,7 +33,7 @@ class Builder {
   }
 
   void embed() {
-    op(OpKind::kEmbed, -1, {{Buffer::kTokens}}, {{Buffer::kResidual}}, {tokens(), 1});
+    op(OpKind::kEmbed, -1, {{Buffer::kTokens}}, {{Buffer::kResidual}}, {tokens(), 1, {}});
   }
 
   // x += delta (unless first), h = rmsnorm(x) * weight.
@@ -41,7 +41,7 @@ class Builder {
     std::vector<Access> reads{{Buffer::kResidual}};
     if (add) reads.push_back({Buffer::kDelta});
     Op& o = op(OpKind::kAddNorm, layer, std::move(reads), {{Buffer::kResidual}, {Buffer::kNormed}},
-               {tokens(), 1});
+               {tokens(), 1, {}});
     o.add = add;
     o.norm = norm;
   }
@@ -69,10 +69,10 @@ class Builder {
       const std::int64_t first = std::int64_t{h} * a.head_dim;
       writes.push_back({Buffer::kKey, -1, first, first + a.rotary_dim});
     }
-    op(OpKind::kRopeStoreKv, layer, std::move(reads), std::move(writes), {tokens(), 1});
+    op(OpKind::kRopeStoreKv, layer, std::move(reads), std::move(writes), {tokens(), 1, {}});
     op(OpKind::kAttention, layer,
        {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKvCache, layer}}, {{Buffer::kHeads}},
-       {tokens() * a.num_heads, 1});
+       {tokens() * a.num_heads, 1, {}});
     op(OpKind::kOutProj, layer, {{Buffer::kHeads}}, {{Buffer::kDelta}},
        {tiles_of(config_.hidden_size), kTileRows, {config_.hidden_size}});
   }
@@ -80,13 +80,15 @@ class Builder {
   void mlp(int layer) {
     if (config_.layers[layer].mlp == model::MlpKind::kDense) {
       op(OpKind::kDenseMlp, layer, {{Buffer::kNormed}}, {{Buffer::kDelta}},
-         {tiles_of(config_.intermediate_size), kTileRows});
+         {tiles_of(config_.intermediate_size), kTileRows, {}});
       return;
     }
     op(OpKind::kRoute, layer, {{Buffer::kNormed}}, {{Buffer::kRoutes}},
-       {tiles_of(config_.n_routed_experts), kTileRows});
+       {tiles_of(config_.n_routed_experts), kTileRows, {}});
     op(OpKind::kExperts, layer, {{Buffer::kNormed}, {Buffer::kRoutes}}, {{Buffer::kDelta}},
-       {tokens() * config_.num_experts_per_tok, static_cast<int>(config_.moe_intermediate_size)});
+       {tokens() * config_.num_experts_per_tok,
+        static_cast<int>(config_.moe_intermediate_size),
+        {}});
   }
 
   // Copies of `source` into every tap slot that asks for `layer`.
@@ -95,7 +97,7 @@ class Builder {
     for (std::size_t k = 0; k < taps.size(); ++k) {
       if (taps[k] != layer) continue;
       Op& o = op(OpKind::kTap, layer, {{source}}, {{Buffer::kTaps, static_cast<int>(k)}},
-                 {tokens(), 1});
+                 {tokens(), 1, {}});
       o.slot = static_cast<int>(k);
       o.source = source;
     }
@@ -110,7 +112,7 @@ class Builder {
 
   void sample() {
     Op& o = op(OpKind::kSample, -1, {{Buffer::kLogits}}, {{Buffer::kSampled}},
-               {program_.shape.all_logits ? tokens() : 1, 1});
+               {program_.shape.all_logits ? tokens() : 1, 1, {}});
     o.all_rows = program_.shape.all_logits;
   }
 

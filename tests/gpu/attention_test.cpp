@@ -175,29 +175,29 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
   const cuda::DeviceBuffer dpos = cuda::to_device(positions);
   const cuda::DeviceBuffer dsinks = cuda::to_device(sinks);
   const std::size_t out_count = std::size_t(c.step) * c.heads * c.v_head_dim;
-  // Single pass, then split over the keys (flash-decoding) with split counts that leave some
-  // ranges empty (more splits than keys) and ranges of unequal length.
+  // Single pass, then in key segments (flash-decoding) with segment counts that leave some
+  // ranges empty (more segments than keys) and ranges of unequal length.
   std::vector<std::vector<float>> results;
-  for (const int splits : {1, 2, 7, cuda::kMaxAttentionSplits}) {
+  for (const int segments : {1, 2, 7, cuda::kMaxAttentionKeySegments}) {
     cuda::DeviceBuffer dout = gpu_test::poisoned_floats(out_count);
     cuda::DeviceBuffer dpartial = gpu_test::poisoned_floats(
-        cuda::attention_partial_floats(c.step, c.heads, c.v_head_dim, splits));
+        cuda::attention_partial_floats(c.step, c.heads, c.v_head_dim, segments));
     cuda::attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
                     c.sinks ? dsinks.as<float>() : nullptr, dout.as<float>(), nullptr,
-                    splits > 1 ? dpartial.as<float>() : nullptr, splits);
+                    segments > 1 ? dpartial.as<float>() : nullptr, segments);
     cuda::synchronize();
     results.push_back(cuda::to_host<float>(dout, out_count));
-    if (splits > 1) {
-      // The partials merged by the split kernel's last block of each head: the same bits. Run
+    if (segments > 1) {
+      // The partials merged by the segment kernel's last block of each head: the same bits. Run
       // twice, since the arrival counters must be left at zero for the next launch.
       const std::size_t counters = cuda::attention_arrival_counters(c.step, c.heads);
       cuda::DeviceBuffer arrivals = cuda::to_device(std::vector<unsigned>(counters, 0u));
       for (int run = 0; run < 2; ++run) {
-        INFO("splits " << splits << ", merged in the split kernel, run " << run);
+        INFO("segments " << segments << ", merged in the segment kernel, run " << run);
         cuda::DeviceBuffer fused_out = gpu_test::poisoned_floats(out_count);
         cuda::attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
                         c.sinks ? dsinks.as<float>() : nullptr, fused_out.as<float>(), nullptr,
-                        dpartial.as<float>(), splits, arrivals.as<unsigned>());
+                        dpartial.as<float>(), segments, arrivals.as<unsigned>());
         cuda::synchronize();
         const std::vector<float> got = cuda::to_host<float>(fused_out, out_count);
         CHECK(std::memcmp(got.data(), results.back().data(), out_count * sizeof(float)) == 0);
@@ -205,7 +205,7 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
       const std::vector<unsigned> left = cuda::to_host<unsigned>(arrivals, counters);
       CHECK(std::all_of(left.begin(), left.end(), [](unsigned v) { return v == 0; }));
     }
-    if (splits > 1 && c.step > 1) {
+    if (segments > 1 && c.step > 1) {
       // The step's last token alone (a decode step) gives the same bits as in the step.
       const int last = c.step - 1;
       const std::size_t q_row = std::size_t(c.heads) * c.head_dim;
@@ -216,10 +216,10 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
       cuda::DeviceBuffer dout1 = gpu_test::poisoned_floats(out_row);
       cuda::attention(dq1.as<float>(), dpos1.as<int>(), 1, shape, cache,
                       c.sinks ? dsinks.as<float>() : nullptr, dout1.as<float>(), nullptr,
-                      dpartial.as<float>(), splits);
+                      dpartial.as<float>(), segments);
       cuda::synchronize();
       const std::vector<float> alone = cuda::to_host<float>(dout1, out_row);
-      INFO("splits " << splits << ": last token alone vs in the step");
+      INFO("segments " << segments << ": last token alone vs in the step");
       CHECK(std::memcmp(alone.data(), results.back().data() + last * out_row,
                         out_row * sizeof(float)) == 0);
     }
@@ -235,7 +235,7 @@ void check_attention(const AttentionCase& c, std::mt19937_64& rng) {
                 << " window " << c.window << " context " << c.context << " step " << c.step
                 << " sinks " << c.sinks);
   for (std::size_t i = 0; i < results.size(); ++i) {
-    INFO("variant " << i << " (0: single pass, then 2, 7, 32 key splits)");
+    INFO("variant " << i << " (0: single pass, then 2, 7, 32 key segments)");
     CHECK(gpu_test::max_relative_to_peak(results[i], want) <= 1e-5);
   }
 }

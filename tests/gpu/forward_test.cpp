@@ -159,7 +159,7 @@ std::vector<std::int32_t> long_sequence(const model::ModelConfig& config) {
 
 // The random model with MiMo's head shape (128-dim heads, 64-dim partial RoPE; the fixtures have
 // 48 and 16): prefill chunks, replayed decode steps and a replayed verify step against the CPU
-// executor. The full layers split their keys; the sliding rings are too short to.
+// executor. The full layers cut their keys into segments; the sliding rings are too short to.
 TEST_CASE("GPU forward: 128-dim heads with 64-dim RoPE match the CPU", "[gpu]") {
   auto m = cpu::testing::make_random_model(11, 128, 64);
   const model::ModelConfig& config = m->config;
