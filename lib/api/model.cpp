@@ -4,16 +4,10 @@
 #include "api/model_impl.hpp"
 #include "api/session_impl.hpp"
 #include "exec/cpu_executor.hpp"
-#if defined(MIMO_WITH_CUDA)
-#include "cuda/launch/device_query.hpp"
-#include "cuda/launch/gpu_executor.hpp"
-#endif
-#if defined(MIMO_WITH_NCCL)
-#include "cuda/tp/tp_executor.hpp"
-#endif
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
+#include "spec/device_backend.hpp"
 
 namespace mimo {
 
@@ -59,26 +53,17 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("ModelOptions.num_devices {} needs Device::kCuda (and at least 1)",
                             options.num_devices));
   }
-#if !defined(MIMO_WITH_NCCL)
-  if (options.num_devices > 1) {
-    throw Error(ErrorCode::kUnsupported,
-                "ModelOptions.num_devices > 1, but this libmimo was built without NCCL "
-                "(configure with -DMIMO_WITH_NCCL=ON)");
-  }
-#endif
-#if defined(MIMO_WITH_CUDA)
-  const bool gpu_present = cuda::device_count() > 0;
-  if (options.device == Device::kCuda && !gpu_present) {
-    throw Error(ErrorCode::kDevice, "Device::kCuda requested, but no CUDA device is usable: " +
-                                        cuda::describe_devices());
-  }
-#else
-  if (options.device == Device::kCuda) {
+  const spec::DeviceBackend* backend = spec::linked_device_backend();
+  const bool gpu_present = backend != nullptr && backend->device_count() > 0;
+  if (options.device == Device::kCuda && backend == nullptr) {
     throw Error(ErrorCode::kUnsupported,
                 "Device::kCuda requested, but this libmimo was built without the CUDA backend; "
                 "use kCpu or kAuto");
   }
-#endif
+  if (options.device == Device::kCuda && !gpu_present) {
+    throw Error(ErrorCode::kDevice, "Device::kCuda requested, but no CUDA device is usable: " +
+                                        backend->describe_devices());
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   report(options, 0.0f);
@@ -103,24 +88,20 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("{}: weights need {} bytes, over the memory budget of {} bytes", path,
                             s.weight_bytes, options.memory_budget_bytes));
   }
-#if defined(MIMO_WITH_CUDA)
   if (options.device == Device::kCuda && options.num_devices > 1) {
-#if defined(MIMO_WITH_NCCL)
     std::vector<int> devices(options.num_devices);
     for (int d = 0; d < options.num_devices; ++d) devices[d] = d;
-    impl->executor = cuda::make_tensor_parallel_executor(impl->config, impl->weights, devices);
-#endif
+    impl->executor = backend->make_parallel_executor(impl->config, impl->weights, devices);
   } else if (options.device == Device::kCuda) {
-    impl->executor = cuda::make_gpu_executor(impl->config, impl->weights);
+    impl->executor = backend->make_executor(impl->config, impl->weights);
   } else if (options.device == Device::kAuto && gpu_present) {
     try {
-      impl->executor = cuda::make_gpu_executor(impl->config, impl->weights);
+      impl->executor = backend->make_executor(impl->config, impl->weights);
     } catch (const Error& e) {
       // A model the GPU cannot hold or run still loads, on the CPU (summary.device says so).
       if (e.code() != ErrorCode::kUnsupported && e.code() != ErrorCode::kDevice) throw;
     }
   }
-#endif
   if (!impl->executor) {
     impl->executor =
         std::make_unique<exec::CpuExecutor>(impl->config, impl->weights, options.num_threads);

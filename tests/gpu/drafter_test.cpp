@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "api/gpu_dflash_speculator.hpp"
+#include "cuda/launch/gpu_dflash_speculator.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
@@ -85,7 +85,7 @@ class Tee final : public mimo::Speculator {
   }
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override {
-    auto* g = dynamic_cast<mimo::GpuDFlashSpeculator*>(gpu_.get());
+    auto* g = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(gpu_.get());
     auto* c = dynamic_cast<mimo::spec::DFlashSpeculator*>(cpu_.get());
     REQUIRE(g != nullptr);
     REQUIRE(c != nullptr);
@@ -118,7 +118,7 @@ void check_against_cpu(const std::string& model_dir, const std::string& drafter_
   const auto gpu = load(model_dir, mimo::Device::kCuda);
   const auto cpu = load(model_dir, mimo::Device::kCpu);
   auto gpu_spec = mimo::make_dflash_speculator(*gpu, drafter_dir);
-  auto* gpu_dflash = dynamic_cast<mimo::GpuDFlashSpeculator*>(gpu_spec.get());
+  auto* gpu_dflash = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(gpu_spec.get());
   REQUIRE(gpu_dflash != nullptr);
   gpu_dflash->drafter().set_use_graph(graph);
   auto tee = std::make_shared<Tee>(gpu_spec, mimo::make_dflash_speculator(*cpu, drafter_dir));
@@ -138,7 +138,7 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
           "[gpu][spec][drafter]") {
   const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
   auto spec = mimo::make_dflash_speculator(*gpu, data("dflash/drafter"));
-  CHECK(dynamic_cast<mimo::GpuDFlashSpeculator*>(spec.get()) != nullptr);
+  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get()) != nullptr);
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);

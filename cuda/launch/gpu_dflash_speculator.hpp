@@ -1,9 +1,7 @@
 // The DFlash speculator of a model that runs on the GPU: the checkpoint is loaded and validated
 // by spec::DFlashSpeculator (same rules, same errors), and the drafter forward runs on the
-// device (cuda::GpuDrafter) against the target's device embedding and lm_head.
+// device (GpuDrafter) against the target's device embedding and lm_head.
 #pragma once
-
-#if defined(MIMO_WITH_CUDA)
 
 #include <memory>
 #include <string>
@@ -13,13 +11,13 @@
 #include "mimo/speculator.hpp"
 #include "spec/dflash_speculator.hpp"
 
-namespace mimo {
+namespace mimo::cuda {
 
 class GpuDFlashSpeculator final : public Speculator {
  public:
   // host: the loaded drafter (its weights are uploaded here; it stays alive for its config).
   GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
-                      const model::ModelConfig& target, const cuda::DeviceModel& target_device);
+                      const model::ModelConfig& target, const DeviceModel& target_device);
 
   std::string name() const override { return "dflash"; }
   int max_draft() const override { return drafter_->block_size() - 1; }
@@ -29,13 +27,11 @@ class GpuDFlashSpeculator final : public Speculator {
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
 
-  cuda::GpuDrafter& drafter() { return *drafter_; }
+  GpuDrafter& drafter() { return *drafter_; }
 
  private:
   std::unique_ptr<spec::DFlashSpeculator> host_;
-  std::unique_ptr<cuda::GpuDrafter> drafter_;
+  std::unique_ptr<GpuDrafter> drafter_;
 };
 
-}  // namespace mimo
-
-#endif
+}  // namespace mimo::cuda

@@ -1,16 +1,14 @@
 // GpuDFlashSpeculator (see gpu_dflash_speculator.hpp).
-#include "api/gpu_dflash_speculator.hpp"
+#include "cuda/launch/gpu_dflash_speculator.hpp"
 
-#if defined(MIMO_WITH_CUDA)
-
-namespace mimo {
+namespace mimo::cuda {
 
 GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
                                          const model::ModelConfig& target,
-                                         const cuda::DeviceModel& target_device)
+                                         const DeviceModel& target_device)
     : host_(std::move(host)) {
-  drafter_ = std::make_unique<cuda::GpuDrafter>(host_->config(), host_->weights(), target,
-                                                target_device, host_->drafter().block_size());
+  drafter_ = std::make_unique<GpuDrafter>(host_->config(), host_->weights(), target, target_device,
+                                          host_->drafter().block_size());
 }
 
 void GpuDFlashSpeculator::observe(std::int64_t first_position, const float* features,
@@ -26,6 +24,4 @@ std::vector<std::int32_t> GpuDFlashSpeculator::propose(const std::vector<std::in
   return drafter_->propose(context.back(), anchor_position, max_draft);
 }
 
-}  // namespace mimo
-
-#endif
+}  // namespace mimo::cuda
