@@ -20,9 +20,9 @@
 #include <random>
 #include <vector>
 
-#include "cuda/launch/device_memory.hpp"
-#include "cuda/launch/device_sampler.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/device_memory.hpp"
+#include "cuda/stream/device_sampler.hpp"
 
 namespace {
 

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "cuda/launch/device_memory.hpp"
-#include "cuda/launch/device_model.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/device_memory.hpp"
+#include "cuda/runtime/device_model.hpp"
 #include "cuda/tp/tp_executor.hpp"
 #include "mimo/error.hpp"
 

@@ -1,13 +1,17 @@
-# mimo_module(NAME [DEPS ...]): lib/NAME/*.cpp (and cuda/NAME/*.cu) as a static PIC library
-# mimo_NAME. Modules are folded into the one shared libmimo; tests link them directly so they
-# can reach internal (hidden) symbols.
+# mimo_module(NAME [DIRS dir...] [DEPS ...]): the *.cpp and *.cu of each DIRS folder (default
+# lib/NAME) as one static PIC library mimo_NAME. Modules are folded into the one shared libmimo;
+# tests link them directly so they can reach internal (hidden) symbols.
 set(MIMO_MODULES "" CACHE INTERNAL "")
 function(mimo_module name)
-  cmake_parse_arguments(M "" "DIR" "DEPS" ${ARGN})
-  if(NOT M_DIR)
-    set(M_DIR ${PROJECT_SOURCE_DIR}/lib/${name})
+  cmake_parse_arguments(M "" "" "DIRS;DEPS" ${ARGN})
+  if(NOT M_DIRS)
+    set(M_DIRS ${PROJECT_SOURCE_DIR}/lib/${name})
   endif()
-  file(GLOB sources CONFIGURE_DEPENDS ${M_DIR}/*.cpp ${M_DIR}/*.cu)
+  set(sources "")
+  foreach(dir IN LISTS M_DIRS)
+    file(GLOB dir_sources CONFIGURE_DEPENDS ${dir}/*.cpp ${dir}/*.cu)
+    list(APPEND sources ${dir_sources})
+  endforeach()
   if(NOT sources)
     # Header-only so far: an interface target keeps dependents linking.
     add_library(mimo_${name} INTERFACE)

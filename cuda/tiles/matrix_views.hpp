@@ -1,7 +1,7 @@
 // Device-memory views of weights in their stored formats and of the KV cache, as the tile
 // functions read them. Plain structs with no CUDA types, so host code fills them and passes them
 // by value to kernels. Layout rules each view relies on are stated next to it; the uploader
-// (cuda/launch/device_weights.hpp) checks them.
+// (cuda/runtime/device_weights.hpp) checks them.
 #pragma once
 
 #include <cstdint>

@@ -20,7 +20,7 @@ namespace mimo::cuda::tiles {
 //   [0] number of groups G; [1, 1 + n_slots) expert of group g (ascending ids; 0 past G);
 //   [1 + n_slots, 2 + 2 n_slots) first member index of group g (the member count from G on);
 //   [2 + 2 n_slots, 2 + 3 n_slots) members: slots of group 0 ascending, then group 1, ...
-// (cuda/launch/ops.hpp: expert_group_table_ints gives its size.)
+// (cuda/kernels/ops.hpp: expert_group_table_ints gives its size.)
 
 // Builds the group table from experts[0..n_slots) (ids outside [0, count) are dropped). One
 // block of up to 1024 threads; count <= blockDim.x. smem: count + n_slots + 64 ints.

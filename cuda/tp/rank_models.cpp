@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "cpu/weight_rows.hpp"
-#include "cuda/launch/step_ops.hpp"
+#include "cuda/kernels/step_ops.hpp"
 #include "exec/rank_weights.hpp"
 #include "exec/weight_slices.hpp"
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "cuda/launch/device_model.hpp"
+#include "cuda/runtime/device_model.hpp"
 #include "exec/sharding.hpp"
 #include "model/config.hpp"
 #include "model/weights.hpp"

@@ -1,7 +1,7 @@
 // The CUDA backend of an NCCL build: CudaBackend plus the tensor-parallel executor. A
 // tensor-parallel target still drafts on the CPU: the GPU drafter reads the target's whole
 // lm_head from one device, and each rank holds only its vocabulary rows.
-#include "cuda/launch/cuda_backend.hpp"
+#include "cuda/stream/cuda_backend.hpp"
 #include "cuda/tp/tp_executor.hpp"
 
 namespace mimo::cuda::tp {

@@ -20,12 +20,12 @@
 #include <thread>
 
 #include "cuda/comm/communicator.hpp"
-#include "cuda/launch/cuda_check.hpp"
-#include "cuda/launch/device_model.hpp"
-#include "cuda/launch/gpu_state.hpp"
-#include "cuda/launch/ops.hpp"
-#include "cuda/launch/step_ops.hpp"
-#include "cuda/launch/stream_runner.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/kernels/step_ops.hpp"
+#include "cuda/runtime/cuda_check.hpp"
+#include "cuda/runtime/device_model.hpp"
+#include "cuda/runtime/gpu_state.hpp"
+#include "cuda/stream/stream_runner.hpp"
 #include "cuda/tp/rank_models.hpp"
 #include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"

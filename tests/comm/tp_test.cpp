@@ -13,7 +13,7 @@
 #include <random>
 
 #include "api/model_impl.hpp"
-#include "cuda/launch/gpu_executor.hpp"
+#include "cuda/stream/gpu_executor.hpp"
 #include "cuda/tp/tp_executor.hpp"
 #include "exec/cpu_executor.hpp"
 #include "mimo/error.hpp"

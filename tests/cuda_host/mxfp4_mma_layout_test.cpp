@@ -1,7 +1,7 @@
 // The tensor-core tile order of expert stacks (cuda/tiles/matrix_views.hpp, Mxfp4Stack): every
 // code and scale of a random MXFP4 matrix is found where the layout comment says, and the
 // padding is zero. Host code only: runs without a GPU.
-#include "cuda/launch/mxfp4_mma_layout.hpp"
+#include "cuda/runtime/mxfp4_mma_layout.hpp"
 
 #include <cstdint>
 #include <random>

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "cpu/rope.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
 #include "gpu_test_support.hpp"
 #include "support/catch.hpp"
 

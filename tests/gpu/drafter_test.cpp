@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "cuda/launch/gpu_dflash_speculator.hpp"
+#include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"

@@ -16,9 +16,9 @@
 #include <fstream>
 #include <iterator>
 
-#include "cuda/launch/device_model.hpp"
-#include "cuda/launch/gpu_executor.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/gpu_executor.hpp"
 #include "exec/cpu_executor.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"

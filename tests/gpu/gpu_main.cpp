@@ -2,7 +2,7 @@
 // when no CUDA device is usable; otherwise runs every GPU test case.
 #include <cstdio>
 
-#include "cuda/launch/device_query.hpp"
+#include "cuda/runtime/device_query.hpp"
 #if __has_include(<catch2/catch_all.hpp>)
 #include <catch2/catch_all.hpp>
 #else

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cpu/weight_rows.hpp"
-#include "cuda/launch/device_memory.hpp"
+#include "cuda/runtime/device_memory.hpp"
 #include "model/weights.hpp"
 #include "quant/block_formats.hpp"
 #include "quant/codecs.hpp"

@@ -7,8 +7,8 @@
 #include <cstring>
 #include <string>
 
-#include "cuda/launch/device_weights.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/device_weights.hpp"
 #include "gpu_test_support.hpp"
 #include "mimo/error.hpp"
 #include "quant/codecs.hpp"

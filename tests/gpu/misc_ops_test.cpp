@@ -6,8 +6,8 @@
 
 #include "cpu/embedding.hpp"
 #include "cpu/rmsnorm.hpp"
-#include "cuda/launch/device_weights.hpp"
-#include "cuda/launch/ops.hpp"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/device_weights.hpp"
 #include "gpu_test_support.hpp"
 #include "support/catch.hpp"
 

@@ -1,0 +1,70 @@
+// Kernel and launcher of the DFlash drafter's non-causal attention (see drafter_ops.hpp).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "cuda/kernels/drafter_ops.hpp"
+#include "cuda/tiles/drafter_attention.cuh"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+namespace {
+
+__global__ void drafter_attention_kernel(tiles::DrafterAttentionShape shape,
+                                         const tiles::DrafterStepInputs* inputs, const float* q,
+                                         const float* ctx_k, const float* ctx_v, const int* ctx_pos,
+                                         const float* blk_k, const float* blk_v, const float* sinks,
+                                         float* out) {
+  __shared__ float scratch[32 + tiles::kDrafterKeysPerChunk];
+  tiles::drafter_attention_tile(shape, *inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out,
+                                blockIdx.x, blockIdx.y, scratch);
+}
+
+__global__ void drafter_block_inputs_kernel(const tiles::DrafterStepInputs* inputs, int block,
+                                            int mask_token, int* ids, int* positions) {
+  const int i = threadIdx.x;
+  if (i >= block) return;
+  ids[i] = i == 0 ? inputs->anchor : mask_token;
+  positions[i] = inputs->anchor_position + i;
+}
+
+void check_launch(const char* op) {
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice,
+                std::string("CUDA kernel ") + op + ": " + cudaGetErrorString(err));
+  }
+}
+
+}  // namespace
+
+void drafter_block_inputs(const tiles::DrafterStepInputs* inputs, int block, int mask_token,
+                          int* ids, int* positions, Stream stream) {
+  if (!(block > 0 && block <= 1024)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "cuda::drafter_block_inputs: block " + std::to_string(block) + " not in [1, 1024]");
+  }
+  drafter_block_inputs_kernel<<<1, 1024, 0, static_cast<cudaStream_t>(stream)>>>(
+      inputs, block, mask_token, ids, positions);
+  check_launch("drafter_block_inputs");
+}
+
+void drafter_attention(const tiles::DrafterAttentionShape& shape,
+                       const tiles::DrafterStepInputs* inputs, const float* q, const float* ctx_k,
+                       const float* ctx_v, const int* ctx_pos, const float* blk_k,
+                       const float* blk_v, const float* sinks, float* out, Stream stream) {
+  if (!(shape.block > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
+        shape.head_dim > 0 && shape.v_head_dim > 0 &&
+        shape.v_head_dim <= 4 * tiles::kDrafterKeysPerChunk)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "cuda::drafter_attention: bad shape (heads " + std::to_string(shape.num_heads) +
+                    ", kv heads " + std::to_string(shape.num_kv_heads) + ", v_head_dim " +
+                    std::to_string(shape.v_head_dim) + ")");
+  }
+  drafter_attention_kernel<<<dim3(shape.block, shape.num_heads), tiles::kDrafterKeysPerChunk, 0,
+                             static_cast<cudaStream_t>(stream)>>>(
+      shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
+  check_launch("drafter_attention");
+}
+
+}  // namespace mimo::cuda

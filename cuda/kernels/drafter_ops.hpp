@@ -1,0 +1,22 @@
+// Host entry point of the DFlash drafter's non-causal attention (cuda/tiles/drafter_attention.cuh):
+// one kernel on a stream, no synchronisation, no CUDA types. Every pointer is device memory.
+#pragma once
+
+#include "cuda/kernels/ops.hpp"
+#include "cuda/tiles/drafter_shape.hpp"
+
+namespace mimo::cuda {
+
+// out [block, heads, v_head_dim] = attention of the block's queries q [block, heads, head_dim]
+// over inputs->n_context context keys (ctx_k / ctx_v / ctx_pos) then the block's keys blk_k /
+// blk_v, with no causal mask. sinks: [heads] logits or null. v_head_dim <= 1024.
+void drafter_attention(const tiles::DrafterAttentionShape& shape,
+                       const tiles::DrafterStepInputs* inputs, const float* q, const float* ctx_k,
+                       const float* ctx_v, const int* ctx_pos, const float* blk_k,
+                       const float* blk_v, const float* sinks, float* out, Stream stream = nullptr);
+
+// The block's token ids [anchor, mask x (block - 1)] and positions from the step inputs.
+void drafter_block_inputs(const tiles::DrafterStepInputs* inputs, int block, int mask_token,
+                          int* ids, int* positions, Stream stream = nullptr);
+
+}  // namespace mimo::cuda

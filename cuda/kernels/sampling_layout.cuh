@@ -1,0 +1,98 @@
+// The device sampler's memory layout, shared by its kernels (sampling_kernels.cu) and its host
+// side (cuda/stream/device_sampler.cu): launch constants, the per-row state the kernels pass along,
+// the staged request and the result row (both in mapped pinned memory), and the buffers of one
+// sampler as plain pointers.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "cuda/stream/device_sampler.hpp"
+#include "cuda/tiles/sampling.cuh"
+
+namespace mimo::cuda::sampling {
+
+using tiles::SamplingEntry;
+using tiles::SamplingParams;
+
+constexpr int kThreads = 256;
+constexpr int kItems = 4;  // per thread in a crossing search's tile
+constexpr int kTile = kThreads * kItems;
+constexpr int kMaxTopLogprobs = 64;
+
+// Device-side bookkeeping of one row between kernels.
+struct RowState {
+  float max;
+  int argmax;
+  int invalid;      // NaN / +inf logit, or every token banned: the host samples instead
+  int keep;         // top-k prefix of the ranking (k)
+  int cut_min;      // first ranked index below min-p, or k
+  int cross_chunk;  // chunk where a running sum first reaches its target; -1: none
+  double cross_prefix;
+  double target;
+  int survivors;
+  double total;  // sum of exp(z) over the survivors
+  double log_sum;
+  int last_nonzero;
+  float p_draft;   // a verify row: P(draft), left out of probs_by_id
+  double total_p;  // sum of P over every token (the draft included)
+  unsigned arrivals;
+};
+
+struct StatsPartial {
+  float max;
+  int argmax;
+  int n_candidates;
+  int invalid;
+};
+
+// What comes back to the host (pinned, mapped: the last kernel writes it directly).
+struct SampledRow {
+  int status;  // 0 = sampled; 1 = the host must sample this row
+  int token;
+  float logprob;
+  int n_top;
+  int top_ids[kMaxTopLogprobs];
+  float top_logprobs[kMaxTopLogprobs];
+};
+
+// The staged request (pinned, mapped): params, then entries, then bias values.
+struct Staging {
+  SamplingParams params;
+  SamplingEntry entries[DeviceSampler::kMaxEntries];
+  float biases[DeviceSampler::kMaxEntries];
+};
+
+// One sampler's device buffers (vocab-sized unless noted) and its mapped staging / result.
+struct Buffers {
+  int vocab = 0;
+  int chunk = 0;         // elements a block of the chunked kernels sums (whole tiles)
+  int blocks = 0;        // chunks (at most kThreads: the last block reduces one a thread)
+  float* adj = nullptr;  // the row after bias and penalties
+  float* keys = nullptr;
+  int* ids = nullptr;
+  float* ranked_z = nullptr;  // keys sorted: z descending, ties by id
+  int* ranked_ids = nullptr;
+  double* weights = nullptr;      // exp(z): in ranked order, or by id (unranked)
+  double* probs_by_id = nullptr;  // P by token id
+  SamplingParams* params = nullptr;
+  RowState* state = nullptr;
+  StatsPartial* stats_partials = nullptr;  // [blocks]
+  double* sum_partials = nullptr;          // [blocks]
+  int* index_partials = nullptr;           // [blocks]
+  void* sort_temp = nullptr;
+  std::size_t sort_temp_bytes = 0;
+  const Staging* staging = nullptr;  // device view of the mapped staging
+  SampledRow* row = nullptr;         // device view of the mapped result
+};
+
+// Elements a chunk of the chunked kernels covers for `vocab` (whole tiles, at most kThreads
+// chunks), and the CUB radix sort's temporary storage for `vocab` candidates.
+int chunk_for(int vocab);
+std::size_t sort_temp_bytes(int vocab);
+
+// Issues the chain on logits[0, vocab) (see sampling_kernels.cu) on `stream`.
+void launch(const Buffers& b, const float* logits, DeviceSampler::Mode mode, cudaStream_t stream);
+
+}  // namespace mimo::cuda::sampling

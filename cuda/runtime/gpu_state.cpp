@@ -1,0 +1,185 @@
+// GpuState: allocation of the device KV caches and step scratch, cpu::KvCache's rewind rules.
+#include "cuda/runtime/gpu_state.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "cuda/kernels/ops.hpp"
+#include "cuda/runtime/cuda_check.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+namespace {
+
+DeviceBuffer floats(std::int64_t count) {
+  return DeviceBuffer(static_cast<std::size_t>(count) * sizeof(float));
+}
+
+}  // namespace
+
+PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
+  check(cudaMallocHost(&data_, bytes), fmt::format("cudaMallocHost of {} bytes", bytes));
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (data_ != nullptr) cudaFreeHost(data_);
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) cudaFreeHost(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens)
+    : config_(config), max_context_(max_context), max_step_tokens_(max_step_tokens) {
+  if (max_context < 1 || max_step_tokens < 1 || max_context > std::numeric_limits<int>::max() / 2) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("GPU KV cache: max_context {} and max_step_tokens {} must be >= 1 "
+                            "(and the context below 2^30)",
+                            max_context, max_step_tokens));
+  }
+  window_ = config.sliding_window;
+  const model::AttentionSpec& full = config.full;
+  const model::AttentionSpec& sliding = config.sliding;
+  int full_layers = 0;
+  for (const model::LayerSpec& l : config.layers) {
+    if (l.attention == model::AttentionKind::kSliding) {
+      ++ring_layers_;
+    } else {
+      ++full_layers;
+    }
+  }
+  if (ring_layers_ > 0) {
+    if (window_ < 1) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("GPU KV cache: sliding layers with sliding_window {}", window_));
+    }
+    ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_step_tokens - 1);
+  }
+  positions_ = cpu::KvPositions(window_, ring_capacity_, max_step_tokens);
+  const std::int64_t full_k = std::int64_t{full.num_kv_heads} * full.head_dim;
+  const std::int64_t full_v = std::int64_t{full.num_kv_heads} * full.v_head_dim;
+  ring_k_width_ = sliding.num_kv_heads * sliding.head_dim;
+  ring_v_width_ = sliding.num_kv_heads * sliding.v_head_dim;
+  full_k_ = floats(full_layers * max_context * full_k);
+  full_v_ = floats(full_layers * max_context * full_v);
+  ring_k_ = floats(ring_layers_ * ring_capacity_ * ring_k_width_);
+  ring_v_ = floats(ring_layers_ * ring_capacity_ * ring_v_width_);
+  undo_k_ = floats(ring_layers_ * ring_capacity_ * ring_k_width_);
+  undo_v_ = floats(ring_layers_ * ring_capacity_ * ring_v_width_);
+  int f = 0, r = 0;
+  for (const model::LayerSpec& l : config.layers) {
+    KvCacheView view;
+    if (l.attention == model::AttentionKind::kSliding) {
+      view.k = ring_k() + r * ring_capacity_ * ring_k_width_;
+      view.v = ring_v() + r * ring_capacity_ * ring_v_width_;
+      view.capacity = static_cast<int>(ring_capacity_);
+      ++r;
+    } else {
+      view.k = full_k_.as<float>() + f * max_context * full_k;
+      view.v = full_v_.as<float>() + f * max_context * full_v;
+      view.capacity = static_cast<int>(max_context);
+      ++f;
+    }
+    caches_.push_back(view);
+  }
+
+  const std::int64_t s = max_step_tokens, hidden = config.hidden_size;
+  const auto widest = [&](auto field) {
+    return std::max<std::int64_t>(std::int64_t{full.num_heads} * (full.*field),
+                                  std::int64_t{sliding.num_heads} * (sliding.*field));
+  };
+  const std::int64_t kv_width = std::max<std::int64_t>(full_k, ring_k_width_);
+  const std::int64_t v_width = std::max<std::int64_t>(full_v, ring_v_width_);
+  int moe_layers = 0;
+  for (const model::LayerSpec& l : config.layers) moe_layers += l.mlp == model::MlpKind::kMoe;
+  const std::int64_t slots = s * std::max(1, config.num_experts_per_tok);
+  const std::int64_t mlp_width =
+      std::max<std::int64_t>(s * config.intermediate_size, slots * config.moe_intermediate_size);
+  scratch.x = floats(s * hidden);
+  scratch.h = floats(s * hidden);
+  scratch.delta = floats(s * hidden);
+  scratch.q = floats(s * widest(&model::AttentionSpec::head_dim));
+  scratch.k = floats(s * kv_width);
+  scratch.v = floats(s * v_width);
+  scratch.heads = floats(s * widest(&model::AttentionSpec::v_head_dim));
+  scratch.router_logits = floats(s * std::max(1, config.n_routed_experts));
+  scratch.experts = DeviceBuffer(std::max(1, moe_layers) * slots * sizeof(int));
+  scratch.expert_weights = floats(std::max(1, moe_layers) * slots);
+  scratch.gate = floats(mlp_width);
+  scratch.up = floats(mlp_width);
+  scratch.act = floats(mlp_width);
+  scratch.logits = floats(s * config.vocab_size);
+  scratch.expert_groups = DeviceBuffer(expert_group_table_ints(slots) * sizeof(int));
+  scratch.expert_partial = floats(slots * hidden);
+  int max_segments = 1;
+  for (int l = 0; l < config.num_layers; ++l)
+    max_segments = std::max(max_segments, attention_key_segments(l));
+  const int max_heads = std::max(full.num_heads, sliding.num_heads);
+  const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
+  scratch.attention_partial = floats(static_cast<std::int64_t>(
+      attention_partial_floats(max_step_tokens, max_heads, max_v, max_segments)));
+  // Split rows: the normed hidden rows, the attention heads (the o projection's input), the
+  // experts' activations.
+  scratch.split_values = std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
+                                   slots * config.moe_intermediate_size});
+  scratch.split_rows = std::max(s, slots);
+  scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
+  scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
+  scratch.split_inv = floats(scratch.split_rows);
+  const std::size_t counters = attention_arrival_counters(max_step_tokens, max_heads);
+  scratch.arrivals = DeviceBuffer(counters * sizeof(unsigned));
+  check(cudaMemset(scratch.arrivals.get(), 0, counters * sizeof(unsigned)),
+        "zeroing the attention's arrival counters");
+  scratch.tokens = DeviceBuffer(s * sizeof(int));
+  scratch.positions = DeviceBuffer(s * sizeof(int));
+  graph_io = PinnedBuffer(2 * sizeof(int));
+  graph_logits = PinnedBuffer(static_cast<std::size_t>(config.vocab_size) * sizeof(float));
+}
+
+int GpuState::attention_key_segments(int layer) const {
+  // About 32 keys a segment over the most keys a query can see: enough blocks to fill the GPU at
+  // short contexts, few partials to merge at long ones. Since the segment kernel merges the
+  // partials itself, 32 beats 16 for multi-token steps and ties for decode (docs/performance.md).
+  const std::int64_t keys = caches_[layer].capacity;
+  return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionKeySegments));
+}
+
+GpuState::~GpuState() {
+  if (graph != nullptr) cudaGraphExecDestroy(graph);
+  drop_step_graphs();
+}
+
+void GpuState::drop_step_graphs() {
+  for (StepGraph& g : step_graphs) cudaGraphExecDestroy(g.exec);
+  step_graphs.clear();
+}
+
+std::unique_ptr<exec::ExecutorState> GpuState::clone() const {
+  auto copy = std::make_unique<GpuState>(config_, max_context_, max_step_tokens_);
+  const auto copy_buffer = [](const DeviceBuffer& from, const DeviceBuffer& to) {
+    if (from.bytes() == 0) return;
+    check(cudaMemcpy(to.get(), from.get(), from.bytes(), cudaMemcpyDeviceToDevice),
+          "copy of a KV cache");
+  };
+  copy_buffer(full_k_, copy->full_k_);
+  copy_buffer(full_v_, copy->full_v_);
+  copy_buffer(ring_k_, copy->ring_k_);
+  copy_buffer(ring_v_, copy->ring_v_);
+  copy->positions_ = positions_;
+  return copy;
+}
+
+SplitActivations GpuState::Scratch::split(int cols) const {
+  return SplitActivations{static_cast<std::uint16_t*>(split_hi.get()),
+                          static_cast<std::uint16_t*>(split_lo.get()),
+                          static_cast<float*>(split_inv.get()), cols};
+}
+
+}  // namespace mimo::cuda

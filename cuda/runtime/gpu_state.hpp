@@ -1,0 +1,130 @@
+// A session's state on the GPU: the device KV caches of every layer, the scratch activations of
+// one step, pinned host staging and the captured step graphs. Position bookkeeping follows
+// cpu::KvCache exactly (length, ring floor, which rewinds are exact); see lib/cpu/kv_cache.hpp.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "cpu/kv_positions.hpp"
+#include "cuda/runtime/device_memory.hpp"
+#include "cuda/stream/device_sampler.hpp"
+#include "cuda/tiles/matrix_views.hpp"
+#include "exec/executor.hpp"
+#include "model/config.hpp"
+#include "program/step_program.hpp"
+
+namespace mimo::cuda {
+
+// Page-locked host memory (async copies from it may be captured into graphs).
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t bytes);
+  ~PinnedBuffer();
+  PinnedBuffer(PinnedBuffer&& other) noexcept { *this = std::move(other); }
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+class GpuState final : public exec::ExecutorState {
+ public:
+  GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
+  ~GpuState() override;
+
+  std::int64_t length() const override { return positions_.length(); }
+  bool can_truncate(std::int64_t new_length) const override {
+    return positions_.can_truncate(new_length);
+  }
+  void truncate(std::int64_t new_length) override { positions_.truncate(new_length); }
+  std::unique_ptr<exec::ExecutorState> clone() const override;
+
+  std::int64_t max_context() const override { return max_context_; }
+  int max_step_tokens() const override { return max_step_tokens_; }
+  // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
+  void commit(int n) { positions_.commit(n); }
+  void restore(std::int64_t length, std::int64_t ring_floor) {
+    positions_.restore(length, ring_floor);
+  }
+  std::int64_t ring_floor() const { return positions_.ring_floor(); }
+  std::int64_t ring_capacity() const { return ring_capacity_; }
+  int ring_layers() const { return ring_layers_; }
+  int ring_k_width() const { return ring_k_width_; }
+  int ring_v_width() const { return ring_v_width_; }
+
+  const KvCacheView& cache(int layer) const { return caches_[layer]; }
+  // Sliding rings (all layers back to back) and their undo copies.
+  float* ring_k() const { return ring_k_.as<float>(); }
+  float* ring_v() const { return ring_v_.as<float>(); }
+  float* undo_k() const { return undo_k_.as<float>(); }
+  float* undo_v() const { return undo_v_.as<float>(); }
+
+  // Scratch of one step of up to max_step_tokens tokens.
+  struct Scratch {
+    DeviceBuffer x, h, delta, q, k, v, heads, router_logits, experts, expert_weights;
+    DeviceBuffer gate, up, act, logits, tokens, positions, taps;
+    // Expert group table, per-slot down products, segmented attention's partials.
+    DeviceBuffer expert_groups, expert_partial, attention_partial;
+    // Activations split for the tensor-core tiles (SplitActivations): the normed hidden rows,
+    // then the experts' activation rows; split_values halves each for hi and lo.
+    DeviceBuffer split_hi, split_lo, split_inv;
+    std::int64_t split_values = 0, split_rows = 0;
+    // Rows x cols of the split buffers as a SplitActivations (rows * cols <= split_values).
+    SplitActivations split(int cols) const;
+    // Arrival counters of the segmented attention's merge (ops.hpp: attention_arrival_counters),
+    // zeroed once; each launch leaves them zero.
+    DeviceBuffer arrivals;
+    unsigned* attention_arrivals() const { return arrivals.as<unsigned>(); }
+  };
+  // Key segments of the segmented attention for a layer's cache (fixed per state, so a captured
+  // graph stays valid for every position).
+  int attention_key_segments(int layer) const;
+  Scratch scratch;
+  // Host staging of token ids and positions of a whole run (grown on demand).
+  PinnedBuffer staging;
+  // The tensor-parallel executor's decode graph (cuda/tp) and its host side: [token, position]
+  // in, last logits out. GpuExecutor replays decode as a 1-token step graph (below).
+  PinnedBuffer graph_io, graph_logits;
+  cudaGraphExec_t graph = nullptr;
+  // Captured single-chunk steps (decode, verify blocks, short prompts), one per shape
+  // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
+  // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
+  // addresses of these and of scratch.taps: growing any of them drops every step graph.
+  struct StepGraph {
+    program::StepShape shape;  // sample_mode 0: logits out; else the sampled tokens out
+    cudaGraphExec_t exec = nullptr;
+  };
+  std::vector<StepGraph> step_graphs;
+  PinnedBuffer step_io, step_logits, step_taps;
+  void drop_step_graphs();
+  // Sample rows of scratch.logits on the device (StepOptions::sample / sample_rows), one sampler
+  // a row; made on first use, their buffers never move, so graphs that issue them stay valid.
+  std::vector<std::unique_ptr<DeviceSampler>> samplers;
+
+ private:
+  const model::ModelConfig& config_;
+  std::int64_t max_context_;
+  int max_step_tokens_;
+  std::int64_t window_ = 0;
+  std::int64_t ring_capacity_ = 0;
+  cpu::KvPositions positions_;
+  int ring_layers_ = 0, ring_k_width_ = 0, ring_v_width_ = 0;
+  DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
+  std::vector<KvCacheView> caches_;
+};
+
+}  // namespace mimo::cuda

@@ -1,0 +1,51 @@
+// CudaBackend: device queries, executors and the GPU drafter behind spec::DeviceBackend.
+#include "cuda/stream/cuda_backend.hpp"
+
+#include "cuda/runtime/device_query.hpp"
+#include "cuda/stream/gpu_dflash_speculator.hpp"
+#include "cuda/stream/gpu_executor.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+
+int CudaBackend::device_count() const {
+  return cuda::device_count();
+}
+
+std::string CudaBackend::describe_devices() const {
+  return cuda::describe_devices();
+}
+
+std::unique_ptr<exec::Executor> CudaBackend::make_executor(
+    const model::ModelConfig& config, const model::ModelWeights& weights) const {
+  return make_gpu_executor(config, weights);
+}
+
+std::unique_ptr<exec::Executor> CudaBackend::make_parallel_executor(const model::ModelConfig&,
+                                                                    const model::ModelWeights&,
+                                                                    const std::vector<int>&) const {
+  throw Error(ErrorCode::kUnsupported,
+              "ModelOptions.num_devices > 1, but this libmimo was built without NCCL "
+              "(configure with -DMIMO_WITH_NCCL=ON)");
+}
+
+bool CudaBackend::drafts_for(const exec::Executor& target) const {
+  return dynamic_cast<const GpuExecutor*>(&target) != nullptr;
+}
+
+std::shared_ptr<Speculator> CudaBackend::make_dflash_drafter(
+    std::unique_ptr<spec::DFlashSpeculator> host, const exec::Executor& target,
+    const model::ModelConfig& target_config) const {
+  const auto* gpu = dynamic_cast<const GpuExecutor*>(&target);
+  if (gpu == nullptr) {
+    throw Error(ErrorCode::kInternal, "CudaBackend: the DFlash drafter needs a GpuExecutor target");
+  }
+  return std::make_shared<GpuDFlashSpeculator>(std::move(host), target_config, gpu->device_model());
+}
+
+const spec::DeviceBackend& backend() {
+  static const CudaBackend instance;
+  return instance;
+}
+
+}  // namespace mimo::cuda

@@ -1,0 +1,27 @@
+// GpuDFlashSpeculator (see gpu_dflash_speculator.hpp).
+#include "cuda/stream/gpu_dflash_speculator.hpp"
+
+namespace mimo::cuda {
+
+GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
+                                         const model::ModelConfig& target,
+                                         const DeviceModel& target_device)
+    : host_(std::move(host)) {
+  drafter_ = std::make_unique<GpuDrafter>(host_->config(), host_->weights(), target, target_device,
+                                          host_->drafter().block_size());
+}
+
+void GpuDFlashSpeculator::observe(std::int64_t first_position, const float* features,
+                                  std::int64_t rows) {
+  drafter_->truncate(first_position);  // a re-run position replaces what was cached for it
+  drafter_->add_context(first_position, features, rows);
+}
+
+std::vector<std::int32_t> GpuDFlashSpeculator::propose(const std::vector<std::int32_t>& context,
+                                                       int max_draft) {
+  if (context.empty()) return {};
+  const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+  return drafter_->propose(context.back(), anchor_position, max_draft);
+}
+
+}  // namespace mimo::cuda

@@ -1,0 +1,37 @@
+// The DFlash speculator of a model that runs on the GPU: the checkpoint is loaded and validated
+// by spec::DFlashSpeculator (same rules, same errors), and the drafter forward runs on the
+// device (GpuDrafter) against the target's device embedding and lm_head.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda/stream/gpu_drafter.hpp"
+#include "mimo/speculator.hpp"
+#include "spec/dflash_speculator.hpp"
+
+namespace mimo::cuda {
+
+class GpuDFlashSpeculator final : public Speculator {
+ public:
+  // host: the loaded drafter (its weights are uploaded here; it stays alive for its config).
+  GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
+                      const model::ModelConfig& target, const DeviceModel& target_device);
+
+  std::string name() const override { return "dflash"; }
+  int max_draft() const override { return drafter_->block_size() - 1; }
+  std::vector<int> feature_layers() const override { return host_->feature_layers(); }
+  void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
+  void truncate(std::int64_t length) override { drafter_->truncate(length); }
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override;
+
+  GpuDrafter& drafter() { return *drafter_; }
+
+ private:
+  std::unique_ptr<spec::DFlashSpeculator> host_;
+  std::unique_ptr<GpuDrafter> drafter_;
+};
+
+}  // namespace mimo::cuda

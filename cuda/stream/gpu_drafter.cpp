@@ -1,0 +1,391 @@
+// GpuDrafter (see gpu_drafter.hpp): the forward of lib/spec/dflash_drafter.cpp issued op by op
+// on its own stream with the executor's kernels (linear, rmsnorm, rope, silu_mul, embed,
+// argmax) plus the drafter's non-causal attention (cuda/kernels/drafter_ops.hpp).
+#include "cuda/stream/gpu_drafter.hpp"
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cpu/rope.hpp"
+#include "cuda/kernels/drafter_ops.hpp"
+#include "cuda/runtime/device_memory.hpp"
+#include "cuda/runtime/device_model.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+namespace {
+
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice,
+                fmt::format("GPU drafter, {}: {}", what, cudaGetErrorString(err)));
+  }
+}
+
+const float* upload_floats(const std::vector<float>& v, DeviceArena& arena) {
+  if (v.empty()) return nullptr;
+  return static_cast<const float*>(arena.upload(v.data(), v.size() * sizeof(float)));
+}
+
+// A device buffer of at least `bytes`, reallocated (contents dropped) when too small.
+float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
+  if (buffer.bytes() < bytes) buffer = DeviceBuffer(std::max<std::size_t>(bytes, 256));
+  return buffer.as<float>();
+}
+
+struct DrafterLayer {
+  const float* input_norm = nullptr;
+  const float* post_attention_norm = nullptr;
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  const float* sinks = nullptr;
+  DeviceLinear q, k, v, o, gate, up, down;
+};
+
+}  // namespace
+
+struct GpuDrafter::Impl {
+  const model::DrafterConfig& config;
+  const model::ModelConfig& target;
+  const DeviceModel& target_device;
+  int block = 0;
+  cudaStream_t stream = nullptr;
+  DeviceArena arena;
+  DeviceLinear fc;
+  const float* context_norm = nullptr;
+  const float* final_norm = nullptr;
+  const float* mask_embedding = nullptr;  // [hidden] input of the mask slots, or null
+  const float* inv_freq = nullptr;
+  std::vector<DrafterLayer> layers;
+  // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
+  // per layer keys [capacity, kv, hd] / values [capacity, kv, vhd]; the first `rows` are valid.
+  std::vector<std::int64_t> positions;
+  DeviceBuffer device_positions;
+  std::vector<DeviceBuffer> keys, values;
+  std::int64_t capacity = 0;
+  // Scratch of the context projection (grows with the rows of one call) and of the block.
+  DeviceBuffer features, ctx, ctx_k, ctx_v, ctx_pos;
+  DeviceBuffer x, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
+  DeviceBuffer step_inputs;
+  tiles::DrafterStepInputs* host_inputs = nullptr;  // pinned
+  int* host_drafts = nullptr;                       // pinned, block - 1 ids
+  bool use_graph = true;
+  cudaGraphExec_t graph = nullptr;
+
+  Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
+      : config(c), target(t), target_device(d), block(b) {}
+
+  bool sliding(int layer) const {
+    if (!config.sliding_window) return false;
+    if (config.layer_types.empty()) return true;
+    return config.layer_types[layer] == model::AttentionKind::kSliding;
+  }
+
+  int kv_width() const { return config.num_kv_heads * config.head_dim; }
+  int v_width() const { return config.num_kv_heads * config.v_head_dim; }
+
+  // Room for `rows` cached positions, keeping the valid ones.
+  void reserve(std::int64_t rows) {
+    if (rows <= capacity) return;
+    const std::int64_t grown = std::max<std::int64_t>({rows, 2 * capacity, 256});
+    const std::int64_t valid = static_cast<std::int64_t>(positions.size());
+    const auto regrow = [&](DeviceBuffer& buffer, std::size_t row_bytes) {
+      DeviceBuffer bigger(std::size_t(grown) * row_bytes);
+      if (valid > 0) {
+        check(cudaMemcpyAsync(bigger.get(), buffer.get(), std::size_t(valid) * row_bytes,
+                              cudaMemcpyDeviceToDevice, stream),
+              "context cache growth");
+      }
+      check(cudaStreamSynchronize(stream), "context cache growth");
+      buffer = std::move(bigger);
+    };
+    for (int l = 0; l < config.num_layers; ++l) {
+      regrow(keys[l], std::size_t(kv_width()) * sizeof(float));
+      regrow(values[l], std::size_t(v_width()) * sizeof(float));
+    }
+    regrow(device_positions, sizeof(int));
+    capacity = grown;
+    drop_graph();  // the graph holds the old cache addresses
+  }
+
+  // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
+  void norm_and_rope(float* data, int n, int n_heads, const float* weight, const int* pos) {
+    const int hd = config.head_dim;
+    rmsnorm(data, nullptr, weight, n * n_heads, hd, static_cast<float>(config.rms_norm_eps), data,
+            stream);
+    rope(data, pos, n, n_heads, hd, config.rotary_dim, inv_freq, stream);
+  }
+
+  // Block scratch, allocated once (a captured graph keeps these addresses).
+  void allocate_block_scratch() {
+    const std::size_t b = block, hidden = config.hidden_size, inter = config.intermediate_size;
+    const std::size_t heads_n = config.num_heads;
+    ensure(ids, b * sizeof(int));
+    ensure(block_pos, b * sizeof(int));
+    ensure(x, b * hidden * 4);
+    ensure(h, b * hidden * 4);
+    ensure(delta, b * hidden * 4);
+    ensure(q, b * heads_n * config.head_dim * 4);
+    ensure(k, b * kv_width() * 4);
+    ensure(v, b * v_width() * 4);
+    ensure(heads, b * heads_n * config.v_head_dim * 4);
+    ensure(gate, b * inter * 4);
+    ensure(up, b * inter * 4);
+    ensure(act, b * inter * 4);
+    ensure(logits, (b - 1) * std::size_t(target.vocab_size) * 4);
+    ensure(drafts, b * sizeof(int));
+    ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
+                        cudaHostAllocDefault),
+          "pinned step inputs");
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_drafts), b * sizeof(int),
+                        cudaHostAllocDefault),
+          "pinned drafts");
+  }
+
+  // Issues the block forward for the inputs in host_inputs (pinned): the final-normed hidden
+  // states end in `h`, the argmax of the target lm_head on rows 1 .. block-1 in host_drafts.
+  // Nothing here synchronises or allocates, so it can be captured into a graph.
+  void issue_block() {
+    const int b = block, hidden = config.hidden_size;
+    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
+    const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
+    const float eps = static_cast<float>(config.rms_norm_eps);
+    auto* inputs = static_cast<tiles::DrafterStepInputs*>(step_inputs.get());
+    check(cudaMemcpyAsync(inputs, host_inputs, sizeof(tiles::DrafterStepInputs),
+                          cudaMemcpyHostToDevice, stream),
+          "step inputs upload");
+    int* d_ids = ids.as<int>();
+    int* d_pos = block_pos.as<int>();
+    drafter_block_inputs(inputs, b, config.mask_token_id, d_ids, d_pos, stream);
+    float* dx = x.as<float>();
+    float* dh = h.as<float>();
+    float* dd = delta.as<float>();
+    float* dq = q.as<float>();
+    float* dk = k.as<float>();
+    float* dv = v.as<float>();
+    float* dheads = heads.as<float>();
+    const DeviceModel& t = target_device;
+    if (t.embed_format == MatrixFormat::kBf16) {
+      embed(t.embed_bf16, d_ids, b, dx, stream);
+    } else {
+      embed(t.embed_f32, d_ids, b, dx, stream);
+    }
+    if (mask_embedding != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
+      const std::size_t row_bytes = static_cast<std::size_t>(hidden) * sizeof(float);
+      for (int i = 1; i < b; ++i) {
+        check(cudaMemcpyAsync(dx + static_cast<std::size_t>(i) * hidden, mask_embedding, row_bytes,
+                              cudaMemcpyDeviceToDevice, stream),
+              "mask embedding copy");
+      }
+    }
+    tiles::DrafterAttentionShape shape;
+    shape.num_heads = n_heads;
+    shape.num_kv_heads = kvh;
+    shape.head_dim = hd;
+    shape.v_head_dim = vhd;
+    shape.block = b;
+    shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    shape.value_scale = static_cast<float>(config.attention_value_scale);
+    for (int l = 0; l < config.num_layers; ++l) {
+      const DrafterLayer& w = layers[l];
+      // The residual add of the previous layer's MLP is fused into this norm.
+      rmsnorm(dx, l == 0 ? nullptr : dd, w.input_norm, b, hidden, eps, dh, stream);
+      apply(w.q, dh, b, dq, stream);
+      apply(w.k, dh, b, dk, stream);
+      apply(w.v, dh, b, dv, stream);
+      norm_and_rope(dq, b, n_heads, w.q_norm, d_pos);
+      norm_and_rope(dk, b, kvh, w.k_norm, d_pos);
+      shape.window = sliding(l) ? *config.sliding_window : -1;
+      drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
+                        device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
+      apply(w.o, dheads, b, dd, stream);
+      rmsnorm(dx, dd, w.post_attention_norm, b, hidden, eps, dh, stream);
+      apply(w.gate, dh, b, gate.as<float>(), stream);
+      apply(w.up, dh, b, up.as<float>(), stream);
+      silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
+      apply(w.down, act.as<float>(), b, dd, stream);
+    }
+    rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
+    apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
+    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
+    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
+                          stream),
+          "drafts download");
+  }
+
+  void drop_graph() {
+    if (graph != nullptr) cudaGraphExecDestroy(graph);
+    graph = nullptr;
+  }
+
+  // Runs the block for (anchor, anchor_position), replaying the captured graph (captured on
+  // first use, and again after the context cache moved); returns after the drafts arrived.
+  void run_block(std::int32_t anchor, std::int64_t anchor_position) {
+    const std::int64_t n_ctx =
+        std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
+    host_inputs->anchor = anchor;
+    host_inputs->anchor_position = static_cast<int>(anchor_position);
+    host_inputs->n_context = static_cast<int>(n_ctx);
+    if (!use_graph) {
+      issue_block();
+    } else {
+      if (graph == nullptr) capture();
+      check(cudaGraphLaunch(graph, stream), "drafter graph launch");
+    }
+    check(cudaStreamSynchronize(stream), "drafter block forward");
+  }
+
+  void capture() {
+    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+          "drafter graph capture");
+    cudaGraph_t g = nullptr;
+    try {
+      issue_block();
+    } catch (...) {
+      cudaStreamEndCapture(stream, &g);
+      if (g != nullptr) cudaGraphDestroy(g);
+      throw;
+    }
+    check(cudaStreamEndCapture(stream, &g), "drafter graph capture");
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&graph, g, 0);
+    cudaGraphDestroy(g);
+    check(err, "drafter graph instantiate");
+  }
+};
+
+GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWeights& weights,
+                       const model::ModelConfig& target, const DeviceModel& target_device,
+                       int block_size)
+    : impl_(std::make_unique<Impl>(config, target, target_device, block_size)) {
+  Impl& m = *impl_;
+  if (block_size < 2) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("GPU drafter: block size {} must be at least 2", block_size));
+  }
+  check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  m.fc = upload_device_linear(weights.fc, m.arena);
+  m.context_norm = upload_floats(weights.context_norm, m.arena);
+  m.final_norm = upload_floats(weights.final_norm, m.arena);
+  if (!weights.mask_embedding.empty()) {
+    m.mask_embedding = upload_floats(weights.mask_embedding, m.arena);
+  }
+  m.inv_freq = upload_floats(cpu::Rope(config.rotary_dim, config.rope_theta).inv_freq(), m.arena);
+  for (const spec::DrafterLayerWeights& lw : weights.layers) {
+    DrafterLayer d;
+    d.input_norm = upload_floats(lw.input_norm, m.arena);
+    d.post_attention_norm = upload_floats(lw.post_attention_norm, m.arena);
+    d.q_norm = upload_floats(lw.q_norm, m.arena);
+    d.k_norm = upload_floats(lw.k_norm, m.arena);
+    d.sinks = upload_floats(lw.sink, m.arena);
+    d.q = upload_device_linear(lw.q, m.arena);
+    d.k = upload_device_linear(lw.k, m.arena);
+    d.v = upload_device_linear(lw.v, m.arena);
+    d.o = upload_device_linear(lw.o, m.arena);
+    d.gate = upload_device_linear(lw.mlp.gate, m.arena);
+    d.up = upload_device_linear(lw.mlp.up, m.arena);
+    d.down = upload_device_linear(lw.mlp.down, m.arena);
+    m.layers.push_back(d);
+  }
+  m.keys.resize(config.num_layers);
+  m.values.resize(config.num_layers);
+  m.reserve(256);
+  m.allocate_block_scratch();
+}
+
+GpuDrafter::~GpuDrafter() {
+  Impl& m = *impl_;
+  if (m.stream != nullptr) cudaStreamSynchronize(m.stream);
+  m.drop_graph();
+  if (m.host_inputs != nullptr) cudaFreeHost(m.host_inputs);
+  if (m.host_drafts != nullptr) cudaFreeHost(m.host_drafts);
+  if (m.stream != nullptr) cudaStreamDestroy(m.stream);
+}
+
+void GpuDrafter::set_use_graph(bool on) {
+  impl_->use_graph = on;
+}
+
+int GpuDrafter::block_size() const {
+  return impl_->block;
+}
+
+std::int64_t GpuDrafter::context_rows() const {
+  return static_cast<std::int64_t>(impl_->positions.size());
+}
+
+void GpuDrafter::add_context(std::int64_t first_position, const float* features,
+                             std::int64_t rows) {
+  Impl& m = *impl_;
+  if (rows <= 0) return;
+  if (!m.positions.empty() && first_position <= m.positions.back()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
+                            first_position, m.positions.back()));
+  }
+  const model::DrafterConfig& c = m.config;
+  const std::int64_t valid = static_cast<std::int64_t>(m.positions.size());
+  m.reserve(valid + rows);
+  const int n = static_cast<int>(rows);
+  const std::size_t feature_floats = std::size_t(rows) * m.fc.cols;
+  float* d_features = ensure(m.features, feature_floats * 4);
+  float* d_ctx = ensure(m.ctx, std::size_t(rows) * c.hidden_size * 4);
+  float* d_k = ensure(m.ctx_k, std::size_t(rows) * m.kv_width() * 4);
+  float* d_v = ensure(m.ctx_v, std::size_t(rows) * m.v_width() * 4);
+  int* d_pos = reinterpret_cast<int*>(ensure(m.ctx_pos, std::size_t(rows) * sizeof(int)));
+  std::vector<int> host_pos(n);
+  for (int i = 0; i < n; ++i) host_pos[i] = static_cast<int>(first_position + i);
+  check(cudaMemcpyAsync(d_features, features, feature_floats * 4, cudaMemcpyHostToDevice, m.stream),
+        "features upload");
+  check(cudaMemcpyAsync(d_pos, host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice, m.stream),
+        "context positions upload");
+  apply(m.fc, d_features, n, d_ctx, m.stream);
+  rmsnorm(d_ctx, nullptr, m.context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
+          d_ctx, m.stream);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const DrafterLayer& w = m.layers[l];
+    apply(w.k, d_ctx, n, d_k, m.stream);
+    apply(w.v, d_ctx, n, d_v, m.stream);
+    m.norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
+    check(cudaMemcpyAsync(m.keys[l].as<float>() + valid * m.kv_width(), d_k,
+                          std::size_t(rows) * m.kv_width() * 4, cudaMemcpyDeviceToDevice, m.stream),
+          "context keys append");
+    check(cudaMemcpyAsync(m.values[l].as<float>() + valid * m.v_width(), d_v,
+                          std::size_t(rows) * m.v_width() * 4, cudaMemcpyDeviceToDevice, m.stream),
+          "context values append");
+  }
+  check(cudaMemcpyAsync(m.device_positions.as<int>() + valid, d_pos, n * sizeof(int),
+                        cudaMemcpyDeviceToDevice, m.stream),
+        "context positions append");
+  // host_pos / features are pageable host memory read by the copies above: wait for them.
+  check(cudaStreamSynchronize(m.stream), "context projection");
+  for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
+}
+
+void GpuDrafter::truncate(std::int64_t length) {
+  Impl& m = *impl_;
+  const auto keep = std::lower_bound(m.positions.begin(), m.positions.end(), length);
+  m.positions.erase(keep, m.positions.end());
+}
+
+std::vector<float> GpuDrafter::block_hidden(std::int32_t anchor, std::int64_t anchor_position) {
+  Impl& m = *impl_;
+  m.run_block(anchor, anchor_position);
+  std::vector<float> out(std::size_t(m.block) * m.config.hidden_size);
+  copy_to_host(out.data(), m.h.get(), out.size() * 4);
+  return out;
+}
+
+std::vector<std::int32_t> GpuDrafter::propose(std::int32_t anchor, std::int64_t anchor_position,
+                                              int count) {
+  Impl& m = *impl_;
+  count = std::min(count, m.block - 1);
+  if (count <= 0) return {};
+  m.run_block(anchor, anchor_position);
+  return std::vector<std::int32_t>(m.host_drafts, m.host_drafts + count);
+}
+
+}  // namespace mimo::cuda
