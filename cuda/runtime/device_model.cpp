@@ -6,12 +6,12 @@
 
 #include <cmath>
 
-#include "cpu/rope.hpp"
 #include "cpu/weight_rows.hpp"
 #include "cuda/kernels/step_ops.hpp"
 #include "cuda/runtime/device_weights.hpp"
 #include "exec/weight_checks.hpp"
 #include "mimo/error.hpp"
+#include "model/rope_table.hpp"
 
 namespace mimo::cuda {
 namespace {
@@ -257,9 +257,9 @@ std::unique_ptr<DeviceModel> upload_model(const model::ModelConfig& config,
   m->final_norm = upload_floats(cpu::to_floats(weights.final_norm, hidden), arena);
   m->lm_head = upload_linear(weights.lm_head, arena);
   m->full_inv_freq =
-      upload_floats(cpu::Rope(config.full.rotary_dim, config.full.rope_theta).inv_freq(), arena);
+      upload_floats(model::rope_inv_freq(config.full.rotary_dim, config.full.rope_theta), arena);
   m->sliding_inv_freq = upload_floats(
-      cpu::Rope(config.sliding.rotary_dim, config.sliding.rope_theta).inv_freq(), arena);
+      model::rope_inv_freq(config.sliding.rotary_dim, config.sliding.rope_theta), arena);
   synchronize();
   return m;
 }
@@ -359,9 +359,9 @@ std::unique_ptr<DeviceModel> synthetic_model(const model::ModelConfig& config, s
   }
   m->final_norm = synth.constant(hidden, 1.0f);
   m->full_inv_freq =
-      upload_floats(cpu::Rope(config.full.rotary_dim, config.full.rope_theta).inv_freq(), m->arena);
+      upload_floats(model::rope_inv_freq(config.full.rotary_dim, config.full.rope_theta), m->arena);
   m->sliding_inv_freq = upload_floats(
-      cpu::Rope(config.sliding.rotary_dim, config.sliding.rope_theta).inv_freq(), m->arena);
+      model::rope_inv_freq(config.sliding.rotary_dim, config.sliding.rope_theta), m->arena);
   synchronize();
   return m;
 }

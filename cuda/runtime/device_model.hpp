@@ -76,7 +76,7 @@ struct DeviceModel {
   std::vector<DeviceLayer> layers;
   const float* final_norm = nullptr;
   DeviceLinear lm_head;
-  const float* full_inv_freq = nullptr;  // RoPE inverse frequencies, as cpu::Rope computes
+  const float* full_inv_freq = nullptr;  // RoPE inverse frequencies (model::rope_inv_freq)
   const float* sliding_inv_freq = nullptr;
 
   // Bytes a step reads besides the routed experts: attention, dense MLPs, routers, lm_head.

@@ -62,7 +62,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
     }
     ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_step_tokens - 1);
   }
-  positions_ = cpu::KvPositions(window_, ring_capacity_, max_step_tokens);
+  positions_ = model::KvPositions(window_, ring_capacity_, max_step_tokens);
   const std::int64_t full_k = std::int64_t{full.num_kv_heads} * full.head_dim;
   const std::int64_t full_v = std::int64_t{full.num_kv_heads} * full.v_head_dim;
   ring_k_width_ = sliding.num_kv_heads * sliding.head_dim;

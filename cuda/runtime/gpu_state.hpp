@@ -10,12 +10,12 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/kv_positions.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/stream/device_sampler.hpp"
 #include "cuda/tiles/matrix_views.hpp"
 #include "exec/executor.hpp"
 #include "model/config.hpp"
+#include "model/kv_positions.hpp"
 #include "program/step_program.hpp"
 
 namespace mimo::cuda {
@@ -121,7 +121,7 @@ class GpuState final : public exec::ExecutorState {
   int max_step_tokens_;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;
-  cpu::KvPositions positions_;
+  model::KvPositions positions_;
   int ring_layers_ = 0, ring_k_width_ = 0, ring_v_width_ = 0;
   DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
   std::vector<KvCacheView> caches_;

@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/rope.hpp"
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "mimo/error.hpp"
+#include "model/rope_table.hpp"
 
 namespace mimo::cuda {
 namespace {
@@ -273,7 +273,7 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   if (!weights.mask_embedding.empty()) {
     m.mask_embedding = upload_floats(weights.mask_embedding, m.arena);
   }
-  m.inv_freq = upload_floats(cpu::Rope(config.rotary_dim, config.rope_theta).inv_freq(), m.arena);
+  m.inv_freq = upload_floats(model::rope_inv_freq(config.rotary_dim, config.rope_theta), m.arena);
   for (const spec::DrafterLayerWeights& lw : weights.layers) {
     DrafterLayer d;
     d.input_norm = upload_floats(lw.input_norm, m.arena);

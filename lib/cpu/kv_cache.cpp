@@ -36,7 +36,7 @@ KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int
       layer.values.resize(layer.capacity * layer.kv_heads * layer.v_head_dim);
     }
   }
-  positions_ = KvPositions(window_, ring_capacity_, max_step_tokens);
+  positions_ = model::KvPositions(window_, ring_capacity_, max_step_tokens);
 }
 
 void KvCache::reserve_step(int n) {

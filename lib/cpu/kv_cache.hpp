@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "cpu/attention.hpp"
-#include "cpu/kv_positions.hpp"
 #include "model/config.hpp"
+#include "model/kv_positions.hpp"
 
 namespace mimo::cpu {
 
@@ -77,7 +77,7 @@ class KvCache {
   int max_step_tokens_;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;  // 0 when there is no sliding layer
-  KvPositions positions_;
+  model::KvPositions positions_;
   std::vector<Layer> layers_;
 };
 

@@ -5,16 +5,12 @@
 
 #include <cmath>
 
+#include "model/rope_table.hpp"
+
 namespace mimo::cpu {
 
-Rope::Rope(int rotary_dim, double theta) : rotary_dim_(rotary_dim), inv_freq_(rotary_dim / 2) {
-  const float base = static_cast<float>(theta);
-  for (int i = 0; i < rotary_dim / 2; ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(rotary_dim);
-    const float power = static_cast<float>(std::pow(static_cast<double>(base), exponent));
-    inv_freq_[i] = 1.0f / power;
-  }
-}
+Rope::Rope(int rotary_dim, double theta)
+    : rotary_dim_(rotary_dim), inv_freq_(model::rope_inv_freq(rotary_dim, theta)) {}
 
 void Rope::apply(float* x, int n_heads, int head_dim, long long pos) const {
   const int half = rotary_dim_ / 2;

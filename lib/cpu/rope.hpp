@@ -9,7 +9,7 @@ namespace mimo::cpu {
 
 class Rope {
  public:
-  // inv_freq[i] = 1 / theta^(2i / rotary_dim), computed in float32 as transformers does.
+  // inv_freq from model::rope_inv_freq (float32, as transformers computes it).
   Rope(int rotary_dim, double theta);
 
   int rotary_dim() const { return rotary_dim_; }

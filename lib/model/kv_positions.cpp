@@ -1,5 +1,5 @@
 // KvPositions: the rewind rules of ring-buffered sliding-window caches.
-#include "cpu/kv_positions.hpp"
+#include "model/kv_positions.hpp"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,7 @@
 
 #include "mimo/error.hpp"
 
-namespace mimo::cpu {
+namespace mimo::model {
 
 bool KvPositions::can_truncate(std::int64_t new_length) const {
   if (new_length < 0 || new_length > length_) return false;
@@ -31,4 +31,4 @@ void KvPositions::commit(int n) {
   if (ring_capacity_ > 0) ring_floor_ = std::max(ring_floor_, length_ - ring_capacity_);
 }
 
-}  // namespace mimo::cpu
+}  // namespace mimo::model

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-namespace mimo::cpu {
+namespace mimo::model {
 
 class KvPositions {
  public:
@@ -39,4 +39,4 @@ class KvPositions {
   std::int64_t ring_floor_ = 0;  // lowest position whose keys are still in every ring
 };
 
-}  // namespace mimo::cpu
+}  // namespace mimo::model
