@@ -14,10 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <exception>
-#include <functional>
 #include <mutex>
-#include <thread>
 
 #include "cuda/comm/communicator.hpp"
 #include "cuda/kernels/ops.hpp"
@@ -27,81 +24,12 @@
 #include "cuda/runtime/gpu_state.hpp"
 #include "cuda/stream/stream_runner.hpp"
 #include "cuda/tp/rank_models.hpp"
+#include "cuda/tp/tp_state.hpp"
 #include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"
 #include "program/program_cache.hpp"
 
 namespace mimo::cuda::tp {
-namespace {
-
-// Restores the calling thread's current device (the caller may drive its own GPU work).
-class DeviceGuard {
- public:
-  DeviceGuard() { cudaGetDevice(&device_); }
-  ~DeviceGuard() { cudaSetDevice(device_); }
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int device_ = 0;
-};
-
-// Runs fn(rank) on one thread per rank and rethrows the first failure after all have ended.
-void for_each_rank(int n, const std::function<void(int)>& fn) {
-  std::vector<std::exception_ptr> errors(n);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        fn(r);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-}
-
-// A session's state: one GpuState per rank, each on its rank's device.
-class TpState final : public exec::ExecutorState {
- public:
-  std::int64_t length() const override { return ranks.front()->length(); }
-  std::int64_t max_context() const override { return ranks.front()->max_context(); }
-  int max_step_tokens() const override { return ranks.front()->max_step_tokens(); }
-  bool can_truncate(std::int64_t n) const override { return ranks.front()->can_truncate(n); }
-  void truncate(std::int64_t n) override {
-    const DeviceGuard guard;
-    for (std::size_t r = 0; r < ranks.size(); ++r) {
-      check(cudaSetDevice(devices[r]), "cudaSetDevice");
-      ranks[r]->truncate(n);
-    }
-  }
-  std::unique_ptr<exec::ExecutorState> clone() const override {
-    const DeviceGuard guard;
-    auto out = std::make_unique<TpState>();
-    out->devices = devices;
-    for (std::size_t r = 0; r < ranks.size(); ++r) {
-      check(cudaSetDevice(devices[r]), "cudaSetDevice");
-      std::unique_ptr<exec::ExecutorState> copy = ranks[r]->clone();
-      out->ranks.emplace_back(static_cast<GpuState*>(copy.release()));
-    }
-    return out;
-  }
-  ~TpState() override {
-    const DeviceGuard guard;
-    for (std::size_t r = 0; r < ranks.size(); ++r) {
-      cudaSetDevice(devices[r]);
-      ranks[r].reset();
-    }
-  }
-  std::vector<int> devices;
-  std::vector<std::unique_ptr<GpuState>> ranks;
-};
-
-}  // namespace
 
 struct Rank {
   int index = 0;

@@ -1,0 +1,67 @@
+// TpState and the rank helpers (see tp_state.hpp).
+#include "cuda/tp/tp_state.hpp"
+
+#include <cuda_runtime.h>
+
+#include <exception>
+#include <thread>
+
+#include "cuda/runtime/cuda_check.hpp"
+
+namespace mimo::cuda::tp {
+
+DeviceGuard::DeviceGuard() {
+  cudaGetDevice(&device_);
+}
+
+DeviceGuard::~DeviceGuard() {
+  cudaSetDevice(device_);
+}
+
+void for_each_rank(int n, const std::function<void(int)>& fn) {
+  std::vector<std::exception_ptr> errors(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      try {
+        fn(r);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+TpState::~TpState() {
+  const DeviceGuard guard;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    cudaSetDevice(devices[r]);
+    ranks[r].reset();
+  }
+}
+
+void TpState::truncate(std::int64_t n) {
+  const DeviceGuard guard;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    check(cudaSetDevice(devices[r]), "cudaSetDevice");
+    ranks[r]->truncate(n);
+  }
+}
+
+std::unique_ptr<exec::ExecutorState> TpState::clone() const {
+  const DeviceGuard guard;
+  auto out = std::make_unique<TpState>();
+  out->devices = devices;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    check(cudaSetDevice(devices[r]), "cudaSetDevice");
+    std::unique_ptr<exec::ExecutorState> copy = ranks[r]->clone();
+    out->ranks.emplace_back(static_cast<GpuState*>(copy.release()));
+  }
+  return out;
+}
+
+}  // namespace mimo::cuda::tp

@@ -1,0 +1,43 @@
+// The tensor-parallel executor's per-session state - one GpuState per rank, each on its rank's
+// device - and the host helpers that drive the ranks.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "cuda/runtime/gpu_state.hpp"
+#include "exec/executor.hpp"
+
+namespace mimo::cuda::tp {
+
+// Restores the calling thread's current device (the caller may drive its own GPU work).
+class DeviceGuard {
+ public:
+  DeviceGuard();
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int device_ = 0;
+};
+
+// Runs fn(rank) on one thread per rank and rethrows the first failure after all have ended.
+void for_each_rank(int n, const std::function<void(int)>& fn);
+
+class TpState final : public exec::ExecutorState {
+ public:
+  ~TpState() override;
+  std::int64_t length() const override { return ranks.front()->length(); }
+  std::int64_t max_context() const override { return ranks.front()->max_context(); }
+  int max_step_tokens() const override { return ranks.front()->max_step_tokens(); }
+  bool can_truncate(std::int64_t n) const override { return ranks.front()->can_truncate(n); }
+  void truncate(std::int64_t n) override;
+  std::unique_ptr<exec::ExecutorState> clone() const override;
+
+  std::vector<int> devices;
+  std::vector<std::unique_ptr<GpuState>> ranks;
+};
+
+}  // namespace mimo::cuda::tp
