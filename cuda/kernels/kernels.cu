@@ -60,29 +60,22 @@ __global__ void split_rows_kernel(const float* x, int cols, SplitActivations out
   split_row_tile(x + base, cols, out.hi + base, out.lo + base, out.inv_scale + blockIdx.x, scratch);
 }
 
+// Block (t, h): head h of token t.
 __global__ void rope_kernel(float* x, const int* positions, int n_heads, int head_dim, int half,
                             const float* inv_freq) {
   follow_previous_kernel();
   const int t = blockIdx.x, h = blockIdx.y;
   float* head = x + (static_cast<std::size_t>(t) * n_heads + h) * head_dim;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    rope_pair_tile(head, half, i, inv_freq[i], positions[t]);
-  }
+  rope_head_tile(head, half, inv_freq, positions[t], BlockThread{threadIdx.x, blockDim.x});
 }
 
+// Block (t, h): kv head h of token t.
 __global__ void store_kv_kernel(const float* k, const float* v, const int* positions,
                                 AttentionShape a, float value_scale, KvCacheView cache) {
   follow_previous_kernel();
   const int t = blockIdx.x, h = blockIdx.y;
-  const std::size_t slot =
-      static_cast<std::size_t>(positions[t] % cache.capacity) * a.num_kv_heads + h;
-  const std::size_t src = static_cast<std::size_t>(t) * a.num_kv_heads + h;
-  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) {
-    cache.k[slot * a.head_dim + d] = k[src * a.head_dim + d];
-  }
-  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
-    cache.v[slot * a.v_head_dim + d] = v[src * a.v_head_dim + d] * value_scale;
-  }
+  store_kv_tile(k, v, t, h, positions[t], a, value_scale, cache,
+                BlockThread{threadIdx.x, blockDim.x});
 }
 
 // Blocks (t, h): h < num_heads rotates query head h; the others rotate key head
@@ -96,38 +89,18 @@ __global__ void rope_store_kv_kernel(float* q, float* k, const float* v, const i
   const int pos = positions[t];
   if (static_cast<int>(blockIdx.y) < a.num_heads) {
     float* head = q + (static_cast<std::size_t>(t) * a.num_heads + blockIdx.y) * a.head_dim;
-    for (int i = threadIdx.x; i < half; i += blockDim.x) {
-      rope_pair_tile(head, half, i, inv_freq[i], pos);
-    }
+    rope_head_tile(head, half, inv_freq, pos, BlockThread{threadIdx.x, blockDim.x});
     return;  // block-uniform
   }
-  // A key's rotated pair goes to the cache from the registers that rotated it (no barrier and
-  // no second read); the unrotated dims and the value are copied alongside.
-  const int h = blockIdx.y - a.num_heads;
-  const std::size_t src = static_cast<std::size_t>(t) * a.num_kv_heads + h;
-  const std::size_t slot = static_cast<std::size_t>(pos % cache.capacity) * a.num_kv_heads + h;
-  float* head = k + src * a.head_dim;
-  float* cached = cache.k + slot * a.head_dim;
-  for (int i = threadIdx.x; i < half; i += blockDim.x) {
-    float x0 = head[i], x1 = head[i + half];
-    rope_rotate(x0, x1, inv_freq[i], pos);
-    head[i] = x0;
-    head[i + half] = x1;
-    cached[i] = x0;
-    cached[i + half] = x1;
-  }
-  for (int d = 2 * half + threadIdx.x; d < a.head_dim; d += blockDim.x) cached[d] = head[d];
-  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
-    cache.v[slot * a.v_head_dim + d] = v[src * a.v_head_dim + d] * value_scale;
-  }
+  rope_store_kv_tile(k, v, t, blockIdx.y - a.num_heads, pos, a, half, inv_freq, value_scale, cache,
+                     BlockThread{threadIdx.x, blockDim.x});
 }
 
 __global__ void silu_mul_kernel(const float* gate, const float* up, std::size_t count, float* out) {
   follow_previous_kernel();
-  for (std::size_t i = blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<std::size_t>(gridDim.x) * blockDim.x) {
-    out[i] = silu(gate[i]) * up[i];
-  }
+  silu_mul_tile(gate, up, count, out,
+                blockIdx.x * static_cast<std::size_t>(blockDim.x) + threadIdx.x,
+                static_cast<std::size_t>(gridDim.x) * blockDim.x);
 }
 
 // ---- embedding, sampling, probes ----

@@ -10,6 +10,7 @@
 #include "cuda/kernels/ops.hpp"
 #include "cuda/tiles/linear.cuh"
 #include "cuda/tiles/linear_mma.cuh"
+#include "cuda/tiles/lm_head.cuh"
 
 namespace mimo::cuda {
 namespace {
@@ -86,13 +87,7 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
     }
   }
   const int row0 = (blockIdx.x - first_block) * 16 * kM, t0 = blockIdx.y * 8;
-  if (64 * warp + 16 * q < w.cols) {
-#pragma unroll
-    for (int r = 0; r < 2 * kM; ++r) {
-      const int row = min(row0 + 8 * r + g, w.rows - 1);
-      prefetch_l2(w.codes + static_cast<std::size_t>(row) * w.cols + 64 * warp + 16 * q);
-    }
-  }
+  prefetch_fp8_mma_step<kM>(w, row0, warp, g, q);
   follow_previous_kernel();
   __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
   const int n = min(8, n_tokens - t0);
@@ -110,112 +105,19 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
   });
 }
 
-// BF16 on tensor cores (cols % 64 == 0; the lm_head). A 16-row tile for up to 8 tokens
-// (grid.y: tiles of 8 tokens): the block's 8 or 16 warps split the 64-column steps and add their
-// partial sums in warp order. Per step lane 4 g + q reads 16 columns (16 q .. 16 q + 15) of rows
-// g and g + 8 and of token g's activations, split into hi / mid / lo BF16 pieces (one n-tile
-// each, so a token's column depends only on its own activations: a token gives the same bits
-// alone as in a step). The k order inside an mma is free as long as A and B agree: mma k takes
-// words 2k, 2k + 1 of the lane's columns. A warp issues its next step's loads before this step's
-// mmas (two steps in flight: the HBM stream needs them; one was 0.60 of the roofline).
-struct Bf16MmaStep {
-  uint4 a[2][2];  // [row g / g + 8][columns 16 q .. + 7 / + 8 .. + 15]
-  float4 x[4];
-};
-
-__device__ __forceinline__ void load_bf16_mma_step(const std::uint16_t* const (&rows)[2],
-                                                   const float* xt, int col, Bf16MmaStep& s) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) s.a[r][h] = load_stream_u4(rows[r] + col + 8 * h);
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-    s.x[i] = xt != nullptr ? __ldg(reinterpret_cast<const float4*>(xt + col) + i)
-                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-}
-
-__device__ __forceinline__ void mma_bf16_mma_step(const Bf16MmaStep& s, float (&acc)[3][4]) {
-  std::uint32_t b[8][3];  // word k (columns 2k, 2k + 1 of the lane's 16) of each piece
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    split3_bf16_pair(s.x[i].x, s.x[i].y, b[2 * i]);
-    split3_bf16_pair(s.x[i].z, s.x[i].w, b[2 * i + 1]);
-  }
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const std::uint32_t frag[4] = {
-        word_of(s.a[0][k / 2], 2 * (k % 2)), word_of(s.a[1][k / 2], 2 * (k % 2)),
-        word_of(s.a[0][k / 2], 2 * (k % 2) + 1), word_of(s.a[1][k / 2], 2 * (k % 2) + 1)};
-#pragma unroll
-    for (int p = 0; p < 3; ++p) mma_bf16(acc[p], frag, b[2 * k][p], b[2 * k + 1][p]);
-  }
-}
-
-// Rows g and g + 8 of a 16-row tile (the last row stands in for rows past the end).
-__device__ __forceinline__ void bf16_tile_rows(const Bf16Matrix& w, int tile, int g,
-                                               const std::uint16_t* (&rows)[2]) {
-#pragma unroll
-  for (int r = 0; r < 2; ++r)
-    rows[r] = w.values + static_cast<std::size_t>(min(16 * tile + 8 * r + g, w.rows - 1)) * w.cols;
-}
-
-// Adds the warps' partial sums (red: [warp][c][lane]) in warp order and stores tile `tile`.
-__device__ __forceinline__ void store_bf16_mma_tile(const Bf16Matrix& w, const float* red,
-                                                    int warps, int tile, int t0, int n, float* y) {
-  for (int o = threadIdx.x; o < 4 * kWarpSize; o += blockDim.x) {
-    const int c = o / kWarpSize, l = o % kWarpSize;
-    const int row = 16 * tile + l / 4 + 8 * (c / 2), t = 2 * (l % 4) + c % 2;
-    float total = 0.0f;
-    for (int v = 0; v < warps; ++v) total += red[(v * 4 + c) * kWarpSize + l];
-    if (t < n && row < w.rows) y[static_cast<std::size_t>(t0 + t) * w.rows + row] = total;
-  }
-}
-
-// kWarps: the most warps a block (launch bounds, shared space). Long-lived blocks: block b takes
-// tiles b, b + gridDim.x, ...; a warp's next load crosses into the next tile, so the stream does
-// not stop between tiles. Partial sums alternate between two shared buffers: one barrier a tile (a
-// buffer is rewritten only after the next barrier, which every thread reaches after storing from
-// it).
+// BF16 on tensor cores (cols % 64 == 0; the lm_head; cuda/tiles/lm_head.cuh): block b takes the
+// 16-row tiles b, b + gridDim.x, ... for the tokens blockIdx.y * 8 .. + 7. kWarps: the most warps
+// a block (launch bounds, shared space).
 template <int kWarps>
 __global__ void __launch_bounds__(kWarps* kWarpSize)
     bf16_mma_linear_kernel(Bf16Matrix w, const float* x, int n_tokens, float* y) {
-  const int warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize;
-  const int warps = blockDim.x / kWarpSize, g = lane / 4, q = lane % 4;
-  const int tiles = (w.rows + 15) / 16, steps = w.cols / 64, t0 = blockIdx.y * 8;
+  const Bf16MmaThread th = bf16_mma_thread(w, BlockThread{threadIdx.x, blockDim.x});
+  const int t0 = blockIdx.y * 8;
   const std::uint16_t* rows[2];
-  bf16_tile_rows(w, blockIdx.x, g, rows);
-  if (warp < steps) {  // the first step's weights move towards L2 while the previous kernel ends
-    prefetch_l2(rows[0] + 64 * warp + 16 * q);
-    prefetch_l2(rows[1] + 64 * warp + 16 * q);
-  }
+  bf16_mma_begin(w, blockIdx.x, th, rows);
   follow_previous_kernel();
   __shared__ float red[2][kWarps * 4 * kWarpSize];
-  const int n = min(8, n_tokens - t0);
-  const float* xt = g < n ? x + static_cast<std::size_t>(t0 + g) * w.cols : nullptr;
-  Bf16MmaStep cur;
-  if (warp < steps) load_bf16_mma_step(rows, xt, 64 * warp + 16 * q, cur);
-  int buffer = 0;
-  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x, buffer ^= 1) {
-    float acc[3][4] = {};
-    for (int step = warp; step < steps; step += warps) {
-      int next_step = step + warps, next_tile = tile;  // this tile's next step, else the next's
-      if (next_step >= steps) {
-        next_step = warp;
-        next_tile = tile + gridDim.x;
-        bf16_tile_rows(w, min(next_tile, tiles - 1), g, rows);
-      }
-      Bf16MmaStep next;
-      if (next_tile < tiles) load_bf16_mma_step(rows, xt, 64 * next_step + 16 * q, next);
-      mma_bf16_mma_step(cur, acc);
-      cur = next;
-    }
-#pragma unroll
-    for (int c = 0; c < 4; ++c)
-      red[buffer][(warp * 4 + c) * kWarpSize + lane] = (acc[0][c] + acc[1][c]) + acc[2][c];
-    __syncthreads();
-    store_bf16_mma_tile(w, red[buffer], warps, tile, t0, n, y);
-  }
+  bf16_mma_tiles<kWarps>(w, x, n_tokens, t0, blockIdx.x, gridDim.x, th, rows, red, y);
 }
 
 int sm_count() {

@@ -13,7 +13,9 @@
 // Every sum is per chunk in a fixed order and then over the chunks by a block-wide reduction or
 // scan (a fixed tree, in the last block to arrive), and every search for
 // a crossing scans the chunk found with a CUB BlockScan: the same row gives the same token on
-// every run (CUB's device-wide float scan does not promise that).
+// every run (CUB's device-wide float scan does not promise that). The per-chunk math is in
+// cuda/tiles/sampling.cuh; the CUB block collectives, the grid finish (the last block to arrive)
+// and the RowState bookkeeping stay here.
 #include <climits>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
@@ -36,10 +38,7 @@ struct MaxOf {
 
 struct CombineStats {
   __device__ StatsPartial operator()(const StatsPartial& a, const StatsPartial& b) const {
-    StatsPartial r = tiles::arg_better(b.max, b.argmax, a.max, a.argmax) ? b : a;
-    r.n_candidates = a.n_candidates + b.n_candidates;
-    r.invalid = a.invalid | b.invalid;
-    return r;
+    return tiles::combine_stats(a, b);
   }
 };
 
@@ -163,8 +162,7 @@ __global__ void apply_entries_kernel(const Staging* staged, SamplingParams* para
   __syncthreads();
   for (int e = threadIdx.x; e < p.n_entries; e += kThreads) {
     const SamplingEntry entry = staged->entries[e];
-    if (entry.token < 0 || entry.token >= vocab) continue;  // the host stages ids in range
-    adj[entry.token] = tiles::adjusted_logit(logits[entry.token], entry, staged->biases, p);
+    tiles::apply_entry(entry, staged->biases, p, logits, adj, vocab);
   }
 }
 
@@ -173,15 +171,8 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
                                  RowState* st) {
   const StatsPartial none{__int_as_float(0x7FC00000), -1, 0, 0};
   StatsPartial mine = none;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    const float l = adj[i];
-    if (isnan(l) || l == INFINITY) mine.invalid = 1;
-    if (l > -INFINITY) ++mine.n_candidates;
-    if (tiles::arg_better(l, i, mine.max, mine.argmax)) {
-      mine.max = l;
-      mine.argmax = i;
-    }
-  }
+  tiles::row_stats_chunk(adj, chunk_begin(chunk) + threadIdx.x, chunk_end(chunk, vocab), kThreads,
+                         mine);
   using Reduce = cub::BlockReduce<StatsPartial, kThreads>;
   __shared__ typename Reduce::TempStorage storage;
   const StatsPartial block = Reduce(storage).Reduce(mine, CombineStats{});
@@ -193,7 +184,7 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
   st->max = all.max;
   st->argmax = all.argmax;
   st->invalid = all.invalid || all.n_candidates == 0;
-  const int k = p.top_k > 0 ? min(p.top_k, all.n_candidates) : all.n_candidates;
+  const int k = tiles::top_k_keep(p.top_k, all.n_candidates);
   st->keep = st->invalid ? 0 : k;
   st->cut_min = st->keep;
   st->cross_chunk = -1;
@@ -206,10 +197,8 @@ __global__ void row_stats_kernel(const float* __restrict__ adj, int vocab, int c
 __global__ void greedy_log_sum_kernel(const float* __restrict__ adj, int vocab, int chunk,
                                       RowState* st, double* partials, SampledRow* out) {
   const float max = st->max;
-  double sum = 0.0;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    sum += tiles::candidate_weight(__fsub_rn(adj[i], max));
-  }
+  const double sum = tiles::exp_sum_chunk(adj, max, chunk_begin(chunk) + threadIdx.x,
+                                          chunk_end(chunk, vocab), kThreads);
   double total = 0.0;
   if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   out->status = st->invalid ? 1 : 0;
@@ -237,16 +226,11 @@ __global__ void cut_weights_kernel(const float* __restrict__ z, int vocab, int c
                                    int* index_partials) {
   if (st->invalid) return;
   const int k = st->keep;
-  const float min_p = params->min_p;
-  const double threshold = min_p > 0.0f ? log(static_cast<double>(min_p)) : -INFINITY;
+  const double threshold = tiles::min_p_threshold(params->min_p);
   double sum = 0.0;
   int first_below = INT_MAX;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    const double w = i < k ? static_cast<double>(tiles::candidate_weight(z[i])) : 0.0;
-    weights[i] = w;
-    sum += w;
-    if (i < k && static_cast<double>(z[i]) < threshold) first_below = min(first_below, i);
-  }
+  tiles::cut_weights_chunk(z, k, threshold, chunk_begin(chunk) + threadIdx.x,
+                           chunk_end(chunk, vocab), kThreads, weights, sum, first_below);
   int cut_min = INT_MAX;
   if (!grid_sum_and_index(sum, first_below, INT_MAX, MinOf{}, sum_partials, index_partials,
                           &st->arrivals, &cut_min)) {
@@ -276,25 +260,11 @@ __device__ int first_crossing(const double* __restrict__ values, int begin, int 
   __shared__ int found;
   for (int tile = begin; tile < n; tile += kTile) {
     double v[kItems];
-    double mine = 0.0;
-    for (int j = 0; j < kItems; ++j) {
-      const int i = tile + threadIdx.x * kItems + j;
-      v[j] = i < n ? values[i] : 0.0;
-      mine += v[j];
-    }
+    const double mine = tiles::crossing_items<kItems>(values, tile, n, threadIdx.x, v);
     double before = 0.0, aggregate = 0.0;
     Scan(scan_storage).ExclusiveSum(mine, before, aggregate);
-    double running = prefix + before;
-    int hit = INT_MAX;
-    for (int j = 0; j < kItems; ++j) {
-      const int i = tile + threadIdx.x * kItems + j;
-      running += v[j];
-      const bool passes = kStrict ? (v[j] > 0.0 && running > target) : running >= target;
-      if (i < n && passes) {
-        hit = i;
-        break;
-      }
-    }
+    const int hit =
+        tiles::crossing_in_items<kStrict, kItems>(v, tile, n, threadIdx.x, prefix + before, target);
     const int tile_hit = MinReduce(min_storage).Reduce(hit, MinOf{});
     if (threadIdx.x == 0) found = tile_hit;
     __syncthreads();
@@ -323,11 +293,8 @@ __global__ void survivor_total_kernel(const double* __restrict__ weights, int vo
                                       RowState* st, double* partials) {
   if (st->invalid) return;
   const int m = st->survivors;
-  double sum = 0.0;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, min(vocab, m));
-       i += kThreads) {
-    sum += weights[i];
-  }
+  const double sum = tiles::sum_chunk(weights, chunk_begin(chunk) + threadIdx.x,
+                                      chunk_end(chunk, min(vocab, m)), kThreads);
   double total = 0.0;
   if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   st->total = total;
@@ -343,7 +310,7 @@ __global__ void scatter_probs_kernel(const double* __restrict__ weights,
   if (st->invalid) return;
   const int i = element_index();
   if (i >= st->survivors) return;
-  const float p = static_cast<float>(weights[i] / st->total);
+  const float p = tiles::survivor_prob(weights[i], st->total);
   if (ranked_ids[i] == params->draft) {
     st->p_draft = p;
   } else {
@@ -357,16 +324,11 @@ __global__ void unranked_weights_kernel(const float* __restrict__ adj, int vocab
                                         const SamplingParams* params, RowState* st,
                                         double* __restrict__ weights, double* partials) {
   if (st->invalid) return;
-  const float max = st->max, temperature = params->temperature, min_p = params->min_p;
-  const double threshold = min_p > 0.0f ? log(static_cast<double>(min_p)) : -INFINITY;
-  double sum = 0.0;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    const float z = tiles::candidate_key(adj[i], max, temperature);
-    const double w =
-        static_cast<double>(z) >= threshold ? static_cast<double>(tiles::candidate_weight(z)) : 0.0;
-    weights[i] = w;
-    sum += w;
-  }
+  const float max = st->max, temperature = params->temperature;
+  const double threshold = tiles::min_p_threshold(params->min_p);
+  const double sum = tiles::unranked_weights_chunk(adj, max, temperature, threshold,
+                                                   chunk_begin(chunk) + threadIdx.x,
+                                                   chunk_end(chunk, vocab), kThreads, weights);
   double total = 0.0;
   if (!grid_sum(sum, partials, &st->arrivals, &total) || threadIdx.x != 0) return;
   st->total = total;
@@ -380,7 +342,7 @@ __global__ void unranked_probs_kernel(const double* __restrict__ weights, int vo
   if (st->invalid) return;
   const int i = element_index();
   if (i >= vocab) return;
-  const float p = static_cast<float>(weights[i] / st->total);
+  const float p = tiles::survivor_prob(weights[i], st->total);
   if (i == params->draft) {
     st->p_draft = p;
     probs_by_id[i] = 0.0;
@@ -397,11 +359,8 @@ __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int v
   if (st->invalid) return;
   double sum = 0.0;
   int last = -1;
-  for (int i = chunk_begin(chunk) + threadIdx.x; i < chunk_end(chunk, vocab); i += kThreads) {
-    const double p = probs_by_id[i];
-    sum += p;
-    if (p > 0.0) last = i;
-  }
+  tiles::probs_chunk(probs_by_id, chunk_begin(chunk) + threadIdx.x, chunk_end(chunk, vocab),
+                     kThreads, sum, last);
   int last_nonzero = -1;
   if (!grid_sum_and_index(sum, last, -1, MaxOf{}, sum_partials, index_partials, &st->arrivals,
                           &last_nonzero)) {
@@ -430,14 +389,7 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   const SamplingParams p = *params;
   int token = st->argmax;
   bool accepted = false;
-  if (p.draw && p.draft >= 0) {
-    // Sampler::sample_from({P(draft), max(0, total - P(draft))}) with u: index 0 accepts.
-    const float coin_draft = st->p_draft;
-    const float coin_rest = static_cast<float>(fmax(0.0, st->total_p - coin_draft));
-    const double coin_target = p.u * (static_cast<double>(coin_draft) + coin_rest);
-    accepted =
-        coin_draft > 0.0f && (coin_target < static_cast<double>(coin_draft) || !(coin_rest > 0.0f));
-  }
+  if (p.draw && p.draft >= 0) accepted = tiles::accept_draft(st->p_draft, st->total_p, p.u);
   if (p.draw && accepted) {
     token = p.draft;
   } else if (p.draw) {
@@ -468,14 +420,7 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
       p.draw && out->status == 0 ? tiles::candidate_key(adj[token], st->max, p.temperature) : 0.0f;
   out->logprob = static_cast<float>(static_cast<double>(z_token) - log_sum);
   const int n = min(min(p.top_logprobs, kMaxTopLogprobs), st->survivors);
-  int listed = 0;
-  for (int i = 0; i < n; ++i) {
-    if (tiles::candidate_weight(z[i]) == 0.0f) break;
-    out->top_ids[listed] = ranked_ids[i];
-    out->top_logprobs[listed] = static_cast<float>(static_cast<double>(z[i]) - log_sum);
-    ++listed;
-  }
-  out->n_top = listed;
+  out->n_top = tiles::list_top_logprobs(z, ranked_ids, n, log_sum, out->top_ids, out->top_logprobs);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ namespace mimo::cuda::sampling {
 
 using tiles::SamplingEntry;
 using tiles::SamplingParams;
+using tiles::StatsPartial;
 
 constexpr int kThreads = 256;
 constexpr int kItems = 4;  // per thread in a crossing search's tile
@@ -38,13 +39,6 @@ struct RowState {
   float p_draft;   // a verify row: P(draft), left out of probs_by_id
   double total_p;  // sum of P over every token (the draft included)
   unsigned arrivals;
-};
-
-struct StatsPartial {
-  float max;
-  int argmax;
-  int n_candidates;
-  int invalid;
 };
 
 // What comes back to the host (pinned, mapped: the last kernel writes it directly).

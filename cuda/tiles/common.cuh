@@ -11,6 +11,16 @@ namespace mimo::cuda::tiles {
 
 inline constexpr int kWarpSize = 32;
 
+// A thread's place in its block, handed to a tile by its kernel (thread = threadIdx.x, threads =
+// blockDim.x), so the tile reads no thread or block index of its own.
+struct BlockThread {
+  unsigned thread;
+  unsigned threads;
+  __device__ __forceinline__ int warp() const { return thread / kWarpSize; }
+  __device__ __forceinline__ int lane() const { return thread % kWarpSize; }
+  __device__ __forceinline__ int warps() const { return threads / kWarpSize; }
+};
+
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);

@@ -14,6 +14,21 @@
 
 namespace mimo::cuda::tiles {
 
+// The load half's warm-up: moves the lines lane 4 g + q reads in 64-column step `step` of the kM
+// 16-row tiles at row0 towards L2 (weights only: a kernel may call this before it waits for the
+// previous kernel).
+template <int kM>
+__device__ __forceinline__ void prefetch_fp8_mma_step(const Fp8Matrix& w, int row0, int step, int g,
+                                                      int q) {
+  if (64 * step + 16 * q < w.cols) {
+#pragma unroll
+    for (int r = 0; r < 2 * kM; ++r) {
+      const int row = min(row0 + 8 * r + g, w.rows - 1);
+      prefetch_l2(w.codes + static_cast<std::size_t>(row) * w.cols + 64 * step + 16 * q);
+    }
+  }
+}
+
 // One warp: out[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1 of up to 4 kSets)
 // = the 64-column steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's
 // 16 codes at column 64 s + 16 q and, through src[set] (F32Row or SplitRow, cuda/tiles/mma.cuh's
