@@ -46,13 +46,20 @@ void attend_one(const KvLayerView& kv, const AttentionParams& params, const floa
 
 void attention(ThreadPool& pool, const KvLayerView& kv, const AttentionParams& params,
                const float* q, int n_queries, std::int64_t first_pos, float* out) {
-  const int heads = params.num_heads;
-  pool.parallel_for(static_cast<std::int64_t>(n_queries) * heads,
+  attention_heads(pool, kv, params, q, n_queries, first_pos, out, 0, params.num_heads);
+}
+
+void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionParams& params,
+                     const float* q, int n_queries, std::int64_t first_pos, float* out,
+                     int head_begin, int head_end) {
+  const int heads = params.num_heads, count = head_end - head_begin;
+  pool.parallel_for(static_cast<std::int64_t>(n_queries) * count,
                     [&](std::int64_t begin, std::int64_t end) {
                       std::vector<float> scores;
-                      for (std::int64_t item = begin; item < end; ++item) {
-                        const int i = static_cast<int>(item / heads);
-                        const int h = static_cast<int>(item % heads);
+                      for (std::int64_t job = begin; job < end; ++job) {
+                        const int i = static_cast<int>(job / count);
+                        const int h = head_begin + static_cast<int>(job % count);
+                        const std::int64_t item = std::int64_t{i} * heads + h;
                         attend_one(kv, params, q + item * kv.head_dim, h, first_pos + i, scores,
                                    out + item * kv.v_head_dim);
                       }

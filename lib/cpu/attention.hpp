@@ -32,4 +32,10 @@ struct AttentionParams {
 void attention(ThreadPool& pool, const KvLayerView& kv, const AttentionParams& params,
                const float* q, int n_queries, std::int64_t first_pos, float* out);
 
+// The same for query heads [head_begin, head_end) only (the other heads' outputs untouched):
+// each (query, head) is computed exactly as attention() computes it.
+void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionParams& params,
+                     const float* q, int n_queries, std::int64_t first_pos, float* out,
+                     int head_begin, int head_end);
+
 }  // namespace mimo::cpu

@@ -65,6 +65,10 @@ void CpuRunner::run(const program::StepProgram& program, cpu::KvCache& cache, Cp
 
 void CpuRunner::run_op(const Op& op, cpu::KvCache& cache, CpuBuffers& b, const ChunkIo& io,
                        int tile) const {
+  if (tile >= 0 && op.kind == OpKind::kAttention) {
+    attention(op.layer, cache, b, static_cast<int>(io.tokens.size()), tile);
+    return;
+  }
   if (tile >= 0) {
     projection_tile(op, tile, b, io);
     return;
@@ -155,7 +159,7 @@ void CpuRunner::rope_store_kv(int layer, cpu::KvCache& cache, CpuBuffers& b, int
   }
 }
 
-void CpuRunner::attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const {
+void CpuRunner::attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n, int tile) const {
   const model::AttentionSpec& a = model_.config.attention(layer);
   const bool sliding = model_.config.layers[layer].attention == model::AttentionKind::kSliding;
   cpu::AttentionParams params;
@@ -163,7 +167,13 @@ void CpuRunner::attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) 
   params.window = sliding ? model_.config.sliding_window : 0;
   const std::vector<float>& sink = model_.layers[layer].sink;
   params.sinks = sink.empty() ? nullptr : sink.data();
-  cpu::attention(pool_, cache.view(layer), params, b.q.data(), n, b.positions[0], b.heads.data());
+  if (tile < 0) {
+    cpu::attention(pool_, cache.view(layer), params, b.q.data(), n, b.positions[0], b.heads.data());
+    return;
+  }
+  const int group = a.num_heads / a.num_kv_heads;  // the query heads of kv head `tile`
+  cpu::attention_heads(pool_, cache.view(layer), params, b.q.data(), n, b.positions[0],
+                       b.heads.data(), tile * group, (tile + 1) * group);
 }
 
 void CpuRunner::route(int layer, CpuBuffers& b, int n) const {

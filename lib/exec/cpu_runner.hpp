@@ -47,8 +47,8 @@ class CpuRunner {
   void run(const program::StepProgram& program, cpu::KvCache& cache, CpuBuffers& buffers,
            const ChunkIo& io, const std::vector<program::Task>* tasks = nullptr) const;
 
-  // One op, or one tile of a projection (tile >= 0). The chunk's buffers must be sized
-  // (prepare) and the cache reserved.
+  // One op, or one tile of a projection or of attention (tile >= 0). The chunk's buffers must be
+  // sized (prepare) and the cache reserved.
   void run_op(const program::Op& op, cpu::KvCache& cache, CpuBuffers& buffers, const ChunkIo& io,
               int tile = -1) const;
   void prepare(CpuBuffers& buffers, const ChunkIo& io, std::int64_t first_pos) const;
@@ -57,7 +57,8 @@ class CpuRunner {
   void add_norm(const program::Op& op, CpuBuffers& b, int n) const;
   void qkv(int layer, CpuBuffers& b, int n) const;
   void rope_store_kv(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const;
-  void attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const;
+  // All heads, or (tile >= 0) the query heads of kv head `tile`.
+  void attention(int layer, cpu::KvCache& cache, CpuBuffers& b, int n, int tile = -1) const;
   void route(int layer, CpuBuffers& b, int n) const;
   void experts(int layer, CpuBuffers& b, int n) const;
   void tap(const program::Op& op, const CpuBuffers& b, const ChunkIo& io) const;

@@ -41,6 +41,20 @@ std::vector<Task> tile_tasks(const StepProgram& program) {
       tasks.push_back({static_cast<int>(i), -1, op.reads, op.writes});
       continue;
     }
+    if (op.kind == OpKind::kAttention) {
+      const std::int64_t heads = op.tiling.rows, hd = op.tiling.widths[0],
+                         vhd = op.tiling.widths[1];
+      for (int t = 0; t < op.tiling.count; ++t) {
+        Task task{static_cast<int>(i), t, {}, {}};
+        for (const Access& a : op.reads) {
+          if (a.buffer != Buffer::kQuery) task.reads.push_back(a);
+        }
+        task.reads.push_back({Buffer::kQuery, -1, t * heads * hd, (t + 1) * heads * hd});
+        task.writes.push_back({Buffer::kHeads, -1, t * heads * vhd, (t + 1) * heads * vhd});
+        tasks.push_back(std::move(task));
+      }
+      continue;
+    }
     for (int t = 0; t < op.tiling.count; ++t) {
       Task task{static_cast<int>(i), t, op.reads, {}};
       const std::int64_t lo = std::int64_t{t} * op.tiling.rows, hi = lo + op.tiling.rows;

@@ -72,7 +72,7 @@ class Builder {
     op(OpKind::kRopeStoreKv, layer, std::move(reads), std::move(writes), {tokens(), 1, {}});
     op(OpKind::kAttention, layer,
        {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKvCache, layer}}, {{Buffer::kHeads}},
-       {tokens() * a.num_heads, 1, {}});
+       {a.num_kv_heads, a.num_heads / a.num_kv_heads, {a.head_dim, a.v_head_dim}});
     op(OpKind::kOutProj, layer, {{Buffer::kHeads}}, {{Buffer::kDelta}},
        {tiles_of(config_.hidden_size), kTileRows, {config_.hidden_size}});
   }

@@ -81,7 +81,8 @@ enum class Norm : std::uint8_t { kInput, kPostAttention, kFinal };
 // How an op's work splits into tiles (what the persistent engine will schedule): `count` tiles
 // of `rows` output rows (or heads, or expert slots) each. For the projections (kQkv, kOutProj,
 // kLmHead) tile t computes output features [t * rows, (t + 1) * rows) of the concatenation of
-// the op's outputs, whose widths are `widths` (q | k | v, or one buffer).
+// the op's outputs, whose widths are `widths` (q | k | v, or one buffer). For kAttention tile t
+// computes the `rows` query heads of kv head t; widths = {head_dim, v_head_dim}.
 struct Tiling {
   int count = 1;
   int rows = 0;
