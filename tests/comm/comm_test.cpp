@@ -1,7 +1,8 @@
 // NCCL communicators on 2+ GPUs, both bootstraps (single-process ncclCommInitAll, and a unique
 // id joined by one thread per GPU as separate processes would): all-reduce, all-gather and
 // reduce-scatter against float64 / exact host results on random data; NVLink multicast off.
-// main() exits 77 (ctest SKIP) with the reason when fewer than 2 GPUs are usable.
+// main() exits 77 (ctest SKIP) with the reason without a GPU; on one GPU it runs only the
+// [one-gpu] cases (the 1-rank tensor-parallel program in tp_test.cpp).
 #include <cuda_runtime_api.h>
 
 #include <cmath>
