@@ -216,10 +216,6 @@ void CpuRunner::tap(const Op& op, const CpuBuffers& b, const ChunkIo& io) const 
   }
 }
 
-}  // namespace mimo::exec
-
-namespace mimo::exec {
-
 void CpuRunner::projection_tile(const Op& op, int tile, CpuBuffers& b, const ChunkIo& io) const {
   if (op.tiling.widths.empty() || tile >= op.tiling.count) {
     throw Error(ErrorCode::kInternal,
