@@ -42,13 +42,17 @@ std::vector<std::int32_t> tokens_for(int n, int vocab, std::uint64_t seed) {
   return t;
 }
 
+// Same size and the same bits (empty vectors included: no memcmp of a null pointer).
+bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
 // A step's outputs after a fixed history: prefill `history`, then `step` with `options`.
 struct Outputs {
   std::vector<float> logits, hidden;
   bool operator==(const Outputs& o) const {
-    return logits.size() == o.logits.size() && hidden.size() == o.hidden.size() &&
-           std::memcmp(logits.data(), o.logits.data(), logits.size() * sizeof(float)) == 0 &&
-           std::memcmp(hidden.data(), o.hidden.data(), hidden.size() * sizeof(float)) == 0;
+    return same_bits(logits, o.logits) && same_bits(hidden, o.hidden);
   }
 };
 
