@@ -22,7 +22,7 @@
 
 #include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
-#include "cuda/stream/device_sampler.hpp"
+#include "cuda/runtime/device_sampler.hpp"
 
 namespace {
 

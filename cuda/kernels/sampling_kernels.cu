@@ -1,4 +1,4 @@
-// DeviceSampler: mimo::Sampler's chain on one device row (see cuda/stream/device_sampler.hpp).
+// DeviceSampler: mimo::Sampler's chain on one device row (see cuda/runtime/device_sampler.hpp).
 // Kernels in issue order:
 //   copy_row, apply_entries            adj = logits with bias and penalties applied
 //   row_stats                          max, arg-max, candidates, invalid rows; k = top-k prefix
@@ -21,8 +21,8 @@
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/sampling_layout.cuh"
-#include "cuda/runtime/cuda_check.hpp"
 #include "cuda/tiles/argmax.cuh"
 
 namespace mimo::cuda::sampling {
@@ -439,7 +439,7 @@ std::size_t sort_temp_bytes(int vocab) {
   return bytes;
 }
 
-void launch(const Buffers& b, const float* logits, DeviceSampler::Mode mode, cudaStream_t st) {
+void launch(const Buffers& b, const float* logits, SamplingMode mode, cudaStream_t st) {
   SamplingParams* params = b.params;
   RowState* state = b.state;
   const int blocks = b.blocks, chunk = b.chunk, vocab = b.vocab;
@@ -448,13 +448,13 @@ void launch(const Buffers& b, const float* logits, DeviceSampler::Mode mode, cud
   copy_row_kernel<<<elements, kThreads, 0, st>>>(logits, adj, vocab);
   apply_entries_kernel<<<1, kThreads, 0, st>>>(b.staging, params, logits, adj, vocab);
   row_stats_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params, b.stats_partials, state);
-  if (mode == DeviceSampler::Mode::kArgmax) {
+  if (mode == SamplingMode::kArgmax) {
     greedy_log_sum_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, state, b.sum_partials,
                                                        b.row);
     check(cudaGetLastError(), "greedy sampling kernels");
     return;
   }
-  if (mode == DeviceSampler::Mode::kUnranked) {
+  if (mode == SamplingMode::kUnranked) {
     unranked_weights_kernel<<<blocks, kThreads, 0, st>>>(adj, vocab, chunk, params, state,
                                                          b.weights, b.sum_partials);
     unranked_probs_kernel<<<elements, kThreads, 0, st>>>(b.weights, vocab, params, state,

@@ -1,14 +1,14 @@
 // The device sampler's memory layout, shared by its kernels (sampling_kernels.cu) and its host
-// side (cuda/stream/device_sampler.cu): launch constants, the per-row state the kernels pass along,
-// the staged request and the result row (both in mapped pinned memory), and the buffers of one
-// sampler as plain pointers.
+// side (cuda/runtime/device_sampler.cu): launch constants, the per-row state the kernels pass
+// along, the staged request and the result row (both in mapped pinned memory), and the buffers of
+// one sampler as plain pointers.
 #pragma once
 
 #include <cuda_runtime.h>
 
 #include <cstddef>
 
-#include "cuda/stream/device_sampler.hpp"
+#include "cuda/kernels/sampling_mode.hpp"
 #include "cuda/tiles/sampling.cuh"
 
 namespace mimo::cuda::sampling {
@@ -54,8 +54,8 @@ struct SampledRow {
 // The staged request (pinned, mapped): params, then entries, then bias values.
 struct Staging {
   SamplingParams params;
-  SamplingEntry entries[DeviceSampler::kMaxEntries];
-  float biases[DeviceSampler::kMaxEntries];
+  SamplingEntry entries[kMaxSamplingEntries];
+  float biases[kMaxSamplingEntries];
 };
 
 // One sampler's device buffers (vocab-sized unless noted) and its mapped staging / result.
@@ -87,6 +87,6 @@ int chunk_for(int vocab);
 std::size_t sort_temp_bytes(int vocab);
 
 // Issues the chain on logits[0, vocab) (see sampling_kernels.cu) on `stream`.
-void launch(const Buffers& b, const float* logits, DeviceSampler::Mode mode, cudaStream_t stream);
+void launch(const Buffers& b, const float* logits, SamplingMode mode, cudaStream_t stream);
 
 }  // namespace mimo::cuda::sampling

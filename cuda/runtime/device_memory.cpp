@@ -6,7 +6,7 @@
 
 #include <utility>
 
-#include "cuda/runtime/cuda_check.hpp"
+#include "cuda/kernels/cuda_check.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/ops.hpp"
-#include "cuda/runtime/cuda_check.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {

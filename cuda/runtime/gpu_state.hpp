@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cuda/runtime/device_memory.hpp"
-#include "cuda/stream/device_sampler.hpp"
+#include "cuda/runtime/device_sampler.hpp"
 #include "cuda/tiles/matrix_views.hpp"
 #include "exec/executor.hpp"
 #include "model/config.hpp"

@@ -14,8 +14,8 @@
 #include <mutex>
 #include <utility>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/step_ops.hpp"
-#include "cuda/runtime/cuda_check.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/device_query.hpp"
 #include "cuda/runtime/gpu_state.hpp"

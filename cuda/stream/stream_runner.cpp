@@ -10,8 +10,8 @@
 #include <initializer_list>
 #include <utility>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/step_ops.hpp"
-#include "cuda/runtime/cuda_check.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/expert_tables.hpp"
 #include "mimo/error.hpp"

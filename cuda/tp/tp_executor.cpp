@@ -17,9 +17,9 @@
 #include <mutex>
 
 #include "cuda/comm/communicator.hpp"
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/ops.hpp"
 #include "cuda/kernels/step_ops.hpp"
-#include "cuda/runtime/cuda_check.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/gpu_state.hpp"
 #include "cuda/stream/stream_runner.hpp"

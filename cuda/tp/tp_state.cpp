@@ -6,7 +6,7 @@
 #include <exception>
 #include <thread>
 
-#include "cuda/runtime/cuda_check.hpp"
+#include "cuda/kernels/cuda_check.hpp"
 
 namespace mimo::cuda::tp {
 

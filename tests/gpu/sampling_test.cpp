@@ -1,4 +1,4 @@
-// Sampling on the GPU (cuda/stream/device_sampler.hpp) against mimo::Sampler on the host, the
+// Sampling on the GPU (cuda/runtime/device_sampler.hpp) against mimo::Sampler on the host, the
 // chain's definition (docs/sampling.md): for fresh random rows (with ties, banned tokens and
 // penalised history) and every filter, the device must draw the same token with the same
 // generator value, with the same log-prob and top log-probs. Then through the public API:
@@ -19,7 +19,7 @@
 #include "api/sampler_access.hpp"
 #include "api/speculative_verify.hpp"
 #include "cuda/runtime/device_memory.hpp"
-#include "cuda/stream/device_sampler.hpp"
+#include "cuda/runtime/device_sampler.hpp"
 #include "gpu_test_support.hpp"
 #include "mimo/model.hpp"
 #include "mimo/sampler.hpp"

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "cuda/kernels/ops.hpp"
+#include "cuda/kernels/sampling_mode.hpp"
 #include "exec/sample_request.hpp"
 #include "mimo/sampler.hpp"
 
@@ -21,13 +22,9 @@ namespace mimo::cuda {
 
 class DeviceSampler {
  public:
-  // Greedy without top log-probs needs no ranking: one arg-max pass and one exp pass. Sampling
-  // with no top-k, no top-p and no top log-probs needs none either: min-p is a threshold and
-  // the draw walks the ids in order (kUnranked skips the sort). The rest is kRanked.
-  enum class Mode { kArgmax, kRanked, kUnranked };
+  using Mode = SamplingMode;  // cuda/kernels/sampling_mode.hpp
   static Mode mode_of(const exec::SampleRequest& request);
-  // Touched tokens (bias or window) and bias entries one request may carry.
-  static constexpr int kMaxEntries = 8192;
+  static constexpr int kMaxEntries = kMaxSamplingEntries;
 
   explicit DeviceSampler(int vocab);
   ~DeviceSampler();

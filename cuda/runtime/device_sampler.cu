@@ -6,10 +6,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/sampling_layout.cuh"
-#include "cuda/runtime/cuda_check.hpp"
 #include "cuda/runtime/device_memory.hpp"
-#include "cuda/stream/device_sampler.hpp"
+#include "cuda/runtime/device_sampler.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {

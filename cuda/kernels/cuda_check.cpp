@@ -1,5 +1,5 @@
 // See cuda_check.hpp.
-#include "cuda/runtime/cuda_check.hpp"
+#include "cuda/kernels/cuda_check.hpp"
 
 #include <fmt/format.h>
 
