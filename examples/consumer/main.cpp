@@ -1,11 +1,7 @@
 // Smallest host application: links the installed libmimo, inspects and runs a checkpoint.
 #include <cstdio>
 
-#include "mimo/checkpoint.hpp"
-#include "mimo/error.hpp"
-#include "mimo/model.hpp"
-#include "mimo/session.hpp"
-#include "mimo/version.hpp"
+#include "mimo/mimo.hpp"  // the umbrella header: the whole public API
 
 int main(int argc, char** argv) {
   std::printf("libmimo %s (CUDA backend: %s)\n", mimo::version(),

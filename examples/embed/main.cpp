@@ -1,10 +1,7 @@
 // Embedding libmimo in a host application: load a model, run a greedy generation, stream the
 // token ids, and stop on a condition of the host's choosing. (Shown in docs/api.md.)
 #include <cstdio>
-#include <mimo/error.hpp>
-#include <mimo/model.hpp>
-#include <mimo/sampler.hpp>
-#include <mimo/session.hpp>
+#include <mimo/mimo.hpp>
 
 int main(int argc, char** argv) {
   if (argc < 2) {
