@@ -143,6 +143,25 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   graph_logits = PinnedBuffer(static_cast<std::size_t>(config.vocab_size) * sizeof(float));
 }
 
+std::pair<int*, float*> GpuState::routes(int moe_index) {
+  const std::size_t first = std::size_t(moe_index) * max_step_tokens_ * config_.num_experts_per_tok;
+  return {scratch.experts.as<int>() + first, scratch.expert_weights.as<float>() + first};
+}
+
+std::vector<std::vector<int>> GpuState::chosen_experts(int n_tokens) const {
+  const int top_k = config_.num_experts_per_tok;
+  const std::size_t slots = std::size_t(max_step_tokens_) * top_k;
+  std::vector<std::vector<int>> out;
+  for (const model::LayerSpec& l : config_.layers) {
+    if (l.mlp != model::MlpKind::kMoe) continue;
+    std::vector<int> ids(std::size_t(n_tokens) * top_k);
+    copy_to_host(ids.data(), scratch.experts.as<int>() + out.size() * slots,
+                 ids.size() * sizeof(int));
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
 int GpuState::attention_key_segments(int layer) const {
   // About 32 keys a segment over the most keys a query can see: enough blocks to fill the GPU at
   // short contexts, few partials to merge at long ones. Since the segment kernel merges the

@@ -93,6 +93,11 @@ class GpuState final : public exec::ExecutorState {
   // Key segments of the segmented attention for a layer's cache (fixed per state, so a captured
   // graph stays valid for every position).
   int attention_key_segments(int layer) const;
+  // The routes of the `moe_index`-th MoE layer in scratch: chosen experts and their weights,
+  // [max_step_tokens, top_k] each (every MoE layer keeps its own: read after the step).
+  std::pair<int*, float*> routes(int moe_index);
+  // The experts every MoE layer chose for the first n_tokens tokens of the last step (waits).
+  std::vector<std::vector<int>> chosen_experts(int n_tokens) const;
   Scratch scratch;
   // Host staging of token ids and positions of a whole run (grown on demand).
   PinnedBuffer staging;

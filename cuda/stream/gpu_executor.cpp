@@ -63,10 +63,7 @@ struct GpuExecutor::Backend {
     }
     const StreamRunner::Mark mark_op = [&](const char* op) { mark(op, capturing); };
     for (const program::Op& op : program.ops) {
-      if (!capturing && op.kind == program::OpKind::kAddNorm &&
-          op.norm != program::Norm::kPostAttention) {
-        exec::throw_if_cancelled(options);  // between layers
-      }
+      if (!capturing && program::starts_layer(op)) exec::throw_if_cancelled(options);
       runner.issue(op, program.shape, s, stream, mark_op);
     }
   }
@@ -407,20 +404,7 @@ std::vector<std::pair<std::string, double>> GpuExecutor::take_profile() {
 
 std::vector<std::vector<int>> GpuExecutor::last_experts(const exec::ExecutorState& state,
                                                         int n_tokens) const {
-  const auto& s = dynamic_cast<const GpuState&>(state);
-  const int top_k = backend_->config.num_experts_per_tok;
-  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-  std::vector<std::vector<int>> out;
-  int moe_index = 0;
-  for (const model::LayerSpec& l : backend_->config.layers) {
-    if (l.mlp != model::MlpKind::kMoe) continue;
-    std::vector<int> ids(std::size_t(n_tokens) * top_k);
-    copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,
-                 ids.size() * sizeof(int));
-    out.push_back(std::move(ids));
-    ++moe_index;
-  }
-  return out;
+  return dynamic_cast<const GpuState&>(state).chosen_experts(n_tokens);
 }
 
 std::unique_ptr<exec::Executor> make_gpu_executor(const model::ModelConfig& config,

@@ -7,8 +7,6 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
-#include <initializer_list>
-#include <utility>
 
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/step_ops.hpp"
@@ -117,29 +115,34 @@ void StreamRunner::apply_normed(const DeviceLinear& w, int n, GpuState& s, float
   }
 }
 
-void StreamRunner::qkv(int layer, int n, GpuState& s, Stream st) const {
-  const DeviceLayer& w = model_.layers[layer];
-  GpuState::Scratch& b = s.scratch;
-  const std::pair<const DeviceLinear*, float*> ws[] = {
-      {&w.q, b.q.as<float>()}, {&w.k, b.k.as<float>()}, {&w.v, b.v.as<float>()}};
-  // The three projections of the same normed rows in one launch when all are FP8 on tensor
-  // cores; else one launch each.
+void StreamRunner::apply_normed_batch(std::span<const NormedOutput> outputs, int n, GpuState& s,
+                                      Stream st) const {
+  // Projections of the same normed rows in one launch when all are FP8 on tensor cores; else
+  // one launch each.
   Fp8Batch batch;
   bool batched = config_.hidden_size % 8 == 0;
-  for (const auto& [lw, y] : ws) {
-    if (!batched || lw->format != MatrixFormat::kFp8 || !fp8_on_tensor_cores(lw->fp8) ||
+  for (const NormedOutput& o : outputs) {
+    if (!batched || o.w->format != MatrixFormat::kFp8 || !fp8_on_tensor_cores(o.w->fp8) ||
         batch.count == kMaxFp8Batch) {
       batched = false;
       break;
     }
-    batch.w[batch.count] = lw->fp8;
-    batch.y[batch.count++] = y;
+    batch.w[batch.count] = o.w->fp8;
+    batch.y[batch.count++] = o.y;
   }
   if (batched) {
-    linear(batch, b.split(config_.hidden_size), n, st);
+    linear(batch, s.scratch.split(config_.hidden_size), n, st);
     return;
   }
-  for (const auto& [lw, y] : ws) apply_normed(*lw, n, s, y, st);
+  for (const NormedOutput& o : outputs) apply_normed(*o.w, n, s, o.y, st);
+}
+
+void StreamRunner::qkv(int layer, int n, GpuState& s, Stream st) const {
+  const DeviceLayer& w = model_.layers[layer];
+  GpuState::Scratch& b = s.scratch;
+  const NormedOutput outputs[] = {
+      {&w.q, b.q.as<float>()}, {&w.k, b.k.as<float>()}, {&w.v, b.v.as<float>()}};
+  apply_normed_batch(outputs, n, s, st);
 }
 
 AttentionShape StreamRunner::attention_shape(int layer) const {
@@ -194,22 +197,8 @@ void StreamRunner::dense_mlp(int layer, int n, GpuState& s, Stream st) const {
   float* gate = b.gate.as<float>();
   float* up = b.up.as<float>();
   float* act = b.act.as<float>();
-  bool batched = config_.hidden_size % 8 == 0;
-  Fp8Batch batch;
-  for (const auto& [lw, y] : {std::pair{&w.gate, gate}, std::pair{&w.up, up}}) {
-    if (!batched || lw->format != MatrixFormat::kFp8 || !fp8_on_tensor_cores(lw->fp8)) {
-      batched = false;
-      break;
-    }
-    batch.w[batch.count] = lw->fp8;
-    batch.y[batch.count++] = y;
-  }
-  if (batched) {
-    linear(batch, b.split(config_.hidden_size), n, st);
-  } else {
-    apply_normed(w.gate, n, s, gate, st);
-    apply_normed(w.up, n, s, up, st);
-  }
+  const NormedOutput outputs[] = {{&w.gate, gate}, {&w.up, up}};
+  apply_normed_batch(outputs, n, s, st);
   silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
   apply(w.down, act, n, b.delta.as<float>(), st);
 }
@@ -218,9 +207,7 @@ void StreamRunner::route(int layer, int n, GpuState& s, Stream st) const {
   GpuState::Scratch& b = s.scratch;
   const DeviceLayer& w = model_.layers[layer];
   const int top_k = config_.num_experts_per_tok;
-  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-  int* experts = b.experts.as<int>() + moe_index_[layer] * slots;
-  float* weights = b.expert_weights.as<float>() + moe_index_[layer] * slots;
+  const auto [experts, weights] = s.routes(moe_index_[layer]);
   apply(w.router, b.h.as<float>(), n, b.router_logits.as<float>(), st);
   RouterShape r;
   r.num_experts = config_.n_routed_experts;
@@ -243,9 +230,7 @@ void StreamRunner::experts(int layer, int n, GpuState& s, Stream st, const Mark&
   GpuState::Scratch& b = s.scratch;
   const DeviceExperts& e = model_.layers[layer].experts;
   const int top_k = config_.num_experts_per_tok;
-  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-  const int* experts = b.experts.as<int>() + moe_index_[layer] * slots;
-  const float* weights = b.expert_weights.as<float>() + moe_index_[layer] * slots;
+  const auto [experts, weights] = s.routes(moe_index_[layer]);
   const int* groups = b.expert_groups.as<int>();
   float* act = b.act.as<float>();
   float* delta = b.delta.as<float>();

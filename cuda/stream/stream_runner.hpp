@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "cuda/kernels/ops.hpp"
@@ -45,6 +46,13 @@ class StreamRunner {
   void sample(const program::Op& op, int n, int sample_mode, GpuState& s, Stream st) const;
   // A linear of the normed rows h, through their F16 split when it runs on tensor cores.
   void apply_normed(const DeviceLinear& w, int n, GpuState& s, float* y, Stream st) const;
+  struct NormedOutput {
+    const DeviceLinear* w;
+    float* y;
+  };
+  // Several linears of h: one batched launch when every one is FP8 on tensor cores.
+  void apply_normed_batch(std::span<const NormedOutput> outputs, int n, GpuState& s,
+                          Stream st) const;
   AttentionShape attention_shape(int layer) const;
 
   const model::ModelConfig& config_;

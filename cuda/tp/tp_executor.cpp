@@ -415,19 +415,7 @@ std::vector<std::vector<int>> TensorParallelExecutor::last_experts(const exec::E
   const GpuState& s = *dynamic_cast<const TpState&>(state).ranks.front();
   const DeviceGuard guard;
   check(cudaSetDevice(group_->ranks.front()->device), "cudaSetDevice");
-  const int top_k = group_->config.num_experts_per_tok;
-  const std::size_t slots = std::size_t(s.max_step_tokens()) * top_k;
-  std::vector<std::vector<int>> out;
-  int moe_index = 0;
-  for (const model::LayerSpec& l : group_->config.layers) {
-    if (l.mlp != model::MlpKind::kMoe) continue;
-    std::vector<int> ids(std::size_t(n_tokens) * top_k);
-    copy_to_host(ids.data(), s.scratch.experts.as<int>() + moe_index * slots,
-                 ids.size() * sizeof(int));
-    out.push_back(std::move(ids));
-    ++moe_index;
-  }
-  return out;
+  return s.chosen_experts(n_tokens);
 }
 
 double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int reps) const {

@@ -18,24 +18,26 @@ namespace mimo::exec {
 using program::Op;
 using program::OpKind;
 
+CpuRunner::CpuRunner(const CpuModel& model, cpu::ThreadPool& pool) : model_(model), pool_(pool) {
+  for (int l = 0; l < model.config.num_layers; ++l) {
+    const model::AttentionSpec& a = model.config.attention(l);
+    q_width_ = std::max<std::size_t>(q_width_, std::size_t(a.num_heads) * a.head_dim);
+    k_width_ = std::max<std::size_t>(k_width_, std::size_t(a.num_kv_heads) * a.head_dim);
+    v_width_ = std::max<std::size_t>(v_width_, std::size_t(a.num_kv_heads) * a.v_head_dim);
+    heads_width_ = std::max<std::size_t>(heads_width_, std::size_t(a.num_heads) * a.v_head_dim);
+  }
+}
+
 void CpuRunner::prepare(CpuBuffers& b, const ChunkIo& io, std::int64_t first_pos) const {
   const std::size_t n = io.tokens.size();
   const std::size_t hidden = model_.config.hidden_size;
-  std::size_t q = 0, k = 0, v = 0, heads = 0;
-  for (int l = 0; l < model_.config.num_layers; ++l) {
-    const model::AttentionSpec& a = model_.config.attention(l);
-    q = std::max<std::size_t>(q, std::size_t(a.num_heads) * a.head_dim);
-    k = std::max<std::size_t>(k, std::size_t(a.num_kv_heads) * a.head_dim);
-    v = std::max<std::size_t>(v, std::size_t(a.num_kv_heads) * a.v_head_dim);
-    heads = std::max<std::size_t>(heads, std::size_t(a.num_heads) * a.v_head_dim);
-  }
   b.x.resize(n * hidden);
   b.h.resize(n * hidden);
   b.delta.resize(n * hidden);
-  b.q.resize(n * q);
-  b.k.resize(n * k);
-  b.v.resize(n * v);
-  b.heads.resize(n * heads);
+  b.q.resize(n * q_width_);
+  b.k.resize(n * k_width_);
+  b.v.resize(n * v_width_);
+  b.heads.resize(n * heads_width_);
   b.routes.resize(n);
   b.positions.resize(n);
   for (std::size_t i = 0; i < n; ++i) b.positions[i] = static_cast<std::int32_t>(first_pos + i);
@@ -53,9 +55,7 @@ void CpuRunner::run(const program::StepProgram& program, cpu::KvCache& cache, Cp
       throw Error(ErrorCode::kInternal, "CpuRunner: a task names no op of the program");
     }
     const Op& op = program.ops[index];
-    const bool layer_start =
-        op.kind == OpKind::kAddNorm && op.norm != program::Norm::kPostAttention;
-    if (layer_start && io.cancel && io.cancel->load(std::memory_order_relaxed)) {
+    if (program::starts_layer(op) && io.cancel && io.cancel->load(std::memory_order_relaxed)) {
       throw Error(ErrorCode::kCancelled, "forward: cancelled");
     }
     run_op(op, cache, b, io, tasks ? (*tasks)[i].tile : -1);
@@ -251,21 +251,16 @@ void CpuRunner::projection_tile(const Op& op, int tile, CpuBuffers& b, const Chu
       throw Error(ErrorCode::kInternal,
                   fmt::format("CpuRunner: op '{}' has no tiles", program::name(op.kind)));
   }
-  const std::int64_t lo = std::int64_t{tile} * op.tiling.rows, hi = lo + op.tiling.rows;
-  std::int64_t offset = 0;
   std::vector<float> part;
-  for (const Output& out : outputs) {
-    const std::int64_t width = out.w->rows;
-    const std::int64_t begin = std::max(lo, offset) - offset;
-    const std::int64_t end = std::min(hi, offset + width) - offset;
-    offset += width;
-    if (begin >= end) continue;
+  for (const program::TileSlice& t : program::tile_slices(op, tile)) {
+    const Output& out = outputs[t.output];
+    const std::int64_t width = out.w->rows, count = t.end - t.begin;
     // Each output element is one fixed-order dot product, so a row slice gives the same bits.
-    const model::LinearWeight slice = slice_rows(*out.w, begin, end);
-    part.resize(std::size_t(rows) * (end - begin));
+    const model::LinearWeight slice = slice_rows(*out.w, t.begin, t.end);
+    part.resize(std::size_t(rows) * count);
     cpu::linear(pool_, slice, x, rows, part.data());
     for (int i = 0; i < rows; ++i) {
-      std::copy_n(part.data() + i * (end - begin), end - begin, out.y + i * width + begin);
+      std::copy_n(part.data() + i * count, count, out.y + i * width + t.begin);
     }
   }
 }

@@ -39,7 +39,7 @@ struct ChunkIo {
 class CpuRunner {
  public:
   // model and pool must outlive the runner.
-  CpuRunner(const CpuModel& model, cpu::ThreadPool& pool) : model_(model), pool_(pool) {}
+  CpuRunner(const CpuModel& model, cpu::ThreadPool& pool);
 
   // Runs the chunk's program over `cache` (positions cache.length() ...), then commits it.
   // `tasks`, when given, replaces program order: the program's ops or tiles (program::op_tasks,
@@ -67,6 +67,8 @@ class CpuRunner {
 
   const CpuModel& model_;
   cpu::ThreadPool& pool_;
+  // Per-token widths of q, k, v and heads, the largest over the layers (full and sliding).
+  std::size_t q_width_ = 0, k_width_ = 0, v_width_ = 0, heads_width_ = 0;
 };
 
 }  // namespace mimo::exec

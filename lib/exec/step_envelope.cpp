@@ -25,13 +25,7 @@ void validate_step(const model::ModelConfig& config, const ExecutorState& state,
                 fmt::format("forward: {} cached + {} new tokens exceed the context of {}",
                             state.length(), tokens.size(), state.max_context()));
   }
-  for (int tap : options.hidden_taps) {
-    if (tap < 0 || tap >= config.num_layers) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap,
-                              config.num_layers));
-    }
-  }
+  program::check_taps(config, options.hidden_taps);
 }
 
 int chunk_tokens(const StepOptions& options, const ExecutorState& state) {

@@ -31,13 +31,29 @@ class VirtualState final : public ExecutorState {
   std::vector<cpu::KvCache> caches;  // one per rank, holding that rank's kv heads
 };
 
-// Sums every rank's delta in rank order and hands each rank the sum.
+// Sums every rank's delta in rank order and hands each rank the sum (the buffers move out and
+// back rather than being copied).
 void all_reduce_delta(std::vector<CpuBuffers>& ranks) {
   std::vector<std::vector<float>> partials;
-  for (const CpuBuffers& b : ranks) partials.push_back(b.delta);
+  for (CpuBuffers& b : ranks) partials.push_back(std::move(b.delta));
   std::vector<float> sum(partials.front().size());
   all_reduce_sum(partials, sum.data(), static_cast<std::int64_t>(sum.size()));
-  for (CpuBuffers& b : ranks) b.delta = sum;
+  for (std::size_t r = 0; r < ranks.size(); ++r) {
+    ranks[r].delta = std::move(partials[r]);
+    std::copy(sum.begin(), sum.end(), ranks[r].delta.begin());
+  }
+}
+
+// Every rank's vocab columns of `rows` logit rows side by side into `out`, in rank order.
+void all_gather_logits(std::vector<CpuBuffers>& ranks, std::int64_t rows, float* out) {
+  std::vector<std::vector<float>> pieces;
+  std::vector<std::int64_t> widths;
+  for (CpuBuffers& b : ranks) {
+    widths.push_back(static_cast<std::int64_t>(b.local_logits.size()) / rows);
+    pieces.push_back(std::move(b.local_logits));
+  }
+  all_gather_columns(pieces, widths, rows, out);
+  for (std::size_t r = 0; r < ranks.size(); ++r) ranks[r].local_logits = std::move(pieces[r]);
 }
 
 }  // namespace
@@ -108,21 +124,12 @@ StepOutput VirtualRanksExecutor::run(ExecutorState& state, std::span<const std::
       vstate->caches[r].reserve_step(n);
     }
     for (const program::Op& op : program.ops) {
-      if (op.kind == program::OpKind::kAddNorm && op.norm != program::Norm::kPostAttention) {
-        throw_if_cancelled(options);
-      }
+      if (program::starts_layer(op)) throw_if_cancelled(options);
       if (op.kind == program::OpKind::kAllReduce) {
         all_reduce_delta(buffers_);
       } else if (op.kind == program::OpKind::kAllGather) {
-        std::vector<std::int64_t> widths;
-        std::vector<std::vector<float>> pieces;
-        for (int r = 0; r < n_ranks; ++r) {
-          widths.push_back(weights_[r].lm_head.rows);
-          pieces.push_back(buffers_[r].local_logits);
-        }
-        const std::int64_t rows = op.all_rows ? n : 1;
-        all_gather_columns(pieces, widths, rows,
-                           out.logits.data() + (options.all_logits ? begin * vocab : 0));
+        all_gather_logits(buffers_, op.all_rows ? n : 1,
+                          out.logits.data() + (options.all_logits ? begin * vocab : 0));
       } else {
         for (int r = 0; r < n_ranks; ++r) {
           runners_[r].run_op(op, vstate->caches[r], buffers_[r], io[r]);

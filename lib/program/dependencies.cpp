@@ -57,16 +57,9 @@ std::vector<Task> tile_tasks(const StepProgram& program) {
     }
     for (int t = 0; t < op.tiling.count; ++t) {
       Task task{static_cast<int>(i), t, op.reads, {}};
-      const std::int64_t lo = std::int64_t{t} * op.tiling.rows, hi = lo + op.tiling.rows;
-      std::int64_t offset = 0;
-      for (std::size_t k = 0; k < op.tiling.widths.size(); ++k) {
-        const std::int64_t width = op.tiling.widths[k];
-        const std::int64_t begin = std::max(lo, offset), end = std::min(hi, offset + width);
-        if (begin < end) {
-          task.writes.push_back(
-              {op.writes[k].buffer, op.writes[k].index, begin - offset, end - offset});
-        }
-        offset += width;
+      for (const TileSlice& slice : tile_slices(op, t)) {
+        const Access& out = op.writes[slice.output];
+        task.writes.push_back({out.buffer, out.index, slice.begin, slice.end});
       }
       tasks.push_back(std::move(task));
     }

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "mimo/error.hpp"
 
 namespace mimo::program {
@@ -128,13 +130,7 @@ void check_shape(const model::ModelConfig& config, const StepShape& shape) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("step program: {} tokens, at least 1 expected", shape.tokens));
   }
-  for (int tap : shape.taps) {
-    if (tap < 0 || tap >= config.num_layers) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap,
-                              config.num_layers));
-    }
-  }
+  check_taps(config, shape.taps);
   if (!shape.logits && (shape.all_logits || shape.sample_mode != 0)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "step program: all_logits or sampling asked of a step without logits");
@@ -142,6 +138,29 @@ void check_shape(const model::ModelConfig& config, const StepShape& shape) {
 }
 
 }  // namespace
+
+void check_taps(const model::ModelConfig& config, const std::vector<int>& taps) {
+  for (int tap : taps) {
+    if (tap < 0 || tap >= config.num_layers) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("forward: hidden tap {} is not a layer index [0, {})", tap,
+                              config.num_layers));
+    }
+  }
+}
+
+std::vector<TileSlice> tile_slices(const Op& op, int tile) {
+  std::vector<TileSlice> slices;
+  const std::int64_t lo = std::int64_t{tile} * op.tiling.rows, hi = lo + op.tiling.rows;
+  std::int64_t offset = 0;
+  for (std::size_t k = 0; k < op.tiling.widths.size(); ++k) {
+    const std::int64_t width = op.tiling.widths[k];
+    const std::int64_t begin = std::max(lo, offset), end = std::min(hi, offset + width);
+    if (begin < end) slices.push_back({static_cast<int>(k), begin - offset, end - offset});
+    offset += width;
+  }
+  return slices;
+}
 
 StepProgram build_step_program(const model::ModelConfig& config, const StepShape& shape) {
   check_shape(config, shape);

@@ -121,6 +121,23 @@ StepProgram build_step_program(const model::ModelConfig& config, const StepShape
 // reach the residual stream and the vocab shards of the logits gathered.
 StepProgram tensor_parallel(const StepProgram& program, int ranks);
 
+// Whether `op` begins a layer (its input norm) or the head (the final norm): where runners check
+// cancellation, between layers.
+inline bool starts_layer(const Op& op) {
+  return op.kind == OpKind::kAddNorm && op.norm != Norm::kPostAttention;
+}
+
+// Throws mimo::Error(kInvalidArgument) naming the first tap that is not a layer of `config`.
+void check_taps(const model::ModelConfig& config, const std::vector<int>& taps);
+
+// The part of each output a projection tile writes: features [begin, end) of output `output`
+// (an index into the op's writes and tiling.widths), for every output the tile touches.
+struct TileSlice {
+  int output;
+  std::int64_t begin, end;
+};
+std::vector<TileSlice> tile_slices(const Op& op, int tile);
+
 const char* name(OpKind kind);
 const char* name(Buffer buffer);
 // One line per op: "12 L1 attention  reads q kv[1]  writes heads" (for docs, tests, debugging).
