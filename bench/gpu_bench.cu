@@ -31,8 +31,10 @@
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "mimo/sampler.hpp"
+#include "model/benchmark_config.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
+#include "engine_probe.hpp"
 #include "speculative_bench.hpp"
 
 namespace {
@@ -48,13 +50,14 @@ struct Args {
   std::string out;
   std::string draft_dir;  // with -m: also compare plain vs DFlash generation
   int generate_tokens = 256;
+  bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]]\n");
+               "[--draft DIR [--generate N]] [--engine-probe]\n");
   std::exit(2);
 }
 
@@ -90,6 +93,8 @@ Args parse(int argc, char** argv) {
       a.draft_dir = value();
     else if (k == "--generate")
       a.generate_tokens = std::stoi(value());
+    else if (k == "--engine-probe")
+      a.engine_probe = true;
     else
       usage();
   }
@@ -97,35 +102,6 @@ Args parse(int argc, char** argv) {
   if (!a.draft_dir.empty() && a.synthetic) usage();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
   return a;
-}
-
-// The benchmark geometry: MiMo-V2-Flash layer shapes, `experts` routed experts per layer.
-model::ModelConfig benchmark_config(int layers, int experts) {
-  model::ModelConfig c;
-  c.schema = "synthetic";
-  c.architecture = "MiMoV2FlashForCausalLM";
-  c.vocab_size = 152576;
-  c.hidden_size = 4096;
-  c.num_layers = layers;
-  c.full = {64, 4, 192, 128, 5000000.0, 64, false};
-  c.sliding = {64, 8, 192, 128, 10000.0, 64, true};
-  c.sliding_window = 128;
-  c.attention_value_scale = 0.707;
-  c.intermediate_size = 16384;
-  c.moe_intermediate_size = 2048;
-  c.n_routed_experts = experts;
-  c.num_experts_per_tok = 8;
-  c.n_group = 1;
-  c.topk_group = 1;
-  c.routed_scaling_factor = 1.0;
-  for (int l = 0; l < layers; ++l) {
-    model::LayerSpec s;
-    // 9 of 48 layers full attention, spread evenly (0, 6, 11, 16, ...).
-    s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
-    s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
-    c.layers.push_back(s);
-  }
-  return c;
 }
 
 double median(std::vector<double> v) {
@@ -301,13 +277,21 @@ double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
 }
 
 int run(const Args& args) {
+  if (args.engine_probe) {  // plans only: no weights needed
+    const model::ModelConfig probed = args.synthetic
+                                          ? model::benchmark_config(args.layers, args.experts)
+                                          : model::load_model_config(args.model_dir);
+    std::printf("device: %s\n", cuda::describe_devices().c_str());
+    bench::engine_probe(probed, args.verify, stdout);
+    return 0;
+  }
   model::ModelConfig config;
   std::unique_ptr<io::Checkpoint> checkpoint;
   model::ModelWeights weights;
   std::unique_ptr<cuda::DeviceModel> device_model;
   const auto t0 = std::chrono::steady_clock::now();
   if (args.synthetic) {
-    config = benchmark_config(args.layers, args.experts);
+    config = model::benchmark_config(args.layers, args.experts);
     device_model = cuda::synthetic_model(config, 1234);
   } else {
     config = model::load_model_config(args.model_dir);

@@ -1,0 +1,87 @@
+// Uploading a queue plan and reading back the engine's fault record (device_plan.hpp).
+#include "cuda/engine/device_plan.hpp"
+
+#include <cuda_runtime.h>
+
+#include "cuda/kernels/cuda_check.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda::engine {
+
+DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchdog_ns) {
+  if (plan.queues.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "engine::DevicePlan: a plan without queues");
+  }
+  tasks_ = static_cast<int>(plan.tasks.size());
+  counters_ = static_cast<int>(plan.producers.size());
+  std::vector<EngineTask> tasks;
+  std::vector<EngineWait> waits;
+  std::vector<int> queue_begin{0};
+  for (const std::vector<int>& queue : plan.queues) {
+    for (int t : queue) {
+      EngineTask task{t, plan.tasks[t].op, plan.tasks[t].tile, static_cast<int>(waits.size()), 0,
+                      plan.signals[t]};
+      for (const program::CounterWait& w : plan.waits[t]) waits.push_back({w.counter, w.count});
+      task.wait_end = static_cast<int>(waits.size());
+      tasks.push_back(task);
+    }
+    queue_begin.push_back(static_cast<int>(tasks.size()));
+  }
+  if (waits.empty()) waits.push_back({0, 0});  // no zero-byte buffers
+  if (tasks.empty()) tasks.push_back({});
+  std::vector<unsigned> producers(plan.producers.begin(), plan.producers.end());
+  if (producers.empty()) producers.push_back(0);
+  task_buf_ = to_device(tasks);
+  queue_begin_ = to_device(queue_begin);
+  waits_ = to_device(waits);
+  producers_ = to_device(producers);
+  counter_buf_ = DeviceBuffer(producers.size() * sizeof(unsigned));
+  epoch_ = DeviceBuffer(sizeof(EngineEpoch));
+  fault_ = DeviceBuffer(sizeof(EngineFault));
+  view_.tasks = task_buf_.as<EngineTask>();
+  view_.queue_begin = queue_begin_.as<int>();
+  view_.waits = waits_.as<EngineWait>();
+  view_.producers = producers_.as<unsigned>();
+  view_.counters = counter_buf_.as<unsigned>();
+  view_.epoch = epoch_.as<EngineEpoch>();
+  view_.fault = fault_.as<EngineFault>();
+  view_.timeline = nullptr;
+  view_.watchdog_ns = watchdog_ns;
+  view_.queues = static_cast<int>(plan.queues.size());
+  reset();
+}
+
+void DevicePlan::reset() {
+  check(cudaMemset(counter_buf_.get(), 0, counter_buf_.bytes()), "engine counters reset");
+  check(cudaMemset(epoch_.get(), 0, epoch_.bytes()), "engine epoch reset");
+  check(cudaMemset(fault_.get(), 0, fault_.bytes()), "engine fault reset");
+  check(cudaDeviceSynchronize(), "engine plan reset");
+}
+
+void DevicePlan::record_timeline(bool on) {
+  if (on && timeline_.bytes() == 0) {
+    timeline_ = DeviceBuffer(std::size_t(std::max(tasks_, 1)) * sizeof(TimelineEntry));
+    check(cudaMemset(timeline_.get(), 0, timeline_.bytes()), "engine timeline reset");
+  }
+  view_.timeline = on ? timeline_.as<TimelineEntry>() : nullptr;
+}
+
+std::vector<TimelineEntry> DevicePlan::timeline() const {
+  if (timeline_.bytes() == 0) return {};
+  return to_host<TimelineEntry>(timeline_, static_cast<std::size_t>(tasks_));
+}
+
+void DevicePlan::check_fault(const std::function<std::string(int task)>& describe) {
+  EngineFault fault{};
+  copy_to_host(&fault, fault_.get(), sizeof(fault));
+  if (fault.status == 0) return;
+  reset();
+  throw Error(ErrorCode::kDevice,
+              "persistent engine: " + describe(fault.task) + " on queue " +
+                  std::to_string(fault.queue) + " waited past the watchdog for counter " +
+                  std::to_string(fault.counter) + ": needed " + std::to_string(fault.need) +
+                  " signals this step, saw " + std::to_string(fault.seen) +
+                  "; the step was abandoned");
+}
+
+}  // namespace mimo::cuda::engine

@@ -1,0 +1,116 @@
+// The persistent engine's interpreter loop (device code): block q runs queue q of a plan
+// (engine_queues.hpp) task by task - thread 0 waits on the task's counters, the block runs the
+// task's body, thread 0 publishes its writes and signals its counter - so an op boundary costs a
+// counter hop on the same resident block instead of a kernel launch. A wait that outlasts the
+// watchdog records a fault naming the task and the counter and makes every block abandon the
+// step: a missing signal fails the step instead of hanging the process.
+#pragma once
+
+#include "cuda/engine/engine_queues.hpp"
+
+namespace mimo::cuda::engine {
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ unsigned sm_id() {
+  unsigned id;
+  asm volatile("mov.u32 %0, %%smid;" : "=r"(id));
+  return id;
+}
+
+// A load that orders every later load of this thread after it, at device scope: what a
+// consumer pairs with a producer's fence + atomic signal.
+__device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+
+// Whether a counter that only grows (wrapping at 2^32) has reached `need`.
+__device__ __forceinline__ bool reached(unsigned seen, unsigned need) {
+  return static_cast<int>(seen - need) >= 0;
+}
+
+// Thread 0 only: waits for every counter of task t in step `epoch` (counter c must have seen
+// epoch * producers[c] + count signals). False: the step is abandoned (a fault, here or in
+// another block).
+__device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t, unsigned epoch,
+                                     int queue) {
+  for (int w = t.wait_begin; w < t.wait_end; ++w) {
+    const EngineWait wait = e.waits[w];
+    const unsigned need = epoch * e.producers[wait.counter] + static_cast<unsigned>(wait.count);
+    unsigned seen = load_acquire(&e.counters[wait.counter]);
+    if (reached(seen, need)) continue;
+    const unsigned long long start = global_ns();
+    unsigned pause = 32;
+    while (!reached(seen, need)) {
+      __nanosleep(pause);
+      pause = pause < 256 ? 2 * pause : pause;
+      seen = load_acquire(&e.counters[wait.counter]);
+      if (reached(seen, need)) break;
+      if (load_acquire(&e.epoch->abort) != 0) return false;
+      if (global_ns() - start > e.watchdog_ns) {
+        if (atomicCAS(&e.fault->status, 0, 1) == 0) {
+          e.fault->task = t.task;
+          e.fault->counter = wait.counter;
+          e.fault->queue = queue;
+          e.fault->need = need - epoch * e.producers[wait.counter];
+          e.fault->seen = seen - epoch * e.producers[wait.counter];
+        }
+        __threadfence();
+        atomicExch(&e.epoch->abort, 1u);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// Runs queue blockIdx.x of `e` with `body(task, epoch)`, which every thread of the block calls
+// and which must not return before the task's writes are issued. Call from every thread.
+template <class Body>
+__device__ void run_queue(const EngineQueues& e, Body& body) {
+  __shared__ unsigned s_epoch;
+  __shared__ int s_go;
+  const int queue = blockIdx.x;
+  if (threadIdx.x == 0) s_epoch = load_acquire(&e.epoch->epoch);
+  __syncthreads();
+  const unsigned epoch = s_epoch;
+  for (int i = e.queue_begin[queue]; i < e.queue_begin[queue + 1]; ++i) {
+    const EngineTask t = e.tasks[i];
+    unsigned long long start = 0;
+    if (threadIdx.x == 0) {
+      s_go = wait_for_task(e, t, epoch, queue);
+      // The acquire above orders thread 0's later loads; this fence and the barrier extend
+      // that to the block's other threads (and drop stale L1 lines they could read).
+      __threadfence();
+      if (e.timeline != nullptr) start = global_ns();
+    }
+    __syncthreads();
+    if (!s_go) break;  // block-uniform
+    body(t, epoch);
+    __syncthreads();  // every thread's writes are issued before thread 0 publishes them
+    if (threadIdx.x == 0) {
+      __threadfence();
+      atomicAdd(&e.counters[t.signal], 1u);
+      if (e.timeline != nullptr) {
+        e.timeline[t.task] = TimelineEntry{start, global_ns(), queue, static_cast<int>(sm_id())};
+      }
+    }
+  }
+  // The last block to finish ends the step: the next launch waits for epoch + 1.
+  if (threadIdx.x == 0) {
+    __threadfence();
+    if (atomicAdd(&e.epoch->finished, 1u) == gridDim.x - 1) {
+      e.epoch->finished = 0;
+      if (e.epoch->abort == 0) e.epoch->epoch = epoch + 1;
+      __threadfence();
+    }
+  }
+}
+
+}  // namespace mimo::cuda::engine
