@@ -97,6 +97,75 @@ void place_shuffled(QueuePlan& plan, int queues, std::uint64_t seed) {
   for (int t : order) plan.queues[rng() % queues].push_back(t);
 }
 
+int count_of(const std::function<int(const Op&)>& f, const Op& op, int fallback) {
+  if (!f) return fallback;
+  const int n = f(op);
+  if (n < 0 || (fallback == 1 && n < 1)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("plan_queues: ") + std::to_string(n) + " chunks for op " + name(op.kind));
+  }
+  return n;
+}
+
+// The tile tasks (one counter per op, waits planned) cut into chunks, with each op's prologue
+// chunks first: prologue counters follow the op counters.
+QueuePlan expand(const StepProgram& program, const QueuePlan& tiles, const PlanOptions& options) {
+  const int ops = static_cast<int>(program.ops.size());
+  std::vector<int> first_task(ops, -1);
+  for (int t = 0; t < static_cast<int>(tiles.tasks.size()); ++t) {
+    if (first_task[tiles.tasks[t].op] < 0) first_task[tiles.tasks[t].op] = t;
+  }
+  QueuePlan plan;
+  plan.producers.assign(ops, 0);
+  std::vector<int> prologue_counter(ops, -1);
+  for (int t = 0; t < static_cast<int>(tiles.tasks.size()); ++t) {
+    const Task& task = tiles.tasks[t];
+    const Op& op = program.ops[task.op];
+    if (t == first_task[task.op]) {
+      const int prologue = count_of(options.prologue_chunks, op, 0);
+      if (prologue > 0) {
+        // The prologue waits for whatever any tile of the op waits for.
+        std::vector<CounterWait> waits;
+        for (int u = t; u < static_cast<int>(tiles.tasks.size()) && tiles.tasks[u].op == task.op;
+             ++u) {
+          for (const CounterWait& w : tiles.waits[u]) {
+            if (std::find(waits.begin(), waits.end(), w) == waits.end()) waits.push_back(w);
+          }
+        }
+        prologue_counter[task.op] = static_cast<int>(plan.producers.size());
+        plan.producers.push_back(prologue);
+        for (int c = 0; c < prologue; ++c) {
+          plan.tasks.push_back(Task{task.op, -1, op.reads, op.writes});
+          plan.parts.push_back(TaskPart{c, prologue, true});
+          plan.signals.push_back(prologue_counter[task.op]);
+          plan.waits.push_back(waits);
+        }
+      }
+    }
+    const int chunks = count_of(options.chunks, op, 1);
+    for (int c = 0; c < chunks; ++c) {
+      plan.tasks.push_back(task);
+      plan.parts.push_back(TaskPart{c, chunks, false});
+      plan.signals.push_back(task.op);
+      ++plan.producers[task.op];
+      if (prologue_counter[task.op] >= 0) {
+        const int pc = prologue_counter[task.op];
+        plan.waits.push_back({CounterWait{pc, plan.producers[pc]}});
+      } else {
+        // Waits count whole ops: a producer cut into chunks signals once a chunk.
+        plan.waits.push_back(tiles.waits[t]);
+      }
+    }
+  }
+  // Whole-op waits now count every chunk of the producer.
+  for (std::vector<CounterWait>& waits : plan.waits) {
+    for (CounterWait& w : waits) {
+      if (w.counter < ops) w.count = plan.producers[w.counter];
+    }
+  }
+  return plan;
+}
+
 [[noreturn]] void fail(const std::string& what) {
   throw Error(ErrorCode::kInternal, "queue plan: " + what);
 }
@@ -108,14 +177,12 @@ QueuePlan plan_queues(const StepProgram& program, const PlanOptions& options) {
     throw Error(ErrorCode::kInvalidArgument,
                 "plan_queues: queues must be at least 1, got " + std::to_string(options.queues));
   }
-  QueuePlan plan;
-  plan.tasks = tile_tasks(program);
-  plan.producers.assign(program.ops.size(), 0);
-  for (const Task& t : plan.tasks) {
-    plan.signals.push_back(t.op);
-    ++plan.producers[t.op];
-  }
-  plan_waits(dependencies(plan.tasks), static_cast<int>(program.ops.size()), plan);
+  QueuePlan tiles;
+  tiles.tasks = tile_tasks(program);
+  tiles.producers.assign(program.ops.size(), 0);
+  for (const Task& t : tiles.tasks) ++tiles.producers[t.op];
+  plan_waits(dependencies(tiles.tasks), static_cast<int>(program.ops.size()), tiles);
+  QueuePlan plan = expand(program, tiles, options);
   if (options.shuffle_seed == 0) {
     place_round_robin(plan, options.queues);
   } else {
@@ -124,12 +191,24 @@ QueuePlan plan_queues(const StepProgram& program, const PlanOptions& options) {
   return plan;
 }
 
+DependencyGraph plan_dependencies(const QueuePlan& plan) {
+  DependencyGraph graph = dependencies(plan.tasks);
+  for (int t = 0; t < static_cast<int>(plan.tasks.size()); ++t) {
+    std::vector<int>& w = graph.waits_for[t];
+    w.erase(std::remove_if(w.begin(), w.end(),
+                           [&](int u) { return plan.tasks[u].op == plan.tasks[t].op; }),
+            w.end());
+  }
+  return graph;
+}
+
 void check_plan(const QueuePlan& plan, const DependencyGraph& graph) {
   const int n = static_cast<int>(plan.tasks.size());
   const int counters = static_cast<int>(plan.producers.size());
   if (static_cast<int>(plan.signals.size()) != n || static_cast<int>(plan.waits.size()) != n ||
+      static_cast<int>(plan.parts.size()) != n ||
       static_cast<int>(graph.waits_for.size()) != n) {
-    fail("signals, waits and the dependency graph must have one entry per task");
+    fail("parts, signals, waits and the dependency graph must have one entry per task");
   }
   std::vector<int> placed(n, 0), signalled(counters, 0);
   for (const std::vector<int>& q : plan.queues) {

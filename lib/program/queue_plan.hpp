@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,19 @@ struct CounterWait {
   bool operator==(const CounterWait&) const = default;
 };
 
+// Which part of its op's work a planned task is: chunk `chunk` of `chunks` of a tile (or of the
+// whole op), or of the op's prologue - work a runner does before any tile of the op may start
+// (the GPU engine splits the attention heads for the o projection there).
+struct TaskPart {
+  int chunk = 0;
+  int chunks = 1;
+  bool prologue = false;
+  bool operator==(const TaskPart&) const = default;
+};
+
 struct QueuePlan {
   std::vector<Task> tasks;                      // the tile tasks, in program order
+  std::vector<TaskPart> parts;                  // per task
   std::vector<int> signals;                     // per task: the counter it signals (its op's)
   std::vector<int> producers;                   // per counter: tasks signalling it each step
   std::vector<std::vector<CounterWait>> waits;  // per task, none implied by another
@@ -37,12 +49,22 @@ struct PlanOptions {
   // stopped), every queue in program order. Otherwise a stress plan: every task on a random
   // queue, the queues in a random order that still respects the waits (seeded, replayable).
   std::uint64_t shuffle_seed = 0;
+  // Optional, per op: into how many chunks each of its tasks is cut (>= 1), and how many
+  // prologue chunks run before its tiles (0: none). Chunks of one op never wait for each other:
+  // the runner gives each a disjoint share of the work. The tiles of an op with a prologue wait
+  // only for the prologue, which takes the op's waits.
+  std::function<int(const Op&)> chunks;
+  std::function<int(const Op&)> prologue_chunks;
 };
 
 // The program's tile tasks (tile_tasks) planned on `options.queues` queues. A task waits for
 // every task of each op it depends on (one counter per op); waits implied by other waits are
 // dropped. Throws mimo::Error(kInvalidArgument) for queues < 1 or a tensor-parallel program.
 QueuePlan plan_queues(const StepProgram& program, const PlanOptions& options);
+
+// The dependency graph check_plan holds a plan to: dependencies() over its tasks, without the
+// pairs of one op (its chunks share their accesses, and the runner keeps them disjoint).
+DependencyGraph plan_dependencies(const QueuePlan& plan);
 
 // Throws mimo::Error(kInternal) naming the first defect: a task on no queue or on two, a wait
 // on an unknown counter or for more signals than it has producers, a dependency of the task

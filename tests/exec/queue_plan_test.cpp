@@ -169,6 +169,60 @@ TEST_CASE("a dropped wait or a queue ordered against its waits is caught") {
   CHECK_THROWS_AS(program::plan_queues(p, PlanOptions{0, 0}), Error);
 }
 
+TEST_CASE("chunks and prologues: every chunk signals, tiles wait for their op's prologue") {
+  const auto m = cpu::testing::make_random_model(11);
+  const program::StepProgram p = program::build_step_program(m->config, shape_of(8, true, {2}));
+  PlanOptions options{9, 0};
+  options.chunks = [](const program::Op& op) {
+    return op.kind == program::OpKind::kAttention || op.kind == program::OpKind::kRopeStoreKv ? 3
+                                                                                              : 1;
+  };
+  options.prologue_chunks = [](const program::Op& op) {
+    return op.kind == program::OpKind::kOutProj ? 2 : 0;
+  };
+  for (std::uint64_t shuffle : {0, 4}) {
+    options.shuffle_seed = shuffle;
+    const QueuePlan plan = program::plan_queues(p, options);
+    const program::DependencyGraph graph = program::plan_dependencies(plan);
+    REQUIRE_NOTHROW(program::check_plan(plan, graph));
+    REQUIRE(plan.parts.size() == plan.tasks.size());
+    std::size_t prologues = 0;
+    for (std::size_t t = 0; t < plan.tasks.size(); ++t) {
+      const program::Op& op = p.ops[plan.tasks[t].op];
+      const program::TaskPart& part = plan.parts[t];
+      if (part.prologue) {
+        ++prologues;
+        CHECK(op.kind == program::OpKind::kOutProj);
+        CHECK(part.chunks == 2);
+        CHECK(plan.signals[t] >= static_cast<int>(p.ops.size()));
+      } else {
+        CHECK(part.chunks == (op.kind == program::OpKind::kAttention ||
+                                      op.kind == program::OpKind::kRopeStoreKv
+                                  ? 3
+                                  : 1));
+        CHECK(plan.signals[t] == plan.tasks[t].op);
+        if (op.kind == program::OpKind::kOutProj) {  // waits only for its prologue
+          REQUIRE(plan.waits[t].size() == 1u);
+          CHECK(plan.waits[t][0].counter >= static_cast<int>(p.ops.size()));
+        }
+      }
+    }
+    CHECK(prologues == 2u * static_cast<std::size_t>(m->config.num_layers));
+    for (const std::vector<int>& order : program::simulate_plan(plan, 2, 3 + shuffle)) {
+      REQUIRE(program::respects(graph, order));
+      // Every prologue chunk of an op runs before any of its tiles.
+      std::vector<int> seen_prologue(p.ops.size(), 0);
+      for (int t : order) {
+        if (plan.parts[t].prologue) {
+          ++seen_prologue[plan.tasks[t].op];
+        } else if (p.ops[plan.tasks[t].op].kind == program::OpKind::kOutProj) {
+          CHECK(seen_prologue[plan.tasks[t].op] == 2);
+        }
+      }
+    }
+  }
+}
+
 // The order the simulated engine ran the tasks of each chunk in (a fresh plan and seed a
 // chunk).
 struct SimulatedOrders {

@@ -61,7 +61,7 @@ TEST_CASE("engine: the benchmark geometry's step plans run in dependency order o
       for (std::uint64_t shuffle : {0, 5}) {
         INFO("tokens " << shape.tokens << ", " << queues << " queues, shuffle " << shuffle);
         const QueuePlan plan = program::plan_queues(p, PlanOptions{queues, shuffle});
-        const program::DependencyGraph graph = program::dependencies(plan.tasks);
+        const program::DependencyGraph graph = program::plan_dependencies(plan);
         program::check_plan(plan, graph);
         check_steps(plan, graph, 3);
       }
@@ -77,7 +77,7 @@ TEST_CASE("engine: random models' prefill plans, many shuffles") {
   for (std::uint64_t shuffle = 1; shuffle <= 12; ++shuffle) {
     INFO("shuffle " << shuffle);
     const QueuePlan plan = program::plan_queues(p, PlanOptions{int(3 + shuffle * 7), shuffle});
-    const program::DependencyGraph graph = program::dependencies(plan.tasks);
+    const program::DependencyGraph graph = program::plan_dependencies(plan);
     check_steps(plan, graph, 2);
   }
 }
@@ -87,7 +87,7 @@ TEST_CASE("engine: a captured step replays with the epoch in device memory") {
   const program::StepProgram p =
       program::build_step_program(m->config, shape_of(4, true, {1}));
   const QueuePlan plan = program::plan_queues(p, PlanOptions{40, 3});
-  const program::DependencyGraph graph = program::dependencies(plan.tasks);
+  const program::DependencyGraph graph = program::plan_dependencies(plan);
   DevicePlan device(plan);
   EngineCheck check(graph);
   cudaStream_t stream;
@@ -115,7 +115,7 @@ TEST_CASE("engine: the check fails when a wait is missing") {
   const auto m = cpu::testing::make_random_model(11);
   const program::StepProgram p = program::build_step_program(m->config, shape_of(1, false, {}));
   QueuePlan plan = program::plan_queues(p, PlanOptions{1, 0});
-  const program::DependencyGraph graph = program::dependencies(plan.tasks);
+  const program::DependencyGraph graph = program::plan_dependencies(plan);
   // A consumer alone on a second queue without its waits, its producer slowed down on the
   // first: the consumer runs first and sees an unfinished dependency.
   int consumer = -1, producer = -1;
@@ -144,7 +144,7 @@ TEST_CASE("engine: a wait that cannot hold fails the step naming task and counte
   const auto m = cpu::testing::make_random_model(11);
   const program::StepProgram p = program::build_step_program(m->config, shape_of(1, false, {}));
   QueuePlan plan = program::plan_queues(p, PlanOptions{8, 0});
-  const program::DependencyGraph graph = program::dependencies(plan.tasks);
+  const program::DependencyGraph graph = program::plan_dependencies(plan);
   int starved = -1;
   for (int t = 0; t < static_cast<int>(plan.tasks.size()) && starved < 0; ++t) {
     if (!plan.waits[t].empty()) starved = t;
@@ -182,7 +182,7 @@ TEST_CASE("engine: the timeline records every task once") {
   const QueuePlan plan = program::plan_queues(p, PlanOptions{16, 0});
   DevicePlan device(plan);
   device.record_timeline(true);
-  EngineCheck check(program::dependencies(plan.tasks));
+  EngineCheck check(program::plan_dependencies(plan));
   run_engine_check(device, check);
   const std::vector<cuda::engine::TimelineEntry> timeline = device.timeline();
   REQUIRE(timeline.size() == plan.tasks.size());
