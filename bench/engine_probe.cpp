@@ -68,9 +68,8 @@ void engine_probe(const model::ModelConfig& config, int verify, std::FILE* out) 
     shape.all_logits = tokens > 1;
     const program::StepProgram p = program::build_step_program(config, shape);
     const int ops = static_cast<int>(p.ops.size());
-    const double chain = replay_us([&](cudaStream_t s) {
-      cuda::engine::run_launch_chain(ops, sms, s);
-    });
+    const double chain =
+        replay_us([&](cudaStream_t s) { cuda::engine::run_launch_chain(ops, sms, s); });
     for (int queues : {sms, 2 * sms}) {
       const program::QueuePlan plan = program::plan_queues(p, program::PlanOptions{queues, 0});
       cuda::engine::DevicePlan device(plan);

@@ -28,13 +28,13 @@
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/device_query.hpp"
 #include "cuda/stream/gpu_executor.hpp"
+#include "engine_probe.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "mimo/sampler.hpp"
 #include "model/benchmark_config.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
-#include "engine_probe.hpp"
 #include "speculative_bench.hpp"
 
 namespace {
@@ -51,13 +51,14 @@ struct Args {
   std::string draft_dir;  // with -m: also compare plain vs DFlash generation
   int generate_tokens = 256;
   bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
+  bool persistent = false;    // --engine persistent: steps on the persistent engine runner
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]] [--engine-probe]\n");
+               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent]\n");
   std::exit(2);
 }
 
@@ -95,7 +96,11 @@ Args parse(int argc, char** argv) {
       a.generate_tokens = std::stoi(value());
     else if (k == "--engine-probe")
       a.engine_probe = true;
-    else
+    else if (k == "--engine") {
+      const std::string e = value();
+      if (e != "stream" && e != "persistent") usage();
+      a.persistent = e == "persistent";
+    } else
       usage();
   }
   if (a.synthetic == !a.model_dir.empty()) usage();
@@ -302,6 +307,7 @@ int run(const Args& args) {
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   cuda::GpuExecutor gpu(config, std::move(device_model));
+  gpu.set_engine(args.persistent);
   Report out;
   if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
   out.line("device: %s\n", gpu.device_name().c_str());
@@ -313,6 +319,8 @@ int run(const Args& args) {
       gpu.device_model().arena.bytes() / 1e9, load_s);
   const double bandwidth = read_bandwidth();
   out.line("read bandwidth (16-byte loads, 4 GiB, median of 5): %.0f GB/s\n", bandwidth / 1.0);
+  out.line("runner: %s\n", args.persistent ? "persistent engine (--engine persistent)"
+                                           : "stream (a kernel per op)");
 
   const int max_step = std::max(args.verify, 16);
   auto state = gpu.new_state(args.context + max_step + 16, max_step);

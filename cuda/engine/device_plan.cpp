@@ -8,7 +8,8 @@
 
 namespace mimo::cuda::engine {
 
-DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchdog_ns) {
+DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchdog_ns,
+                       EngineFault* shared_fault, int plan_id) {
   if (plan.queues.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "engine::DevicePlan: a plan without queues");
   }
@@ -19,7 +20,15 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
   std::vector<int> queue_begin{0};
   for (const std::vector<int>& queue : plan.queues) {
     for (int t : queue) {
-      EngineTask task{t, plan.tasks[t].op, plan.tasks[t].tile, static_cast<int>(waits.size()), 0,
+      const program::TaskPart& part = plan.parts[t];
+      EngineTask task{t,
+                      plan.tasks[t].op,
+                      plan.tasks[t].tile,
+                      part.chunk,
+                      part.chunks,
+                      part.prologue ? 1 : 0,
+                      static_cast<int>(waits.size()),
+                      0,
                       plan.signals[t]};
       for (const program::CounterWait& w : plan.waits[t]) waits.push_back({w.counter, w.count});
       task.wait_end = static_cast<int>(waits.size());
@@ -37,14 +46,15 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
   producers_ = to_device(producers);
   counter_buf_ = DeviceBuffer(producers.size() * sizeof(unsigned));
   epoch_ = DeviceBuffer(sizeof(EngineEpoch));
-  fault_ = DeviceBuffer(sizeof(EngineFault));
+  if (shared_fault == nullptr) fault_ = DeviceBuffer(sizeof(EngineFault));
   view_.tasks = task_buf_.as<EngineTask>();
   view_.queue_begin = queue_begin_.as<int>();
   view_.waits = waits_.as<EngineWait>();
   view_.producers = producers_.as<unsigned>();
   view_.counters = counter_buf_.as<unsigned>();
   view_.epoch = epoch_.as<EngineEpoch>();
-  view_.fault = fault_.as<EngineFault>();
+  view_.fault = shared_fault != nullptr ? shared_fault : fault_.as<EngineFault>();
+  view_.plan_id = plan_id;
   view_.timeline = nullptr;
   view_.watchdog_ns = watchdog_ns;
   view_.queues = static_cast<int>(plan.queues.size());
@@ -54,7 +64,7 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
 void DevicePlan::reset() {
   check(cudaMemset(counter_buf_.get(), 0, counter_buf_.bytes()), "engine counters reset");
   check(cudaMemset(epoch_.get(), 0, epoch_.bytes()), "engine epoch reset");
-  check(cudaMemset(fault_.get(), 0, fault_.bytes()), "engine fault reset");
+  check(cudaMemset(view_.fault, 0, sizeof(EngineFault)), "engine fault reset");
   check(cudaDeviceSynchronize(), "engine plan reset");
 }
 
@@ -73,15 +83,15 @@ std::vector<TimelineEntry> DevicePlan::timeline() const {
 
 void DevicePlan::check_fault(const std::function<std::string(int task)>& describe) {
   EngineFault fault{};
-  copy_to_host(&fault, fault_.get(), sizeof(fault));
+  copy_to_host(&fault, view_.fault, sizeof(fault));
   if (fault.status == 0) return;
   reset();
-  throw Error(ErrorCode::kDevice,
-              "persistent engine: " + describe(fault.task) + " on queue " +
-                  std::to_string(fault.queue) + " waited past the watchdog for counter " +
-                  std::to_string(fault.counter) + ": needed " + std::to_string(fault.need) +
-                  " signals this step, saw " + std::to_string(fault.seen) +
-                  "; the step was abandoned");
+  throw Error(ErrorCode::kDevice, "persistent engine: " + describe(fault.task) + " on queue " +
+                                      std::to_string(fault.queue) +
+                                      " waited past the watchdog for counter " +
+                                      std::to_string(fault.counter) + ": needed " +
+                                      std::to_string(fault.need) + " signals this step, saw " +
+                                      std::to_string(fault.seen) + "; the step was abandoned");
 }
 
 }  // namespace mimo::cuda::engine

@@ -18,8 +18,11 @@ namespace mimo::cuda::engine {
 class DevicePlan {
  public:
   // Throws mimo::Error(kInvalidArgument) for a plan without queues; kDevice on allocation.
+  // `shared_fault`: a fault record in device memory several plans write (the engine runner reads
+  // one record a step); null: the plan's own. plan_id names this plan in it.
   explicit DevicePlan(const program::QueuePlan& plan,
-                      unsigned long long watchdog_ns = 2'000'000'000ull);
+                      unsigned long long watchdog_ns = 2'000'000'000ull,
+                      EngineFault* shared_fault = nullptr, int plan_id = 0);
 
   // What the kernel reads (device pointers). Launch one block per queue.
   const EngineQueues& queues() const { return view_; }
@@ -37,13 +40,12 @@ class DevicePlan {
   // the plan's counters and epoch are zeroed first, so the next step runs from a clean state.
   void check_fault(const std::function<std::string(int task)>& describe);
 
-  // Zeroes counters, epoch and fault (a fresh plan's state).
+  // Zeroes counters, epoch and fault (a fresh plan's state). Synchronises the device.
   void reset();
 
  private:
   int tasks_ = 0, counters_ = 0;
-  DeviceBuffer task_buf_, queue_begin_, waits_, producers_, counter_buf_, epoch_, fault_,
-      timeline_;
+  DeviceBuffer task_buf_, queue_begin_, waits_, producers_, counter_buf_, epoch_, fault_, timeline_;
   EngineQueues view_{};
 };
 

@@ -7,7 +7,7 @@ namespace mimo::cuda::engine {
 namespace {
 
 struct EmptyBody {
-  __device__ void operator()(const EngineTask&, unsigned) const {}
+  __device__ void operator()(const EngineTask*, int, unsigned) const {}
 };
 
 __global__ void __launch_bounds__(kProbeThreads) probe_kernel(EngineQueues e) {

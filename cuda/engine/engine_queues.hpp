@@ -12,6 +12,8 @@ namespace mimo::cuda::engine {
 struct EngineTask {
   int task;  // index in the plan (the timeline's and the fault record's name for it)
   int op, tile;
+  int chunk, chunks;  // this task's share of its tile (or of the op's prologue)
+  int prologue;       // 1: a prologue chunk of the op
   int wait_begin, wait_end;
   int signal;
 };
@@ -26,6 +28,7 @@ struct EngineWait {
 // abandons the step. status: 0 none, 1 a wait timed out.
 struct EngineFault {
   int status;
+  int plan;  // EngineQueues::plan_id of the plan that faulted
   int task, counter, queue;
   unsigned need, seen;
 };
@@ -56,6 +59,7 @@ struct EngineQueues {
   TimelineEntry* timeline;  // null: none; else one entry per plan task
   unsigned long long watchdog_ns;
   int queues;
+  int plan_id;  // names the plan in a fault record several plans share
 };
 
 }  // namespace mimo::cuda::engine

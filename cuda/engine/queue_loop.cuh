@@ -55,6 +55,7 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
       if (load_acquire(&e.epoch->abort) != 0) return false;
       if (global_ns() - start > e.watchdog_ns) {
         if (atomicCAS(&e.fault->status, 0, 1) == 0) {
+          e.fault->plan = e.plan_id;
           e.fault->task = t.task;
           e.fault->counter = wait.counter;
           e.fault->queue = queue;
@@ -70,8 +71,14 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
   return true;
 }
 
-// Runs queue blockIdx.x of `e` with `body(task, epoch)`, which every thread of the block calls
-// and which must not return before the task's writes are issued. Call from every thread.
+// Consecutive tasks of one op (and part) on a queue run together as a run of at most this many:
+// one wait check, one barrier pair and one signal for all of them, and the body may spread their
+// work over the whole block.
+inline constexpr int kMaxRun = 16;
+
+// Runs queue blockIdx.x of `e` with `body(run, count, epoch)` for runs of consecutive tasks of
+// one op; every thread of the block calls it, and it must not return before the run's writes
+// are issued. Call from every thread.
 template <class Body>
 __device__ void run_queue(const EngineQueues& e, Body& body) {
   __shared__ unsigned s_epoch;
@@ -80,27 +87,40 @@ __device__ void run_queue(const EngineQueues& e, Body& body) {
   if (threadIdx.x == 0) s_epoch = load_acquire(&e.epoch->epoch);
   __syncthreads();
   const unsigned epoch = s_epoch;
-  for (int i = e.queue_begin[queue]; i < e.queue_begin[queue + 1]; ++i) {
-    const EngineTask t = e.tasks[i];
+  const int end = e.queue_begin[queue + 1];
+  for (int i = e.queue_begin[queue]; i < end;) {
+    const EngineTask& first = e.tasks[i];
+    int n = 1;
+    while (i + n < end && n < kMaxRun && e.tasks[i + n].op == first.op &&
+           e.tasks[i + n].prologue == first.prologue && e.tasks[i + n].signal == first.signal) {
+      ++n;
+    }
     unsigned long long start = 0;
     if (threadIdx.x == 0) {
-      s_go = wait_for_task(e, t, epoch, queue);
+      bool go = true;
+      for (int r = 0; r < n && go; ++r) go = wait_for_task(e, e.tasks[i + r], epoch, queue);
+      s_go = go;
       // The acquire above orders thread 0's later loads; this fence and the barrier extend
-      // that to the block's other threads (and drop stale L1 lines they could read).
+      // that to the block's other threads.
       __threadfence();
       if (e.timeline != nullptr) start = global_ns();
     }
     __syncthreads();
     if (!s_go) break;  // block-uniform
-    body(t, epoch);
+    body(e.tasks + i, n, epoch);
     __syncthreads();  // every thread's writes are issued before thread 0 publishes them
     if (threadIdx.x == 0) {
       __threadfence();
-      atomicAdd(&e.counters[t.signal], 1u);
+      atomicAdd(&e.counters[first.signal], static_cast<unsigned>(n));
       if (e.timeline != nullptr) {
-        e.timeline[t.task] = TimelineEntry{start, global_ns(), queue, static_cast<int>(sm_id())};
+        const unsigned long long stop = global_ns();
+        for (int r = 0; r < n; ++r) {
+          e.timeline[e.tasks[i + r].task] =
+              TimelineEntry{start, stop, queue, static_cast<int>(sm_id())};
+        }
       }
     }
+    i += n;
   }
   // The last block to finish ends the step: the next launch waits for epoch + 1.
   if (threadIdx.x == 0) {

@@ -129,6 +129,27 @@ __device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int co
   }
   inv_scale = src.inv_scale;
 }
+// A SplitRow written earlier in the same launch (the persistent engine): read through L2
+// (ld.global.cg), because the non-coherent path load_b_half(SplitRow) takes may hold lines an
+// earlier layer left in this multiprocessor's cache.
+struct FreshSplitRow : SplitRow {};
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b_half(const FreshSplitRow& src, bool lo, int col0,
+                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+  const std::uint16_t* half = lo ? src.lo : src.hi;
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+    const int col = col0 + kStride * p;
+    const uint4 v = src.hi != nullptr && col < src.cols
+                        ? __ldcg(reinterpret_cast<const uint4*>(half + col))
+                        : make_uint4(0, 0, 0, 0);
+    w[p][0] = v.x;
+    w[p][1] = v.y;
+    w[p][2] = v.z;
+    w[p][3] = v.w;
+  }
+  inv_scale = src.inv_scale;
+}
 template <int kPieces, int kStride>
 __device__ __forceinline__ void load_b_half(const F32Row& src, bool lo, int col0,
                                             std::uint32_t (&w)[kPieces][4], float& inv_scale) {
@@ -160,6 +181,8 @@ template <class Source>
 inline constexpr bool kRowScaled = false;
 template <>
 inline constexpr bool kRowScaled<SplitRow> = true;
+template <>
+inline constexpr bool kRowScaled<FreshSplitRow> = true;
 
 // The factors a step's packed C fragment (columns 2q, 2q + 1) takes on top of its weight scale:
 // its tokens' step scales times `unit` for F32Row, 1 for SplitRow. inv: this lane's B token's

@@ -14,9 +14,7 @@ namespace {
 class Ancestors {
  public:
   explicit Ancestors(int ops) : words_((ops + 63) / 64), bits_(std::size_t(ops) * words_, 0) {}
-  bool has(int op, int ancestor) const {
-    return (row(op)[ancestor / 64] >> (ancestor % 64)) & 1u;
-  }
+  bool has(int op, int ancestor) const { return (row(op)[ancestor / 64] >> (ancestor % 64)) & 1u; }
   // op now waits for `parent` and everything `parent` waits for.
   void add(int op, int parent) {
     std::uint64_t* r = row(op);
@@ -101,8 +99,8 @@ int count_of(const std::function<int(const Op&)>& f, const Op& op, int fallback)
   if (!f) return fallback;
   const int n = f(op);
   if (n < 0 || (fallback == 1 && n < 1)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                std::string("plan_queues: ") + std::to_string(n) + " chunks for op " + name(op.kind));
+    throw Error(ErrorCode::kInvalidArgument, std::string("plan_queues: ") + std::to_string(n) +
+                                                 " chunks for op " + name(op.kind));
   }
   return n;
 }
@@ -206,8 +204,7 @@ void check_plan(const QueuePlan& plan, const DependencyGraph& graph) {
   const int n = static_cast<int>(plan.tasks.size());
   const int counters = static_cast<int>(plan.producers.size());
   if (static_cast<int>(plan.signals.size()) != n || static_cast<int>(plan.waits.size()) != n ||
-      static_cast<int>(plan.parts.size()) != n ||
-      static_cast<int>(graph.waits_for.size()) != n) {
+      static_cast<int>(plan.parts.size()) != n || static_cast<int>(graph.waits_for.size()) != n) {
     fail("parts, signals, waits and the dependency graph must have one entry per task");
   }
   std::vector<int> placed(n, 0), signalled(counters, 0);
@@ -264,8 +261,7 @@ void check_plan(const QueuePlan& plan, const DependencyGraph& graph) {
   simulate_plan(plan, 1, 0);
 }
 
-std::vector<std::vector<int>> simulate_plan(const QueuePlan& plan, int steps,
-                                            std::uint64_t seed) {
+std::vector<std::vector<int>> simulate_plan(const QueuePlan& plan, int steps, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<long long> counter(plan.producers.size(), 0);
   std::vector<std::vector<int>> orders;
@@ -296,8 +292,8 @@ std::vector<std::vector<int>> simulate_plan(const QueuePlan& plan, int steps,
           for (const CounterWait& w : plan.waits[t]) {
             const long long need = (long long)(step - 1) * plan.producers[w.counter] + w.count;
             if (counter[w.counter] < need) {
-              why << " queue " << q << " task " << t << " waits on counter " << w.counter
-                  << " for " << need << " signals, seen " << counter[w.counter] << ";";
+              why << " queue " << q << " task " << t << " waits on counter " << w.counter << " for "
+                  << need << " signals, seen " << counter[w.counter] << ";";
               break;
             }
           }

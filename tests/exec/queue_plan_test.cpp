@@ -4,6 +4,8 @@
 // never reset, respect the graph and give the CPU interpreter bit-identical outputs; and broken
 // plans (a wait dropped, a queue reordered against its waits) are caught, naming the task and
 // counter.
+#include "program/queue_plan.hpp"
+
 #include <algorithm>
 #include <cstring>
 
@@ -13,7 +15,6 @@
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
-#include "program/queue_plan.hpp"
 #include "support/catch.hpp"
 
 namespace mimo::exec {
@@ -109,8 +110,9 @@ TEST_CASE("queue plans wait per op and drop waits that others imply") {
   CHECK(waits < 2 * plan.tasks.size());
   CHECK(edges > 4 * waits);
   // A projection's tiles each signal its op's counter.
-  const auto qkv = std::find_if(p.ops.begin(), p.ops.end(),
-                                [](const program::Op& o) { return o.kind == program::OpKind::kQkv; });
+  const auto qkv = std::find_if(p.ops.begin(), p.ops.end(), [](const program::Op& o) {
+    return o.kind == program::OpKind::kQkv;
+  });
   REQUIRE(qkv != p.ops.end());
   CHECK(plan.producers[qkv - p.ops.begin()] == qkv->tiling.count);
   CHECK(qkv->tiling.count > 1);
@@ -144,9 +146,8 @@ TEST_CASE("a dropped wait or a queue ordered against its waits is caught") {
   REQUIRE(consumer > 0);
   std::vector<int>& q = one.queues[0];
   const int producer_op = one.waits[consumer].front().counter;
-  const auto producer = std::find_if(q.begin(), q.end(), [&](int t) {
-    return one.signals[t] == producer_op;
-  });
+  const auto producer =
+      std::find_if(q.begin(), q.end(), [&](int t) { return one.signals[t] == producer_op; });
   std::iter_swap(producer, std::find(q.begin(), q.end(), consumer));
   const std::string stuck = error_of([&] { program::simulate_plan(one, 1, 0); });
   INFO(stuck);
@@ -196,10 +197,10 @@ TEST_CASE("chunks and prologues: every chunk signals, tiles wait for their op's 
         CHECK(part.chunks == 2);
         CHECK(plan.signals[t] >= static_cast<int>(p.ops.size()));
       } else {
-        CHECK(part.chunks == (op.kind == program::OpKind::kAttention ||
-                                      op.kind == program::OpKind::kRopeStoreKv
-                                  ? 3
-                                  : 1));
+        CHECK(part.chunks ==
+              (op.kind == program::OpKind::kAttention || op.kind == program::OpKind::kRopeStoreKv
+                   ? 3
+                   : 1));
         CHECK(plan.signals[t] == plan.tasks[t].op);
         if (op.kind == program::OpKind::kOutProj) {  // waits only for its prologue
           REQUIRE(plan.waits[t].size() == 1u);

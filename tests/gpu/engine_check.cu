@@ -31,7 +31,10 @@ struct CheckBody {
   int slow_task;
   unsigned slow_ns;
   bool jitter;
-  __device__ void operator()(const EngineTask& t, unsigned epoch) const {
+  __device__ void operator()(const EngineTask* run, int count, unsigned epoch) const {
+    for (int r = 0; r < count; ++r) task(run[r], epoch);
+  }
+  __device__ void task(const EngineTask& t, unsigned epoch) const {
     const unsigned step = epoch + 1;
     for (int d = dep_begin[t.task]; d < dep_begin[t.task + 1]; ++d) {
       const int u = deps[d];
@@ -65,8 +68,13 @@ __global__ void __launch_bounds__(cuda::engine::kProbeThreads)
 }
 
 CheckBody body_of(const EngineCheck& c) {
-  return CheckBody{c.dep_begin.as<int>(), c.deps.as<int>(), c.payload.as<unsigned>(),
-                   c.violations.as<unsigned>(), c.slow_task, c.slow_ns, c.jitter};
+  return CheckBody{c.dep_begin.as<int>(),
+                   c.deps.as<int>(),
+                   c.payload.as<unsigned>(),
+                   c.violations.as<unsigned>(),
+                   c.slow_task,
+                   c.slow_ns,
+                   c.jitter};
 }
 
 }  // namespace

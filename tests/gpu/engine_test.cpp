@@ -5,10 +5,10 @@
 // several steps without resets, a captured graph replayed; the check fails when a wait is
 // missing; a wait that can never hold ends in a mimo::Error naming the task and counter, not a
 // hang.
+#include <cuda_runtime.h>
+
 #include <algorithm>
 #include <string>
-
-#include <cuda_runtime.h>
 
 #include "cpu/random_model.hpp"
 #include "cuda/engine/device_plan.hpp"
@@ -53,8 +53,7 @@ TEST_CASE("engine: the benchmark geometry's step plans run in dependency order o
   const int resident = resident_check_blocks();
   REQUIRE(resident >= 1);
   const model::ModelConfig config = model::benchmark_config();
-  for (const program::StepShape& shape :
-       {shape_of(1, false, {}), shape_of(8, true, {1, 24, 46})}) {
+  for (const program::StepShape& shape : {shape_of(1, false, {}), shape_of(8, true, {1, 24, 46})}) {
     const program::StepProgram p = program::build_step_program(config, shape);
     for (int queues : {1, 13, 132, resident}) {
       if (queues > resident) continue;
@@ -84,8 +83,7 @@ TEST_CASE("engine: random models' prefill plans, many shuffles") {
 
 TEST_CASE("engine: a captured step replays with the epoch in device memory") {
   const auto m = cpu::testing::make_random_model(11);
-  const program::StepProgram p =
-      program::build_step_program(m->config, shape_of(4, true, {1}));
+  const program::StepProgram p = program::build_step_program(m->config, shape_of(4, true, {1}));
   const QueuePlan plan = program::plan_queues(p, PlanOptions{40, 3});
   const program::DependencyGraph graph = program::plan_dependencies(plan);
   DevicePlan device(plan);
@@ -151,7 +149,7 @@ TEST_CASE("engine: a wait that cannot hold fails the step naming task and counte
   }
   REQUIRE(starved >= 0);
   const QueuePlan good = plan;
-  ++plan.waits[starved][0].count;  // one signal more than the counter ever gets
+  ++plan.waits[starved][0].count;          // one signal more than the counter ever gets
   DevicePlan device(plan, 50'000'000ull);  // a 50 ms watchdog
   EngineCheck check(graph);
   run_engine_check(device, check);  // returns: the blocks gave up
