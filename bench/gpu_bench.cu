@@ -23,6 +23,7 @@
 
 #include "api/sampler_access.hpp"
 #include "api/speculative_verify.hpp"
+#include "cuda/engine/engine_runner.hpp"
 #include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
@@ -52,13 +53,14 @@ struct Args {
   int generate_tokens = 256;
   bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
   bool persistent = false;    // --engine persistent: steps on the persistent engine runner
+  std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent]\n");
+               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent [--timeline FILE]]\n");
   std::exit(2);
 }
 
@@ -96,6 +98,8 @@ Args parse(int argc, char** argv) {
       a.generate_tokens = std::stoi(value());
     else if (k == "--engine-probe")
       a.engine_probe = true;
+    else if (k == "--timeline")
+      a.timeline = value();
     else if (k == "--engine") {
       const std::string e = value();
       if (e != "stream" && e != "persistent") usage();
@@ -105,6 +109,7 @@ Args parse(int argc, char** argv) {
   }
   if (a.synthetic == !a.model_dir.empty()) usage();
   if (!a.draft_dir.empty() && a.synthetic) usage();
+  if (!a.timeline.empty() && !a.persistent) usage();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
   return a;
 }
@@ -281,6 +286,33 @@ double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
   return median(ms);
 }
 
+// One decode step on the engine with per-task clocks (direct launches: captured graphs hold the
+// plans without the timeline), written as CSV for tools/engine/timeline.py.
+void write_timeline(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
+                    const model::ModelConfig& config, const std::string& path) {
+  cuda::engine::EngineRunner& engine = *gpu.engine_runner();
+  engine.record_timeline(true);
+  gpu.set_use_graphs(false);
+  const std::vector<std::int32_t> token{1};
+  gpu.run(state, token, exec::StepOptions{});
+  state.truncate(state.length() - 1);
+  gpu.set_use_graphs(true);
+  program::StepShape decode;
+  const program::StepProgram p = program::build_step_program(config, decode);
+  const auto tasks = engine.timeline(p, dynamic_cast<cuda::GpuState&>(state));
+  engine.record_timeline(false);
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw Error(ErrorCode::kIo, "mimo-bench: cannot write " + path);
+  std::fprintf(f, "segment,op,kind,layer,tile,chunk,prologue,queue,sm,start_ns,end_ns\n");
+  for (const auto& t : tasks) {
+    std::fprintf(f, "%d,%d,%s,%d,%d,%d,%d,%d,%d,%llu,%llu\n", t.segment, t.op, t.op_name,
+                 p.ops[t.op].layer, t.tile, t.chunk, t.prologue ? 1 : 0, t.entry.queue, t.entry.sm,
+                 t.entry.start_ns, t.entry.end_ns);
+  }
+  std::fclose(f);
+  std::printf("timeline: %zu engine tasks of a decode step in %s\n", tasks.size(), path.c_str());
+}
+
 int run(const Args& args) {
   if (args.engine_probe) {  // plans only: no weights needed
     const model::ModelConfig probed = args.synthetic
@@ -354,6 +386,14 @@ int run(const Args& args) {
       "(context %d; experts = distinct experts per MoE layer; verify tok/s counts every "
       "token of the block)\n",
       args.context);
+  if (args.persistent) {
+    program::StepShape decode;
+    const program::StepProgram p = program::build_step_program(config, decode);
+    const auto c = gpu.engine_runner()->coverage(p, dynamic_cast<cuda::GpuState&>(*state));
+    out.line("engine: %d of %d decode ops in %d persistent launches, %d ops as stream kernels\n",
+             c.engine_ops, c.engine_ops + c.stream_ops, c.engine_launches, c.stream_ops);
+    if (!args.timeline.empty()) write_timeline(gpu, *state, config, args.timeline);
+  }
   // What a generated token costs end to end: the step plus sampling, device vs host.
   SamplerConfig greedy, nucleus, plain;
   nucleus.temperature = 0.8f;

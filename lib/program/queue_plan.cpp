@@ -239,24 +239,37 @@ void check_plan(const QueuePlan& plan, const DependencyGraph& graph) {
       }
     }
   }
-  // Every edge enforced: u's counter fully awaited by t, directly or through a chain of waits.
-  const DependencyGraph enforced = wait_graph(plan);
-  for (int t = 0; t < n; ++t) {
-    std::vector<char> seen(n, 0);
-    std::vector<int> stack(enforced.waits_for[t].begin(), enforced.waits_for[t].end());
-    while (!stack.empty()) {
-      const int u = stack.back();
-      stack.pop_back();
-      if (seen[u]) continue;
-      seen[u] = 1;
-      stack.insert(stack.end(), enforced.waits_for[u].begin(), enforced.waits_for[u].end());
+  // Every edge enforced: u's counter fully awaited by t, directly or through a chain of full
+  // waits. Per counter, the counters behind it (bit sets), built in task order.
+  const int words = (counters + 63) / 64;
+  std::vector<std::uint64_t> behind(std::size_t(counters) * words, 0);
+  std::vector<int> finished(counters, 0);
+  const auto closure_of = [&](int t, std::vector<std::uint64_t>& bits) {
+    bits.assign(words, 0);
+    for (const CounterWait& w : plan.waits[t]) {
+      if (w.count != plan.producers[w.counter]) continue;  // a partial wait orders nothing
+      if (finished[w.counter] != plan.producers[w.counter]) {
+        fail("task " + std::to_string(t) + " waits on counter " + std::to_string(w.counter) +
+             ", which tasks later in the plan's order signal");
+      }
+      const std::uint64_t* b = behind.data() + std::size_t(w.counter) * words;
+      for (int i = 0; i < words; ++i) bits[i] |= b[i];
+      bits[w.counter / 64] |= std::uint64_t(1) << (w.counter % 64);
     }
+  };
+  std::vector<std::uint64_t> bits;
+  for (int t = 0; t < n; ++t) {
+    closure_of(t, bits);
     for (int u : graph.waits_for[t]) {
-      if (!seen[u]) {
+      const int c = plan.signals[u];
+      if (!((bits[c / 64] >> (c % 64)) & 1u)) {
         fail("task " + std::to_string(t) + " depends on task " + std::to_string(u) +
              " but no chain of waits enforces it");
       }
     }
+    std::uint64_t* mine = behind.data() + std::size_t(plan.signals[t]) * words;
+    for (int i = 0; i < words; ++i) mine[i] |= bits[i];
+    ++finished[plan.signals[t]];
   }
   simulate_plan(plan, 1, 0);
 }
