@@ -13,6 +13,7 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
   if (plan.queues.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "engine::DevicePlan: a plan without queues");
   }
+  plan_ = plan;
   tasks_ = static_cast<int>(plan.tasks.size());
   counters_ = static_cast<int>(plan.producers.size());
   std::vector<EngineTask> tasks;
@@ -81,17 +82,31 @@ std::vector<TimelineEntry> DevicePlan::timeline() const {
   return to_host<TimelineEntry>(timeline_, static_cast<std::size_t>(tasks_));
 }
 
+std::string DevicePlan::fault_message(const UnpackedFault& fault,
+                                      const std::function<std::string(int task)>& describe) const {
+  int queue = -1, need = -1;
+  for (std::size_t q = 0; q < plan_.queues.size(); ++q) {
+    for (int t : plan_.queues[q]) {
+      if (t == fault.task) queue = static_cast<int>(q);
+    }
+  }
+  if (fault.task >= 0 && fault.task < tasks_) {
+    for (const program::CounterWait& w : plan_.waits[fault.task]) {
+      if (w.counter == fault.counter) need = w.count;
+    }
+  }
+  return "persistent engine: " + describe(fault.task) + " on queue " + std::to_string(queue) +
+         " waited past the watchdog for counter " + std::to_string(fault.counter) + ": needed " +
+         std::to_string(need) + " signals this step, saw " + std::to_string(fault.seen) +
+         "; the step was abandoned";
+}
+
 void DevicePlan::check_fault(const std::function<std::string(int task)>& describe) {
   EngineFault fault{};
   copy_to_host(&fault, view_.fault, sizeof(fault));
-  if (fault.status == 0) return;
+  if (fault.stuck == 0) return;
   reset();
-  throw Error(ErrorCode::kDevice, "persistent engine: " + describe(fault.task) + " on queue " +
-                                      std::to_string(fault.queue) +
-                                      " waited past the watchdog for counter " +
-                                      std::to_string(fault.counter) + ": needed " +
-                                      std::to_string(fault.need) + " signals this step, saw " +
-                                      std::to_string(fault.seen) + "; the step was abandoned");
+  throw Error(ErrorCode::kDevice, fault_message(unpack_fault(fault.stuck), describe));
 }
 
 }  // namespace mimo::cuda::engine

@@ -36,14 +36,19 @@ class DevicePlan {
   std::vector<TimelineEntry> timeline() const;
 
   // After the step's kernel finished: throws mimo::Error(kDevice) if the watchdog fired, naming
-  // the task (through `describe`), the counter, the signals it needed and saw, and the queue;
-  // the plan's counters and epoch are zeroed first, so the next step runs from a clean state.
+  // the task (through `describe`), its queue, the counter, the signals it needed and saw; the
+  // plan's counters and epoch are zeroed first, so the next step runs from a clean state.
   void check_fault(const std::function<std::string(int task)>& describe);
+  // The message check_fault throws for a fault record of this plan.
+  std::string fault_message(const UnpackedFault& fault,
+                            const std::function<std::string(int task)>& describe) const;
+  int plan_id() const { return view_.plan_id; }
 
   // Zeroes counters, epoch and fault (a fresh plan's state). Synchronises the device.
   void reset();
 
  private:
+  program::QueuePlan plan_;  // host copy, to name a stuck task's queue and wait
   int tasks_ = 0, counters_ = 0;
   DeviceBuffer task_buf_, queue_begin_, waits_, producers_, counter_buf_, epoch_, fault_, timeline_;
   EngineQueues view_{};

@@ -5,6 +5,12 @@
 
 #include <cstdint>
 
+#ifdef __CUDACC__
+#define MIMO_HOST_DEVICE __host__ __device__
+#else
+#define MIMO_HOST_DEVICE
+#endif
+
 namespace mimo::cuda::engine {
 
 // One task of a queue: the op and tile it runs (what the body dispatches on), its waits
@@ -24,14 +30,33 @@ struct EngineWait {
   int count;
 };
 
-// Written once, by the first block whose wait outlasts the watchdog; every other block then
-// abandons the step. status: 0 none, 1 a wait timed out.
+// The watchdog's record. Every block stuck in a wait when a step is abandoned offers its task,
+// and the earliest task in plan order wins (the others usually wait, through it, on the same
+// missing signal): packed so one atomicMax keeps it - bits 44-63 the inverted task index,
+// 28-43 the counter, 16-27 the signals seen (clamped), 0-15 the plan's id. 0: no fault.
 struct EngineFault {
-  int status;
-  int plan;  // EngineQueues::plan_id of the plan that faulted
-  int task, counter, queue;
-  unsigned need, seen;
+  unsigned long long stuck;
 };
+
+MIMO_HOST_DEVICE inline unsigned long long pack_fault(int task, int counter, unsigned seen,
+                                                      int plan) {
+  return (static_cast<unsigned long long>(0xFFFFFu - (static_cast<unsigned>(task) & 0xFFFFFu))
+          << 44) |
+         (static_cast<unsigned long long>(counter & 0xFFFF) << 28) |
+         (static_cast<unsigned long long>(seen < 0xFFFu ? seen : 0xFFFu) << 16) |
+         static_cast<unsigned long long>(plan & 0xFFFF);
+}
+struct UnpackedFault {
+  int task, counter;
+  unsigned seen;
+  int plan;  // the low 16 bits of the plan's id
+};
+inline UnpackedFault unpack_fault(unsigned long long stuck) {
+  return UnpackedFault{static_cast<int>(0xFFFFFu - static_cast<unsigned>(stuck >> 44)),
+                       static_cast<int>((stuck >> 28) & 0xFFFF),
+                       static_cast<unsigned>((stuck >> 16) & 0xFFF),
+                       static_cast<int>(stuck & 0xFFFF)};
+}
 
 // Per task: when it began and ended (globaltimer ns) and where it ran.
 struct TimelineEntry {

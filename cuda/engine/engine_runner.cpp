@@ -318,13 +318,17 @@ void EngineRunner::issue(const program::StepProgram& program, GpuState& s, Strea
 
 void EngineRunner::check_fault() {
   const EngineFault fault = *fault_host_.as<EngineFault>();
-  if (fault.status == 0) return;
-  std::string where = "task " + std::to_string(fault.task);
+  if (fault.stuck == 0) return;
+  const UnpackedFault stuck = unpack_fault(fault.stuck);
+  std::string message = "persistent engine: task " + std::to_string(stuck.task) +
+                        " waited past the watchdog for counter " + std::to_string(stuck.counter);
   for (const auto& p : prepared_) {
     for (const Segment& seg : p->segments) {
-      if (seg.engine && seg.plan_id == fault.plan) {
-        where = program::describe_task(seg.sub, seg.plan, fault.task) + " of the segment of ops " +
-                std::to_string(seg.begin) + ".." + std::to_string(seg.end - 1);
+      if (seg.engine && (seg.plan_id & 0xFFFF) == stuck.plan) {
+        message = seg.device->fault_message(stuck, [&](int t) {
+          return program::describe_task(seg.sub, seg.plan, t) + " of the segment of ops " +
+                 std::to_string(seg.begin) + ".." + std::to_string(seg.end - 1);
+        });
       }
     }
   }
@@ -334,11 +338,7 @@ void EngineRunner::check_fault() {
     }
   }
   *fault_host_.as<EngineFault>() = EngineFault{};
-  throw Error(ErrorCode::kDevice,
-              "persistent engine: " + where + " on queue " + std::to_string(fault.queue) +
-                  " waited past the watchdog for counter " + std::to_string(fault.counter) +
-                  ": needed " + std::to_string(fault.need) + " signals this step, saw " +
-                  std::to_string(fault.seen) + "; the step was abandoned");
+  throw Error(ErrorCode::kDevice, message);
 }
 
 EngineRunner::Coverage EngineRunner::coverage(const program::StepProgram& program, GpuState& s) {

@@ -30,6 +30,13 @@ __device__ __forceinline__ unsigned load_acquire(const unsigned* p) {
   return v;
 }
 
+// Adds n to a counter with release semantics at device scope: every write the block made before
+// the barrier that precedes this (bar.sync orders them before thread 0) is visible to whoever
+// acquires the new value. One instruction, no separate fence.
+__device__ __forceinline__ void signal_release(unsigned* counter, unsigned n) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(counter), "r"(n) : "memory");
+}
+
 // Whether a counter that only grows (wrapping at 2^32) has reached `need`.
 __device__ __forceinline__ bool reached(unsigned seen, unsigned need) {
   return static_cast<int>(seen - need) >= 0;
@@ -38,12 +45,16 @@ __device__ __forceinline__ bool reached(unsigned seen, unsigned need) {
 // Thread 0 only: waits for every counter of task t in step `epoch` (counter c must have seen
 // epoch * producers[c] + count signals). False: the step is abandoned (a fault, here or in
 // another block).
-__device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t, unsigned epoch,
-                                     int queue) {
+__device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t, unsigned epoch) {
   for (int w = t.wait_begin; w < t.wait_end; ++w) {
     const EngineWait wait = e.waits[w];
     const unsigned need = epoch * e.producers[wait.counter] + static_cast<unsigned>(wait.count);
     unsigned seen = load_acquire(&e.counters[wait.counter]);
+    if (reached(seen, need)) continue;
+    // A tight poll first (producers usually finish within a microsecond or two), then pauses.
+    for (int spin = 0; spin < 64 && !reached(seen, need); ++spin) {
+      seen = load_acquire(&e.counters[wait.counter]);
+    }
     if (reached(seen, need)) continue;
     const unsigned long long start = global_ns();
     unsigned pause = 32;
@@ -52,16 +63,12 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
       pause = pause < 256 ? 2 * pause : pause;
       seen = load_acquire(&e.counters[wait.counter]);
       if (reached(seen, need)) break;
-      if (load_acquire(&e.epoch->abort) != 0) return false;
-      if (global_ns() - start > e.watchdog_ns) {
-        if (atomicCAS(&e.fault->status, 0, 1) == 0) {
-          e.fault->plan = e.plan_id;
-          e.fault->task = t.task;
-          e.fault->counter = wait.counter;
-          e.fault->queue = queue;
-          e.fault->need = need - epoch * e.producers[wait.counter];
-          e.fault->seen = seen - epoch * e.producers[wait.counter];
-        }
+      const bool abandoned = load_acquire(&e.epoch->abort) != 0;
+      if (abandoned || global_ns() - start > e.watchdog_ns) {
+        // Offer this task as the step's stuck task (the earliest in plan order is kept), then
+        // make every block give up.
+        atomicMax(&e.fault->stuck, pack_fault(t.task, wait.counter,
+                                              seen - epoch * e.producers[wait.counter], e.plan_id));
         __threadfence();
         atomicExch(&e.epoch->abort, 1u);
         return false;
@@ -98,11 +105,10 @@ __device__ void run_queue(const EngineQueues& e, Body& body) {
     unsigned long long start = 0;
     if (threadIdx.x == 0) {
       bool go = true;
-      for (int r = 0; r < n && go; ++r) go = wait_for_task(e, e.tasks[i + r], epoch, queue);
+      for (int r = 0; r < n && go; ++r) go = wait_for_task(e, e.tasks[i + r], epoch);
       s_go = go;
-      // The acquire above orders thread 0's later loads; this fence and the barrier extend
-      // that to the block's other threads.
-      __threadfence();
+      // The acquire loads order thread 0's later loads; the barrier below extends that to the
+      // block's other threads.
       if (e.timeline != nullptr) start = global_ns();
     }
     __syncthreads();
@@ -110,8 +116,7 @@ __device__ void run_queue(const EngineQueues& e, Body& body) {
     body(e.tasks + i, n, epoch);
     __syncthreads();  // every thread's writes are issued before thread 0 publishes them
     if (threadIdx.x == 0) {
-      __threadfence();
-      atomicAdd(&e.counters[first.signal], static_cast<unsigned>(n));
+      signal_release(&e.counters[first.signal], static_cast<unsigned>(n));
       if (e.timeline != nullptr) {
         const unsigned long long stop = global_ns();
         for (int r = 0; r < n; ++r) {
