@@ -3,6 +3,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "cuda/kernels/cuda_check.hpp"
 #include "mimo/error.hpp"
 
@@ -20,24 +22,54 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
   std::vector<EngineWait> waits;
   std::vector<int> queue_begin{0};
   for (const std::vector<int>& queue : plan.queues) {
-    for (int t : queue) {
-      const program::TaskPart& part = plan.parts[t];
-      EngineTask task{t,
-                      plan.tasks[t].op,
-                      plan.tasks[t].tile,
-                      part.chunk,
-                      part.chunks,
-                      part.prologue ? 1 : 0,
-                      static_cast<int>(waits.size()),
-                      0,
-                      plan.signals[t]};
-      for (const program::CounterWait& w : plan.waits[t]) waits.push_back({w.counter, w.count});
-      task.wait_end = static_cast<int>(waits.size());
-      tasks.push_back(task);
+    for (std::size_t i = 0; i < queue.size();) {
+      // A run: consecutive tasks of one op and part, signalling one counter.
+      const int first = queue[i];
+      std::size_t n = 1;
+      while (i + n < queue.size() && n < static_cast<std::size_t>(kMaxRun) &&
+             plan.tasks[queue[i + n]].op == plan.tasks[first].op &&
+             plan.parts[queue[i + n]].prologue == plan.parts[first].prologue &&
+             plan.signals[queue[i + n]] == plan.signals[first]) {
+        ++n;
+      }
+      std::vector<program::CounterWait> run_waits;  // every task's, the largest count a counter
+      for (std::size_t r = 0; r < n; ++r) {
+        for (const program::CounterWait& w : plan.waits[queue[i + r]]) {
+          auto same = std::find_if(run_waits.begin(), run_waits.end(),
+                                   [&](const auto& x) { return x.counter == w.counter; });
+          if (same == run_waits.end()) {
+            run_waits.push_back(w);
+          } else {
+            same->count = std::max(same->count, w.count);
+          }
+        }
+      }
+      for (std::size_t r = 0; r < n; ++r) {
+        const int t = queue[i + r];
+        const program::TaskPart& part = plan.parts[t];
+        EngineTask task{t,
+                        plan.tasks[t].op,
+                        plan.tasks[t].tile,
+                        part.chunk,
+                        part.chunks,
+                        part.prologue ? 1 : 0,
+                        static_cast<int>(waits.size()),
+                        static_cast<int>(waits.size()),
+                        plan.signals[t],
+                        r == 0 ? static_cast<int>(n) : 0};
+        if (r == 0) {
+          for (const program::CounterWait& w : run_waits) {
+            waits.push_back({w.counter, w.count, static_cast<unsigned>(plan.producers[w.counter])});
+          }
+          task.wait_end = static_cast<int>(waits.size());
+        }
+        tasks.push_back(task);
+      }
+      i += n;
     }
     queue_begin.push_back(static_cast<int>(tasks.size()));
   }
-  if (waits.empty()) waits.push_back({0, 0});  // no zero-byte buffers
+  if (waits.empty()) waits.push_back({0, 0, 0});  // no zero-byte buffers
   if (tasks.empty()) tasks.push_back({});
   std::vector<unsigned> producers(plan.producers.begin(), plan.producers.end());
   if (producers.empty()) producers.push_back(0);

@@ -7,6 +7,7 @@ namespace mimo::cuda::engine {
 namespace {
 
 struct EmptyBody {
+  __device__ void prefetch(const EngineTask*, int) const {}
   __device__ void operator()(const EngineTask*, int, unsigned) const {}
 };
 

@@ -22,12 +22,19 @@ struct EngineTask {
   int prologue;       // 1: a prologue chunk of the op
   int wait_begin, wait_end;
   int signal;
+  // Tasks of the run this task begins (consecutive tasks of one op and part on the queue, at
+  // most kMaxRun, run together: one wait check, one signal); 0 inside a run. The run's first
+  // task carries the waits of all of them.
+  int run;
 };
+
+inline constexpr int kMaxRun = 16;
 
 // Wait until `counter` has been signalled `count` times this step.
 struct EngineWait {
   int counter;
   int count;
+  unsigned producers;  // the counter's signals a step (a wait needs epoch * producers + count)
 };
 
 // The watchdog's record. Every block stuck in a wait when a step is abandoned offers its task,

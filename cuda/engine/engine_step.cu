@@ -246,9 +246,35 @@ __device__ void tap(const TapArgs& p, int tokens, const EngineTask* run, int n) 
                      });
 }
 
+// The first tile of a run of projection tiles moves towards L2 (one 128-byte line a thread) while
+// the run waits for its input: the engine's form of the stream kernels' weight prefetch before
+// their PDL wait.
+__device__ void prefetch_projection(const ProjectionArgs& p, const EngineTask& first) {
+  const Fp8Batch& batch = p.batch;
+  Fp8Matrix w = batch.w[0];
+  int first_block = 0;
+  for (int i = 1; i < batch.count; ++i) {
+    if (first.tile >= batch.first_block[i]) {
+      w = batch.w[i];
+      first_block = batch.first_block[i];
+    }
+  }
+  const int row0 = (first.tile - first_block) * 16, lines = w.cols / 128;
+  for (int i = threadIdx.x; i < 16 * lines; i += blockDim.x) {
+    const int row = min(row0 + i / lines, w.rows - 1);
+    tiles::prefetch_l2(w.codes + static_cast<std::size_t>(row) * w.cols + 128 * (i % lines));
+  }
+}
+
 struct StepBody {
   const EngineOp* ops;
   float* smem;
+  __device__ void prefetch(const EngineTask* run, int) const {
+    const EngineOp& op = ops[run[0].op];
+    if (op.kind == EngineOpKind::kProjection && !run[0].prologue) {
+      prefetch_projection(op.projection, run[0]);
+    }
+  }
   // A run of tasks of one op (queue_loop.cuh).
   __device__ void operator()(const EngineTask* run, int n, unsigned) const {
     const EngineOp& op = ops[run[0].op];

@@ -48,7 +48,7 @@ __device__ __forceinline__ bool reached(unsigned seen, unsigned need) {
 __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t, unsigned epoch) {
   for (int w = t.wait_begin; w < t.wait_end; ++w) {
     const EngineWait wait = e.waits[w];
-    const unsigned need = epoch * e.producers[wait.counter] + static_cast<unsigned>(wait.count);
+    const unsigned need = epoch * wait.producers + static_cast<unsigned>(wait.count);
     unsigned seen = load_acquire(&e.counters[wait.counter]);
     if (reached(seen, need)) continue;
     // A tight poll first (producers usually finish within a microsecond or two), then pauses.
@@ -78,55 +78,57 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
   return true;
 }
 
-// Consecutive tasks of one op (and part) on a queue run together as a run of at most this many:
-// one wait check, one barrier pair and one signal for all of them, and the body may spread their
-// work over the whole block.
-inline constexpr int kMaxRun = 16;
-
-// Runs queue blockIdx.x of `e` with `body(run, count, epoch)` for runs of consecutive tasks of
-// one op; every thread of the block calls it, and it must not return before the run's writes
-// are issued. Call from every thread.
+// Runs queue blockIdx.x of `e` with `body(run, count, epoch)` for each run of tasks (planned on
+// the host: EngineTask::run), after body.prefetch(run, count), which may only touch what no task
+// writes (weights) and runs before the run's waits;
+// the run's records staged in shared memory; every thread of the
+// block calls it, and it must not return before the run's writes are issued. Call from every
+// thread.
 template <class Body>
 __device__ void run_queue(const EngineQueues& e, Body& body) {
   __shared__ unsigned s_epoch;
   __shared__ int s_go;
+  // Two buffers: thread 0 still reads a run's records to signal it while the others stage the
+  // next run's.
+  __shared__ EngineTask s_runs[2][kMaxRun];
   const int queue = blockIdx.x;
   if (threadIdx.x == 0) s_epoch = load_acquire(&e.epoch->epoch);
-  __syncthreads();
-  const unsigned epoch = s_epoch;
   const int end = e.queue_begin[queue + 1];
-  for (int i = e.queue_begin[queue]; i < end;) {
-    const EngineTask& first = e.tasks[i];
-    int n = 1;
-    while (i + n < end && n < kMaxRun && e.tasks[i + n].op == first.op &&
-           e.tasks[i + n].prologue == first.prologue && e.tasks[i + n].signal == first.signal) {
-      ++n;
+  int parity = 0;
+  for (int i = e.queue_begin[queue]; i < end; parity ^= 1) {
+    EngineTask* s_run = s_runs[parity];
+    // The next kMaxRun records in one parallel load (a run never crosses the queue's end).
+    if (threadIdx.x < kMaxRun && i + static_cast<int>(threadIdx.x) < end) {
+      s_run[threadIdx.x] = e.tasks[i + threadIdx.x];
     }
+    __syncthreads();
+    const unsigned epoch = s_epoch;
+    const int n = s_run[0].run;
+    // What needs no producer (weights) starts moving while thread 0 waits for the producers.
+    body.prefetch(s_run, n);
     unsigned long long start = 0;
     if (threadIdx.x == 0) {
-      bool go = true;
-      for (int r = 0; r < n && go; ++r) go = wait_for_task(e, e.tasks[i + r], epoch);
-      s_go = go;
+      s_go = wait_for_task(e, s_run[0], epoch);
       // The acquire loads order thread 0's later loads; the barrier below extends that to the
       // block's other threads.
       if (e.timeline != nullptr) start = global_ns();
     }
     __syncthreads();
     if (!s_go) break;  // block-uniform
-    body(e.tasks + i, n, epoch);
+    body(s_run, n, epoch);
     __syncthreads();  // every thread's writes are issued before thread 0 publishes them
     if (threadIdx.x == 0) {
-      signal_release(&e.counters[first.signal], static_cast<unsigned>(n));
+      signal_release(&e.counters[s_run[0].signal], static_cast<unsigned>(n));
       if (e.timeline != nullptr) {
         const unsigned long long stop = global_ns();
         for (int r = 0; r < n; ++r) {
-          e.timeline[e.tasks[i + r].task] =
-              TimelineEntry{start, stop, queue, static_cast<int>(sm_id())};
+          e.timeline[s_run[r].task] = TimelineEntry{start, stop, queue, static_cast<int>(sm_id())};
         }
       }
     }
     i += n;
   }
+  const unsigned epoch = s_epoch;
   // The last block to finish ends the step: the next launch waits for epoch + 1.
   if (threadIdx.x == 0) {
     __threadfence();

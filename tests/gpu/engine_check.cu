@@ -31,6 +31,7 @@ struct CheckBody {
   int slow_task;
   unsigned slow_ns;
   bool jitter;
+  __device__ void prefetch(const EngineTask*, int) const {}
   __device__ void operator()(const EngineTask* run, int count, unsigned epoch) const {
     for (int r = 0; r < count; ++r) task(run[r], epoch);
   }
