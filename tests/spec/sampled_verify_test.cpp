@@ -10,6 +10,7 @@
 #include <map>
 
 #include "exact_marginals.hpp"
+#include "mimo/error.hpp"
 #include "spec_test_support.hpp"
 #include "support/chi_square.hpp"
 
@@ -119,4 +120,64 @@ TEST_CASE("sampled DFlash verification keeps the distribution: logit bias", "[sp
   config.logit_bias.emplace_back(47, 1.0f);
   config.logit_bias.emplace_back(112, 0.5f);
   check_setting(config, kRuns);
+}
+
+TEST_CASE("DFlash draft_logits: rows whose argmax is propose(); none with sample_drafts off",
+          "[spec][sampling]") {
+  auto model = spec_test::load("tiny-bf16", 256, 8, 1);
+  const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
+  for (bool sample_drafts : {true, false}) {
+    mimo::DFlashOptions options;
+    options.sample_drafts = sample_drafts;
+    auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"), options);
+    // One generated token: the drafter has seen the prompt's features, the token is the anchor.
+    auto session = model->new_session();
+    mimo::Sampler sampler{mimo::SamplerConfig{}};
+    mimo::GenerateOptions generate;
+    generate.max_tokens = 1;
+    generate.ignore_eos = true;
+    generate.speculator = dflash;
+    session->generate(prompt, sampler, generate);
+    const std::vector<std::int32_t> context = session->tokens();
+    std::vector<float> rows;
+    const int n = dflash->draft_logits(context, 3, 256, rows);
+    if (!sample_drafts) {
+      CHECK(n == 0);
+      continue;
+    }
+    REQUIRE(n == 3);
+    REQUIRE(rows.size() == 3u * 256);
+    const std::vector<std::int32_t> drafts = dflash->propose(context, 3);
+    REQUIRE(drafts.size() == 3);
+    for (int i = 0; i < n; ++i) {
+      const float* row = rows.data() + i * 256;
+      CHECK(std::max_element(row, row + 256) - row == drafts[i]);
+    }
+  }
+}
+
+TEST_CASE("a speculator returning logits of the wrong size is an error", "[spec][errors]") {
+  class Malformed final : public mimo::Speculator {
+   public:
+    std::string name() const override { return "malformed"; }
+    int max_draft() const override { return 3; }
+    std::vector<std::int32_t> propose(const std::vector<std::int32_t>&, int) override { return {}; }
+    int draft_logits(const std::vector<std::int32_t>&, int, std::int32_t vocab,
+                     std::vector<float>& logits) override {
+      logits.assign(static_cast<std::size_t>(vocab) + 1, 0.0f);
+      return 2;
+    }
+  };
+  auto model = spec_test::load("tiny-bf16", 256, 8, 1);
+  mimo::SamplerConfig config;
+  config.temperature = 1.0f;
+  try {
+    spec_test::generate(*model, {1, 2, 3}, 4, std::make_shared<Malformed>(), config);
+    FAIL("no error for malformed draft logits");
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == mimo::ErrorCode::kInvalidArgument);
+  }
+  // Greedy never asks for logits.
+  CHECK(spec_test::generate(*model, {1, 2, 3}, 4, std::make_shared<Malformed>()).tokens.size() ==
+        4);
 }
