@@ -122,7 +122,7 @@ TEST_CASE("sampled DFlash verification keeps the distribution: logit bias", "[sp
   check_setting(config, kRuns);
 }
 
-TEST_CASE("DFlash draft_logits: rows whose argmax is propose(); none with sample_drafts off",
+TEST_CASE("DFlash draft_logits: rows argmax to propose(), none with sample_drafts off",
           "[spec][sampling]") {
   auto model = spec_test::load("tiny-bf16", 256, 8, 1);
   const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
