@@ -6,6 +6,7 @@
 // of tokens 1..3 and the joint of tokens 1 and 2; chi-square, p = 0.001). Each setting also
 // checks that drafts were both accepted and rejected, so the residual path ran.
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <map>
 
@@ -33,9 +34,40 @@ mimo::SamplerConfig restricted(float temperature) {
   return config;
 }
 
+// Proposes from the target's own next-token logits (a fresh prefill of the context), repeated
+// for every draft row: the first draft's q equals p exactly, so the block's later rows are
+// always reached, each with the penalty window of the drafts before it.
+class TargetEcho final : public mimo::Speculator {
+ public:
+  explicit TargetEcho(const mimo::Model& model) : model_(model) {}
+  std::string name() const override { return "target-echo"; }
+  int max_draft() const override { return 3; }
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>&, int) override { return {}; }
+  int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab,
+                   std::vector<float>& logits) override {
+    auto session = model_.new_session();
+    session->prefill(context);
+    const std::vector<float>& row = session->logits();
+    REQUIRE(row.size() == static_cast<std::size_t>(vocab));
+    logits.clear();
+    for (int i = 0; i < max_draft; ++i) logits.insert(logits.end(), row.begin(), row.end());
+    return max_draft;
+  }
+
+ private:
+  const mimo::Model& model_;
+};
+
+using MakeSpeculator = std::function<std::shared_ptr<mimo::Speculator>(const mimo::Model&)>;
+
+std::shared_ptr<mimo::Speculator> fixture_drafter(const mimo::Model& model) {
+  return mimo::make_dflash_speculator(model, spec_test::data("dflash/drafter"));
+}
+
 // Runs `runs` seeded speculative generations of kDepth tokens and checks them against the
 // exact distribution of plain sampling with `config`.
-void check_setting(const mimo::SamplerConfig& config, int runs) {
+void check_setting(const mimo::SamplerConfig& config, int runs,
+                   const MakeSpeculator& make_speculator = fixture_drafter) {
   // One thread: the tiny fixture's steps are too small to gain from a second one.
   auto model = spec_test::load("tiny-bf16", 256, 8, 1);
   const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
@@ -45,7 +77,7 @@ void check_setting(const mimo::SamplerConfig& config, int runs) {
   for (std::int32_t t : prompt) plain.accept(t);
   const spec_test::ExactTokens exact = spec_test::exact_tokens(*base, plain, kDepth);
 
-  auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
+  const std::shared_ptr<mimo::Speculator> speculator = make_speculator(*model);
   std::vector<std::map<std::int32_t, int>> counts(kDepth);
   std::map<std::pair<std::int32_t, std::int32_t>, int> joint;
   std::int64_t drafted = 0, accepted = 0;
@@ -53,7 +85,8 @@ void check_setting(const mimo::SamplerConfig& config, int runs) {
     mimo::SamplerConfig seeded = config;
     seeded.seed = 5000 + r;
     mimo::SessionStats stats;
-    const auto tokens = spec_test::generate(*model, prompt, kDepth, dflash, seeded, &stats).tokens;
+    const auto tokens =
+        spec_test::generate(*model, prompt, kDepth, speculator, seeded, &stats).tokens;
     REQUIRE(tokens.size() == static_cast<std::size_t>(kDepth));
     for (int i = 0; i < kDepth; ++i) counts[i][tokens[i]] += 1;
     joint[{tokens[1], tokens[2]}] += 1;
@@ -112,6 +145,18 @@ TEST_CASE("sampled DFlash verification keeps the distribution: penalties", "[spe
   config.presence_penalty = 0.5f;
   config.frequency_penalty = 0.3f;
   check_setting(config, kRuns);
+}
+
+// With the target's own row as q, the first draft is always kept, so rows 2 and 3 of every
+// block are decided in the verify pass, under the penalty window of the drafts before them.
+TEST_CASE("sampled verification keeps the distribution: penalties inside a kept block",
+          "[spec][sampling]") {
+  mimo::SamplerConfig config = restricted(1.0f);
+  config.repetition_penalty = 2.0f;
+  config.presence_penalty = 0.5f;
+  config.frequency_penalty = 0.3f;
+  check_setting(config, kRuns,
+                [](const mimo::Model& model) { return std::make_shared<TargetEcho>(model); });
 }
 
 TEST_CASE("sampled DFlash verification keeps the distribution: logit bias", "[spec][sampling]") {
