@@ -27,7 +27,7 @@ const std::vector<std::string> kPrompts = {
 };
 
 struct Measured {
-  double tau = 0, per_draft = 0, draft_ms_per_step = 0;
+  double tau = 0, per_draft = 0, first_kept = 0, draft_ms_per_step = 0;
 };
 
 Measured measure(const mimo::Model& model, const std::vector<std::vector<std::int32_t>>& prompts,
@@ -48,12 +48,23 @@ Measured measure(const mimo::Model& model, const std::vector<std::vector<std::in
       total.accepted_tokens += st.accepted_tokens;
       total.emitted_tokens += st.emitted_tokens;
       total.draft_seconds += st.draft_seconds;
+      const std::size_t bins = st.acceptance_histogram.size();
+      if (total.acceptance_histogram.size() < bins) total.acceptance_histogram.resize(bins, 0);
+      for (std::size_t n = 0; n < bins; ++n) {
+        total.acceptance_histogram[n] += st.acceptance_histogram[n];
+      }
     }
   }
   Measured m;
   m.tau = total.mean_acceptance_length();
   m.per_draft = static_cast<double>(total.accepted_tokens) / total.drafted_tokens;
   m.draft_ms_per_step = 1e3 * total.draft_seconds / total.steps;
+  // Steps that emitted two or more tokens kept their first draft.
+  std::int64_t kept = 0;
+  for (std::size_t n = 2; n < total.acceptance_histogram.size(); ++n) {
+    kept += total.acceptance_histogram[n];
+  }
+  m.first_kept = static_cast<double>(kept) / total.steps;
   return m;
 }
 
@@ -87,14 +98,15 @@ TEST_CASE("acceptance: drafts from q against one-hot argmax drafts, demo model o
   settings[3].config.repetition_penalty = 1.1f;
   std::printf("%zu prompts x %d seeds x %d tokens, block 8 (7 drafts)\n", prompts.size(), seeds,
               tokens);
-  std::printf("%-38s %-8s %8s %10s %12s\n", "setting", "rule", "tau", "per draft", "draft ms/step");
+  std::printf("%-38s %-8s %8s %10s %11s %14s\n", "setting", "rule", "tau", "per draft",
+              "first kept", "draft ms/step");
   for (const Setting& s : settings) {
     for (bool from_q : {true, false}) {
       if (s.config.temperature == 0.0f && !from_q) continue;  // greedy has one rule
       const Measured m = measure(*model, prompts, s.config, from_q, tokens, seeds);
-      std::printf("%-38s %-8s %8.3f %10.3f %12.3f\n", s.name,
+      std::printf("%-38s %-8s %8.3f %10.3f %11.3f %14.3f\n", s.name,
                   s.config.temperature == 0.0f ? "argmax" : (from_q ? "q" : "one-hot"), m.tau,
-                  m.per_draft, m.draft_ms_per_step);
+                  m.per_draft, m.first_kept, m.draft_ms_per_step);
       CHECK(m.tau >= 1.0);
     }
   }

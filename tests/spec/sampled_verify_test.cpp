@@ -3,7 +3,7 @@
 // for every sampler setting: on tiny-bf16 with the fixture DFlash drafter (block 4, so the
 // first verify step decides up to four tokens), the first generated tokens of many seeded runs
 // fit the exact distribution of plain sampling, enumerated over every continuation (marginals
-// of tokens 1..3 and the joint of tokens 1 and 2; chi-square, p = 0.001). Each setting also
+// of tokens 1..4 and the joint of tokens 1 and 2; chi-square, p = 0.001). Each setting also
 // checks that drafts were both accepted and rejected, so the residual path ran.
 #include <algorithm>
 #include <functional>
@@ -111,8 +111,8 @@ void check_setting(const mimo::SamplerConfig& config, int runs,
 
 }  // namespace
 
-// The fixture drafter is untrained: on these tokens it puts most of its mass on 201, which the
-// target rarely picks, so drafts are often rejected; the settings below move that balance.
+// The fixture drafter is untrained and keeps only 14-19 % of its drafts here: most blocks end
+// in a residual draw, and a kept draft is followed by a verify row under its penalty window.
 constexpr int kRuns = 1000;
 
 TEST_CASE("sampled DFlash verification keeps the distribution: temperature", "[spec][sampling]") {
@@ -137,7 +137,7 @@ TEST_CASE("sampled DFlash verification keeps the distribution: min-p", "[spec][s
   check_setting(config, kRuns);
 }
 
-// Repeats are frequent in four tokens drawn from six, so the penalty window of each verify row
+// Repeats are frequent in five tokens drawn from six, so the penalty window of each verify row
 // (the history plus the drafts accepted before it) changes p at almost every position.
 TEST_CASE("sampled DFlash verification keeps the distribution: penalties", "[spec][sampling]") {
   mimo::SamplerConfig config = restricted(1.0f);
@@ -163,7 +163,7 @@ TEST_CASE("sampled DFlash verification keeps the distribution: logit bias", "[sp
   mimo::SamplerConfig config = restricted(1.0f);
   config.logit_bias.emplace_back(201, -2.5f);
   config.logit_bias.emplace_back(47, 1.0f);
-  config.logit_bias.emplace_back(112, 0.5f);
+  config.logit_bias.emplace_back(224, 0.5f);
   check_setting(config, kRuns);
 }
 
