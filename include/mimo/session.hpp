@@ -47,7 +47,7 @@ struct SpeculationStats {
   std::int64_t emitted_tokens = 0;   // tokens the verify steps produced (accepted + bonus)
   // acceptance_histogram[n]: steps that produced n tokens (accepted drafts + the bonus token).
   std::vector<std::int64_t> acceptance_histogram;
-  double draft_seconds = 0;   // in Speculator::propose
+  double draft_seconds = 0;   // in Speculator::propose / draft_logits + drawing drafts
   double verify_seconds = 0;  // target verify passes and acceptance
   // Mean tokens per verify step, the bonus token included (1 = no draft ever accepted).
   double mean_acceptance_length() const {
