@@ -29,6 +29,7 @@ class Loader {
     const JsonField added = root_.member("added_tokens");
     const std::size_t token_count =
         model.required("vocab").object().size() + (added.is_null() ? 0 : added.array().size());
+    token_count_ = token_count;
     id_limit_ = kSlotsPerToken * token_count + kIdSlack;
     load_vocab(model);
     load_added_tokens(added);
@@ -42,9 +43,9 @@ class Loader {
     const auto needed = static_cast<std::size_t>(id) + 1;
     if (needed > id_limit_) {
       where.fail(ErrorCode::kInvalidFile,
-                 fmt::format("token id {} is too large for a file of these many tokens (ids must "
-                             "stay below {})",
-                             id, id_limit_));
+                 fmt::format("token id {} is too large for a file of {} tokens (ids must stay "
+                             "below {})",
+                             id, token_count_, id_limit_));
     }
     if (impl_.tokens.size() < needed) {
       impl_.tokens.resize(needed);
@@ -141,14 +142,15 @@ class Loader {
     for (std::size_t i = 0; i < count; ++i) {
       const JsonField entry = list.element(i);
       AddedToken token;
-      token.id = entry.required("id").token_id();
+      const JsonField id = entry.required("id");
+      token.id = id.token_id();
       token.content = entry.required("content").string();
       token.special = entry.bool_or("special", false);
       token.normalized = entry.bool_or("normalized", !token.special);
       token.lstrip = entry.bool_or("lstrip", false);
       token.rstrip = entry.bool_or("rstrip", false);
       token.single_word = entry.bool_or("single_word", false);
-      grow(token.id, entry);
+      grow(token.id, id);
       const auto known = impl_.token_ids.find(token.content);
       if (known != impl_.token_ids.end() && known->second != token.id) {
         entry.fail(ErrorCode::kInvalidFile,
@@ -175,6 +177,7 @@ class Loader {
 
   Tokenizer::Impl& impl_;
   const JsonField& root_;
+  std::size_t token_count_ = 0;
   std::size_t id_limit_ = 0;
 };
 
