@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,11 +17,17 @@
 
 namespace {
 
+// The file each input is written to (Tokenizer::from_file reads a path); removed at exit.
+struct ScratchFile {
+  std::string path = (std::filesystem::temp_directory_path() /
+                      ("fuzz_tokenizer_" + std::to_string(getpid()) + ".json"))
+                         .string();
+  ~ScratchFile() { std::remove(path.c_str()); }
+};
+
 const std::string& scratch_path() {
-  static const std::string path = (std::filesystem::temp_directory_path() /
-                                   ("fuzz_tokenizer_" + std::to_string(getpid()) + ".json"))
-                                      .string();
-  return path;
+  static const ScratchFile file;
+  return file.path;
 }
 
 void exercise(const mimo::Tokenizer& tok) {

@@ -4,18 +4,19 @@
 namespace mimo {
 
 Cancellation::Scope::Scope(Cancellation& owner) : owner_(owner) {
-  const std::lock_guard<std::mutex> lock(owner_.mutex_);
-  if (owner_.depth_++ == 0) owner_.requested_ = false;
+  if (owner_.depth_++ > 0) return;
+  owner_.requested_ = false;  // a request that arrived after the last operation ended
+  owner_.in_progress_ = true;
 }
 
 Cancellation::Scope::~Scope() {
-  const std::lock_guard<std::mutex> lock(owner_.mutex_);
-  if (--owner_.depth_ == 0) owner_.requested_ = false;
+  if (--owner_.depth_ > 0) return;
+  owner_.in_progress_ = false;
+  owner_.requested_ = false;
 }
 
 void Cancellation::request() noexcept {
-  const std::lock_guard<std::mutex> lock(mutex_);
-  if (depth_ > 0) requested_ = true;
+  if (in_progress_) requested_ = true;
 }
 
 }  // namespace mimo

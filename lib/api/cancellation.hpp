@@ -2,17 +2,21 @@
 // while idle does nothing, so it can never cancel the next call (nor one after reset()): every
 // public operation that runs the model holds a Scope, and the flag is cleared when the
 // outermost Scope begins and ends.
+//
+// request() is lock-free and async-signal-safe (mimo-cli calls cancel() from its SIGINT
+// handler). Its one race: a request that sees an operation in progress and is then delayed
+// while that operation ends and the next one begins would cancel the next one (between two
+// adjacent atomic instructions; impossible from a signal handler on the session's thread).
 #pragma once
 
 #include <atomic>
-#include <mutex>
 
 namespace mimo {
 
 class Cancellation {
  public:
   // Marks an operation in progress for its lifetime; nested scopes (generate -> prefill) are
-  // one operation.
+  // one operation. Scopes are opened by the thread using the session only.
   class Scope {
    public:
     explicit Scope(Cancellation& owner);
@@ -24,7 +28,7 @@ class Cancellation {
     Cancellation& owner_;
   };
 
-  // From any thread: interrupt the operation in progress, if there is one.
+  // From any thread or a signal handler: interrupt the operation in progress, if there is one.
   void request() noexcept;
   // Consumes a pending request (generate checks between tokens).
   bool take() noexcept { return requested_.exchange(false); }
@@ -32,9 +36,10 @@ class Cancellation {
   const std::atomic<bool>* flag() const { return &requested_; }
 
  private:
-  std::mutex mutex_;  // orders request() against the start and end of an operation
-  int depth_ = 0;     // nested Scopes alive
+  int depth_ = 0;  // nested Scopes alive (touched by the session's thread only)
+  std::atomic<bool> in_progress_{false};
   std::atomic<bool> requested_{false};
+  static_assert(std::atomic<bool>::is_always_lock_free, "request() must be async-signal-safe");
 };
 
 }  // namespace mimo
