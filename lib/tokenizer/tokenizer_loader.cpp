@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <limits>
 
 #include "mimo/error.hpp"
 #include "tokenizer/byte_level.hpp"
@@ -19,6 +20,13 @@ using nlohmann::json;
 // this many slots per token plus kIdSlack, so a file cannot make us allocate gigabytes.
 constexpr std::size_t kSlotsPerToken = 2;
 constexpr std::size_t kIdSlack = std::size_t{1} << 20;
+
+// The common case of a token id, checked without building a JsonField.
+bool is_plain_id(const json& value) {
+  return value.is_number_unsigned() &&
+         value.get<std::uint64_t>() <=
+             static_cast<std::uint64_t>(std::numeric_limits<TokenId>::max());
+}
 
 class Loader {
  public:
@@ -38,14 +46,16 @@ class Loader {
   }
 
  private:
-  // Makes room for `id`, refusing ids that would make the dense tables absurdly large.
-  void grow(TokenId id, const JsonField& where) {
+  // Makes room for `id`, refusing ids that would make the dense tables absurdly large. `where()`
+  // gives the field for the message (built only on failure: the vocabulary is large).
+  template <typename Where>
+  void grow(TokenId id, const Where& where) {
     const auto needed = static_cast<std::size_t>(id) + 1;
     if (needed > id_limit_) {
-      where.fail(ErrorCode::kInvalidFile,
-                 fmt::format("token id {} is too large for a file of {} tokens (ids must stay "
-                             "below {})",
-                             id, token_count_, id_limit_));
+      where().fail(ErrorCode::kInvalidFile,
+                   fmt::format("token id {} is too large for a file of {} tokens (ids must stay "
+                               "below {})",
+                               id, token_count_, id_limit_));
     }
     if (impl_.tokens.size() < needed) {
       impl_.tokens.resize(needed);
@@ -69,12 +79,15 @@ class Loader {
     const JsonField vocab = model.required("vocab");
     impl_.token_ids.reserve(vocab.object().size() + 64);
     for (const auto& [token, value] : vocab.object().items()) {
-      const JsonField entry(value, impl_.origin, fmt::format("{}[{:?}]", vocab.path(), token));
-      const TokenId id = entry.token_id();
+      auto entry = [&, &token = token, &value = value] {
+        return JsonField(value, impl_.origin, fmt::format("{}[{:?}]", vocab.path(), token));
+      };
+      const TokenId id = is_plain_id(value) ? static_cast<TokenId>(value.get<std::uint64_t>())
+                                            : entry().token_id();
       grow(id, entry);
       if (impl_.present[id]) {
-        entry.fail(ErrorCode::kInvalidFile,
-                   fmt::format("id {} is already the id of {:?}", id, impl_.tokens[id]));
+        entry().fail(ErrorCode::kInvalidFile,
+                     fmt::format("id {} is already the id of {:?}", id, impl_.tokens[id]));
       }
       impl_.tokens[id] = token;
       impl_.present[id] = 1;
@@ -100,35 +113,42 @@ class Loader {
 
   void load_merges(const JsonField& model) {
     const JsonField merges = model.required("merges");
+    const json& list = merges.array();
     std::int32_t rank = 0;
-    for (std::size_t i = 0, n = merges.array().size(); i < n; ++i, ++rank) {
-      const JsonField merge = merges.element(i);
+    for (std::size_t i = 0, n = list.size(); i < n; ++i, ++rank) {
+      const json& merge = list[i];
+      auto where = [&] { return merges.element(i); };  // built only on failure
       std::string left, right;
-      if (merge.raw().is_string()) {
-        const std::string& text = merge.string();
+      if (merge.is_string()) {
+        const std::string& text = merge.get_ref<const std::string&>();
         const auto space = text.find(' ');
         if (space == std::string::npos || text.find(' ', space + 1) != std::string::npos) {
-          merge.fail(ErrorCode::kInvalidFile, fmt::format("{:?} is not \"a b\"", text));
+          where().fail(ErrorCode::kInvalidFile, fmt::format("{:?} is not \"a b\"", text));
         }
         left = text.substr(0, space);
         right = text.substr(space + 1);
-      } else if (merge.raw().is_array() && merge.raw().size() == 2) {
-        left = merge.element(0).string();
-        right = merge.element(1).string();
+      } else if (merge.is_array() && merge.size() == 2) {
+        const auto part = [&](std::size_t k) -> const std::string& {
+          return merge[k].is_string() ? merge[k].get_ref<const std::string&>()
+                                      : where().element(k).string();  // throws, naming it
+        };
+        left = part(0);
+        right = part(1);
       } else {
-        merge.expected("\"a b\" or [a, b]");
+        where().expected("\"a b\" or [a, b]");
       }
-      const TokenId left_id = lookup(left, merge), right_id = lookup(right, merge);
-      const TokenId merged_id = lookup(left + right, merge);
+      const TokenId left_id = lookup(left, where), right_id = lookup(right, where);
+      const TokenId merged_id = lookup(left + right, where);
       impl_.bpe->add_merge(left_id, right_id, merged_id, rank);
     }
   }
 
-  TokenId lookup(const std::string& token, const JsonField& merge) const {
+  template <typename Where>
+  TokenId lookup(const std::string& token, const Where& where) const {
     const auto it = impl_.token_ids.find(token);
     if (it == impl_.token_ids.end()) {
-      merge.fail(ErrorCode::kInvalidFile,
-                 fmt::format("uses {:?}, which is not in model.vocab", token));
+      where().fail(ErrorCode::kInvalidFile,
+                   fmt::format("uses {:?}, which is not in model.vocab", token));
     }
     return it->second;
   }
@@ -150,7 +170,7 @@ class Loader {
       token.lstrip = entry.bool_or("lstrip", false);
       token.rstrip = entry.bool_or("rstrip", false);
       token.single_word = entry.bool_or("single_word", false);
-      grow(token.id, id);
+      grow(token.id, [&] { return id; });
       const auto known = impl_.token_ids.find(token.content);
       if (known != impl_.token_ids.end() && known->second != token.id) {
         entry.fail(ErrorCode::kInvalidFile,
