@@ -223,3 +223,22 @@ TEST_CASE("post-processor special tokens are checked against the vocabulary") {
       },
       ErrorCode::kInvalidFile, "special token \"</s>\" is not in post_processor.special_tokens");
 }
+
+TEST_CASE("a catastrophically backtracking Split regex fails cleanly, not a hang") {
+  EditedFixture fixture(
+      [](json& root) { root["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(a+)+b"; });
+  const Tokenizer tok = Tokenizer::from_model_dir(fixture.dir.string());
+  CHECK(tok.decode(tok.encode("ab aab")) == "ab aab");  // ordinary texts still encode
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    tok.encode(std::string(40, 'a') + "cb");  // 2^40 ways to split the a's before failing
+    FAIL("expected mimo::Error");
+  } catch (const mimo::Error& e) {
+    INFO(e.what());
+    CHECK(e.code() == ErrorCode::kInvalidFile);
+    CHECK(std::string(e.what()).find(fixture.json_path() + " pre_tokenizer.pretokenizers[0]") !=
+          std::string::npos);
+    CHECK(std::string(e.what()).find("match limit") != std::string::npos);
+  }
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+}
