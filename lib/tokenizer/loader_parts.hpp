@@ -3,6 +3,7 @@
 // config_loader.cpp (tokenizer_config.json).
 #pragma once
 
+#include <cstddef>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -14,6 +15,9 @@ namespace mimo::tokenizer {
 // Sequence normalizers / pre-tokenizers / decoders / post-processors nest at most this deep
 // (real files use one level); deeper is Error(kInvalidFile), never a stack overflow.
 constexpr int kMaxSequenceDepth = 16;
+// ... and hold at most this many steps each (real files use two or three): each pre-tokenizer
+// step is a regex compiled at load and run on every encode.
+constexpr std::size_t kMaxSequenceSteps = 64;
 
 // Reads and parses a JSON file (nesting at most 64 levels, no duplicate keys).
 // Error(kIo) when it cannot be read, Error(kInvalidFile) when it is not such JSON.

@@ -1,6 +1,6 @@
 // The pipeline parts of tokenizer.json: normalizer, pre_tokenizer, decoder, post_processor.
 // Each is read through JsonField (types checked, paths named); Sequences recurse by reference
-// with their depth bounded by kMaxSequenceDepth.
+// with their depth and length bounded (kMaxSequenceDepth, kMaxSequenceSteps).
 #include <fmt/format.h>
 
 #include "tokenizer/loader_parts.hpp"
@@ -21,6 +21,10 @@ void for_each_in_sequence(const JsonField& sequence, const char* list, int depth
                   fmt::format("Sequence nested deeper than {} levels", kMaxSequenceDepth));
   }
   const JsonField items = sequence.required(list);
+  if (items.array().size() > kMaxSequenceSteps) {
+    items.fail(ErrorCode::kInvalidFile, fmt::format("{} steps in one Sequence (at most {})",
+                                                    items.array().size(), kMaxSequenceSteps));
+  }
   for (std::size_t i = 0, n = items.array().size(); i < n; ++i) each(items.element(i), depth + 1);
 }
 

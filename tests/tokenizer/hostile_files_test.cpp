@@ -74,6 +74,14 @@ TEST_CASE("deeply nested Sequences are refused quickly, naming the path") {
         [&, stage = stage, list = list](json& root) { root[stage] = nest(list, leaf, 25); },
         ErrorCode::kInvalidFile, std::string(stage) + "." + list + "[0]." + list + "[0]");
   }
+  // Wide instead of deep: each ByteLevel step would compile a regex, on every load.
+  check_tokenizer_json_error(
+      [](json& root) {
+        root["pre_tokenizer"]["pretokenizers"] = json::array();
+        for (int i = 0; i < 1000; ++i)
+          root["pre_tokenizer"]["pretokenizers"].push_back(byte_level());
+      },
+      ErrorCode::kInvalidFile, "pre_tokenizer.pretokenizers: 1000 steps in one Sequence");
   // Nesting within the limit still loads and behaves like the flat stage.
   EditedFixture nested([](json& root) {
     root["pre_tokenizer"]["pretokenizers"][0] =
