@@ -1,6 +1,6 @@
 // API edge semantics from issue 21 on the tiny-bf16 fixture: cancel() while idle reaches no
 // later call, generate never writes past max_context, NaN / infinity in the logits are reported
-// with their position, and filesystem or allocation failures arrive as mimo::Error.
+// with their position, and filesystem / allocation failures arrive as mimo::Error.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -181,7 +181,7 @@ TEST_CASE("NaN or infinite logits are reported with their token position", "[api
   error_message([&] { inf_session->score({kPoisoned, 3}); }, ErrorCode::kNonFinite);
 }
 
-TEST_CASE("filesystem and allocation failures arrive as mimo::Error", "[api]") {
+TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[api]") {
   const ScratchDir scratch;
   const fs::path a = scratch.path / "a", b = scratch.path / "b";
   fs::create_symlink(b, a);
