@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "api/draft_sampling.hpp"
+#include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "api/speculative_verify.hpp"
@@ -116,8 +117,12 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     for (std::int32_t t : prompt) sampler.accept(t);
     result.reason = StopReason::kMaxTokens;
     if (options.max_tokens == 0) return result;
-    if (cancel_requested.exchange(false)) {
+    if (cancellation.take()) {
       result.reason = StopReason::kCancelled;
+      return result;
+    }
+    if (static_cast<std::int64_t>(tokens.size()) >= capacity) {
+      result.reason = StopReason::kContextFull;
       return result;
     }
     // The first token comes from the prefill logits, exactly as in plain decoding.
@@ -129,7 +134,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     if (!emit(first)) return result;
 
     while (true) {
-      if (cancel_requested.exchange(false)) {
+      if (cancellation.take()) {
         result.reason = StopReason::kCancelled;
         return result;
       }
@@ -182,6 +187,14 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       exec::StepOutput out =
           run_step(block, true, taps, nullptr, row_requests.empty() ? nullptr : &row_requests);
       const bool rows_sampled = !out.sampled_rows.empty();
+      if (!rows_sampled) {
+        try {
+          check_finite_logits(out.logits.data(), block.size(), vocab, base, "Session::generate");
+        } catch (const Error&) {
+          state->truncate(base);  // as before the step: the anchor is still pending
+          throw;
+        }
+      }
       pending.clear();
       int accepted = 0;
       int produced = 0;
