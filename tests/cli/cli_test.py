@@ -144,7 +144,7 @@ check(r.returncode != 0, "unknown subcommand fails")
 
 # The shipped demo model is the default; DFlash with its drafter is lossless end to end.
 r = run("info")
-check(r.returncode == 0 and "models/demo/mixed" in r.stdout and "MXFP4" in r.stdout,
+check(r.returncode == 0 and "share/mimo/demo/mixed" in r.stdout and "MXFP4" in r.stdout,
       "info defaults to the shipped demo model")
 plain = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos")
 spec = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos",
