@@ -23,6 +23,7 @@
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/tp/tp_executor.hpp"
 #include "mimo/error.hpp"
+#include "model/benchmark_config.hpp"
 
 namespace {
 
@@ -86,36 +87,11 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// MiMo-V2-Flash layer shapes (as mimo-bench's benchmark geometry), `experts` experts a layer.
-model::ModelConfig flash_config(int layers, int experts) {
-  model::ModelConfig c;
-  c.schema = "synthetic";
-  c.architecture = "MiMoV2FlashForCausalLM";
-  c.vocab_size = 152576;
-  c.hidden_size = 4096;
-  c.num_layers = layers;
-  c.full = {64, 4, 192, 128, 5000000.0, 64, false};
-  c.sliding = {64, 8, 192, 128, 10000.0, 64, true};
-  c.sliding_window = 128;
-  c.attention_value_scale = 0.707;
-  c.intermediate_size = 16384;
-  c.moe_intermediate_size = 2048;
-  c.n_routed_experts = experts;
-  c.num_experts_per_tok = 8;
-  for (int l = 0; l < layers; ++l) {
-    model::LayerSpec s;
-    s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
-    s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
-    c.layers.push_back(s);
-  }
-  return c;
-}
-
 // MiMo-V2.5-Pro layer shapes (../shared/docs/MIMO.md): hidden 6144, 128 heads over 8 kv heads
 // in both attention kinds, layer 0 dense. Full attention at its layers 0, 7, 15, 23, 31, 39, 47,
 // 55, 62, 69 when there are 70; for other counts at 0, every eighth from 7, and the last.
 model::ModelConfig pro_config(int layers, int experts) {
-  model::ModelConfig c = flash_config(layers, experts);
+  model::ModelConfig c = model::benchmark_config(layers, experts);
   c.architecture = "MiMoV2ForCausalLM";
   c.hidden_size = 6144;
   c.full = {128, 8, 192, 128, 10000000.0, 64, false};
@@ -246,7 +222,7 @@ int run(const Args& args) {
   for (int d : devices) bandwidth.push_back(read_bandwidth(d));
   const model::ModelConfig config = args.geometry == "pro"
                                         ? pro_config(args.layers, args.experts)
-                                        : flash_config(args.layers, args.experts);
+                                        : model::benchmark_config(args.layers, args.experts);
   const auto t0 = std::chrono::steady_clock::now();
   TensorParallelExecutor tp(config, devices, 1234);
   const double made_s =

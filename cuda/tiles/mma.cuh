@@ -112,15 +112,17 @@ __device__ __forceinline__ void load_b(const F32Row& src, int col0, std::uint32_
 // token. Lane 4 g + q supplies column g: token g % 4 of its set, the lo half when g >= 4. The
 // hi and lo products are accumulated apart and added at the end (finish_packed), the same way
 // whichever set and column a token lands in.
-template <int kPieces, int kStride>
-__device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int col0,
-                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+// A split row's hi or lo words at col0 + kStride p, loaded by load(address) (16 bytes).
+template <int kPieces, int kStride, class Load>
+__device__ __forceinline__ void load_split_half(const SplitRow& src, bool lo, int col0,
+                                                std::uint32_t (&w)[kPieces][4], float& inv_scale,
+                                                Load&& load) {
   const std::uint16_t* half = lo ? src.lo : src.hi;
 #pragma unroll
   for (int p = 0; p < kPieces; ++p) {
     const int col = col0 + kStride * p;
     const uint4 v = src.hi != nullptr && col < src.cols
-                        ? __ldg(reinterpret_cast<const uint4*>(half + col))
+                        ? load(reinterpret_cast<const uint4*>(half + col))
                         : make_uint4(0, 0, 0, 0);
     w[p][0] = v.x;
     w[p][1] = v.y;
@@ -129,6 +131,12 @@ __device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int co
   }
   inv_scale = src.inv_scale;
 }
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int col0,
+                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+  load_split_half<kPieces, kStride>(src, lo, col0, w, inv_scale,
+                                    [](const uint4* p) { return __ldg(p); });
+}
 // A SplitRow written earlier in the same launch (the persistent engine): read through L2
 // (ld.global.cg), because the non-coherent path load_b_half(SplitRow) takes may hold lines an
 // earlier layer left in this multiprocessor's cache.
@@ -136,19 +144,8 @@ struct FreshSplitRow : SplitRow {};
 template <int kPieces, int kStride>
 __device__ __forceinline__ void load_b_half(const FreshSplitRow& src, bool lo, int col0,
                                             std::uint32_t (&w)[kPieces][4], float& inv_scale) {
-  const std::uint16_t* half = lo ? src.lo : src.hi;
-#pragma unroll
-  for (int p = 0; p < kPieces; ++p) {
-    const int col = col0 + kStride * p;
-    const uint4 v = src.hi != nullptr && col < src.cols
-                        ? __ldcg(reinterpret_cast<const uint4*>(half + col))
-                        : make_uint4(0, 0, 0, 0);
-    w[p][0] = v.x;
-    w[p][1] = v.y;
-    w[p][2] = v.z;
-    w[p][3] = v.w;
-  }
-  inv_scale = src.inv_scale;
+  load_split_half<kPieces, kStride>(src, lo, col0, w, inv_scale,
+                                    [](const uint4* p) { return __ldcg(p); });
 }
 template <int kPieces, int kStride>
 __device__ __forceinline__ void load_b_half(const F32Row& src, bool lo, int col0,
@@ -255,8 +252,7 @@ __device__ __forceinline__ void split_row_tile(const float* x, int cols, std::ui
   for (int i = me.thread; i < cols / 4; i += me.threads) m = fmaxf(m, max_abs4(x4[i]));
   float s, inv;
   token_scale(block_max(m, scratch, me), s, inv);
-  for (int i = me.thread; i < cols / 4; i += me.threads)
-    store_split4(x4[i], s, out_hi, out_lo, i);
+  for (int i = me.thread; i < cols / 4; i += me.threads) store_split4(x4[i], s, out_hi, out_lo, i);
   if (me.thread == 0) *out_inv = inv;
 }
 

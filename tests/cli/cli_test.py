@@ -18,17 +18,7 @@ import tempfile
 
 CLI, DATA = sys.argv[1], sys.argv[2]
 MODELS = os.path.join(DATA, "models")
-failures = []
-
-
-def run(*args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
+from cli_harness import check, finish, run  # noqa: E402 (the harness reads sys.argv[1])
 
 
 def load_npy_f32(path):
@@ -210,5 +200,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(alive and "[interrupted]" in out and chat.returncode == 0,
           "Ctrl-C interrupts the answer, the chat goes on, EOF then exits")
 
-print(f"{len(failures)} failed" if failures else "all CLI checks passed")
-sys.exit(1 if failures else 0)
+finish()

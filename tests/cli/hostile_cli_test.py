@@ -15,17 +15,7 @@ import tempfile
 CLI, DATA = sys.argv[1], sys.argv[2]
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(DATA, "models", "tiny-bf16")
-failures = []
-
-
-def run(*args):
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
+from cli_harness import check, finish, run  # noqa: E402 (the harness reads sys.argv[1])
 
 
 def poison_embedding(model_dir, token, bf16_bits):
@@ -90,6 +80,4 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
 
-if failures:
-    print(f"{len(failures)} failure(s)")
-    sys.exit(1)
+finish()

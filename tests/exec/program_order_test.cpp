@@ -17,9 +17,13 @@
 #include "model/weight_binder.hpp"
 #include "program/dependencies.hpp"
 #include "support/catch.hpp"
+#include "support/step_helpers.hpp"
 
 namespace mimo::exec {
 namespace {
+
+using testing::same_bits;
+using testing::tokens_for;
 
 struct Loaded {
   model::ModelConfig config;
@@ -33,19 +37,6 @@ std::unique_ptr<Loaded> load_fixture(const std::string& name) {
       Loaded{model::load_model_config(dir), io::Checkpoint::open(dir), {}});
   l->weights = model::bind_weights(l->config, l->checkpoint);
   return l;
-}
-
-std::vector<std::int32_t> tokens_for(int n, int vocab, std::uint64_t seed) {
-  cpu::testing::Rng rng(seed);
-  std::vector<std::int32_t> t(n);
-  for (auto& id : t) id = static_cast<std::int32_t>(rng() % vocab);
-  return t;
-}
-
-// Same size and the same bits (empty vectors included: no memcmp of a null pointer).
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // A step's outputs after a fixed history: prefill `history`, then `step` with `options`.

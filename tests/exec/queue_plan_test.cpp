@@ -16,28 +16,18 @@
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "support/catch.hpp"
+#include "support/step_helpers.hpp"
 
 namespace mimo::exec {
 namespace {
 
+using testing::same_bits;
+using testing::shape_of;
+using testing::tokens_for;
+
 using program::CounterWait;
 using program::PlanOptions;
 using program::QueuePlan;
-
-std::vector<std::int32_t> tokens_for(int n, int vocab, std::uint64_t seed) {
-  cpu::testing::Rng rng(seed);
-  std::vector<std::int32_t> t(n);
-  for (auto& id : t) id = static_cast<std::int32_t>(rng() % vocab);
-  return t;
-}
-
-program::StepShape shape_of(int tokens, bool all_logits, std::vector<int> taps) {
-  program::StepShape s;
-  s.tokens = tokens;
-  s.all_logits = all_logits;
-  s.taps = std::move(taps);
-  return s;
-}
 
 // decode, verify with taps, a prefill chunk without logits.
 std::vector<program::StepShape> shapes(int layers) {
@@ -238,11 +228,6 @@ struct SimulatedOrders {
     return tasks;
   }
 };
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
 
 void check_simulated_engine(const model::ModelConfig& config, const model::ModelWeights& weights) {
   CpuExecutor executor(config, weights, 2);

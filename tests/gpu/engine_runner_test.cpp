@@ -17,25 +17,17 @@
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "support/catch.hpp"
+#include "support/step_helpers.hpp"
 
 namespace mimo {
 namespace {
 
+using testing::same_bits;
+using testing::tokens_for;
+
 std::string fixture_dir(const std::string& name) {
   const char* env = std::getenv("MIMO_TEST_DATA_DIR");
   return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/models/" + name;
-}
-
-std::vector<std::int32_t> tokens_for(int n, int vocab, std::uint64_t seed) {
-  cpu::testing::Rng rng(seed);
-  std::vector<std::int32_t> t(n);
-  for (auto& id : t) id = static_cast<std::int32_t>(rng() % vocab);
-  return t;
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() &&
-         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 struct Case {

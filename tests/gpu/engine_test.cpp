@@ -18,21 +18,16 @@
 #include "model/benchmark_config.hpp"
 #include "program/queue_plan.hpp"
 #include "support/catch.hpp"
+#include "support/step_helpers.hpp"
 
 namespace mimo::gpu_test {
 namespace {
 
+using testing::shape_of;
+
 using cuda::engine::DevicePlan;
 using program::PlanOptions;
 using program::QueuePlan;
-
-program::StepShape shape_of(int tokens, bool all_logits, std::vector<int> taps) {
-  program::StepShape s;
-  s.tokens = tokens;
-  s.all_logits = all_logits;
-  s.taps = std::move(taps);
-  return s;
-}
 
 // Runs `steps` steps of `plan` and requires no violation and every task finished each time.
 void check_steps(const QueuePlan& plan, const program::DependencyGraph& graph, int steps) {
