@@ -1,0 +1,38 @@
+// Text helpers with JavaScript semantics, so rendering matches @huggingface/jinja byte for byte:
+// JS whitespace for trim / split, Number#toString for doubles, JSON.stringify for strings.
+// Strings are UTF-8 here; lengths and indices count code points (JS counts UTF-16 units, which
+// differs only for characters outside the BMP).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mimo::jinja {
+
+// JS \s: ASCII whitespace, NBSP, the Unicode space separators, line / paragraph separators, BOM.
+bool is_js_space(char32_t cp);
+
+// Decodes one code point at s[pos] (invalid bytes decode as themselves) and advances pos.
+char32_t next_code_point(std::string_view s, std::size_t& pos);
+void append_code_point(char32_t cp, std::string& out);
+std::vector<std::string> split_code_points(std::string_view s);
+std::size_t code_point_count(std::string_view s);
+
+std::string trim_start(std::string_view s);
+std::string trim_end(std::string_view s);
+std::string trim(std::string_view s);
+
+// ASCII case mapping (non-ASCII characters are left as they are).
+std::string to_upper(std::string_view s);
+std::string to_lower(std::string_view s);
+// Python's title(): the first word character after a non-word character is upper-cased.
+std::string title_case(std::string_view s);
+
+// Number#toString: shortest round-trip digits, exponent form below 1e-6 and from 1e21.
+std::string js_number(double value);
+// JSON.stringify of a string; ensure_ascii escapes everything from U+007F as \uXXXX (UTF-16).
+std::string js_quote(std::string_view s, bool ensure_ascii);
+
+}  // namespace mimo::jinja
