@@ -173,7 +173,7 @@ class Parser {
       end_tag("endfilter");
       return node;
     }
-    error("unknown or unsupported statement '" + name + "'");
+    throw Failure(FailureKind::kSyntax, "unknown or unsupported statement '" + name + "'", at);
   }
 
   NodePtr set_statement(std::size_t at) {

@@ -321,7 +321,13 @@ void load_config(Tokenizer::Impl& impl, const std::string& path) {
     return;
   }
   try {
-    impl.chat_template = ChatTemplate::from_source(*template_text, path + " chat_template");
+    // transformers hands the template the special tokens' text.
+    ChatSpecialTokens tokens;
+    tokens.bos_token = token_text(config.value("bos_token", json())).value_or("");
+    tokens.eos_token = token_text(config.value("eos_token", json())).value_or("");
+    tokens.unk_token = token_text(config.value("unk_token", json())).value_or("");
+    tokens.pad_token = token_text(config.value("pad_token", json())).value_or("");
+    impl.chat_template = ChatTemplate::from_source(*template_text, path + " chat_template", tokens);
   } catch (const Error& e) {
     impl.chat_template_error = e.what();
   }
