@@ -74,12 +74,16 @@ std::string Evaluator::block(const NodeList& statements, const ScopePtr& scope) 
   return out;
 }
 
-Value Evaluator::evaluate(const Node& node, const ScopePtr& scope) {
+void Evaluator::count_step(std::size_t position) {
   if (++steps_ > limits_.max_steps) {
     throw Failure(FailureKind::kLimit,
                   "rendering took more than " + std::to_string(limits_.max_steps) + " steps",
-                  node.position);
+                  position);
   }
+}
+
+Value Evaluator::evaluate(const Node& node, const ScopePtr& scope) {
+  count_step(node.position);
   try {
     return evaluate_node(node, scope);
   } catch (Failure& failure) {
@@ -228,6 +232,7 @@ std::string Evaluator::for_loop(const Node& node, const ScopePtr& outer) {
   };
   Array items;
   for (const Value& item : *iterable.array) {
+    count_step(node.position);  // an empty loop body still costs a step per item
     if (filter) {
       auto probe = std::make_shared<Scope>(scope);
       bind(*probe, item);

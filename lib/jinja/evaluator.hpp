@@ -29,6 +29,8 @@ class Evaluator {
   void check_string(const std::string& s) const;
 
  private:
+  // Counts one unit of work against limits().max_steps.
+  void count_step(std::size_t position);
   Value evaluate(const Node& node, const ScopePtr& scope);
   Value evaluate_node(const Node& node, const ScopePtr& scope);
   std::string block(const NodeList& statements, const ScopePtr& scope);

@@ -71,7 +71,8 @@ class Parser {
     return node;
   }
 
-  // Statements until one of `ends` opens ({% end... %}); the end tag is left unread.
+  // Statements until one of `ends` opens; the tag is left unread. The first of `ends` is the
+  // closing tag named when the template ends first.
   NodeList block_until(std::initializer_list<const char*> ends) {
     NodeList out;
     while (!is_statement(ends)) {
@@ -197,7 +198,7 @@ class Parser {
     auto node = make(NodeKind::kIf, at);
     node->a = expression();
     expect(TokenType::kCloseStatement, "%}");
-    node->body = block_until({"elif", "else", "endif"});
+    node->body = block_until({"endif", "elif", "else"});
     if (is_statement({"elif"})) {
       const std::size_t elif_at = tokens_[current_ + 1].position;
       current_ += 2;
