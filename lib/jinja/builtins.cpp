@@ -44,6 +44,7 @@ Value split(const std::string& s, Args& args) {
   const Value maxsplit = args.size() > 1 ? args[1] : Value::integer(-1);
   if (!maxsplit.is(Kind::kInt)) fail("maxsplit argument must be a number");
   const double max = maxsplit.number;
+  if (max != -1 && !(max >= 0)) fail("maxsplit must be -1 or a non-negative number");
   Array parts;
   if (sep.is(Kind::kNull)) {
     const std::string text = trim_start(s);
@@ -231,7 +232,7 @@ Value char_at(const std::string& s, double index) {
   const std::vector<std::string> chars = split_code_points(s);
   const double n = static_cast<double>(chars.size());
   const double i = index < 0 ? n + index : index;
-  if (i < 0 || i >= n) return Value::undefined();
+  if (!(i >= 0 && i < n)) return Value::undefined();  // also NaN
   return Value::str(chars[static_cast<std::size_t>(i)]);
 }
 
@@ -255,7 +256,7 @@ Value get_member(const Value& object, const Value& property) {
       if (object.is(Kind::kString)) return char_at(object.string, property.number);
       const double n = static_cast<double>(object.array->size());
       const double i = property.number < 0 ? n + property.number : property.number;
-      if (i < 0 || i >= n) return Value::undefined();
+      if (!(i >= 0 && i < n)) return Value::undefined();  // also NaN
       return (*object.array)[static_cast<std::size_t>(i)];
     }
     if (property.is(Kind::kString)) {

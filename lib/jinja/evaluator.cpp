@@ -85,7 +85,16 @@ void Evaluator::count_step(std::size_t position) {
 Value Evaluator::evaluate(const Node& node, const ScopePtr& scope) {
   count_step(node.position);
   try {
-    return evaluate_node(node, scope);
+    Value v = evaluate_node(node, scope);
+    // Values made by calls, filters and operators cost steps by size, so that loops building
+    // big strings or ranges end on the step bound rather than after hours.
+    if (node.kind == NodeKind::kCall || node.kind == NodeKind::kFilter ||
+        node.kind == NodeKind::kBinary || node.kind == NodeKind::kMember) {
+      steps_ += v.kind == Kind::kString  ? v.string.size() / 256
+                : v.kind == Kind::kArray ? v.array->size()
+                                         : 0;
+    }
+    return v;
   } catch (Failure& failure) {
     if (failure.position == Failure::kNoPosition) failure.position = node.position;
     throw;

@@ -222,7 +222,8 @@ Value Evaluator::call_filter(const Value& operand, const Node& filter, const Sco
     JsonStyle style;
     const Value indent = option({}, kwargs, 0, "indent", Value::null());
     if (!indent.is(Kind::kInt) && !indent.is(Kind::kNull)) fail("if set, indent must be a number");
-    if (indent.is(Kind::kInt)) {
+    if (indent.is(Kind::kInt) && indent.number != 0 && !std::isnan(indent.number)) {
+      if (indent.number < 0) fail("tojson indent must not be negative");
       if (indent.number > 64) throw Failure(FailureKind::kLimit, "tojson indent over 64");
       style.indent = static_cast<int>(indent.number);
     }
@@ -352,7 +353,7 @@ Value Evaluator::call_filter(const Value& operand, const Node& filter, const Sco
     if (name == "indent") {
       const Value width = option(args, kwargs, 0, "width", Value::integer(4));
       if (!width.is(Kind::kInt)) fail("width must be a number");
-      if (width.number < 0 || width.number > 1024) {
+      if (!(width.number >= 0 && width.number <= 1024)) {
         throw Failure(FailureKind::kLimit, "indent width outside 0..1024");
       }
       const Value first = option(args, kwargs, 1, "first", Value::from_bool(false));

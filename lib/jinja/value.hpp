@@ -17,24 +17,7 @@ namespace mimo::jinja {
 struct Value;
 class Scope;
 
-// An insertion-ordered string map (a JS Map).
-class Object {
- public:
-  const Value* find(const std::string& key) const;
-  void set(const std::string& key, Value value);
-  bool erase(const std::string& key);
-  std::size_t size() const { return entries_.size(); }
-  void clear() {
-    entries_.clear();
-    index_.clear();
-  }
-  const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
-
- private:
-  std::vector<std::pair<std::string, Value>> entries_;
-  std::unordered_map<std::string, std::size_t> index_;
-};
-
+class Object;
 using Array = std::vector<Value>;
 // Positional arguments; keyword arguments arrive as a trailing kKwargs value.
 using Function = std::function<Value(std::vector<Value>& args, const std::shared_ptr<Scope>&)>;
@@ -77,6 +60,24 @@ struct Value {
   bool is_mapping() const { return kind == Kind::kObject || kind == Kind::kKwargs; }
   bool has_attributes() const { return is_mapping() || kind == Kind::kNamespace; }
   bool truthy() const;
+};
+
+// An insertion-ordered string map (a JS Map).
+class Object {
+ public:
+  const Value* find(const std::string& key) const;
+  void set(const std::string& key, Value value);
+  bool erase(const std::string& key);
+  std::size_t size() const { return entries_.size(); }
+  void clear() {
+    entries_.clear();
+    index_.clear();
+  }
+  const std::vector<std::pair<std::string, Value>>& entries() const { return entries_; }
+
+ private:
+  std::vector<std::pair<std::string, Value>> entries_;
+  std::unordered_map<std::string, std::size_t> index_;
 };
 
 // The JS type names @huggingface/jinja reports ("StringValue", ...), for error messages.
