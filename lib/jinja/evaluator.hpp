@@ -1,5 +1,5 @@
 // jinja::Evaluator: renders a parsed template against a scope, as @huggingface/jinja's
-// Interpreter does. Statements and expressions are in evaluator.cpp, operators in
+// Interpreter does. Statements are in evaluator.cpp, expressions in expressions.cpp, operators in
 // operators.cpp, filters in filters.cpp, attributes / methods / tests in builtins.cpp.
 #pragma once
 
