@@ -1,7 +1,6 @@
 // Attributes and methods of values (str.strip(), dict.items(), ...), `is` tests, ordering for
 // sorts, and the globals of every render, following @huggingface/jinja.
 #include <cmath>
-#include <ctime>
 
 #include "jinja/evaluator.hpp"
 #include "jinja/failure.hpp"

@@ -30,7 +30,8 @@ std::string join_values(const Array& items, const std::string& separator) {
       out += "[object Map]";
     } else if (v.is(Kind::kArray)) {
       for (std::size_t j = 0; j < v.array->size(); ++j) {
-        out += (j ? "," : "") + to_display((*v.array)[j]);
+        if (j) out += ',';
+        out += to_display((*v.array)[j]);
       }
     } else {
       out += to_display(v);

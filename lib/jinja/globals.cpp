@@ -1,4 +1,6 @@
 // The global functions and constants of a render (see install_globals in evaluator.hpp).
+#include <fmt/format.h>
+
 #include <cmath>
 #include <ctime>
 
@@ -80,7 +82,7 @@ Value strftime_now(const Args& args, std::optional<std::int64_t> fixed) {
   const std::time_t now = fixed ? static_cast<std::time_t>(*fixed) : std::time(nullptr);
   std::tm local{};
   localtime_r(&now, &local);
-  const auto pad2 = [](int v) { return (v < 10 ? "0" : "") + std::to_string(v); };
+  const auto pad2 = [](int v) { return fmt::format("{:02}", v); };
   const std::string& format = args[0].string;
   std::string out;
   for (std::size_t i = 0; i < format.size(); ++i) {
