@@ -2,6 +2,11 @@
 // the template as transformers passes them, and failures name the template line.
 #include "mimo/chat_template.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 
 #include "mimo/error.hpp"
@@ -24,7 +29,33 @@ std::string error_of(const std::function<void()>& fn, mimo::ErrorCode expected_c
   return {};
 }
 
+// The tiny fixture's tokenizer with its tokenizer_config.json chat_template replaced.
+mimo::Tokenizer with_template(const std::string& chat_template) {
+  namespace fs = std::filesystem;
+  const fs::path config =
+      fs::temp_directory_path() / ("mimo_cfg_" + std::to_string(std::random_device{}()) + ".json");
+  std::ifstream in(mimo::test::tiny_tokenizer_dir() + "/tokenizer_config.json");
+  nlohmann::json root = nlohmann::json::parse(in);
+  root["chat_template"] = chat_template;
+  std::ofstream(config) << root.dump();
+  mimo::Tokenizer tok = mimo::Tokenizer::from_file(
+      mimo::test::tiny_tokenizer_dir() + "/tokenizer.json", config.string());
+  fs::remove(config);
+  return tok;
+}
+
 }  // namespace
+
+TEST_CASE("the config's special tokens reach the template; a broken one fails on use") {
+  // The fixture config: bos_token null, eos_token "<|im_end|>", pad_token "<|endoftext|>".
+  const mimo::Tokenizer tok = with_template(
+      "{{ bos_token is defined }}|{{ eos_token }}|{{ pad_token }}|{{ unk_token is defined }}");
+  CHECK(tok.apply_chat_template({{"user", "x", {}}}) == "false|<|im_end|>|<|endoftext|>|false");
+  const mimo::Tokenizer broken = with_template("{% for m in messages %}{{ m.content }");
+  CHECK(broken.has_chat_template() == false);
+  const std::string what = error_of([&] { broken.chat_template(); }, mimo::ErrorCode::kUnsupported);
+  CHECK(what.find("chat_template:1:") != std::string::npos);
+}
 
 TEST_CASE("the fixture's ChatML template renders turns and the generation prompt") {
   const mimo::Tokenizer& tok = mimo::test::tiny_tokenizer();
