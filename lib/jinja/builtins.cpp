@@ -278,7 +278,7 @@ bool has_test(const std::string& name) {
   static const char* const kNames[] = {"boolean",  "callable",  "odd",      "even",   "false",
                                        "true",     "none",      "string",   "number", "integer",
                                        "iterable", "mapping",   "sequence", "lower",  "upper",
-                                       "defined",  "undefined", "equalto",  "eq"};
+                                       "defined",  "undefined", "equalto",  "eq",     "in"};
   for (const char* n : kNames) {
     if (name == n) return true;
   }
@@ -308,6 +308,10 @@ bool run_test(const std::string& name, const Value& v, const Value* argument) {
   if (name == "undefined") return v.is(Kind::kUndefined);
   if (name == "equalto" || name == "eq") {
     return argument ? strictly_equal(v, *argument) : v.is(Kind::kUndefined);
+  }
+  if (name == "in") {  // Python Jinja's test (the reference lacks it), for select / reject
+    if (!argument) fail("the `in` test needs a container to look in");
+    return apply_binary("in", v, *argument, Limits{}).boolean;
   }
   fail("unknown test: " + name);
 }

@@ -114,6 +114,24 @@ Value attribute_path(const Value& item, const std::string& path) {
   }
 }
 
+// Python Jinja's select / reject, which the reference lacks (Qwen3-Coder's template uses
+// `reject("in", keys)`): the items that pass (or fail) a test, by default truthiness.
+Value select_items(const Array& items, const Args& args, bool select) {
+  const char* name = select ? "select" : "reject";
+  if (!args.empty() && !args[0].is(Kind::kString)) {
+    fail(std::string(name) + ": the test name must be a string");
+  }
+  const std::string test = args.empty() ? "" : args[0].string;
+  if (!test.empty() && !has_test(test)) fail("unknown test: " + test);
+  Array out;
+  for (const Value& item : items) {
+    const bool passed =
+        test.empty() ? item.truthy() : run_test(test, item, args.size() > 1 ? &args[1] : nullptr);
+    if (passed == select) out.push_back(item);
+  }
+  return Value::list(std::move(out));
+}
+
 Value option(const Args& positional, const Value* kwargs, std::size_t index, const char* name,
              Value fallback) {
   if (index < positional.size()) return positional[index];
@@ -142,6 +160,7 @@ Value plain_filter(const Value& v, const std::string& name) {
     }
     if (name == "join") return Value::str(join_values(a, ""));
     if (name == "string") return Value::str(to_json(v, {}, false));
+    if (name == "select" || name == "reject") return select_items(a, {}, name == "select");
     if (name == "unique") {
       Array out;
       for (const Value& item : a) {
@@ -348,6 +367,7 @@ Value Evaluator::call_filter(const Value& operand, const Node& filter, const Sco
       }
       return Value::list(std::move(out));
     }
+    if (name == "select" || name == "reject") return select_items(items, args, name == "select");
     fail("unknown array filter: " + name);
   }
   if (operand.is(Kind::kString)) {

@@ -108,6 +108,10 @@ TEST_CASE("filters and methods as @huggingface/jinja defines them") {
                "{{ 'hello world'.title() }}|{{ 'abc'.replace('b', 'B') }}|{{ 'x' | default('d') }}"
                "|{{ undefined_thing | default('d') }}|{{ 'ab'.startswith(('x', 'a')) }}") ==
         "a b|x|[\"a\", \"b\", \"\", \"c\"]|Hello World|aBc|x|d|true");
+  // select / reject and the `in` test come from Python Jinja (the reference lacks them).
+  CHECK(render("{{ ['type', 'x', 'enum', 'y'] | reject('in', ['type', 'enum']) | join(',') }}"
+               "{{ [0, 1, '', 'a'] | select | length }}{{ ['a', 1] | select('string') | first }}") ==
+        "x,y2a");
   CHECK(render("{{ '42' | int + 1 }} {{ 2.5 | int }} {{ 3 | float }} {{ [1, 1, 2] | unique | "
                "length }} {{ -2 | abs }}") == "43 2 3.0 2 2");
 }

@@ -47,6 +47,14 @@ TEST_CASE("ChatTemplate renders the conformance fixture as @huggingface/jinja do
   const ordered_json templates = read_fixture("templates.json");
   const ordered_json expected = read_fixture("expected.json");
   const ordered_json chats = read_fixture("conversations.json");
+  // Renderings the reference cannot do (it lacks select / reject): Python jinja2's text.
+  const ordered_json extensions = read_fixture("extensions.json");
+  const auto key = [](const ordered_json& r) {
+    return r["template"].get<std::string>() + "/" + r["conversation"].get<std::string>() + "/" +
+           r["add_generation_prompt"].dump() + "/" + r["enable_thinking"].dump();
+  };
+  std::map<std::string, std::string> python_renders;
+  for (const auto& r : extensions["rendered"]) python_renders[key(r)] = r["text"];
   // Templates that print strftime_now() unconditionally: the fixture fixes the clock, which the
   // public API does not expose (tests/jinja covers them).
   const std::set<std::string> reads_clock = {"devstral_latest", "granite3_3_2b"};
@@ -79,7 +87,11 @@ TEST_CASE("ChatTemplate renders the conformance fixture as @huggingface/jinja do
     try {
       const std::string got =
           compiled.at(r["template"]).render(to_messages(conversation["messages"]), options);
-      if (r.contains("error") || got != r["text"].get<std::string>()) {
+      const auto python = python_renders.find(key(r));
+      const bool same = python != python_renders.end()
+                            ? got == python->second
+                            : !r.contains("error") && got == r["text"].get<std::string>();
+      if (!same) {
         ++mismatches;
         report += label + ": " + ordered_json(got).dump() + "\n";
       }
