@@ -150,7 +150,7 @@ Value string_member(const std::string& s, const std::string& name) {
     return method(
         [s](Args&) { return Value::str(to_upper(s.substr(0, 1)) + s.substr(s.empty() ? 0 : 1)); });
   }
-  if (name == "length") return Value::integer(static_cast<double>(code_point_count(s)));
+  if (name == "length") return Value::integer(static_cast<double>(utf16_length(s)));
   if (name == "startswith") return method([s](Args& a) { return affix_test(s, a, true); });
   if (name == "endswith") return method([s](Args& a) { return affix_test(s, a, false); });
   if (name == "split") return method([s](Args& a) { return split(s, a); });

@@ -78,9 +78,9 @@ std::vector<std::string> split_code_points(std::string_view s) {
   return out;
 }
 
-std::size_t code_point_count(std::string_view s) {
+std::size_t utf16_length(std::string_view s) {
   std::size_t n = 0;
-  for (std::size_t pos = 0; pos < s.size(); ++n) next_code_point(s, pos);
+  for (std::size_t pos = 0; pos < s.size();) n += next_code_point(s, pos) >= 0x10000 ? 2 : 1;
   return n;
 }
 

@@ -1,7 +1,8 @@
 // Text helpers with JavaScript semantics, so rendering matches @huggingface/jinja byte for byte:
 // JS whitespace for trim / split, Number#toString for doubles, JSON.stringify for strings.
-// Strings are UTF-8 here; lengths and indices count code points (JS counts UTF-16 units, which
-// differs only for characters outside the BMP).
+// Strings are UTF-8 here. Lengths count UTF-16 units as JS does; slices count code points as the
+// reference does (Array.from); indices count code points (JS: UTF-16 units, which differs only
+// for characters outside the BMP).
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,8 @@ bool is_js_space(char32_t cp);
 char32_t next_code_point(std::string_view s, std::size_t& pos);
 void append_code_point(char32_t cp, std::string& out);
 std::vector<std::string> split_code_points(std::string_view s);
-std::size_t code_point_count(std::string_view s);
+// String#length: characters outside the BMP count twice.
+std::size_t utf16_length(std::string_view s);
 
 std::string trim_start(std::string_view s);
 std::string trim_end(std::string_view s);

@@ -109,9 +109,12 @@ TEST_CASE("filters and methods as @huggingface/jinja defines them") {
                "|{{ undefined_thing | default('d') }}|{{ 'ab'.startswith(('x', 'a')) }}") ==
         "a b|x|[\"a\", \"b\", \"\", \"c\"]|Hello World|aBc|x|d|true");
   // select / reject and the `in` test come from Python Jinja (the reference lacks them).
-  CHECK(render("{{ ['type', 'x', 'enum', 'y'] | reject('in', ['type', 'enum']) | join(',') }}"
-               "{{ [0, 1, '', 'a'] | select | length }}{{ ['a', 1] | select('string') | first }}") ==
-        "x,y2a");
+  CHECK(
+      render("{{ ['type', 'x', 'enum', 'y'] | reject('in', ['type', 'enum']) | join(',') }}"
+             "{{ [0, 1, '', 'a'] | select | length }}{{ ['a', 1] | select('string') | first }}") ==
+      "x,y2a");
+  // Lengths in UTF-16 units as JS counts them (the emoji counts 2), slices in code points.
+  CHECK(render("{{ s | length }}{{ s[1:] }}", {{"s", "h\u00e9\U0001F600"}}) == "4\u00e9\U0001F600");
   CHECK(render("{{ '42' | int + 1 }} {{ 2.5 | int }} {{ 3 | float }} {{ [1, 1, 2] | unique | "
                "length }} {{ -2 | abs }}") == "43 2 3.0 2 2");
 }
