@@ -112,6 +112,14 @@ TEST_CASE("tools, tool calls, tool results and special tokens reach the template
   CHECK(chat.render({{"user", "hi", {}}, call, result}, options) ==
         "<s>weather;user:hi;assistant:c1=weather{\"city\": \"Paris\"}/Paristhink;"
         "tool:[c1 weather]21C;</s>");
+  // Arguments that are not a JSON object reach the template as text; an empty id is left out.
+  const ChatTemplate calls = ChatTemplate::from_source(
+      "{% for c in messages[0].tool_calls %}{{ c.id is defined }} {{ c.function.arguments is "
+      "string }} {{ c.function.arguments }}{% endfor %}",
+      "test");
+  ChatMessage raw{"assistant", "", {}};
+  raw.tool_calls.push_back({"", "f", "not json"});
+  CHECK(calls.render({raw}) == "false true not json");
   mimo::ChatTemplateOptions bad;
   bad.tools_json = "{not json";
   error_of([&] { chat.render({{"user", "hi", {}}}, bad); }, mimo::ErrorCode::kInvalidArgument);
