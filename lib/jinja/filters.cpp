@@ -40,16 +40,17 @@ std::string join_values(const Array& items, const std::string& separator) {
   return out;
 }
 
-// JS parseInt(s, 10) / parseFloat(s); NaN as nullopt.
+// JS parseInt(s, 10) / parseFloat(s): the longest numeric prefix; false where JS gives NaN.
 bool parse_number(const std::string& s, bool integer, double& out) {
   const std::string t = trim_start(s);
   const char* begin = t.c_str();
   char* end = nullptr;
   if (integer) {
-    const char* p = begin;
-    if (*p == '+' || *p == '-') ++p;
-    if (!(*p >= '0' && *p <= '9')) return false;
-    out = static_cast<double>(std::strtoll(begin, &end, 10));
+    std::size_t digits = t[0] == '+' || t[0] == '-' ? 1 : 0;
+    const std::size_t first = digits;
+    while (digits < t.size() && t[digits] >= '0' && t[digits] <= '9') ++digits;
+    if (digits == first) return false;
+    out = std::strtod(t.substr(0, digits).c_str(), nullptr);
     return true;
   }
   if (t.rfind("Infinity", 0) == 0 || t.rfind("+Infinity", 0) == 0) {

@@ -115,6 +115,8 @@ TEST_CASE("filters and methods as @huggingface/jinja defines them") {
       "x,y2a");
   // Lengths in UTF-16 units as JS counts them (the emoji counts 2), slices in code points.
   CHECK(render("{{ s | length }}{{ s[1:] }}", {{"s", "h\u00e9\U0001F600"}}) == "4\u00e9\U0001F600");
+  CHECK(render("{{ ' -12abc' | int }} {{ 'x' | int(7) }} {{ '99999999999999999999' | int }} "
+               "{{ '2.5e1x' | float }}") == "-12 7 100000000000000000000 25.0");
   CHECK(render("{{ '42' | int + 1 }} {{ 2.5 | int }} {{ 3 | float }} {{ [1, 1, 2] | unique | "
                "length }} {{ -2 | abs }}") == "43 2 3.0 2 2");
 }
