@@ -132,7 +132,9 @@ Value Evaluator::evaluate_node(const Node& node, const ScopePtr& scope) {
     case NodeKind::kTuple: {
       Array items;
       for (const NodePtr& item : node.list) items.push_back(evaluate(*item, scope));
-      return Value::list(std::move(items));
+      Value list = Value::list(std::move(items));
+      list.tuple = node.kind == NodeKind::kTuple;
+      return list;
     }
     case NodeKind::kDict: {
       Value out = Value::dict();
@@ -226,7 +228,10 @@ std::string Evaluator::for_loop(const Node& node, const ScopePtr& outer) {
       s.set(target.text, item);
       return;
     }
-    if (!item.is(Kind::kArray)) fail(std::string("cannot unpack ") + type_name(item.kind));
+    // The reference unpacks lists only, not tuples.
+    if (!item.is(Kind::kArray) || item.tuple) {
+      fail(std::string("cannot unpack ") + (item.tuple ? "TupleValue" : type_name(item.kind)));
+    }
     if (item.array->size() != target.list.size()) {
       fail(std::string("too ") + (target.list.size() > item.array->size() ? "few" : "many") +
            " items to unpack");

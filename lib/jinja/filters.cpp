@@ -148,8 +148,10 @@ Value plain_filter(const Value& v, const std::string& name) {
   if (v.is(Kind::kArray)) {
     const Array& a = *v.array;
     if (name == "list") return v;
-    if (name == "first") return a.empty() ? Value::undefined() : a.front();
-    if (name == "last") return a.empty() ? Value::undefined() : a.back();
+    // Of an empty list the reference returns a bare JS undefined, which fails where it is used.
+    if ((name == "first" || name == "last") && a.empty()) fail(name + " of an empty list");
+    if (name == "first") return a.front();
+    if (name == "last") return a.back();
     if (name == "length") return Value::integer(static_cast<double>(a.size()));
     if (name == "reverse") return Value::list(Array(a.rbegin(), a.rend()));
     if (name == "sort") {

@@ -1,6 +1,8 @@
 // JavaScript-compatible text helpers (see js_text.hpp).
 #include "jinja/js_text.hpp"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -106,20 +108,41 @@ std::string trim(std::string_view s) {
   return trim_end(trim_start(s));
 }
 
-std::string to_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+namespace {
+
+// String#toUpperCase / toLowerCase: Unicode simple case mapping (utf8proc), plus the one special
+// casing templates meet in practice, "ß" -> "SS".
+std::string map_case(std::string_view s, bool upper) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t pos = 0; pos < s.size();) {
+    const std::size_t begin = pos;
+    const char32_t cp = next_code_point(s, pos);
+    if (cp < 0x80) {
+      char c = static_cast<char>(cp);
+      if (upper && c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+      if (!upper && c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      out.push_back(c);
+    } else if (upper && cp == 0xDF) {
+      out += "SS";
+    } else if (pos - begin == 1) {  // an invalid byte stays as it is
+      out.push_back(s[begin]);
+    } else {
+      const auto mapped = upper ? utf8proc_toupper(static_cast<utf8proc_int32_t>(cp))
+                                : utf8proc_tolower(static_cast<utf8proc_int32_t>(cp));
+      append_code_point(static_cast<char32_t>(mapped), out);
+    }
   }
   return out;
 }
 
+}  // namespace
+
+std::string to_upper(std::string_view s) {
+  return map_case(s, true);
+}
 std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
+  return map_case(s, false);
 }
 
 namespace {

@@ -26,10 +26,10 @@ std::string trim_start(std::string_view s);
 std::string trim_end(std::string_view s);
 std::string trim(std::string_view s);
 
-// ASCII case mapping (non-ASCII characters are left as they are).
+// Case mapping as JS does it: Unicode simple mappings (utf8proc) and "ß" -> "SS".
 std::string to_upper(std::string_view s);
 std::string to_lower(std::string_view s);
-// Python's title(): the first word character after a non-word character is upper-cased.
+// The reference's title(): /\b\w/ upper-cased, so only ASCII letters after a non-word character.
 std::string title_case(std::string_view s);
 
 // Number#toString: shortest round-trip digits, exponent form below 1e-6 and from 1e21.

@@ -11,30 +11,6 @@ namespace mimo::jinja {
 
 namespace {
 
-// `left.value.toString()` in the reference: numbers without FloatValue's ".0", arrays as their
-// elements joined by commas, objects as "[object Map]".
-std::string raw_string(const Value& v) {
-  switch (v.kind) {
-    case Kind::kInt:
-    case Kind::kFloat:
-      return js_number(v.number);
-    case Kind::kArray: {
-      std::string out;
-      for (std::size_t i = 0; i < v.array->size(); ++i) {
-        if (i) out += ",";
-        out += to_display((*v.array)[i]);
-      }
-      return out;
-    }
-    case Kind::kObject:
-    case Kind::kNamespace:
-    case Kind::kKwargs:
-      return "[object Map]";
-    default:
-      return to_display(v);
-  }
-}
-
 bool numeric_like(const Value& v) {
   return v.is_number() || v.is(Kind::kBool);
 }
@@ -61,7 +37,7 @@ Value apply_binary(const std::string& op, const Value& left, const Value& right,
     }
     return Value::str(std::move(s));
   };
-  if (op == "~") return checked(raw_string(left) + raw_string(right));
+  if (op == "~") return checked(to_js_string(left) + to_js_string(right));
   if (op == "**" && numeric_like(left) && numeric_like(right)) {
     const double a = numeric(left), b = numeric(right);
     if (a == 0 && b < 0) fail("0.0 cannot be raised to a negative power");
@@ -100,7 +76,7 @@ Value apply_binary(const std::string& op, const Value& left, const Value& right,
     if (op == "not in") return Value::from_bool(!member);
   }
   if ((left.is(Kind::kString) || right.is(Kind::kString)) && op == "+") {
-    return checked(raw_string(left) + raw_string(right));
+    return checked(to_js_string(left) + to_js_string(right));
   }
   if (left.is(Kind::kString) && right.is(Kind::kString) && membership) {
     const bool found = right.string.find(left.string) != std::string::npos;

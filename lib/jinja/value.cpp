@@ -165,6 +165,28 @@ std::string to_display(const Value& value) {
   return {};
 }
 
+std::string to_js_string(const Value& v) {
+  switch (v.kind) {
+    case Kind::kInt:
+    case Kind::kFloat:
+      return js_number(v.number);
+    case Kind::kArray: {
+      std::string out;
+      for (std::size_t i = 0; i < v.array->size(); ++i) {
+        if (i) out += ",";
+        out += to_display((*v.array)[i]);
+      }
+      return out;
+    }
+    case Kind::kObject:
+    case Kind::kNamespace:
+    case Kind::kKwargs:
+      return "[object Map]";
+    default:
+      return to_display(v);
+  }
+}
+
 std::string to_json(const Value& value, const JsonStyle& style, bool undefined_as_null, int depth) {
   // Self-containing namespaces would recurse forever in JS; here they end in an error.
   if (depth > 512) throw Failure(FailureKind::kLimit, "tojson: value nested more than 512 deep");
@@ -192,6 +214,7 @@ std::string to_json(const Value& value, const JsonStyle& style, bool undefined_a
     default:
       break;
   }
+  if (value.tuple) fail("Cannot convert to JSON: TupleValue");
   const std::string unit(static_cast<std::size_t>(std::max(style.indent, 0)), ' ');
   std::string base = "\n";
   for (int i = 0; i < depth; ++i) base += unit;
@@ -256,9 +279,11 @@ bool loosely_equal(const Value& a, const Value& b) {
   const bool a_nullish = a.kind == Kind::kNull || a.kind == Kind::kUndefined;
   const bool b_nullish = b.kind == Kind::kNull || b.kind == Kind::kUndefined;
   if (a_nullish || b_nullish) return a_nullish && b_nullish;
-  if (is_reference(a.kind) || is_reference(b.kind)) {
-    return is_reference(a.kind) && is_reference(b.kind) && identity(a) == identity(b);
-  }
+  if (is_reference(a.kind) && is_reference(b.kind)) return identity(a) == identity(b);
+  if (a.is(Kind::kFunction) || b.is(Kind::kFunction)) return false;
+  // A list or object against a primitive compares as its string (JS ToPrimitive).
+  if (is_reference(a.kind)) return loosely_equal(Value::str(to_js_string(a)), b);
+  if (is_reference(b.kind)) return loosely_equal(a, Value::str(to_js_string(b)));
   if (a.kind == Kind::kString && b.kind == Kind::kString) return a.string == b.string;
   const auto as_number = [](const Value& v) {
     if (v.kind == Kind::kBool) return v.boolean ? 1.0 : 0.0;

@@ -41,6 +41,7 @@ struct Value {
   bool boolean = false;
   double number = 0;  // kInt and kFloat: JS numbers are doubles
   std::string string;
+  bool tuple = false;  // kArray from a tuple literal: the reference cannot print it as JSON
   std::shared_ptr<Array> array;
   std::shared_ptr<Object> object;  // kObject, kNamespace, kKwargs
   std::shared_ptr<Function> function;
@@ -86,6 +87,10 @@ const char* type_name(Kind kind);
 // String(value) as the output sees it: booleans as true / false, floats with a ".0", arrays
 // and objects as JSON.
 std::string to_display(const Value& value);
+
+// String(value.value) in JS: what `~`, `+` and == with a string see. Numbers without the ".0",
+// lists as their elements' display joined by commas, objects "[object Map]".
+std::string to_js_string(const Value& value);
 
 // JSON.stringify-like serialization with Python's tojson knobs (indent, separators, sort_keys,
 // ensure_ascii), as @huggingface/jinja writes it.

@@ -86,6 +86,14 @@ TEST_CASE("expressions: literals, members, slices, operators, tests, ternaries")
                "{{ 1 is number }}{{ 'a' is string }}{{ true is boolean }}{{ m is not string }}",
                ctx) == "truetruefalsetruetruetruetruetrue");
   CHECK(render("{{ not true or (1 < 2 and 2 >= 2) }}") == "true");
+  // JS loose equality: a list against a primitive compares as its string, [] == "" == false.
+  CHECK(
+      render("{{ [] == false }}{{ [1, 2] == '1,2' }}{{ none == undefined_name }}{{ 1 == '1' }}") ==
+      "truetruetruetrue");
+  // Tuples are lists, except that the reference cannot print them or call them iterable.
+  CHECK(render("{{ (1, 2) | length }}{{ (1, 2) is iterable }}{{ 2 in (1, 2) }}") == "2falsetrue");
+  CHECK(failure("{{ (1, 2) }}", mimo::ErrorCode::kInvalidArgument).find("TupleValue") !=
+        std::string::npos);
   CHECK(render("{{ {'a': [1, {'b': none}]} }}") == "{\"a\": [1, {\"b\": null}]}");
 }
 
@@ -117,6 +125,8 @@ TEST_CASE("filters and methods as @huggingface/jinja defines them") {
   CHECK(render("{{ s | length }}{{ s[1:] }}", {{"s", "h\u00e9\U0001F600"}}) == "4\u00e9\U0001F600");
   CHECK(render("{{ ' -12abc' | int }} {{ 'x' | int(7) }} {{ '99999999999999999999' | int }} "
                "{{ '2.5e1x' | float }}") == "-12 7 100000000000000000000 25.0");
+  CHECK(render("{{ '\u00fc\u00df' | upper }}{{ '\u00c9T\u00c9' | lower }}{{ 'caf\u00e9 bar' | "
+               "title }}") == "\u00dcSS\u00e9t\u00e9Caf\u00e9 Bar");
   CHECK(render("{{ '42' | int + 1 }} {{ 2.5 | int }} {{ 3 | float }} {{ [1, 1, 2] | unique | "
                "length }} {{ -2 | abs }}") == "43 2 3.0 2 2");
 }
