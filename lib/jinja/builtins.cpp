@@ -146,9 +146,12 @@ Value string_member(const std::string& s, const std::string& name) {
   if (name == "lstrip") return method([s](Args&) { return Value::str(trim_start(s)); });
   if (name == "rstrip") return method([s](Args&) { return Value::str(trim_end(s)); });
   if (name == "title") return method([s](Args&) { return Value::str(title_case(s)); });
-  if (name == "capitalize") {
-    return method(
-        [s](Args&) { return Value::str(to_upper(s.substr(0, 1)) + s.substr(s.empty() ? 0 : 1)); });
+  if (name == "capitalize") {  // the first character upper-cased, the rest left as it is
+    return method([s](Args&) {
+      std::size_t first = 0;
+      if (!s.empty()) next_code_point(s, first);
+      return Value::str(to_upper(s.substr(0, first)) + s.substr(first));
+    });
   }
   if (name == "length") return Value::integer(static_cast<double>(utf16_length(s)));
   if (name == "startswith") return method([s](Args& a) { return affix_test(s, a, true); });

@@ -2,8 +2,10 @@
 # cached in WORK_DIR while the lock file is unchanged) and fails when the committed
 # templates.json / expected.json differ from what @huggingface/jinja renders now. The C++ side
 # is checked against the committed files by tests/jinja/conformance_test.cpp (no network).
-# cmake -DSOURCE_DIR=... -DWORK_DIR=... -P check_fixture.cmake
-foreach(var SOURCE_DIR WORK_DIR)
+# Then the differential check: random templates rendered by the reference (differential.mjs)
+# must render the same in mimo (DIFFERENTIAL, the mimo_jinja_differential binary).
+# cmake -DSOURCE_DIR=... -DWORK_DIR=... -DDIFFERENTIAL=... -P check_fixture.cmake
+foreach(var SOURCE_DIR WORK_DIR DIFFERENTIAL)
   if(NOT ${var})
     message(FATAL_ERROR "check_fixture.cmake needs -D${var}=")
   endif()
@@ -11,7 +13,8 @@ endforeach()
 find_program(NPM npm REQUIRED)
 find_program(NODE node REQUIRED)
 file(MAKE_DIRECTORY ${WORK_DIR})
-foreach(name package.json package-lock.json render.mjs families.json conversations.json)
+foreach(name package.json package-lock.json render.mjs differential.mjs families.json
+             conversations.json)
   configure_file(${SOURCE_DIR}/${name} ${WORK_DIR}/${name} COPYONLY)
 endforeach()
 
@@ -47,3 +50,15 @@ foreach(name templates.json expected.json)
   endif()
 endforeach()
 message(STATUS "chat template fixture matches @huggingface/jinja")
+
+foreach(seed 1 2 3)
+  execute_process(COMMAND ${NODE} differential.mjs ${seed} 4000 ${WORK_DIR}/out/random_${seed}.json
+                  WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "node differential.mjs failed (${rc})")
+  endif()
+  execute_process(COMMAND ${DIFFERENTIAL} ${WORK_DIR}/out/random_${seed}.json RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "mimo differs from @huggingface/jinja on random templates (seed ${seed})")
+  endif()
+endforeach()
