@@ -79,10 +79,11 @@ void Evaluator::count_step(std::size_t position) {
   }
 }
 
-Value Evaluator::evaluate(const Node& node, const ScopePtr& scope) {
+Value Evaluator::evaluate(const Node& node, const ScopePtr& scope, bool allow_bare) {
   count_step(node.position);
   try {
     Value v = evaluate_node(node, scope);
+    if (v.bare && !allow_bare) fail("used the first / last item of an empty list");
     // Values made by calls, filters and operators cost steps by size, so that loops building
     // big strings or ranges end on the step bound rather than after hours.
     if (node.kind == NodeKind::kCall || node.kind == NodeKind::kFilter ||
@@ -131,7 +132,7 @@ Value Evaluator::evaluate_node(const Node& node, const ScopePtr& scope) {
     case NodeKind::kArray:
     case NodeKind::kTuple: {
       Array items;
-      for (const NodePtr& item : node.list) items.push_back(evaluate(*item, scope));
+      for (const NodePtr& item : node.list) items.push_back(evaluate(*item, scope, true));
       Value list = Value::list(std::move(items));
       list.tuple = node.kind == NodeKind::kTuple;
       return list;
@@ -143,7 +144,7 @@ Value Evaluator::evaluate_node(const Node& node, const ScopePtr& scope) {
         if (!key.is(Kind::kString)) {
           fail(std::string("object keys must be strings: got ") + type_name(key.kind));
         }
-        out.object->set(key.string, evaluate(*node.list2[i], scope));
+        out.object->set(key.string, evaluate(*node.list2[i], scope, true));
       }
       return out;
     }
@@ -176,7 +177,8 @@ Value Evaluator::evaluate_node(const Node& node, const ScopePtr& scope) {
 }
 
 void Evaluator::set(const Node& node, const ScopePtr& scope) {
-  const Value rhs = node.b ? evaluate(*node.b, scope) : Value::str(block(node.body, scope));
+  Value rhs = node.b ? evaluate(*node.b, scope, true) : Value::str(block(node.body, scope));
+  rhs.bare = false;
   const Node& target = *node.a;
   if (target.kind == NodeKind::kIdentifier) {
     scope->set(target.text, rhs);
@@ -294,7 +296,7 @@ void Evaluator::bind_arguments(const std::string& name, const NodeList& paramete
   for (std::size_t i = 0; i < parameters.size(); ++i) {
     const Node& p = *parameters[i];
     Value value;
-    bool given = i < args.size();
+    bool given = i < args.size() && !args[i].bare;
     if (given) {
       value = args[i];
     } else if (const Value* v = keywords->find(p.text)) {

@@ -31,7 +31,9 @@ class Evaluator {
  private:
   // Counts one unit of work against limits().max_steps.
   void count_step(std::size_t position);
-  Value evaluate(const Node& node, const ScopePtr& scope);
+  // `allow_bare`: the value may be a bare undefined (see Value::bare); only call arguments and
+  // set take one.
+  Value evaluate(const Node& node, const ScopePtr& scope, bool allow_bare = false);
   Value evaluate_node(const Node& node, const ScopePtr& scope);
   std::string block(const NodeList& statements, const ScopePtr& scope);
   void set(const Node& node, const ScopePtr& scope);

@@ -19,7 +19,7 @@ std::vector<Value> Evaluator::arguments(const NodeList& args, const ScopePtr& sc
       if (!v.is(Kind::kArray)) fail(std::string("cannot unpack non-iterable ") + type_name(v.kind));
       positional.insert(positional.end(), v.array->begin(), v.array->end());
     } else if (arg->kind != NodeKind::kKeywordArgument && arg->kind != NodeKind::kKeywordSpread) {
-      positional.push_back(evaluate(*arg, scope));
+      positional.push_back(evaluate(*arg, scope, true));
     }
   }
   const auto add = [&](const std::string& key, Value value) {

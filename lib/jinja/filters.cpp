@@ -148,8 +148,11 @@ Value plain_filter(const Value& v, const std::string& name) {
   if (v.is(Kind::kArray)) {
     const Array& a = *v.array;
     if (name == "list") return v;
-    // Of an empty list the reference returns a bare JS undefined, which fails where it is used.
-    if ((name == "first" || name == "last") && a.empty()) fail(name + " of an empty list");
+    if ((name == "first" || name == "last") && a.empty()) {
+      Value bare;
+      bare.bare = true;
+      return bare;
+    }
     if (name == "first") return a.front();
     if (name == "last") return a.back();
     if (name == "length") return Value::integer(static_cast<double>(a.size()));

@@ -136,10 +136,11 @@ const char* type_name(Kind kind) {
 
 std::string to_display(const Value& value) {
   switch (value.kind) {
+    // The reference's none wraps a JS undefined (NullValue's default value), so it reads
+    // "undefined" where it becomes text (a list joined by ~ or +); blocks skip both.
     case Kind::kUndefined:
-      return "undefined";
     case Kind::kNull:
-      return "null";
+      return "undefined";
     case Kind::kBool:
       return value.boolean ? "true" : "false";
     case Kind::kInt:
@@ -215,6 +216,7 @@ std::string to_json(const Value& value, const JsonStyle& style, bool undefined_a
       break;
   }
   if (value.tuple) fail("Cannot convert to JSON: TupleValue");
+  if (value.bare) fail("cannot convert the first / last item of an empty list to JSON");
   const std::string unit(static_cast<std::size_t>(std::max(style.indent, 0)), ' ');
   std::string base = "\n";
   for (int i = 0; i < depth; ++i) base += unit;
@@ -295,6 +297,10 @@ bool loosely_equal(const Value& a, const Value& b) {
 
 bool strictly_equal(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) return a.number == b.number;
+  // none and undefined both wrap a JS undefined in the reference.
+  const bool a_nullish = a.is(Kind::kNull) || a.is(Kind::kUndefined);
+  const bool b_nullish = b.is(Kind::kNull) || b.is(Kind::kUndefined);
+  if (a_nullish || b_nullish) return a_nullish && b_nullish;
   if (a.kind != b.kind) {
     // Objects, namespaces and keyword arguments are all JS Maps.
     return a.has_attributes() && b.has_attributes() && a.object == b.object;

@@ -42,6 +42,10 @@ struct Value {
   double number = 0;  // kInt and kFloat: JS numbers are doubles
   std::string string;
   bool tuple = false;  // kArray from a tuple literal: the reference cannot print it as JSON
+  // kUndefined that the reference holds as a bare JS undefined (first / last of an empty
+  // list): an error wherever it is used, except as a macro argument (then it counts as not
+  // given), in set (then it is a plain undefined) and as an item of a list / dict literal.
+  bool bare = false;
   std::shared_ptr<Array> array;
   std::shared_ptr<Object> object;  // kObject, kNamespace, kKwargs
   std::shared_ptr<Function> function;
@@ -85,7 +89,7 @@ class Object {
 const char* type_name(Kind kind);
 
 // String(value) as the output sees it: booleans as true / false, floats with a ".0", arrays
-// and objects as JSON.
+// and objects as JSON, none as "undefined".
 std::string to_display(const Value& value);
 
 // String(value.value) in JS: what `~`, `+` and == with a string see. Numbers without the ".0",

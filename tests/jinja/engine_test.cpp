@@ -90,6 +90,13 @@ TEST_CASE("expressions: literals, members, slices, operators, tests, ternaries")
   CHECK(
       render("{{ [] == false }}{{ [1, 2] == '1,2' }}{{ none == undefined_name }}{{ 1 == '1' }}") ==
       "truetruetruetrue");
+  // none wraps a JS undefined in the reference; first / last of [] is a bare undefined that only
+  // a macro argument (as not given) or set (as undefined) accepts.
+  CHECK(render("{{ 1 ~ [none] }}|{{ ['a', none] | join('-') }}|{% macro m(a='d') %}{{ a }}"
+               "{% endmacro %}{{ m([] | last) }}|{% set v = [] | last %}{{ v is defined }}") ==
+        "1undefined|a-|d|false");
+  CHECK(failure("{{ [] | first }}", mimo::ErrorCode::kInvalidArgument).find("empty") !=
+        std::string::npos);
   // Tuples are lists, except that the reference cannot print them or call them iterable.
   CHECK(render("{{ (1, 2) | length }}{{ (1, 2) is iterable }}{{ 2 in (1, 2) }}") == "2falsetrue");
   CHECK(failure("{{ (1, 2) }}", mimo::ErrorCode::kInvalidArgument).find("TupleValue") !=
