@@ -23,14 +23,17 @@
 
 #include "api/sampler_access.hpp"
 #include "api/speculative_verify.hpp"
+#include "cuda/engine/engine_runner.hpp"
 #include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/device_query.hpp"
 #include "cuda/stream/gpu_executor.hpp"
+#include "engine_probe.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "mimo/sampler.hpp"
+#include "model/benchmark_config.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "speculative_bench.hpp"
@@ -48,13 +51,16 @@ struct Args {
   std::string out;
   std::string draft_dir;  // with -m: also compare plain vs DFlash generation
   int generate_tokens = 256;
+  bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
+  bool persistent = false;    // --engine persistent: steps on the persistent engine runner
+  std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]]\n");
+               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent [--timeline FILE]]\n");
   std::exit(2);
 }
 
@@ -90,42 +96,22 @@ Args parse(int argc, char** argv) {
       a.draft_dir = value();
     else if (k == "--generate")
       a.generate_tokens = std::stoi(value());
-    else
+    else if (k == "--engine-probe")
+      a.engine_probe = true;
+    else if (k == "--timeline")
+      a.timeline = value();
+    else if (k == "--engine") {
+      const std::string e = value();
+      if (e != "stream" && e != "persistent") usage();
+      a.persistent = e == "persistent";
+    } else
       usage();
   }
   if (a.synthetic == !a.model_dir.empty()) usage();
   if (!a.draft_dir.empty() && a.synthetic) usage();
+  if (!a.timeline.empty() && !a.persistent) usage();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
   return a;
-}
-
-// The benchmark geometry: MiMo-V2-Flash layer shapes, `experts` routed experts per layer.
-model::ModelConfig benchmark_config(int layers, int experts) {
-  model::ModelConfig c;
-  c.schema = "synthetic";
-  c.architecture = "MiMoV2FlashForCausalLM";
-  c.vocab_size = 152576;
-  c.hidden_size = 4096;
-  c.num_layers = layers;
-  c.full = {64, 4, 192, 128, 5000000.0, 64, false};
-  c.sliding = {64, 8, 192, 128, 10000.0, 64, true};
-  c.sliding_window = 128;
-  c.attention_value_scale = 0.707;
-  c.intermediate_size = 16384;
-  c.moe_intermediate_size = 2048;
-  c.n_routed_experts = experts;
-  c.num_experts_per_tok = 8;
-  c.n_group = 1;
-  c.topk_group = 1;
-  c.routed_scaling_factor = 1.0;
-  for (int l = 0; l < layers; ++l) {
-    model::LayerSpec s;
-    // 9 of 48 layers full attention, spread evenly (0, 6, 11, 16, ...).
-    s.attention = (l * 9) % 48 < 9 ? model::AttentionKind::kFull : model::AttentionKind::kSliding;
-    s.mlp = l == 0 ? model::MlpKind::kDense : model::MlpKind::kMoe;
-    c.layers.push_back(s);
-  }
-  return c;
 }
 
 double median(std::vector<double> v) {
@@ -300,14 +286,49 @@ double measure_verified_step(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
   return median(ms);
 }
 
+// One decode step on the engine with per-task clocks (direct launches: captured graphs hold the
+// plans without the timeline), written as CSV for tools/engine/timeline.py.
+void write_timeline(cuda::GpuExecutor& gpu, exec::ExecutorState& state,
+                    const model::ModelConfig& config, const std::string& path) {
+  cuda::engine::EngineRunner& engine = *gpu.engine_runner();
+  engine.record_timeline(true);
+  gpu.set_use_graphs(false);
+  const std::vector<std::int32_t> token{1};
+  gpu.run(state, token, exec::StepOptions{});
+  state.truncate(state.length() - 1);
+  gpu.set_use_graphs(true);
+  program::StepShape decode;
+  const program::StepProgram p = program::build_step_program(config, decode);
+  const auto tasks = engine.timeline(p, dynamic_cast<cuda::GpuState&>(state));
+  engine.record_timeline(false);
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) throw Error(ErrorCode::kIo, "mimo-bench: cannot write " + path);
+  std::fprintf(f, "segment,op,kind,layer,tile,chunk,prologue,queue,sm,start_ns,end_ns\n");
+  for (const auto& t : tasks) {
+    std::fprintf(f, "%d,%d,%s,%d,%d,%d,%d,%d,%d,%llu,%llu\n", t.segment, t.op, t.op_name,
+                 p.ops[t.op].layer, t.tile, t.chunk, t.prologue ? 1 : 0, t.entry.queue, t.entry.sm,
+                 t.entry.start_ns, t.entry.end_ns);
+  }
+  std::fclose(f);
+  std::printf("timeline: %zu engine tasks of a decode step in %s\n", tasks.size(), path.c_str());
+}
+
 int run(const Args& args) {
+  if (args.engine_probe) {  // plans only: no weights needed
+    const model::ModelConfig probed = args.synthetic
+                                          ? model::benchmark_config(args.layers, args.experts)
+                                          : model::load_model_config(args.model_dir);
+    std::printf("device: %s\n", cuda::describe_devices().c_str());
+    bench::engine_probe(probed, args.verify, stdout);
+    return 0;
+  }
   model::ModelConfig config;
   std::unique_ptr<io::Checkpoint> checkpoint;
   model::ModelWeights weights;
   std::unique_ptr<cuda::DeviceModel> device_model;
   const auto t0 = std::chrono::steady_clock::now();
   if (args.synthetic) {
-    config = benchmark_config(args.layers, args.experts);
+    config = model::benchmark_config(args.layers, args.experts);
     device_model = cuda::synthetic_model(config, 1234);
   } else {
     config = model::load_model_config(args.model_dir);
@@ -318,6 +339,7 @@ int run(const Args& args) {
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   cuda::GpuExecutor gpu(config, std::move(device_model));
+  gpu.set_engine(args.persistent);
   Report out;
   if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
   out.line("device: %s\n", gpu.device_name().c_str());
@@ -329,6 +351,8 @@ int run(const Args& args) {
       gpu.device_model().arena.bytes() / 1e9, load_s);
   const double bandwidth = read_bandwidth();
   out.line("read bandwidth (16-byte loads, 4 GiB, median of 5): %.0f GB/s\n", bandwidth / 1.0);
+  out.line("runner: %s\n", args.persistent ? "persistent engine (--engine persistent)"
+                                           : "stream (a kernel per op)");
 
   const int max_step = std::max(args.verify, 16);
   auto state = gpu.new_state(args.context + max_step + 16, max_step);
@@ -362,6 +386,14 @@ int run(const Args& args) {
       "(context %d; experts = distinct experts per MoE layer; verify tok/s counts every "
       "token of the block)\n",
       args.context);
+  if (args.persistent) {
+    program::StepShape decode;
+    const program::StepProgram p = program::build_step_program(config, decode);
+    const auto c = gpu.engine_runner()->coverage(p, dynamic_cast<cuda::GpuState&>(*state));
+    out.line("engine: %d of %d decode ops in %d persistent launches, %d ops as stream kernels\n",
+             c.engine_ops, c.engine_ops + c.stream_ops, c.engine_launches, c.stream_ops);
+    if (!args.timeline.empty()) write_timeline(gpu, *state, config, args.timeline);
+  }
   // What a generated token costs end to end: the step plus sampling, device vs host.
   SamplerConfig greedy, nucleus, plain;
   nucleus.temperature = 0.8f;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "cuda/kernels/cuda_check.hpp"
@@ -36,8 +37,18 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
   return *this;
 }
 
+namespace {
+std::uint64_t next_buffers_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next++;
+}
+}  // namespace
+
 GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens)
-    : config_(config), max_context_(max_context), max_step_tokens_(max_step_tokens) {
+    : config_(config),
+      max_context_(max_context),
+      max_step_tokens_(max_step_tokens),
+      buffers_id_(next_buffers_id()) {
   if (max_context < 1 || max_step_tokens < 1 || max_context > std::numeric_limits<int>::max() / 2) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GPU KV cache: max_context {} and max_step_tokens {} must be >= 1 "
@@ -178,6 +189,7 @@ GpuState::~GpuState() {
 void GpuState::drop_step_graphs() {
   for (StepGraph& g : step_graphs) cudaGraphExecDestroy(g.exec);
   step_graphs.clear();
+  buffers_id_ = next_buffers_id();
 }
 
 std::unique_ptr<exec::ExecutorState> GpuState::clone() const {

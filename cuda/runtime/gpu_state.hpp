@@ -112,10 +112,17 @@ class GpuState final : public exec::ExecutorState {
   struct StepGraph {
     program::StepShape shape;  // sample_mode 0: logits out; else the sampled tokens out
     cudaGraphExec_t exec = nullptr;
+    // Issued by the persistent engine runner of this id (0: the stream runner), whose plans
+    // keep_alive holds while the graph may replay.
+    std::uint64_t engine = 0;
+    std::shared_ptr<const void> keep_alive;
   };
   std::vector<StepGraph> step_graphs;
   PinnedBuffer step_io, step_logits, step_taps;
   void drop_step_graphs();
+  // Names this state's buffers for caches built over their addresses (the persistent engine's
+  // op tables): unique among states, and renewed by drop_step_graphs (buffers moved).
+  std::uint64_t buffers_id() const { return buffers_id_; }
   // Sample rows of scratch.logits on the device (StepOptions::sample / sample_rows), one sampler
   // a row; made on first use, their buffers never move, so graphs that issue them stay valid.
   std::vector<std::unique_ptr<DeviceSampler>> samplers;
@@ -130,6 +137,7 @@ class GpuState final : public exec::ExecutorState {
   int ring_layers_ = 0, ring_k_width_ = 0, ring_v_width_ = 0;
   DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
   std::vector<KvCacheView> caches_;
+  std::uint64_t buffers_id_;
 };
 
 }  // namespace mimo::cuda

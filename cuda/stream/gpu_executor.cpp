@@ -14,6 +14,7 @@
 #include <mutex>
 #include <utility>
 
+#include "cuda/engine/engine_runner.hpp"
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/step_ops.hpp"
 #include "cuda/runtime/device_model.hpp"
@@ -42,6 +43,7 @@ struct GpuExecutor::Backend {
 
   StreamRunner runner;
   program::ProgramCache programs;  // one program per chunk shape, planned on first use
+  std::unique_ptr<engine::EngineRunner> engine;  // set: the persistent engine issues steps
 
   Backend(const model::ModelConfig& c, std::unique_ptr<DeviceModel> m)
       : config(c), model(std::move(m)), runner(c, *model), programs(c) {}
@@ -62,9 +64,28 @@ struct GpuExecutor::Backend {
       check(cudaEventRecord(profile_start, stream), "cudaEventRecord");
     }
     const StreamRunner::Mark mark_op = [&](const char* op) { mark(op, capturing); };
+    if (engine) {
+      if (!capturing) exec::throw_if_cancelled(options);
+      engine->issue(
+          program, s, stream,
+          [&](int i) { runner.issue(program.ops[i], program.shape, s, stream, mark_op); }, mark_op,
+          capturing);
+      return;
+    }
     for (const program::Op& op : program.ops) {
       if (!capturing && program::starts_layer(op)) exec::throw_if_cancelled(options);
       runner.issue(op, program.shape, s, stream, mark_op);
+    }
+  }
+
+  // After an engine step: a watchdog fault fails it, and the graphs that hold its plans go (the
+  // next step plans afresh).
+  void check_engine(GpuState& s) {
+    try {
+      engine->check_fault();
+    } catch (...) {
+      s.drop_step_graphs();
+      throw;
     }
   }
 
@@ -141,10 +162,15 @@ struct GpuExecutor::Backend {
     }
     const int sample = stage_sampling(s, options, n, max_step);
     const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, true, sample));
-    auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(),
-                              [&](const auto& g) { return g.shape == program.shape; });
+    const std::uint64_t runner_id = engine ? engine->id() : 0;
+    auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
+      return g.shape == program.shape && g.engine == runner_id;
+    });
     if (found == s.step_graphs.end()) {
-      s.step_graphs.push_back({program.shape, capture_step(s, program, options)});
+      // The engine's plans upload and synchronise: never inside a capture.
+      std::shared_ptr<const void> plans = engine ? engine->prepare(program, s) : nullptr;
+      s.step_graphs.push_back(
+          {program.shape, capture_step(s, program, options), runner_id, std::move(plans)});
       found = s.step_graphs.end() - 1;
     }
     int* io = s.step_io.as<int>();
@@ -161,6 +187,7 @@ struct GpuExecutor::Backend {
     if (sample == 0) out.logits.resize((options.all_logits ? n : 1) * vocab);
     out.hidden.resize(n_taps > 0 ? std::size_t(n) * n_taps * hidden : 0);
     check(cudaStreamSynchronize(stream), "forward step");
+    if (engine) check_engine(s);
     std::copy_n(s.step_logits.as<float>(), out.logits.size(), out.logits.begin());
     std::copy_n(s.step_taps.as<float>(), out.hidden.size(), out.hidden.begin());
     s.commit(n);
@@ -233,7 +260,10 @@ struct GpuExecutor::Backend {
               "hidden taps download");
       }
       s.commit(n);
-      if (last_chunk) check(cudaStreamSynchronize(stream), "forward step");
+      if (last_chunk) {
+        check(cudaStreamSynchronize(stream), "forward step");
+        if (engine) check_engine(s);
+      }
     };
     // A failed or cancelled step puts back the ring slots it overwrote and its length.
     const auto undo = [&] {
@@ -367,6 +397,17 @@ std::string GpuExecutor::device_name() const {
 
 void GpuExecutor::set_use_graphs(bool on) {
   backend_->use_graphs = on;
+}
+void GpuExecutor::set_engine(bool persistent) {
+  std::lock_guard<std::mutex> lock(backend_->mutex);
+  if (!persistent) {
+    backend_->engine.reset();
+  } else if (!backend_->engine) {
+    backend_->engine = std::make_unique<engine::EngineRunner>(backend_->config, *backend_->model);
+  }
+}
+engine::EngineRunner* GpuExecutor::engine_runner() const {
+  return backend_->engine.get();
 }
 void GpuExecutor::set_profiling(bool on) {
   backend_->profiling = on;

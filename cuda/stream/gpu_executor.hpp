@@ -20,6 +20,9 @@
 namespace mimo::cuda {
 
 struct DeviceModel;
+namespace engine {
+class EngineRunner;
+}
 
 // What the last run() did, for benchmarks.
 struct StepStats {
@@ -44,6 +47,12 @@ class GpuExecutor final : public exec::Executor {
 
   // Decode steps replay a captured graph (default) or launch kernel by kernel.
   void set_use_graphs(bool on);
+  // Which runner issues each step's program: the stream runner (a kernel per op, the default) or
+  // the persistent engine (cuda/engine/engine_runner.hpp: its supported ops in persistent
+  // launches, the others as stream kernels). Captured step graphs are kept per runner.
+  void set_engine(bool persistent);
+  // The engine runner (coverage, timelines) while the engine is on; null otherwise.
+  engine::EngineRunner* engine_runner() const;
   // When on, direct launches time every op with events; take_profile() returns the total
   // milliseconds per op since the last call, in first-seen order (waits for the device).
   void set_profiling(bool on);

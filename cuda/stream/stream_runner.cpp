@@ -12,6 +12,7 @@
 #include "cuda/kernels/step_ops.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/expert_tables.hpp"
+#include "cuda/runtime/layer_shapes.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
@@ -145,32 +146,21 @@ void StreamRunner::qkv(int layer, int n, GpuState& s, Stream st) const {
   apply_normed_batch(outputs, n, s, st);
 }
 
-AttentionShape StreamRunner::attention_shape(int layer) const {
-  const model::AttentionSpec& a = config_.attention(layer);
-  const bool sliding = config_.layers[layer].attention == model::AttentionKind::kSliding;
-  AttentionShape shape;
-  shape.num_heads = a.num_heads;
-  shape.num_kv_heads = a.num_kv_heads;
-  shape.head_dim = a.head_dim;
-  shape.v_head_dim = a.v_head_dim;
-  shape.window = sliding ? config_.sliding_window : 0;
-  shape.score_scale = static_cast<float>(std::pow(static_cast<double>(a.head_dim), -0.5));
-  return shape;
-}
 
 void StreamRunner::rope_store_kv(int layer, int n, GpuState& s, Stream st) const {
   GpuState::Scratch& b = s.scratch;
   const bool sliding = config_.layers[layer].attention == model::AttentionKind::kSliding;
   const float* inv_freq = sliding ? model_.sliding_inv_freq : model_.full_inv_freq;
   cuda::rope_store_kv(b.q.as<float>(), b.k.as<float>(), b.v.as<float>(), b.positions.as<int>(), n,
-                      attention_shape(layer), config_.attention(layer).rotary_dim, inv_freq,
-                      static_cast<float>(config_.attention_value_scale), s.cache(layer), st);
+                      attention_shape(config_, layer), config_.attention(layer).rotary_dim,
+                      inv_freq, static_cast<float>(config_.attention_value_scale), s.cache(layer),
+                      st);
 }
 
 void StreamRunner::attention(int layer, int n, GpuState& s, Stream st) const {
   GpuState::Scratch& b = s.scratch;
-  cuda::attention(b.q.as<float>(), b.positions.as<int>(), n, attention_shape(layer), s.cache(layer),
-                  model_.layers[layer].sinks, b.heads.as<float>(), st,
+  cuda::attention(b.q.as<float>(), b.positions.as<int>(), n, attention_shape(config_, layer),
+                  s.cache(layer), model_.layers[layer].sinks, b.heads.as<float>(), st,
                   b.attention_partial.as<float>(), s.attention_key_segments(layer),
                   b.attention_arrivals());
 }

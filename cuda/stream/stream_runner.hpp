@@ -53,7 +53,6 @@ class StreamRunner {
   // Several linears of h: one batched launch when every one is FP8 on tensor cores.
   void apply_normed_batch(std::span<const NormedOutput> outputs, int n, GpuState& s,
                           Stream st) const;
-  AttentionShape attention_shape(int layer) const;
 
   const model::ModelConfig& config_;
   const DeviceModel& model_;

@@ -26,9 +26,9 @@ inline constexpr int kKeysPerRound = 4;
 __device__ __forceinline__ void attend_keys(const float* qs, const KvCacheView& cache,
                                             const AttentionShape& a, int kv_head, int first,
                                             int last, float& m, float& l,
-                                            float (&acc)[kMaxVPerLane]) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+                                            float (&acc)[kMaxVPerLane], const Team& me) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   m = -INFINITY;
   l = 0.0f;
 #pragma unroll
@@ -92,18 +92,19 @@ __host__ __device__ constexpr int attention_smem_floats(int head_dim, int v_head
 // out: [v_head_dim]. smem: attention_smem_floats(...) floats. Called by every thread.
 __device__ __forceinline__ void attention_head_tile(const float* q, const KvCacheView& cache,
                                                     const AttentionShape& a, int kv_head, int pos,
-                                                    float sink, float* out, float* smem) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+                                                    float sink, float* out, float* smem,
+                                                    const Team& me = Team::block()) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   float* qs = smem;
   float* partial = smem + a.head_dim;  // per warp: m, l, acc[v_head_dim]
-  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) qs[d] = q[d];
-  __syncthreads();
+  for (int d = me.thread; d < a.head_dim; d += me.threads) qs[d] = q[d];
+  me.sync();
 
   const int first = a.window > 0 ? max(0, pos - a.window + 1) : 0;
   float m, l;
   float acc[kMaxVPerLane];
-  attend_keys(qs, cache, a, kv_head, first, pos, m, l, acc);
+  attend_keys(qs, cache, a, kv_head, first, pos, m, l, acc, me);
   float* mine = partial + warp * (2 + a.v_head_dim);
   if (lane == 0) {
     mine[0] = m;
@@ -114,7 +115,7 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
     const int d = lane + i * kWarpSize;
     if (d < a.v_head_dim) mine[2 + d] = acc[i];
   }
-  __syncthreads();
+  me.sync();
 
   float m_all = sink;
   for (int w = 0; w < warps; ++w) m_all = fmaxf(m_all, partial[w * (2 + a.v_head_dim)]);
@@ -123,7 +124,7 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
     const float* pw = partial + w * (2 + a.v_head_dim);
     denom = fmaf(pw[1], expf(pw[0] - m_all), denom);
   }
-  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
+  for (int d = me.thread; d < a.v_head_dim; d += me.threads) {
     float o = 0.0f;
     for (int w = 0; w < warps; ++w) {
       const float* pw = partial + w * (2 + a.v_head_dim);
@@ -141,12 +142,12 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
 __device__ __forceinline__ void attention_partial_tile(const float* q, const KvCacheView& cache,
                                                        const AttentionShape& a, int kv_head,
                                                        int first, int last, float* part,
-                                                       float* smem) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+                                                       float* smem, const Team& me = Team::block()) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   if (first > last) {
-    for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) part[2 + d] = 0.0f;
-    if (threadIdx.x == 0) {
+    for (int d = me.thread; d < a.v_head_dim; d += me.threads) part[2 + d] = 0.0f;
+    if (me.thread == 0) {
       part[0] = -INFINITY;
       part[1] = 0.0f;
     }
@@ -154,11 +155,11 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
   }
   float* qs = smem;
   float* partial = smem + a.head_dim;  // per warp: m, l, acc[v_head_dim]
-  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) qs[d] = q[d];
-  __syncthreads();
+  for (int d = me.thread; d < a.head_dim; d += me.threads) qs[d] = q[d];
+  me.sync();
   float m, l;
   float acc[kMaxVPerLane];
-  attend_keys(qs, cache, a, kv_head, first, last, m, l, acc);
+  attend_keys(qs, cache, a, kv_head, first, last, m, l, acc, me);
   float* mine = partial + warp * (2 + a.v_head_dim);
   if (lane == 0) {
     mine[0] = m;
@@ -169,7 +170,7 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
     const int d = lane + i * kWarpSize;
     if (d < a.v_head_dim) mine[2 + d] = acc[i];
   }
-  __syncthreads();
+  me.sync();
   float m_all = -INFINITY;
   for (int w = 0; w < warps; ++w) m_all = fmaxf(m_all, partial[w * (2 + a.v_head_dim)]);
   // Warps without keys (m = -inf) contribute exp(-inf) = 0; m_all is finite (first <= last).
@@ -178,7 +179,7 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
     const float* pw = partial + w * (2 + a.v_head_dim);
     denom = fmaf(pw[1], expf(pw[0] - m_all), denom);
   }
-  for (int d = threadIdx.x; d < a.v_head_dim; d += blockDim.x) {
+  for (int d = me.thread; d < a.v_head_dim; d += me.threads) {
     float o = 0.0f;
     for (int w = 0; w < warps; ++w) {
       const float* pw = partial + w * (2 + a.v_head_dim);
@@ -186,7 +187,7 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
     }
     part[2 + d] = o;
   }
-  if (threadIdx.x == 0) {
+  if (me.thread == 0) {
     part[0] = m_all;
     part[1] = denom;
   }
@@ -196,14 +197,15 @@ __device__ __forceinline__ void attention_partial_tile(const float* q, const KvC
 // 2 + v_head_dim floats, at least one non-empty) and the sink logit (-INFINITY: none). The
 // partials are read from L2 (__ldcg): other blocks of the same kernel may have written them.
 __device__ __forceinline__ void attention_combine_tile(const float* parts, int segments,
-                                                       int v_head_dim, float sink, float* out) {
+                                                       int v_head_dim, float sink, float* out,
+                                                       const Team& me = Team::block()) {
   const int stride = 2 + v_head_dim;
   float m_all = sink;
   for (int s = 0; s < segments; ++s) m_all = fmaxf(m_all, __ldcg(parts + s * stride));
   float denom = isinf(sink) ? 0.0f : expf(sink - m_all);
   for (int s = 0; s < segments; ++s)
     denom = fmaf(__ldcg(parts + s * stride + 1), expf(__ldcg(parts + s * stride) - m_all), denom);
-  for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
+  for (int d = me.thread; d < v_head_dim; d += me.threads) {
     float o = 0.0f;
     for (int s = 0; s < segments; ++s)
       o = fmaf(__ldcg(parts + s * stride + 2 + d), expf(__ldcg(parts + s * stride) - m_all), o);

@@ -11,15 +11,28 @@ namespace mimo::cuda::tiles {
 
 inline constexpr int kWarpSize = 32;
 
-// A thread's place in its block, handed to a tile by its kernel (thread = threadIdx.x, threads =
-// blockDim.x), so the tile reads no thread or block index of its own.
-struct BlockThread {
+// The threads that run a tile together and a thread's place among them: a whole block (a
+// kernel of the stream runner: thread = threadIdx.x, threads = blockDim.x, barrier 0 =
+// __syncthreads), or a warp-aligned part of one (the persistent engine runs several tiles side
+// by side in a block, each team on its own named barrier). Tiles read no thread or block index
+// of their own, and synchronise only their team.
+struct Team {
   unsigned thread;
   unsigned threads;
+  unsigned barrier = 0;  // 0: the whole block; 1-15: a named barrier of `threads` threads
   __device__ __forceinline__ int warp() const { return thread / kWarpSize; }
   __device__ __forceinline__ int lane() const { return thread % kWarpSize; }
   __device__ __forceinline__ int warps() const { return threads / kWarpSize; }
+  __device__ __forceinline__ void sync() const {
+    if (barrier == 0) {
+      __syncthreads();
+    } else {
+      asm volatile("bar.sync %0, %1;" ::"r"(barrier), "r"(threads) : "memory");
+    }
+  }
+  static __device__ __forceinline__ Team block() { return Team{threadIdx.x, blockDim.x, 0}; }
 };
+using BlockThread = Team;
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
@@ -34,15 +47,16 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over the block; every thread gets the result. `scratch` holds 32 floats; blockDim.x is a
-// multiple of 32. Contains __syncthreads: call from every thread of the block.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+// Sum over the team; every thread gets the result. `scratch` holds 32 floats; the team is whole
+// warps. Synchronises the team: call from every thread of it.
+__device__ __forceinline__ float block_sum(float v, float* scratch,
+                                           const Team& me = Team::block()) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   v = warp_sum(v);
-  __syncthreads();  // scratch may still be read by a previous call
+  me.sync();  // scratch may still be read by a previous call
   if (lane == 0) scratch[warp] = v;
-  __syncthreads();
+  me.sync();
   float total = lane < warps ? scratch[lane] : 0.0f;
   return warp_sum(total);
 }
@@ -66,13 +80,14 @@ __device__ __forceinline__ std::uint32_t word_of(const uint4& v, int i) {
 }
 
 // Max over the block; every thread gets the result. Same contract as block_sum.
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+__device__ __forceinline__ float block_max(float v, float* scratch,
+                                           const Team& me = Team::block()) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   v = warp_max(v);
-  __syncthreads();
+  me.sync();
   if (lane == 0) scratch[warp] = v;
-  __syncthreads();
+  me.sync();
   return warp_max(lane < warps ? scratch[lane] : v);
 }
 

@@ -129,6 +129,27 @@ __device__ __forceinline__ void load_b_half(const SplitRow& src, bool lo, int co
   }
   inv_scale = src.inv_scale;
 }
+// A SplitRow written earlier in the same launch (the persistent engine): read through L2
+// (ld.global.cg), because the non-coherent path load_b_half(SplitRow) takes may hold lines an
+// earlier layer left in this multiprocessor's cache.
+struct FreshSplitRow : SplitRow {};
+template <int kPieces, int kStride>
+__device__ __forceinline__ void load_b_half(const FreshSplitRow& src, bool lo, int col0,
+                                            std::uint32_t (&w)[kPieces][4], float& inv_scale) {
+  const std::uint16_t* half = lo ? src.lo : src.hi;
+#pragma unroll
+  for (int p = 0; p < kPieces; ++p) {
+    const int col = col0 + kStride * p;
+    const uint4 v = src.hi != nullptr && col < src.cols
+                        ? __ldcg(reinterpret_cast<const uint4*>(half + col))
+                        : make_uint4(0, 0, 0, 0);
+    w[p][0] = v.x;
+    w[p][1] = v.y;
+    w[p][2] = v.z;
+    w[p][3] = v.w;
+  }
+  inv_scale = src.inv_scale;
+}
 template <int kPieces, int kStride>
 __device__ __forceinline__ void load_b_half(const F32Row& src, bool lo, int col0,
                                             std::uint32_t (&w)[kPieces][4], float& inv_scale) {
@@ -160,6 +181,8 @@ template <class Source>
 inline constexpr bool kRowScaled = false;
 template <>
 inline constexpr bool kRowScaled<SplitRow> = true;
+template <>
+inline constexpr bool kRowScaled<FreshSplitRow> = true;
 
 // The factors a step's packed C fragment (columns 2q, 2q + 1) takes on top of its weight scale:
 // its tokens' step scales times `unit` for F32Row, 1 for SplitRow. inv: this lane's B token's
@@ -226,15 +249,15 @@ __device__ __forceinline__ float max_abs4(float4 v) {
 // that row. scratch: 32 floats of shared memory. Called by every thread of the block.
 __device__ __forceinline__ void split_row_tile(const float* x, int cols, std::uint16_t* out_hi,
                                                std::uint16_t* out_lo, float* out_inv,
-                                               float* scratch) {
+                                               float* scratch, const Team& me = Team::block()) {
   const float4* x4 = reinterpret_cast<const float4*>(x);
   float m = 0.0f;
-  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x) m = fmaxf(m, max_abs4(x4[i]));
+  for (int i = me.thread; i < cols / 4; i += me.threads) m = fmaxf(m, max_abs4(x4[i]));
   float s, inv;
-  token_scale(block_max(m, scratch), s, inv);
-  for (int i = threadIdx.x; i < cols / 4; i += blockDim.x)
+  token_scale(block_max(m, scratch, me), s, inv);
+  for (int i = me.thread; i < cols / 4; i += me.threads)
     store_split4(x4[i], s, out_hi, out_lo, i);
-  if (threadIdx.x == 0) *out_inv = inv;
+  if (me.thread == 0) *out_inv = inv;
 }
 
 // Two E4M3 codes (low byte first) as an F16 pair (low half first); exact, NaN stays NaN.
@@ -297,9 +320,9 @@ __device__ __forceinline__ void split3_bf16_pair(float a, float b, std::uint32_t
 // 128 floats of shared memory. Called by every thread of the block.
 template <int kMats, int kM, class Store>
 __device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][4], float* red,
-                                                  Store&& store) {
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+                                                  Store&& store, const Team& me = Team::block()) {
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
   constexpr int kPerWarp = kMats * kM * 4 * kWarpSize;
 #pragma unroll
   for (int i = 0; i < kMats; ++i)
@@ -308,8 +331,8 @@ __device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][
 #pragma unroll
       for (int c = 0; c < 4; ++c)
         red[warp * kPerWarp + ((i * kM + m) * 4 + c) * kWarpSize + lane] = acc[i][m][c];
-  __syncthreads();
-  for (int o = threadIdx.x; o < kM * 4 * kWarpSize; o += blockDim.x) {
+  me.sync();
+  for (int o = me.thread; o < kM * 4 * kWarpSize; o += me.threads) {
     const int m = o / (4 * kWarpSize), c = (o / kWarpSize) % 4, l = o % kWarpSize;
     const int row = 16 * m + l / 4 + 8 * (c / 2), token = 2 * (l % 4) + c % 2;
     float total[kMats];
@@ -321,7 +344,7 @@ __device__ __forceinline__ void reduce_warp_tiles(const float (&acc)[kMats][kM][
     }
     store(row, token, total);
   }
-  __syncthreads();  // red may be reused
+  me.sync();  // red may be reused
 }
 
 }  // namespace mimo::cuda::tiles

@@ -12,9 +12,10 @@ namespace mimo::cuda::tiles {
 // 32 floats of shared memory. Called by every thread of the block.
 __device__ __forceinline__ void rmsnorm_token_tile(float* x, const float* delta,
                                                    const float* weight, int dim, float eps,
-                                                   float* out, float* scratch) {
+                                                   float* out, float* scratch,
+                                                   const Team& me = Team::block()) {
   float sq = 0.0f;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) {
+  for (int i = me.thread; i < dim; i += me.threads) {
     float v = x[i];
     if (delta != nullptr) {
       v += delta[i];
@@ -22,9 +23,9 @@ __device__ __forceinline__ void rmsnorm_token_tile(float* x, const float* delta,
     }
     sq = fmaf(v, v, sq);
   }
-  const float mean_square = block_sum(sq, scratch) / static_cast<float>(dim);
+  const float mean_square = block_sum(sq, scratch, me) / static_cast<float>(dim);
   const float inv_rms = 1.0f / sqrtf(mean_square + eps);
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[i] = weight[i] * (x[i] * inv_rms);
+  for (int i = me.thread; i < dim; i += me.threads) out[i] = weight[i] * (x[i] * inv_rms);
 }
 
 // The same for dim % 4 == 0 and dim <= 4 * kVec * blockDim.x (x 16-byte aligned): each thread
@@ -37,14 +38,15 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
                                                        float* out, float* scratch,
                                                        std::uint16_t* split_hi = nullptr,
                                                        std::uint16_t* split_lo = nullptr,
-                                                       float* split_inv = nullptr) {
+                                                       float* split_inv = nullptr,
+                                                       const Team& me = Team::block()) {
   float4 v[kVec], w4[kVec];
   float sq = 0.0f;
   const int n4 = dim / 4;
   // Every load is issued up front, the weight's too: none waits for the block reduction.
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
+    const int i = me.thread + j * me.threads;
     if (i < n4) {
       w4[j] = __ldg(reinterpret_cast<const float4*>(weight) + i);
       v[j] = reinterpret_cast<const float4*>(x)[i];
@@ -59,7 +61,7 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
   }
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
+    const int i = me.thread + j * me.threads;
     if (i >= n4) break;
     if (delta != nullptr) reinterpret_cast<float4*>(x)[i] = v[j];
     sq = fmaf(v[j].x, v[j].x, sq);
@@ -67,11 +69,11 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
     sq = fmaf(v[j].z, v[j].z, sq);
     sq = fmaf(v[j].w, v[j].w, sq);
   }
-  const float mean_square = block_sum(sq, scratch) / static_cast<float>(dim);
+  const float mean_square = block_sum(sq, scratch, me) / static_cast<float>(dim);
   const float inv_rms = 1.0f / sqrtf(mean_square + eps);
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
+    const int i = me.thread + j * me.threads;
     if (i >= n4) break;
     const float4 w = w4[j];
     float4 y;
@@ -86,16 +88,16 @@ __device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* de
   float m = 0.0f;
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    if (threadIdx.x + j * blockDim.x < n4) m = fmaxf(m, max_abs4(v[j]));
+    if (me.thread + j * me.threads < n4) m = fmaxf(m, max_abs4(v[j]));
   }
   float s, inv;
-  token_scale(block_max(m, scratch), s, inv);
+  token_scale(block_max(m, scratch, me), s, inv);
 #pragma unroll
   for (int j = 0; j < kVec; ++j) {
-    const int i = threadIdx.x + j * blockDim.x;
+    const int i = me.thread + j * me.threads;
     if (i < n4) store_split4(v[j], s, split_hi, split_lo, i);
   }
-  if (threadIdx.x == 0) *split_inv = inv;
+  if (me.thread == 0) *split_inv = inv;
 }
 
 }  // namespace mimo::cuda::tiles

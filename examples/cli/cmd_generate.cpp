@@ -11,6 +11,7 @@
 #include "cli/commands.hpp"
 #include "cli/default_paths.hpp"
 #include "cli/model_loading.hpp"
+#include "cli/number_flags.hpp"
 #include "cli/token_file.hpp"
 #include "mimo/error.hpp"
 #include "mimo/speculator.hpp"
@@ -123,8 +124,8 @@ Command register_generate(CLI::App& app) {
       ->check(CLI::IsMember({"none", "dflash", "ngram"}));
   sub->add_option("--draft", flags->draft_dir,
                   "DFlash drafter directory (default: $MIMO_DRAFTER or the demo drafter)");
-  sub->add_option("--draft-block", flags->draft_block,
-                  "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
+  add_number_option(*sub, "--draft-block", flags->draft_block,
+                    "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
       ->check(CLI::Range(0, 1024));
   return {sub, [flags] { return run_generate(*flags); }};
 }

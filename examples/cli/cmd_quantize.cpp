@@ -7,6 +7,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "cli/number_flags.hpp"
 #include "mimo/quantize.hpp"
 
 namespace mimo::cli {
@@ -112,10 +113,10 @@ Command register_quantize(CLI::App& app) {
                   "PATTERN=FORMAT (mxfp4, fp8, bf16, keep), repeatable, first match wins, "
                   "before the defaults experts=mxfp4 and *=fp8; PATTERN is a glob over the "
                   "module name when it has * or ?, else a substring (e.g. self_attn.o_proj=bf16)");
-  sub->add_option("--shard-size", flags->shard_size_mb,
-                  "shard size in MB (MiB); 0 = one model.safetensors")
+  add_number_option(*sub, "--shard-size", flags->shard_size_mb,
+                    "shard size in MB (MiB); 0 = one model.safetensors")
       ->check(CLI::NonNegativeNumber);
-  sub->add_option("-t,--threads", flags->threads, "threads (0 = all cores)");
+  add_number_option(*sub, "-t,--threads", flags->threads, "threads (0 = all cores)");
   sub->add_flag("--overwrite", flags->overwrite, "replace the checkpoint in a non-empty OUT");
   sub->add_flag("-q,--quiet", flags->quiet, "print only the totals (and fallbacks)");
   return {sub, [flags] { return run_quantize(*flags); }};

@@ -72,7 +72,15 @@ int run_perplexity(const ScoreFlags& flags) {
       const std::size_t chunk_end = std::min(end, chunk + kScoreChunk);
       const std::vector<std::int32_t> part(tokens.begin() + static_cast<std::ptrdiff_t>(chunk),
                                            tokens.begin() + static_cast<std::ptrdiff_t>(chunk_end));
-      const std::vector<float> logits = session->score(part);
+      std::vector<float> logits;
+      try {
+        logits = session->score(part);
+      } catch (const Error& e) {
+        if (e.code() != ErrorCode::kNonFinite) throw;
+        // Context positions count from the window's start: name the text's token too.
+        throw Error(e.code(), fmt::format("{}: in the window starting at text token {}: {}",
+                                          flags.perplexity_file, begin, e.what()));
+      }
       for (std::size_t i = chunk; i < chunk_end; ++i) {
         if (i + 1 >= end || i + 1 <= scored_up_to) continue;
         total_nll += negative_log_likelihood(

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "cli/default_paths.hpp"
+#include "cli/number_flags.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cli {
@@ -18,8 +19,8 @@ void add_model_flags(CLI::App& app, ModelFlags& flags) {
       ->capture_default_str();
   app.add_option("--device", flags.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("-t,--threads", flags.threads, "CPU threads (0 = all cores)");
-  app.add_option("-c,--context", flags.context, "maximum context length in tokens");
+  add_number_option(app, "-t,--threads", flags.threads, "CPU threads (0 = all cores)");
+  add_number_option(app, "-c,--context", flags.context, "maximum context length in tokens");
   app.add_flag("--host-sampling", flags.host_sampling,
                "draw tokens on the host even with the model on a GPU (same tokens; for A/B runs)");
 }
@@ -47,15 +48,17 @@ std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
 }
 
 void add_sampling_flags(CLI::App& app, SamplerConfig& config, int& max_tokens) {
-  app.add_option("-n,--max-tokens", max_tokens, "tokens to generate");
-  app.add_option("--temp", config.temperature, "temperature (0 = greedy)");
-  app.add_option("--top-k", config.top_k, "keep the k most likely tokens (0 = off)");
-  app.add_option("--top-p", config.top_p, "nucleus sampling mass (1 = off)");
-  app.add_option("--min-p", config.min_p, "drop tokens below min-p times the best (0 = off)");
-  app.add_option("--repeat-penalty", config.repetition_penalty, "repetition penalty (1 = off)");
-  app.add_option("--presence-penalty", config.presence_penalty, "presence penalty");
-  app.add_option("--frequency-penalty", config.frequency_penalty, "frequency penalty");
-  app.add_option("--seed", config.seed, "random seed");
+  add_number_option(app, "-n,--max-tokens", max_tokens, "tokens to generate");
+  add_number_option(app, "--temp", config.temperature, "temperature (0 = greedy)");
+  add_number_option(app, "--top-k", config.top_k, "keep the k most likely tokens (0 = off)");
+  add_number_option(app, "--top-p", config.top_p, "nucleus sampling mass (1 = off)");
+  add_number_option(app, "--min-p", config.min_p,
+                    "drop tokens below min-p times the best (0 = off)");
+  add_number_option(app, "--repeat-penalty", config.repetition_penalty,
+                    "repetition penalty (1 = off)");
+  add_number_option(app, "--presence-penalty", config.presence_penalty, "presence penalty");
+  add_number_option(app, "--frequency-penalty", config.frequency_penalty, "frequency penalty");
+  add_number_option(app, "--seed", config.seed, "random seed");
 }
 
 void print_stats(const SessionStats& stats) {

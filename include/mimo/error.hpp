@@ -18,6 +18,8 @@ enum class ErrorCode {
   kCancelled,        // Session::cancel() interrupted the operation
   kDevice,           // the GPU backend failed (CUDA error, out of device memory)
   kInternal,         // a broken invariant inside libmimo: a bug
+  kNonFinite,        // the model computed NaN or infinity (bad weights or overflow); the
+                     // message names the token position
 };
 
 MIMO_API const char* to_string(ErrorCode code) noexcept;

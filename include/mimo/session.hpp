@@ -3,7 +3,8 @@
 // Thread safety: a Session is used by one thread at a time. cancel() is the exception: it may
 // be called from any thread, at any time, and makes the operation in progress (a long prefill
 // included) stop at the next layer boundary. The Session stays usable afterwards: a cancelled
-// prefill leaves the context exactly as it was before the call.
+// prefill leaves the context exactly as it was before the call. With no operation in progress
+// cancel() does nothing (it never cancels a later call).
 #pragma once
 
 #include <cstdint>
@@ -47,7 +48,7 @@ struct SpeculationStats {
   std::int64_t emitted_tokens = 0;   // tokens the verify steps produced (accepted + bonus)
   // acceptance_histogram[n]: steps that produced n tokens (accepted drafts + the bonus token).
   std::vector<std::int64_t> acceptance_histogram;
-  double draft_seconds = 0;   // in Speculator::propose
+  double draft_seconds = 0;   // in Speculator::propose / draft_logits + drawing drafts
   double verify_seconds = 0;  // target verify passes and acceptance
   // Mean tokens per verify step, the bonus token included (1 = no draft ever accepted).
   double mean_acceptance_length() const {
@@ -90,11 +91,13 @@ class MIMO_API Session {
   void prefill(const std::vector<std::int32_t>& tokens);
 
   // Logits [vocab] that the next token is sampled from (runs a pending generated or rewound
-  // token first). Throws kInvalidArgument on an empty context.
+  // token first). Throws kInvalidArgument on an empty context, kNonFinite (naming the token's
+  // context position) when they contain NaN or infinity.
   const std::vector<float>& logits();
 
   // Runs `tokens` and returns the logits of every one of them, [tokens.size() * vocab]
-  // (row-major). The tokens stay in the context.
+  // (row-major). The tokens stay in the context. Throws kNonFinite naming the context position
+  // of the first row with a NaN or infinity (the tokens stay in the context then too).
   std::vector<float> score(const std::vector<std::int32_t>& tokens);
 
   // Samples one token from logits(), appends it to the context and runs it through the model.
@@ -102,11 +105,14 @@ class MIMO_API Session {
 
   // Prefills `prompt` (may be empty to continue the context), then samples up to
   // options.max_tokens tokens, reporting each to on_token (may be empty) as it is produced.
-  // Cancellation ends generation with StopReason::kCancelled (not an exception).
+  // Cancellation ends generation with StopReason::kCancelled (not an exception). The context
+  // never grows past max_context: a full one ends generation with kContextFull (with no token
+  // when it was full at the call). Non-finite logits throw kNonFinite, as logits() does.
   GenerateResult generate(const std::vector<std::int32_t>& prompt, Sampler& sampler,
                           const GenerateOptions& options = {}, const TokenCallback& on_token = {});
 
-  // Interrupts the operation in progress from any thread (see the thread-safety note).
+  // Interrupts the operation in progress from any thread (see the thread-safety note); does
+  // nothing while idle.
   void cancel() noexcept;
 
   // Drops the last n tokens of the context (n <= position()); the next step continues from

@@ -45,11 +45,29 @@ class MIMO_API Speculator {
   // not yet run the last one). Fewer, or none, is fine; ids must be inside the vocabulary.
   virtual std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                             int max_draft) = 0;
+
+  // Optional, used instead of propose() when sampling (temperature > 0): the speculator's logits
+  // over the target vocabulary for up to max_draft positions after `context`, written to
+  // `logits` as rows x vocab_size floats, row-major; returns the number of rows. The session
+  // draws draft i from row i after the sampler's own transform (logit bias, penalties over the
+  // history plus drafts 1..i-1, temperature, top-k / top-p / min-p) and accepts it with
+  // probability min(1, p/q) (docs/speculative.md). Returning 0 (the default) means the
+  // speculator has no distribution: propose()'s tokens are verified as one-hot proposals.
+  virtual int draft_logits(const std::vector<std::int32_t>& context, int max_draft,
+                           std::int32_t vocab_size, std::vector<float>& logits) {
+    (void)context, (void)max_draft, (void)vocab_size, (void)logits;
+    return 0;
+  }
 };
 
 struct DFlashOptions {
   int block_size = 0;   // tokens per verify block (1 + drafts); 0: the drafter's block_size
   int num_threads = 0;  // drafter CPU threads; 0: the target model's setting
+  // When sampling: true draws the drafts from the drafter's distribution (draft_logits, the
+  // min(1, p/q) rule); false proposes its argmax, verified as a one-hot proposal. Either way the
+  // output distribution is exact; only acceptance differs (docs/speculative.md, "Measured").
+  // The GPU drafter always proposes its argmax.
+  bool sample_drafts = true;
 };
 
 // A DFlash block-diffusion drafter (directory with config.json + safetensors) for `target`: it

@@ -23,7 +23,9 @@ using TokenId = std::int32_t;
 class MIMO_API Tokenizer {
  public:
   // Loads `tokenizer.json`; `tokenizer_config_json` (may be empty) supplies bos/eos/pad, the chat
-  // template and clean_up_tokenization_spaces. Throws Error(kIo / kInvalidFile / kUnsupported).
+  // template and clean_up_tokenization_spaces. Throws Error(kIo / kInvalidFile / kUnsupported);
+  // kInvalidFile names the file and the JSON path of the offending field (docs/tokenizer.md,
+  // "Malformed and hostile files").
   static Tokenizer from_file(const std::string& tokenizer_json,
                              const std::string& tokenizer_config_json = "");
   // Loads DIR/tokenizer.json and, when present, DIR/tokenizer_config.json.

@@ -2,6 +2,7 @@
 // `mimo-cli info`. Counts cover the tensors the model binds (skipped MTP tensors excluded).
 #include <filesystem>
 
+#include "errors/foreign_errors.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/checkpoint.hpp"
 #include "model/config_parse.hpp"
@@ -80,7 +81,7 @@ void tally_weights(const model::ModelConfig& config, const model::ModelWeights& 
 
 }  // namespace
 
-CheckpointInfo inspect_checkpoint(const std::string& path) {
+CheckpointInfo inspect_checkpoint(const std::string& path) try {
   model::ModelConfig config = model::load_model_config(path);
   io::Checkpoint checkpoint = io::Checkpoint::open(path);
   model::ModelWeights weights = model::bind_weights(config, checkpoint);
@@ -112,6 +113,8 @@ CheckpointInfo inspect_checkpoint(const std::string& path) {
   }
   info.skipped_tensors = weights.skipped;
   return info;
+} catch (...) {
+  rethrow_as_mimo_error(path);
 }
 
 }  // namespace mimo

@@ -3,6 +3,7 @@
 
 #include "api/model_impl.hpp"
 #include "api/session_impl.hpp"
+#include "errors/foreign_errors.hpp"
 #include "exec/cpu_executor.hpp"
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
@@ -37,7 +38,7 @@ void report(const ModelOptions& options, float fraction) {
 
 }  // namespace
 
-std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) {
+std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOptions& options) try {
   if (options.max_context <= 0) {
     throw Error(
         ErrorCode::kInvalidArgument,
@@ -109,6 +110,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
   s.device = impl->executor->device_name();
   report(options, 1.0f);
   return std::shared_ptr<const Model>(new Model(std::move(impl)));
+} catch (...) {
+  rethrow_as_mimo_error(path);
 }
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -121,8 +124,10 @@ const ModelOptions& Model::options() const {
   return impl_->options;
 }
 
-std::unique_ptr<Session> Model::new_session() const {
+std::unique_ptr<Session> Model::new_session() const try {
   return std::unique_ptr<Session>(new Session(Session::Impl::create(shared_from_this())));
+} catch (...) {
+  rethrow_as_mimo_error("Model::new_session");
 }
 
 }  // namespace mimo

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "errors/foreign_errors.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "model/config_parse.hpp"
@@ -54,9 +55,9 @@ TensorQuantStats to_stats(const quant::TensorResult& r) {
 
 }  // namespace
 
-QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::string& out_dir,
-                                   const QuantizeOptions& options,
-                                   const std::function<void(const TensorQuantStats&)>& on_tensor) {
+QuantizeReport quantize_checkpoint(
+    const std::string& in_dir, const std::string& out_dir, const QuantizeOptions& options,
+    const std::function<void(const TensorQuantStats&)>& on_tensor) try {
   const quant::QuantizerSettings settings = to_settings(options);
   if (!std::filesystem::is_directory(in_dir)) {
     throw Error(ErrorCode::kIo, fmt::format("{}: no such checkpoint directory", in_dir));
@@ -90,6 +91,8 @@ QuantizeReport quantize_checkpoint(const std::string& in_dir, const std::string&
     model::bind_weights(config, checkpoint);
   }
   return report;
+} catch (...) {
+  rethrow_as_mimo_error(in_dir);
 }
 
 }  // namespace mimo

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "mimo/error.hpp"
@@ -50,12 +51,12 @@ exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_to
   options.hidden_taps = taps;
   options.sample = sample;
   options.sample_rows = sample_rows;
-  options.cancel = &cancel_requested;
+  options.cancel = cancellation.flag();
   options.max_chunk = m->options.max_step_tokens;
   try {
     return m->executor->run(*state, new_tokens, options);
   } catch (const Error& e) {
-    if (e.code() == ErrorCode::kCancelled) cancel_requested = false;
+    if (e.code() == ErrorCode::kCancelled) cancellation.take();
     throw;
   }
 }
@@ -81,6 +82,11 @@ std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
 
 const std::vector<float>& Session::Impl::host_logits() {
   if (logits_on_device) set_logits(m->executor->fetch_logits(*state, logits_row));
+  if (!logits_checked) {
+    check_finite_logits(last_logits.data(), last_logits.empty() ? 0 : 1, last_logits.size(),
+                        state->length() - 1, "Session::logits");
+    logits_checked = true;
+  }
   return last_logits;
 }
 
@@ -88,6 +94,7 @@ Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
+  const Cancellation::Scope operation(impl_->cancellation);
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::prefill: the token list is empty");
   }
@@ -102,6 +109,7 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
 }
 
 const std::vector<float>& Session::logits() {
+  const Cancellation::Scope operation(impl_->cancellation);
   impl_->flush_pending();
   if (impl_->host_logits().empty()) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -114,7 +122,9 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::score: the token list is empty");
   }
+  const Cancellation::Scope operation(impl_->cancellation);
   impl_->flush_pending();
+  const auto first_position = static_cast<std::int64_t>(impl_->tokens.size());
   auto start = Clock::now();
   std::vector<float> all = impl_->run(new_tokens, true);
   impl_->stats.prefill_seconds += seconds_since(start);
@@ -122,10 +132,12 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
   const std::size_t vocab = static_cast<std::size_t>(impl_->m->config.vocab_size);
   impl_->set_logits(std::vector<float>(all.end() - static_cast<std::ptrdiff_t>(vocab), all.end()));
   impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
+  check_finite_logits(all.data(), new_tokens.size(), vocab, first_position, "Session::score");
   return all;
 }
 
 SampleResult Session::step(Sampler& sampler) {
+  const Cancellation::Scope operation(impl_->cancellation);
   const std::vector<float>& current = logits();
   auto start = Clock::now();
   SampleResult result = sampler.sample(current.data(), impl_->m->config.vocab_size);
@@ -147,6 +159,7 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
     throw Error(ErrorCode::kInvalidArgument,
                 "Session::generate: empty prompt and empty context: nothing to continue from");
   }
+  const Cancellation::Scope operation(impl_->cancellation);
   if (options.speculator) {
     return impl_->generate_speculative(prompt, sampler, options, on_token);
   }
@@ -165,8 +178,13 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
     // The token the last step drew on the device (sample_on_device), if it did.
     std::optional<SampleResult> drawn;
     for (int i = 0; i < options.max_tokens; ++i) {
-      if (impl_->cancel_requested.exchange(false)) {
+      if (impl_->cancellation.take()) {
         result.reason = StopReason::kCancelled;
+        return result;
+      }
+      // A full context takes no further token (a call after a kContextFull stop included).
+      if (static_cast<std::int64_t>(impl_->tokens.size()) >= capacity) {
+        result.reason = StopReason::kContextFull;
         return result;
       }
       auto start = Clock::now();
@@ -207,7 +225,7 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
 }
 
 void Session::cancel() noexcept {
-  impl_->cancel_requested = true;
+  impl_->cancellation.request();
 }
 
 void Session::rewind(std::int64_t n_tokens) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "api/cancellation.hpp"
 #include "api/model_impl.hpp"
 #include "exec/executor.hpp"
 #include "mimo/session.hpp"
@@ -44,6 +45,7 @@ struct Session::Impl {
   void set_logits(std::vector<float> logits) {
     last_logits = std::move(logits);
     logits_on_device = false;
+    logits_checked = false;
   }
   // Session::generate with options.speculator set (session_speculative.cpp).
   GenerateResult generate_speculative(const std::vector<std::int32_t>& prompt, Sampler& sampler,
@@ -62,10 +64,11 @@ struct Session::Impl {
   std::vector<float> last_logits;              // logits after the last processed token
   bool logits_on_device = false;  // last_logits not fetched: the executor still holds them
   int logits_row = 0;             // ... as this row of the state's last step
+  bool logits_checked = false;    // host_logits() found last_logits finite
   SessionStats stats;
   // The speculator bound by the last speculative generate(); rewind / reset truncate it.
   std::shared_ptr<Speculator> speculator;
-  std::atomic<bool> cancel_requested{false};
+  Cancellation cancellation;  // Session::cancel(): only the operation in progress
 };
 
 }  // namespace mimo

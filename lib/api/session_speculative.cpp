@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/draft_sampling.hpp"
+#include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "api/speculative_verify.hpp"
@@ -19,6 +21,24 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The step's drafts. Sampling with a speculator that has a distribution: drawn from it, with
+// `q` each draft's distribution ([drafts, vocab]); otherwise propose()'s tokens, `q` empty.
+std::vector<std::int32_t> make_drafts(Speculator& spec, Sampler& sampler, bool greedy,
+                                      const std::vector<std::int32_t>& context, int room,
+                                      std::int32_t vocab, std::vector<float>& rows,
+                                      std::vector<float>& q) {
+  const int n = greedy ? 0 : spec.draft_logits(context, room, vocab, rows);
+  if (n <= 0) return spec.propose(context, room);
+  if (rows.size() != static_cast<std::size_t>(n) * vocab) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("speculator '{}' returned {} logits for {} rows of {}", spec.name(),
+                            rows.size(), n, vocab));
+  }
+  DrawnDrafts drawn = draw_drafts(sampler, rows, std::min(n, room), vocab);
+  q = std::move(drawn.q);
+  return std::move(drawn.tokens);
 }
 
 }  // namespace
@@ -91,14 +111,18 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     }
     return true;
   };
-  std::vector<float> probs;
+  std::vector<float> probs, residual, draft_rows;
   try {
     process_for_speculator(prompt, spec, !prompt.empty());
     for (std::int32_t t : prompt) sampler.accept(t);
     result.reason = StopReason::kMaxTokens;
     if (options.max_tokens == 0) return result;
-    if (cancel_requested.exchange(false)) {
+    if (cancellation.take()) {
       result.reason = StopReason::kCancelled;
+      return result;
+    }
+    if (static_cast<std::int64_t>(tokens.size()) >= capacity) {
+      result.reason = StopReason::kContextFull;
       return result;
     }
     // The first token comes from the prefill logits, exactly as in plain decoding.
@@ -110,7 +134,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     if (!emit(first)) return result;
 
     while (true) {
-      if (cancel_requested.exchange(false)) {
+      if (cancellation.take()) {
         result.reason = StopReason::kCancelled;
         return result;
       }
@@ -123,7 +147,11 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
                                   capacity - static_cast<std::int64_t>(tokens.size()) - 1});
       auto draft_start = Clock::now();
       std::vector<std::int32_t> drafts;
-      if (room > 0) drafts = spec.propose(tokens, static_cast<int>(room));
+      std::vector<float> q;  // each draft's proposal distribution; empty: one-hot proposals
+      if (room > 0) {
+        drafts = make_drafts(spec, sampler, greedy, tokens, static_cast<int>(room), vocab,
+                             draft_rows, q);
+      }
       const double draft_seconds = seconds_since(draft_start);
       if (static_cast<std::int64_t>(drafts.size()) > room) drafts.resize(room);
       for (std::int32_t d : drafts) {
@@ -140,8 +168,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       // The rows can be decided on the device: row i is reached only after drafts 1..i were
       // accepted, so its penalty window holds them and (sampling) each accepted row consumed
       // exactly one generator value: its coin is the i-th value from now, its redraw the next.
+      // The device runs the one-hot rule only: drafts with a distribution are decided here.
       std::vector<exec::SampleRequest> row_requests;
-      if (m->options.sample_on_device && m->executor->can_sample()) {
+      if (m->options.sample_on_device && m->executor->can_sample() && q.empty()) {
         Sampler probe = sampler;
         for (std::size_t i = 0; i < block.size(); ++i) {
           std::optional<exec::SampleRequest> r =
@@ -158,6 +187,14 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       exec::StepOutput out =
           run_step(block, true, taps, nullptr, row_requests.empty() ? nullptr : &row_requests);
       const bool rows_sampled = !out.sampled_rows.empty();
+      if (!rows_sampled) {
+        try {
+          check_finite_logits(out.logits.data(), block.size(), vocab, base, "Session::generate");
+        } catch (const Error&) {
+          state->truncate(base);  // as before the step: the anchor is still pending
+          throw;
+        }
+      }
       pending.clear();
       int accepted = 0;
       int produced = 0;
@@ -172,8 +209,14 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
           SamplerAccess::consume_device_draw(sampler, draft >= 0 && s.token != draft ? 2 : 1);
         } else {
           const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
-          s = greedy ? sampler.sample(row, vocab)
-                     : verify_sampled(sampler, row, vocab, draft, probs);
+          if (greedy) {
+            s = sampler.sample(row, vocab);
+          } else if (draft >= 0 && !q.empty()) {
+            s = verify_against_proposal(sampler, row, vocab, draft, q.data() + i * vocab, probs,
+                                        residual);
+          } else {
+            s = verify_sampled(sampler, row, vocab, draft, probs);
+          }
         }
         sampler.accept(s.token);
         ++produced;

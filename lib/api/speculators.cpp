@@ -21,9 +21,9 @@ std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
                                                          m.options.max_step_tokens, 1);
     return backend->make_dflash_drafter(std::move(host), *m.executor, m.config);
   }
-  return std::make_shared<spec::DFlashSpeculator>(target.shared_from_this(), m.config, m.weights,
-                                                  drafter_dir, options.block_size,
-                                                  m.options.max_step_tokens, threads);
+  return std::make_shared<spec::DFlashSpeculator>(
+      target.shared_from_this(), m.config, m.weights, drafter_dir, options.block_size,
+      m.options.max_step_tokens, threads, options.sample_drafts);
 }
 
 std::shared_ptr<Speculator> make_ngram_speculator(int n, int max_draft) {

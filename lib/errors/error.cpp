@@ -21,6 +21,8 @@ const char* to_string(ErrorCode code) noexcept {
       return "device error";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kNonFinite:
+      return "non-finite numbers";
   }
   return "unknown error";
 }

@@ -1,25 +1,14 @@
-// Tasks of a step program and their RAW / WAR / WAW edges (see dependencies.hpp). Pairwise over
-// the tasks: a step has a few hundred, and an edge implied by others costs nothing to keep.
+// Tasks of a step program and their RAW / WAR / WAW edges (see dependencies.hpp).
 #include "program/dependencies.hpp"
 
 #include <algorithm>
+#include <map>
 #include <random>
+#include <utility>
 
 #include "mimo/error.hpp"
 
 namespace mimo::program {
-namespace {
-
-bool any_overlap(const std::vector<Access>& a, const std::vector<Access>& b) {
-  for (const Access& x : a) {
-    for (const Access& y : b) {
-      if (overlap(x, y)) return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
 
 std::vector<Task> op_tasks(const StepProgram& program) {
   std::vector<Task> tasks;
@@ -68,17 +57,87 @@ std::vector<Task> tile_tasks(const StepProgram& program) {
 }
 
 DependencyGraph dependencies(const std::vector<Task>& tasks) {
+  // Per buffer (and index): which task wrote each feature range last, and the reads of each
+  // range since. A task follows the last writers of what it reads (RAW), and the last writers
+  // and later readers of what it writes (WAW, WAR). Earlier writers and readers are behind
+  // those through the same rules, so the graph has the pairwise graph's orders with far fewer
+  // edges, and costs about the number of accesses times the ranges they meet.
+  struct Range {
+    std::int64_t begin, end;
+    int task;
+  };
+  struct Uses {
+    std::vector<Range> writers;  // disjoint, sorted by begin
+    std::vector<Range> readers;
+  };
+  std::map<std::pair<int, int>, Uses> uses;
+  const auto key = [](const Access& a) {
+    return std::make_pair(static_cast<int>(a.buffer), a.index);
+  };
+  const auto meets = [](const Range& r, const Access& a) {
+    return r.begin < a.end && a.begin < r.end;
+  };
+  // The first of the sorted, disjoint writers that ends after a.begin.
+  const auto first_meeting = [](const std::vector<Range>& writers, const Access& a) {
+    return std::partition_point(writers.begin(), writers.end(),
+                                [&](const Range& w) { return w.end <= a.begin; });
+  };
   const int n = static_cast<int>(tasks.size());
   DependencyGraph graph;
   graph.waits_for.resize(n);
   for (int j = 0; j < n; ++j) {
-    for (int i = 0; i < j; ++i) {
-      if (any_overlap(tasks[i].writes, tasks[j].reads) ||
-          any_overlap(tasks[i].reads, tasks[j].writes) ||
-          any_overlap(tasks[i].writes, tasks[j].writes)) {
-        graph.waits_for[j].push_back(i);
+    std::vector<int>& deps = graph.waits_for[j];
+    for (const Access& a : tasks[j].reads) {
+      const std::vector<Range>& writers = uses[key(a)].writers;
+      for (auto w = first_meeting(writers, a); w != writers.end() && w->begin < a.end; ++w) {
+        deps.push_back(w->task);
       }
     }
+    for (const Access& a : tasks[j].writes) {
+      const Uses& u = uses[key(a)];
+      for (auto w = first_meeting(u.writers, a); w != u.writers.end() && w->begin < a.end; ++w) {
+        deps.push_back(w->task);
+      }
+      for (const Range& r : u.readers) {
+        if (meets(r, a) && r.task != j) deps.push_back(r.task);
+      }
+    }
+    // Reads recorded before writes are applied: a task that reads and writes a range is that
+    // range's last writer, and no later write waits for its read separately.
+    for (const Access& a : tasks[j].reads) {
+      uses[key(a)].readers.push_back({a.begin, a.end, j});
+    }
+    for (const Access& a : tasks[j].writes) {
+      Uses& u = uses[key(a)];
+      // The older writes [begin, end) meets give way to this one, but for their parts outside.
+      const auto first = first_meeting(u.writers, a);
+      auto last = first;
+      std::vector<Range> pieces;
+      for (; last != u.writers.end() && last->begin < a.end; ++last) {
+        if (last->begin < a.begin) pieces.push_back({last->begin, a.begin, last->task});
+      }
+      pieces.push_back({a.begin, a.end, j});
+      if (last != first && a.end < (last - 1)->end) {
+        pieces.push_back({a.end, (last - 1)->end, (last - 1)->task});
+      }
+      const auto at = u.writers.erase(first, last);
+      u.writers.insert(at, pieces.begin(), pieces.end());
+      // The parts of earlier reads this write covers are behind it now (a later write there
+      // follows this one); only the uncovered parts still need their own edges.
+      std::vector<Range> readers;
+      for (const Range& r : u.readers) {
+        if (!meets(r, a) || r.task == j) {
+          readers.push_back(r);
+          continue;
+        }
+        if (r.begin < a.begin) readers.push_back({r.begin, a.begin, r.task});
+        if (a.end < r.end) readers.push_back({a.end, r.end, r.task});
+      }
+      u.readers = std::move(readers);
+    }
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    std::erase(deps, j);
   }
   return graph;
 }

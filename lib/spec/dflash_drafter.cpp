@@ -184,18 +184,24 @@ std::vector<float> DFlashDrafter::block_hidden(std::int32_t anchor,
   return x;
 }
 
+std::vector<float> DFlashDrafter::logits(std::int32_t anchor, std::int64_t anchor_position,
+                                         int count) const {
+  count = std::clamp(count, 0, block_size_ - 1);
+  if (count == 0) return {};
+  const std::int64_t h = config_.hidden_size;
+  std::vector<float> hidden = block_hidden(anchor, anchor_position);
+  std::vector<float> out(static_cast<std::size_t>(count * target_.vocab_size));
+  cpu::linear(pool_, target_weights_.lm_head, hidden.data() + h, count, out.data());
+  return out;
+}
+
 std::vector<std::int32_t> DFlashDrafter::propose(std::int32_t anchor, std::int64_t anchor_position,
                                                  int count) const {
-  count = std::min(count, block_size_ - 1);
-  if (count <= 0) return {};
-  const std::int64_t h = config_.hidden_size;
   const std::int64_t vocab = target_.vocab_size;
-  std::vector<float> hidden = block_hidden(anchor, anchor_position);
-  std::vector<float> logits(static_cast<std::size_t>(count * vocab));
-  cpu::linear(pool_, target_weights_.lm_head, hidden.data() + h, count, logits.data());
-  std::vector<std::int32_t> drafts(count);
-  for (int i = 0; i < count; ++i) {
-    const float* row = logits.data() + i * vocab;
+  const std::vector<float> rows = logits(anchor, anchor_position, count);
+  std::vector<std::int32_t> drafts(rows.size() / static_cast<std::size_t>(vocab));
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    const float* row = rows.data() + i * vocab;
     drafts[i] = static_cast<std::int32_t>(std::max_element(row, row + vocab) - row);
   }
   return drafts;

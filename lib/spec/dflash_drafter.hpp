@@ -35,7 +35,11 @@ class DFlashDrafter {
   // The drafter's final-normed hidden states of the block [anchor, MASK...] placed at
   // anchor_position: [block_size, hidden]. Context positions >= anchor_position are ignored.
   std::vector<float> block_hidden(std::int32_t anchor, std::int64_t anchor_position) const;
-  // Argmax of the target lm_head on rows 1 .. count of block_hidden (count <= block_size - 1).
+  // The target lm_head on rows 1 .. count of block_hidden: [count, vocab], count clamped to
+  // [0, block_size - 1]. Row i is the drafter's distribution (before any sampler transform) of
+  // the token at anchor_position + 1 + i.
+  std::vector<float> logits(std::int32_t anchor, std::int64_t anchor_position, int count) const;
+  // Argmax of each row of logits() (ties to the lowest id).
   std::vector<std::int32_t> propose(std::int32_t anchor, std::int64_t anchor_position,
                                     int count) const;
 

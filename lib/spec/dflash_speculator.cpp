@@ -12,8 +12,10 @@ DFlashSpeculator::DFlashSpeculator(std::shared_ptr<const void> keep_alive,
                                    const model::ModelConfig& target,
                                    const model::ModelWeights& target_weights,
                                    const std::string& drafter_dir, int block_size,
-                                   int max_step_tokens, int num_threads)
-    : keep_alive_(std::move(keep_alive)), config_(model::load_drafter_config(drafter_dir)) {
+                                   int max_step_tokens, int num_threads, bool sample_drafts)
+    : keep_alive_(std::move(keep_alive)),
+      config_(model::load_drafter_config(drafter_dir)),
+      sample_drafts_(sample_drafts) {
   model::validate_drafter_against_target(config_, target);
   const int b = block_size > 0 ? block_size : config_.block_size;
   if (b < 2 || b > max_step_tokens) {
@@ -40,6 +42,15 @@ std::vector<std::int32_t> DFlashSpeculator::propose(const std::vector<std::int32
   if (context.empty()) return {};
   const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
   return drafter_->propose(context.back(), anchor_position, max_draft);
+}
+
+int DFlashSpeculator::draft_logits(const std::vector<std::int32_t>& context, int max_draft,
+                                   std::int32_t vocab_size, std::vector<float>& logits) {
+  if (!sample_drafts_ || context.empty()) return 0;
+  const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+  logits = drafter_->logits(context.back(), anchor_position, max_draft);
+  // The drafter scores with the target's lm_head, so its rows are vocab_size wide.
+  return static_cast<int>(logits.size() / static_cast<std::size_t>(vocab_size));
 }
 
 }  // namespace mimo::spec

@@ -22,7 +22,7 @@ class DFlashSpeculator final : public Speculator {
   // whatever owns target / target_weights. num_threads <= 0: all hardware threads.
   DFlashSpeculator(std::shared_ptr<const void> keep_alive, const model::ModelConfig& target,
                    const model::ModelWeights& target_weights, const std::string& drafter_dir,
-                   int block_size, int max_step_tokens, int num_threads);
+                   int block_size, int max_step_tokens, int num_threads, bool sample_drafts = true);
 
   std::string name() const override { return "dflash"; }
   int max_draft() const override { return drafter_->block_size() - 1; }
@@ -31,6 +31,9 @@ class DFlashSpeculator final : public Speculator {
   void truncate(std::int64_t length) override { drafter_->truncate(length); }
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
+  // The drafter's lm_head rows for the block (0 rows when built with sample_drafts off).
+  int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab_size,
+                   std::vector<float>& logits) override;
 
   const DFlashDrafter& drafter() const { return *drafter_; }
   const model::DrafterConfig& config() const { return config_; }
@@ -43,6 +46,7 @@ class DFlashSpeculator final : public Speculator {
   DrafterWeights weights_;
   std::unique_ptr<cpu::ThreadPool> pool_;
   std::unique_ptr<DFlashDrafter> drafter_;
+  bool sample_drafts_;
 };
 
 }  // namespace mimo::spec

@@ -34,7 +34,7 @@ pcre2_match_data* thread_match_data() {
 
 RegexSplitter::RegexSplitter(const std::string& pattern, SplitBehavior behavior,
                              const std::string& origin)
-    : compiled_(std::make_unique<Compiled>()), behavior_(behavior) {
+    : compiled_(std::make_unique<Compiled>()), behavior_(behavior), origin_(origin) {
   int error_code = 0;
   PCRE2_SIZE error_offset = 0;
   compiled_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -67,8 +67,14 @@ void RegexSplitter::split(std::string_view text, std::vector<std::string_view>& 
     if (rc < 0) {
       PCRE2_UCHAR message[256];
       pcre2_get_error_message(rc, message, sizeof(message));
-      throw Error(ErrorCode::kInternal, fmt::format("Split pre-tokenizer regex failed: {}",
-                                                    reinterpret_cast<const char*>(message)));
+      // A pattern that backtracks catastrophically (from the file) hits PCRE2's limits: the
+      // file's fault, reported as such rather than as a hang or an internal error.
+      const bool limit = rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT ||
+                         rc == PCRE2_ERROR_HEAPLIMIT || rc == PCRE2_ERROR_JIT_STACKLIMIT;
+      throw Error(limit ? ErrorCode::kInvalidFile : ErrorCode::kInternal,
+                  fmt::format("{}: Split pre-tokenizer regex failed on a text of {} bytes: {}{}",
+                              origin_, text.size(), reinterpret_cast<const char*>(message),
+                              limit ? " (does the pattern backtrack catastrophically?)" : ""));
     }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match);
     const std::size_t begin = ovector[0], end = ovector[1];

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "errors/foreign_errors.hpp"
 #include "mimo/error.hpp"
 #include "tokenizer/nfc.hpp"
 #include "tokenizer/tokenizer_impl.hpp"
@@ -82,11 +83,13 @@ Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) 
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& tokenizer_json,
-                               const std::string& tokenizer_config_json) {
+                               const std::string& tokenizer_config_json) try {
   return Tokenizer(tokenizer::load_tokenizer(tokenizer_json, tokenizer_config_json));
+} catch (...) {
+  rethrow_as_mimo_error(tokenizer_json);
 }
 
-Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
+Tokenizer Tokenizer::from_model_dir(const std::string& dir) try {
   const std::filesystem::path root(dir);
   const auto json_path = root / "tokenizer.json";
   std::error_code ec;
@@ -96,6 +99,8 @@ Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   const auto config_path = root / "tokenizer_config.json";
   const bool has_config = std::filesystem::is_regular_file(config_path, ec);
   return from_file(json_path.string(), has_config ? config_path.string() : std::string());
+} catch (...) {
+  rethrow_as_mimo_error(dir);
 }
 
 std::vector<TokenId> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {

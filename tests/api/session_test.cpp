@@ -121,16 +121,8 @@ TEST_CASE("cancel() interrupts prefill and leaves the session usable", "[api][se
   const std::vector<float> expected = reference->logits();
 
   auto session = model->new_session();
-  session->cancel();  // a cancel before the call interrupts the next operation
-  try {
-    session->prefill(prompt);
-    FAIL("prefill should have been cancelled");
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == mimo::ErrorCode::kCancelled);
-  }
-  CHECK(session->position() == 0);
-
-  // From another thread, while a long prefill runs.
+  // From another thread, while a long prefill runs (a cancel while idle does nothing:
+  // hostile_session_test.cpp).
   std::vector<std::int32_t> long_prompt(3000);
   for (std::size_t i = 0; i < long_prompt.size(); ++i) long_prompt[i] = (i * 37 + 11) % 256;
   std::atomic<bool> started{false};

@@ -7,7 +7,9 @@
 #include <limits>
 #include <map>
 
+#include "exact_marginals.hpp"
 #include "spec_test_support.hpp"
+#include "support/chi_square.hpp"
 
 namespace {
 
@@ -25,55 +27,6 @@ mimo::SamplerConfig restricted(std::uint64_t seed) {
   return config;
 }
 
-// Exact marginal distributions of generated tokens 0..depth-1 after `session`'s context.
-void enumerate(mimo::Session& session, mimo::Sampler& sampler, int depth, double weight,
-               std::vector<std::map<std::int32_t, double>>& marginals, int level = 0) {
-  std::vector<float> p;
-  sampler.probabilities(session.logits().data(), 256, p);
-  for (std::int32_t t : kAllowed) {
-    const double w = weight * p[t];
-    marginals[level][t] += w;
-    if (level + 1 < depth && w > 0) {
-      auto child = session.fork();
-      child->prefill({t});
-      enumerate(*child, sampler, depth, w, marginals, level + 1);
-    }
-  }
-}
-
-// Pearson chi-square of `counts` against `probabilities` (bins with expectation < 5 merged);
-// returns (statistic, degrees of freedom).
-std::pair<double, int> chi_square(const std::map<std::int32_t, double>& probabilities,
-                                  const std::map<std::int32_t, int>& counts, int n) {
-  double stat = 0, merged_expected = 0, merged_observed = 0;
-  int bins = 0;
-  for (const auto& [token, prob] : probabilities) {
-    const double expected = prob * n;
-    const auto it = counts.find(token);
-    const double observed = it == counts.end() ? 0 : it->second;
-    if (expected < 5) {
-      merged_expected += expected;
-      merged_observed += observed;
-      continue;
-    }
-    stat += (observed - expected) * (observed - expected) / expected;
-    ++bins;
-  }
-  if (merged_expected > 0) {
-    stat += (merged_observed - merged_expected) * (merged_observed - merged_expected) /
-            std::max(merged_expected, 1e-9);
-    ++bins;
-  }
-  return {stat, bins - 1};
-}
-
-double critical_p001(int df) {
-  static const double table[] = {0, 10.828, 13.816, 16.266, 18.467, 20.515};
-  REQUIRE(df >= 1);
-  REQUIRE(df <= 5);
-  return table[df];
-}
-
 }  // namespace
 
 TEST_CASE("sampled speculative decoding preserves the target distribution", "[spec][sampling]") {
@@ -81,10 +34,8 @@ TEST_CASE("sampled speculative decoding preserves the target distribution", "[sp
   const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
   auto base = model->new_session();
   base->prefill(prompt);
-  mimo::Sampler probe(restricted(0));
   const int depth = 4;
-  std::vector<std::map<std::int32_t, double>> exact(depth);
-  enumerate(*base, probe, depth, 1.0, exact);
+  const auto exact = spec_test::exact_tokens(*base, mimo::Sampler(restricted(0)), depth).marginal;
 
   // Proposals: a fixed function of the context, often but not always what the target picks.
   std::vector<std::int32_t> first_drafts;
@@ -114,14 +65,15 @@ TEST_CASE("sampled speculative decoding preserves the target distribution", "[sp
     for (int i = 0; i < depth; ++i) counts[i][tokens[i]] += 1;
   }
   for (int index : {1, 3}) {
-    auto [stat, df] = chi_square(exact[index], counts[index], runs);
-    INFO("token " << index << ": chi-square " << stat << " with " << df << " dof");
-    CHECK(stat < critical_p001(df));
+    const mimo_test::ChiSquare c = mimo_test::goodness_of_fit(exact[index], counts[index], runs);
+    INFO("token " << index << ": chi-square " << c.statistic << " with " << c.dof << " dof");
+    REQUIRE(c.dof >= 1);
+    CHECK(c.statistic < mimo_test::critical_p001(c.dof));
   }
   // The test has power: the proposals alone (what accepting every draft would emit) miss.
   for (std::int32_t t : first_drafts) draft_counts[t] += 1;
-  auto [draft_stat, draft_df] =
-      chi_square(exact[1], draft_counts, static_cast<int>(first_drafts.size()));
+  const mimo_test::ChiSquare control =
+      mimo_test::goodness_of_fit(exact[1], draft_counts, static_cast<int>(first_drafts.size()));
   CHECK(first_drafts.size() == static_cast<std::size_t>(runs));
-  CHECK(draft_stat > 10 * critical_p001(draft_df));
+  CHECK(control.statistic > 10 * mimo_test::critical_p001(control.dof));
 }

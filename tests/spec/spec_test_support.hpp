@@ -28,10 +28,10 @@ inline std::vector<std::int32_t> read_ids(const std::string& path) {
 
 inline std::shared_ptr<const mimo::Model> load(const std::string& name,
                                                std::int64_t max_context = 256,
-                                               int max_step_tokens = 8) {
+                                               int max_step_tokens = 8, int num_threads = 2) {
   mimo::ModelOptions options;
   options.device = mimo::Device::kCpu;
-  options.num_threads = 2;
+  options.num_threads = num_threads;
   options.max_context = max_context;
   options.max_step_tokens = max_step_tokens;
   return mimo::Model::load(data("models/" + name), options);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "edited_fixture.hpp"
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
 #include "tiny_tokenizer.hpp"
@@ -14,22 +15,9 @@ namespace fs = std::filesystem;
 using mimo::ErrorCode;
 using mimo::TokenId;
 using mimo::Tokenizer;
+using mimo::test::EditedFixture;
 
 namespace {
-
-// A scratch copy of the fixture whose tokenizer.json `edit` may change.
-struct EditedFixture {
-  fs::path dir;
-  explicit EditedFixture(const std::function<void(nlohmann::json&)>& edit) {
-    dir = fs::temp_directory_path() / ("mimo_tok_" + std::to_string(std::random_device{}()));
-    fs::create_directories(dir);
-    std::ifstream in(mimo::test::tiny_tokenizer_dir() + "/tokenizer.json");
-    nlohmann::json root = nlohmann::json::parse(in);
-    edit(root);
-    std::ofstream(dir / "tokenizer.json") << root.dump();
-  }
-  ~EditedFixture() { fs::remove_all(dir); }
-};
 
 ErrorCode load_error(const std::string& dir) {
   try {

@@ -1,0 +1,233 @@
+// API edge semantics from issue 21 on the tiny-bf16 fixture: cancel() while idle reaches no
+// later call, generate never writes past max_context, NaN / infinity in the logits are reported
+// with their position, and filesystem / allocation failures arrive as mimo::Error.
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "errors/foreign_errors.hpp"
+#include "mimo/checkpoint.hpp"
+#include "mimo/error.hpp"
+#include "mimo/model.hpp"
+#include "mimo/session.hpp"
+#include "mimo/tokenizer.hpp"
+#include "support/catch.hpp"
+
+namespace fs = std::filesystem;
+using mimo::ErrorCode;
+
+namespace {
+
+const std::string kModel = std::string(MIMO_TEST_DATA_DIR) + "/models/tiny-bf16";
+
+std::shared_ptr<const mimo::Model> load(const std::string& path, std::int64_t max_context) {
+  mimo::ModelOptions options;
+  options.device = mimo::Device::kCpu;
+  options.max_context = max_context;
+  options.max_step_tokens = 8;
+  return mimo::Model::load(path, options);
+}
+
+mimo::GenerateOptions greedy_options(int max_tokens) {
+  mimo::GenerateOptions options;
+  options.max_tokens = max_tokens;
+  options.ignore_eos = true;
+  return options;
+}
+
+struct ScratchDir {
+  fs::path path =
+      fs::temp_directory_path() / ("mimo_api_" + std::to_string(std::random_device{}()));
+  ScratchDir() { fs::create_directories(path); }
+  ~ScratchDir() { fs::remove_all(path); }
+};
+
+// Copies the fixture into `dir` with the embedding row of `token` set to `value` (BF16).
+void write_poisoned_model(const fs::path& dir, int token, std::uint16_t value) {
+  fs::copy_file(kModel + "/config.json", dir / "config.json");
+  std::ifstream in(kModel + "/model.safetensors", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, header_size));
+  const auto& embed = header.at("model.embed_tokens.weight");
+  const std::size_t hidden = embed.at("shape")[1];
+  const std::size_t begin = 8 + header_size + embed.at("data_offsets")[0].get<std::size_t>();
+  for (std::size_t i = 0; i < hidden; ++i) {
+    std::memcpy(&bytes[begin + (token * hidden + i) * 2], &value, 2);
+  }
+  std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
+}
+
+std::string error_message(const std::function<void()>& body, ErrorCode expected) {
+  try {
+    body();
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == expected);
+    return e.what();
+  }
+  FAIL("expected a mimo::Error");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("cancel() while idle does not cancel the next call, also across reset()",
+          "[api][session]") {
+  auto model = load(kModel, 256);
+  const std::vector<std::int32_t> prompt = {5, 17, 42, 99};
+  auto session = model->new_session();
+  session->cancel();  // nothing in progress: no effect
+  session->prefill(prompt);
+  CHECK(session->position() == 4);
+
+  session->cancel();
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  const auto result = session->generate({}, sampler, greedy_options(3));
+  CHECK(result.reason == mimo::StopReason::kMaxTokens);
+  CHECK(result.tokens.size() == 3);
+
+  session->cancel();
+  session->reset();
+  session->prefill(prompt);
+  CHECK(session->score({7}).size() == static_cast<std::size_t>(model->summary().vocab_size));
+
+  // A cancel from the callback (the generation is in progress) still ends this generation, and
+  // only this one.
+  int seen = 0;
+  const auto cancelled = session->generate({}, sampler, greedy_options(10), [&](const auto&) {
+    if (++seen == 2) session->cancel();
+    return true;
+  });
+  CHECK(cancelled.reason == mimo::StopReason::kCancelled);
+  CHECK(cancelled.tokens.size() == 2);
+  CHECK(session->generate({}, sampler, greedy_options(2)).tokens.size() == 2);
+}
+
+TEST_CASE("generate never writes past max_context", "[api][session]") {
+  constexpr std::int64_t kContext = 12;
+  auto model = load(kModel, kContext);
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  auto session = model->new_session();
+  const auto first = session->generate({1, 2, 3, 4, 5}, sampler, greedy_options(100));
+  CHECK(first.reason == mimo::StopReason::kContextFull);
+  CHECK(session->position() == kContext);
+  // A second call after the stop used to append one more token.
+  const auto again = session->generate({}, sampler, greedy_options(100));
+  CHECK(again.reason == mimo::StopReason::kContextFull);
+  CHECK(again.tokens.empty());
+  CHECK(session->position() == kContext);
+  CHECK(session->tokens().size() == static_cast<std::size_t>(kContext));
+
+  // A prompt that fills the context exactly leaves no room for a token either.
+  auto full = model->new_session();
+  const auto none =
+      full->generate(std::vector<std::int32_t>(kContext, 7), sampler, greedy_options(5));
+  CHECK(none.reason == mimo::StopReason::kContextFull);
+  CHECK(none.tokens.empty());
+  CHECK(full->position() == kContext);
+
+  // The same with a speculator: the first token used to be drawn without a check.
+  mimo::GenerateOptions spec = greedy_options(100);
+  spec.speculator = mimo::make_ngram_speculator();
+  auto speculative = model->new_session();
+  CHECK(speculative->generate({1, 2, 3, 4, 5}, sampler, spec).reason ==
+        mimo::StopReason::kContextFull);
+  CHECK(speculative->generate({}, sampler, spec).tokens.empty());
+  CHECK(speculative->position() == kContext);
+}
+
+TEST_CASE("NaN or infinite logits are reported with their token position", "[api][session]") {
+  const ScratchDir nan_dir, inf_dir;
+  constexpr int kPoisoned = 42;
+  write_poisoned_model(nan_dir.path, kPoisoned, 0x7FC0);  // BF16 NaN
+  write_poisoned_model(inf_dir.path, kPoisoned, 0x7F80);  // BF16 +inf
+  auto model = load(nan_dir.path.string(), 64);
+
+  // Rows before the poisoned token are finite; its own row is not.
+  auto session = model->new_session();
+  std::string message = error_message(
+      [&] {
+        session->score({3, 4, kPoisoned, 5});
+      },
+      ErrorCode::kNonFinite);
+  CHECK(message.find("Session::score") != std::string::npos);
+  CHECK(message.find("context position 2") != std::string::npos);
+  CHECK(message.find("NaN") != std::string::npos);
+
+  // Positions count from the start of the context.
+  auto later = model->new_session();
+  later->prefill({3, 4, 5});
+  message = error_message([&] { later->score({kPoisoned}); }, ErrorCode::kNonFinite);
+  CHECK(message.find("context position 3") != std::string::npos);
+
+  // logits() and generate() refuse to hand out or sample from them.
+  auto generating = model->new_session();
+  generating->prefill({3, kPoisoned});
+  message = error_message([&] { generating->logits(); }, ErrorCode::kNonFinite);
+  CHECK(message.find("context position 1") != std::string::npos);
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  error_message([&] { generating->generate({}, sampler, greedy_options(4)); },
+                ErrorCode::kNonFinite);
+
+  // A clean context on the same model still works.
+  auto clean = model->new_session();
+  CHECK(clean->score({3, 4}).size() == 2 * static_cast<std::size_t>(model->summary().vocab_size));
+
+  auto inf_model = load(inf_dir.path.string(), 64);
+  auto inf_session = inf_model->new_session();
+  error_message([&] { inf_session->score({kPoisoned, 3}); }, ErrorCode::kNonFinite);
+}
+
+TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[api]") {
+  const ScratchDir scratch;
+  const fs::path a = scratch.path / "a", b = scratch.path / "b";
+  fs::create_symlink(b, a);
+  fs::create_symlink(a, b);
+  for (const fs::path& target : {a, a / "config.json"}) {
+    CHECK_THROWS_AS(load(target.string(), 16), mimo::Error);
+    CHECK_THROWS_AS(mimo::inspect_checkpoint(target.string()), mimo::Error);
+    CHECK_THROWS_AS(mimo::Tokenizer::from_model_dir(target.string()), mimo::Error);
+    CHECK_THROWS_AS(mimo::Tokenizer::from_file(target.string()), mimo::Error);
+  }
+  // A model directory whose files are symlink loops.
+  const fs::path looped = scratch.path / "looped";
+  fs::create_directories(looped);
+  fs::copy_file(kModel + "/config.json", looped / "config.json");
+  fs::create_symlink(looped / "model.safetensors", looped / "model.safetensors");
+  fs::create_symlink(looped / "model.safetensors.index.json",
+                     looped / "model.safetensors.index.json");
+  const std::string message = error_message([&] { load(looped.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find(looped.string()) != std::string::npos);
+}
+
+TEST_CASE("standard-library failures map to the matching mimo::Error code", "[api]") {
+  // What every public entry point that reads files does with them (lib/errors/foreign_errors).
+  auto translated = [](const std::function<void()>& failure) {
+    try {
+      try {
+        failure();
+      } catch (...) {
+        mimo::rethrow_as_mimo_error("some/file.json");
+      }
+    } catch (const mimo::Error& e) {
+      CHECK(std::string(e.what()).find("some/file.json") != std::string::npos);
+      return e.code();
+    }
+    FAIL("expected a mimo::Error");
+    return ErrorCode::kInternal;
+  };
+  CHECK(translated([] {
+          throw fs::filesystem_error(
+              "status", "x", std::make_error_code(std::errc::too_many_symbolic_link_levels));
+        }) == ErrorCode::kIo);
+  CHECK(translated([] { throw std::bad_alloc(); }) == ErrorCode::kOutOfRange);
+  CHECK(translated([] { std::vector<double>(std::vector<double>().max_size() + 1); }) ==
+        ErrorCode::kOutOfRange);
+  CHECK(translated([] { throw mimo::Error(ErrorCode::kUnsupported, "some/file.json: x"); }) ==
+        ErrorCode::kUnsupported);
+  // A caller's own exception (from a callback) passes through untouched.
+  CHECK_THROWS_AS(translated([] { throw std::logic_error("the caller's"); }), std::logic_error);
+}
