@@ -54,7 +54,7 @@ class MIMO_API Tokenizer {
   std::optional<TokenId> pad_id() const;
 
   // The chat template from tokenizer_config.json; throws Error(kUnsupported) when the config had
-  // none or its template is not one mimo renders.
+  // none or its template does not parse (the message names the line and column).
   const ChatTemplate& chat_template() const;
   bool has_chat_template() const;
   std::string apply_chat_template(const std::vector<ChatMessage>& messages,

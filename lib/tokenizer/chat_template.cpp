@@ -1,164 +1,127 @@
-// Native rendering of ChatML chat templates. Instead of a Jinja engine, the template source is
-// recognized as one of the ChatML variants below, and rendered the way that variant's Jinja
-// does (checked against @huggingface/jinja in tests/tokenizer/conformance).
+// mimo::ChatTemplate: builds the variables transformers' apply_chat_template hands a chat
+// template (messages, tools, add_generation_prompt, special tokens, ...) and renders the
+// template with the Jinja engine of lib/jinja.
 #include "mimo/chat_template.hpp"
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include "jinja/template.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo {
 
+using nlohmann::ordered_json;
+
+struct ChatTemplate::Impl {
+  jinja::Template engine;
+  ordered_json base_context;  // special tokens (and chatml()'s default system prompt)
+};
+
 namespace {
 
-constexpr std::string_view kStart = "<|im_start|>";
-constexpr std::string_view kEnd = "<|im_end|>";
+// A ChatML template written out in Jinja; `default_system` is a template variable.
+constexpr const char* kChatMLSource =
+    "{%- if default_system and messages[0]['role'] != 'system' %}"
+    "{{- '<|im_start|>system\\n' + default_system + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
-std::string_view strip_left(std::string_view s, char c) {
-  while (!s.empty() && s.front() == c) s.remove_prefix(1);
-  return s;
-}
-std::string_view strip_right(std::string_view s, char c) {
-  while (!s.empty() && s.back() == c) s.remove_suffix(1);
-  return s;
-}
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
-// Python's s.split(sep)[0] and s.split(sep)[-1].
-std::string_view before_first(std::string_view s, std::string_view sep) {
-  const auto pos = s.find(sep);
-  return pos == std::string_view::npos ? s : s.substr(0, pos);
-}
-std::string_view after_last(std::string_view s, std::string_view sep) {
-  const auto pos = s.rfind(sep);
-  return pos == std::string_view::npos ? s : s.substr(pos + sep.size());
-}
-
-// A literal default system prompt, as Qwen2.5's template writes
-// '<|im_start|>system\nYou are ...<|im_end|>\n' in its else-branch.
-std::string find_default_system(const std::string& source) {
-  const std::string opening = "<|im_start|>system\\n";
-  for (std::size_t pos = source.find(opening); pos != std::string::npos;
-       pos = source.find(opening, pos + 1)) {
-    const std::size_t text_begin = pos + opening.size();
-    const std::size_t text_end = source.find(kEnd, text_begin);
-    if (text_end == std::string::npos) break;
-    const std::string text = source.substr(text_begin, text_end - text_begin);
-    if (text.find_first_of("'\"{}+") == std::string::npos && !text.empty()) return text;
+ordered_json parse_json(const std::string& text, const char* what) {
+  try {
+    return ordered_json::parse(text);
+  } catch (const ordered_json::exception& e) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("chat template: {} is not JSON: {}", what, e.what()));
   }
-  return {};
 }
 
-// Qwen3's Jinja silently drops turns of other roles; refusing them is kinder.
-void check_role(const ChatMessage& message, std::size_t index) {
-  const std::string& role = message.role;
-  if (role == "system" || role == "user" || role == "assistant" || role == "tool") return;
-  throw Error(ErrorCode::kInvalidArgument,
-              fmt::format("chat message {} has role {:?}; expected system, user, assistant or tool",
-                          index, role));
-}
-
-std::string render_chatml(const std::vector<ChatMessage>& messages,
-                          const ChatTemplateOptions& options, const std::string& default_system) {
-  std::string out;
-  if (!default_system.empty() && messages.front().role != "system") {
-    out += fmt::format("{}system\n{}{}\n", kStart, default_system, kEnd);
-  }
-  // Plain ChatML writes any role as given (the Jinja does too).
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    out += fmt::format("{}{}\n{}{}\n", kStart, messages[i].role, messages[i].content, kEnd);
-  }
-  if (options.add_generation_prompt) out += fmt::format("{}assistant\n", kStart);
+// A tool call as transformers / OpenAI clients give it; arguments as a mapping when they are
+// a JSON object (what templates that apply `| tojson` to them expect).
+ordered_json tool_call_json(const ChatToolCall& call) {
+  ordered_json arguments = call.arguments_json;
+  const ordered_json parsed = ordered_json::parse(call.arguments_json, nullptr, false);
+  if (!parsed.is_discarded() && parsed.is_object()) arguments = parsed;
+  ordered_json out = ordered_json::object();
+  if (!call.id.empty()) out["id"] = call.id;
+  out["type"] = "function";
+  out["function"] = {{"name", call.name}, {"arguments", arguments}};
   return out;
 }
 
-// Qwen3's template (without tool definitions): reasoning of assistant turns before the last
-// user query is dropped; later ones carry a <think> block.
-std::string render_thinking(const std::vector<ChatMessage>& messages,
-                            const ChatTemplateOptions& options) {
-  std::string out;
-  if (messages.front().role == "system") {
-    out += fmt::format("{}system\n{}{}\n", kStart, messages.front().content, kEnd);
+ordered_json message_json(const ChatMessage& message) {
+  ordered_json out = {{"role", message.role}, {"content", message.content}};
+  if (message.reasoning_content) out["reasoning_content"] = *message.reasoning_content;
+  if (!message.tool_calls.empty()) {
+    ordered_json calls = ordered_json::array();
+    for (const ChatToolCall& call : message.tool_calls) calls.push_back(tool_call_json(call));
+    out["tool_calls"] = calls;
   }
-  std::size_t last_query = messages.size() - 1;
-  for (std::size_t i = messages.size(); i-- > 0;) {
-    const ChatMessage& m = messages[i];
-    if (m.role == "user" &&
-        !(starts_with(m.content, "<tool_response>") && ends_with(m.content, "</tool_response>"))) {
-      last_query = i;
-      break;
-    }
-  }
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    const ChatMessage& m = messages[i];
-    check_role(m, i);
-    const bool last = i + 1 == messages.size();
-    if (m.role == "user" || (m.role == "system" && i != 0)) {
-      out += fmt::format("{}{}\n{}{}\n", kStart, m.role, m.content, kEnd);
-    } else if (m.role == "assistant") {
-      std::string_view content = m.content;
-      std::string_view reasoning;
-      if (m.reasoning_content) {
-        reasoning = *m.reasoning_content;
-      } else if (content.find("</think>") != std::string_view::npos) {
-        content = strip_left(after_last(m.content, "</think>"), '\n');
-        reasoning = strip_left(
-            after_last(strip_right(before_first(m.content, "</think>"), '\n'), "<think>"), '\n');
-      }
-      out += fmt::format("{}assistant\n", kStart);
-      if (i > last_query && (last || !reasoning.empty())) {
-        out +=
-            fmt::format("<think>\n{}\n</think>\n\n{}",
-                        strip_right(strip_left(reasoning, '\n'), '\n'), strip_left(content, '\n'));
-      } else {
-        out += content;
-      }
-      out += fmt::format("{}\n", kEnd);
-    } else if (m.role == "tool") {
-      if (i == 0 || messages[i - 1].role != "tool") out += fmt::format("{}user", kStart);
-      out += fmt::format("\n<tool_response>\n{}\n</tool_response>", m.content);
-      if (last || messages[i + 1].role != "tool") out += fmt::format("{}\n", kEnd);
-    }
-  }
-  if (options.add_generation_prompt) {
-    out += fmt::format("{}assistant\n", kStart);
-    if (options.enable_thinking == false) out += "<think>\n\n</think>\n\n";
-  }
+  if (message.tool_call_id) out["tool_call_id"] = *message.tool_call_id;
+  if (message.name) out["name"] = *message.name;
   return out;
 }
 
 }  // namespace
 
-ChatTemplate ChatTemplate::from_source(const std::string& source, const std::string& origin) {
-  if (source.find(kStart) == std::string::npos || source.find(kEnd) == std::string::npos) {
-    throw Error(
-        ErrorCode::kUnsupported,
-        fmt::format("{}: the chat template is not ChatML (no <|im_start|> / <|im_end|>); mimo "
-                    "renders only ChatML-family templates natively",
-                    origin));
+ChatTemplate ChatTemplate::from_source(const std::string& source, const std::string& origin,
+                                       const ChatSpecialTokens& special_tokens) {
+  ordered_json base = ordered_json::object();
+  const std::pair<const char*, const std::string*> tokens[] = {
+      {"bos_token", &special_tokens.bos_token},
+      {"eos_token", &special_tokens.eos_token},
+      {"unk_token", &special_tokens.unk_token},
+      {"pad_token", &special_tokens.pad_token}};
+  for (const auto& [name, text] : tokens) {
+    if (!text->empty()) base[name] = *text;
   }
-  if (source.find("</think>") != std::string::npos) {
-    return ChatTemplate(ChatTemplateStyle::kChatMLThinking, "");
-  }
-  return ChatTemplate(ChatTemplateStyle::kChatML, find_default_system(source));
+  return ChatTemplate(std::make_shared<const Impl>(Impl{jinja::Template(source, origin), base}));
 }
 
-ChatTemplate ChatTemplate::chatml(std::string default_system) {
-  return ChatTemplate(ChatTemplateStyle::kChatML, std::move(default_system));
+ChatTemplate ChatTemplate::chatml(const std::string& default_system) {
+  ordered_json base = {{"default_system", default_system}};
+  return ChatTemplate(
+      std::make_shared<const Impl>(Impl{jinja::Template(kChatMLSource, "ChatML"), base}));
+}
+
+const std::string& ChatTemplate::source() const {
+  return impl_->engine.source();
 }
 
 std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
                                  const ChatTemplateOptions& options) const {
-  if (messages.empty())
+  if (messages.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "chat template: no messages to render");
-  return style_ == ChatTemplateStyle::kChatMLThinking
-             ? render_thinking(messages, options)
-             : render_chatml(messages, options, default_system_);
+  }
+  ordered_json context = impl_->base_context;
+  ordered_json turns = ordered_json::array();
+  for (const ChatMessage& message : messages) turns.push_back(message_json(message));
+  context["messages"] = std::move(turns);
+  // transformers passes tools and documents as None when there are none.
+  context["tools"] = nullptr;
+  if (!options.tools_json.empty()) {
+    ordered_json tools = parse_json(options.tools_json, "tools_json");
+    if (!tools.is_array()) {
+      throw Error(ErrorCode::kInvalidArgument, "chat template: tools_json must be a JSON array");
+    }
+    context["tools"] = std::move(tools);
+  }
+  context["documents"] = nullptr;
+  context["add_generation_prompt"] = options.add_generation_prompt;
+  if (options.enable_thinking) context["enable_thinking"] = *options.enable_thinking;
+  if (!options.extra_context_json.empty()) {
+    const ordered_json extra = parse_json(options.extra_context_json, "extra_context_json");
+    if (!extra.is_object()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "chat template: extra_context_json must be a JSON object");
+    }
+    for (const auto& [key, value] : extra.items()) context[key] = value;
+  }
+  return impl_->engine.render(context);
 }
 
 }  // namespace mimo

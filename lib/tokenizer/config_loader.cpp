@@ -70,7 +70,13 @@ void load_tokenizer_config(Tokenizer::Impl& impl, const std::string& path) {
     return;
   }
   try {
-    impl.chat_template = ChatTemplate::from_source(*template_text, path + " chat_template");
+    // transformers hands the template the special tokens' text.
+    ChatSpecialTokens tokens;
+    tokens.bos_token = token_text(config.member("bos_token")).value_or("");
+    tokens.eos_token = token_text(config.member("eos_token")).value_or("");
+    tokens.unk_token = token_text(config.member("unk_token")).value_or("");
+    tokens.pad_token = token_text(config.member("pad_token")).value_or("");
+    impl.chat_template = ChatTemplate::from_source(*template_text, path + " chat_template", tokens);
   } catch (const Error& e) {
     impl.chat_template_error = e.what();
   }

@@ -1,5 +1,13 @@
-// ChatTemplate: recognition of ChatML templates, rendering, and the refusal of others.
+// ChatTemplate: templates are run, not recognized - roles, tools, tool calls and reasoning reach
+// the template as transformers passes them, and failures name the template line.
 #include "mimo/chat_template.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
 
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
@@ -7,6 +15,47 @@
 
 using mimo::ChatMessage;
 using mimo::ChatTemplate;
+
+namespace {
+
+std::string error_of(const std::function<void()>& fn, mimo::ErrorCode expected_code) {
+  try {
+    fn();
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == expected_code);
+    return e.what();
+  }
+  FAIL("expected a mimo::Error");
+  return {};
+}
+
+// The tiny fixture's tokenizer with its tokenizer_config.json chat_template replaced.
+mimo::Tokenizer with_template(const std::string& chat_template) {
+  namespace fs = std::filesystem;
+  const fs::path config =
+      fs::temp_directory_path() / ("mimo_cfg_" + std::to_string(std::random_device{}()) + ".json");
+  std::ifstream in(mimo::test::tiny_tokenizer_dir() + "/tokenizer_config.json");
+  nlohmann::json root = nlohmann::json::parse(in);
+  root["chat_template"] = chat_template;
+  std::ofstream(config) << root.dump();
+  mimo::Tokenizer tok = mimo::Tokenizer::from_file(
+      mimo::test::tiny_tokenizer_dir() + "/tokenizer.json", config.string());
+  fs::remove(config);
+  return tok;
+}
+
+}  // namespace
+
+TEST_CASE("the config's special tokens reach the template; a broken one fails on use") {
+  // The fixture config: bos_token null, eos_token "<|im_end|>", pad_token "<|endoftext|>".
+  const mimo::Tokenizer tok = with_template(
+      "{{ bos_token is defined }}|{{ eos_token }}|{{ pad_token }}|{{ unk_token is defined }}");
+  CHECK(tok.apply_chat_template({{"user", "x", {}}}) == "false|<|im_end|>|<|endoftext|>|false");
+  const mimo::Tokenizer broken = with_template("{% for m in messages %}{{ m.content }");
+  CHECK(broken.has_chat_template() == false);
+  const std::string what = error_of([&] { broken.chat_template(); }, mimo::ErrorCode::kUnsupported);
+  CHECK(what.find("chat_template:1:") != std::string::npos);
+}
 
 TEST_CASE("the fixture's ChatML template renders turns and the generation prompt") {
   const mimo::Tokenizer& tok = mimo::test::tiny_tokenizer();
@@ -22,45 +71,99 @@ TEST_CASE("the fixture's ChatML template renders turns and the generation prompt
   CHECK(ids.front() == *tok.token_to_id("<|im_start|>"));
 }
 
-TEST_CASE("a literal default system prompt is found in the template") {
-  const std::string source =
-      "{%- if messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\nYou are "
-      "MiMo.<|im_end|>\\n' "
-      "}}{%- endif %}{%- for m in messages %}{{- '<|im_start|>' + m.role + '\\n' + m.content + "
-      "'<|im_end|>\\n' }}{%- endfor %}";
-  const ChatTemplate chat = ChatTemplate::from_source(source, "test");
-  CHECK(chat.default_system() == "You are MiMo.");
+TEST_CASE("chatml() writes its default system prompt unless the conversation has one") {
+  const ChatTemplate chat = ChatTemplate::chatml("You are MiMo.");
   CHECK(chat.render({{"user", "x", {}}}, {false, {}}) ==
         "<|im_start|>system\nYou are MiMo.<|im_end|>\n<|im_start|>user\nx<|im_end|>\n");
-}
-
-TEST_CASE("thinking templates keep reasoning only after the last user query") {
-  const ChatTemplate chat = ChatTemplate::from_source(
-      "<|im_start|> <|im_end|> {{ '</think>' }} reasoning_content", "test");
-  CHECK(chat.style() == mimo::ChatTemplateStyle::kChatMLThinking);
-  const std::vector<ChatMessage> turns = {{"user", "a", {}},
-                                          {"assistant", "<think>old</think>x", {}},
-                                          {"user", "b", {}},
-                                          {"assistant", "y", std::string("new")}};
-  CHECK(chat.render(turns, {false, {}}) ==
-        "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nx<|im_end|>\n"
-        "<|im_start|>user\nb<|im_end|>\n<|im_start|>assistant\n<think>\nnew\n</"
-        "think>\n\ny<|im_end|>\n");
-  CHECK(chat.render({{"user", "q", {}}}, {true, false}) ==
-        "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
-  CHECK_THROWS_AS(chat.render({{"narrator", "q", {}}}), mimo::Error);
-}
-
-TEST_CASE("non-ChatML templates are refused, naming where they came from") {
-  const std::string llama3 =
-      "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n"
-      "{{ m.content }}<|eot_id|>{% endfor %}";
-  try {
-    ChatTemplate::from_source(llama3, "model/tokenizer_config.json chat_template");
-    FAIL("expected kUnsupported");
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == mimo::ErrorCode::kUnsupported);
-    CHECK(std::string(e.what()).find("model/tokenizer_config.json") != std::string::npos);
-  }
+  CHECK(chat.render({{"system", "S", {}}, {"user", "x", {}}}, {false, {}}) ==
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nx<|im_end|>\n");
   CHECK_THROWS_AS(ChatTemplate::chatml().render({}), mimo::Error);
+}
+
+TEST_CASE("a template with ChatML markers that renders differently is rendered as written") {
+  // Renamed roles and a filter on the content: the old recognizer rendered this as plain ChatML.
+  const ChatTemplate chat = ChatTemplate::from_source(
+      "{% for m in messages %}<|im_start|>{{ 'human' if m.role == 'user' else m.role }}\n"
+      "{{ m.content | upper | trim }}<|im_end|>\n{% endfor %}",
+      "test");
+  CHECK(chat.render({{"user", " hi ", {}}, {"assistant", "yo", {}}}) ==
+        "<|im_start|>human\nHI<|im_end|>\n<|im_start|>assistant\nYO<|im_end|>\n");
+}
+
+TEST_CASE("tools, tool calls, tool results and special tokens reach the template") {
+  const ChatTemplate chat = ChatTemplate::from_source(
+      "{{ bos_token }}{% if tools %}{{ tools | map(attribute='function') | map(attribute='name') "
+      "| join(',') }};{% endif %}"
+      "{% for m in messages %}{{ m.role }}:"
+      "{% for c in m.tool_calls or [] %}{{ c.id }}={{ c.function.name }}{{ c.function.arguments | "
+      "tojson }}/{{ c.function.arguments.city }}{% endfor %}"
+      "{% if m.tool_call_id is defined %}[{{ m.tool_call_id }} {{ m.name }}]{% endif %}"
+      "{{ m.reasoning_content if m.reasoning_content is defined }}{{ m.content }};"
+      "{% endfor %}{{ eos_token }}",
+      "test", {"<s>", "</s>", "", ""});
+  ChatMessage call{"assistant", "", {}};
+  call.tool_calls.push_back({"c1", "weather", R"({"city": "Paris"})"});
+  call.reasoning_content = "think";
+  ChatMessage result{"tool", "21C", {}};
+  result.tool_call_id = "c1";
+  result.name = "weather";
+  mimo::ChatTemplateOptions options;
+  options.tools_json = R"([{"type": "function", "function": {"name": "weather"}}])";
+  CHECK(chat.render({{"user", "hi", {}}, call, result}, options) ==
+        "<s>weather;user:hi;assistant:c1=weather{\"city\": \"Paris\"}/Paristhink;"
+        "tool:[c1 weather]21C;</s>");
+  // Arguments that are not a JSON object reach the template as text; an empty id is left out.
+  const ChatTemplate calls = ChatTemplate::from_source(
+      "{% for c in messages[0].tool_calls %}{{ c.id is defined }} {{ c.function.arguments is "
+      "string }} {{ c.function.arguments }}{% endfor %}",
+      "test");
+  ChatMessage raw{"assistant", "", {}};
+  raw.tool_calls.push_back({"", "f", "not json"});
+  CHECK(calls.render({raw}) == "false true not json");
+  mimo::ChatTemplateOptions bad;
+  bad.tools_json = "{not json";
+  error_of([&] { chat.render({{"user", "hi", {}}}, bad); }, mimo::ErrorCode::kInvalidArgument);
+}
+
+TEST_CASE("enable_thinking and extra context variables are passed through") {
+  const ChatTemplate chat = ChatTemplate::from_source(
+      "{{ enable_thinking is defined }} {{ enable_thinking }} {{ reasoning_effort | default('-') "
+      "}}",
+      "test");
+  CHECK(chat.render({{"user", "x", {}}}) == "false  -");
+  mimo::ChatTemplateOptions options;
+  options.enable_thinking = false;
+  options.extra_context_json = R"({"reasoning_effort": "high"})";
+  CHECK(chat.render({{"user", "x", {}}}, options) == "true false high");
+}
+
+TEST_CASE("the template's raise_exception refuses a conversation, naming the template line") {
+  const ChatTemplate chat = ChatTemplate::from_source(
+      "{%- for m in messages %}\n"
+      "{%- if m.role not in ['user', 'assistant'] %}\n"
+      "{{- raise_exception('unknown role ' + m.role) }}\n"
+      "{%- endif %}{{ m.content }}{% endfor %}",
+      "model/tokenizer_config.json chat_template");
+  CHECK(chat.render({{"user", "ok", {}}}) == "ok");
+  const std::string what = error_of(
+      [&] {
+        chat.render({{"narrator", "q", {}}});
+      },
+      mimo::ErrorCode::kInvalidArgument);
+  CHECK(what.find("model/tokenizer_config.json chat_template:3:5") != std::string::npos);
+  CHECK(what.find("unknown role narrator") != std::string::npos);
+}
+
+TEST_CASE("a template that does not parse is refused with its line and column") {
+  const std::string what = error_of(
+      [] { ChatTemplate::from_source("Hello\n{% for m in messages %}{{ m.content }}", "cfg"); },
+      mimo::ErrorCode::kUnsupported);
+  CHECK(what.find("cfg:") == 0);
+  CHECK(what.find("endfor") != std::string::npos);
+  const std::string unsupported =
+      error_of([] { ChatTemplate::from_source("line one\n  {% include 'x.jinja' %}", "cfg"); },
+               mimo::ErrorCode::kUnsupported);
+  INFO(unsupported);
+  CHECK(unsupported.find("cfg:2:6") != std::string::npos);
+  CHECK(unsupported.find("include") != std::string::npos);
 }
