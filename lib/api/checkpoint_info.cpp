@@ -107,6 +107,11 @@ CheckpointInfo inspect_checkpoint(const std::string& path) try {
     info.mlp_pattern += layer.mlp == model::MlpKind::kDense ? 'D' : 'M';
   }
   info.quantization = config.quantization ? config.quantization->method : "none";
+  if (config.quantization && !config.quantization->store_dtype.empty()) {
+    // The release's form: an fp8 config whose experts are stored as MXFP4.
+    info.quantization += " (store_dtype " + config.quantization->store_dtype + ", blocks of " +
+                         std::to_string(config.quantization->mxfp4_block_size) + ")";
+  }
   tally_weights(config, weights, info);
   for (const auto& shard : checkpoint.shards()) {
     info.shards.push_back(std::filesystem::path(shard->path()).filename().string());

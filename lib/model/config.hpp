@@ -35,6 +35,10 @@ struct QuantizationSpec {
   std::vector<int> weight_block_size;  // [128, 128] for fp8
   std::vector<std::string> ignored;    // ignored_layers / modules_to_not_convert (name patterns)
   std::string activation_scheme;       // "dynamic"
+  // The MiMo-V2.5-Pro release's fp8 config says its experts are stored otherwise:
+  // store_dtype "mxfp4" with mxfp4_block_size 32 ("" / 0 when absent).
+  std::string store_dtype;
+  int mxfp4_block_size = 0;
 };
 
 struct ModelConfig {

@@ -242,6 +242,17 @@ std::optional<QuantizationSpec> read_quantization(const JsonFields& f) {
               fmt::format("'{}' (only dynamic activation scaling)", spec.activation_scheme));
     }
   }
+  if (auto store = q->opt_string("store_dtype")) {
+    if (*store != "mxfp4") {
+      q->fail(ErrorCode::kUnsupported, "store_dtype", fmt::format("'{}' (only mxfp4)", *store));
+    }
+    spec.store_dtype = *store;
+    spec.mxfp4_block_size = q->get_int("mxfp4_block_size", 32);
+    if (spec.mxfp4_block_size != 32) {
+      q->fail(ErrorCode::kUnsupported, "mxfp4_block_size",
+              fmt::format("{} (MXFP4 blocks are 32 values)", spec.mxfp4_block_size));
+    }
+  }
   for (const char* key : {"ignored_layers", "modules_to_not_convert"}) {
     if (auto names = q->opt_string_list(key)) {
       spec.ignored.insert(spec.ignored.end(), names->begin(), names->end());
