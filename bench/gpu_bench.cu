@@ -60,7 +60,8 @@ struct Args {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent [--timeline FILE]]\n");
+               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent "
+               "[--timeline FILE]]\n");
   std::exit(2);
 }
 

@@ -146,7 +146,6 @@ void StreamRunner::qkv(int layer, int n, GpuState& s, Stream st) const {
   apply_normed_batch(outputs, n, s, st);
 }
 
-
 void StreamRunner::rope_store_kv(int layer, int n, GpuState& s, Stream st) const {
   GpuState::Scratch& b = s.scratch;
   const bool sliding = config_.layers[layer].attention == model::AttentionKind::kSliding;

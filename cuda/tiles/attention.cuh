@@ -142,7 +142,8 @@ __device__ __forceinline__ void attention_head_tile(const float* q, const KvCach
 __device__ __forceinline__ void attention_partial_tile(const float* q, const KvCacheView& cache,
                                                        const AttentionShape& a, int kv_head,
                                                        int first, int last, float* part,
-                                                       float* smem, const Team& me = Team::block()) {
+                                                       float* smem,
+                                                       const Team& me = Team::block()) {
   const int lane = me.lane(), warp = me.warp();
   const int warps = me.warps();
   if (first > last) {

@@ -33,13 +33,10 @@ __device__ __forceinline__ void rmsnorm_token_tile(float* x, const float* delta,
 // split_hi non-null the output row is also written split for the tensor-core tiles
 // (SplitActivations: split_hi, split_lo, *split_inv).
 template <int kVec>
-__device__ __forceinline__ void rmsnorm_token_tile_vec(float* x, const float* delta,
-                                                       const float* weight, int dim, float eps,
-                                                       float* out, float* scratch,
-                                                       std::uint16_t* split_hi = nullptr,
-                                                       std::uint16_t* split_lo = nullptr,
-                                                       float* split_inv = nullptr,
-                                                       const Team& me = Team::block()) {
+__device__ __forceinline__ void rmsnorm_token_tile_vec(
+    float* x, const float* delta, const float* weight, int dim, float eps, float* out,
+    float* scratch, std::uint16_t* split_hi = nullptr, std::uint16_t* split_lo = nullptr,
+    float* split_inv = nullptr, const Team& me = Team::block()) {
   float4 v[kVec], w4[kVec];
   float sq = 0.0f;
   const int n4 = dim / 4;

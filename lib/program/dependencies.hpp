@@ -2,9 +2,10 @@
 // reads and writes: a node follows the earlier nodes that write what it reads
 // (read-after-write), read what it writes (write-after-read) or write what it writes
 // (write-after-write), where the uses overlap - the most recent ones only: older writers and
-// readers are ordered before those by the same rules, so every pairwise order still holds. Any order that respects it computes the same
-// bits - the CPU interpreter proves that in random orders (tests/exec/program_order_test.cpp),
-// and the persistent engine schedules tiles by exactly these edges.
+// readers are ordered before those by the same rules, so every pairwise order still holds. Any
+// order that respects it computes the same bits - the CPU interpreter proves that in random orders
+// (tests/exec/program_order_test.cpp), and the persistent engine schedules tiles by exactly these
+// edges.
 #pragma once
 
 #include <cstdint>
