@@ -16,8 +16,6 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
     throw Error(ErrorCode::kInvalidArgument, "engine::DevicePlan: a plan without queues");
   }
   plan_ = plan;
-  tasks_ = static_cast<int>(plan.tasks.size());
-  counters_ = static_cast<int>(plan.producers.size());
   std::vector<EngineTask> tasks;
   std::vector<EngineWait> waits;
   std::vector<int> queue_begin{0};
@@ -71,19 +69,15 @@ DevicePlan::DevicePlan(const program::QueuePlan& plan, unsigned long long watchd
   }
   if (waits.empty()) waits.push_back({0, 0, 0});  // no zero-byte buffers
   if (tasks.empty()) tasks.push_back({});
-  std::vector<unsigned> producers(plan.producers.begin(), plan.producers.end());
-  if (producers.empty()) producers.push_back(0);
   task_buf_ = to_device(tasks);
   queue_begin_ = to_device(queue_begin);
   waits_ = to_device(waits);
-  producers_ = to_device(producers);
-  counter_buf_ = DeviceBuffer(producers.size() * sizeof(unsigned));
+  counter_buf_ = DeviceBuffer(std::max<std::size_t>(plan.producers.size(), 1) * sizeof(unsigned));
   epoch_ = DeviceBuffer(sizeof(EngineEpoch));
   if (shared_fault == nullptr) fault_ = DeviceBuffer(sizeof(EngineFault));
   view_.tasks = task_buf_.as<EngineTask>();
   view_.queue_begin = queue_begin_.as<int>();
   view_.waits = waits_.as<EngineWait>();
-  view_.producers = producers_.as<unsigned>();
   view_.counters = counter_buf_.as<unsigned>();
   view_.epoch = epoch_.as<EngineEpoch>();
   view_.fault = shared_fault != nullptr ? shared_fault : fault_.as<EngineFault>();
@@ -103,7 +97,7 @@ void DevicePlan::reset() {
 
 void DevicePlan::record_timeline(bool on) {
   if (on && timeline_.bytes() == 0) {
-    timeline_ = DeviceBuffer(std::size_t(std::max(tasks_, 1)) * sizeof(TimelineEntry));
+    timeline_ = DeviceBuffer(std::size_t(std::max(task_count(), 1)) * sizeof(TimelineEntry));
     check(cudaMemset(timeline_.get(), 0, timeline_.bytes()), "engine timeline reset");
   }
   view_.timeline = on ? timeline_.as<TimelineEntry>() : nullptr;
@@ -111,7 +105,7 @@ void DevicePlan::record_timeline(bool on) {
 
 std::vector<TimelineEntry> DevicePlan::timeline() const {
   if (timeline_.bytes() == 0) return {};
-  return to_host<TimelineEntry>(timeline_, static_cast<std::size_t>(tasks_));
+  return to_host<TimelineEntry>(timeline_, static_cast<std::size_t>(task_count()));
 }
 
 std::string DevicePlan::fault_message(const UnpackedFault& fault,
@@ -122,7 +116,7 @@ std::string DevicePlan::fault_message(const UnpackedFault& fault,
       if (t == fault.task) queue = static_cast<int>(q);
     }
   }
-  if (fault.task >= 0 && fault.task < tasks_) {
+  if (fault.task >= 0 && fault.task < task_count()) {
     for (const program::CounterWait& w : plan_.waits[fault.task]) {
       if (w.counter == fault.counter) need = w.count;
     }

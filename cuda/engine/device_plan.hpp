@@ -27,7 +27,8 @@ class DevicePlan {
   // What the kernel reads (device pointers). Launch one block per queue.
   const EngineQueues& queues() const { return view_; }
   int queue_count() const { return view_.queues; }
-  int task_count() const { return tasks_; }
+  int task_count() const { return static_cast<int>(plan_.tasks.size()); }
+  const program::QueuePlan& plan() const { return plan_; }
 
   // Per-task start / end clocks, recorded by the following steps (off by default: it costs two
   // stores a task).
@@ -49,8 +50,7 @@ class DevicePlan {
 
  private:
   program::QueuePlan plan_;  // host copy, to name a stuck task's queue and wait
-  int tasks_ = 0, counters_ = 0;
-  DeviceBuffer task_buf_, queue_begin_, waits_, producers_, counter_buf_, epoch_, fault_, timeline_;
+  DeviceBuffer task_buf_, queue_begin_, waits_, counter_buf_, epoch_, fault_, timeline_;
   EngineQueues view_{};
 };
 

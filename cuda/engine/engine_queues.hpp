@@ -84,7 +84,6 @@ struct EngineQueues {
   const EngineTask* tasks;  // all queues' tasks back to back
   const int* queue_begin;   // [queues + 1]: queue q is tasks[queue_begin[q], queue_begin[q + 1])
   const EngineWait* waits;
-  const unsigned* producers;  // per counter: signals a step
   unsigned* counters;
   EngineEpoch* epoch;
   EngineFault* fault;

@@ -59,7 +59,6 @@ struct EngineRunner::Segment {
   bool engine = false;
   int plan_id = 0;
   program::StepProgram sub;  // engine: the segment's ops
-  program::QueuePlan plan;
   std::unique_ptr<DevicePlan> device;
   DeviceBuffer ops;  // one EngineOp per op of `sub`
 };
@@ -270,10 +269,10 @@ std::shared_ptr<EngineRunner::Prepared> EngineRunner::prepared(const program::St
     };
     options.prologue_chunks = [&](const Op& op) { return op.kind == OpKind::kOutProj ? n : 0; };
     options.shuffle_seed = shuffle_seed_;
-    seg.plan = program::plan_queues(seg.sub, options);
-    program::check_plan(seg.plan, program::plan_dependencies(seg.plan));
+    const program::QueuePlan plan = program::plan_queues(seg.sub, options);
+    program::check_plan(plan, program::plan_dependencies(plan));
     seg.plan_id = next_plan_id();
-    seg.device = std::make_unique<DevicePlan>(seg.plan, 2'000'000'000ull, fault_->as<EngineFault>(),
+    seg.device = std::make_unique<DevicePlan>(plan, 2'000'000'000ull, fault_->as<EngineFault>(),
                                               seg.plan_id);
     seg.device->record_timeline(timeline_);
     seg.ops = to_device(sub_records);
@@ -326,8 +325,9 @@ void EngineRunner::check_fault() {
     for (const Segment& seg : p->segments) {
       if (seg.engine && (seg.plan_id & 0xFFFF) == stuck.plan) {
         message = seg.device->fault_message(stuck, [&](int t) {
-          return program::describe_task(seg.sub, seg.plan, t) + " of the segment of ops " +
-                 std::to_string(seg.begin) + ".." + std::to_string(seg.end - 1);
+          return program::describe_task(seg.sub, seg.device->plan(), t) +
+                 " of the segment of ops " + std::to_string(seg.begin) + ".." +
+                 std::to_string(seg.end - 1);
         });
       }
     }
@@ -372,8 +372,8 @@ std::vector<EngineRunner::TimelineTask> EngineRunner::timeline(const program::St
     if (!seg.engine) continue;
     const std::vector<TimelineEntry> entries = seg.device->timeline();
     for (std::size_t t = 0; t < entries.size(); ++t) {
-      const program::Task& task = seg.plan.tasks[t];
-      const program::TaskPart& part = seg.plan.parts[t];
+      const program::Task& task = seg.device->plan().tasks[t];
+      const program::TaskPart& part = seg.device->plan().parts[t];
       out.push_back(TimelineTask{static_cast<int>(i), seg.begin + task.op, task.tile, part.chunk,
                                  part.prologue, program::name(seg.sub.ops[task.op].kind),
                                  entries[t]});

@@ -67,8 +67,8 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
       if (abandoned || global_ns() - start > e.watchdog_ns) {
         // Offer this task as the step's stuck task (the earliest in plan order is kept), then
         // make every block give up.
-        atomicMax(&e.fault->stuck, pack_fault(t.task, wait.counter,
-                                              seen - epoch * e.producers[wait.counter], e.plan_id));
+        atomicMax(&e.fault->stuck,
+                  pack_fault(t.task, wait.counter, seen - epoch * wait.producers, e.plan_id));
         __threadfence();
         atomicExch(&e.epoch->abort, 1u);
         return false;
