@@ -53,15 +53,17 @@ struct Args {
   int generate_tokens = 256;
   bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
   bool persistent = false;    // --engine persistent: steps on the persistent engine runner
+  bool paged = false;         // --engine persistent-paged: projections through the page ring
   std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
 };
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent "
-               "[--timeline FILE]]\n");
+  std::fprintf(
+      stderr,
+      "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
+      "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
+      "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent|persistent-paged "
+      "[--timeline FILE]]\n");
   std::exit(2);
 }
 
@@ -103,8 +105,9 @@ Args parse(int argc, char** argv) {
       a.timeline = value();
     else if (k == "--engine") {
       const std::string e = value();
-      if (e != "stream" && e != "persistent") usage();
-      a.persistent = e == "persistent";
+      if (e != "stream" && e != "persistent" && e != "persistent-paged") usage();
+      a.persistent = e != "stream";
+      a.paged = e == "persistent-paged";
     } else
       usage();
   }
@@ -341,6 +344,7 @@ int run(const Args& args) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   cuda::GpuExecutor gpu(config, std::move(device_model));
   gpu.set_engine(args.persistent);
+  if (args.paged) gpu.engine_runner()->set_paging(true);
   Report out;
   if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
   out.line("device: %s\n", gpu.device_name().c_str());
@@ -352,8 +356,9 @@ int run(const Args& args) {
       gpu.device_model().arena.bytes() / 1e9, load_s);
   const double bandwidth = read_bandwidth();
   out.line("read bandwidth (16-byte loads, 4 GiB, median of 5): %.0f GB/s\n", bandwidth / 1.0);
-  out.line("runner: %s\n", args.persistent ? "persistent engine (--engine persistent)"
-                                           : "stream (a kernel per op)");
+  out.line("runner: %s\n", !args.persistent ? "stream (a kernel per op)"
+                           : args.paged     ? "persistent engine, projections through the page ring"
+                                            : "persistent engine (--engine persistent)");
 
   const int max_step = std::max(args.verify, 16);
   auto state = gpu.new_state(args.context + max_step + 16, max_step);

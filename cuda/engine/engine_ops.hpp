@@ -13,6 +13,28 @@ namespace mimo::cuda::engine {
 // The engine's block: 16 warps, split into teams of a stream kernel's block size (named
 // barriers 1..15) so several virtual blocks run side by side.
 inline constexpr int kEngineThreads = 512;
+// A fifth warpgroup streams weight pages into the block's page ring (page_ring.cuh): its first
+// warp loads, the other three leave at once. It gives registers to the consumers (setmaxnreg
+// moves them within the block's own allocation, 640 x 96 at launch: 4 x 128 x 112 + 128 x 24
+// fit in it; asking for more blocks the consumers forever).
+inline constexpr int kEngineBlockThreads = kEngineThreads + 128;
+inline constexpr int kLaunchRegisters = 96;
+inline constexpr int kConsumerRegisters = 112;
+inline constexpr int kLoaderRegisters = 24;
+static_assert(kEngineThreads * kConsumerRegisters + 128 * kLoaderRegisters <=
+                  kEngineBlockThreads * kLaunchRegisters,
+              "setmaxnreg can only move registers within the block's allocation");
+
+// The page ring: pages of 16 rows x 2048 bytes of an FP8 matrix, rows 2112 bytes apart (pages
+// of 1024 bytes measured slower: twice the copies for the loader to issue).
+inline constexpr int kPageRows = 16;
+inline constexpr int kPageBytes = 2048;
+inline constexpr int kRowStride = kPageBytes + 64;
+inline constexpr int kRingPages = 6;
+inline constexpr int kRingBytes = kRingPages * kPageRows * kRowStride;
+// Arrivals that release a page: a team of w warps reading it arrives kReleaseCount / w times a
+// warp (w divides 16).
+inline constexpr unsigned kReleaseCount = 16;
 // Shared memory of one engine block, in floats (the largest op's teams: attention's 4 teams).
 inline constexpr int kEngineSmemFloats = 4096;
 
@@ -57,6 +79,9 @@ struct ProjectionArgs {
   const float* split_source;  // null: no prologue
   int row_tiles;              // x extent
   int warps;                  // the stream launch's block size / 32
+  // 1: tasks of one token tile read their weights from the page ring (cols % 16 == 0, codes
+  // 16-byte aligned, warps dividing 16); 0: straight from global memory.
+  int paged;
 };
 
 struct RopeStoreKvArgs {

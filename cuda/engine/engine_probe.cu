@@ -13,7 +13,7 @@ struct EmptyBody {
 
 __global__ void __launch_bounds__(kProbeThreads) probe_kernel(EngineQueues e) {
   EmptyBody body;
-  run_queue(e, body);
+  run_queue(e, body, blockDim.x);
 }
 
 __global__ void empty_kernel() {

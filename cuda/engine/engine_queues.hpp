@@ -30,6 +30,9 @@ struct EngineTask {
 
 inline constexpr int kMaxRun = 16;
 
+// The named barrier of the threads that run a queue (run_queue); a body's teams use 1 .. 8.
+inline constexpr int kQueueBarrier = 15;
+
 // Wait until `counter` has been signalled `count` times this step.
 struct EngineWait {
   int counter;

@@ -60,7 +60,8 @@ struct EngineRunner::Segment {
   int plan_id = 0;
   program::StepProgram sub;  // engine: the segment's ops
   std::unique_ptr<DevicePlan> device;
-  DeviceBuffer ops;  // one EngineOp per op of `sub`
+  DeviceBuffer ops;    // one EngineOp per op of `sub`
+  bool paged = false;  // runs on the paged kernel (some projection reads the page ring)
 };
 
 struct EngineRunner::Prepared {
@@ -73,7 +74,7 @@ struct EngineRunner::Prepared {
 EngineRunner::EngineRunner(const model::ModelConfig& config, const DeviceModel& model)
     : config_(config),
       model_(model),
-      queues_(resident_engine_blocks()),
+      queues_(std::min(resident_engine_blocks(false), resident_engine_blocks(true))),
       id_(next_runner_id()),
       fault_(std::make_shared<DeviceBuffer>(sizeof(EngineFault))),
       fault_host_(sizeof(EngineFault)) {
@@ -150,6 +151,8 @@ bool EngineRunner::build_op(const Op& op, const program::StepShape& shape, GpuSt
       p.batch.count = count;
       p.input = b.split(cols);
       p.warps = projection_warps(p.row_tiles, cols);
+      p.paged = paged_ && cols % 16 == 0 && kReleaseCount % p.warps == 0;
+      for (int i = 0; i < count; ++i) p.paged = p.paged && aligned16(p.batch.w[i].codes);
       return op.tiling.count == p.row_tiles && op.tiling.rows == 16;
     }
     case OpKind::kRopeStoreKv: {
@@ -276,6 +279,9 @@ std::shared_ptr<EngineRunner::Prepared> EngineRunner::prepared(const program::St
                                               seg.plan_id);
     seg.device->record_timeline(timeline_);
     seg.ops = to_device(sub_records);
+    for (const EngineOp& r : sub_records) {
+      seg.paged = seg.paged || (r.kind == EngineOpKind::kProjection && r.projection.paged);
+    }
   }
   prepared_.push_back(p);
   return p;
@@ -286,11 +292,18 @@ std::shared_ptr<const void> EngineRunner::prepare(const program::StepProgram& pr
   return prepared(program, s, true);
 }
 
+void EngineRunner::set_paging(bool on) {
+  paged_ = on;
+  prepared_.clear();
+  id_ = next_runner_id();
+}
+
 void EngineRunner::set_plan_for_testing(int queues, std::uint64_t shuffle_seed) {
-  if (queues < 1 || queues > resident_engine_blocks()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "persistent engine: " + std::to_string(queues) + " queues, at most " +
-                    std::to_string(resident_engine_blocks()) + " blocks can be resident");
+  const int resident = std::min(resident_engine_blocks(false), resident_engine_blocks(true));
+  if (queues < 1 || queues > resident) {
+    throw Error(ErrorCode::kInvalidArgument, "persistent engine: " + std::to_string(queues) +
+                                                 " queues, at most " + std::to_string(resident) +
+                                                 " blocks can be resident");
   }
   queues_ = queues;
   shuffle_seed_ = shuffle_seed;
@@ -304,7 +317,7 @@ void EngineRunner::issue(const program::StepProgram& program, GpuState& s, Strea
   const std::shared_ptr<Prepared> p = prepared(program, s, !capturing);
   for (const Segment& seg : p->segments) {
     if (seg.engine) {
-      launch_engine_step(*seg.device, seg.ops.as<EngineOp>(), st);
+      launch_engine_step(*seg.device, seg.ops.as<EngineOp>(), seg.paged, st);
       mark("engine segment");
       continue;
     }

@@ -46,6 +46,11 @@ class EngineRunner {
   void set_plan_for_testing(int queues, std::uint64_t shuffle_seed);
   int queues() const { return queues_; }
 
+  // Projection weights through each block's page ring (the paged kernel: a loader warp, 640
+  // threads) or straight from global memory (default: measured faster, docs/performance.md, tenth
+  // session); plans made before are dropped and id() changes.
+  void set_paging(bool on);
+
   // Issues `program` on `st`: engine segments as persistent launches (mark("engine segment")
   // after each), the other ops by fallback(op index) (prepare() first; issue() prepares itself
   // when not capturing). Ends with an asynchronous copy of the engine's fault record to the host.
@@ -88,6 +93,7 @@ class EngineRunner {
   std::uint64_t shuffle_seed_ = 0;
   std::uint64_t id_;
   bool timeline_ = false;
+  bool paged_ = false;
   std::shared_ptr<DeviceBuffer> fault_;  // shared with the plans that write it
   PinnedBuffer fault_host_;
   std::vector<std::shared_ptr<Prepared>> prepared_;

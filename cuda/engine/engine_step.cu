@@ -1,11 +1,14 @@
-// The step kernel of the persistent engine (engine_step.hpp): run_queue with a body that
+// The step kernels of the persistent engine (engine_step.hpp): run_queue with a body that
 // dispatches on the op's kind and runs the task's virtual blocks - the blocks the stream runner
-// would launch for this tile - on teams of the stream kernel's block size, side by side.
+// would launch for this tile - on teams of the stream kernel's block size, side by side. The
+// paged kernel adds a loader warp and a page ring for the projections' weights (page_ring.cuh,
+// paged_projection.cuh).
 #include <cuda_runtime.h>
 
 #include <cmath>
 
 #include "cuda/engine/engine_step.hpp"
+#include "cuda/engine/paged_projection.cuh"
 #include "cuda/engine/queue_loop.cuh"
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/launch_support.cuh"
@@ -22,16 +25,12 @@ namespace {
 using tiles::kWarpSize;
 using tiles::Team;
 
-// This thread's team among teams of `size` threads (a warp multiple dividing the block), on
-// named barrier 1 + its index.
+// This thread's team among teams of `size` threads (a warp multiple dividing the consumer
+// threads), on named barrier 1 + its index (teams of one warp use none: at most 8 barriers).
 __device__ __forceinline__ Team team_of(int size, int& index) {
   index = static_cast<int>(threadIdx.x) / size;
-  return Team{threadIdx.x % size, static_cast<unsigned>(size), 1u + static_cast<unsigned>(index)};
-}
-
-// A task's virtual blocks: v = chunk, chunk + chunks, ... below its tile's `count`.
-__device__ __forceinline__ int blocks_of(const EngineTask& t, int count) {
-  return t.chunk < count ? (count - t.chunk + t.chunks - 1) / t.chunks : 0;
+  return Team{threadIdx.x % size, static_cast<unsigned>(size),
+              size == kWarpSize ? 0u : 1u + static_cast<unsigned>(index)};
 }
 
 // Runs f(task, v, team, team_index) for every virtual block of the run's tasks (tiles of one op,
@@ -122,12 +121,14 @@ __device__ __forceinline__ tiles::FreshSplitRow fresh_row(const SplitActivations
   return r;
 }
 
-// fp8_mma_linear_kernel<1>'s block (tile, y) for y = every token tile of 8.
+// fp8_mma_linear_kernel<1>'s block (tile, y) for y = every token tile of 8, the weights read
+// from global memory; skip_paged: not for the tasks projection_paged runs.
 __device__ void projection(const ProjectionArgs& p, int tokens, const EngineTask* run, int n,
-                           float* smem) {
+                           float* smem, bool skip_paged) {
   const int token_tiles = (tokens + 7) / 8, size = p.warps * kWarpSize;
   for_virtual_blocks(
       run, n, token_tiles, size, [&](const EngineTask& t, int y, const Team& me, int team) {
+        if (skip_paged && blocks_of(t, token_tiles) == 1) return;
         float* red = smem + team * p.warps * 4 * kWarpSize;
         const int bx = t.tile;
         const Fp8Batch& batch = p.batch;
@@ -160,6 +161,47 @@ __device__ void projection(const ProjectionArgs& p, int tokens, const EngineTask
             },
             me);
       });
+}
+
+// The projection's tasks on the page ring: each task's one token tile (y = its chunk) on a team
+// of the stream launch's warps, its weights from the ring's pages seq, seq + pages, ... in task
+// order (tasks without a block have none). Same arithmetic as projection().
+__device__ void projection_paged(const ProjectionArgs& p, int tokens, const EngineTask* run, int n,
+                                 float* smem, const PageRing& ring, unsigned seq, int pages,
+                                 unsigned long long watchdog_ns) {
+  const int size = p.warps * kWarpSize, teams = kEngineThreads / size,
+            token_tiles = (tokens + 7) / 8;
+  int index;
+  const Team me = team_of(size, index);
+  float* red = smem + index * p.warps * 4 * kWarpSize;
+  int item = 0;
+  for (int r = 0; r < n; ++r, seq += pages) {
+    const EngineTask& t = run[r];
+    if (blocks_of(t, token_tiles) != 1) {
+      seq -= pages;  // no pages
+      continue;
+    }
+    if (item++ % teams != index) continue;
+    const ProjectionTile tile = projection_tile(p.batch, t.tile);
+    const int t0 = t.chunk * 8, nt = min(8, tokens - t0), g = me.lane() / 4;
+    const int rows = min(kPageRows, tile.w.rows - tile.row0);
+    const auto source = [&](int set) {
+      const int j = 4 * set + g % 4;
+      return fresh_row(p.input, j < nt ? t0 + j : -1);
+    };
+    float acc[1][1][4];
+    tiles::with_packed_sets(nt, source, [&](const auto& src) {
+      fp8_mma_paged(ring, seq, pages, tile.w, tile.row0, rows, src, me.warp(), me.warps(),
+                    watchdog_ns, t.task, acc[0]);
+    });
+    tiles::reduce_warp_tiles<1, 1>(
+        acc, red,
+        [&](int row, int token, const float(&v)[1]) {
+          if (token < nt && tile.row0 + row < tile.w.rows)
+            tile.out[static_cast<std::size_t>(t0 + token) * tile.w.rows + tile.row0 + row] = v[0];
+        },
+        me);
+  }
 }
 
 // rope_store_kv_kernel's block (token, head) for every token and q / k head (128 threads).
@@ -266,17 +308,24 @@ __device__ void prefetch_projection(const ProjectionArgs& p, const EngineTask& f
   }
 }
 
+// The step kernel's body; kPaged: the kernel has a page ring and may run paged projections.
+template <bool kPaged>
 struct StepBody {
   const EngineOp* ops;
   float* smem;
+  PageRing ring;  // kPaged
+  unsigned long long watchdog_ns;
+  unsigned next_page = 0;  // the ring's sequence number of the queue's next paged task
+
   __device__ void prefetch(const EngineTask* run, int) const {
     const EngineOp& op = ops[run[0].op];
-    if (op.kind == EngineOpKind::kProjection && !run[0].prologue) {
+    if (op.kind == EngineOpKind::kProjection && !run[0].prologue &&
+        !(kPaged && op.projection.paged)) {
       prefetch_projection(op.projection, run[0]);
     }
   }
   // A run of tasks of one op (queue_loop.cuh).
-  __device__ void operator()(const EngineTask* run, int n, unsigned) const {
+  __device__ void operator()(const EngineTask* run, int n, unsigned) {
     const EngineOp& op = ops[run[0].op];
     switch (op.kind) {
       case EngineOpKind::kEmbed:
@@ -288,8 +337,10 @@ struct StepBody {
       case EngineOpKind::kProjection:
         if (run[0].prologue) {
           split_rows(op.projection, op.tokens, run, n, smem);
+        } else if (kPaged && op.projection.paged) {
+          if constexpr (kPaged) paged_projection_run(op, run, n);
         } else {
-          projection(op.projection, op.tokens, run, n, smem);
+          projection(op.projection, op.tokens, run, n, smem, false);
         }
         break;
       case EngineOpKind::kRopeStoreKv:
@@ -303,28 +354,96 @@ struct StepBody {
         break;
     }
   }
+
+  // A paged projection's run: the tasks of one token tile from the ring, the others (several
+  // token tiles: prefill) from global memory.
+  __device__ void paged_projection_run(const EngineOp& op, const EngineTask* run, int n) {
+    int pages = 0, paged_tasks = 0;
+    for (int r = 0; r < n; ++r) {
+      const int k = ring_pages_of(op, run[r]);
+      pages = k > 0 ? k : pages;
+      paged_tasks += k > 0;
+    }
+    if (paged_tasks > 0) {
+      projection_paged(op.projection, op.tokens, run, n, smem, ring, next_page, pages, watchdog_ns);
+    }
+    if (paged_tasks < n) projection(op.projection, op.tokens, run, n, smem, true);
+    next_page += static_cast<unsigned>(paged_tasks * pages);
+  }
 };
 
+// Phase 1's kernel: 512 threads, 128 registers, weights read straight from global memory.
 __global__ void __launch_bounds__(kEngineThreads, 1)
     engine_step_kernel(EngineQueues queues, const EngineOp* ops) {
   __shared__ __align__(16) float smem[kEngineSmemFloats];
-  StepBody body{ops, smem};
-  run_queue(queues, body);
+  StepBody<false> body{ops, smem, PageRing{}, queues.watchdog_ns};
+  run_queue(queues, body, kEngineThreads);
+}
+
+// The paged kernel: 640 threads, 16 consumer warps run the queue, warp 16 fills the page ring.
+__global__ void __launch_bounds__(kEngineBlockThreads, 1)
+    engine_paged_step_kernel(EngineQueues queues, const EngineOp* ops) {
+  __shared__ __align__(16) float smem[kEngineSmemFloats];
+  __shared__ __align__(8) std::uint64_t full[kRingPages], empty[kRingPages];
+  __shared__ int s_stop;
+  extern __shared__ __align__(128) std::uint8_t pages[];
+  const PageRing ring{full, empty, pages};
+  if (threadIdx.x < kRingPages) {
+    mbarrier_init(&full[threadIdx.x], 1);
+    mbarrier_init(&empty[threadIdx.x], kReleaseCount);
+  }
+  if (threadIdx.x == 0) s_stop = 0;
+  fence_mbarrier_init();
+  __syncthreads();
+  if (threadIdx.x >= kEngineThreads) {
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kLoaderRegisters));
+    if (threadIdx.x < kEngineThreads + 32) load_pages(queues, ops, ring, &s_stop);
+    return;
+  }
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kConsumerRegisters));
+  StepBody<true> body{ops, smem, ring, queues.watchdog_ns};
+  run_queue(queues, body, kEngineThreads);
+  // The loader may wait for pages a step left early will never release.
+  if (threadIdx.x == 0) *static_cast<volatile int*>(&s_stop) = 1;
 }
 
 }  // namespace
 
-void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, Stream stream) {
-  engine_step_kernel<<<plan.queue_count(), kEngineThreads, 0, launch::as_stream(stream)>>>(
-      plan.queues(), ops);
+// The paged kernel's ring is dynamic shared memory beyond the default 48 KB: raised once.
+void allow_ring_memory() {
+  static const bool done = [] {
+    check(cudaFuncSetAttribute(engine_paged_step_kernel,
+                               cudaFuncAttributeMaxDynamicSharedMemorySize, kRingBytes),
+          "engine step kernel: shared memory for the page ring");
+    return true;
+  }();
+  (void)done;
+}
+
+void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, bool paged, Stream stream) {
+  if (paged) {
+    allow_ring_memory();
+    engine_paged_step_kernel<<<plan.queue_count(), kEngineBlockThreads, kRingBytes,
+                               launch::as_stream(stream)>>>(plan.queues(), ops);
+  } else {
+    engine_step_kernel<<<plan.queue_count(), kEngineThreads, 0, launch::as_stream(stream)>>>(
+        plan.queues(), ops);
+  }
   launch::check_launch("engine step");
 }
 
-int resident_engine_blocks() {
+int resident_engine_blocks(bool paged) {
   int per_sm = 0, device = 0, sms = 0;
-  check(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, engine_step_kernel, kEngineThreads, 0),
-      "occupancy of the engine step kernel");
+  if (paged) {
+    allow_ring_memory();
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, engine_paged_step_kernel,
+                                                        kEngineBlockThreads, kRingBytes),
+          "occupancy of the paged engine step kernel");
+  } else {
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, engine_step_kernel, kEngineThreads,
+                                                        0),
+          "occupancy of the engine step kernel");
+  }
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
         "multiprocessor count");

@@ -9,10 +9,12 @@
 namespace mimo::cuda::engine {
 
 // One launch running every queue of `plan`; `ops` (device memory) indexed by the plan's op.
-void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, Stream stream);
+// paged: the kernel with the page ring (ops with ProjectionArgs::paged need it; others run on
+// either kernel).
+void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, bool paged, Stream stream);
 
-// Blocks of the step kernel that can be resident at once on the current device (every block of
-// a launch must be: they wait on each other).
-int resident_engine_blocks();
+// Blocks of the (paged) step kernel that can be resident at once on the current device (every
+// block of a launch must be: they wait on each other).
+int resident_engine_blocks(bool paged);
 
 }  // namespace mimo::cuda::engine

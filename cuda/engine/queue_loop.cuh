@@ -78,14 +78,19 @@ __device__ inline bool wait_for_task(const EngineQueues& e, const EngineTask& t,
   return true;
 }
 
+// A barrier of the block's first `threads` threads (the ones running the queue).
+__device__ __forceinline__ void queue_sync(int threads) {
+  asm volatile("bar.sync %0, %1;" ::"r"(kQueueBarrier), "r"(threads) : "memory");
+}
+
 // Runs queue blockIdx.x of `e` with `body(run, count, epoch)` for each run of tasks (planned on
 // the host: EngineTask::run), after body.prefetch(run, count), which may only touch what no task
 // writes (weights) and runs before the run's waits;
 // the run's records staged in shared memory; every thread of the
-// block calls it, and it must not return before the run's writes are issued. Call from every
-// thread.
+// block calls it, and it must not return before the run's writes are issued. Called by the
+// block's first `threads` threads (a multiple of 32; the rest of the block may have other roles).
 template <class Body>
-__device__ void run_queue(const EngineQueues& e, Body& body) {
+__device__ void run_queue(const EngineQueues& e, Body& body, int threads) {
   __shared__ unsigned s_epoch;
   __shared__ int s_go;
   // Two buffers: thread 0 still reads a run's records to signal it while the others stage the
@@ -101,7 +106,7 @@ __device__ void run_queue(const EngineQueues& e, Body& body) {
     if (threadIdx.x < kMaxRun && i + static_cast<int>(threadIdx.x) < end) {
       s_run[threadIdx.x] = e.tasks[i + threadIdx.x];
     }
-    __syncthreads();
+    queue_sync(threads);
     const unsigned epoch = s_epoch;
     const int n = s_run[0].run;
     // What needs no producer (weights) starts moving while thread 0 waits for the producers.
@@ -113,10 +118,10 @@ __device__ void run_queue(const EngineQueues& e, Body& body) {
       // block's other threads.
       if (e.timeline != nullptr) start = global_ns();
     }
-    __syncthreads();
-    if (!s_go) break;  // block-uniform
+    queue_sync(threads);
+    if (!s_go) break;  // uniform over the queue's threads
     body(s_run, n, epoch);
-    __syncthreads();  // every thread's writes are issued before thread 0 publishes them
+    queue_sync(threads);  // every thread's writes are issued before thread 0 publishes them
     if (threadIdx.x == 0) {
       signal_release(&e.counters[s_run[0].signal], static_cast<unsigned>(n));
       if (e.timeline != nullptr) {

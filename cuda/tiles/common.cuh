@@ -19,12 +19,16 @@ inline constexpr int kWarpSize = 32;
 struct Team {
   unsigned thread;
   unsigned threads;
-  unsigned barrier = 0;  // 0: the whole block; 1-15: a named barrier of `threads` threads
+  // 0: the whole block; 1-15: a named barrier of `threads` threads (a team of one warp syncs
+  // as a warp and needs none).
+  unsigned barrier = 0;
   __device__ __forceinline__ int warp() const { return thread / kWarpSize; }
   __device__ __forceinline__ int lane() const { return thread % kWarpSize; }
   __device__ __forceinline__ int warps() const { return threads / kWarpSize; }
   __device__ __forceinline__ void sync() const {
-    if (barrier == 0) {
+    if (threads == kWarpSize) {
+      __syncwarp();
+    } else if (barrier == 0) {
       __syncthreads();
     } else {
       asm volatile("bar.sync %0, %1;" ::"r"(barrier), "r"(threads) : "memory");

@@ -29,6 +29,48 @@ __device__ __forceinline__ void prefetch_fp8_mma_step(const Fp8Matrix& w, int ro
   }
 }
 
+// One 64-column step of fp8_mma_rows on weights already in registers: raw[m][h] holds this
+// lane's 16 codes of row g + 8 h of tile m at column `col` (zeros past the last column), scale
+// their block scales. Adds the step's products to acc; inv gets this lane's B token's 1 / scale.
+template <int kM, int kSets, class Source>
+__device__ __forceinline__ void fp8_mma_step(const uint4 (&raw)[kM][2], const float (&scale)[kM][2],
+                                             const Source (&src)[kSets], int col,
+                                             float (&acc)[kSets][kM][4], float (&inv)[kSets]) {
+  const int g = (threadIdx.x % kWarpSize) / 4;
+  std::uint32_t bw[kSets][2][4];
+#pragma unroll
+  for (int s = 0; s < kSets; ++s) load_b_half<2, 8>(src[s], g >= 4, col, bw[s], inv[s]);
+  float f[kSets][2];  // 1 for SplitRow: x * 1 is exact, so one code path serves both
+#pragma unroll
+  for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], 1.0f, f[s]);
+#pragma unroll
+  for (int m = 0; m < kM; ++m) {
+    float t[kSets][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const std::uint32_t w0 = word_of(raw[m][0], j), w1 = word_of(raw[m][1], j);
+      const std::uint32_t a[4] = {e4m3x2_to_half2(w0), e4m3x2_to_half2(w1),
+                                  e4m3x2_to_half2(w0 >> 16), e4m3x2_to_half2(w1 >> 16)};
+      const int p = j / 2, k = 2 * (j % 2);  // columns 4j .. 4j + 3: piece p, words k, k + 1
+#pragma unroll
+      for (int s = 0; s < kSets; ++s) {
+        if (j == 0) {
+          mma_f16_from_zero(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
+        } else {
+          mma_f16(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
+        }
+      }
+    }
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) {
+      acc[s][m][0] = fmaf(t[s][0], scale[m][0] * f[s][0], acc[s][m][0]);
+      acc[s][m][1] = fmaf(t[s][1], scale[m][0] * f[s][1], acc[s][m][1]);
+      acc[s][m][2] = fmaf(t[s][2], scale[m][1] * f[s][0], acc[s][m][2]);
+      acc[s][m][3] = fmaf(t[s][3], scale[m][1] * f[s][1], acc[s][m][3]);
+    }
+  }
+}
+
 // One warp: out[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1 of up to 4 kSets)
 // = the 64-column steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's
 // 16 codes at column 64 s + 16 q and, through src[set] (F32Row or SplitRow, cuda/tiles/mma.cuh's
@@ -70,38 +112,7 @@ __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0,
             __ldg(w.scales + static_cast<std::size_t>(scale_row) * w.scale_cols + scale_col);
       }
     }
-    std::uint32_t bw[kSets][2][4];
-#pragma unroll
-    for (int s = 0; s < kSets; ++s) load_b_half<2, 8>(src[s], g >= 4, col, bw[s], inv[s]);
-    float f[kSets][2];  // 1 for SplitRow: x * 1 is exact, so one code path serves both
-#pragma unroll
-    for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], 1.0f, f[s]);
-#pragma unroll
-    for (int m = 0; m < kM; ++m) {
-      float t[kSets][4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const std::uint32_t w0 = word_of(raw[m][0], j), w1 = word_of(raw[m][1], j);
-        const std::uint32_t a[4] = {e4m3x2_to_half2(w0), e4m3x2_to_half2(w1),
-                                    e4m3x2_to_half2(w0 >> 16), e4m3x2_to_half2(w1 >> 16)};
-        const int p = j / 2, k = 2 * (j % 2);  // columns 4j .. 4j + 3: piece p, words k, k + 1
-#pragma unroll
-        for (int s = 0; s < kSets; ++s) {
-          if (j == 0) {
-            mma_f16_from_zero(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
-          } else {
-            mma_f16(t[s], a, bw[s][p][k], bw[s][p][k + 1]);
-          }
-        }
-      }
-#pragma unroll
-      for (int s = 0; s < kSets; ++s) {
-        acc[s][m][0] = fmaf(t[s][0], scale[m][0] * f[s][0], acc[s][m][0]);
-        acc[s][m][1] = fmaf(t[s][1], scale[m][0] * f[s][1], acc[s][m][1]);
-        acc[s][m][2] = fmaf(t[s][2], scale[m][1] * f[s][0], acc[s][m][2]);
-        acc[s][m][3] = fmaf(t[s][3], scale[m][1] * f[s][1], acc[s][m][3]);
-      }
-    }
+    fp8_mma_step<kM, kSets, Source>(raw, scale, src, col, acc, inv);
   }
   if (!kRowScaled<Source>) {  // F32Row: the token scales went in per step
 #pragma unroll

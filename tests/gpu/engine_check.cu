@@ -65,7 +65,7 @@ struct CheckBody {
 
 __global__ void __launch_bounds__(cuda::engine::kProbeThreads)
     check_kernel(EngineQueues e, CheckBody body) {
-  cuda::engine::run_queue(e, body);
+  cuda::engine::run_queue(e, body, blockDim.x);
 }
 
 CheckBody body_of(const EngineCheck& c) {

@@ -2,7 +2,8 @@
 // runner: the ops it runs use the stream kernels' tile functions on the same virtual grids, so
 // logits and hidden taps must be bit-identical - for decode, verify and prefill steps, replayed
 // graphs and direct launches, on every fixture, on the benchmark geometry (a few layers, keys
-// split into segments), and with the engine's queues reshuffled and on fewer blocks.
+// split into segments), and with the engine's queues reshuffled and on fewer blocks (so each
+// block's page ring wraps many times); projections through the page ring and without it.
 #include "cuda/engine/engine_runner.hpp"
 
 #include <cstdlib>
@@ -53,8 +54,9 @@ int check_engine_matches_stream(cuda::GpuExecutor& gpu, const model::ModelConfig
     options.hidden_taps = {0, layers / 2, layers - 1};
     const auto history = tokens_for(c.history, config.vocab_size, 1);
     const auto step = tokens_for(c.tokens, config.vocab_size, 2);
-    const auto run = [&](bool engine) {
+    const auto run = [&](bool engine, bool paged = false) {
       gpu.set_engine(engine);
+      if (engine) gpu.engine_runner()->set_paging(paged);
       gpu.set_use_graphs(c.graphs);
       const auto state = gpu.new_state(context + 64, 8);
       if (!history.empty()) gpu.run(*state, history, exec::StepOptions{});
@@ -77,9 +79,12 @@ int check_engine_matches_stream(cuda::GpuExecutor& gpu, const model::ModelConfig
     };
     const exec::StepOutput stream = run(false);
     const exec::StepOutput engine = run(true);
+    const exec::StepOutput paged = run(true, true);
     INFO(c.name);
     CHECK(same_bits(engine.logits, stream.logits));
     CHECK(same_bits(engine.hidden, stream.hidden));
+    CHECK(same_bits(paged.logits, stream.logits));
+    CHECK(same_bits(paged.hidden, stream.hidden));
   }
   gpu.set_engine(false);
   gpu.set_use_graphs(true);
@@ -117,16 +122,19 @@ TEST_CASE("engine runner: the benchmark geometry, reshuffled queues and fewer bl
     options.all_logits = true;
     const auto history = tokens_for(300, config.vocab_size, 1);
     const auto step = tokens_for(8, config.vocab_size, 2);
-    const auto run = [&](bool on) {
+    const auto run = [&](bool on, bool paged) {
       gpu.set_engine(on);
-      if (on) gpu.engine_runner()->set_plan_for_testing(queues, shuffle);
+      if (on) {
+        gpu.engine_runner()->set_plan_for_testing(queues, shuffle);
+        gpu.engine_runner()->set_paging(paged);
+      }
       const auto state = gpu.new_state(400, 8);
       gpu.run(*state, history, exec::StepOptions{});
       return gpu.run(*state, step, options);
     };
-    const exec::StepOutput stream = run(false);
-    const exec::StepOutput engine_out = run(true);
-    CHECK(same_bits(engine_out.logits, stream.logits));
+    const exec::StepOutput stream = run(false, false);
+    CHECK(same_bits(run(true, false).logits, stream.logits));
+    CHECK(same_bits(run(true, true).logits, stream.logits));
     gpu.set_engine(false);
   }
 }
