@@ -106,8 +106,8 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
     options.all_logits = true;
     for (int l = 0; l < config.num_layers; ++l) options.hidden_taps.push_back(l);
     // Chunks of 8 cross the sliding window (8) and ring edges on sequences longer than 15.
-    auto gpu_state = f.gpu->new_state(static_cast<std::int64_t>(tokens.size()), 8);
-    auto cpu_state = f.cpu->new_state(static_cast<std::int64_t>(tokens.size()), 8);
+    auto gpu_state = f.gpu->new_state({static_cast<std::int64_t>(tokens.size()), 8});
+    auto cpu_state = f.cpu->new_state({static_cast<std::int64_t>(tokens.size()), 8});
     const exec::StepOutput got = f.gpu->run(*gpu_state, tokens, options);
     const exec::StepOutput cpu = f.cpu->run(*cpu_state, tokens, options);
     const std::string what = name + " sequence " + std::to_string(n);
@@ -122,7 +122,7 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
   // Greedy continuation: prefill the prompt, then replayed decode steps.
   const auto prompt = read_tokens(f.ref + "greedy_prompt.txt");
   const auto expected = read_tokens(f.ref + "greedy_output.txt");
-  auto state = f.gpu->new_state(static_cast<std::int64_t>(prompt.size() + expected.size()), 4);
+  auto state = f.gpu->new_state({static_cast<std::int64_t>(prompt.size() + expected.size()), 4});
   exec::StepOutput out = f.gpu->run(*state, prompt, exec::StepOptions{});
   std::vector<std::int32_t> generated;
   while (generated.size() < expected.size()) {
@@ -166,8 +166,8 @@ TEST_CASE("GPU forward: 128-dim heads with 64-dim RoPE match the CPU", "[gpu]") 
   exec::CpuExecutor cpu(config, m->weights, 2);
   cuda::GpuExecutor gpu(config, cuda::upload_model(config, m->weights));
   const std::int64_t max_context = 96;
-  auto gpu_state = gpu.new_state(max_context, 8);
-  auto cpu_state = cpu.new_state(max_context, 8);
+  auto gpu_state = gpu.new_state({max_context, 8});
+  auto cpu_state = cpu.new_state({max_context, 8});
   exec::StepOptions all;
   all.all_logits = true;
   std::vector<std::int32_t> tokens;
@@ -190,14 +190,14 @@ TEST_CASE("GPU forward: decode == prefill, graph replay == direct launches", "[g
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
   exec::StepOptions all;
   all.all_logits = true;
-  auto prefill_state = f.gpu->new_state(total, 4);
+  auto prefill_state = f.gpu->new_state({total, 4});
   const exec::StepOutput prefill = f.gpu->run(*prefill_state, tokens, all);
 
   const int vocab = f.model->config.vocab_size;
   std::vector<float> graph_logits, direct_logits;
   for (bool graphs : {true, false}) {
     f.gpu->set_use_graphs(graphs);
-    auto state = f.gpu->new_state(total, 4);
+    auto state = f.gpu->new_state({total, 4});
     std::vector<float>& logits = graphs ? graph_logits : direct_logits;
     for (std::int32_t t : tokens) {
       const exec::StepOutput out = f.gpu->run(*state, std::span(&t, 1), exec::StepOptions{});
@@ -220,7 +220,7 @@ TEST_CASE("GPU forward: multi-token steps replayed from graphs == direct launche
   std::vector<float> logits[2], hidden[2];
   for (bool graphs : {true, false}) {
     f.gpu->set_use_graphs(graphs);
-    auto state = f.gpu->new_state(total, 4);
+    auto state = f.gpu->new_state({total, 4});
     std::int64_t begin = 0;
     for (int block = 0; begin < total; ++block) {
       const int n = static_cast<int>(std::min<std::int64_t>(1 + block % 4, total - begin));
@@ -256,7 +256,7 @@ TEST_CASE("GPU forward: programmatic dependent launch changes no bit", "[gpu]") 
     cuda::set_programmatic_launch(overlap);
     for (bool graphs : {true, false}) {
       f.gpu->set_use_graphs(graphs);
-      auto state = f.gpu->new_state(total, 4);
+      auto state = f.gpu->new_state({total, 4});
       std::int64_t begin = 0;
       for (int block = 0; begin < total; ++block) {
         const int n =
@@ -283,8 +283,8 @@ TEST_CASE("GPU forward: rewinds follow cpu::KvCache and replay exactly", "[gpu]"
   Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
   const auto tokens = long_sequence(f.model->config);
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-  auto gpu = f.gpu->new_state(total, 4);
-  auto cpu = f.cpu->new_state(total, 4);
+  auto gpu = f.gpu->new_state({total, 4});
+  auto cpu = f.cpu->new_state({total, 4});
   const std::span<const std::int32_t> head(tokens.data(), 30), tail(tokens.data() + 30, 4);
   f.gpu->run(*gpu, head, exec::StepOptions{});
   f.cpu->run(*cpu, head, exec::StepOptions{});
@@ -316,7 +316,7 @@ TEST_CASE("GPU forward: cancellation and errors leave the state exactly as befor
   Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
   const auto tokens = long_sequence(f.model->config);
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-  auto state = f.gpu->new_state(total, 4);
+  auto state = f.gpu->new_state({total, 4});
   const std::span<const std::int32_t> head(tokens.data(), 14), rest(tokens.data() + 14, 26);
   f.gpu->run(*state, head, exec::StepOptions{});
   exec::StepOptions all;
