@@ -345,8 +345,7 @@ GpuExecutor::~GpuExecutor() {
   cudaStreamDestroy(backend_->stream);
 }
 
-std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(
-    const exec::StateLimits& limits) const {
+std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(const exec::StateLimits& limits) const {
   return std::make_unique<GpuState>(backend_->config, limits);
 }
 

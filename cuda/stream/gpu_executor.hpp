@@ -3,8 +3,8 @@
 // (DeviceModel) and per-session device KV caches (full layers linear, sliding layers a ring of
 // window + max_chunk_tokens - 1 slots, the same rules as cpu::KvCache). A step of up to
 // max_step_tokens tokens (decode, a verify block, a short prompt) is captured into a CUDA graph
-// per step shape on first use and replayed; longer prompts launch their chunks directly; token ids and
-// positions are read from device memory, and nothing synchronises with the host inside a step.
+// per step shape on first use and replayed; longer prompts launch their chunks directly; token ids
+// and positions are read from device memory, and nothing synchronises with the host inside a step.
 // No CUDA types in this header.
 #pragma once
 

@@ -29,8 +29,8 @@ namespace mimo::cuda::tiles {
 // order within each group) costs n_slots / 32 steps rather than a scan per slot.
 __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slots, int count,
                                                    int* table, int* smem) {
-  int* s_count = smem;          // [count]: members, then the group's next free member index
-  int* s_warp = smem + count;   // [64]: warp totals of the two scans
+  int* s_count = smem;         // [count]: members, then the group's next free member index
+  int* s_warp = smem + count;  // [64]: warp totals of the two scans
   const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
   const int warps = blockDim.x / kWarpSize;
   for (int e = tid; e < count; e += blockDim.x) s_count[e] = 0;

@@ -97,8 +97,9 @@ class MIMO_API Session {
   const std::vector<float>& logits();
 
   // Runs `tokens` (in chunks of the model's max_step_tokens) and returns the logits of every one
-  // of them, [tokens.size() * vocab] (row-major). The tokens stay in the context. Throws kNonFinite naming the context position
-  // of the first row with a NaN or infinity (the tokens stay in the context then too).
+  // of them, [tokens.size() * vocab] (row-major). The tokens stay in the context. Throws kNonFinite
+  // naming the context position of the first row with a NaN or infinity (the tokens stay in the
+  // context then too).
   std::vector<float> score(const std::vector<std::int32_t>& tokens);
 
   // Samples one token from logits(), appends it to the context and runs it through the model.

@@ -45,8 +45,7 @@ CpuExecutor::CpuExecutor(const model::ModelConfig& config, const model::ModelWei
 std::unique_ptr<ExecutorState> CpuExecutor::new_state(const StateLimits& limits) const {
   validate_limits(limits, "CpuExecutor state");
   return std::make_unique<CpuState>(
-      cpu::KvCache(config_, limits.max_context, limits.max_chunk_tokens()),
-      limits.max_step_tokens);
+      cpu::KvCache(config_, limits.max_context, limits.max_chunk_tokens()), limits.max_step_tokens);
 }
 
 StepOutput CpuExecutor::run(ExecutorState& state, std::span<const std::int32_t> tokens,

@@ -89,10 +89,10 @@ class Executor {
   // Throws kInvalidArgument for limits below 1 (or beyond what the executor can hold).
   virtual std::unique_ptr<ExecutorState> new_state(const StateLimits& limits) const = 0;
   // Runs `tokens` at positions state.length() ... and appends them, in chunks of at most
-  // chunk_tokens(options, state) (exec/step_envelope.hpp: validation before any change - kInvalidArgument
-  // for bad ids / taps / no tokens, kOutOfRange past the context -, cancellation and any
-  // failure restore the state exactly).
-  // Concurrent calls on different states are allowed; the executor serialises as it needs.
+  // chunk_tokens(options, state) (exec/step_envelope.hpp: validation before any change -
+  // kInvalidArgument for bad ids / taps / no tokens, kOutOfRange past the context -, cancellation
+  // and any failure restore the state exactly). Concurrent calls on different states are allowed;
+  // the executor serialises as it needs.
   virtual StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                          const StepOptions& options) const = 0;
   virtual std::string device_name() const = 0;

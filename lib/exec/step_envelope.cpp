@@ -30,9 +30,8 @@ void validate_step(const model::ModelConfig& config, const ExecutorState& state,
 
 void validate_limits(const StateLimits& limits, const char* what) {
   const auto refuse = [&](const char* field, std::int64_t value, std::int64_t low) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{}: {} is {}, expected {} .. {}", what, field, value, low,
-                            kMaxChunkTokens));
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: {} is {}, expected {} .. {}", what,
+                                                         field, value, low, kMaxChunkTokens));
   };
   if (limits.max_context < 1) {
     throw Error(ErrorCode::kInvalidArgument,
