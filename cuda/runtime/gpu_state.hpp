@@ -123,11 +123,11 @@ class GpuState final : public exec::ExecutorState {
   cudaGraphExec_t graph = nullptr;
   // Captured single-chunk steps (decode, verify blocks, short prompts), one per shape
   // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
-  // positions, max_step_tokens each), step_logits and step_taps, all pinned. Only steps of up to
-  // max_step_tokens tokens are captured (longer prompt chunks launch directly: their GPU time
-  // dwarfs the issue time, and capturing a graph per prompt remainder would cost more than it
-  // saves; docs/cuda.md). A graph holds the
-  // addresses of these and of scratch.taps: growing any of them drops every step graph.
+  // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
+  // addresses of these and of scratch.taps: growing any of them drops every step graph. Only
+  // steps of up to max_step_tokens tokens are captured: longer prompt chunks launch directly
+  // (their GPU time dwarfs the issue time, and a graph per prompt remainder would cost more than
+  // it saves; docs/cuda.md).
   struct StepGraph {
     program::StepShape shape;  // sample_mode 0: logits out; else the sampled tokens out
     cudaGraphExec_t exec = nullptr;

@@ -49,15 +49,15 @@ struct StepOutput {
   std::vector<SampleResult> sampled_rows;
 };
 
+// The most tokens one chunk may hold on any executor (the CUDA kernels lay a chunk's tokens
+// along a grid dimension of at most 65535 blocks).
+inline constexpr int kMaxChunkTokens = 65535;
+
 // What a session's state is sized for (ModelOptions' max_context, max_step_tokens and
 // prefill_chunk_tokens). Steps of every row's logits (verify blocks) run in chunks of at most
 // max_step_tokens, so logits buffers hold that many rows; steps of the last row's logits only
 // (prompts) run in chunks of up to max_chunk_tokens(), which sizes the sliding rings (window +
 // max_chunk_tokens() - 1 slots) and the activations of one chunk.
-// The most tokens one chunk may hold on any executor (the CUDA kernels lay a chunk's tokens
-// along a grid dimension of at most 65535 blocks).
-inline constexpr int kMaxChunkTokens = 65535;
-
 struct StateLimits {
   std::int64_t max_context = 1;
   int max_step_tokens = 1;       // >= 1
