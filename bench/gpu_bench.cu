@@ -395,10 +395,12 @@ int run(const Args& args) {
   }
   std::vector<std::int32_t> prompt(args.context);
   for (auto& t : prompt) t = token(rng);
+  // Each chunk size in its own state; the largest's, prefilled, then serves the decode and verify
+  // steps at context `context` (and --profile's prefill chunk).
+  std::unique_ptr<exec::ExecutorState> state;
   for (int chunk : args.prefill_chunks) {
-    // The prompt's last row only, as Session::prefill runs it.
-    auto prefill_state = gpu.new_state({args.context, max_step, chunk});
-    exec::StepOptions options;
+    auto prefill_state = gpu.new_state({args.context + max_prefill_chunk + 16, max_step, chunk});
+    exec::StepOptions options;  // the prompt's last row only, as Session::prefill runs it
     options.max_chunk = chunk;
     std::vector<double> seconds;
     for (int i = 0; i <= args.prefill_runs; ++i) {
@@ -412,14 +414,7 @@ int run(const Args& args) {
     }
     out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s (median of %d runs)\n",
              args.context, chunk, args.context / median(seconds), args.prefill_runs);
-  }
-  // Decode and verify steps at context `context`, the prompt prefilled in chunks of the largest
-  // size (the state also serves --profile's prefill chunk).
-  auto state = gpu.new_state({args.context + max_prefill_chunk + 16, max_step, max_prefill_chunk});
-  {
-    exec::StepOptions options;
-    options.max_chunk = max_prefill_chunk;
-    gpu.run(*state, prompt, options);
+    if (chunk == max_prefill_chunk && !state) state = std::move(prefill_state);
   }
 
   out.line("%-10s %9s %9s %10s %9s %9s %9s %9s\n", "step", "ms", "tok/s", "GB needed", "GB/s",
