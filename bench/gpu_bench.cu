@@ -4,7 +4,10 @@
 // For each step shape: median step time, tokens/s, bytes the step must read (weights touched,
 // counting only the distinct experts the router chose, plus the KV cache), the read bandwidth
 // measured in the same run, their ratio (the roofline fraction), distinct experts, host time.
-// --profile adds a per-op breakdown from events around each kernel (direct launches).
+// --profile adds a per-op breakdown from events around each kernel (direct launches), of a
+// prefill chunk too. --prefill-chunk N[,N...] times the prefill of the --context-token prompt
+// in chunks of each size (ModelOptions::prefill_chunk_tokens; default its default), each in a
+// state sized for that chunk: one untimed run, then the median of --prefill-runs runs.
 // --no-pdl launches the kernels without programmatic dependent launch (for A/B runs).
 #include <cuda_runtime.h>
 
@@ -32,6 +35,7 @@
 #include "engine_probe.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
+#include "mimo/model.hpp"
 #include "mimo/sampler.hpp"
 #include "model/benchmark_config.hpp"
 #include "model/config_parse.hpp"
@@ -46,6 +50,8 @@ struct Args {
   std::string model_dir;
   bool synthetic = false;
   int layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
+  std::vector<int> prefill_chunks = {ModelOptions{}.prefill_chunk_tokens};
+  int prefill_runs = 3;
   bool profile = false;
   bool programmatic_launch = true;  // --no-pdl: plain stream order between kernels (A/B runs)
   std::string out;
@@ -57,13 +63,25 @@ struct Args {
   std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
 };
 
+// "16,64,256" -> {16, 64, 256}.
+std::vector<int> int_list(const std::string& text) {
+  std::vector<int> values;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t end = std::min(text.find(',', begin), text.size());
+    values.push_back(std::stoi(text.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  return values;
+}
+
 [[noreturn]] void usage() {
-  std::fprintf(
-      stderr,
-      "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-      "[--context C] [--verify B] [--steps S] [--profile] [--no-pdl] [--out FILE] "
-      "[--draft DIR [--generate N]] [--engine-probe] [--engine stream|persistent|persistent-paged "
-      "[--timeline FILE]]\n");
+  std::fprintf(stderr,
+               "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
+               "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
+               "[--prefill-runs R] [--profile] [--no-pdl] [--out FILE] "
+               "[--draft DIR [--generate N]] [--engine-probe] "
+               "[--engine stream|persistent|persistent-paged [--timeline FILE]]\n");
   std::exit(2);
 }
 
@@ -89,6 +107,10 @@ Args parse(int argc, char** argv) {
       a.verify = std::stoi(value());
     else if (k == "--steps")
       a.steps = std::stoi(value());
+    else if (k == "--prefill-chunk")
+      a.prefill_chunks = int_list(value());
+    else if (k == "--prefill-runs")
+      a.prefill_runs = std::stoi(value());
     else if (k == "--profile")
       a.profile = true;
     else if (k == "--no-pdl")
@@ -114,7 +136,12 @@ Args parse(int argc, char** argv) {
   if (a.synthetic == !a.model_dir.empty()) usage();
   if (!a.draft_dir.empty() && a.synthetic) usage();
   if (!a.timeline.empty() && !a.persistent) usage();
-  if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) usage();
+  if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1 ||
+      a.prefill_runs < 1 || a.prefill_chunks.empty())
+    usage();
+  for (int chunk : a.prefill_chunks) {
+    if (chunk < 1 || chunk > exec::kMaxChunkTokens) usage();
+  }
   return a;
 }
 
@@ -361,22 +388,38 @@ int run(const Args& args) {
                                             : "persistent engine (--engine persistent)");
 
   const int max_step = std::max(args.verify, 16);
-  auto state = gpu.new_state(args.context + max_step + 16, max_step);
+  const int max_prefill_chunk =
+      *std::max_element(args.prefill_chunks.begin(), args.prefill_chunks.end());
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> token(0, config.vocab_size - 1);
   {
-    auto warm = gpu.new_state(64, max_step);
+    auto warm = gpu.new_state({64, max_step});
     std::vector<std::int32_t> ids(16, 1);
     gpu.run(*warm, ids, exec::StepOptions{});
   }
   std::vector<std::int32_t> prompt(args.context);
   for (auto& t : prompt) t = token(rng);
-  const auto p0 = std::chrono::steady_clock::now();
-  gpu.run(*state, prompt, exec::StepOptions{});
-  const double prefill_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
-  out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s\n", args.context, max_step,
-           args.context / prefill_s);
+  // Each chunk size in its own state; the largest's, prefilled, then serves the decode and verify
+  // steps at context `context` (and --profile's prefill chunk).
+  std::unique_ptr<exec::ExecutorState> state;
+  for (int chunk : args.prefill_chunks) {
+    auto prefill_state = gpu.new_state({args.context + max_prefill_chunk + 16, max_step, chunk});
+    exec::StepOptions options;  // the prompt's last row only, as Session::prefill runs it
+    options.max_chunk = chunk;
+    std::vector<double> seconds;
+    for (int i = 0; i <= args.prefill_runs; ++i) {
+      prefill_state->truncate(0);
+      const auto p0 = std::chrono::steady_clock::now();
+      gpu.run(*prefill_state, prompt, options);
+      if (i > 0) {  // the first run plans the chunk shapes
+        seconds.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count());
+      }
+    }
+    out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s (median of %d runs)\n",
+             args.context, chunk, args.context / median(seconds), args.prefill_runs);
+    if (chunk == max_prefill_chunk && !state) state = std::move(prefill_state);
+  }
 
   out.line("%-10s %9s %9s %10s %9s %9s %9s %9s\n", "step", "ms", "tok/s", "GB needed", "GB/s",
            "roofline", "experts", "host us");
@@ -425,12 +468,14 @@ int run(const Args& args) {
   if (args.profile) {
     gpu.set_use_graphs(false);
     gpu.set_profiling(true);
-    for (int block : {1, args.verify}) {
+    for (int block : {1, args.verify, max_prefill_chunk}) {
       std::vector<std::int32_t> ids(block);
       for (auto& t : ids) t = token(rng);
       gpu.take_profile();
       const auto start = std::chrono::steady_clock::now();
-      gpu.run(*state, ids, exec::StepOptions{});
+      exec::StepOptions options;
+      options.max_chunk = block;  // one chunk (the prefill chunk: its last row's logits only)
+      gpu.run(*state, ids, options);
       const double ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();

@@ -244,7 +244,7 @@ int run(const Args& args) {
              total_b / 1e9);
   }
   const int max_step = std::max(args.verify, 16);
-  auto state = tp.new_state(args.context + max_step + 16, max_step);
+  auto state = tp.new_state({args.context + max_step + 16, max_step});
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> token(0, config.vocab_size - 1);
   std::vector<std::int32_t> prompt(args.context);

@@ -188,7 +188,9 @@ bool EngineRunner::build_op(const Op& op, const program::StepShape& shape, GpuSt
       if (a.a.num_kv_heads < 1 || a.a.num_heads % a.a.num_kv_heads != 0) return false;
       out.heads_per_kv = a.a.num_heads / a.a.num_kv_heads;
       const int team_floats = attention_team_floats(a.a.head_dim, a.a.v_head_dim);
-      return a.a.head_dim <= 256 && a.a.v_head_dim <= 256 &&
+      // Chunks longer than the partials hold go to the stream runner (launches of
+      // attention_tokens() each).
+      return n <= s.attention_tokens() && a.a.head_dim <= 256 && a.a.v_head_dim <= 256 &&
              team_floats * kTeamsOf128 <= kEngineSmemFloats &&
              a.segments <= kMaxAttentionKeySegments && op.tiling.count == a.a.num_kv_heads &&
              op.tiling.rows == out.heads_per_kv;

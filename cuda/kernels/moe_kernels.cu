@@ -20,7 +20,7 @@ using namespace launch;
 // Routers: warp w of a block routes tokens blockIdx.x * warps + w (route_kernel) or w, w + warps,
 // ... (route_group_kernel, one block, which then groups the step's slots by expert). smem: per
 // warp num_experts + 2 * n_group floats where groups limit the choice (router_warp_floats), then,
-// in route_group_kernel, the slots' experts and group_experts_tile's space.
+// in route_group_kernel, the slots' experts and weights and group_experts_tile's space.
 __host__ __device__ inline int router_warp_floats(const RouterShape& r) {
   return r.n_group > 1 && r.topk_group < r.n_group ? r.num_experts + 2 * r.n_group : 0;
 }
@@ -224,7 +224,7 @@ void group_experts(const int* experts, int n_tokens, int top_k, int num_experts,
     fail("group_experts", cat(n_tokens, " tokens, top ", top_k, " of ", num_experts, " experts"));
   const int n_slots = n_tokens * top_k;
   const int threads = std::max(32, (num_experts + 31) / 32 * 32);
-  const int smem = (num_experts + n_slots + 64) * sizeof(int);
+  const int smem = (num_experts + 64) * sizeof(int);  // whatever the slot count
   launch_kernel("group_experts", group_experts_kernel, 1, threads, smem, as_stream(stream), experts,
                 n_slots, num_experts, table);
 }
@@ -245,7 +245,7 @@ void route_and_group(const float* logits, const float* bias, int n_tokens, const
   const int warps = std::max(route_warps, (shape.num_experts + 31) / 32);
   const int n_slots = n_tokens * shape.top_k;
   const int smem =
-      (route_warps * warp_floats + 2 * n_slots + shape.num_experts + n_slots + 64) * sizeof(float);
+      (route_warps * warp_floats + 2 * n_slots + shape.num_experts + 64) * sizeof(float);
   launch_kernel("route_and_group", router_instance<RouteGroupKernel>(shape.num_experts), 1,
                 warps * kWarpSize, smem, as_stream(stream), logits, bias, n_tokens, route_warps,
                 shape, experts, weights, table);

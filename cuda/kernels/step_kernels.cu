@@ -23,9 +23,9 @@ __global__ void __launch_bounds__(kRowThreads)
     expert_rows_kernel(const Matrix* table, int rows, const float* x, const int* experts, int top_k,
                        float* out) {
   follow_previous_kernel();
-  const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
+  const int row = blockIdx.y * kRowWarps + threadIdx.x / kWarpSize;
   if (row >= rows) return;  // warp-uniform
-  const int slot = blockIdx.y;
+  const int slot = blockIdx.x;
   const Matrix m = table[experts[slot]];
   float acc[1];
   row_dot<1>(m, row, x + static_cast<std::size_t>(slot / top_k) * m.cols, m.cols, 1, acc);
@@ -37,9 +37,9 @@ __global__ void __launch_bounds__(kRowThreads)
     expert_down_rows_kernel(const Matrix* table, int rows, int cols, const float* act,
                             const int* experts, const float* weights, int top_k, float* y) {
   follow_previous_kernel();
-  const int row = blockIdx.x * kRowWarps + threadIdx.x / kWarpSize;
+  const int row = blockIdx.y * kRowWarps + threadIdx.x / kWarpSize;
   if (row >= rows) return;
-  const int t = blockIdx.y;
+  const int t = blockIdx.x;
   float total = 0.0f;
   for (int k = 0; k < top_k; ++k) {
     const int slot = t * top_k + k;
@@ -121,8 +121,9 @@ void expert_rows(const Matrix* table, int rows, const float* x, const int* exper
   if (!(rows > 0 && n_tokens > 0 && top_k > 0)) {
     throw Error(ErrorCode::kInvalidArgument, "cuda::expert_rows: empty step or matrix");
   }
+  // Slots along x (a long prefill chunk has more than grid.y's 65535), row blocks along y.
   launch_kernel("expert_rows", expert_rows_kernel<Matrix>,
-                dim3(blocks_for(rows, kRowWarps), n_tokens * top_k), kRowThreads, 0,
+                dim3(n_tokens * top_k, blocks_for(rows, kRowWarps)), kRowThreads, 0,
                 as_stream(stream), table, rows, x, experts, top_k, out);
 }
 
@@ -133,7 +134,7 @@ void expert_down_rows(const Matrix* table, int rows, int cols, const float* act,
     throw Error(ErrorCode::kInvalidArgument, "cuda::expert_down_rows: empty step or matrix");
   }
   launch_kernel("expert_down_rows", expert_down_rows_kernel<Matrix>,
-                dim3(blocks_for(rows, kRowWarps), n_tokens), kRowThreads, 0, as_stream(stream),
+                dim3(n_tokens, blocks_for(rows, kRowWarps)), kRowThreads, 0, as_stream(stream),
                 table, rows, cols, act, experts, weights, top_k, y);
 }
 

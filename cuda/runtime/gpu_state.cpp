@@ -9,6 +9,7 @@
 
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/ops.hpp"
+#include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
@@ -44,17 +45,16 @@ std::uint64_t next_buffers_id() {
 }
 }  // namespace
 
-GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens)
-    : config_(config),
-      max_context_(max_context),
-      max_step_tokens_(max_step_tokens),
-      buffers_id_(next_buffers_id()) {
-  if (max_context < 1 || max_step_tokens < 1 || max_context > std::numeric_limits<int>::max() / 2) {
+GpuState::GpuState(const model::ModelConfig& config, const exec::StateLimits& limits)
+    : config_(config), limits_(limits), buffers_id_(next_buffers_id()) {
+  exec::validate_limits(limits, "GPU state");
+  const std::int64_t max_context = limits.max_context;
+  const int max_chunk = limits.max_chunk_tokens(), max_step = limits.max_step_tokens;
+  if (max_context > std::numeric_limits<int>::max() / 2) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("GPU KV cache: max_context {} and max_step_tokens {} must be >= 1 "
-                            "(and the context below 2^30)",
-                            max_context, max_step_tokens));
+                fmt::format("GPU state: max_context is {}, expected below 2^30", max_context));
   }
+  attention_tokens_ = std::min(max_chunk, std::max(max_step, kAttentionLaunchTokens));
   window_ = config.sliding_window;
   const model::AttentionSpec& full = config.full;
   const model::AttentionSpec& sliding = config.sliding;
@@ -71,9 +71,9 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("GPU KV cache: sliding layers with sliding_window {}", window_));
     }
-    ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_step_tokens - 1);
+    ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_chunk - 1);
   }
-  positions_ = model::KvPositions(window_, ring_capacity_, max_step_tokens);
+  positions_ = model::KvPositions(window_, ring_capacity_, max_chunk);
   const std::int64_t full_k = std::int64_t{full.num_kv_heads} * full.head_dim;
   const std::int64_t full_v = std::int64_t{full.num_kv_heads} * full.v_head_dim;
   ring_k_width_ = sliding.num_kv_heads * sliding.head_dim;
@@ -101,7 +101,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
     caches_.push_back(view);
   }
 
-  const std::int64_t s = max_step_tokens, hidden = config.hidden_size;
+  const std::int64_t s = max_chunk, hidden = config.hidden_size;
   const auto widest = [&](auto field) {
     return std::max<std::int64_t>(std::int64_t{full.num_heads} * (full.*field),
                                   std::int64_t{sliding.num_heads} * (sliding.*field));
@@ -126,7 +126,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   scratch.gate = floats(mlp_width);
   scratch.up = floats(mlp_width);
   scratch.act = floats(mlp_width);
-  scratch.logits = floats(s * config.vocab_size);
+  scratch.logits = floats(std::int64_t{max_step} * config.vocab_size);
   scratch.expert_groups = DeviceBuffer(expert_group_table_ints(slots) * sizeof(int));
   scratch.expert_partial = floats(slots * hidden);
   int max_segments = 1;
@@ -135,7 +135,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   const int max_heads = std::max(full.num_heads, sliding.num_heads);
   const int max_v = std::max(full.v_head_dim, sliding.v_head_dim);
   scratch.attention_partial = floats(static_cast<std::int64_t>(
-      attention_partial_floats(max_step_tokens, max_heads, max_v, max_segments)));
+      attention_partial_floats(attention_tokens_, max_heads, max_v, max_segments)));
   // Split rows: the normed hidden rows, the attention heads (the o projection's input), the
   // experts' activations.
   scratch.split_values = std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
@@ -144,7 +144,7 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
   scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_inv = floats(scratch.split_rows);
-  const std::size_t counters = attention_arrival_counters(max_step_tokens, max_heads);
+  const std::size_t counters = attention_arrival_counters(attention_tokens_, max_heads);
   scratch.arrivals = DeviceBuffer(counters * sizeof(unsigned));
   check(cudaMemset(scratch.arrivals.get(), 0, counters * sizeof(unsigned)),
         "zeroing the attention's arrival counters");
@@ -155,13 +155,14 @@ GpuState::GpuState(const model::ModelConfig& config, std::int64_t max_context, i
 }
 
 std::pair<int*, float*> GpuState::routes(int moe_index) {
-  const std::size_t first = std::size_t(moe_index) * max_step_tokens_ * config_.num_experts_per_tok;
+  const std::size_t first =
+      std::size_t(moe_index) * limits_.max_chunk_tokens() * config_.num_experts_per_tok;
   return {scratch.experts.as<int>() + first, scratch.expert_weights.as<float>() + first};
 }
 
 std::vector<std::vector<int>> GpuState::chosen_experts(int n_tokens) const {
   const int top_k = config_.num_experts_per_tok;
-  const std::size_t slots = std::size_t(max_step_tokens_) * top_k;
+  const std::size_t slots = std::size_t(limits_.max_chunk_tokens()) * top_k;
   std::vector<std::vector<int>> out;
   for (const model::LayerSpec& l : config_.layers) {
     if (l.mlp != model::MlpKind::kMoe) continue;
@@ -193,7 +194,7 @@ void GpuState::drop_step_graphs() {
 }
 
 std::unique_ptr<exec::ExecutorState> GpuState::clone() const {
-  auto copy = std::make_unique<GpuState>(config_, max_context_, max_step_tokens_);
+  auto copy = std::make_unique<GpuState>(config_, limits_);
   const auto copy_buffer = [](const DeviceBuffer& from, const DeviceBuffer& to) {
     if (from.bytes() == 0) return;
     check(cudaMemcpy(to.get(), from.get(), from.bytes(), cudaMemcpyDeviceToDevice),

@@ -1,6 +1,9 @@
 // A session's state on the GPU: the device KV caches of every layer, the scratch activations of
 // one step, pinned host staging and the captured step graphs. Position bookkeeping follows
 // cpu::KvCache exactly (length, ring floor, which rewinds are exact); see lib/cpu/kv_cache.hpp.
+// Sized by exec::StateLimits: rings and activations for chunks of max_chunk_tokens() (a prompt's
+// chunks), logits rows, samplers and the step graphs' host side for max_step_tokens (the most
+// rows a step returns: a verify block).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -41,9 +44,14 @@ class PinnedBuffer {
   std::size_t bytes_ = 0;
 };
 
+// Tokens one launch of the segmented attention takes when chunks are longer (at least
+// max_step_tokens): partials of 32 tokens are ~34 MB at the benchmark geometry. Chosen for
+// memory, not measured; the prefill attention kernel of issue 20 will replace this path.
+inline constexpr int kAttentionLaunchTokens = 32;
+
 class GpuState final : public exec::ExecutorState {
  public:
-  GpuState(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
+  GpuState(const model::ModelConfig& config, const exec::StateLimits& limits);
   ~GpuState() override;
 
   std::int64_t length() const override { return positions_.length(); }
@@ -53,8 +61,15 @@ class GpuState final : public exec::ExecutorState {
   void truncate(std::int64_t new_length) override { positions_.truncate(new_length); }
   std::unique_ptr<exec::ExecutorState> clone() const override;
 
-  std::int64_t max_context() const override { return max_context_; }
-  int max_step_tokens() const override { return max_step_tokens_; }
+  std::int64_t max_context() const override { return limits_.max_context; }
+  int max_step_tokens() const override { return limits_.max_step_tokens; }
+  int max_chunk_tokens() const override { return limits_.max_chunk_tokens(); }
+  const exec::StateLimits& limits() const { return limits_; }
+  // The most tokens one launch of the segmented attention takes (its partials and arrival
+  // counters are sized for this many): StreamRunner runs a longer chunk's attention in blocks
+  // of this many tokens, which changes no bit (a token's attention does not depend on the
+  // others'), and bounds the partials' memory (about 1 MB a token at the benchmark geometry).
+  int attention_tokens() const { return attention_tokens_; }
   // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
   void commit(int n) { positions_.commit(n); }
   void restore(std::int64_t length, std::int64_t ring_floor) {
@@ -73,7 +88,8 @@ class GpuState final : public exec::ExecutorState {
   float* undo_k() const { return undo_k_.as<float>(); }
   float* undo_v() const { return undo_v_.as<float>(); }
 
-  // Scratch of one step of up to max_step_tokens tokens.
+  // Scratch of one chunk of up to max_chunk_tokens() tokens; `logits` holds max_step_tokens rows
+  // (a last-row-only chunk writes row 0), `attention_partial` attention_tokens() tokens.
   struct Scratch {
     DeviceBuffer x, h, delta, q, k, v, heads, router_logits, experts, expert_weights;
     DeviceBuffer gate, up, act, logits, tokens, positions, taps;
@@ -94,7 +110,7 @@ class GpuState final : public exec::ExecutorState {
   // graph stays valid for every position).
   int attention_key_segments(int layer) const;
   // The routes of the `moe_index`-th MoE layer in scratch: chosen experts and their weights,
-  // [max_step_tokens, top_k] each (every MoE layer keeps its own: read after the step).
+  // [max_chunk_tokens(), top_k] each (every MoE layer keeps its own: read after the step).
   std::pair<int*, float*> routes(int moe_index);
   // The experts every MoE layer chose for the first n_tokens tokens of the last step (waits).
   std::vector<std::vector<int>> chosen_experts(int n_tokens) const;
@@ -108,7 +124,10 @@ class GpuState final : public exec::ExecutorState {
   // Captured single-chunk steps (decode, verify blocks, short prompts), one per shape
   // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
   // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
-  // addresses of these and of scratch.taps: growing any of them drops every step graph.
+  // addresses of these and of scratch.taps: growing any of them drops every step graph. Only
+  // steps of up to max_step_tokens tokens are captured: longer prompt chunks launch directly
+  // (their GPU time dwarfs the issue time, and a graph per prompt remainder would cost more than
+  // it saves; docs/cuda.md).
   struct StepGraph {
     program::StepShape shape;  // sample_mode 0: logits out; else the sampled tokens out
     cudaGraphExec_t exec = nullptr;
@@ -129,8 +148,8 @@ class GpuState final : public exec::ExecutorState {
 
  private:
   const model::ModelConfig& config_;
-  std::int64_t max_context_;
-  int max_step_tokens_;
+  exec::StateLimits limits_;
+  int attention_tokens_ = 1;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;
   model::KvPositions positions_;

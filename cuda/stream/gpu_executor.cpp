@@ -345,9 +345,8 @@ GpuExecutor::~GpuExecutor() {
   cudaStreamDestroy(backend_->stream);
 }
 
-std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(std::int64_t max_context,
-                                                            int max_step_tokens) const {
-  return std::make_unique<GpuState>(backend_->config, max_context, max_step_tokens);
+std::unique_ptr<exec::ExecutorState> GpuExecutor::new_state(const exec::StateLimits& limits) const {
+  return std::make_unique<GpuState>(backend_->config, limits);
 }
 
 exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
@@ -362,6 +361,8 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   exec::throw_if_cancelled(options);
   backend_->last = StepStats{};
   backend_->last.tokens = static_cast<int>(tokens.size());
+  // Graphs for steps of up to max_step_tokens (decode, verify blocks, short prompts); longer
+  // prompts launch their chunks directly (GpuState: step graphs).
   if (backend_->use_graphs && backend_->cancel_after_chunks < 0) {
     const auto n = static_cast<std::int64_t>(tokens.size());
     if (n <= s->max_step_tokens() && (options.max_chunk <= 0 || n <= options.max_chunk)) {

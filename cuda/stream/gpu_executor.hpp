@@ -1,9 +1,10 @@
 // The CUDA executor: each chunk's step program (lib/program) issued by StreamRunner as one
 // kernel per op on one stream, over weights uploaded once in their stored precision
 // (DeviceModel) and per-session device KV caches (full layers linear, sliding layers a ring of
-// window + max_step_tokens - 1 slots, the same rules as cpu::KvCache). A step that fits one
-// chunk is captured into a CUDA graph per step shape on first use and replayed; token ids and
-// positions are read from device memory, and nothing synchronises with the host inside a step.
+// window + max_chunk_tokens - 1 slots, the same rules as cpu::KvCache). A step of up to
+// max_step_tokens tokens (decode, a verify block, a short prompt) is captured into a CUDA graph
+// per step shape on first use and replayed; longer prompts launch their chunks directly; token ids
+// and positions are read from device memory, and nothing synchronises with the host inside a step.
 // No CUDA types in this header.
 #pragma once
 
@@ -37,8 +38,7 @@ class GpuExecutor final : public exec::Executor {
   GpuExecutor(const model::ModelConfig& config, std::unique_ptr<DeviceModel> model);
   ~GpuExecutor() override;
 
-  std::unique_ptr<exec::ExecutorState> new_state(std::int64_t max_context,
-                                                 int max_step_tokens) const override;
+  std::unique_ptr<exec::ExecutorState> new_state(const exec::StateLimits& limits) const override;
   exec::StepOutput run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
                        const exec::StepOptions& options) const override;
   std::string device_name() const override;

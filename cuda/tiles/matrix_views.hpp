@@ -105,7 +105,7 @@ struct AttentionShape {
 // One layer's KV cache in float32: the token at position p lives in slot p % capacity.
 // k: [capacity, num_kv_heads, head_dim], v: [capacity, num_kv_heads, v_head_dim] (v already
 // multiplied by the value scale). Full layers: capacity >= the context; sliding layers: a ring
-// of at least window + max_step_tokens - 1 slots.
+// of at least window + max_chunk_tokens - 1 slots (the largest chunk a step appends).
 struct KvCacheView {
   float* k = nullptr;
   float* v = nullptr;

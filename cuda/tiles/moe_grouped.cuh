@@ -22,20 +22,21 @@ namespace mimo::cuda::tiles {
 //   [2 + 2 n_slots, 2 + 3 n_slots) members: slots of group 0 ascending, then group 1, ...
 // (cuda/kernels/ops.hpp: expert_group_table_ints gives its size.)
 
-// Builds the group table from experts[0..n_slots) (ids outside [0, count) are dropped). One
-// block of up to 1024 threads; count <= blockDim.x. smem: count + n_slots + 64 ints.
+// Builds the group table from experts[0..n_slots) (global or shared memory; ids outside
+// [0, count) are dropped). One block of up to 1024 threads; count <= blockDim.x. smem: count + 64
+// ints, whatever the number of slots (a prefill chunk of 4096 tokens has 32768 slots at top-8).
+// The member lists are written by one warp walking the slots 32 at a time, so their order (slot
+// order within each group) costs n_slots / 32 steps rather than a scan per slot.
 __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slots, int count,
                                                    int* table, int* smem) {
-  int* s_count = smem;             // [count]: members, then the group's first member index
-  int* s_slot = smem + count;      // [n_slots]: experts
-  int* s_warp = s_slot + n_slots;  // [64]: warp totals of the two scans
+  int* s_count = smem;         // [count]: members, then the group's next free member index
+  int* s_warp = smem + count;  // [64]: warp totals of the two scans
   const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
   const int warps = blockDim.x / kWarpSize;
   for (int e = tid; e < count; e += blockDim.x) s_count[e] = 0;
   __syncthreads();
   for (int s = tid; s < n_slots; s += blockDim.x) {
     const int e = experts[s];
-    s_slot[s] = e;
     if (e >= 0 && e < count) atomicAdd(&s_count[e], 1);
   }
   __syncthreads();
@@ -82,12 +83,22 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
   __syncthreads();  // every thread has read s_count
   if (tid < count) s_count[tid] = first_member;
   __syncthreads();
-  for (int s = tid; s < n_slots; s += blockDim.x) {
-    const int e = s_slot[s];
-    if (e < 0 || e >= count) continue;
-    int rank = 0;
-    for (int j = 0; j < s; ++j) rank += s_slot[j] == e;
-    member[s_count[e] + rank] = s;
+  if (warp != 0) return;  // no block barriers follow
+  // Lanes of one expert take consecutive places in lane (= slot) order; the expert's lowest lane
+  // then moves its next free place past them.
+  for (int base = 0; base < n_slots; base += kWarpSize) {
+    const int s = base + lane;
+    const int e = s < n_slots ? experts[s] : -1;
+    const bool valid = e >= 0 && e < count;
+    const unsigned peers = __match_any_sync(0xffffffffu, valid ? e : -1);
+    const int before = __popc(peers & ((1u << lane) - 1u));
+    const int place = valid ? s_count[e] + before : 0;
+    __syncwarp();  // every lane has read its expert's next place
+    if (valid) {
+      member[place] = s;
+      if (before == 0) s_count[e] += __popc(peers);
+    }
+    __syncwarp();
   }
 }
 

@@ -344,14 +344,14 @@ TensorParallelExecutor::~TensorParallelExecutor() {
   }
 }
 
-std::unique_ptr<exec::ExecutorState> TensorParallelExecutor::new_state(std::int64_t max_context,
-                                                                       int max_step_tokens) const {
+std::unique_ptr<exec::ExecutorState> TensorParallelExecutor::new_state(
+    const exec::StateLimits& limits) const {
   const DeviceGuard guard;
   auto state = std::make_unique<TpState>();
   for (auto& rank : group_->ranks) {
     check(cudaSetDevice(rank->device), "cudaSetDevice");
     state->devices.push_back(rank->device);
-    state->ranks.push_back(std::make_unique<GpuState>(rank->config, max_context, max_step_tokens));
+    state->ranks.push_back(std::make_unique<GpuState>(rank->config, limits));
   }
   return state;
 }

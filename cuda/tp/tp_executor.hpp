@@ -47,8 +47,7 @@ class TensorParallelExecutor final : public exec::Executor {
                          std::uint64_t seed);
   ~TensorParallelExecutor() override;
 
-  std::unique_ptr<exec::ExecutorState> new_state(std::int64_t max_context,
-                                                 int max_step_tokens) const override;
+  std::unique_ptr<exec::ExecutorState> new_state(const exec::StateLimits& limits) const override;
   exec::StepOutput run(exec::ExecutorState& state, std::span<const std::int32_t> tokens,
                        const exec::StepOptions& options) const override;
   std::string device_name() const override;

@@ -32,6 +32,7 @@ class TpState final : public exec::ExecutorState {
   std::int64_t length() const override { return ranks.front()->length(); }
   std::int64_t max_context() const override { return ranks.front()->max_context(); }
   int max_step_tokens() const override { return ranks.front()->max_step_tokens(); }
+  int max_chunk_tokens() const override { return ranks.front()->max_chunk_tokens(); }
   bool can_truncate(std::int64_t n) const override { return ranks.front()->can_truncate(n); }
   void truncate(std::int64_t n) override;
   std::unique_ptr<exec::ExecutorState> clone() const override;

@@ -27,7 +27,17 @@ struct ModelOptions {
   int num_threads = 0;                    // CPU worker threads; 0 = all hardware threads
   std::uint64_t memory_budget_bytes = 0;  // 0 = no limit; load fails cleanly if weights exceed it
   std::int64_t max_context = 4096;        // KV capacity per session, in tokens
-  int max_step_tokens = 16;               // largest multi-token step (prefill chunk / verify block)
+  // Largest step whose every row's logits are returned: a speculative verify block (and
+  // Session::score's chunks). Logits buffers on the device hold this many rows.
+  int max_step_tokens = 16;
+  // Tokens per chunk of a prompt (Session::prefill, and the pending tokens of generate): a
+  // prompt runs in chunks of this many tokens, only the last chunk's last row producing logits,
+  // and Session::cancel is honoured between chunks (and layers). Larger chunks read each weight
+  // once for more tokens; they cost memory per session: the sliding layers' KV rings hold
+  // sliding_window + max(max_step_tokens, prefill_chunk_tokens) - 1 positions and the step
+  // scratch one chunk's activations. Chunking never changes the result beyond float rounding.
+  // Default 256, to be chosen by measurement (docs/performance.md).
+  int prefill_chunk_tokens = 256;
   // Device::kCuda with num_devices > 1: tensor / expert parallel over CUDA devices 0..N-1 of
   // this process (docs/parallel.md); needs a libmimo built with MIMO_WITH_NCCL.
   int num_devices = 1;

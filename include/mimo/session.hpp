@@ -85,7 +85,8 @@ class MIMO_API Session {
   Session& operator=(const Session&) = delete;
 
   // Appends tokens to the context and runs them through the model (in chunks of the model's
-  // max_step_tokens), leaving the logits of the last one in logits(). Throws mimo::Error:
+  // prefill_chunk_tokens, cancel() honoured between them), leaving the logits of the last one in
+  // logits(). Throws mimo::Error:
   // kInvalidArgument for an empty list or an id outside the vocabulary, kOutOfRange when the
   // context would overflow, kCancelled when cancel() interrupted it (context unchanged).
   void prefill(const std::vector<std::int32_t>& tokens);
@@ -95,9 +96,10 @@ class MIMO_API Session {
   // context position) when they contain NaN or infinity.
   const std::vector<float>& logits();
 
-  // Runs `tokens` and returns the logits of every one of them, [tokens.size() * vocab]
-  // (row-major). The tokens stay in the context. Throws kNonFinite naming the context position
-  // of the first row with a NaN or infinity (the tokens stay in the context then too).
+  // Runs `tokens` (in chunks of the model's max_step_tokens) and returns the logits of every one
+  // of them, [tokens.size() * vocab] (row-major). The tokens stay in the context. Throws kNonFinite
+  // naming the context position of the first row with a NaN or infinity (the tokens stay in the
+  // context then too).
   std::vector<float> score(const std::vector<std::int32_t>& tokens);
 
   // Samples one token from logits(), appends it to the context and runs it through the model.

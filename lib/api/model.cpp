@@ -44,10 +44,15 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
         ErrorCode::kInvalidArgument,
         fmt::format("ModelOptions.max_context must be positive, got {}", options.max_context));
   }
-  if (options.max_step_tokens <= 0) {
+  if (options.max_step_tokens <= 0 || options.max_step_tokens > exec::kMaxChunkTokens) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("ModelOptions.max_step_tokens must be positive, got {}",
-                            options.max_step_tokens));
+                fmt::format("ModelOptions.max_step_tokens must be in [1, {}], got {}",
+                            exec::kMaxChunkTokens, options.max_step_tokens));
+  }
+  if (options.prefill_chunk_tokens <= 0 || options.prefill_chunk_tokens > exec::kMaxChunkTokens) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("ModelOptions.prefill_chunk_tokens must be in [1, {}], got {}",
+                            exec::kMaxChunkTokens, options.prefill_chunk_tokens));
   }
   if (options.num_devices < 1 || (options.num_devices > 1 && options.device != Device::kCuda)) {
     throw Error(ErrorCode::kInvalidArgument,

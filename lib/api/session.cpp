@@ -23,7 +23,8 @@ double seconds_since(Clock::time_point start) {
 
 std::unique_ptr<Session::Impl> Session::Impl::create(std::shared_ptr<const Model> model) {
   const Model::Impl& m = model->impl();
-  auto state = m.executor->new_state(m.options.max_context, m.options.max_step_tokens);
+  auto state = m.executor->new_state(
+      {m.options.max_context, m.options.max_step_tokens, m.options.prefill_chunk_tokens});
   return std::make_unique<Impl>(std::move(model), std::move(state));
 }
 
@@ -52,7 +53,8 @@ exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_to
   options.sample = sample;
   options.sample_rows = sample_rows;
   options.cancel = cancellation.flag();
-  options.max_chunk = m->options.max_step_tokens;
+  // max_chunk stays 0: the state's bounds, chunks of max_step_tokens when every row's logits
+  // are wanted, of max(max_step_tokens, prefill_chunk_tokens) otherwise (a prompt).
   try {
     return m->executor->run(*state, new_tokens, options);
   } catch (const Error& e) {

@@ -9,12 +9,12 @@
 
 namespace mimo::cpu {
 
-KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens)
-    : max_context_(max_context), max_step_tokens_(max_step_tokens) {
-  if (max_context < 1 || max_step_tokens < 1) {
+KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int max_chunk_tokens)
+    : max_context_(max_context), max_chunk_tokens_(max_chunk_tokens) {
+  if (max_context < 1 || max_chunk_tokens < 1) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("KV cache: max_context {} and max_step_tokens {} must be >= 1",
-                            max_context, max_step_tokens));
+                fmt::format("KV cache: max_context {} and max_chunk_tokens {} must be >= 1",
+                            max_context, max_chunk_tokens));
   }
   window_ = config.sliding_window;
   layers_.resize(config.num_layers);
@@ -30,22 +30,22 @@ KvCache::KvCache(const model::ModelConfig& config, std::int64_t max_context, int
         throw Error(ErrorCode::kInvalidArgument,
                     fmt::format("KV cache: sliding layer {} with sliding_window {}", l, window_));
       }
-      ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_step_tokens - 1);
+      ring_capacity_ = std::min<std::int64_t>(max_context, window_ + max_chunk_tokens - 1);
       layer.capacity = ring_capacity_;
       layer.keys.resize(layer.capacity * layer.kv_heads * layer.head_dim);
       layer.values.resize(layer.capacity * layer.kv_heads * layer.v_head_dim);
     }
   }
-  positions_ = model::KvPositions(window_, ring_capacity_, max_step_tokens);
+  positions_ = model::KvPositions(window_, ring_capacity_, max_chunk_tokens);
 }
 
 void KvCache::reserve_step(int n) {
   const std::int64_t needed = length() + n;
-  if (n > max_step_tokens_ || needed > max_context_) {
+  if (n > max_chunk_tokens_ || needed > max_context_) {
     throw Error(ErrorCode::kInternal,
-                fmt::format("KV cache: step of {} tokens at {} exceeds limits ({} per step, {} "
+                fmt::format("KV cache: step of {} tokens at {} exceeds limits ({} per chunk, {} "
                             "total)",
-                            n, length(), max_step_tokens_, max_context_));
+                            n, length(), max_chunk_tokens_, max_context_));
   }
   for (Layer& layer : layers_) {
     if (layer.ring || layer.capacity >= needed) continue;

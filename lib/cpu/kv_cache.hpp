@@ -2,17 +2,18 @@
 //
 // Full-attention layers keep every position (a linear array grown on demand up to
 // max_context). Sliding layers keep a RING of
-//     capacity = min(max_context, window + max_step_tokens - 1)
-// slots, position p at slot p % capacity. Why that size: a step writes the keys of its T
-// (<= max_step_tokens) tokens before its queries read; the first query, at position L, needs
+//     capacity = min(max_context, window + max_chunk_tokens - 1)
+// slots, position p at slot p % capacity (max_chunk_tokens: the largest chunk of any step, a
+// verify block or a prompt's chunk). Why that size: a step writes the keys of its T
+// (<= max_chunk_tokens) tokens before its queries read; the first query, at position L, needs
 // keys L-window+1 .. L, and the last key written, L+T-1, lands on the slot of position
 // L+T-1-capacity, which must be older than L-window+1: capacity >= window + T - 1.
 //
 // Rewinding (truncate) keeps the keys below the new length; the next query at position n then
 // needs n-window+1 .. n-1. A ring drops position p once p + capacity has been written, so a
-// rewind of up to max_step_tokens tokens below the highest position ever written is always
+// rewind of up to max_chunk_tokens tokens below the highest position ever written is always
 // exact (that covers rejecting a whole speculative verify step). Going further back throws
-// kInvalidArgument when a needed key is gone; when max_context <= window + max_step_tokens - 1
+// kInvalidArgument when a needed key is gone; when max_context <= window + max_chunk_tokens - 1
 // the ring never wraps and every rewind is exact.
 #pragma once
 
@@ -27,13 +28,13 @@ namespace mimo::cpu {
 
 class KvCache {
  public:
-  // max_context: positions the cache can hold; max_step_tokens: most tokens one forward chunk
-  // may append (the verify block / prefill chunk size). Both >= 1.
-  KvCache(const model::ModelConfig& config, std::int64_t max_context, int max_step_tokens);
+  // max_context: positions the cache can hold; max_chunk_tokens: most tokens one forward chunk
+  // may append (the larger of the verify block and the prefill chunk). Both >= 1.
+  KvCache(const model::ModelConfig& config, std::int64_t max_context, int max_chunk_tokens);
 
   std::int64_t length() const { return positions_.length(); }  // tokens stored = next position
   std::int64_t max_context() const { return max_context_; }
-  int max_step_tokens() const { return max_step_tokens_; }
+  int max_chunk_tokens() const { return max_chunk_tokens_; }
   int num_layers() const { return static_cast<int>(layers_.size()); }
 
   // Whether truncate(new_length) can be honoured exactly.
@@ -43,7 +44,7 @@ class KvCache {
   void truncate(std::int64_t new_length) { positions_.truncate(new_length); }
 
   // --- used by the forward ---
-  // Makes room for positions [length, length + n) (n <= max_step_tokens, within max_context).
+  // Makes room for positions [length, length + n) (n <= max_chunk_tokens, within max_context).
   void reserve_step(int n);
   // Storage of position `pos` in `layer`: [kv_heads, head_dim] keys, [kv_heads, v_head_dim]
   // values. Writing a sliding layer overwrites position pos - capacity.
@@ -74,7 +75,7 @@ class KvCache {
   };
 
   std::int64_t max_context_;
-  int max_step_tokens_;
+  int max_chunk_tokens_;
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;  // 0 when there is no sliding layer
   model::KvPositions positions_;

@@ -12,16 +12,18 @@ namespace {
 
 class CpuState final : public ExecutorState {
  public:
-  explicit CpuState(cpu::KvCache cache) : cache(std::move(cache)) {}
+  CpuState(cpu::KvCache cache, int max_step) : cache(std::move(cache)), max_step(max_step) {}
   std::int64_t length() const override { return cache.length(); }
   std::int64_t max_context() const override { return cache.max_context(); }
-  int max_step_tokens() const override { return cache.max_step_tokens(); }
+  int max_step_tokens() const override { return max_step; }
+  int max_chunk_tokens() const override { return cache.max_chunk_tokens(); }
   bool can_truncate(std::int64_t n) const override { return cache.can_truncate(n); }
   void truncate(std::int64_t n) override { cache.truncate(n); }
   std::unique_ptr<ExecutorState> clone() const override {
-    return std::make_unique<CpuState>(cache);
+    return std::make_unique<CpuState>(cache, max_step);
   }
   cpu::KvCache cache;
+  int max_step;
 };
 
 const model::ModelWeights& checked(const model::ModelConfig& config,
@@ -40,9 +42,10 @@ CpuExecutor::CpuExecutor(const model::ModelConfig& config, const model::ModelWei
       runner_(model_, *pool_),
       programs_(config) {}
 
-std::unique_ptr<ExecutorState> CpuExecutor::new_state(std::int64_t max_context,
-                                                      int max_step_tokens) const {
-  return std::make_unique<CpuState>(cpu::KvCache(config_, max_context, max_step_tokens));
+std::unique_ptr<ExecutorState> CpuExecutor::new_state(const StateLimits& limits) const {
+  validate_limits(limits, "CpuExecutor state");
+  return std::make_unique<CpuState>(
+      cpu::KvCache(config_, limits.max_context, limits.max_chunk_tokens()), limits.max_step_tokens);
 }
 
 StepOutput CpuExecutor::run(ExecutorState& state, std::span<const std::int32_t> tokens,

@@ -20,8 +20,7 @@ class CpuExecutor final : public Executor {
   // (check_weights). num_threads <= 0: every hardware thread.
   CpuExecutor(const model::ModelConfig& config, const model::ModelWeights& weights,
               int num_threads);
-  std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,
-                                           int max_step_tokens) const override;
+  std::unique_ptr<ExecutorState> new_state(const StateLimits& limits) const override;
   StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                  const StepOptions& options) const override;
   std::string device_name() const override;

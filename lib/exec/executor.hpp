@@ -24,7 +24,8 @@ struct StepOptions {
   // Checked between layers and chunks; when set the call throws mimo::Error(kCancelled) and
   // leaves the state exactly as it was before the call.
   const std::atomic<bool>* cancel = nullptr;
-  // Tokens per chunk (<= 0 or larger than the state's max_step_tokens: max_step_tokens).
+  // Tokens per chunk (<= 0 or larger than the state's bound: the bound, which is the state's
+  // max_chunk_tokens, or its max_step_tokens for all_logits steps).
   int max_chunk = 0;
   // Also sample the next token from the last row's logits on the executor's device, when it can
   // (can_sample()) and all_logits is off. Executors that cannot ignore it.
@@ -48,13 +49,34 @@ struct StepOutput {
   std::vector<SampleResult> sampled_rows;
 };
 
+// The most tokens one chunk may hold on any executor (the CUDA kernels lay a chunk's tokens
+// along a grid dimension of at most 65535 blocks).
+inline constexpr int kMaxChunkTokens = 65535;
+
+// What a session's state is sized for (ModelOptions' max_context, max_step_tokens and
+// prefill_chunk_tokens). Steps of every row's logits (verify blocks) run in chunks of at most
+// max_step_tokens, so logits buffers hold that many rows; steps of the last row's logits only
+// (prompts) run in chunks of up to max_chunk_tokens(), which sizes the sliding rings (window +
+// max_chunk_tokens() - 1 slots) and the activations of one chunk.
+struct StateLimits {
+  std::int64_t max_context = 1;
+  int max_step_tokens = 1;       // >= 1
+  int prefill_chunk_tokens = 0;  // 0: max_step_tokens
+  int max_chunk_tokens() const {
+    return prefill_chunk_tokens > max_step_tokens ? prefill_chunk_tokens : max_step_tokens;
+  }
+};
+
 // Per-session state of an executor: its KV caches and position.
 class ExecutorState {
  public:
   virtual ~ExecutorState() = default;
   virtual std::int64_t length() const = 0;  // tokens stored = the next position
   virtual std::int64_t max_context() const = 0;
-  virtual int max_step_tokens() const = 0;  // most tokens one chunk of a step may append
+  // Most tokens of one chunk whose every row returns logits (StepOptions::all_logits).
+  virtual int max_step_tokens() const = 0;
+  // Most tokens one chunk of any step may append (>= max_step_tokens).
+  virtual int max_chunk_tokens() const = 0;
   // Whether truncate(new_length) can be honoured exactly (sliding rings forget old keys).
   virtual bool can_truncate(std::int64_t new_length) const = 0;
   virtual void truncate(std::int64_t new_length) = 0;
@@ -64,14 +86,13 @@ class ExecutorState {
 class Executor {
  public:
   virtual ~Executor() = default;
-  // max_context / max_step_tokens as in ModelOptions.
-  virtual std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,
-                                                   int max_step_tokens) const = 0;
+  // Throws kInvalidArgument for limits below 1 (or beyond what the executor can hold).
+  virtual std::unique_ptr<ExecutorState> new_state(const StateLimits& limits) const = 0;
   // Runs `tokens` at positions state.length() ... and appends them, in chunks of at most
-  // max_step_tokens (exec/step_envelope.hpp: validation before any change - kInvalidArgument
-  // for bad ids / taps / no tokens, kOutOfRange past the context -, cancellation and any
-  // failure restore the state exactly).
-  // Concurrent calls on different states are allowed; the executor serialises as it needs.
+  // chunk_tokens(options, state) (exec/step_envelope.hpp: validation before any change -
+  // kInvalidArgument for bad ids / taps / no tokens, kOutOfRange past the context -, cancellation
+  // and any failure restore the state exactly). Concurrent calls on different states are allowed;
+  // the executor serialises as it needs.
   virtual StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                          const StepOptions& options) const = 0;
   virtual std::string device_name() const = 0;

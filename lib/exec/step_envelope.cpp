@@ -28,9 +28,26 @@ void validate_step(const model::ModelConfig& config, const ExecutorState& state,
   program::check_taps(config, options.hidden_taps);
 }
 
+void validate_limits(const StateLimits& limits, const char* what) {
+  const auto refuse = [&](const char* field, std::int64_t value, std::int64_t low) {
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: {} is {}, expected {} .. {}", what,
+                                                         field, value, low, kMaxChunkTokens));
+  };
+  if (limits.max_context < 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: max_context is {}, expected >= 1", what, limits.max_context));
+  }
+  if (limits.max_step_tokens < 1 || limits.max_step_tokens > kMaxChunkTokens) {
+    refuse("max_step_tokens", limits.max_step_tokens, 1);
+  }
+  if (limits.prefill_chunk_tokens < 0 || limits.prefill_chunk_tokens > kMaxChunkTokens) {
+    refuse("prefill_chunk_tokens", limits.prefill_chunk_tokens, 0);
+  }
+}
+
 int chunk_tokens(const StepOptions& options, const ExecutorState& state) {
-  return options.max_chunk > 0 ? std::min(options.max_chunk, state.max_step_tokens())
-                               : state.max_step_tokens();
+  const int bound = options.all_logits ? state.max_step_tokens() : state.max_chunk_tokens();
+  return options.max_chunk > 0 ? std::min(options.max_chunk, bound) : bound;
 }
 
 void throw_if_cancelled(const StepOptions& options) {

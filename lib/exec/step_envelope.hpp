@@ -14,10 +14,14 @@ namespace mimo::exec {
 
 // Throws kInvalidArgument (no tokens, an id outside the vocabulary, a tap that is no layer) or
 // kOutOfRange (the context would overflow) before the state is touched.
+// Throws kInvalidArgument when `limits` are out of range (below 1, chunks above
+// kMaxChunkTokens), naming `what` (the class sizing a state) and the field.
+void validate_limits(const StateLimits& limits, const char* what);
 void validate_step(const model::ModelConfig& config, const ExecutorState& state,
                    std::span<const std::int32_t> tokens, const StepOptions& options);
 
-// Tokens per chunk: options.max_chunk capped by the state's max_step_tokens.
+// Tokens per chunk: options.max_chunk capped by the state's max_step_tokens when every row's
+// logits are wanted (all_logits), else by its max_chunk_tokens (a prompt's chunks).
 int chunk_tokens(const StepOptions& options, const ExecutorState& state);
 
 // Throws mimo::Error(kCancelled) when the step's cancel flag is set.

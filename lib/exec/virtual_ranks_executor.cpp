@@ -20,7 +20,8 @@ class VirtualState final : public ExecutorState {
  public:
   std::int64_t length() const override { return caches.front().length(); }
   std::int64_t max_context() const override { return caches.front().max_context(); }
-  int max_step_tokens() const override { return caches.front().max_step_tokens(); }
+  int max_step_tokens() const override { return max_step; }
+  int max_chunk_tokens() const override { return caches.front().max_chunk_tokens(); }
   bool can_truncate(std::int64_t n) const override { return caches.front().can_truncate(n); }
   void truncate(std::int64_t n) override {
     for (cpu::KvCache& c : caches) c.truncate(n);
@@ -29,6 +30,7 @@ class VirtualState final : public ExecutorState {
     return std::make_unique<VirtualState>(*this);
   }
   std::vector<cpu::KvCache> caches;  // one per rank, holding that rank's kv heads
+  int max_step = 1;
 };
 
 // Sums every rank's delta in rank order and hands each rank the sum (the buffers move out and
@@ -78,11 +80,12 @@ VirtualRanksExecutor::VirtualRanksExecutor(const model::ModelConfig& config,
 
 VirtualRanksExecutor::~VirtualRanksExecutor() = default;
 
-std::unique_ptr<ExecutorState> VirtualRanksExecutor::new_state(std::int64_t max_context,
-                                                               int max_step_tokens) const {
+std::unique_ptr<ExecutorState> VirtualRanksExecutor::new_state(const StateLimits& limits) const {
+  validate_limits(limits, "VirtualRanksExecutor state");
   auto state = std::make_unique<VirtualState>();
+  state->max_step = limits.max_step_tokens;
   for (const RankWeights& rank : weights_) {
-    state->caches.emplace_back(rank.config, max_context, max_step_tokens);
+    state->caches.emplace_back(rank.config, limits.max_context, limits.max_chunk_tokens());
   }
   return state;
 }

@@ -30,8 +30,7 @@ class VirtualRanksExecutor final : public Executor {
                        MoeSplit moe_split = MoeSplit::kWholeExperts);
   ~VirtualRanksExecutor() override;
 
-  std::unique_ptr<ExecutorState> new_state(std::int64_t max_context,
-                                           int max_step_tokens) const override;
+  std::unique_ptr<ExecutorState> new_state(const StateLimits& limits) const override;
   StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                  const StepOptions& options) const override;
   std::string device_name() const override;

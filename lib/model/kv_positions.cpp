@@ -20,7 +20,7 @@ void KvPositions::truncate(std::int64_t new_length) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("KV cache: cannot rewind from {} to {} tokens (sliding-window rings "
                             "keep positions >= {}; rewinds of up to {} tokens are always exact)",
-                            length_, new_length, ring_floor_, max_step_tokens_));
+                            length_, new_length, ring_floor_, max_chunk_tokens_));
   }
   length_ = new_length;
   if (length_ == 0) ring_floor_ = 0;

@@ -11,9 +11,9 @@ class KvPositions {
  public:
   KvPositions() = default;
   // window: the sliding window; ring_capacity: slots of each ring (0: no sliding layer);
-  // max_step_tokens: most positions one step appends (named in the rewind error).
-  KvPositions(std::int64_t window, std::int64_t ring_capacity, int max_step_tokens)
-      : window_(window), ring_capacity_(ring_capacity), max_step_tokens_(max_step_tokens) {}
+  // max_chunk_tokens: most positions one chunk appends (named in the rewind error).
+  KvPositions(std::int64_t window, std::int64_t ring_capacity, int max_chunk_tokens)
+      : window_(window), ring_capacity_(ring_capacity), max_chunk_tokens_(max_chunk_tokens) {}
 
   std::int64_t length() const { return length_; }  // positions stored = the next position
   std::int64_t ring_floor() const { return ring_floor_; }
@@ -34,7 +34,7 @@ class KvPositions {
  private:
   std::int64_t window_ = 0;
   std::int64_t ring_capacity_ = 0;
-  int max_step_tokens_ = 1;
+  int max_chunk_tokens_ = 1;
   std::int64_t length_ = 0;
   std::int64_t ring_floor_ = 0;  // lowest position whose keys are still in every ring
 };

@@ -24,11 +24,14 @@ std::vector<std::int32_t> read_ids(const std::string& path) {
   return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
 }
 
-std::shared_ptr<const mimo::Model> load(std::int64_t max_context = 256) {
+std::shared_ptr<const mimo::Model> load(
+    std::int64_t max_context = 256,
+    int prefill_chunk_tokens = mimo::ModelOptions{}.prefill_chunk_tokens) {
   mimo::ModelOptions options;
   options.device = mimo::Device::kCpu;
   options.max_context = max_context;
   options.max_step_tokens = 8;
+  options.prefill_chunk_tokens = prefill_chunk_tokens;
   return mimo::Model::load(kModel, options);
 }
 
@@ -144,6 +147,64 @@ TEST_CASE("cancel() interrupts prefill and leaves the session usable", "[api][se
 
   session->prefill(prompt);
   CHECK(max_rel_diff(session->logits().data(), expected.data(), expected.size()) == 0.0f);
+}
+
+TEST_CASE("prompts run in prefill chunks of any size with the same results", "[api][session]") {
+  // 300 tokens in chunks of 8 (the verify block), 64 and 256 (the default): the same logits bit
+  // for bit (the CPU's arithmetic per token does not depend on the chunk), the same greedy
+  // continuation, and a second prompt appended to the first alike.
+  std::vector<std::int32_t> prompt(300), more(70);
+  for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = (i * 37 + 11) % 256;
+  for (std::size_t i = 0; i < more.size(); ++i) more[i] = (i * 53 + 2) % 256;
+  std::vector<float> want_logits, want_more;
+  std::vector<std::int32_t> want_tokens;
+  for (int chunk : {8, 64, 256}) {
+    INFO("prefill chunks of " << chunk);
+    auto model = load(512, chunk);
+    CHECK(model->options().prefill_chunk_tokens == chunk);
+    auto session = model->new_session();
+    session->prefill(prompt);
+    const std::vector<float> logits = session->logits();
+    session->prefill(more);
+    const std::vector<float> logits_more = session->logits();
+    const auto tokens = greedy(*session, {}, 10);
+    CHECK(session->stats().prefill_tokens == 370);
+    if (want_logits.empty()) {
+      want_logits = logits;
+      want_more = logits_more;
+      want_tokens = tokens;
+      continue;
+    }
+    CHECK(logits == want_logits);
+    CHECK(logits_more == want_more);
+    CHECK(tokens == want_tokens);
+  }
+}
+
+TEST_CASE("ModelOptions' step sizes are checked naming the field", "[api][session]") {
+  const auto message_of = [](auto&& set) -> std::string {
+    mimo::ModelOptions options;
+    options.device = mimo::Device::kCpu;
+    set(options);
+    try {
+      mimo::Model::load(kModel, options);
+    } catch (const mimo::Error& e) {
+      CHECK(e.code() == mimo::ErrorCode::kInvalidArgument);
+      return e.what();
+    }
+    return "loaded";
+  };
+  const auto contains = [](const std::string& text, const std::string& part) {
+    INFO(text);
+    return text.find(part) != std::string::npos;
+  };
+  CHECK(contains(message_of([](auto& o) { o.prefill_chunk_tokens = 0; }),
+                 "ModelOptions.prefill_chunk_tokens"));
+  CHECK(contains(message_of([](auto& o) { o.prefill_chunk_tokens = 70000; }),
+                 "ModelOptions.prefill_chunk_tokens"));
+  CHECK(
+      contains(message_of([](auto& o) { o.max_step_tokens = 0; }), "ModelOptions.max_step_tokens"));
+  CHECK(message_of([](auto& o) { o.prefill_chunk_tokens = 4; }) == "loaded");  // below the block
 }
 
 TEST_CASE("bad inputs give clear errors and leave the session unchanged", "[api][session]") {

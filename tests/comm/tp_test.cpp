@@ -94,9 +94,9 @@ void check_against_one_gpu_and_cpu(const std::vector<int>& devices) {
     REQUIRE(cudaSetDevice(0) == cudaSuccess);
     auto gpu = mimo::cuda::make_gpu_executor(impl.config, impl.weights);
     TensorParallelExecutor tp(impl.config, impl.weights, devices);
-    auto cpu_state = cpu.new_state(128, 8);
-    auto gpu_state = gpu->new_state(128, 8);
-    auto tp_state = tp.new_state(128, 8);
+    auto cpu_state = cpu.new_state({128, 8});
+    auto gpu_state = gpu->new_state({128, 8});
+    auto tp_state = tp.new_state({128, 8});
     StepOptions prefill;
     prefill.all_logits = true;
     prefill.hidden_taps = {0, last};
@@ -156,7 +156,7 @@ TEST_CASE("2-GPU steps are deterministic; graph replay equals direct launches", 
     const auto tokens = random_tokens(30, impl.config.vocab_size, 29);
     auto run_all = [&](bool graphs) {
       tp.set_use_graphs(graphs);
-      auto state = tp.new_state(64, 8);
+      auto state = tp.new_state({64, 8});
       std::vector<float> logits = tp.run(*state, std::span(tokens).first(20), {}).logits;
       for (int i = 20; i < 30; ++i) {
         const auto step = tp.run(*state, std::span(tokens).subspan(i, 1), {}).logits;
@@ -177,7 +177,7 @@ TEST_CASE("2-GPU states rewind, fork and cancel exactly", "[tp]") {
   const auto& impl = model->impl();
   TensorParallelExecutor tp(impl.config, impl.weights, {0, 1});
   const auto tokens = random_tokens(30, impl.config.vocab_size, 23);
-  auto state = tp.new_state(64, 8);
+  auto state = tp.new_state({64, 8});
   tp.run(*state, std::span(tokens).first(24), {});
   auto fork = state->clone();
   const StepOutput straight = tp.run(*state, std::span(tokens).subspan(24), {});

@@ -22,8 +22,8 @@ model::ModelConfig two_layer_config() {
 
 // Writes a recognisable value (the position) into every key/value entry of [from, to).
 void write_positions(KvCache& cache, std::int64_t from, std::int64_t to) {
-  for (std::int64_t p = from; p < to; p += cache.max_step_tokens()) {
-    const int n = static_cast<int>(std::min<std::int64_t>(cache.max_step_tokens(), to - p));
+  for (std::int64_t p = from; p < to; p += cache.max_chunk_tokens()) {
+    const int n = static_cast<int>(std::min<std::int64_t>(cache.max_chunk_tokens(), to - p));
     cache.reserve_step(n);
     for (int l = 0; l < cache.num_layers(); ++l) {
       const KvLayerView v = cache.view(l);

@@ -75,7 +75,7 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
     REQUIRE(want.shape ==
             std::vector<std::int64_t>{std::int64_t(tokens.size()), m.config.vocab_size});
     // Prefill in chunks of 8, so sequences longer than the window cross chunk and ring edges.
-    const auto state = executor.new_state(static_cast<std::int64_t>(tokens.size()), 8);
+    const auto state = executor.new_state({static_cast<std::int64_t>(tokens.size()), 8});
     StepOptions options;
     options.all_logits = true;
     if (n == 1) {
@@ -105,7 +105,7 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
   const auto prompt = read_tokens(ref + "greedy_prompt.txt");
   const auto expected = read_tokens(ref + "greedy_output.txt");
   const auto state =
-      executor.new_state(static_cast<std::int64_t>(prompt.size() + expected.size()), 4);
+      executor.new_state({static_cast<std::int64_t>(prompt.size() + expected.size()), 4});
   StepOutput out = executor.run(*state, prompt, StepOptions{});
   std::vector<std::int32_t> generated;
   while (generated.size() < expected.size()) {

@@ -34,7 +34,7 @@ bool same_bits(const float* a, const float* b, std::size_t n) {
 std::vector<float> run_in_steps(const CpuExecutor& executor,
                                 const std::vector<std::int32_t>& tokens, int step, int state_step,
                                 int max_chunk = 0) {
-  const auto state = executor.new_state(64, state_step);
+  const auto state = executor.new_state({64, state_step});
   std::vector<float> logits;
   StepOptions options;
   options.all_logits = true;
@@ -60,7 +60,7 @@ TEST_CASE("decode, prefill, chunked prefill and cache geometries agree exactly")
   REQUIRE(run_in_steps(executor, tokens, 19, 19, 5) == prefill);  // max_chunk 5
   REQUIRE(run_in_steps(executor, tokens, 4, 4) == prefill);       // verify-sized steps
   // Last-token-only logits are the last row.
-  const auto state = executor.new_state(64, 8);
+  const auto state = executor.new_state({64, 8});
   const StepOutput last = executor.run(*state, tokens, StepOptions{});
   REQUIRE(last.logits.size() == 97u);
   REQUIRE(same_bits(last.logits.data(), prefill.data() + 18 * 97, 97));
@@ -80,7 +80,7 @@ TEST_CASE("truncate then re-run reproduces the original logits") {
   const std::vector<float> reference = run_in_steps(executor, tokens, 16, 16);
   StepOptions all;
   all.all_logits = true;
-  const auto state = executor.new_state(64, 4);
+  const auto state = executor.new_state({64, 4});
   executor.run(*state, tokens, all);
   // Reject a 4-token verify block (max_step_tokens back: always exact), re-run it.
   state->truncate(12);
@@ -106,7 +106,7 @@ TEST_CASE("hidden taps return layer outputs; the last layer's is after the final
   StepOptions options;
   options.all_logits = true;
   options.hidden_taps = {3, 1};
-  const auto state = executor.new_state(64, 9);
+  const auto state = executor.new_state({64, 9});
   const StepOutput out = executor.run(*state, tokens, options);
   const std::int64_t h = m->config.hidden_size;
   REQUIRE(out.hidden.size() == static_cast<std::size_t>(9 * 2 * h));
@@ -118,7 +118,7 @@ TEST_CASE("hidden taps return layer outputs; the last layer's is after the final
   cpu::linear(pool, m->weights.lm_head, normed.data(), 9, logits.data());
   REQUIRE(logits == out.logits);
   // Taps from token-by-token decoding match the one-shot ones.
-  const auto step_state = executor.new_state(64, 1);
+  const auto step_state = executor.new_state({64, 1});
   for (int t = 0; t < 9; ++t) {
     const StepOutput s = executor.run(*step_state, std::span(tokens).subspan(t, 1), options);
     REQUIRE(same_bits(s.hidden.data(), out.hidden.data() + t * 2 * h, 2 * h));
@@ -131,7 +131,7 @@ TEST_CASE("bad inputs are rejected before the state changes; cancellation leaves
   auto m = testing::make_random_model(11);
   CpuExecutor executor(m->config, m->weights, 2);
   const auto tokens = random_tokens(10, 5, m->config.vocab_size);
-  const auto state = executor.new_state(12, 4);
+  const auto state = executor.new_state({12, 4});
   executor.run(*state, std::span(tokens).subspan(0, 6), StepOptions{});
   const auto code_of = [&](std::vector<std::int32_t> input, StepOptions options = {}) {
     try {

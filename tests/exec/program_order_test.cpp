@@ -49,7 +49,7 @@ struct Outputs {
 
 Outputs run_step(const CpuExecutor& executor, const std::vector<std::int32_t>& history,
                  const std::vector<std::int32_t>& step, const StepOptions& options) {
-  const auto state = executor.new_state(64, 8);
+  const auto state = executor.new_state({64, 8});
   if (!history.empty()) executor.run(*state, history, StepOptions{});
   StepOutput out = executor.run(*state, step, options);
   return {std::move(out.logits), std::move(out.hidden)};

@@ -237,7 +237,7 @@ void check_simulated_engine(const model::ModelConfig& config, const model::Model
   options.all_logits = true;
   options.hidden_taps = {0, config.num_layers - 1};
   const auto run = [&] {
-    const auto state = executor.new_state(64, 8);
+    const auto state = executor.new_state({64, 8});
     executor.run(*state, history, StepOptions{});
     return executor.run(*state, step, options);
   };

@@ -81,8 +81,8 @@ TEST_CASE("N virtual ranks give the 1-rank logits on every fixture", "[exec][vir
           variant < 2 ? mimo::exec::MoeSplit::kWholeExperts : mimo::exec::MoeSplit::kExpertColumns;
       INFO(name << " on " << ranks << " ranks, MoE split " << static_cast<int>(split));
       VirtualRanksExecutor virt(impl.config, impl.weights, ranks, 2, split);
-      auto ref_state = reference.new_state(128, 8);
-      auto virt_state = virt.new_state(128, 8);
+      auto ref_state = reference.new_state({128, 8});
+      auto virt_state = virt.new_state({128, 8});
       StepOptions prefill;
       prefill.all_logits = true;
       prefill.hidden_taps = {1, last};
@@ -155,7 +155,7 @@ TEST_CASE("virtual-rank states rewind, fork and cancel exactly", "[exec][virtual
   const auto& impl = model->impl();
   VirtualRanksExecutor virt(impl.config, impl.weights, 4, 2);
   const auto tokens = random_tokens(30, impl.config.vocab_size, 23);
-  auto state = virt.new_state(64, 8);
+  auto state = virt.new_state({64, 8});
   virt.run(*state, std::span(tokens).first(24), {});
   auto fork = state->clone();
   const StepOutput straight = virt.run(*state, std::span(tokens).subspan(24), {});

@@ -58,7 +58,7 @@ int check_engine_matches_stream(cuda::GpuExecutor& gpu, const model::ModelConfig
       gpu.set_engine(engine);
       if (engine) gpu.engine_runner()->set_paging(paged);
       gpu.set_use_graphs(c.graphs);
-      const auto state = gpu.new_state(context + 64, 8);
+      const auto state = gpu.new_state({context + 64, 8});
       if (!history.empty()) gpu.run(*state, history, exec::StepOptions{});
       exec::StepOutput first = gpu.run(*state, step, options);
       if (engine && c.tokens == 8 && c.graphs) {
@@ -128,7 +128,7 @@ TEST_CASE("engine runner: the benchmark geometry, reshuffled queues and fewer bl
         gpu.engine_runner()->set_plan_for_testing(queues, shuffle);
         gpu.engine_runner()->set_paging(paged);
       }
-      const auto state = gpu.new_state(400, 8);
+      const auto state = gpu.new_state({400, 8});
       gpu.run(*state, history, exec::StepOptions{});
       return gpu.run(*state, step, options);
     };

@@ -12,18 +12,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <fstream>
-#include <iterator>
 
 #include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/stream/gpu_executor.hpp"
 #include "exec/cpu_executor.hpp"
-#include "io/checkpoint.hpp"
+#include "forward_support.hpp"
 #include "mimo/error.hpp"
-#include "model/config_parse.hpp"
-#include "model/weight_binder.hpp"
 #include "npy_reader.hpp"
 #include "random_model.hpp"
 #include "support/catch.hpp"
@@ -31,68 +27,10 @@
 namespace mimo {
 namespace {
 
-constexpr double kMaxRelativeL2 = 2e-5;
-constexpr double kMaxAbs = 2e-4;
-
-// The fixtures; MIMO_TEST_DATA_DIR in the environment overrides the build-time path (the GPU
-// machine runs a copy of the tree elsewhere).
-std::string fixture_dir(const std::string& name) {
-  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
-  return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/models/" + name;
-}
-
-std::vector<std::int32_t> read_tokens(const std::string& path) {
-  std::ifstream in(path);
-  INFO(path);
-  REQUIRE(in.good());
-  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
-}
-
-struct Loaded {
-  model::ModelConfig config;
-  io::Checkpoint checkpoint;
-  model::ModelWeights weights;
-};
-
-std::unique_ptr<Loaded> load(const std::string& dir) {
-  auto l = std::make_unique<Loaded>(
-      Loaded{model::load_model_config(dir), io::Checkpoint::open(dir), {}});
-  l->weights = model::bind_weights(l->config, l->checkpoint);
-  return l;
-}
-
-void check_close(const std::vector<float>& got, const std::vector<float>& want,
-                 const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double diff2 = 0, ref2 = 0, max_abs = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double d = double(got[i]) - want[i];
-    diff2 += d * d;
-    ref2 += double(want[i]) * want[i];
-    max_abs = std::max(max_abs, std::isfinite(d) ? std::abs(d) : INFINITY);
-  }
-  const double rel = std::sqrt(diff2 / ref2);
-  INFO(what << ": relative L2 " << rel << ", max abs " << max_abs);
-  CHECK(rel <= kMaxRelativeL2);
-  CHECK(max_abs <= kMaxAbs);
-}
-
-struct Fixture {
-  std::unique_ptr<Loaded> model;
-  std::unique_ptr<exec::CpuExecutor> cpu;
-  std::unique_ptr<cuda::GpuExecutor> gpu;
-  std::string ref;  // reference/ directory
-};
-
-Fixture open_fixture(const std::string& name, const std::string& reference_of) {
-  Fixture f;
-  f.model = load(fixture_dir(name));
-  f.cpu = std::make_unique<exec::CpuExecutor>(f.model->config, f.model->weights, 2);
-  f.gpu = std::make_unique<cuda::GpuExecutor>(
-      f.model->config, cuda::upload_model(f.model->config, f.model->weights));
-  f.ref = fixture_dir(reference_of) + "/reference/";
-  return f;
-}
+using gpu_forward::check_close;
+using gpu_forward::Fixture;
+using gpu_forward::open_fixture;
+using gpu_forward::read_tokens;
 
 void check_fixture(const std::string& name, const std::string& reference_of) {
   Fixture f = open_fixture(name, reference_of);
@@ -106,8 +44,8 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
     options.all_logits = true;
     for (int l = 0; l < config.num_layers; ++l) options.hidden_taps.push_back(l);
     // Chunks of 8 cross the sliding window (8) and ring edges on sequences longer than 15.
-    auto gpu_state = f.gpu->new_state(static_cast<std::int64_t>(tokens.size()), 8);
-    auto cpu_state = f.cpu->new_state(static_cast<std::int64_t>(tokens.size()), 8);
+    auto gpu_state = f.gpu->new_state({static_cast<std::int64_t>(tokens.size()), 8});
+    auto cpu_state = f.cpu->new_state({static_cast<std::int64_t>(tokens.size()), 8});
     const exec::StepOutput got = f.gpu->run(*gpu_state, tokens, options);
     const exec::StepOutput cpu = f.cpu->run(*cpu_state, tokens, options);
     const std::string what = name + " sequence " + std::to_string(n);
@@ -122,7 +60,7 @@ void check_fixture(const std::string& name, const std::string& reference_of) {
   // Greedy continuation: prefill the prompt, then replayed decode steps.
   const auto prompt = read_tokens(f.ref + "greedy_prompt.txt");
   const auto expected = read_tokens(f.ref + "greedy_output.txt");
-  auto state = f.gpu->new_state(static_cast<std::int64_t>(prompt.size() + expected.size()), 4);
+  auto state = f.gpu->new_state({static_cast<std::int64_t>(prompt.size() + expected.size()), 4});
   exec::StepOutput out = f.gpu->run(*state, prompt, exec::StepOptions{});
   std::vector<std::int32_t> generated;
   while (generated.size() < expected.size()) {
@@ -166,8 +104,8 @@ TEST_CASE("GPU forward: 128-dim heads with 64-dim RoPE match the CPU", "[gpu]") 
   exec::CpuExecutor cpu(config, m->weights, 2);
   cuda::GpuExecutor gpu(config, cuda::upload_model(config, m->weights));
   const std::int64_t max_context = 96;
-  auto gpu_state = gpu.new_state(max_context, 8);
-  auto cpu_state = cpu.new_state(max_context, 8);
+  auto gpu_state = gpu.new_state({max_context, 8});
+  auto cpu_state = cpu.new_state({max_context, 8});
   exec::StepOptions all;
   all.all_logits = true;
   std::vector<std::int32_t> tokens;
@@ -190,14 +128,14 @@ TEST_CASE("GPU forward: decode == prefill, graph replay == direct launches", "[g
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
   exec::StepOptions all;
   all.all_logits = true;
-  auto prefill_state = f.gpu->new_state(total, 4);
+  auto prefill_state = f.gpu->new_state({total, 4});
   const exec::StepOutput prefill = f.gpu->run(*prefill_state, tokens, all);
 
   const int vocab = f.model->config.vocab_size;
   std::vector<float> graph_logits, direct_logits;
   for (bool graphs : {true, false}) {
     f.gpu->set_use_graphs(graphs);
-    auto state = f.gpu->new_state(total, 4);
+    auto state = f.gpu->new_state({total, 4});
     std::vector<float>& logits = graphs ? graph_logits : direct_logits;
     for (std::int32_t t : tokens) {
       const exec::StepOutput out = f.gpu->run(*state, std::span(&t, 1), exec::StepOptions{});
@@ -220,7 +158,7 @@ TEST_CASE("GPU forward: multi-token steps replayed from graphs == direct launche
   std::vector<float> logits[2], hidden[2];
   for (bool graphs : {true, false}) {
     f.gpu->set_use_graphs(graphs);
-    auto state = f.gpu->new_state(total, 4);
+    auto state = f.gpu->new_state({total, 4});
     std::int64_t begin = 0;
     for (int block = 0; begin < total; ++block) {
       const int n = static_cast<int>(std::min<std::int64_t>(1 + block % 4, total - begin));
@@ -256,7 +194,7 @@ TEST_CASE("GPU forward: programmatic dependent launch changes no bit", "[gpu]") 
     cuda::set_programmatic_launch(overlap);
     for (bool graphs : {true, false}) {
       f.gpu->set_use_graphs(graphs);
-      auto state = f.gpu->new_state(total, 4);
+      auto state = f.gpu->new_state({total, 4});
       std::int64_t begin = 0;
       for (int block = 0; begin < total; ++block) {
         const int n =
@@ -283,8 +221,8 @@ TEST_CASE("GPU forward: rewinds follow cpu::KvCache and replay exactly", "[gpu]"
   Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
   const auto tokens = long_sequence(f.model->config);
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-  auto gpu = f.gpu->new_state(total, 4);
-  auto cpu = f.cpu->new_state(total, 4);
+  auto gpu = f.gpu->new_state({total, 4});
+  auto cpu = f.cpu->new_state({total, 4});
   const std::span<const std::int32_t> head(tokens.data(), 30), tail(tokens.data() + 30, 4);
   f.gpu->run(*gpu, head, exec::StepOptions{});
   f.cpu->run(*cpu, head, exec::StepOptions{});
@@ -316,7 +254,7 @@ TEST_CASE("GPU forward: cancellation and errors leave the state exactly as befor
   Fixture f = open_fixture("tiny-mxfp4", "tiny-mxfp4");
   const auto tokens = long_sequence(f.model->config);
   const std::int64_t total = static_cast<std::int64_t>(tokens.size());
-  auto state = f.gpu->new_state(total, 4);
+  auto state = f.gpu->new_state({total, 4});
   const std::span<const std::int32_t> head(tokens.data(), 14), rest(tokens.data() + 14, 26);
   f.gpu->run(*state, head, exec::StepOptions{});
   exec::StepOptions all;

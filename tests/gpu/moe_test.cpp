@@ -116,12 +116,16 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
   std::mt19937_64 rng(seed);
   struct Case {
     int experts, hidden, inter, top_k, tokens;
+    bool skewed = false;  // every token's first top_k / 2 experts are 0 .. top_k / 2 - 1
   };
   // Several members per expert (up to 16 tokens on 8 experts: more than one batch of 8), ragged
-  // token counts, a single token, the benchmark's expert shape.
+  // token counts, a single token, the benchmark's expert shape; prefill chunks (issue 20): 300
+  // tokens at top-8 of 64, uniform (~37 members an expert) and skewed (4 experts with all 300
+  // tokens, 38 passes of 8, the others a few members each).
   for (const Case c :
        {Case{8, 512, 256, 2, 1}, Case{16, 1024, 512, 4, 3}, Case{8, 4096, 2048, 8, 1},
-        Case{8, 512, 256, 4, 16}, Case{64, 1024, 512, 8, 5}, Case{12, 256, 160, 3, 11}}) {
+        Case{8, 512, 256, 4, 16}, Case{64, 1024, 512, 8, 5}, Case{12, 256, 160, 3, 11},
+        Case{64, 512, 256, 8, 300}, Case{64, 512, 256, 8, 300, true}}) {
     std::vector<std::unique_ptr<gpu_test::HostWeight>> store;
     std::vector<model::ExpertWeights> experts(c.experts);
     auto make = [&](int rows, int cols) -> model::LinearWeight {
@@ -147,7 +151,8 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
     for (auto& r : routes) {
       std::vector<int> all(c.experts);
       for (int e = 0; e < c.experts; ++e) all[e] = e;
-      std::shuffle(all.begin(), all.end(), rng);
+      const int fixed = c.skewed ? c.top_k / 2 : 0;  // experts every token takes first
+      std::shuffle(all.begin() + fixed, all.end(), rng);
       std::uniform_real_distribution<float> wdist(0.05f, 1.0f);
       for (int k = 0; k < c.top_k; ++k) {
         r.experts.push_back(all[k]);
@@ -190,7 +195,7 @@ TEST_CASE("MXFP4 experts (gate/up + SiLU, weighted down) match cpu::moe", "[gpu]
     cuda::synchronize();
     const std::vector<float> got = cuda::to_host<float>(dy, want.size());
     INFO("experts " << c.experts << " hidden " << c.hidden << " inter " << c.inter << " top "
-                    << c.top_k << " tokens " << c.tokens);
+                    << c.top_k << " tokens " << c.tokens << " skewed " << c.skewed);
     CHECK(gpu_test::max_relative_to_peak(got, want) <= 2e-5);
 
     // The last token alone (a decode step) gives bit-identical activations and outputs: a
@@ -257,13 +262,17 @@ TEST_CASE("Expert grouping lists each selected expert once with its slots in ord
   std::mt19937_64 rng(seed);
   struct Case {
     int experts, top_k, tokens;
+    bool skewed = false;  // three quarters of the slots on experts 0..2: very ragged groups
   };
+  // Prefill chunks too (issue 20): 256 and 4096 tokens at top-8 (32768 slots: the grouping's
+  // shared memory no longer grows with the slots), skewed and uniform.
   for (const Case c : {Case{64, 8, 1}, Case{64, 8, 8}, Case{64, 8, 16}, Case{8, 4, 13},
-                       Case{1024, 8, 3}, Case{5, 2, 40}}) {
+                       Case{1024, 8, 3}, Case{5, 2, 40}, Case{64, 8, 256}, Case{64, 8, 256, true},
+                       Case{256, 8, 1000, true}, Case{64, 8, 4096}, Case{1024, 8, 4096, true}}) {
     const int slots = c.tokens * c.top_k;
     std::vector<int> ids(slots);
-    std::uniform_int_distribution<int> pick(0, c.experts - 1);
-    for (int& id : ids) id = pick(rng);
+    std::uniform_int_distribution<int> pick(0, c.experts - 1), popular(0, 2), coin(0, 3);
+    for (int& id : ids) id = c.skewed && coin(rng) != 0 ? popular(rng) : pick(rng);
     ids[slots / 2] = c.experts + 3;  // out of range: dropped
     const cuda::DeviceBuffer dids = cuda::to_device(ids);
     const int table_ints = cuda::expert_group_table_ints(slots);
@@ -284,7 +293,8 @@ TEST_CASE("Expert grouping lists each selected expert once with its slots in ord
     }
     want_start.push_back(static_cast<int>(want_members.size()));
     const int groups = static_cast<int>(want_experts.size());
-    INFO("experts " << c.experts << " top " << c.top_k << " tokens " << c.tokens);
+    INFO("experts " << c.experts << " top " << c.top_k << " tokens " << c.tokens << " skewed "
+                    << c.skewed);
     REQUIRE(table[0] == groups);
     CHECK(std::equal(want_experts.begin(), want_experts.end(), table.begin() + 1));
     CHECK(std::equal(want_start.begin(), want_start.end(), table.begin() + 1 + slots));

@@ -105,7 +105,7 @@ TEST_CASE("DFlash step 0 matches transformers: context features and drafter hidd
 
   // Target features of the prompt through the executor's taps.
   const mimo::Model::Impl& m = model->impl();
-  auto state = m.executor->new_state(256, 16);
+  auto state = m.executor->new_state({256, 16});
   mimo::exec::StepOptions options;
   options.hidden_taps = dflash.feature_layers();
   mimo::exec::StepOutput out = m.executor->run(*state, prompt, options);
