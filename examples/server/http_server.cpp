@@ -42,6 +42,11 @@ ApiError error_for_status(int status) {
   }
 }
 
+ApiError internal_error(const std::exception& e) {
+  return ApiError(500, fmt::format("Internal server error: {}", e.what()), "server_error",
+                  std::nullopt, "internal_error");
+}
+
 const char* endpoint_label(Endpoint endpoint) {
   return endpoint == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions";
 }
@@ -140,8 +145,7 @@ void HttpServer::install_routes() {
           what = e.what();
         } catch (...) {
         }
-        send_error(res, ApiError(500, fmt::format("Internal server error: {}", what),
-                                 "server_error", std::nullopt, "internal_error"));
+        send_error(res, internal_error(std::runtime_error(what)));
       });
 
   http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
@@ -254,6 +258,8 @@ void HttpServer::install_routes() {
                 if (request.include_usage) write(sse_event(chunks.usage_chunk(outcome)));
               } catch (const ApiError& e) {
                 write(sse_event(e.to_json()));
+              } catch (const std::exception& e) {
+                write(sse_event(internal_error(e).to_json()));
               }
               write(sse_done());
               sink.done();
@@ -303,6 +309,8 @@ void HttpServer::install_routes() {
                              : completion_response(pending->header, request, answer, outcome)));
             } catch (const ApiError& e) {
               write(dump(e.to_json()));
+            } catch (const std::exception& e) {
+              write(dump(internal_error(e).to_json()));
             }
             sink.done();
             return true;

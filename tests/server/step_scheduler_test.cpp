@@ -53,7 +53,7 @@ TEST_CASE("scheduler: concurrent generations take turns one step each") {
   std::vector<int> log;
   std::vector<std::thread> threads;
   std::atomic<int> ready{0};
-  constexpr int kSteps = 50;
+  constexpr int kSteps = 30;
   for (int g = 0; g < 3; ++g) {
     threads.emplace_back([&, g] {
       auto ticket = scheduler.admit();
@@ -66,24 +66,24 @@ TEST_CASE("scheduler: concurrent generations take turns one step each") {
           std::lock_guard lock(log_mutex);
           log.push_back(g);
         }
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
         ticket->end_step();
       }
     });
   }
   for (auto& t : threads) t.join();
   REQUIRE(log.size() == 3 * kSteps);
-  // Fair: while all three are active, no generation gets two steps before another gets one.
+  // Fair: once all three have asked for a step, and until one is done, none gets ahead of
+  // another by more than a step or two (a step holder's 2 ms let the others queue up again).
   std::vector<int> counts(3, 0);
   int worst_lead = 0;
   for (int g : log) {
     ++counts[static_cast<std::size_t>(g)];
-    const int lead = *std::max_element(counts.begin(), counts.end()) -
-                     *std::min_element(counts.begin(), counts.end());
-    if (counts[0] < kSteps && counts[1] < kSteps && counts[2] < kSteps) {
-      worst_lead = std::max(worst_lead, lead);
-    }
+    const int lo = *std::min_element(counts.begin(), counts.end());
+    const int hi = *std::max_element(counts.begin(), counts.end());
+    if (lo >= 1 && hi < kSteps) worst_lead = std::max(worst_lead, hi - lo);
   }
+  INFO("step order: " << Catch::Detail::stringify(log));
   CHECK(worst_lead <= 2);
 }
 

@@ -193,15 +193,15 @@ async function main() {
 
   await check('chat: logit_bias selects a token', async () => {
     // +100 on one id makes it the only choice; its text comes from a token-id prompt echoed.
-    const echo = await client.completions.create({ model, prompt: [100], max_tokens: 1,
+    const echo = await client.completions.create({ model, prompt: [500], max_tokens: 1,
                                                    temperature: 0, echo: true });
     const r = await client.chat.completions.create({ ...greedy, max_tokens: 5,
-      messages: chatOf(PROMPTS[0]), logit_bias: { 100: 100 }, logprobs: true });
+      messages: chatOf(PROMPTS[0]), logit_bias: { 500: 100 }, logprobs: true });
     const piece = r.choices[0].logprobs.content[0].token;
     assert.ok(echo.choices[0].text.startsWith(piece), `${piece} vs ${echo.choices[0].text}`);
     assert.equal(r.choices[0].message.content, piece.repeat(5));
     const banned = await client.chat.completions.create({ ...greedy, max_tokens: 5,
-      messages: chatOf(PROMPTS[0]), logit_bias: { 100: -100 }, logprobs: true });
+      messages: chatOf(PROMPTS[0]), logit_bias: { 500: -100 }, logprobs: true });
     assert.ok(banned.choices[0].logprobs.content.every((e) => e.token !== piece));
   });
 
