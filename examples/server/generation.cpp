@@ -34,8 +34,8 @@ ChatSpecialTokens special_tokens(const Tokenizer& tokenizer) {
 }
 
 // Tokens that close a turn in the common chat formats (ChatML, Llama 3, Phi, Gemma).
-constexpr const char* kEndOfTurnTokens[] = {"<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end|>",
-                                            "<end_of_turn>", "<|endoftext|>"};
+constexpr const char* kEndOfTurnTokens[] = {"<|im_end|>", "<|eot_id|>",    "<|eom_id|>",
+                                            "<|end|>",    "<end_of_turn>", "<|endoftext|>"};
 
 ApiError context_exceeded(std::int64_t limit, std::int64_t prompt, std::int64_t asked,
                           const char* param) {
@@ -126,8 +126,7 @@ std::vector<std::int32_t> build_prompt(const ServedModel& served,
     try {
       text = served.chat_template()->render(request.messages, options);
     } catch (const Error& e) {
-      throw invalid_request(fmt::format("The chat template refused the conversation: {}",
-                                        e.what()),
+      throw invalid_request(fmt::format("The chat template refused the conversation: {}", e.what()),
                             "messages", "chat_template_error");
     }
     prompt = served.tokenizer().encode(text, false);
@@ -185,8 +184,8 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   auto add_text = [&](std::vector<ExtractedPiece> pieces) {
     for (ExtractedPiece& piece : pieces) {
       if (piece.call) {
-        pending.tool_calls.push_back({extractor.calls() - 1, fmt::format("call_{:016x}", ids()),
-                                      std::move(*piece.call)});
+        pending.tool_calls.push_back(
+            {extractor.calls() - 1, fmt::format("call_{:016x}", ids()), std::move(*piece.call)});
       } else if (extractor.calls() == 0 ||
                  piece.content.find_first_not_of(" \t\r\n") != std::string::npos) {
         pending.content += piece.content;
@@ -204,8 +203,8 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   GenerateResult result;
   try {
     result = session.generate(prompt, *sampler, options, [&](const SampleResult& sampled) {
-      if (++outcome.completion_tokens == 1) outcome.time_to_first_token_seconds =
-          seconds_since(start);
+      if (++outcome.completion_tokens == 1)
+        outcome.time_to_first_token_seconds = seconds_since(start);
       if (request.logprobs) {
         TokenLogprob entry{describe(tokenizer, sampled.token, sampled.logprob), {}};
         for (const auto& [id, logprob] : sampled.top_logprobs) {
@@ -228,11 +227,11 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
     });
   } catch (const Error& e) {
     ticket.end_step();
-    throw ApiError(e.code() == ErrorCode::kInvalidArgument ? 400 : 500,
-                   fmt::format("generation failed: {}", e.what()),
-                   e.code() == ErrorCode::kInvalidArgument ? "invalid_request_error"
-                                                           : "server_error",
-                   std::nullopt, to_string(e.code()));
+    throw ApiError(
+        e.code() == ErrorCode::kInvalidArgument ? 400 : 500,
+        fmt::format("generation failed: {}", e.what()),
+        e.code() == ErrorCode::kInvalidArgument ? "invalid_request_error" : "server_error",
+        std::nullopt, to_string(e.code()));
   }
   ticket.end_step();
   outcome.decode_seconds = seconds_since(start) - outcome.time_to_first_token_seconds;
@@ -243,10 +242,11 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   }
   if (!stopped_by_string) add_text(extractor.push(decoder.flush().text));
   add_text(extractor.finish());
-  const bool length = result.reason == StopReason::kMaxTokens ||
-                      result.reason == StopReason::kContextFull;
+  const bool length =
+      result.reason == StopReason::kMaxTokens || result.reason == StopReason::kContextFull;
   outcome.finish_reason = stopped_by_string || !length ? "stop" : "length";
-  if (extractor.calls() > 0 && outcome.finish_reason == "stop") outcome.finish_reason = "tool_calls";
+  if (extractor.calls() > 0 && outcome.finish_reason == "stop")
+    outcome.finish_reason = "tool_calls";
   if (!pending.empty()) emit(std::move(pending));
   return outcome;
 }

@@ -26,10 +26,10 @@ namespace mimo::server {
 class ServedModel {
  public:
   struct Options {
-    std::string name;              // the id clients pass as "model"
-    std::string drafter_dir;       // empty: no speculative decoding
-    int draft_block = 0;           // 0: the drafter's block size
-    std::string template_source;   // empty: the tokenizer's chat template
+    std::string name;             // the id clients pass as "model"
+    std::string drafter_dir;      // empty: no speculative decoding
+    int draft_block = 0;          // 0: the drafter's block size
+    std::string template_source;  // empty: the tokenizer's chat template
     int slots = 1;
   };
   ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer, const Options& options);

@@ -169,17 +169,16 @@ void HttpServer::install_routes() {
     res.set_content(dump(json{{"object", "list"}, {"data", json::array({model_json()})}}),
                     "application/json");
   });
-  http.Get("/v1/models/(.+)",
-           [this, model_json](const httplib::Request& req, httplib::Response& res) {
-             if (req.matches[1] != served_.name()) {
-               send_error(res, ApiError(404,
-                                        fmt::format("The model '{}' does not exist",
-                                                    req.matches[1].str()),
-                                        "invalid_request_error", "model", "model_not_found"));
-               return;
-             }
-             res.set_content(dump(model_json()), "application/json");
-           });
+  http.Get(
+      "/v1/models/(.+)", [this, model_json](const httplib::Request& req, httplib::Response& res) {
+        if (req.matches[1] != served_.name()) {
+          send_error(
+              res, ApiError(404, fmt::format("The model '{}' does not exist", req.matches[1].str()),
+                            "invalid_request_error", "model", "model_not_found"));
+          return;
+        }
+        res.set_content(dump(model_json()), "application/json");
+      });
 
   for (Endpoint endpoint : {Endpoint::kChat, Endpoint::kCompletion}) {
     http.Post(endpoint_label(endpoint), [this, endpoint](const httplib::Request& req,
@@ -228,8 +227,8 @@ void HttpServer::install_routes() {
               ChunkWriter chunks(pending->header, request);
               try {
                 if (!pending->ticket->wait_for_slot([&] { return !sink.is_writable(); })) {
-                  throw ApiError(503, "The server is shutting down", "server_error",
-                                 std::nullopt, "shutting_down");
+                  throw ApiError(503, "The server is shutting down", "server_error", std::nullopt,
+                                 "shutting_down");
                 }
                 const double queued =
                     std::chrono::duration<double>(Clock::now() - pending->admitted).count();
@@ -240,12 +239,11 @@ void HttpServer::install_routes() {
                   echo.content = pending->echo_text;
                   if (!write(sse_event(*chunks.delta_chunk(echo)))) return false;
                 }
-                GenerationOutcome outcome =
-                    generate(served_, *pending->ticket, request, pending->prompt,
-                             [&](GenerationDelta&& delta) {
-                               auto chunk = chunks.delta_chunk(delta);
-                               return !chunk || write(sse_event(*chunk));
-                             });
+                GenerationOutcome outcome = generate(served_, *pending->ticket, request,
+                                                     pending->prompt, [&](GenerationDelta&& delta) {
+                                                       auto chunk = chunks.delta_chunk(delta);
+                                                       return !chunk || write(sse_event(*chunk));
+                                                     });
                 outcome.time_to_first_token_seconds += queued;
                 metrics_.record_generation(outcome);
                 pending->ticket.reset();
@@ -290,12 +288,11 @@ void HttpServer::install_routes() {
                   std::chrono::duration<double>(Clock::now() - pending->admitted).count();
               CollectedAnswer answer;
               answer.content = pending->echo_text;
-              GenerationOutcome outcome =
-                  generate(served_, *pending->ticket, request, pending->prompt,
-                           [&](GenerationDelta&& delta) {
-                             answer.add(std::move(delta));
-                             return keep_alive();
-                           });
+              GenerationOutcome outcome = generate(served_, *pending->ticket, request,
+                                                   pending->prompt, [&](GenerationDelta&& delta) {
+                                                     answer.add(std::move(delta));
+                                                     return keep_alive();
+                                                   });
               outcome.time_to_first_token_seconds += queued;
               metrics_.record_generation(outcome);
               pending->ticket.reset();

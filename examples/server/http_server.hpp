@@ -19,7 +19,7 @@ namespace mimo::server {
 
 struct HttpOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;  // 0: any free port (the one taken is printed)
+  int port = 8080;      // 0: any free port (the one taken is printed)
   std::string api_key;  // empty: no authentication
   std::size_t max_body_bytes = 8u << 20;
   int slots = 4;

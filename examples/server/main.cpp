@@ -75,8 +75,9 @@ int main(int argc, char** argv) {
   }
   if (http.slots < 1 || http.max_waiting < 0 || http.port < 0 || http.port > 65535 ||
       shutdown_grace < 0) {
-    std::fprintf(stderr, "error: --parallel must be >= 1, --queue and --shutdown-grace >= 0, "
-                         "--port in [0, 65535]\n");
+    std::fprintf(stderr,
+                 "error: --parallel must be >= 1, --queue and --shutdown-grace >= 0, "
+                 "--port in [0, 65535]\n");
     return 2;
   }
   http.shutdown_grace = std::chrono::seconds(shutdown_grace);
@@ -105,8 +106,8 @@ int main(int argc, char** argv) {
                  "mimo-server: %s on %s, context %lld, %d parallel, queue %d, speculative %s, "
                  "tool calls %s\n",
                  model_flags.model_dir.c_str(), model->summary().device.c_str(),
-                 static_cast<long long>(model->summary().max_context), http.slots,
-                 http.max_waiting, served_model.speculative() ? served.drafter_dir.c_str() : "off",
+                 static_cast<long long>(model->summary().max_context), http.slots, http.max_waiting,
+                 served_model.speculative() ? served.drafter_dir.c_str() : "off",
                  server::to_string(served_model.tool_format()));
     server::HttpServer server(served_model, http);
     std::thread signal_waiter([&] {

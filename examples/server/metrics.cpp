@@ -61,8 +61,8 @@ std::string Metrics::render(int waiting, int running) const {
   metric("mimo_time_to_first_token_seconds", "histogram",
          "Request admission to first generated token (queueing for a turn and prefill).");
   for (std::size_t i = 0; i < kTtftBuckets.size(); ++i) {
-    out += fmt::format("mimo_time_to_first_token_seconds_bucket{{le=\"{}\"}} {}\n",
-                       kTtftBuckets[i], ttft_buckets_[i]);
+    out += fmt::format("mimo_time_to_first_token_seconds_bucket{{le=\"{}\"}} {}\n", kTtftBuckets[i],
+                       ttft_buckets_[i]);
   }
   out += fmt::format("mimo_time_to_first_token_seconds_bucket{{le=\"+Inf\"}} {}\n", ttft_count_);
   out += fmt::format("mimo_time_to_first_token_seconds_sum {:.6f}\n", ttft_sum_);

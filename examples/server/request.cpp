@@ -60,9 +60,9 @@ class Reader {
     if (!v->is_number()) throw wrong_type(key, "a number", *v);
     const double x = v->get<double>();
     if (!(x >= lo && x <= hi)) {
-      throw invalid_request(fmt::format("'{}' must be between {} and {}, got {}", path(key), lo,
-                                        hi, v->dump()),
-                            path(key), "invalid_value");
+      throw invalid_request(
+          fmt::format("'{}' must be between {} and {}, got {}", path(key), lo, hi, v->dump()),
+          path(key), "invalid_value");
     }
     return x;
   }
@@ -359,10 +359,9 @@ void read_prompt(Reader& body, std::int32_t vocab_size, GenerationRequest& reque
   for (const json& t : *p) {
     if (!t.is_number_integer() || t.get<std::int64_t>() < 0 ||
         t.get<std::int64_t>() >= vocab_size) {
-      throw invalid_request(
-          fmt::format("'prompt' token ids must be integers in [0, {}), got {}", vocab_size,
-                      t.dump()),
-          "prompt", "invalid_value");
+      throw invalid_request(fmt::format("'prompt' token ids must be integers in [0, {}), got {}",
+                                        vocab_size, t.dump()),
+                            "prompt", "invalid_value");
     }
     request.prompt_tokens.push_back(t.get<std::int32_t>());
   }
@@ -442,15 +441,17 @@ void read_chat(Reader& body, const ParseLimits& limits, GenerationRequest& r) {
   r.tools_json = read_tools(body);
   if (const json* choice = body.get("tool_choice")) {
     if (!choice->is_string()) {
-      throw unsupported("tool_choice", "naming a function is not supported (needs constrained "
-                                       "decoding); use \"auto\" or \"none\"");
+      throw unsupported("tool_choice",
+                        "naming a function is not supported (needs constrained "
+                        "decoding); use \"auto\" or \"none\"");
     }
     const std::string mode = choice->get<std::string>();
     if (mode == "none") {
       r.tools_json.clear();
     } else if (mode == "required") {
-      throw unsupported("tool_choice", "\"required\" is not supported (needs constrained "
-                                       "decoding); use \"auto\" or \"none\"");
+      throw unsupported("tool_choice",
+                        "\"required\" is not supported (needs constrained "
+                        "decoding); use \"auto\" or \"none\"");
     } else if (mode != "auto") {
       throw invalid_request("'tool_choice' must be \"auto\" or \"none\"", "tool_choice",
                             "invalid_value");

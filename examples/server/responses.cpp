@@ -65,8 +65,8 @@ json tool_call_json(const ToolCallDelta& call, bool with_index) {
 ResponseHeader new_response_header(Endpoint endpoint, const std::string& model) {
   static thread_local std::mt19937_64 random(std::random_device{}());
   ResponseHeader header;
-  header.id = fmt::format("{}-{:016x}", endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl",
-                          random());
+  header.id =
+      fmt::format("{}-{:016x}", endpoint == Endpoint::kChat ? "chatcmpl" : "cmpl", random());
   header.created = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
@@ -112,12 +112,9 @@ json chat_response(const ResponseHeader& header, const GenerationRequest& reques
                  {"message", message},
                  {"logprobs", request.logprobs ? chat_logprobs(answer.logprobs) : json(nullptr)},
                  {"finish_reason", outcome.finish_reason}};
-  return {{"id", header.id},
-          {"object", "chat.completion"},
-          {"created", header.created},
-          {"model", header.model},
-          {"choices", json::array({choice})},
-          {"usage", usage_json(outcome)}};
+  return {
+      {"id", header.id},       {"object", "chat.completion"},      {"created", header.created},
+      {"model", header.model}, {"choices", json::array({choice})}, {"usage", usage_json(outcome)}};
 }
 
 json completion_response(const ResponseHeader& header, const GenerationRequest& request,
@@ -129,12 +126,9 @@ json completion_response(const ResponseHeader& header, const GenerationRequest& 
                                                                      request.top_logprobs, offset)
                                                : json(nullptr)},
                  {"finish_reason", outcome.finish_reason}};
-  return {{"id", header.id},
-          {"object", "text_completion"},
-          {"created", header.created},
-          {"model", header.model},
-          {"choices", json::array({choice})},
-          {"usage", usage_json(outcome)}};
+  return {
+      {"id", header.id},       {"object", "text_completion"},      {"created", header.created},
+      {"model", header.model}, {"choices", json::array({choice})}, {"usage", usage_json(outcome)}};
 }
 
 json ChunkWriter::chunk(json choice) const {
@@ -162,20 +156,21 @@ std::optional<json> ChunkWriter::delta_chunk(const GenerationDelta& delta) {
     if (!delta.content.empty()) d["content"] = delta.content;
     if (!delta.tool_calls.empty()) {
       d["tool_calls"] = json::array();
-      for (const auto& call : delta.tool_calls) d["tool_calls"].push_back(tool_call_json(call, true));
+      for (const auto& call : delta.tool_calls)
+        d["tool_calls"].push_back(tool_call_json(call, true));
     }
     return chunk({{"index", 0},
                   {"delta", d},
                   {"logprobs", request_.logprobs ? chat_logprobs(delta.logprobs) : json(nullptr)},
                   {"finish_reason", nullptr}});
   }
-  return chunk({{"index", 0},
-                {"text", delta.content},
-                {"logprobs", request_.logprobs ? completion_logprobs(delta.logprobs,
-                                                                     request_.top_logprobs,
-                                                                     text_offset_)
-                                               : json(nullptr)},
-                {"finish_reason", nullptr}});
+  return chunk(
+      {{"index", 0},
+       {"text", delta.content},
+       {"logprobs", request_.logprobs
+                        ? completion_logprobs(delta.logprobs, request_.top_logprobs, text_offset_)
+                        : json(nullptr)},
+       {"finish_reason", nullptr}});
 }
 
 json ChunkWriter::finish_chunk(const std::string& finish_reason) const {

@@ -34,8 +34,7 @@ struct CollectedAnswer {
 nlohmann::json chat_response(const ResponseHeader& header, const GenerationRequest& request,
                              const CollectedAnswer& answer, const GenerationOutcome& outcome);
 nlohmann::json completion_response(const ResponseHeader& header, const GenerationRequest& request,
-                                   const CollectedAnswer& answer,
-                                   const GenerationOutcome& outcome);
+                                   const CollectedAnswer& answer, const GenerationOutcome& outcome);
 
 // Streamed chunks. The first chat chunk carries {"role": "assistant", "content": ""}; the last
 // one of a choice carries finish_reason; with include_usage every chunk has "usage": null and a

@@ -89,9 +89,8 @@ bool StepScheduler::Ticket::begin_step() {
   StepScheduler& s = owner_;
   std::unique_lock lock(s.mutex_);
   s.turn_queue_.push_back(id_);
-  s.changed_.wait(lock, [&] {
-    return s.shut_down_ || (!s.turn_taken_ && s.turn_queue_.front() == id_);
-  });
+  s.changed_.wait(lock,
+                  [&] { return s.shut_down_ || (!s.turn_taken_ && s.turn_queue_.front() == id_); });
   if (s.shut_down_) {
     std::erase(s.turn_queue_, id_);
     return false;

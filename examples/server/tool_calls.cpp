@@ -141,8 +141,7 @@ std::vector<ExtractedPiece> ToolCallExtractor::push(const std::string& text) {
     const auto close = buffer_.find(kClose);
     if (close == std::string::npos) return out;
     const std::size_t end = close + kClose.size();
-    auto call = parse_tool_call_block(format_,
-                                      buffer_.substr(kOpen.size(), close - kOpen.size()));
+    auto call = parse_tool_call_block(format_, buffer_.substr(kOpen.size(), close - kOpen.size()));
     if (call) {
       ++calls_;
       out.push_back({"", std::move(call)});

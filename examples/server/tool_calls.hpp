@@ -30,8 +30,8 @@ std::optional<ParsedToolCall> parse_tool_call_block(ToolCallFormat format,
                                                     const std::string& block);
 
 struct ExtractedPiece {
-  std::string content;                  // text outside tool-call blocks (may be empty)
-  std::optional<ParsedToolCall> call;   // a completed block
+  std::string content;                 // text outside tool-call blocks (may be empty)
+  std::optional<ParsedToolCall> call;  // a completed block
 };
 
 // Feed complete UTF-8 text as it is generated; content is released as soon as it can no longer

@@ -1,12 +1,13 @@
 // mimo-server's generation on the demo model (examples/server/generation.hpp): prompt limits,
 // greedy output identical to plain Session::generate, stop strings across tokens, logprobs,
 // cancellation by the client, and speculative decoding with its usage.
+#include "server/generation.hpp"
+
 #include <memory>
 
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "server/api_error.hpp"
-#include "server/generation.hpp"
 #include "support/catch.hpp"
 
 using namespace mimo::server;
@@ -57,12 +58,12 @@ Run run(ServedModel& served, const GenerationRequest& request, int stop_after_de
   REQUIRE(ticket->wait_for_slot());
   Run out;
   int deltas = 0;
-  out.outcome = generate(served, *ticket, request, build_prompt(served, request),
-                         [&](GenerationDelta&& d) {
-                           out.text += d.content;
-                           out.logprob_entries += d.logprobs.size();
-                           return ++deltas != stop_after_deltas;
-                         });
+  out.outcome =
+      generate(served, *ticket, request, build_prompt(served, request), [&](GenerationDelta&& d) {
+        out.text += d.content;
+        out.logprob_entries += d.logprobs.size();
+        return ++deltas != stop_after_deltas;
+      });
   return out;
 }
 

@@ -1,7 +1,8 @@
 // Request parsing and validation of mimo-server (examples/server/request.hpp): every field
 // honoured or refused with the right status, param and code.
-#include "server/api_error.hpp"
 #include "server/request.hpp"
+
+#include "server/api_error.hpp"
 #include "support/catch.hpp"
 
 using mimo::server::ApiError;
@@ -90,9 +91,11 @@ TEST_CASE("server request: OpenAI defaults") {
   CHECK_FALSE(r.stream);
   CHECK(r.tools_json.empty());
   // tool_choice none: the tools are not rendered.
-  CHECK(chat("{" + kHello +
-             R"(, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})")
-            .tools_json.empty());
+  CHECK(
+      chat(
+          "{" + kHello +
+          R"(, "tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none"})")
+          .tools_json.empty());
 }
 
 TEST_CASE("server request: malformed bodies") {
@@ -121,10 +124,10 @@ TEST_CASE("server request: wrong types name the field") {
 }
 
 TEST_CASE("server request: out-of-range values") {
-  for (const char* field : {R"("temperature": 2.5)", R"("top_p": 0)", R"("top_p": 1.5)",
-                            R"("min_p": -0.1)", R"("presence_penalty": 3)", R"("max_tokens": 0)",
-                            R"("top_k": -2)", R"("repetition_penalty": 0)",
-                            R"("max_tokens": 99999999999)"}) {
+  for (const char* field :
+       {R"("temperature": 2.5)", R"("top_p": 0)", R"("top_p": 1.5)", R"("min_p": -0.1)",
+        R"("presence_penalty": 3)", R"("max_tokens": 0)", R"("top_k": -2)",
+        R"("repetition_penalty": 0)", R"("max_tokens": 99999999999)"}) {
     INFO(field);
     CHECK(chat_refusal("{" + kHello + ", " + field + "}").status == 400);
   }
@@ -136,7 +139,9 @@ TEST_CASE("server request: out-of-range values") {
         "top_logprobs");
   CHECK(chat_refusal("{" + kHello + R"(, "top_logprobs": 2})").param == "top_logprobs");
   CHECK(chat_refusal("{" + kHello + R"(, "stop": ""})").param == "stop");
-  CHECK(chat_refusal("{" + kHello + R"(, "stop": ["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]})")
+  CHECK(chat_refusal(
+            "{" + kHello +
+            R"(, "stop": ["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p","q"]})")
             .param == "stop");
   CHECK(chat_refusal("{" + kHello + R"(, "stream_options": {"include_usage": true}})").param ==
         "stream_options");
@@ -145,11 +150,10 @@ TEST_CASE("server request: out-of-range values") {
 }
 
 TEST_CASE("server request: unsupported fields are refused, never ignored") {
-  for (const char* field :
-       {R"("n": 2)", R"("frobnicate": true)", R"("tool_choice": "required")",
-        R"("tool_choice": {"type": "function", "function": {"name": "f"}})",
-        R"("response_format": {"type": "json_object"})", R"("audio": {})",
-        R"("reasoning_effort": "low")", R"("modalities": ["text"])"}) {
+  for (const char* field : {R"("n": 2)", R"("frobnicate": true)", R"("tool_choice": "required")",
+                            R"("tool_choice": {"type": "function", "function": {"name": "f"}})",
+                            R"("response_format": {"type": "json_object"})", R"("audio": {})",
+                            R"("reasoning_effort": "low")", R"("modalities": ["text"])"}) {
     INFO(field);
     const Refusal r = chat_refusal("{" + kHello + ", " + field + "}");
     CHECK(r.status == 400);
@@ -158,7 +162,8 @@ TEST_CASE("server request: unsupported fields are refused, never ignored") {
   const Refusal image = chat_refusal(
       R"({"model": "demo", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})");
   CHECK(image.param == "messages[0].content[0].type");
-  CHECK(chat_refusal(R"({"model": "demo", "messages": [{"role": "user", "content": "x", "extra": 1}]})")
+  CHECK(chat_refusal(
+            R"({"model": "demo", "messages": [{"role": "user", "content": "x", "extra": 1}]})")
             .param == "messages[0].extra");
 }
 
@@ -173,8 +178,9 @@ TEST_CASE("server request: model and messages") {
             .param == "messages[0].role");
   CHECK(chat_refusal(R"({"model": "demo", "messages": [{"content": "x"}]})").param ==
         "messages[0].role");
-  CHECK(chat_refusal(R"({"model": "demo", "messages": [{"role": "tool", "content": "x"}]})")
-            .param == "messages[0].tool_call_id");
+  CHECK(
+      chat_refusal(R"({"model": "demo", "messages": [{"role": "tool", "content": "x"}]})").param ==
+      "messages[0].tool_call_id");
   CHECK(chat_refusal(R"({"model": "demo", "messages": [{"role": "user"}]})").param ==
         "messages[0].content");
 }
@@ -185,7 +191,8 @@ TEST_CASE("server request: completions") {
   };
   CHECK(completion(R"({"model": "demo", "prompt": "def f"})").prompt_text == "def f");
   CHECK(completion(R"({"model": "demo", "prompt": ["def g"]})").prompt_text == "def g");
-  const GenerationRequest ids = completion(R"({"model": "demo", "prompt": [5, 6, 7], "logprobs": 2, "echo": false})");
+  const GenerationRequest ids =
+      completion(R"({"model": "demo", "prompt": [5, 6, 7], "logprobs": 2, "echo": false})");
   CHECK(ids.prompt_is_tokens);
   CHECK(ids.prompt_tokens == std::vector<std::int32_t>{5, 6, 7});
   CHECK(ids.logprobs);

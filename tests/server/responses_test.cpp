@@ -1,7 +1,8 @@
 // OpenAI response shapes, SSE framing and the API-key comparison of mimo-server.
+#include "server/responses.hpp"
+
 #include "server/api_error.hpp"
 #include "server/api_key.hpp"
-#include "server/responses.hpp"
 #include "support/catch.hpp"
 
 using namespace mimo::server;
@@ -14,7 +15,8 @@ TEST_CASE("responses: SSE framing and error bodies") {
   const json error = invalid_request("bad", "temperature", "invalid_type").to_json();
   CHECK(error == json::parse(R"({"error": {"message": "bad", "type": "invalid_request_error",
                                            "param": "temperature", "code": "invalid_type"}})"));
-  CHECK(ApiError(500, "x", "server_error", std::nullopt, std::nullopt).to_json()["error"]["param"]
+  CHECK(ApiError(500, "x", "server_error", std::nullopt, std::nullopt)
+            .to_json()["error"]["param"]
             .is_null());
 }
 

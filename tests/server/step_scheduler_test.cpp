@@ -1,10 +1,11 @@
 // The scheduler of mimo-server (examples/server/step_scheduler.hpp): bounded admission, slots in
 // arrival order, steps handed out in turn, shutdown releasing every waiter.
+#include "server/step_scheduler.hpp"
+
 #include <atomic>
 #include <mutex>
 #include <thread>
 
-#include "server/step_scheduler.hpp"
 #include "support/catch.hpp"
 
 using mimo::server::StepScheduler;

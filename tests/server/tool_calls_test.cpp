@@ -1,7 +1,8 @@
 // Tool-call formats and the streaming extractor of mimo-server (examples/server/tool_calls.hpp).
+#include "server/tool_calls.hpp"
+
 #include <nlohmann/json.hpp>
 
-#include "server/tool_calls.hpp"
 #include "support/catch.hpp"
 
 using namespace mimo::server;
@@ -71,7 +72,8 @@ TEST_CASE("tool calls: text that only looks like a block stays content") {
   CHECK(c.calls.empty());
   CHECK(c.content == bad);
   // Without tools nothing is held back.
-  CHECK(extract(ToolCallFormat::kNone, "<tool_call>{\"name\": \"f\"}</tool_call>", 3).calls.empty());
+  CHECK(
+      extract(ToolCallFormat::kNone, "<tool_call>{\"name\": \"f\"}</tool_call>", 3).calls.empty());
 }
 
 TEST_CASE("tool calls: xml blocks (Qwen3-Coder style)") {
@@ -86,6 +88,7 @@ TEST_CASE("tool calls: xml blocks (Qwen3-Coder style)") {
         nlohmann::json{{"city", "Paris"}, {"days", 3}, {"opts", {{"unit", "C"}}}});
   CHECK_FALSE(parse_tool_call_block(ToolCallFormat::kXml, "<function=>\n</function>"));
   CHECK_FALSE(parse_tool_call_block(ToolCallFormat::kHermes, "{\"arguments\": {}}"));
-  CHECK(parse_tool_call_block(ToolCallFormat::kHermes, "{\"name\": \"f\", \"parameters\": {\"a\": 1}}")
+  CHECK(parse_tool_call_block(ToolCallFormat::kHermes,
+                              "{\"name\": \"f\", \"parameters\": {\"a\": 1}}")
             ->arguments_json == "{\"a\":1}");
 }
