@@ -228,33 +228,29 @@ async function main() {
     assert.equal(ids.usage.prompt_tokens, 4);
   });
 
-  await check('tools: rendered by the template, calls parsed into tool_calls', async () => {
+  await check('tools: rendered by the template, tool turns round-trip, tool_choice none', async () => {
+    // The demo model never writes a tool-call block (it was trained on Python only), so the
+    // parsing of calls into tool_calls is covered by tests/server/tool_calls_test.cpp; here the
+    // template's side is checked through the prompt sizes the server reports.
     const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather',
       parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
-    const turn = (id, city) => [
-      { role: 'user', content: `Weather in ${city}?` },
-      { role: 'assistant', content: null, tool_calls: [{ id, type: 'function',
-        function: { name: 'get_weather', arguments: JSON.stringify({ city }) } }] },
-      { role: 'tool', tool_call_id: id, content: '21C' },
-      { role: 'assistant', content: 'It is 21C.' }];
-    const messages = [...turn('c1', 'Paris'), ...turn('c2', 'Paris'), ...turn('c3', 'Paris'),
-                      { role: 'user', content: 'Weather in Paris?' }];
-    const plain = await client.chat.completions.create({ ...greedy, messages });
-    const r = await client.chat.completions.create({ ...greedy, max_tokens: 40, messages, tools });
-    assert.ok(r.usage.prompt_tokens > plain.usage.prompt_tokens + 40, 'tools were rendered');
-    const calls = r.choices[0].message.tool_calls;
-    assert.ok(calls && calls.length >= 1, `no tool call in ${JSON.stringify(r.choices[0])}`);
-    assert.equal(calls[0].type, 'function');
-    assert.equal(calls[0].function.name, 'get_weather');
-    assert.deepEqual(JSON.parse(calls[0].function.arguments), { city: 'Paris' });
-    assert.match(calls[0].id, /^call_/);
-    assert.equal(r.choices[0].finish_reason, 'tool_calls');
-    const s = await streamChat(client, { ...greedy, max_tokens: 40, messages, tools });
-    assert.equal(s.finish, 'tool_calls');
-    assert.equal(s.toolCalls[0].function.name, 'get_weather');
-    assert.equal(s.toolCalls[0].index, 0);
-    const none = await client.chat.completions.create({ ...greedy, messages, tools, tool_choice: 'none' });
-    assert.equal(none.usage.prompt_tokens, plain.usage.prompt_tokens);
+    const question = { role: 'user', content: 'Weather in Paris?' };
+    const history = [question,
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function',
+        function: { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris' }) } }] },
+      { role: 'tool', tool_call_id: 'c1', content: '21C' }];
+    const size = async (params) =>
+      (await client.chat.completions.create({ ...greedy, max_tokens: 1, ...params })).usage.prompt_tokens;
+    const plain = await size({ messages: [question] });
+    const withTools = await size({ messages: [question], tools });
+    assert.ok(withTools > plain + 40, `tools not rendered: ${withTools} vs ${plain}`);
+    assert.equal(await size({ messages: [question], tools, tool_choice: 'none' }), plain);
+    // get_weather(Paris) as a Hermes block, and the tool response, are in the prompt.
+    const withHistory = await size({ messages: history, tools });
+    assert.ok(withHistory > withTools + 20, `tool turns not rendered: ${withHistory}`);
+    const r = await client.chat.completions.create({ ...greedy, messages: history, tools });
+    assert.equal(typeof r.choices[0].message.content, 'string');
+    assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
   });
 
   await check('errors: OpenAI-style bodies with the right statuses', async () => {
