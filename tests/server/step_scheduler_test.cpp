@@ -37,10 +37,7 @@ TEST_CASE("scheduler: slots go in arrival order and a waiter can give up") {
   // The third cannot overtake the second, and gives up when told.
   CHECK_FALSE(third->wait_for_slot([] { return true; }));
   std::atomic<bool> second_started{false};
-  std::thread t([&] {
-    REQUIRE(second->wait_for_slot());
-    second_started = true;
-  });
+  std::thread t([&] { second_started = second->wait_for_slot(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   CHECK_FALSE(second_started);
   first.reset();
@@ -48,44 +45,58 @@ TEST_CASE("scheduler: slots go in arrival order and a waiter can give up") {
   CHECK(second_started);
 }
 
-TEST_CASE("scheduler: concurrent generations take turns one step each") {
+TEST_CASE("scheduler: steps go in the order they were asked for, so generations alternate") {
   StepScheduler scheduler(3, 8);
+  auto a = scheduler.admit();
+  auto b = scheduler.admit();
+  auto c = scheduler.admit();
+  for (auto* t : {&a, &b, &c}) REQUIRE((*t)->wait_for_slot());
   std::mutex log_mutex;
-  std::vector<int> log;
+  std::string log;
+  // (Catch's assertions are not thread-safe: threads only record.)
+  auto step = [&](StepScheduler::Ticket& ticket, char name) {
+    const bool turn = ticket.begin_step();
+    {
+      std::lock_guard lock(log_mutex);
+      log += turn ? name : '!';
+    }
+    ticket.end_step();
+  };
+  REQUIRE(a->begin_step());  // a is mid-step; b, then c, ask for one
+  std::thread tb([&] { step(*b, 'b'); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::thread tc([&] { step(*c, 'c'); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  a->end_step();
+  step(*a, 'a');  // a asks again right away: it comes after b and c
+  tb.join();
+  tc.join();
+  CHECK(log == "bca");
+}
+
+TEST_CASE("scheduler: two busy generations share the steps") {
+  StepScheduler scheduler(2, 8);
+  std::atomic<int> steps[2] = {0, 0};
+  std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
-  std::atomic<int> ready{0};
-  constexpr int kSteps = 30;
-  for (int g = 0; g < 3; ++g) {
+  for (int g = 0; g < 2; ++g) {
     threads.emplace_back([&, g] {
       auto ticket = scheduler.admit();
-      REQUIRE(ticket->wait_for_slot());
-      ++ready;
-      while (ready < 3) std::this_thread::yield();
-      for (int s = 0; s < kSteps; ++s) {
-        REQUIRE(ticket->begin_step());
-        {
-          std::lock_guard lock(log_mutex);
-          log.push_back(g);
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (!ticket || !ticket->wait_for_slot()) return;
+      while (!stop) {
+        if (!ticket->begin_step()) return;
+        ++steps[g];
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
         ticket->end_step();
       }
     });
   }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  stop = true;
   for (auto& t : threads) t.join();
-  REQUIRE(log.size() == 3 * kSteps);
-  // Fair: once all three have asked for a step, and until one is done, none gets ahead of
-  // another by more than a step or two (a step holder's 2 ms let the others queue up again).
-  std::vector<int> counts(3, 0);
-  int worst_lead = 0;
-  for (int g : log) {
-    ++counts[static_cast<std::size_t>(g)];
-    const int lo = *std::min_element(counts.begin(), counts.end());
-    const int hi = *std::max_element(counts.begin(), counts.end());
-    if (lo >= 1 && hi < kSteps) worst_lead = std::max(worst_lead, hi - lo);
-  }
-  INFO("step order: " << Catch::Detail::stringify(log));
-  CHECK(worst_lead <= 2);
+  // Neither starves: a plain mutex would let the thread that just unlocked take it again.
+  CHECK(steps[0] > 20);
+  CHECK(steps[1] > 20);
 }
 
 TEST_CASE("scheduler: shutdown releases waiting and stepping calls") {
@@ -95,14 +106,16 @@ TEST_CASE("scheduler: shutdown releases waiting and stepping calls") {
   REQUIRE(holder->begin_step());
   auto waiter = scheduler.admit();
   std::atomic<int> released{0};
+  std::atomic<bool> got_slot{true};
   std::thread slot_waiter([&] {
-    CHECK_FALSE(waiter->wait_for_slot());
+    got_slot = waiter->wait_for_slot();
     ++released;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   scheduler.shut_down();
   slot_waiter.join();
   CHECK(released == 1);
+  CHECK_FALSE(got_slot);
   holder->end_step();
   CHECK_FALSE(holder->begin_step());
   CHECK_FALSE(scheduler.admit());
