@@ -71,7 +71,7 @@ const std::string kPrompt = "import numpy as np\n\n\ndef ";
 
 }  // namespace
 
-TEST_CASE("server generation: prompts over the context are refused naming the limit") {
+TEST_CASE("generation: prompts over the context are refused naming the limit") {
   ServedModel served(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), served_options(false));
   std::string long_prompt;
   for (int i = 0; i < 200; ++i) long_prompt += "x = 1\n";
@@ -89,7 +89,7 @@ TEST_CASE("server generation: prompts over the context are refused naming the li
   CHECK_THROWS_AS(build_prompt(served, completion("", 5)), ApiError);
 }
 
-TEST_CASE("server generation: greedy text equals Session::generate, stop strings cut it") {
+TEST_CASE("generation: greedy text equals Session::generate, stop strings cut it") {
   ServedModel served(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), served_options(false));
   GenerationRequest request = completion(kPrompt, 24);
   request.logprobs = true;
@@ -118,14 +118,14 @@ TEST_CASE("server generation: greedy text equals Session::generate, stop strings
   CHECK(stopped.outcome.completion_tokens < 24);
 }
 
-TEST_CASE("server generation: a client that leaves stops the generation at that step") {
+TEST_CASE("generation: a client that leaves stops the generation at that step") {
   ServedModel served(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), served_options(false));
   const Run left = run(served, completion(kPrompt, 50), 3);
   CHECK(left.outcome.finish_reason == "cancelled");
   CHECK(left.outcome.completion_tokens == 3);
 }
 
-TEST_CASE("server generation: speculative decoding gives the same greedy text, and its usage") {
+TEST_CASE("generation: speculative decoding gives the same greedy text, and its usage") {
   ServedModel plain(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), served_options(false));
   ServedModel speculative(demo_model(), mimo::Tokenizer::from_model_dir(kDemo),
                           served_options(true));

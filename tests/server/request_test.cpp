@@ -40,7 +40,7 @@ const std::string kHello = R"("model": "demo", "messages": [{"role": "user", "co
 
 }  // namespace
 
-TEST_CASE("server request: a chat request with every supported field") {
+TEST_CASE("request: a chat request with every supported field") {
   const GenerationRequest r = chat(R"({
     "model": "demo",
     "messages": [
@@ -82,7 +82,7 @@ TEST_CASE("server request: a chat request with every supported field") {
   CHECK(r.chat_template_kwargs_json == R"({"enable_thinking":false})");
 }
 
-TEST_CASE("server request: OpenAI defaults") {
+TEST_CASE("request: OpenAI defaults") {
   const GenerationRequest r = chat("{" + kHello + "}");
   CHECK(r.sampling.temperature == 1.0f);
   CHECK(r.sampling.top_p == 1.0f);
@@ -98,7 +98,7 @@ TEST_CASE("server request: OpenAI defaults") {
           .tools_json.empty());
 }
 
-TEST_CASE("server request: malformed bodies") {
+TEST_CASE("request: malformed bodies") {
   CHECK(chat_refusal("{").status == 400);
   CHECK(chat_refusal("").status == 400);
   CHECK(chat_refusal("[1, 2]").status == 400);
@@ -110,7 +110,7 @@ TEST_CASE("server request: malformed bodies") {
   CHECK(deep.message.find("deeper than 64") != std::string::npos);
 }
 
-TEST_CASE("server request: wrong types name the field") {
+TEST_CASE("request: wrong types name the field") {
   auto r = chat_refusal("{" + kHello + R"(, "temperature": "hot"})");
   CHECK(r.status == 400);
   CHECK(r.param == "temperature");
@@ -123,7 +123,7 @@ TEST_CASE("server request: wrong types name the field") {
   CHECK(chat_refusal(R"({"model": 7, "messages": []})").param == "model");
 }
 
-TEST_CASE("server request: out-of-range values") {
+TEST_CASE("request: out-of-range values") {
   for (const char* field :
        {R"("temperature": 2.5)", R"("top_p": 0)", R"("top_p": 1.5)", R"("min_p": -0.1)",
         R"("presence_penalty": 3)", R"("max_tokens": 0)", R"("top_k": -2)",
@@ -149,7 +149,7 @@ TEST_CASE("server request: out-of-range values") {
         "max_completion_tokens");
 }
 
-TEST_CASE("server request: unsupported fields are refused, never ignored") {
+TEST_CASE("request: unsupported fields are refused, never ignored") {
   for (const char* field : {R"("n": 2)", R"("frobnicate": true)", R"("tool_choice": "required")",
                             R"("tool_choice": {"type": "function", "function": {"name": "f"}})",
                             R"("response_format": {"type": "json_object"})", R"("audio": {})",
@@ -167,7 +167,7 @@ TEST_CASE("server request: unsupported fields are refused, never ignored") {
             .param == "messages[0].extra");
 }
 
-TEST_CASE("server request: model and messages") {
+TEST_CASE("request: model and messages") {
   const Refusal other = chat_refusal(R"({"model": "gpt-4", "messages": []})");
   CHECK(other.status == 404);
   CHECK(other.code == "model_not_found");
@@ -185,7 +185,7 @@ TEST_CASE("server request: model and messages") {
         "messages[0].content");
 }
 
-TEST_CASE("server request: completions") {
+TEST_CASE("request: completions") {
   auto completion = [](const std::string& body) {
     return parse_request(Endpoint::kCompletion, body, kLimits);
   };
