@@ -40,7 +40,8 @@ std::optional<ParsedToolCall> parse_hermes(const std::string& block) {
     if (arguments->is_string()) {
       out.arguments_json = arguments->get<std::string>();
     } else if (arguments->is_object()) {
-      out.arguments_json = arguments->dump();
+      out.arguments_json =
+          arguments->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     } else {
       return std::nullopt;
     }
@@ -78,7 +79,8 @@ std::optional<ParsedToolCall> parse_xml(const std::string& block) {
     arguments[key] = parsed.is_discarded() ? nlohmann::ordered_json(value) : parsed;
     at = value_end + 12;
   }
-  out.arguments_json = arguments.dump();
+  out.arguments_json =
+      arguments.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   return out;
 }
 

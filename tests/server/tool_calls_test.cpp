@@ -87,6 +87,11 @@ TEST_CASE("tool calls: xml blocks (Qwen3-Coder style)") {
   CHECK(nlohmann::json::parse(c.calls[0].arguments_json) ==
         nlohmann::json{{"city", "Paris"}, {"days", 3}, {"opts", {{"unit", "C"}}}});
   CHECK_FALSE(parse_tool_call_block(ToolCallFormat::kXml, "<function=>\n</function>"));
+  // Invalid UTF-8 in a value (found by fuzz_server_request) is replaced, not thrown on.
+  const auto bad = parse_tool_call_block(ToolCallFormat::kXml,
+                                         "<function=f><parameter=p>\xff</parameter></function>");
+  REQUIRE(bad);
+  CHECK(nlohmann::json::parse(bad->arguments_json)["p"] == "\xEF\xBF\xBD");
   CHECK_FALSE(parse_tool_call_block(ToolCallFormat::kHermes, "{\"arguments\": {}}"));
   CHECK(parse_tool_call_block(ToolCallFormat::kHermes,
                               "{\"name\": \"f\", \"parameters\": {\"a\": 1}}")
