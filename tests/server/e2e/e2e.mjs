@@ -374,12 +374,12 @@ async function main() {
   });
 
   await check('shutdown: SIGTERM lets the running request finish, then exits 0', async () => {
-    const running = small.completions.create({ model: b.model, prompt: 'def g():', max_tokens: 60,
+    const running = small.completions.create({ model: b.model, prompt: 'def g():', max_tokens: 200,
                                                temperature: 0, ignore_eos: true });
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300));
     const exited = stopServer(b);
     const r = await running;
-    assert.equal(r.usage.completion_tokens, 60);
+    assert.equal(r.usage.completion_tokens, 200);
     assert.equal(await exited, 0);
   });
 
