@@ -124,7 +124,10 @@ void HttpServer::install_routes() {
     const std::string prefix = "Bearer ";
     const std::string given = header.rfind(prefix, 0) == 0 ? header.substr(prefix.size()) : "";
     if (!constant_time_equal(given, options_.api_key)) {
-      metrics_.count_request(req.path, 401);
+      // Known routes only as labels: arbitrary paths must not grow the metrics without bound.
+      const bool known = req.path == "/v1/chat/completions" || req.path == "/v1/completions" ||
+                         req.path == "/v1/models";
+      metrics_.count_request(known ? req.path : "other", 401);
       send_error(res, ApiError(401, "Incorrect or missing API key (Authorization: Bearer ...)",
                                "invalid_request_error", std::nullopt, "invalid_api_key"));
       return httplib::Server::HandlerResponse::Handled;
