@@ -6,10 +6,12 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMIMO_SANITIZE=ON -D
   -DMIMO_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$(nproc)"
 # Left to the Release run: the other sampler settings of the sampled-verification distribution
-# test (the temperature case keeps the path under the sanitizers; each costs ~2 min here) and
+# test (the temperature case keeps the path under the sanitizers; each costs ~2 min here),
 # the added-token time guard (its 50,000-token tokenizer loads for ~7 min under ASan, and a time
-# bound means nothing there).
+# bound means nothing there), and the mimo-server end-to-end run (its unit tests, the scheduler's
+# included, stay here).
 heavy='sampled DFlash verification keeps the distribution: (top-k|top-p|min-p|penalties|logit bias)'
 heavy+='|sampled verification keeps the distribution: penalties inside|added tokens: encoding time'
+heavy+='|server: end to end'
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure -j "$(nproc)" -L cpu -E "$heavy")

@@ -1,0 +1,254 @@
+// Prompt building and token-by-token generation for one request (generation.hpp).
+#include "server/generation.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "mimo/error.hpp"
+#include "mimo/sampler.hpp"
+#include "server/api_error.hpp"
+
+namespace mimo::server {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+ChatSpecialTokens special_tokens(const Tokenizer& tokenizer) {
+  ChatSpecialTokens tokens;
+  auto text = [&](std::optional<TokenId> id) {
+    return id ? tokenizer.id_to_token(*id).value_or("") : std::string();
+  };
+  tokens.bos_token = text(tokenizer.bos_id());
+  tokens.eos_token = text(tokenizer.eos_id());
+  tokens.pad_token = text(tokenizer.pad_id());
+  return tokens;
+}
+
+// Tokens that close a turn in the common chat formats (ChatML, Llama 3, Phi, Gemma).
+constexpr const char* kEndOfTurnTokens[] = {"<|im_end|>", "<|eot_id|>",    "<|eom_id|>",
+                                            "<|end|>",    "<end_of_turn>", "<|endoftext|>"};
+
+ApiError context_exceeded(std::int64_t limit, std::int64_t prompt, std::int64_t asked,
+                          const char* param) {
+  std::string message = fmt::format(
+      "This model's maximum context length is {} tokens. However, you requested {} tokens ({} in "
+      "the prompt{}).",
+      limit, prompt + asked, prompt,
+      asked > 0 ? fmt::format(", {} for the completion", asked) : std::string());
+  message += asked > 0 ? " Please reduce the prompt or max_tokens."
+                       : " The prompt must leave room for at least one generated token.";
+  return invalid_request(message, param, "context_length_exceeded");
+}
+
+TopLogprob describe(const Tokenizer& tokenizer, std::int32_t id, float logprob) {
+  return {tokenizer.decode({id}, false), tokenizer.token_bytes(id), logprob};
+}
+
+}  // namespace
+
+ServedModel::ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer,
+                         const Options& options)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
+  if (!options_.template_source.empty()) {
+    template_ = ChatTemplate::from_source(options_.template_source, "--chat-template",
+                                          special_tokens(tokenizer_));
+  } else if (tokenizer_.has_chat_template()) {
+    template_ = tokenizer_.chat_template();
+  }
+  if (template_) tool_format_ = detect_tool_call_format(template_->source());
+  stop_tokens_ = model_->summary().eos_token_ids;
+  for (const char* name : kEndOfTurnTokens) {
+    if (auto id = tokenizer_.token_to_id(name)) stop_tokens_.push_back(*id);
+  }
+  std::sort(stop_tokens_.begin(), stop_tokens_.end());
+  stop_tokens_.erase(std::unique(stop_tokens_.begin(), stop_tokens_.end()), stop_tokens_.end());
+  sessions_.resize(static_cast<std::size_t>(std::max(1, options_.slots)));
+  speculators_.resize(sessions_.size());
+}
+
+Session& ServedModel::session(int slot) {
+  std::lock_guard lock(mutex_);
+  auto& session = sessions_.at(static_cast<std::size_t>(slot));
+  if (!session) session = model_->new_session();
+  return *session;
+}
+
+std::shared_ptr<Speculator> ServedModel::speculator(int slot) {
+  if (!speculative()) return nullptr;
+  std::lock_guard lock(mutex_);
+  auto& speculator = speculators_.at(static_cast<std::size_t>(slot));
+  if (!speculator) {
+    DFlashOptions options;
+    options.block_size = options_.draft_block;
+    speculator = make_dflash_speculator(*model_, options_.drafter_dir, options);
+  }
+  return speculator;
+}
+
+std::vector<std::int32_t> build_prompt(const ServedModel& served,
+                                       const GenerationRequest& request) {
+  std::vector<std::int32_t> prompt;
+  const char* param = "prompt";
+  if (request.endpoint == Endpoint::kChat) {
+    param = "messages";
+    if (!served.chat_template()) {
+      throw invalid_request(fmt::format("The model '{}' has no chat template; use "
+                                        "/v1/completions or start the server with "
+                                        "--chat-template",
+                                        served.name()),
+                            "messages", "no_chat_template");
+    }
+    if (!request.tools_json.empty() && served.tool_format() == ToolCallFormat::kNone) {
+      throw invalid_request(fmt::format("The chat template of '{}' does not render tools; start "
+                                        "the server with a --chat-template that does",
+                                        served.name()),
+                            "tools", "tools_unsupported");
+    }
+    ChatTemplateOptions options;
+    options.tools_json = request.tools_json;
+    options.extra_context_json = request.chat_template_kwargs_json;
+    if (!request.chat_template_kwargs_json.empty()) {
+      const auto kwargs = nlohmann::json::parse(request.chat_template_kwargs_json);
+      if (auto it = kwargs.find("enable_thinking"); it != kwargs.end() && it->is_boolean()) {
+        options.enable_thinking = it->get<bool>();
+      }
+    }
+    std::string text;
+    try {
+      text = served.chat_template()->render(request.messages, options);
+    } catch (const Error& e) {
+      throw invalid_request(fmt::format("The chat template refused the conversation: {}", e.what()),
+                            "messages", "chat_template_error");
+    }
+    prompt = served.tokenizer().encode(text, false);
+  } else if (request.prompt_is_tokens) {
+    prompt = request.prompt_tokens;
+  } else {
+    prompt = served.tokenizer().encode(request.prompt_text, true);
+  }
+  if (prompt.empty()) {
+    throw invalid_request("The prompt is empty: at least one token is needed", param,
+                          "invalid_value");
+  }
+  const std::int64_t limit = served.max_context();
+  const auto size = static_cast<std::int64_t>(prompt.size());
+  if (size >= limit) throw context_exceeded(limit, size, 0, param);
+  if (request.max_tokens && size + *request.max_tokens > limit) {
+    throw context_exceeded(limit, size, *request.max_tokens, param);
+  }
+  return prompt;
+}
+
+GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
+                           const GenerationRequest& request,
+                           const std::vector<std::int32_t>& prompt,
+                           const std::function<bool(GenerationDelta&&)>& emit) {
+  const Tokenizer& tokenizer = served.tokenizer();
+  SamplerConfig config = request.sampling;
+  if (!request.seed_given) config.seed = std::random_device{}();
+  std::optional<Sampler> sampler;
+  try {
+    sampler.emplace(config);
+  } catch (const Error& e) {
+    throw invalid_request(e.what());
+  }
+  GenerateOptions options;
+  const auto room = served.max_context() - static_cast<std::int64_t>(prompt.size());
+  options.max_tokens = request.max_tokens.value_or(static_cast<int>(room));
+  options.ignore_eos = request.ignore_eos;
+  if (!request.ignore_eos) options.stop_token_ids = served.stop_tokens();
+  options.speculator = served.speculator(ticket.slot());
+
+  const ToolCallFormat format =
+      request.tools_json.empty() ? ToolCallFormat::kNone : served.tool_format();
+  TokenStreamDecoder decoder(tokenizer, request.stop);
+  ToolCallExtractor extractor(format);
+  GenerationOutcome outcome;
+  outcome.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+  outcome.speculative = options.speculator != nullptr;
+  GenerationDelta pending;
+  std::mt19937_64 ids(std::random_device{}());
+  bool stopped_by_string = false;
+  bool client_gone = false;
+  bool shut_down = false;
+
+  auto add_text = [&](std::vector<ExtractedPiece> pieces) {
+    for (ExtractedPiece& piece : pieces) {
+      if (piece.call) {
+        pending.tool_calls.push_back(
+            {extractor.calls() - 1, fmt::format("call_{:016x}", ids()), std::move(*piece.call)});
+      } else if (extractor.calls() == 0 ||
+                 piece.content.find_first_not_of(" \t\r\n") != std::string::npos) {
+        pending.content += piece.content;
+      }
+    }
+  };
+
+  Session& session = served.session(ticket.slot());
+  session.reset();
+  const auto start = Clock::now();
+  if (!ticket.begin_step()) {
+    outcome.finish_reason = "cancelled";
+    return outcome;
+  }
+  GenerateResult result;
+  try {
+    result = session.generate(prompt, *sampler, options, [&](const SampleResult& sampled) {
+      if (++outcome.completion_tokens == 1)
+        outcome.time_to_first_token_seconds = seconds_since(start);
+      if (request.logprobs) {
+        TokenLogprob entry{describe(tokenizer, sampled.token, sampled.logprob), {}};
+        for (const auto& [id, logprob] : sampled.top_logprobs) {
+          entry.top.push_back(describe(tokenizer, id, logprob));
+        }
+        pending.logprobs.push_back(std::move(entry));
+      }
+      StreamText text = decoder.push(sampled.token);
+      add_text(extractor.push(text.text));
+      stopped_by_string = text.stopped;
+      ticket.end_step();
+      if (!emit(std::move(pending))) client_gone = true;
+      pending = {};
+      if (client_gone || stopped_by_string) return false;
+      if (!ticket.begin_step()) {
+        shut_down = true;
+        return false;
+      }
+      return true;
+    });
+  } catch (const Error& e) {
+    ticket.end_step();
+    throw ApiError(
+        e.code() == ErrorCode::kInvalidArgument ? 400 : 500,
+        fmt::format("generation failed: {}", e.what()),
+        e.code() == ErrorCode::kInvalidArgument ? "invalid_request_error" : "server_error",
+        std::nullopt, to_string(e.code()));
+  }
+  ticket.end_step();
+  outcome.decode_seconds = seconds_since(start) - outcome.time_to_first_token_seconds;
+  outcome.speculation = session.stats().speculation;
+  if (client_gone || shut_down || result.reason == StopReason::kCancelled) {
+    outcome.finish_reason = "cancelled";
+    return outcome;
+  }
+  if (!stopped_by_string) add_text(extractor.push(decoder.flush().text));
+  add_text(extractor.finish());
+  const bool length =
+      result.reason == StopReason::kMaxTokens || result.reason == StopReason::kContextFull;
+  outcome.finish_reason = stopped_by_string || !length ? "stop" : "length";
+  if (extractor.calls() > 0 && outcome.finish_reason == "stop")
+    outcome.finish_reason = "tool_calls";
+  if (!pending.empty()) emit(std::move(pending));
+  return outcome;
+}
+
+}  // namespace mimo::server

@@ -1,0 +1,109 @@
+// One request's generation on the served model: the prompt built from the request (chat
+// template or completion prompt), checked against the context, then generated on the slot's
+// session one scheduler turn per token, its text cut at stop strings and split into content and
+// tool calls, with per-token log-probabilities - reported as deltas while it runs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mimo/model.hpp"
+#include "mimo/session.hpp"
+#include "mimo/speculator.hpp"
+#include "mimo/tokenizer.hpp"
+#include "server/request.hpp"
+#include "server/step_scheduler.hpp"
+#include "server/tool_calls.hpp"
+
+namespace mimo::server {
+
+// The model behind the server and one session (and drafter) per scheduler slot.
+class ServedModel {
+ public:
+  struct Options {
+    std::string name;             // the id clients pass as "model"
+    std::string drafter_dir;      // empty: no speculative decoding
+    int draft_block = 0;          // 0: the drafter's block size
+    std::string template_source;  // empty: the tokenizer's chat template
+    int slots = 1;
+  };
+  ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer, const Options& options);
+
+  const Model& model() const { return *model_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  const std::string& name() const { return options_.name; }
+  bool speculative() const { return !options_.drafter_dir.empty(); }
+  ToolCallFormat tool_format() const { return tool_format_; }
+  const std::optional<ChatTemplate>& chat_template() const { return template_; }
+  std::int64_t max_context() const { return model_->summary().max_context; }
+  // Tokens that end an answer: the model's EOS ids and the tokenizer's end-of-turn tokens.
+  const std::vector<std::int32_t>& stop_tokens() const { return stop_tokens_; }
+
+  Session& session(int slot);                        // created on first use
+  std::shared_ptr<Speculator> speculator(int slot);  // null without a drafter
+
+ private:
+  std::shared_ptr<const Model> model_;
+  Tokenizer tokenizer_;
+  Options options_;
+  std::optional<ChatTemplate> template_;
+  ToolCallFormat tool_format_ = ToolCallFormat::kNone;
+  std::vector<std::int32_t> stop_tokens_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<std::shared_ptr<Speculator>> speculators_;
+};
+
+// The prompt's token ids; throws ApiError (400) when the template refuses the conversation,
+// tools are given to a template that cannot render them, or the prompt does not fit the context
+// (the message names the limit).
+std::vector<std::int32_t> build_prompt(const ServedModel& served, const GenerationRequest& request);
+
+struct TopLogprob {
+  std::string token;
+  std::string bytes;  // raw bytes of the token (may be part of a UTF-8 character)
+  float logprob = 0;
+};
+struct TokenLogprob {
+  TopLogprob chosen;
+  std::vector<TopLogprob> top;
+};
+struct ToolCallDelta {
+  int index = 0;
+  std::string id;
+  ParsedToolCall call;
+};
+
+// What one step added. Empty deltas are reported too (every step), so a caller can notice a
+// client that went away.
+struct GenerationDelta {
+  std::string content;
+  std::vector<ToolCallDelta> tool_calls;
+  std::vector<TokenLogprob> logprobs;
+  bool empty() const { return content.empty() && tool_calls.empty() && logprobs.empty(); }
+};
+
+struct GenerationOutcome {
+  std::string finish_reason;  // stop, length, tool_calls; "cancelled" when the client left
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  double time_to_first_token_seconds = 0;  // from the start of the generation
+  double decode_seconds = 0;
+  bool speculative = false;
+  SpeculationStats speculation;
+};
+
+// Runs the generation on the ticket's slot, one scheduler turn per token. `emit` returns false
+// when the client is gone: the generation stops at that step. Throws ApiError for failures
+// (a sampler refusing its settings: 400; the model computing NaN: 500).
+GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
+                           const GenerationRequest& request,
+                           const std::vector<std::int32_t>& prompt,
+                           const std::function<bool(GenerationDelta&&)>& emit);
+
+}  // namespace mimo::server
