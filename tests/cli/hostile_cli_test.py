@@ -84,6 +84,10 @@ with tempfile.TemporaryDirectory() as tmp:
         r = run("score", "-m", model, "--tokens", ids, "--logits-out", out, "--device", "cpu")
         check(r.returncode == 1 and "context position 2" in r.stderr and "NaN" in r.stderr
               and not os.path.exists(out), f"score on {name} logits fails at position 2")
+        r = run("score", "-m", model, "--tokens", ids, "--check-activations")
+        check(r.returncode == 1 and f"the embed produced {'NaN' if name == 'nan' else '+inf'} at "
+              "context position 2" in r.stderr,
+              f"score --check-activations names the op that made the {name} ({r.stderr.strip()})")
 
     # Perplexity on the chat model (tokenizer included) with the row of a token of the text
     # poisoned: an error naming the position, not "perplexity -nan".
