@@ -221,10 +221,9 @@ TEST_CASE("ModelOptions::check_activations names the first layer and op that mad
   }
   write_model_with_filled_tensors(experts_dir.path, poisoned, 0x7FC0);  // BF16 NaN
   auto session = load_checked(experts_dir.path, true)->new_session();
-  session->prefill({3, 4, 5});
   std::string message = error_message([&] { session->score({6, 7}); }, ErrorCode::kNonFinite);
-  CHECK(message.find("layer 2 (experts) produced NaN at context position 3") != std::string::npos);
-  CHECK(session->position() == 3);  // the failed step left the context as it was
+  CHECK(message.find("layer 2 (experts) produced NaN at context position 0") != std::string::npos);
+  CHECK(session->position() == 0);  // the failed step left the context as it was
 
   // Without the option only the logits are seen: the position, no layer.
   auto unchecked = load_checked(experts_dir.path, false)->new_session();
@@ -234,9 +233,12 @@ TEST_CASE("ModelOptions::check_activations names the first layer and op that mad
 
   // A NaN embedding row: the embedding op, at the poisoned token's position.
   write_poisoned_model(embed_dir.path, 42, 0x7F80);  // BF16 +inf
+  // Positions count from the start of the context, not of the step.
   auto embedded = load_checked(embed_dir.path, true)->new_session();
-  message = error_message([&] { embedded->score({3, 4, 42, 5}); }, ErrorCode::kNonFinite);
-  CHECK(message.find("the embed produced +inf at context position 2") != std::string::npos);
+  embedded->prefill({3, 4});
+  message = error_message([&] { embedded->score({5, 6, 42, 7}); }, ErrorCode::kNonFinite);
+  CHECK(message.find("the embed produced +inf at context position 4") != std::string::npos);
+  CHECK(embedded->position() == 2);
 
   // On finite weights the checks change nothing, bit for bit.
   auto plain = load(kModel, 64)->new_session();
