@@ -105,10 +105,11 @@ TEST_CASE("cancel() from another thread stops one session while the others run o
   reference->prefill(short_prompt);
   const std::vector<float> expected = reference->logits();
 
-  // The victim generates until cancelled; the bystander prefills and scores meanwhile.
+  // The victim generates until cancelled; the bystander prefills meanwhile. The victim's third
+  // token waits for the cancel, so it lands while generate() is in progress whatever the timing.
   auto victim = model->new_session();
   std::atomic<int> victim_tokens{0};
-  std::atomic<bool> victim_done{false};
+  std::atomic<bool> victim_done{false}, cancel_sent{false};
   mimo::StopReason victim_reason = mimo::StopReason::kMaxTokens;
   std::string victim_error;
   std::thread victim_thread([&] {
@@ -124,7 +125,9 @@ TEST_CASE("cancel() from another thread stops one session while the others run o
       victim_reason = victim
                           ->generate(prompt_of(2, 8), sampler, options,
                                      [&](const auto&) {
-                                       ++victim_tokens;
+                                       if (++victim_tokens == 3) {
+                                         while (!cancel_sent) std::this_thread::yield();
+                                       }
                                        return true;
                                      })
                           .reason;
@@ -140,12 +143,13 @@ TEST_CASE("cancel() from another thread stops one session while the others run o
   });
   while (victim_tokens < 3 && !victim_done) std::this_thread::yield();
   victim->cancel();
+  cancel_sent = true;
   victim_thread.join();
   bystander_thread.join();
 
   CHECK(victim_error.empty());
   CHECK(victim_reason == mimo::StopReason::kCancelled);
-  CHECK(victim_tokens < 400);
+  CHECK(victim_tokens == 3);
   CHECK(bystander_logits == expected);
   // The cancelled session carries on.
   mimo::Sampler sampler(mimo::SamplerConfig{});
