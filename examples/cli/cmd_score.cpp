@@ -103,9 +103,10 @@ int run_score(const ScoreFlags& flags) {
   }
   std::vector<std::int32_t> tokens = read_token_file(flags.tokens_file);
   auto model = load_model(flags.model);
+  const std::int64_t vocab = model->summary().vocab_size;
+  check_token_ids(tokens, vocab, flags.tokens_file);
   auto session = model->new_session();
   std::vector<float> logits = session->score(tokens);
-  const std::int64_t vocab = model->summary().vocab_size;
   if (!flags.logits_out.empty()) {
     write_npy_f32(flags.logits_out, logits, static_cast<std::int64_t>(tokens.size()), vocab);
   }
@@ -124,7 +125,8 @@ Command register_score(CLI::App& app) {
   auto flags = std::make_shared<ScoreFlags>();
   add_model_flags(*sub, flags->model);
   auto* tokens =
-      sub->add_option("--tokens", flags->tokens_file, "file of token ids (whitespace or commas)");
+      sub->add_option("--tokens", flags->tokens_file,
+                      "file of token ids (separated by whitespace or commas, optionally in [])");
   auto* perplexity =
       sub->add_option("--perplexity", flags->perplexity_file,
                       "text file: tokenize with the model's tokenizer and print the perplexity");

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
-#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/default_paths.hpp"
+#include "cli/token_file.hpp"
 #include "mimo/error.hpp"
 #include "mimo/tokenizer.hpp"
 
@@ -93,31 +93,15 @@ int run_tokenize(const TokenizerSource& source, const std::string* prompt, bool 
   return 0;
 }
 
+// The ids of `text` (the token-list format of cli/token_file.hpp), each one the tokenizer knows.
 std::vector<TokenId> parse_ids(const std::string& text, const Tokenizer& tokenizer) {
-  std::string spaced = text;
-  for (char& c : spaced) {
-    if (c == ',' || c == '[' || c == ']') c = ' ';
-  }
-  std::istringstream stream(spaced);
-  std::vector<TokenId> ids;
-  for (std::string word; stream >> word;) {
-    std::size_t used = 0;
-    long long value = -1;
-    try {
-      value = std::stoll(word, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != word.size()) {
-      throw Error(ErrorCode::kInvalidArgument, fmt::format("{:?} is not a token id", word));
-    }
-    if (value < 0 || static_cast<std::size_t>(value) >= tokenizer.vocab_size() ||
-        !tokenizer.id_to_token(static_cast<TokenId>(value))) {
+  const std::vector<TokenId> ids = parse_token_list(text, "detokenize input");
+  for (const TokenId id : ids) {
+    if (static_cast<std::size_t>(id) >= tokenizer.vocab_size() || !tokenizer.id_to_token(id)) {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("token id {} is not in the vocabulary (ids 0..{})", value,
+                  fmt::format("token id {} is not in the vocabulary (ids 0..{})", id,
                               tokenizer.vocab_size() - 1));
     }
-    ids.push_back(static_cast<TokenId>(value));
   }
   return ids;
 }

@@ -23,6 +23,9 @@ void add_model_flags(CLI::App& app, ModelFlags& flags) {
   add_number_option(app, "-c,--context", flags.context, "maximum context length in tokens");
   app.add_flag("--host-sampling", flags.host_sampling,
                "draw tokens on the host even with the model on a GPU (same tokens; for A/B runs)");
+  app.add_flag("--check-activations", flags.check_activations,
+               "debug NaN / infinity: check every op's output and name the first layer that "
+               "produced one (on the CPU)");
 }
 
 std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
@@ -33,6 +36,14 @@ std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
   options.num_threads = flags.threads;
   options.max_context = flags.context;
   options.sample_on_device = !flags.host_sampling;
+  if (flags.check_activations) {
+    if (flags.device == "cuda") {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--check-activations runs on the CPU, not --device cuda");
+    }
+    options.device = Device::kCpu;
+    options.check_activations = true;
+  }
   const bool tty = isatty(fileno(stderr));
   if (tty) {
     options.on_progress = [](float fraction) {

@@ -45,6 +45,12 @@ struct ModelOptions {
   // (same chain and result as mimo::Sampler on the host: docs/sampling.md); false keeps
   // sampling on the host. No effect on the CPU.
   bool sample_on_device = true;
+  // Debugging NaN / infinity: the CPU executor checks the output of every op of the forward
+  // and throws Error(kNonFinite) at the first non-finite value, naming the layer, the op and the
+  // token's context position ("layer 2 (experts) produced NaN at context position 5"). Without
+  // it, non-finite logits are still reported (kNonFinite), by token position only. Costs a pass
+  // over every activation. The GPU executors ignore it: pair it with Device::kCpu.
+  bool check_activations = false;
   // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
   std::function<void(float)> on_progress;
 };

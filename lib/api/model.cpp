@@ -109,8 +109,8 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     }
   }
   if (!impl->executor) {
-    impl->executor =
-        std::make_unique<exec::CpuExecutor>(impl->config, impl->weights, options.num_threads);
+    impl->executor = std::make_unique<exec::CpuExecutor>(
+        impl->config, impl->weights, options.num_threads, options.check_activations);
   }
   s.device = impl->executor->device_name();
   report(options, 1.0f);

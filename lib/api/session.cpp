@@ -7,6 +7,7 @@
 #include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
+#include "errors/foreign_errors.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo {
@@ -95,7 +96,7 @@ const std::vector<float>& Session::Impl::host_logits() {
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
-void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
+void Session::prefill(const std::vector<std::int32_t>& new_tokens) try {
   const Cancellation::Scope operation(impl_->cancellation);
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::prefill: the token list is empty");
@@ -108,9 +109,11 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) {
   impl_->stats.prefill_tokens += static_cast<std::int64_t>(batch.size());
   impl_->pending.clear();
   impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
+} catch (...) {
+  rethrow_as_internal_error("Session::prefill");
 }
 
-const std::vector<float>& Session::logits() {
+const std::vector<float>& Session::logits() try {
   const Cancellation::Scope operation(impl_->cancellation);
   impl_->flush_pending();
   if (impl_->host_logits().empty()) {
@@ -118,9 +121,11 @@ const std::vector<float>& Session::logits() {
                 "Session::logits: the context is empty (call prefill first)");
   }
   return impl_->last_logits;
+} catch (...) {
+  rethrow_as_internal_error("Session::logits");
 }
 
-std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
+std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) try {
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::score: the token list is empty");
   }
@@ -136,9 +141,11 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) {
   impl_->tokens.insert(impl_->tokens.end(), new_tokens.begin(), new_tokens.end());
   check_finite_logits(all.data(), new_tokens.size(), vocab, first_position, "Session::score");
   return all;
+} catch (...) {
+  rethrow_as_internal_error("Session::score");
 }
 
-SampleResult Session::step(Sampler& sampler) {
+SampleResult Session::step(Sampler& sampler) try {
   const Cancellation::Scope operation(impl_->cancellation);
   const std::vector<float>& current = logits();
   auto start = Clock::now();
@@ -149,10 +156,13 @@ SampleResult Session::step(Sampler& sampler) {
   impl_->stats.decode_seconds += seconds_since(start);
   impl_->stats.decode_tokens += 1;
   return result;
+} catch (...) {
+  rethrow_as_internal_error("Session::step");
 }
 
 GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sampler& sampler,
-                                 const GenerateOptions& options, const TokenCallback& on_token) {
+                                 const GenerateOptions& options,
+                                 const TokenCallback& on_token) try {
   if (options.max_tokens < 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GenerateOptions.max_tokens must be >= 0, got {}", options.max_tokens));
@@ -224,13 +234,15 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
     result.reason = StopReason::kCancelled;
   }
   return result;
+} catch (...) {
+  rethrow_as_mimo_error("Session::generate");
 }
 
 void Session::cancel() noexcept {
   impl_->cancellation.request();
 }
 
-void Session::rewind(std::int64_t n_tokens) {
+void Session::rewind(std::int64_t n_tokens) try {
   if (n_tokens < 0 || n_tokens > position()) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("Session::rewind: cannot drop {} tokens from a context of {}", n_tokens,
@@ -248,19 +260,25 @@ void Session::rewind(std::int64_t n_tokens) {
   impl_->tokens.resize(static_cast<std::size_t>(new_length));
   impl_->pending.assign(impl_->tokens.begin() + keep, impl_->tokens.end());
   impl_->set_logits({});
+} catch (...) {
+  rethrow_as_mimo_error("Session::rewind");
 }
 
-std::unique_ptr<Session> Session::fork() const {
+std::unique_ptr<Session> Session::fork() const try {
   return std::unique_ptr<Session>(new Session(impl_->clone()));
+} catch (...) {
+  rethrow_as_internal_error("Session::fork");
 }
 
-void Session::reset() {
+void Session::reset() try {
   impl_->state->truncate(0);
   if (impl_->speculator) impl_->speculator->truncate(0);
   impl_->tokens.clear();
   impl_->pending.clear();
   impl_->set_logits({});
   impl_->stats = SessionStats{};
+} catch (...) {
+  rethrow_as_mimo_error("Session::reset");
 }
 
 std::int64_t Session::position() const {

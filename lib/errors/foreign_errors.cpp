@@ -24,4 +24,16 @@ void rethrow_as_mimo_error(const std::string& context) {
   }
 }
 
+void rethrow_as_internal_error(const std::string& context) {
+  try {
+    rethrow_as_mimo_error(context);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInternal, context + ": unexpected exception: " + e.what());
+  } catch (...) {
+    throw Error(ErrorCode::kInternal, context + ": unexpected exception of an unknown type");
+  }
+}
+
 }  // namespace mimo

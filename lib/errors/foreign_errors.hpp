@@ -13,4 +13,8 @@ namespace mimo {
 // thrown from a callback (on_progress, on_tensor), which is the caller's to catch.
 [[noreturn]] void rethrow_as_mimo_error(const std::string& context);
 
+// The same for an entry point that runs no caller code (Session::prefill, score, ...): any other
+// exception can only come from libmimo itself, a bug, and becomes Error(kInternal) naming it.
+[[noreturn]] void rethrow_as_internal_error(const std::string& context);
+
 }  // namespace mimo

@@ -35,11 +35,11 @@ const model::ModelWeights& checked(const model::ModelConfig& config,
 }  // namespace
 
 CpuExecutor::CpuExecutor(const model::ModelConfig& config, const model::ModelWeights& weights,
-                         int num_threads)
+                         int num_threads, bool check_activations)
     : config_(config),
       pool_(std::make_unique<cpu::ThreadPool>(num_threads)),
       model_(bind_cpu_model(config, checked(config, weights))),
-      runner_(model_, *pool_),
+      runner_(model_, *pool_, check_activations),
       programs_(config) {}
 
 std::unique_ptr<ExecutorState> CpuExecutor::new_state(const StateLimits& limits) const {

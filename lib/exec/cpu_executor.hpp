@@ -17,9 +17,10 @@ namespace mimo::exec {
 class CpuExecutor final : public Executor {
  public:
   // config and weights must outlive the executor; the weights are checked against the config
-  // (check_weights). num_threads <= 0: every hardware thread.
-  CpuExecutor(const model::ModelConfig& config, const model::ModelWeights& weights,
-              int num_threads);
+  // (check_weights). num_threads <= 0: every hardware thread. check_activations: every op's
+  // output is checked for NaN / infinity (ModelOptions::check_activations).
+  CpuExecutor(const model::ModelConfig& config, const model::ModelWeights& weights, int num_threads,
+              bool check_activations = false);
   std::unique_ptr<ExecutorState> new_state(const StateLimits& limits) const override;
   StepOutput run(ExecutorState& state, std::span<const std::int32_t> tokens,
                  const StepOptions& options) const override;

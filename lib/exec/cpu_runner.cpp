@@ -10,6 +10,7 @@
 #include "cpu/linear.hpp"
 #include "cpu/mlp.hpp"
 #include "cpu/rmsnorm.hpp"
+#include "exec/activation_checks.hpp"
 #include "exec/weight_slices.hpp"
 #include "mimo/error.hpp"
 
@@ -18,7 +19,8 @@ namespace mimo::exec {
 using program::Op;
 using program::OpKind;
 
-CpuRunner::CpuRunner(const CpuModel& model, cpu::ThreadPool& pool) : model_(model), pool_(pool) {
+CpuRunner::CpuRunner(const CpuModel& model, cpu::ThreadPool& pool, bool check_activations)
+    : model_(model), pool_(pool), check_activations_(check_activations) {
   for (int l = 0; l < model.config.num_layers; ++l) {
     const model::AttentionSpec& a = model.config.attention(l);
     q_width_ = std::max<std::size_t>(q_width_, std::size_t(a.num_heads) * a.head_dim);
@@ -58,7 +60,9 @@ void CpuRunner::run(const program::StepProgram& program, cpu::KvCache& cache, Cp
     if (program::starts_layer(op) && io.cancel && io.cancel->load(std::memory_order_relaxed)) {
       throw Error(ErrorCode::kCancelled, "forward: cancelled");
     }
-    run_op(op, cache, b, io, tasks ? (*tasks)[i].tile : -1);
+    const int tile = tasks ? (*tasks)[i].tile : -1;
+    run_op(op, cache, b, io, tile);
+    if (check_activations_ && tile < 0) check_op_output(op, model_, b, io);
   }
   cache.commit(n);
 }

@@ -38,8 +38,9 @@ struct ChunkIo {
 
 class CpuRunner {
  public:
-  // model and pool must outlive the runner.
-  CpuRunner(const CpuModel& model, cpu::ThreadPool& pool);
+  // model and pool must outlive the runner. check_activations: after each whole op, its output
+  // is checked for NaN / infinity (exec/activation_checks.hpp; tiles are not checked).
+  CpuRunner(const CpuModel& model, cpu::ThreadPool& pool, bool check_activations = false);
 
   // Runs the chunk's program over `cache` (positions cache.length() ...), then commits it.
   // `tasks`, when given, replaces program order: the program's ops or tiles (program::op_tasks,
@@ -67,6 +68,7 @@ class CpuRunner {
 
   const CpuModel& model_;
   cpu::ThreadPool& pool_;
+  bool check_activations_;
   // Per-token widths of q, k, v and heads, the largest over the layers (full and sliding).
   std::size_t q_width_ = 0, k_width_ = 0, v_width_ = 0, heads_width_ = 0;
 };

@@ -1,13 +1,16 @@
 // API edge semantics from issue 21 on the tiny-bf16 fixture: cancel() while idle reaches no
 // later call, generate never writes past max_context, NaN / infinity in the logits are reported
-// with their position, and filesystem / allocation failures arrive as mimo::Error.
+// with their position (with ModelOptions::check_activations, the layer and op that made them),
+// and filesystem / allocation failures arrive as mimo::Error.
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "api/model_impl.hpp"
 #include "errors/foreign_errors.hpp"
+#include "exec/cpu_executor.hpp"
 #include "mimo/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "mimo/model.hpp"
@@ -57,6 +60,25 @@ void write_poisoned_model(const fs::path& dir, int token, std::uint16_t value) {
   const std::size_t begin = 8 + header_size + embed.at("data_offsets")[0].get<std::size_t>();
   for (std::size_t i = 0; i < hidden; ++i) {
     std::memcpy(&bytes[begin + (token * hidden + i) * 2], &value, 2);
+  }
+  std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
+}
+
+// Copies the fixture into `dir` with every BF16 element of the named tensors set to `value`.
+void write_model_with_filled_tensors(const fs::path& dir, const std::vector<std::string>& names,
+                                     std::uint16_t value) {
+  fs::copy_file(kModel + "/config.json", dir / "config.json");
+  std::ifstream in(kModel + "/model.safetensors", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, bytes.data(), 8);
+  const auto header = nlohmann::json::parse(bytes.substr(8, header_size));
+  for (const std::string& name : names) {
+    const auto& offsets = header.at(name).at("data_offsets");
+    for (std::size_t at = offsets[0].get<std::size_t>(); at < offsets[1].get<std::size_t>();
+         at += 2) {
+      std::memcpy(&bytes[8 + header_size + at], &value, 2);
+    }
   }
   std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
 }
@@ -181,6 +203,50 @@ TEST_CASE("NaN or infinite logits are reported with their token position", "[api
   error_message([&] { inf_session->score({kPoisoned, 3}); }, ErrorCode::kNonFinite);
 }
 
+TEST_CASE("ModelOptions::check_activations names the first layer and op that made a NaN",
+          "[api][session]") {
+  auto load_checked = [](const fs::path& dir, bool check) {
+    mimo::ModelOptions options;
+    options.device = mimo::Device::kCpu;
+    options.max_context = 64;
+    options.max_step_tokens = 8;
+    options.check_activations = check;
+    return mimo::Model::load(dir.string(), options);
+  };
+  // Every expert of layer 2 computes NaN, and so does layer 3's o_proj: layer 2 is the first.
+  const ScratchDir experts_dir, embed_dir;
+  std::vector<std::string> poisoned = {"model.layers.3.self_attn.o_proj.weight"};
+  for (int e = 0; e < 8; ++e) {
+    poisoned.push_back("model.layers.2.mlp.experts." + std::to_string(e) + ".down_proj.weight");
+  }
+  write_model_with_filled_tensors(experts_dir.path, poisoned, 0x7FC0);  // BF16 NaN
+  auto session = load_checked(experts_dir.path, true)->new_session();
+  std::string message = error_message([&] { session->score({6, 7}); }, ErrorCode::kNonFinite);
+  CHECK(message.find("layer 2 (experts) produced NaN at context position 0") != std::string::npos);
+  CHECK(session->position() == 0);  // the failed step left the context as it was
+
+  // Without the option only the logits are seen: the position, no layer.
+  auto unchecked = load_checked(experts_dir.path, false)->new_session();
+  message = error_message([&] { unchecked->score({3, 4}); }, ErrorCode::kNonFinite);
+  CHECK(message.find("logits") != std::string::npos);
+  CHECK(message.find("layer") == std::string::npos);
+
+  // A NaN embedding row: the embedding op, at the poisoned token's position.
+  write_poisoned_model(embed_dir.path, 42, 0x7F80);  // BF16 +inf
+  // Positions count from the start of the context, not of the step.
+  auto embedded = load_checked(embed_dir.path, true)->new_session();
+  embedded->prefill({3, 4});
+  message = error_message([&] { embedded->score({5, 6, 42, 7}); }, ErrorCode::kNonFinite);
+  CHECK(message.find("the embed produced +inf at context position 4") != std::string::npos);
+  CHECK(embedded->position() == 2);
+
+  // On finite weights the checks change nothing, bit for bit.
+  auto plain = load(kModel, 64)->new_session();
+  auto checked = load_checked(kModel, true)->new_session();
+  const std::vector<std::int32_t> prompt = {5, 17, 42, 99, 7, 8, 9, 10, 11, 12};
+  CHECK(checked->score(prompt) == plain->score(prompt));
+}
+
 TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[api]") {
   const ScratchDir scratch;
   const fs::path a = scratch.path / "a", b = scratch.path / "b";
@@ -230,4 +296,49 @@ TEST_CASE("standard-library failures map to the matching mimo::Error code", "[ap
         ErrorCode::kUnsupported);
   // A caller's own exception (from a callback) passes through untouched.
   CHECK_THROWS_AS(translated([] { throw std::logic_error("the caller's"); }), std::logic_error);
+}
+
+TEST_CASE("standard-library failures inside Session methods arrive as mimo::Error", "[api]") {
+  // No absurd size reaches a Session method's allocations portably (the context and the step
+  // sizes are validated first, and the KV cache is sized in new_session), so the executor's
+  // test hook, called inside every step, throws what a failed allocation would.
+  auto model = load(kModel, 64);
+  auto* executor = dynamic_cast<mimo::exec::CpuExecutor*>(model->impl().executor.get());
+  REQUIRE(executor != nullptr);
+  using mimo::program::Task;
+  auto failing = [](const mimo::program::StepProgram&, void* kind) -> std::vector<Task> {
+    switch (*static_cast<int*>(kind)) {
+      case 0:
+        throw std::bad_alloc();
+      case 1:
+        return std::vector<Task>(std::vector<Task>().max_size() + 1);  // std::length_error
+      default:
+        throw std::out_of_range("vector::_M_range_check");
+    }
+  };
+  auto session = model->new_session();
+  session->prefill({5, 17});
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  int kind = 0;
+  executor->set_task_order_for_testing(failing, &kind);
+
+  std::string message = error_message([&] { session->prefill({42}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::prefill: out of memory", 0) == 0);
+  // (generate's prompt goes through prefill, which names itself.)
+  message = error_message([&] { session->generate({42}, sampler, greedy_options(2)); },
+                          ErrorCode::kOutOfRange);
+  CHECK(message.find(": out of memory") != std::string::npos);
+  kind = 1;
+  message = error_message([&] { session->score({42}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::score: size too large", 0) == 0);
+  // Any other standard exception from inside libmimo is a bug of libmimo: kInternal.
+  kind = 2;
+  message = error_message([&] { session->step(sampler); }, ErrorCode::kInternal);
+  CHECK(message.rfind("Session::step: unexpected exception: vector::_M_range_check", 0) == 0);
+
+  // Every failed call left the context as it was.
+  executor->set_task_order_for_testing(nullptr, nullptr);
+  CHECK(session->position() == 2);
+  CHECK(session->score({42}).size() == static_cast<std::size_t>(model->summary().vocab_size));
+  CHECK(session->position() == 3);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Hostile command lines and models for mimo-cli (issue 21): numbers out of their option's type
-are usage errors (never clamped or wrapped), and NaN / infinite logits fail `score` and
+are usage errors (never clamped or wrapped), hostile token-id files are refused naming the file
+and the place, and NaN / infinite logits fail `score` and
 `score --perplexity` with the token position instead of printing garbage with exit 0.
 
 usage: hostile_cli_test.py MIMO_CLI DATA_DIR
@@ -51,6 +52,25 @@ with tempfile.TemporaryDirectory() as tmp:
     b = run(*gen, "--seed", "10", "--temp", "1")
     check(a.returncode == 0 and a.stdout == b.stdout, "--seed 010 is decimal 10, not octal 8")
 
+    # Hostile token-id files: one error line naming the file and where, exit 1 (the parser's
+    # every case: tests/cli/token_file_test.cpp, fuzz/fuzz_token_ids.cpp).
+    for content, expected in [("5 17\n42 -1", "line 2, column 4"), ("", "no token ids"),
+                              ("5 2147483648", "beyond the largest id"),
+                              ("5 300 7", "token 1 (id 300) is outside the vocabulary")]:
+        bad = os.path.join(tmp, "bad_ids.txt")
+        with open(bad, "w") as f:
+            f.write(content)
+        for command in (["score", "-m", TINY, "--tokens", bad, "--device", "cpu"],
+                        ["generate", "-m", TINY, "--tokens", bad, "-n", "1", "--device", "cpu"]):
+            r = run(*command)
+            check(r.returncode == 1 and r.stderr.startswith(f"error: {bad}: ")
+                  and expected in r.stderr and "terminate" not in r.stderr,
+                  f"{command[0]} --tokens {content!r} is refused ({r.stderr.strip()})")
+    r = run("score", "-m", TINY, "--tokens", tmp, "--device", "cpu")
+    check(r.returncode == 1 and "is a directory" in r.stderr, "score --tokens DIR is refused")
+    r = run("score", "-m", TINY, "--tokens", ids, "--device", "cpu")
+    check(r.returncode == 0 and "scored 4 tokens" in r.stdout, "a good token file still scores")
+
     # NaN / inf weights: exit 1 naming the position; no logits file written. (An infinite
     # embedding turns into NaN at the first norm, so both report NaN.)
     for name, bits in [("nan", 0x7FC0), ("inf", 0x7F80)]:
@@ -64,12 +84,19 @@ with tempfile.TemporaryDirectory() as tmp:
         r = run("score", "-m", model, "--tokens", ids, "--logits-out", out, "--device", "cpu")
         check(r.returncode == 1 and "context position 2" in r.stderr and "NaN" in r.stderr
               and not os.path.exists(out), f"score on {name} logits fails at position 2")
+        r = run("score", "-m", model, "--tokens", ids, "--check-activations")
+        check(r.returncode == 1 and f"the embed produced {'NaN' if name == 'nan' else '+inf'} at "
+              "context position 2" in r.stderr,
+              f"score --check-activations names the op that made the {name} ({r.stderr.strip()})")
 
     # Perplexity on the chat model (tokenizer included) with the row of a token of the text
     # poisoned: an error naming the position, not "perplexity -nan".
     chat = os.path.join(tmp, "chat")
     subprocess.run([sys.executable, os.path.join(HERE, "make_chat_model.py"), DATA, chat],
                    check=True)
+    r = run("detokenize", "-m", chat, "-p", "[1, x]")
+    check(r.returncode == 1 and "detokenize input: line 1, column 5: expected a token id" in r.stderr,
+          f"detokenize refuses a malformed id list ({r.stderr.strip()})")
     text = os.path.join(tmp, "text.txt")
     with open(text, "w") as f:
         f.write("def add(a, b):\n    return a + b\n")
