@@ -100,7 +100,8 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
 // The same attention for a step of many tokens (a prompt's chunk): blocks of up to 64 (token,
 // head) rows of one kv group read each tile of 32 keys once for all their rows (flash attention,
 // cuda/tiles/prefill_attention.cuh). Not the decode kernels' bits (another summation order).
-// head_dim, v_head_dim: multiples of 4, at most 256.
+// prefill_attention_supports(shape): head_dim and v_head_dim multiples of 4, at most 256.
+bool prefill_attention_supports(const AttentionShape& shape);
 void prefill_attention(const float* q, const int* positions, int n_tokens,
                        const AttentionShape& shape, const KvCacheView& cache, const float* sinks,
                        float* out, Stream stream = nullptr);

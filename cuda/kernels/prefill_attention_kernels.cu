@@ -63,13 +63,17 @@ void launch_prefill(const float* q, const int* positions, int n_tokens, const At
 
 }  // namespace
 
+bool prefill_attention_supports(const AttentionShape& shape) {
+  return shape.head_dim > 0 && shape.v_head_dim > 0 && shape.head_dim % 4 == 0 &&
+         shape.v_head_dim % 4 == 0 && shape.head_dim <= kMaxHeadDim &&
+         shape.v_head_dim <= kMaxHeadDim;
+}
+
 void prefill_attention(const float* q, const int* positions, int n_tokens,
                        const AttentionShape& shape, const KvCacheView& cache, const float* sinks,
                        float* out, Stream stream) {
   if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
-        shape.head_dim % 4 == 0 && shape.v_head_dim % 4 == 0 && shape.head_dim > 0 &&
-        shape.v_head_dim > 0 && shape.head_dim <= kMaxHeadDim && shape.v_head_dim <= kMaxHeadDim &&
-        cache.capacity > 0))
+        prefill_attention_supports(shape) && cache.capacity > 0))
     fail("prefill_attention", cat(n_tokens, " tokens, ", shape.num_heads, " heads over ",
                                   shape.num_kv_heads, " kv heads, head dims ", shape.head_dim, "/",
                                   shape.v_head_dim, ", cache of ", cache.capacity));

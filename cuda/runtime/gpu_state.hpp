@@ -67,8 +67,8 @@ class GpuState final : public exec::ExecutorState {
   const exec::StateLimits& limits() const { return limits_; }
   // The most tokens the segmented attention takes (its partials and arrival counters are sized
   // for this many, about 1 MB a token at the benchmark geometry): StreamRunner runs a longer
-  // chunk's attention with the prefill kernel (cuda::prefill_attention), and the persistent
-  // engine hands such chunks' attention to the stream runner.
+  // chunk's attention with the prefill kernel (cuda::prefill_attention; head dims it cannot take
+  // in launches of this many), and the persistent engine hands such chunks to the stream runner.
   int attention_tokens() const { return attention_tokens_; }
   // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
   void commit(int n) { positions_.commit(n); }
