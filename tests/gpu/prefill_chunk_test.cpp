@@ -9,9 +9,9 @@
 //   tokens, longer than GpuState::attention_tokens() (the segmented attention's partials), run
 //   the prefill attention kernel (cuda::prefill_attention);
 // - the benchmark geometry (4 layers, 64 experts top-8): a 300-token chunk (2400 slots, ragged
-//   expert groups of the router's own choosing) against chunks of 16 on the GPU, and the
-//   persistent engine's bits equal to the stream runner's for that chunk (its attention handed
-//   to the stream runner);
+//   expert groups of the router's own choosing) and chunks of 256 + 44 against chunks of 16 on
+//   the GPU, and the persistent engine's bits equal to the stream runner's for the 300-token
+//   chunk (its attention handed to the stream runner);
 // - a cancellation after 2 chunks of 64 restores the state exactly (the re-run equals a clone's
 //   run bit for bit).
 #include <string>
@@ -116,6 +116,11 @@ TEST_CASE("GPU prefill chunks: the benchmark geometry, one 300-token chunk vs ch
   const exec::StepOutput big = run(kPrompt, false);
   check_close(big.logits, small.logits, "last logits and the next decode step's");
   check_close(big.hidden, small.hidden, "hidden taps of every row");
+  // 256 + 44 tokens: the second chunk's prefill attention starts mid-context, its window
+  // reaching back into the first chunk's keys.
+  const exec::StepOutput two = run(256, false);
+  check_close(two.logits, small.logits, "chunks of 256: last logits and the next decode step's");
+  check_close(two.hidden, small.hidden, "chunks of 256: hidden taps of every row");
   const exec::StepOutput engine = run(kPrompt, true);
   CHECK(same_bits(engine.logits, big.logits));
   CHECK(same_bits(engine.hidden, big.hidden));
