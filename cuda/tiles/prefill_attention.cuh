@@ -173,15 +173,17 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
 #pragma unroll
     for (int g = 0; g < kGroups; ++g) acc[i][g] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
+  // Copies in flight: a tile's keys during the previous tile's weighted sum of values, its values
+  // during its own scores (one buffer each: each is refilled once every thread is done with it).
+  copy_key_tile_async(ks, key_stride, cache.k, a.head_dim, cache, a.num_kv_heads, kv_head, begin,
+                      end, me);
+  commit_copies();
   for (int k0 = begin; k0 <= end; k0 += kPrefillKeys) {
-    me.sync();  // the previous tile's keys, values and probabilities are no longer read
-    copy_key_tile_async(ks, key_stride, cache.k, a.head_dim, cache, a.num_kv_heads, kv_head, k0,
-                        end, me);
-    commit_copies();
+    me.sync();  // the previous tile's values and probabilities are no longer read
     copy_key_tile_async(vs, a.v_head_dim, cache.v, a.v_head_dim, cache, a.num_kv_heads, kv_head, k0,
                         end, me);
     commit_copies();
-    wait_copies<1>();  // the keys; the values keep coming during the scores
+    wait_copies<1>();  // this tile's keys (the older group); its values keep coming
     me.sync();
 
     float s[R][K] = {};
@@ -229,7 +231,12 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
       m[i] = m_new;
     }
     wait_copies<0>();
-    me.sync();  // the values and every row's probabilities
+    me.sync();  // the values and every row's probabilities; no thread reads the keys any more
+    if (k0 + kPrefillKeys <= end) {
+      copy_key_tile_async(ks, key_stride, cache.k, a.head_dim, cache, a.num_kv_heads, kv_head,
+                          k0 + kPrefillKeys, end, me);
+      commit_copies();
+    }
 
 #pragma unroll 2
     for (int c = 0; c < kPrefillKeys; c += 4) {
