@@ -47,6 +47,8 @@ __host__ __device__ constexpr int prefill_attention_smem_floats(int head_dim, in
 }
 static_assert(prefill_attention_smem_floats(kMaxHeadDim, kMaxHeadDim) * 4 <= 227 * 1024,
               "the largest head dims fit an H100 block's shared memory");
+static_assert(2 * (prefill_attention_smem_floats(192, 128) * 4 + 1024) <= 228 * 1024,
+              "two blocks an H100 SM at MiMo's head dims (1 KB a block reserved)");
 
 // Value column groups of 64 a lane covers: 4 columns in each (v_head_dim <= 64 * kGroups).
 constexpr int prefill_value_groups(int v_head_dim) {
