@@ -283,6 +283,36 @@ void BM_Attention(benchmark::State& state) {
       2.0 * tokens * kHeads * keys * (kHeadDim + kVHeadDim));
 }
 
+// Prefill attention of a chunk at positions context..context + tokens - 1 over a full-attention
+// cache (keys read once per block of 64 query rows). Args: tokens, context.
+void BM_PrefillAttention(benchmark::State& state) {
+  const int tokens = int(state.range(0)), context = int(state.range(1));
+  const int capacity = context + tokens;
+  AttentionShape shape;
+  shape.num_heads = kHeads;
+  shape.num_kv_heads = kKvHeads;
+  shape.head_dim = kHeadDim;
+  shape.v_head_dim = kVHeadDim;
+  shape.score_scale = 1.0f / std::sqrt(float(kHeadDim));
+  DeviceBuffer k = random_floats(std::size_t(capacity) * kKvHeads * kHeadDim, -1, 1);
+  DeviceBuffer v = random_floats(std::size_t(capacity) * kKvHeads * kVHeadDim, -1, 1);
+  const KvCacheView cache{k.as<float>(), v.as<float>(), capacity};
+  DeviceBuffer q = random_floats(std::size_t(tokens) * kHeads * kHeadDim, -1, 1);
+  std::vector<int> pos(tokens);
+  for (int t = 0; t < tokens; ++t) pos[t] = context + t;
+  DeviceBuffer positions = to_device(pos);
+  DeviceBuffer out(std::size_t(tokens) * kHeads * kVHeadDim * 4);
+  const double keys_per_query = context + (tokens + 1) / 2.0;  // causal: on average
+  run_timed(
+      state,
+      [&](cudaStream_t s, int) {
+        prefill_attention(q.as<float>(), positions.as<int>(), tokens, shape, cache, nullptr,
+                          out.as<float>(), s);
+      },
+      double(capacity) * kKvHeads * (kHeadDim + kVHeadDim) * 4.0,
+      2.0 * tokens * kHeads * keys_per_query * (kHeadDim + kVHeadDim));
+}
+
 // Router: its F32 linear (experts x hidden) and the sigmoid / top-k. Arg: tokens.
 void BM_Router(benchmark::State& state) {
   const int tokens = int(state.range(0));
@@ -384,6 +414,12 @@ BENCHMARK(BM_Experts)
 BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_RmsNorm)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Attention)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
+BENCHMARK(BM_PrefillAttention)
+    ->ArgNames({"tokens", "context"})
+    ->Args({256, 0})
+    ->Args({256, 3840})
+    ->UseManualTime()
+    ->Unit(kUnit);
 BENCHMARK(BM_Router)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);
 BENCHMARK(BM_Sampling)->ArgName("kind")->Arg(0)->Arg(1)->Arg(2)->UseManualTime()->Unit(kUnit);
 

@@ -97,6 +97,15 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
                const KvCacheView& cache, const float* sinks, float* out, Stream stream = nullptr,
                float* partial = nullptr, int segments = 1, unsigned* arrivals = nullptr);
 
+// The same attention for a step of many tokens (a prompt's chunk): blocks of up to 64 (token,
+// head) rows of one kv group read each tile of 32 keys once for all their rows (flash attention,
+// cuda/tiles/prefill_attention.cuh). Not the decode kernels' bits (another summation order).
+// prefill_attention_supports(shape): head_dim and v_head_dim multiples of 4, at most 256.
+bool prefill_attention_supports(const AttentionShape& shape);
+void prefill_attention(const float* q, const int* positions, int n_tokens,
+                       const AttentionShape& shape, const KvCacheView& cache, const float* sinks,
+                       float* out, Stream stream = nullptr);
+
 // Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
 // [n_tokens, top_k] each. num_experts <= 1024, top_k <= 32.
 void route(const float* logits, const float* bias, int n_tokens, const RouterShape& shape,

@@ -44,9 +44,9 @@ class PinnedBuffer {
   std::size_t bytes_ = 0;
 };
 
-// Tokens one launch of the segmented attention takes when chunks are longer (at least
-// max_step_tokens): partials of 32 tokens are ~34 MB at the benchmark geometry. Chosen for
-// memory, not measured; the prefill attention kernel of issue 20 will replace this path.
+// The most tokens the segmented attention takes in a step (at least max_step_tokens): partials
+// of 32 tokens are ~34 MB at the benchmark geometry. Longer chunks use the prefill attention
+// kernel, which needs no partials.
 inline constexpr int kAttentionLaunchTokens = 32;
 
 class GpuState final : public exec::ExecutorState {
@@ -65,10 +65,10 @@ class GpuState final : public exec::ExecutorState {
   int max_step_tokens() const override { return limits_.max_step_tokens; }
   int max_chunk_tokens() const override { return limits_.max_chunk_tokens(); }
   const exec::StateLimits& limits() const { return limits_; }
-  // The most tokens one launch of the segmented attention takes (its partials and arrival
-  // counters are sized for this many): StreamRunner runs a longer chunk's attention in blocks
-  // of this many tokens, which changes no bit (a token's attention does not depend on the
-  // others'), and bounds the partials' memory (about 1 MB a token at the benchmark geometry).
+  // The most tokens the segmented attention takes (its partials and arrival counters are sized
+  // for this many, about 1 MB a token at the benchmark geometry): StreamRunner runs a longer
+  // chunk's attention with the prefill kernel (cuda::prefill_attention; head dims it cannot take
+  // in launches of this many), and the persistent engine hands such chunks to the stream runner.
   int attention_tokens() const { return attention_tokens_; }
   // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
   void commit(int n) { positions_.commit(n); }

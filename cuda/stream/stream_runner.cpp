@@ -158,18 +158,26 @@ void StreamRunner::rope_store_kv(int layer, int n, GpuState& s, Stream st) const
 }
 
 void StreamRunner::attention(int layer, int n, GpuState& s, Stream st) const {
-  // In launches of at most attention_tokens() tokens (the partials' size): a token's result does
-  // not depend on which tokens share its launch.
   GpuState::Scratch& b = s.scratch;
   const AttentionShape shape = attention_shape(config_, layer);
+  const float* sinks = model_.layers[layer].sinks;
+  // Steps longer than the partials hold (prompt chunks; the persistent engine hands exactly these
+  // to the stream runner) take the prefill kernel, which reads each key tile once per block of
+  // query rows. Decode and verify steps keep the decode kernels and their bits.
+  if (n > s.attention_tokens() && prefill_attention_supports(shape)) {
+    prefill_attention(b.q.as<float>(), b.positions.as<int>(), n, shape, s.cache(layer), sinks,
+                      b.heads.as<float>(), st);
+    return;
+  }
+  // Otherwise in launches of at most attention_tokens() tokens: a token's result does not depend
+  // on which tokens share its launch.
   const std::size_t q_row = std::size_t(shape.num_heads) * shape.head_dim;
   const std::size_t out_row = std::size_t(shape.num_heads) * shape.v_head_dim;
   for (int t0 = 0; t0 < n; t0 += s.attention_tokens()) {
     cuda::attention(b.q.as<float>() + t0 * q_row, b.positions.as<int>() + t0,
-                    std::min(s.attention_tokens(), n - t0), shape, s.cache(layer),
-                    model_.layers[layer].sinks, b.heads.as<float>() + t0 * out_row, st,
-                    b.attention_partial.as<float>(), s.attention_key_segments(layer),
-                    b.attention_arrivals());
+                    std::min(s.attention_tokens(), n - t0), shape, s.cache(layer), sinks,
+                    b.heads.as<float>() + t0 * out_row, st, b.attention_partial.as<float>(),
+                    s.attention_key_segments(layer), b.attention_arrivals());
   }
 }
 

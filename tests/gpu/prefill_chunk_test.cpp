@@ -5,13 +5,13 @@
 //   so every chunk crosses it and wraps the rings of 8 + chunk - 1 slots): the last row's logits
 //   and the hidden taps of every row, then decode steps (replayed graphs) and a verify block
 //   (all logits, a graph) that read the rings the big chunks wrote;
-// - the random model with MiMo's head shape (128-dim heads, 64-dim RoPE): its keys are cut into
-//   segments, so a 300-token chunk runs the attention as several launches of
-//   GpuState::attention_tokens() tokens (and 100 as a ragged last launch);
+// - the random model with MiMo's head shape (128-dim heads, 64-dim RoPE): chunks of 100..300
+//   tokens, longer than GpuState::attention_tokens() (the segmented attention's partials), run
+//   the prefill attention kernel (cuda::prefill_attention);
 // - the benchmark geometry (4 layers, 64 experts top-8): a 300-token chunk (2400 slots, ragged
-//   expert groups of the router's own choosing) against chunks of 16 on the GPU, and the
-//   persistent engine's bits equal to the stream runner's for that chunk (its attention handed
-//   to the stream runner);
+//   expert groups of the router's own choosing) and chunks of 256 + 44 against chunks of 16 on
+//   the GPU, and the persistent engine's bits equal to the stream runner's for the 300-token
+//   chunk (its attention handed to the stream runner);
 // - a cancellation after 2 chunks of 64 restores the state exactly (the re-run equals a clone's
 //   run bit for bit).
 #include <string>
@@ -81,15 +81,16 @@ TEST_CASE("GPU prefill chunks of 64..256 across the sliding window match the CPU
   }
 }
 
-TEST_CASE("GPU prefill chunks: segmented attention in several launches matches the CPU", "[gpu]") {
+TEST_CASE("GPU prefill chunks: 128-dim heads on the prefill attention kernel match the CPU",
+          "[gpu]") {
   auto m = cpu::testing::make_random_model(11, 128, 64);
   exec::CpuExecutor cpu(m->config, m->weights, 2);
   cuda::GpuExecutor gpu(m->config, cuda::upload_model(m->config, m->weights));
   {
     const cuda::GpuState state(m->config, {kPrompt + 32, kVerifyBlock, 256});
-    INFO("attention launches of " << state.attention_tokens() << " tokens");
-    CHECK(state.attention_tokens() < 256);
-    CHECK(state.attention_key_segments(0) > 1);  // a full layer: keys in segments
+    INFO("segmented attention up to " << state.attention_tokens() << " tokens");
+    CHECK(state.attention_tokens() < 100);       // every chunk below: the prefill kernel
+    CHECK(state.attention_key_segments(0) > 1);  // decode / verify: keys in segments
   }
   for (int chunk : {100, 256, 300}) check_conversation(cpu, gpu, m->config, chunk, "128-dim heads");
 }
@@ -115,6 +116,11 @@ TEST_CASE("GPU prefill chunks: the benchmark geometry, one 300-token chunk vs ch
   const exec::StepOutput big = run(kPrompt, false);
   check_close(big.logits, small.logits, "last logits and the next decode step's");
   check_close(big.hidden, small.hidden, "hidden taps of every row");
+  // 256 + 44 tokens: the second chunk's prefill attention starts mid-context, its window
+  // reaching back into the first chunk's keys.
+  const exec::StepOutput two = run(256, false);
+  check_close(two.logits, small.logits, "chunks of 256: last logits and the next decode step's");
+  check_close(two.hidden, small.hidden, "chunks of 256: hidden taps of every row");
   const exec::StepOutput engine = run(kPrompt, true);
   CHECK(same_bits(engine.logits, big.logits));
   CHECK(same_bits(engine.hidden, big.hidden));

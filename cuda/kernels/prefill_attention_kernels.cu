@@ -1,0 +1,92 @@
+// Prefill attention: the attention of a step of many tokens (a prompt's chunk) with each key
+// tile read once per block of query rows (cuda/tiles/prefill_attention.cuh) instead of once per
+// query token as the decode kernels do.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "cuda/kernels/launch_support.cuh"
+#include "cuda/kernels/ops.hpp"
+#include "cuda/tiles/prefill_attention.cuh"
+
+namespace mimo::cuda {
+namespace {
+
+using namespace tiles;
+using namespace launch;
+
+// Block (x, y): heads [heads_per_block * (x % head_blocks), +heads_per_block) of kv head
+// x / head_blocks's group (the last part of a group may be shorter), step tokens
+// [tokens_per_block * y, +tokens_per_block).
+template <int kGroups>
+__global__ void __launch_bounds__(kPrefillThreads, kGroups <= 2 ? 2 : 1)
+    prefill_attention_kernel(const float* q, const int* positions, int n_tokens, AttentionShape a,
+                             KvCacheView cache, const float* sinks, int heads_per_block,
+                             int tokens_per_block, float* out) {
+  follow_previous_kernel();
+  extern __shared__ float4 smem4[];  // float4: 16-byte aligned for the tile's vector accesses
+  const int group_size = a.num_heads / a.num_kv_heads;
+  const int head_blocks = (group_size + heads_per_block - 1) / heads_per_block;
+  const int kv_head = blockIdx.x / head_blocks, part = blockIdx.x % head_blocks;
+  PrefillRows rows;
+  rows.head0 = kv_head * group_size + part * heads_per_block;
+  rows.heads = min(heads_per_block, group_size - part * heads_per_block);
+  rows.token0 = blockIdx.y * tokens_per_block;
+  rows.tokens = min(tokens_per_block, n_tokens - rows.token0);
+  prefill_attention_tile<kGroups>(q, positions, a, cache, sinks, rows, out,
+                                  reinterpret_cast<float*>(smem4), Team::block());
+}
+
+template <int kGroups>
+void launch_prefill(const float* q, const int* positions, int n_tokens, const AttentionShape& a,
+                    const KvCacheView& cache, const float* sinks, float* out, Stream stream) {
+  // Rows = heads of one kv group x consecutive tokens: the block's tokens are few (4 at GQA 16),
+  // so its key range (the union of theirs) is hardly wider than one token's.
+  const int group_size = a.num_heads / a.num_kv_heads;
+  const int heads_per_block = std::min(group_size, kPrefillRows);
+  const int tokens_per_block = kPrefillRows / heads_per_block;
+  const int head_blocks = (group_size + heads_per_block - 1) / heads_per_block;
+  const int smem = prefill_attention_smem_floats(a.head_dim, a.v_head_dim) * sizeof(float);
+  // Above the default 48 KB; set every launch since the attribute belongs to the current device.
+  const cudaError_t err = cudaFuncSetAttribute(prefill_attention_kernel<kGroups>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    fail("prefill_attention", cat(smem, " bytes of shared memory: ", cudaGetErrorString(err)));
+  }
+  launch_kernel("prefill_attention", prefill_attention_kernel<kGroups>,
+                dim3(a.num_kv_heads * head_blocks, blocks_for(n_tokens, tokens_per_block)),
+                kPrefillThreads, smem, as_stream(stream), q, positions, n_tokens, a, cache, sinks,
+                heads_per_block, tokens_per_block, out);
+}
+
+}  // namespace
+
+bool prefill_attention_supports(const AttentionShape& shape) {
+  return shape.head_dim > 0 && shape.v_head_dim > 0 && shape.head_dim % 4 == 0 &&
+         shape.v_head_dim % 4 == 0 && shape.head_dim <= kMaxHeadDim &&
+         shape.v_head_dim <= kMaxHeadDim;
+}
+
+void prefill_attention(const float* q, const int* positions, int n_tokens,
+                       const AttentionShape& shape, const KvCacheView& cache, const float* sinks,
+                       float* out, Stream stream) {
+  if (!(n_tokens > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
+        prefill_attention_supports(shape) && cache.capacity > 0))
+    fail("prefill_attention", cat(n_tokens, " tokens, ", shape.num_heads, " heads over ",
+                                  shape.num_kv_heads, " kv heads, head dims ", shape.head_dim, "/",
+                                  shape.v_head_dim, ", cache of ", cache.capacity));
+  switch (prefill_value_groups(shape.v_head_dim)) {
+    case 1:
+      return launch_prefill<1>(q, positions, n_tokens, shape, cache, sinks, out, stream);
+    case 2:
+      return launch_prefill<2>(q, positions, n_tokens, shape, cache, sinks, out, stream);
+    case 3:
+      return launch_prefill<3>(q, positions, n_tokens, shape, cache, sinks, out, stream);
+    default:
+      return launch_prefill<4>(q, positions, n_tokens, shape, cache, sinks, out, stream);
+  }
+}
+
+}  // namespace mimo::cuda
