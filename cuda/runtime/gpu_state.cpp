@@ -178,7 +178,13 @@ int GpuState::attention_key_segments(int layer) const {
   // About 32 keys a segment over the most keys a query can see: enough blocks to fill the GPU at
   // short contexts, few partials to merge at long ones. Since the segment kernel merges the
   // partials itself, 32 beats 16 for multi-token steps and ties for decode (docs/performance.md).
-  const std::int64_t keys = caches_[layer].capacity;
+  // A sliding layer's ring grows with the prefill chunk, but a decode or verify query still sees
+  // at most window + max_step_tokens - 1 keys: sizing segments by the ring cut them to a few keys
+  // each and made verify-8 5% slower (docs/performance.md, tenth session).
+  const std::int64_t capacity = caches_[layer].capacity;
+  const bool sliding = config_.layers[layer].attention == model::AttentionKind::kSliding;
+  const std::int64_t keys =
+      sliding ? std::min<std::int64_t>(capacity, window_ + limits_.max_step_tokens - 1) : capacity;
   return static_cast<int>(std::clamp<std::int64_t>((keys + 31) / 32, 1, kMaxAttentionKeySegments));
 }
 
