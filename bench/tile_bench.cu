@@ -253,31 +253,41 @@ void BM_RmsNorm(benchmark::State& state) {
       3.0 * tokens * kHidden * 4, 4.0 * tokens * kHidden);
 }
 
+// Random queries of `tokens` tokens at positions first, first + 1, ... over a full-attention
+// cache of `capacity` random keys and values, and room for the output.
+struct AttentionInputs {
+  AttentionShape shape;
+  DeviceBuffer k, v, q, positions, out;
+  KvCacheView cache;
+  AttentionInputs(int tokens, int first, int capacity) {
+    shape.num_heads = kHeads;
+    shape.num_kv_heads = kKvHeads;
+    shape.head_dim = kHeadDim;
+    shape.v_head_dim = kVHeadDim;
+    shape.score_scale = 1.0f / std::sqrt(float(kHeadDim));
+    k = random_floats(std::size_t(capacity) * kKvHeads * kHeadDim, -1, 1);
+    v = random_floats(std::size_t(capacity) * kKvHeads * kVHeadDim, -1, 1);
+    cache = KvCacheView{k.as<float>(), v.as<float>(), capacity};
+    q = random_floats(std::size_t(tokens) * kHeads * kHeadDim, -1, 1);
+    std::vector<int> pos(tokens);
+    for (int t = 0; t < tokens; ++t) pos[t] = first + t;
+    positions = to_device(pos);
+    out = DeviceBuffer(std::size_t(tokens) * kHeads * kVHeadDim * 4);
+  }
+};
+
 // Segmented attention over a full-attention cache at position kContext (+ t). Arg: tokens.
 void BM_Attention(benchmark::State& state) {
   const int tokens = int(state.range(0)), capacity = kContext + 32;
   const int segments = (capacity + 31) / 32;
-  AttentionShape shape;
-  shape.num_heads = kHeads;
-  shape.num_kv_heads = kKvHeads;
-  shape.head_dim = kHeadDim;
-  shape.v_head_dim = kVHeadDim;
-  shape.score_scale = 1.0f / std::sqrt(float(kHeadDim));
-  DeviceBuffer k = random_floats(std::size_t(capacity) * kKvHeads * kHeadDim, -1, 1);
-  DeviceBuffer v = random_floats(std::size_t(capacity) * kKvHeads * kVHeadDim, -1, 1);
-  const KvCacheView cache{k.as<float>(), v.as<float>(), capacity};
-  DeviceBuffer q = random_floats(std::size_t(tokens) * kHeads * kHeadDim, -1, 1);
-  std::vector<int> pos(tokens);
-  for (int t = 0; t < tokens; ++t) pos[t] = kContext + t;
-  DeviceBuffer positions = to_device(pos);
-  DeviceBuffer out(std::size_t(tokens) * kHeads * kVHeadDim * 4);
+  AttentionInputs in(tokens, kContext, capacity);
   DeviceBuffer partial(attention_partial_floats(tokens, kHeads, kVHeadDim, segments) * 4);
   const double keys = kContext + tokens;
   run_timed(
       state,
       [&](cudaStream_t s, int) {
-        attention(q.as<float>(), positions.as<int>(), tokens, shape, cache, nullptr,
-                  out.as<float>(), s, partial.as<float>(), segments);
+        attention(in.q.as<float>(), in.positions.as<int>(), tokens, in.shape, in.cache, nullptr,
+                  in.out.as<float>(), s, partial.as<float>(), segments);
       },
       keys * kKvHeads * (kHeadDim + kVHeadDim) * 4.0,
       2.0 * tokens * kHeads * keys * (kHeadDim + kVHeadDim));
@@ -288,26 +298,13 @@ void BM_Attention(benchmark::State& state) {
 void BM_PrefillAttention(benchmark::State& state) {
   const int tokens = int(state.range(0)), context = int(state.range(1));
   const int capacity = context + tokens;
-  AttentionShape shape;
-  shape.num_heads = kHeads;
-  shape.num_kv_heads = kKvHeads;
-  shape.head_dim = kHeadDim;
-  shape.v_head_dim = kVHeadDim;
-  shape.score_scale = 1.0f / std::sqrt(float(kHeadDim));
-  DeviceBuffer k = random_floats(std::size_t(capacity) * kKvHeads * kHeadDim, -1, 1);
-  DeviceBuffer v = random_floats(std::size_t(capacity) * kKvHeads * kVHeadDim, -1, 1);
-  const KvCacheView cache{k.as<float>(), v.as<float>(), capacity};
-  DeviceBuffer q = random_floats(std::size_t(tokens) * kHeads * kHeadDim, -1, 1);
-  std::vector<int> pos(tokens);
-  for (int t = 0; t < tokens; ++t) pos[t] = context + t;
-  DeviceBuffer positions = to_device(pos);
-  DeviceBuffer out(std::size_t(tokens) * kHeads * kVHeadDim * 4);
+  AttentionInputs in(tokens, context, capacity);
   const double keys_per_query = context + (tokens + 1) / 2.0;  // causal: on average
   run_timed(
       state,
       [&](cudaStream_t s, int) {
-        prefill_attention(q.as<float>(), positions.as<int>(), tokens, shape, cache, nullptr,
-                          out.as<float>(), s);
+        prefill_attention(in.q.as<float>(), in.positions.as<int>(), tokens, in.shape, in.cache,
+                          nullptr, in.out.as<float>(), s);
       },
       double(capacity) * kKvHeads * (kHeadDim + kVHeadDim) * 4.0,
       2.0 * tokens * kHeads * keys_per_query * (kHeadDim + kVHeadDim));

@@ -167,31 +167,45 @@ std::string read_content(Reader& r, const std::string& role) {
   return text;
 }
 
+void require_object(const json& v, const std::string& at) {
+  if (!v.is_object()) {
+    throw invalid_request(fmt::format("'{}' must be an object", at), at, "invalid_type");
+  }
+}
+
+// The required 'function' object of a tool or tool call at `at`.
+const json& function_of(Reader& item, const std::string& at) {
+  const json* fn = item.object("function");
+  if (!fn) {
+    throw invalid_request(fmt::format("'{}.function' is required", at), at + ".function",
+                          "missing_required_parameter");
+  }
+  return *fn;
+}
+
+// Its required, non-empty name.
+std::string function_name(Reader& function, const std::string& at) {
+  const auto name = function.string("name");
+  if (!name || name->empty()) {
+    throw invalid_request(fmt::format("'{}.function.name' is required", at), at + ".function.name",
+                          "missing_required_parameter");
+  }
+  return *name;
+}
+
 std::vector<ChatToolCall> read_tool_calls(const json& calls, const std::string& where) {
   std::vector<ChatToolCall> out;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const std::string at = fmt::format("{}[{}]", where, i);
-    if (!calls[i].is_object()) {
-      throw invalid_request(fmt::format("'{}' must be an object", at), at, "invalid_type");
-    }
+    require_object(calls[i], at);
     Reader c(calls[i], at + ".");
     ChatToolCall call;
     call.id = c.string("id").value_or("");
     if (c.string("type").value_or("function") != "function") {
       throw unsupported(at + ".type", "must be 'function'");
     }
-    const json* fn = c.object("function");
-    if (!fn) {
-      throw invalid_request(fmt::format("'{}.function' is required", at), at + ".function",
-                            "missing_required_parameter");
-    }
-    Reader f(*fn, at + ".function.");
-    const auto name = f.string("name");
-    if (!name || name->empty()) {
-      throw invalid_request(fmt::format("'{}.function.name' is required", at),
-                            at + ".function.name", "missing_required_parameter");
-    }
-    call.name = *name;
+    Reader f(function_of(c, at), at + ".function.");
+    call.name = function_name(f, at);
     call.arguments_json = f.string("arguments").value_or("{}");
     f.reject_unknown();
     c.reject_unknown();
@@ -261,22 +275,11 @@ std::string read_tools(Reader& body) {
   for (std::size_t i = 0; i < tools->size(); ++i) {
     const std::string at = fmt::format("tools[{}]", i);
     const json& tool = (*tools)[i];
-    if (!tool.is_object()) {
-      throw invalid_request(fmt::format("'{}' must be an object", at), at, "invalid_type");
-    }
+    require_object(tool, at);
     Reader t(tool, at + ".");
     if (t.string("type") != "function") throw unsupported(at + ".type", "must be 'function'");
-    const json* fn = t.object("function");
-    if (!fn) {
-      throw invalid_request(fmt::format("'{}.function' is required", at), at + ".function",
-                            "missing_required_parameter");
-    }
-    Reader f(*fn, at + ".function.");
-    const auto name = f.string("name");
-    if (!name || name->empty()) {
-      throw invalid_request(fmt::format("'{}.function.name' is required", at),
-                            at + ".function.name", "missing_required_parameter");
-    }
+    Reader f(function_of(t, at), at + ".function.");
+    function_name(f, at);
     f.string("description");
     f.object("parameters");
     f.boolean("strict");
