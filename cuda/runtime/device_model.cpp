@@ -256,10 +256,10 @@ std::unique_ptr<DeviceModel> upload_model(const model::ModelConfig& config,
   }
   m->final_norm = upload_floats(cpu::to_floats(weights.final_norm, hidden), arena);
   m->lm_head = upload_linear(weights.lm_head, arena);
-  m->full_inv_freq =
-      upload_floats(model::rope_inv_freq(config.full.rotary_dim, config.full.rope_theta), arena);
+  m->full_inv_freq = upload_floats(
+      model::rope_inv_freq(config.full.frequency_dim(), config.full.rope_theta), arena);
   m->sliding_inv_freq = upload_floats(
-      model::rope_inv_freq(config.sliding.rotary_dim, config.sliding.rope_theta), arena);
+      model::rope_inv_freq(config.sliding.frequency_dim(), config.sliding.rope_theta), arena);
   synchronize();
   return m;
 }
@@ -358,10 +358,10 @@ std::unique_ptr<DeviceModel> synthetic_model(const model::ModelConfig& config, s
     m->layers.push_back(d);
   }
   m->final_norm = synth.constant(hidden, 1.0f);
-  m->full_inv_freq =
-      upload_floats(model::rope_inv_freq(config.full.rotary_dim, config.full.rope_theta), m->arena);
+  m->full_inv_freq = upload_floats(
+      model::rope_inv_freq(config.full.frequency_dim(), config.full.rope_theta), m->arena);
   m->sliding_inv_freq = upload_floats(
-      model::rope_inv_freq(config.sliding.rotary_dim, config.sliding.rope_theta), m->arena);
+      model::rope_inv_freq(config.sliding.frequency_dim(), config.sliding.rope_theta), m->arena);
   synchronize();
   return m;
 }

@@ -273,7 +273,8 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   if (!weights.mask_embedding.empty()) {
     m.mask_embedding = upload_floats(weights.mask_embedding, m.arena);
   }
-  m.inv_freq = upload_floats(model::rope_inv_freq(config.rotary_dim, config.rope_theta), m.arena);
+  m.inv_freq =
+      upload_floats(model::rope_inv_freq(config.frequency_dim(), config.rope_theta), m.arena);
   for (const spec::DrafterLayerWeights& lw : weights.layers) {
     DrafterLayer d;
     d.input_norm = upload_floats(lw.input_norm, m.arena);

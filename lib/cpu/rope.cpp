@@ -9,8 +9,9 @@
 
 namespace mimo::cpu {
 
-Rope::Rope(int rotary_dim, double theta)
-    : rotary_dim_(rotary_dim), inv_freq_(model::rope_inv_freq(rotary_dim, theta)) {}
+Rope::Rope(int frequency_dim, double theta)
+    : rotary_dim_(model::rope_rotary_dim(frequency_dim)),
+      inv_freq_(model::rope_inv_freq(frequency_dim, theta)) {}
 
 void Rope::apply(float* x, int n_heads, int head_dim, long long pos) const {
   const int half = rotary_dim_ / 2;

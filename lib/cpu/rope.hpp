@@ -10,7 +10,8 @@ namespace mimo::cpu {
 class Rope {
  public:
   // inv_freq from model::rope_inv_freq (float32, as transformers computes it).
-  Rope(int rotary_dim, double theta);
+  // frequency_dim: transformers' d (model/rope_table.hpp); rotates rope_rotary_dim(d) dims.
+  Rope(int frequency_dim, double theta);
 
   int rotary_dim() const { return rotary_dim_; }
   const std::vector<float>& inv_freq() const { return inv_freq_; }

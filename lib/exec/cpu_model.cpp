@@ -13,8 +13,8 @@ CpuModel common(const model::ModelConfig& local, const model::ModelConfig& confi
              &weights.lm_head,
              cpu::to_floats(weights.final_norm, config.hidden_size),
              {},
-             cpu::Rope(config.full.rotary_dim, config.full.rope_theta),
-             cpu::Rope(config.sliding.rotary_dim, config.sliding.rope_theta),
+             cpu::Rope(config.full.frequency_dim(), config.full.rope_theta),
+             cpu::Rope(config.sliding.frequency_dim(), config.sliding.rope_theta),
              {}};
   m.router.n_experts = config.n_routed_experts;
   m.router.top_k = config.num_experts_per_tok;

@@ -19,8 +19,12 @@ struct AttentionSpec {
   int head_dim = 0;    // q and k
   int v_head_dim = 0;  // v and the attention output per head
   double rope_theta = 10000.0;
-  int rotary_dim = 0;  // int(head_dim * partial_rotary_factor): RoPE on the first rotary_dim dims
+  // RoPE rotates the first rotary_dim dims (even: rope_dims() of d = int(head_dim *
+  // partial_rotary_factor)); its inverse frequencies use d (frequency_dim()).
+  int rotary_dim = 0;
   bool has_sink = false;  // per-head learned sink logit joins the softmax denominator
+  int rope_dim = 0;       // d; 0: rotary_dim (every even d)
+  int frequency_dim() const { return rope_dim > 0 ? rope_dim : rotary_dim; }
 };
 
 struct LayerSpec {
@@ -84,7 +88,9 @@ struct DrafterConfig {
   int num_kv_heads = 0;
   int head_dim = 0;
   int v_head_dim = 0;
-  int rotary_dim = 0;
+  int rotary_dim = 0;  // as AttentionSpec: the rotated width and d
+  int rope_dim = 0;
+  int frequency_dim() const { return rope_dim > 0 ? rope_dim : rotary_dim; }
   double rope_theta = 10000.0;
   double rms_norm_eps = 1e-6;
   int block_size = 0;

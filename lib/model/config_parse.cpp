@@ -13,6 +13,7 @@
 
 #include "io/strict_json.hpp"
 #include "model/json_fields.hpp"
+#include "model/rope_table.hpp"
 
 namespace mimo::model {
 
@@ -202,12 +203,16 @@ void read_rope(const JsonFields& f, ModelConfig& c) {
              fmt::format("{} partial_rotary_factor {} must be in (0, 1]", label, factor));
     }
     spec.rope_theta = theta;
-    // Python int(): truncation of the double product, as transformers computes it.
-    spec.rotary_dim = static_cast<int>(spec.head_dim * factor);
-    if (spec.rotary_dim < 2 || spec.rotary_dim % 2 != 0) {
+    // Python int(): truncation of the double product, as transformers computes it; an odd d
+    // rotates d + 1 dims (model/rope_table.hpp).
+    const int d = static_cast<int>(spec.head_dim * factor);
+    spec.rope_dim = d;
+    spec.rotary_dim = rope_rotary_dim(d);
+    if (d < 1 || spec.rotary_dim > spec.head_dim) {
       f.fail(ErrorCode::kUnsupported, "partial_rotary_factor",
-             fmt::format("{} rotary dim int({} * {}) = {} must be even and at least 2", label,
-                         spec.head_dim, factor, spec.rotary_dim));
+             fmt::format("{} rotary dim int({} * {}) = {} rotates {} dims: expected 1 .. "
+                         "head_dim",
+                         label, spec.head_dim, factor, d, spec.rotary_dim));
     }
   };
   finish(c.full, full, RopeSetting{}, 5'000'000.0, "full-attention");

@@ -7,6 +7,7 @@
 
 #include "model/config_parse.hpp"
 #include "model/json_fields.hpp"
+#include "model/rope_table.hpp"
 
 namespace mimo::model {
 
@@ -99,10 +100,12 @@ void read_rope(const JsonFields& f, DrafterConfig& d) {
     f.fail(ErrorCode::kInvalidFile, "partial_rotary_factor",
            fmt::format("{} must be in (0, 1]", f_rot));
   }
-  d.rotary_dim = static_cast<int>(d.head_dim * f_rot);  // Python int() truncation
-  if (d.rotary_dim < 2 || d.rotary_dim % 2 != 0) {
+  d.rope_dim = static_cast<int>(d.head_dim * f_rot);  // Python int() truncation
+  d.rotary_dim = rope_rotary_dim(d.rope_dim);         // an odd d rotates d + 1 dims
+  if (d.rope_dim < 1 || d.rotary_dim > d.head_dim) {
     f.fail(ErrorCode::kUnsupported, "partial_rotary_factor",
-           fmt::format("rotary dim {} must be even and at least 2", d.rotary_dim));
+           fmt::format("rotary dim int({} * {}) = {} rotates {} dims: expected 1 .. head_dim",
+                       d.head_dim, f_rot, d.rope_dim, d.rotary_dim));
   }
 }
 

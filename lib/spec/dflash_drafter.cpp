@@ -26,7 +26,7 @@ DFlashDrafter::DFlashDrafter(const model::DrafterConfig& config, const DrafterWe
       target_weights_(target_weights),
       block_size_(block_size),
       pool_(pool),
-      rope_(config.rotary_dim, config.rope_theta),
+      rope_(config.frequency_dim(), config.rope_theta),
       keys_(config.num_layers),
       values_(config.num_layers) {}
 

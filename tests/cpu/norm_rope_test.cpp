@@ -68,5 +68,36 @@ TEST_CASE("rope rotates pairs (j, j + d/2) of the first rotary_dim dims only") {
   }
 }
 
+TEST_CASE("an odd d: ceil(d / 2) frequencies theta^(-2i / d) rotating 2 * ceil(d / 2) dims") {
+  Rng rng(12);
+  const int heads = 2, head_dim = 32, d = 21, width = 22;
+  const double theta = 10000.0;
+  const Rope rope(d, theta);
+  REQUIRE(rope.rotary_dim() == width);
+  REQUIRE(rope.inv_freq().size() == std::size_t(width / 2));
+  for (int i = 0; i < width / 2; ++i) {
+    const double ref = 1.0 / std::pow(theta, 2.0 * i / d);  // transformers: arange(0, d, 2) / d
+    // 2i / d is rounded to float32 first (as torch does): up to half an ulp of the exponent,
+    // ln(theta) times that relative to the power.
+    CHECK(std::abs(rope.inv_freq()[i] - ref) <= (2e-7 + 6e-8 * std::log(theta)) * ref);
+  }
+  const long long pos = 13;
+  const std::vector<float> x = testing::random_vector(rng, heads * head_dim);
+  std::vector<float> y = x;
+  rope.apply(y.data(), heads, head_dim, pos);
+  for (int h = 0; h < heads; ++h) {
+    const float* xh = x.data() + h * head_dim;
+    const float* yh = y.data() + h * head_dim;
+    for (int j = 0; j < width / 2; ++j) {
+      const double angle = pos / std::pow(theta, 2.0 * j / d);
+      const double a = xh[j], b = xh[j + width / 2];
+      const double tol = 1e-6 + 2e-7 * angle;
+      CHECK(std::abs(yh[j] - (a * std::cos(angle) - b * std::sin(angle))) <= tol);
+      CHECK(std::abs(yh[j + width / 2] - (b * std::cos(angle) + a * std::sin(angle))) <= tol);
+    }
+    for (int j = width; j < head_dim; ++j) REQUIRE(yh[j] == xh[j]);
+  }
+}
+
 }  // namespace
 }  // namespace mimo::cpu

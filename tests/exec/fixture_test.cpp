@@ -127,6 +127,10 @@ TEST_CASE("fixture tiny-fp8 matches transformers") {
 TEST_CASE("fixture tiny-mxfp4 matches transformers") {
   check_fixture("tiny-mxfp4", "tiny-mxfp4");
 }
+// int(64 * 0.334) = 21: transformers rotates 22 dims with 11 frequencies over 21.
+TEST_CASE("fixture tiny-odd-rope (an odd rotary dim) matches transformers") {
+  check_fixture("tiny-odd-rope", "tiny-odd-rope");
+}
 TEST_CASE("fixture tiny-hub-fused (hub schema, fused qkv, shards) matches tiny-bf16's reference") {
   check_fixture("tiny-hub-fused", "tiny-bf16");
 }

@@ -83,6 +83,10 @@ TEST_CASE("GPU forward: fixture tiny-fp8 matches the CPU and transformers", "[gp
 TEST_CASE("GPU forward: fixture tiny-mxfp4 matches the CPU and transformers", "[gpu]") {
   check_fixture("tiny-mxfp4", "tiny-mxfp4");
 }
+TEST_CASE("GPU forward: fixture tiny-odd-rope (an odd rotary dim) matches the CPU and transformers",
+          "[gpu]") {
+  check_fixture("tiny-odd-rope", "tiny-odd-rope");
+}
 TEST_CASE("GPU forward: fixture tiny-hub-fused matches the CPU and tiny-bf16's reference",
           "[gpu]") {
   check_fixture("tiny-hub-fused", "tiny-bf16");

@@ -221,6 +221,17 @@ TEST_CASE("rope settings: flat rope_parameters, per-type overrides, int() trunca
   CHECK(nested.full.rope_theta == 1e6);
   CHECK(nested.sliding.rope_theta == 500.0);
   CHECK(nested.sliding.rotary_dim == 32);  // int(96 * 0.334) = int(32.064)
+  CHECK(nested.full.frequency_dim() == 32);
+}
+
+TEST_CASE("an odd rotary dim rotates one more dim, its frequencies over d (transformers)") {
+  json c = testing::tiny_config_json("mimo_v2_flash");
+  c["head_dim"] = 64;  // int(64 * 0.334) = 21
+  const ModelConfig m = parse_model_config(c, kLabel);
+  CHECK(m.full.rope_dim == 21);
+  CHECK(m.full.frequency_dim() == 21);
+  CHECK(m.full.rotary_dim == 22);
+  CHECK(m.sliding.rotary_dim == 22);
 }
 
 TEST_CASE("value scale, scaling factor and moe_layer_freq variants") {
@@ -344,10 +355,13 @@ TEST_CASE("unsupported or inconsistent configs are rejected naming the file and 
        [](json& c) { c["topk_method"] = "greedy"; },
        ErrorCode::kUnsupported,
        {"topk_method", "greedy"}},
-      {"odd rotary dim",
-       [](json& c) { c["head_dim"] = 64; },
+      {"rotary width beyond head_dim",  // d = 63 rotates 64 dims
+       [](json& c) {
+         c["head_dim"] = 63;
+         c["rope_parameters"]["full_attention"]["partial_rotary_factor"] = 1.0;
+       },
        ErrorCode::kUnsupported,
-       {"partial_rotary_factor", "21"}},
+       {"partial_rotary_factor", "63", "64"}},
       {"yarn rope",
        [](json& c) { c["rope_parameters"]["full_attention"]["rope_type"] = "yarn"; },
        ErrorCode::kUnsupported,

@@ -106,6 +106,19 @@ TEST_CASE("the Qwen3-4B DFlash config parses") {
   CHECK_FALSE(d.has_sink);
 }
 
+TEST_CASE("a drafter's odd rotary dim rotates one more dim, its frequencies over d") {
+  auto c = mimo_dflash();
+  c["partial_rotary_factor"] = 0.334;  // int(128 * 0.334) = 42: even
+  CHECK(parse_drafter_config(c, kLabel).rotary_dim == 42);
+  c["partial_rotary_factor"] = 0.3;  // int(128 * 0.3) = int(38.4) = 38
+  CHECK(parse_drafter_config(c, kLabel).rotary_dim == 38);
+  c["partial_rotary_factor"] = 0.165;  // int(21.12) = 21: odd
+  const DrafterConfig d = parse_drafter_config(c, kLabel);
+  CHECK(d.rope_dim == 21);
+  CHECK(d.frequency_dim() == 21);
+  CHECK(d.rotary_dim == 22);
+}
+
 TEST_CASE("the MiMo DFlash config parses and fits MiMo-V2.5-Pro") {
   DrafterConfig d = parse_drafter_config(mimo_dflash(), kLabel);
   CHECK(d.hidden_size == 6144);

@@ -34,11 +34,11 @@ def log(*args):
 
 
 def tiny_config(hidden_size=64, intermediate_size=96, layer_types=LAYER_TYPES,
-                mlp_types=MLP_TYPES):
+                mlp_types=MLP_TYPES, head_dim=48):
     return MiMoV2FlashConfig(
         vocab_size=256, hidden_size=hidden_size, intermediate_size=intermediate_size,
         num_hidden_layers=len(layer_types), num_attention_heads=4, num_key_value_heads=1,
-        head_dim=48,
+        head_dim=head_dim,
         v_head_dim=32, moe_intermediate_size=32, n_routed_experts=8, num_experts_per_tok=2,
         n_group=2, topk_group=1, routed_scaling_factor=2.5, norm_topk_prob=True, sliding_window=8,
         layer_types=list(layer_types), mlp_layer_types=list(mlp_types),
