@@ -17,6 +17,7 @@
 #include "mimo/session.hpp"
 #include "mimo/tokenizer.hpp"
 #include "support/catch.hpp"
+#include "support/poisoned_model.hpp"
 
 namespace fs = std::filesystem;
 using mimo::ErrorCode;
@@ -46,23 +47,6 @@ struct ScratchDir {
   ScratchDir() { fs::create_directories(path); }
   ~ScratchDir() { fs::remove_all(path); }
 };
-
-// Copies the fixture into `dir` with the embedding row of `token` set to `value` (BF16).
-void write_poisoned_model(const fs::path& dir, int token, std::uint16_t value) {
-  fs::copy_file(kModel + "/config.json", dir / "config.json");
-  std::ifstream in(kModel + "/model.safetensors", std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::uint64_t header_size = 0;
-  std::memcpy(&header_size, bytes.data(), 8);
-  const auto header = nlohmann::json::parse(bytes.substr(8, header_size));
-  const auto& embed = header.at("model.embed_tokens.weight");
-  const std::size_t hidden = embed.at("shape")[1];
-  const std::size_t begin = 8 + header_size + embed.at("data_offsets")[0].get<std::size_t>();
-  for (std::size_t i = 0; i < hidden; ++i) {
-    std::memcpy(&bytes[begin + (token * hidden + i) * 2], &value, 2);
-  }
-  std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
-}
 
 // Copies the fixture into `dir` with every BF16 element of the named tensors set to `value`.
 void write_model_with_filled_tensors(const fs::path& dir, const std::vector<std::string>& names,
@@ -164,8 +148,8 @@ TEST_CASE("generate never writes past max_context", "[api][session]") {
 TEST_CASE("NaN or infinite logits are reported with their token position", "[api][session]") {
   const ScratchDir nan_dir, inf_dir;
   constexpr int kPoisoned = 42;
-  write_poisoned_model(nan_dir.path, kPoisoned, 0x7FC0);  // BF16 NaN
-  write_poisoned_model(inf_dir.path, kPoisoned, 0x7F80);  // BF16 +inf
+  mimo::testing::write_poisoned_model(kModel, nan_dir.path, kPoisoned, 0x7FC0);  // BF16 NaN
+  mimo::testing::write_poisoned_model(kModel, inf_dir.path, kPoisoned, 0x7F80);  // BF16 +inf
   auto model = load(nan_dir.path.string(), 64);
 
   // Rows before the poisoned token are finite; its own row is not.
@@ -232,7 +216,7 @@ TEST_CASE("ModelOptions::check_activations names the first layer and op that mad
   CHECK(message.find("layer") == std::string::npos);
 
   // A NaN embedding row: the embedding op, at the poisoned token's position.
-  write_poisoned_model(embed_dir.path, 42, 0x7F80);  // BF16 +inf
+  mimo::testing::write_poisoned_model(kModel, embed_dir.path, 42, 0x7F80);  // BF16 +inf
   // Positions count from the start of the context, not of the step.
   auto embedded = load_checked(embed_dir.path, true)->new_session();
   embedded->prefill({3, 4});
