@@ -50,7 +50,8 @@ struct ModelOptions {
   // and throws Error(kNonFinite) at the first non-finite value, naming the layer, the op and the
   // token's context position ("layer 2 (experts) produced NaN at context position 5"). Without
   // it, non-finite logits are still reported (kNonFinite), by token position only. Costs a pass
-  // over every activation. The GPU executors ignore it: pair it with Device::kCpu.
+  // over every activation. It runs on the CPU executor: with Device::kAuto the model then loads
+  // on the CPU, with Device::kCuda load throws kInvalidArgument.
   bool check_activations = false;
   // Called during load with the fraction done in [0, 1] (for progress bars); may be empty.
   std::function<void(float)> on_progress;

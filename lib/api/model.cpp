@@ -54,6 +54,11 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("ModelOptions.prefill_chunk_tokens must be in [1, {}], got {}",
                             exec::kMaxChunkTokens, options.prefill_chunk_tokens));
   }
+  if (options.check_activations && options.device == Device::kCuda) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "ModelOptions.check_activations runs on the CPU executor: use Device::kCpu (or "
+                "kAuto, which then loads on the CPU), not Device::kCuda");
+  }
   if (options.num_devices < 1 || (options.num_devices > 1 && options.device != Device::kCuda)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("ModelOptions.num_devices {} needs Device::kCuda (and at least 1)",
@@ -100,7 +105,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     impl->executor = backend->make_parallel_executor(impl->config, impl->weights, devices);
   } else if (options.device == Device::kCuda) {
     impl->executor = backend->make_executor(impl->config, impl->weights);
-  } else if (options.device == Device::kAuto && gpu_present) {
+  } else if (options.device == Device::kAuto && gpu_present && !options.check_activations) {
     try {
       impl->executor = backend->make_executor(impl->config, impl->weights);
     } catch (const Error& e) {

@@ -229,6 +229,18 @@ TEST_CASE("ModelOptions::check_activations names the first layer and op that mad
   auto checked = load_checked(kModel, true)->new_session();
   const std::vector<std::int32_t> prompt = {5, 17, 42, 99, 7, 8, 9, 10, 11, 12};
   CHECK(checked->score(prompt) == plain->score(prompt));
+
+  // The checks run on the CPU executor: Device::kAuto loads there, Device::kCuda is refused
+  // (never silently unchecked), whether or not a GPU is present.
+  mimo::ModelOptions automatic;
+  automatic.device = mimo::Device::kAuto;
+  automatic.max_context = 64;
+  automatic.check_activations = true;
+  CHECK(mimo::Model::load(kModel, automatic)->summary().device.find("cpu") != std::string::npos);
+  mimo::ModelOptions cuda = automatic;
+  cuda.device = mimo::Device::kCuda;
+  message = error_message([&] { mimo::Model::load(kModel, cuda); }, ErrorCode::kInvalidArgument);
+  CHECK(message.find("check_activations") != std::string::npos);
 }
 
 TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[api]") {
