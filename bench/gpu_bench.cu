@@ -33,6 +33,7 @@
 #include "cuda/runtime/device_query.hpp"
 #include "cuda/stream/gpu_executor.hpp"
 #include "engine_probe.hpp"
+#include "gpu_bench_args.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
 #include "mimo/model.hpp"
@@ -45,105 +46,7 @@
 namespace {
 
 using namespace mimo;
-
-struct Args {
-  std::string model_dir;
-  bool synthetic = false;
-  int layers = 48, experts = 64, context = 256, verify = 8, steps = 20;
-  std::vector<int> prefill_chunks = {ModelOptions{}.prefill_chunk_tokens};
-  int prefill_runs = 3;
-  bool profile = false;
-  bool programmatic_launch = true;  // --no-pdl: plain stream order between kernels (A/B runs)
-  std::string out;
-  std::string draft_dir;  // with -m: also compare plain vs DFlash generation
-  int generate_tokens = 256;
-  bool engine_probe = false;  // --engine-probe: the persistent engine's scheduling cost only
-  bool persistent = false;    // --engine persistent: steps on the persistent engine runner
-  bool paged = false;         // --engine persistent-paged: projections through the page ring
-  std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
-};
-
-// "16,64,256" -> {16, 64, 256}.
-std::vector<int> int_list(const std::string& text) {
-  std::vector<int> values;
-  std::size_t begin = 0;
-  while (begin <= text.size()) {
-    const std::size_t end = std::min(text.find(',', begin), text.size());
-    values.push_back(std::stoi(text.substr(begin, end - begin)));
-    begin = end + 1;
-  }
-  return values;
-}
-
-[[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
-               "[--prefill-runs R] [--profile] [--no-pdl] [--out FILE] "
-               "[--draft DIR [--generate N]] [--engine-probe] "
-               "[--engine stream|persistent|persistent-paged [--timeline FILE]]\n");
-  std::exit(2);
-}
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage();
-      return argv[++i];
-    };
-    if (k == "--synthetic")
-      a.synthetic = true;
-    else if (k == "-m")
-      a.model_dir = value();
-    else if (k == "--layers")
-      a.layers = std::stoi(value());
-    else if (k == "--experts")
-      a.experts = std::stoi(value());
-    else if (k == "--context")
-      a.context = std::stoi(value());
-    else if (k == "--verify")
-      a.verify = std::stoi(value());
-    else if (k == "--steps")
-      a.steps = std::stoi(value());
-    else if (k == "--prefill-chunk")
-      a.prefill_chunks = int_list(value());
-    else if (k == "--prefill-runs")
-      a.prefill_runs = std::stoi(value());
-    else if (k == "--profile")
-      a.profile = true;
-    else if (k == "--no-pdl")
-      a.programmatic_launch = false;
-    else if (k == "--out")
-      a.out = value();
-    else if (k == "--draft")
-      a.draft_dir = value();
-    else if (k == "--generate")
-      a.generate_tokens = std::stoi(value());
-    else if (k == "--engine-probe")
-      a.engine_probe = true;
-    else if (k == "--timeline")
-      a.timeline = value();
-    else if (k == "--engine") {
-      const std::string e = value();
-      if (e != "stream" && e != "persistent" && e != "persistent-paged") usage();
-      a.persistent = e != "stream";
-      a.paged = e == "persistent-paged";
-    } else
-      usage();
-  }
-  if (a.synthetic == !a.model_dir.empty()) usage();
-  if (!a.draft_dir.empty() && a.synthetic) usage();
-  if (!a.timeline.empty() && !a.persistent) usage();
-  if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1 ||
-      a.prefill_runs < 1 || a.prefill_chunks.empty())
-    usage();
-  for (int chunk : a.prefill_chunks) {
-    if (chunk < 1 || chunk > exec::kMaxChunkTokens) usage();
-  }
-  return a;
-}
+using bench::Args;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -501,7 +404,7 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args args = parse(argc, argv);
+  const Args args = bench::parse_args(argc, argv);
   if (cuda::device_count() == 0) {
     std::printf("SKIP: mimo-bench needs a CUDA device: %s\n", cuda::describe_devices().c_str());
     return 77;

@@ -74,7 +74,7 @@ struct EngineRunner::Prepared {
 EngineRunner::EngineRunner(const model::ModelConfig& config, const DeviceModel& model)
     : config_(config),
       model_(model),
-      queues_(std::min(resident_engine_blocks(false), resident_engine_blocks(true))),
+      queues_(resident_engine_blocks()),
       id_(next_runner_id()),
       fault_(std::make_shared<DeviceBuffer>(sizeof(EngineFault))),
       fault_host_(sizeof(EngineFault)) {
@@ -301,7 +301,7 @@ void EngineRunner::set_paging(bool on) {
 }
 
 void EngineRunner::set_plan_for_testing(int queues, std::uint64_t shuffle_seed) {
-  const int resident = std::min(resident_engine_blocks(false), resident_engine_blocks(true));
+  const int resident = resident_engine_blocks();
   if (queues < 1 || queues > resident) {
     throw Error(ErrorCode::kInvalidArgument, "persistent engine: " + std::to_string(queues) +
                                                  " queues, at most " + std::to_string(resident) +

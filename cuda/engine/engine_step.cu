@@ -5,6 +5,7 @@
 // paged_projection.cuh).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "cuda/engine/engine_step.hpp"
@@ -121,6 +122,28 @@ __device__ __forceinline__ tiles::FreshSplitRow fresh_row(const SplitActivations
   return r;
 }
 
+// Tokens t0 .. t0 + nt - 1 of a projection's row tile on team `me`: their split rows as B,
+// mainloop(src, acc) the weights' part (fp8_mma_rows over global memory, or fp8_mma_paged over
+// the ring: the same arithmetic), the team's partial sums reduced and stored.
+template <class Mainloop>
+__device__ void run_projection_tile(const ProjectionArgs& p, const ProjectionTile& tile, int t0,
+                                    int nt, const Team& me, float* red, Mainloop&& mainloop) {
+  const int g = me.lane() / 4;
+  const auto source = [&](int set) {
+    const int j = 4 * set + g % 4;
+    return fresh_row(p.input, j < nt ? t0 + j : -1);
+  };
+  float acc[1][1][4];
+  tiles::with_packed_sets(nt, source, [&](const auto& src) { mainloop(src, acc[0]); });
+  tiles::reduce_warp_tiles<1, 1>(
+      acc, red,
+      [&](int row, int token, const float(&v)[1]) {
+        if (token < nt && tile.row0 + row < tile.w.rows)
+          tile.out[static_cast<std::size_t>(t0 + token) * tile.w.rows + tile.row0 + row] = v[0];
+      },
+      me);
+}
+
 // fp8_mma_linear_kernel<1>'s block (tile, y) for y = every token tile of 8, the weights read
 // from global memory; skip_paged: not for the tasks projection_paged runs.
 __device__ void projection(const ProjectionArgs& p, int tokens, const EngineTask* run, int n,
@@ -129,43 +152,18 @@ __device__ void projection(const ProjectionArgs& p, int tokens, const EngineTask
   for_virtual_blocks(
       run, n, token_tiles, size, [&](const EngineTask& t, int y, const Team& me, int team) {
         if (skip_paged && blocks_of(t, token_tiles) == 1) return;
-        float* red = smem + team * p.warps * 4 * kWarpSize;
-        const int bx = t.tile;
-        const Fp8Batch& batch = p.batch;
-        Fp8Matrix w = batch.w[0];
-        float* out = batch.y[0];
-        int first_block = 0;
-        for (int i = 1; i < batch.count; ++i) {
-          if (bx >= batch.first_block[i]) {
-            w = batch.w[i];
-            out = batch.y[i];
-            first_block = batch.first_block[i];
-          }
-        }
-        const int row0 = (bx - first_block) * 16, t0 = y * 8;
-        const int n = min(8, tokens - t0);
-        const int g = me.lane() / 4;
-        const auto source = [&](int set) {
-          const int j = 4 * set + g % 4;
-          return fresh_row(p.input, j < n ? t0 + j : -1);
-        };
-        float acc[1][1][4];
-        tiles::with_packed_sets(n, source, [&](const auto& src) {
-          tiles::fp8_mma_rows<1>(w, row0, src, me.warp(), me.warps(), acc[0]);
-        });
-        tiles::reduce_warp_tiles<1, 1>(
-            acc, red,
-            [&](int row, int token, const float(&v)[1]) {
-              if (token < n && row0 + row < w.rows)
-                out[static_cast<std::size_t>(t0 + token) * w.rows + row0 + row] = v[0];
-            },
-            me);
+        const ProjectionTile tile = projection_tile(p.batch, t.tile);
+        run_projection_tile(
+            p, tile, y * 8, min(8, tokens - y * 8), me, smem + team * p.warps * 4 * kWarpSize,
+            [&](const auto& src, float(&acc)[1][4]) {
+              tiles::fp8_mma_rows<1>(tile.w, tile.row0, src, me.warp(), me.warps(), acc);
+            });
       });
 }
 
 // The projection's tasks on the page ring: each task's one token tile (y = its chunk) on a team
 // of the stream launch's warps, its weights from the ring's pages seq, seq + pages, ... in task
-// order (tasks without a block have none). Same arithmetic as projection().
+// order (tasks without a block have none).
 __device__ void projection_paged(const ProjectionArgs& p, int tokens, const EngineTask* run, int n,
                                  float* smem, const PageRing& ring, unsigned seq, int pages,
                                  unsigned long long watchdog_ns) {
@@ -175,32 +173,19 @@ __device__ void projection_paged(const ProjectionArgs& p, int tokens, const Engi
   const Team me = team_of(size, index);
   float* red = smem + index * p.warps * 4 * kWarpSize;
   int item = 0;
-  for (int r = 0; r < n; ++r, seq += pages) {
+  for (int r = 0; r < n; ++r) {
     const EngineTask& t = run[r];
-    if (blocks_of(t, token_tiles) != 1) {
-      seq -= pages;  // no pages
-      continue;
-    }
+    if (blocks_of(t, token_tiles) != 1) continue;
+    const unsigned first_page = seq;
+    seq += pages;
     if (item++ % teams != index) continue;
     const ProjectionTile tile = projection_tile(p.batch, t.tile);
-    const int t0 = t.chunk * 8, nt = min(8, tokens - t0), g = me.lane() / 4;
     const int rows = min(kPageRows, tile.w.rows - tile.row0);
-    const auto source = [&](int set) {
-      const int j = 4 * set + g % 4;
-      return fresh_row(p.input, j < nt ? t0 + j : -1);
-    };
-    float acc[1][1][4];
-    tiles::with_packed_sets(nt, source, [&](const auto& src) {
-      fp8_mma_paged(ring, seq, pages, tile.w, tile.row0, rows, src, me.warp(), me.warps(),
-                    watchdog_ns, t.task, acc[0]);
-    });
-    tiles::reduce_warp_tiles<1, 1>(
-        acc, red,
-        [&](int row, int token, const float(&v)[1]) {
-          if (token < nt && tile.row0 + row < tile.w.rows)
-            tile.out[static_cast<std::size_t>(t0 + token) * tile.w.rows + tile.row0 + row] = v[0];
-        },
-        me);
+    run_projection_tile(p, tile, t.chunk * 8, min(8, tokens - t.chunk * 8), me, red,
+                        [&](const auto& src, float(&acc)[1][4]) {
+                          fp8_mma_paged(ring, first_page, pages, tile.w, tile.row0, rows, src,
+                                        me.warp(), me.warps(), watchdog_ns, t.task, acc);
+                        });
   }
 }
 
@@ -292,18 +277,11 @@ __device__ void tap(const TapArgs& p, int tokens, const EngineTask* run, int n) 
 // the run waits for its input: the engine's form of the stream kernels' weight prefetch before
 // their PDL wait.
 __device__ void prefetch_projection(const ProjectionArgs& p, const EngineTask& first) {
-  const Fp8Batch& batch = p.batch;
-  Fp8Matrix w = batch.w[0];
-  int first_block = 0;
-  for (int i = 1; i < batch.count; ++i) {
-    if (first.tile >= batch.first_block[i]) {
-      w = batch.w[i];
-      first_block = batch.first_block[i];
-    }
-  }
-  const int row0 = (first.tile - first_block) * 16, lines = w.cols / 128;
+  const ProjectionTile tile = projection_tile(p.batch, first.tile);
+  const Fp8Matrix& w = tile.w;
+  const int lines = w.cols / 128;
   for (int i = threadIdx.x; i < 16 * lines; i += blockDim.x) {
-    const int row = min(row0 + i / lines, w.rows - 1);
+    const int row = min(tile.row0 + i / lines, w.rows - 1);
     tiles::prefetch_l2(w.codes + static_cast<std::size_t>(row) * w.cols + 128 * (i % lines));
   }
 }
@@ -358,12 +336,9 @@ struct StepBody {
   // A paged projection's run: the tasks of one token tile from the ring, the others (several
   // token tiles: prefill) from global memory.
   __device__ void paged_projection_run(const EngineOp& op, const EngineTask* run, int n) {
-    int pages = 0, paged_tasks = 0;
-    for (int r = 0; r < n; ++r) {
-      const int k = ring_pages_of(op, run[r]);
-      pages = k > 0 ? k : pages;
-      paged_tasks += k > 0;
-    }
+    int paged_tasks = 0;
+    for (int r = 0; r < n; ++r) paged_tasks += ring_pages_of(op, run[r]) > 0;
+    const int pages = tile_pages(op.projection);
     if (paged_tasks > 0) {
       projection_paged(op.projection, op.tokens, run, n, smem, ring, next_page, pages, watchdog_ns);
     }
@@ -432,22 +407,19 @@ void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, bool paged,
   launch::check_launch("engine step");
 }
 
-int resident_engine_blocks(bool paged) {
-  int per_sm = 0, device = 0, sms = 0;
-  if (paged) {
-    allow_ring_memory();
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, engine_paged_step_kernel,
-                                                        kEngineBlockThreads, kRingBytes),
-          "occupancy of the paged engine step kernel");
-  } else {
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, engine_step_kernel, kEngineThreads,
-                                                        0),
-          "occupancy of the engine step kernel");
-  }
+int resident_engine_blocks() {
+  int plain = 0, paged = 0, device = 0, sms = 0;
+  allow_ring_memory();
+  check(
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&plain, engine_step_kernel, kEngineThreads, 0),
+      "occupancy of the engine step kernel");
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&paged, engine_paged_step_kernel,
+                                                      kEngineBlockThreads, kRingBytes),
+        "occupancy of the paged engine step kernel");
   check(cudaGetDevice(&device), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
         "multiprocessor count");
-  return per_sm * sms;
+  return std::min(plain, paged) * sms;
 }
 
 }  // namespace mimo::cuda::engine

@@ -13,8 +13,8 @@ namespace mimo::cuda::engine {
 // either kernel).
 void launch_engine_step(const DevicePlan& plan, const EngineOp* ops, bool paged, Stream stream);
 
-// Blocks of the (paged) step kernel that can be resident at once on the current device (every
-// block of a launch must be: they wait on each other).
-int resident_engine_blocks(bool paged);
+// Blocks of either step kernel that can be resident at once on the current device (every block
+// of a launch must be: they wait on each other).
+int resident_engine_blocks();
 
 }  // namespace mimo::cuda::engine

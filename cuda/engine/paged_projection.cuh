@@ -40,13 +40,18 @@ __device__ __forceinline__ ProjectionTile projection_tile(const Fp8Batch& batch,
   return t;
 }
 
+// Pages of one row tile of a projection: its columns, kPageBytes a page.
+__device__ __forceinline__ int tile_pages(const ProjectionArgs& p) {
+  return (p.input.cols + kPageBytes - 1) / kPageBytes;
+}
+
 // Pages of the ring task t reads: its tile's columns in pages, for a paged projection's task of
 // exactly one token tile; 0 for every other task. The loader and the consumers both decide by
 // this, so they agree on every page's sequence number.
 __device__ __forceinline__ int ring_pages_of(const EngineOp& op, const EngineTask& t) {
   if (op.kind != EngineOpKind::kProjection || t.prologue || !op.projection.paged) return 0;
   if (blocks_of(t, (op.tokens + 7) / 8) != 1) return 0;
-  return (op.projection.input.cols + kPageBytes - 1) / kPageBytes;
+  return tile_pages(op.projection);
 }
 
 // Waits for phase `parity` of `bar`; false if `stop` was set meanwhile.
