@@ -2,6 +2,8 @@
 // exactly that layout (tests/support/release_layout.hpp) computes, on the device, the logits of
 // the same weights decoded once to F32 on the CPU, within the GPU forward's tolerance against
 // the CPU (relative L2 <= 2e-5, max abs <= 2e-4: forward_test.cpp).
+#include "support/release_layout.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "support/catch.hpp"
-#include "support/release_layout.hpp"
 
 namespace mimo {
 namespace {
