@@ -17,12 +17,15 @@
 #include "mimo/session.hpp"
 #include "mimo/tokenizer.hpp"
 #include "support/catch.hpp"
+#include "support/error_message.hpp"
 #include "support/poisoned_model.hpp"
 
 namespace fs = std::filesystem;
 using mimo::ErrorCode;
 
 namespace {
+
+using mimo::testing::error_message;
 
 const std::string kModel = std::string(MIMO_TEST_DATA_DIR) + "/models/tiny-bf16";
 
@@ -65,17 +68,6 @@ void write_model_with_filled_tensors(const fs::path& dir, const std::vector<std:
     }
   }
   std::ofstream(dir / "model.safetensors", std::ios::binary) << bytes;
-}
-
-std::string error_message(const std::function<void()>& body, ErrorCode expected) {
-  try {
-    body();
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == expected);
-    return e.what();
-  }
-  FAIL("expected a mimo::Error");
-  return {};
 }
 
 }  // namespace

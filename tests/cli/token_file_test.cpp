@@ -11,6 +11,7 @@
 
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
+#include "support/error_message.hpp"
 
 namespace fs = std::filesystem;
 using mimo::ErrorCode;
@@ -20,6 +21,8 @@ using mimo::cli::read_token_file;
 using Ids = std::vector<std::int32_t>;
 
 namespace {
+
+using mimo::testing::error_message;
 
 struct ScratchDir {
   fs::path path =
@@ -31,18 +34,6 @@ struct ScratchDir {
     return (path / name).string();
   }
 };
-
-// The message of the mimo::Error `body` throws, after checking its code.
-std::string error_message(const std::function<void()>& body, ErrorCode expected) {
-  try {
-    body();
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == expected);
-    return e.what();
-  }
-  FAIL("expected a mimo::Error");
-  return {};
-}
 
 void check_refused(const std::string& text, const std::string& expected_part) {
   INFO("text: " << text);

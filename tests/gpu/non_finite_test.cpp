@@ -12,6 +12,7 @@
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
 #include "support/catch.hpp"
+#include "support/error_message.hpp"
 #include "support/poisoned_model.hpp"
 
 namespace {
@@ -32,14 +33,9 @@ std::string generate_error(const mimo::Model& model, const mimo::SamplerConfig& 
   options.max_tokens = 4;
   options.ignore_eos = true;
   if (speculative) options.speculator = mimo::make_ngram_speculator();
-  try {
-    session->generate({42}, sampler, options);  // the poisoned token's row is position 2
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == mimo::ErrorCode::kNonFinite);
-    return e.what();
-  }
-  FAIL("generate on non-finite logits did not throw");
-  return {};
+  // The poisoned token's row is position 2.
+  return mimo::testing::error_message([&] { session->generate({42}, sampler, options); },
+                                      mimo::ErrorCode::kNonFinite);
 }
 
 TEST_CASE("GPU sessions report non-finite logits instead of sampling them", "[gpu]") {

@@ -11,6 +11,7 @@
 
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
+#include "support/error_message.hpp"
 #include "tiny_tokenizer.hpp"
 
 using mimo::ChatMessage;
@@ -19,14 +20,7 @@ using mimo::ChatTemplate;
 namespace {
 
 std::string error_of(const std::function<void()>& fn, mimo::ErrorCode expected_code) {
-  try {
-    fn();
-  } catch (const mimo::Error& e) {
-    CHECK(e.code() == expected_code);
-    return e.what();
-  }
-  FAIL("expected a mimo::Error");
-  return {};
+  return mimo::testing::error_message(fn, expected_code);
 }
 
 // The tiny fixture's tokenizer with its tokenizer_config.json chat_template replaced.
