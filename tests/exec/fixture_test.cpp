@@ -7,16 +7,12 @@
 // and libm rounding (~1e-7 relative per op, growing mildly through the layers); an error in
 // any op (a wrong mask, rope pair, scale or routing choice) is orders of magnitude larger.
 #include <algorithm>
-#include <cmath>
 #include <fstream>
-#include <iterator>
 
 #include "cpu/npy_reader.hpp"
 #include "exec/cpu_executor.hpp"
-#include "io/checkpoint.hpp"
-#include "model/config_parse.hpp"
-#include "model/weight_binder.hpp"
 #include "support/catch.hpp"
+#include "support/fixtures.hpp"
 
 namespace mimo::exec {
 namespace {
@@ -24,70 +20,43 @@ namespace {
 constexpr double kMaxRelativeL2 = 1e-5;
 constexpr double kMaxAbs = 1e-4;
 
-std::string fixture_dir(const std::string& name) {
-  return std::string(MIMO_TEST_DATA_DIR) + "/models/" + name;
-}
-
-std::vector<std::int32_t> read_tokens(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
-}
-
-struct Loaded {
-  model::ModelConfig config;
-  io::Checkpoint checkpoint;
-  model::ModelWeights weights;
-};
-
-Loaded load(const std::string& dir) {
-  Loaded l{model::load_model_config(dir), io::Checkpoint::open(dir), {}};
-  l.weights = model::bind_weights(l.config, l.checkpoint);
-  return l;
-}
+using testing::fixture_dir;
+using testing::read_tokens;
 
 void check_close(const std::vector<float>& got, const std::vector<float>& want,
                  const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double diff2 = 0, ref2 = 0, max_abs = 0;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    const double d = double(got[i]) - want[i];
-    diff2 += d * d;
-    ref2 += double(want[i]) * want[i];
-    max_abs = std::max(max_abs, std::abs(d));
-  }
-  const double rel = std::sqrt(diff2 / ref2);
-  INFO(what << ": relative L2 " << rel << ", max abs " << max_abs);
-  CHECK(rel <= kMaxRelativeL2);
-  CHECK(max_abs <= kMaxAbs);
+  const testing::Deviation d = testing::deviation(got, want);
+  INFO(what << ": relative L2 " << d.relative_l2 << ", max abs " << d.max_abs);
+  CHECK(d.relative_l2 <= kMaxRelativeL2);
+  CHECK(d.max_abs <= kMaxAbs);
 }
 
 // `reference_of`: the fixture whose reference/ applies (tiny-hub-fused re-stores tiny-bf16).
 void check_fixture(const std::string& name, const std::string& reference_of) {
   const std::string dir = fixture_dir(name);
-  Loaded m = load(dir);
-  CpuExecutor executor(m.config, m.weights, 2);
+  const auto m = testing::load_fixture(dir);
+  CpuExecutor executor(m->config, m->weights, 2);
   const std::string ref = fixture_dir(reference_of) + "/reference/";
   int sequences = 0;
   for (int n = 1; std::ifstream(ref + "tokens_" + std::to_string(n) + ".txt").good(); ++n) {
     const auto tokens = read_tokens(ref + "tokens_" + std::to_string(n) + ".txt");
     const auto want = cpu::testing::read_npy_f32(ref + "logits_" + std::to_string(n) + ".npy");
     REQUIRE(want.shape ==
-            std::vector<std::int64_t>{std::int64_t(tokens.size()), m.config.vocab_size});
+            std::vector<std::int64_t>{std::int64_t(tokens.size()), m->config.vocab_size});
     // Prefill in chunks of 8, so sequences longer than the window cross chunk and ring edges.
     const auto state = executor.new_state({static_cast<std::int64_t>(tokens.size()), 8});
     StepOptions options;
     options.all_logits = true;
     if (n == 1) {
-      for (int l = 0; l < m.config.num_layers; ++l) options.hidden_taps.push_back(l);
+      for (int l = 0; l < m->config.num_layers; ++l) options.hidden_taps.push_back(l);
     }
     const StepOutput out = executor.run(*state, tokens, options);
     check_close(out.logits, want.data, name + " logits_" + std::to_string(n));
     if (n == 1 && std::ifstream(ref + "hidden_1.npy").good()) {
       // hidden_1: [layers + 1, T, hidden]; entry l + 1 is layer l's output (the last normed).
       const auto hs = cpu::testing::read_npy_f32(ref + "hidden_1.npy");
-      const std::int64_t layers = m.config.num_layers, t_len = tokens.size(),
-                         h = m.config.hidden_size;
+      const std::int64_t layers = m->config.num_layers, t_len = tokens.size(),
+                         h = m->config.hidden_size;
       REQUIRE(hs.shape == std::vector<std::int64_t>{layers + 1, t_len, h});
       for (std::int64_t l = 0; l < layers; ++l) {
         std::vector<float> got(t_len * h),

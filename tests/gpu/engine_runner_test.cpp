@@ -18,6 +18,7 @@
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
 #include "support/catch.hpp"
+#include "support/fixtures.hpp"
 #include "support/step_helpers.hpp"
 
 namespace mimo {
@@ -26,10 +27,7 @@ namespace {
 using testing::same_bits;
 using testing::tokens_for;
 
-std::string fixture_dir(const std::string& name) {
-  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
-  return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/models/" + name;
-}
+using testing::fixture_dir;
 
 struct Case {
   const char* name;

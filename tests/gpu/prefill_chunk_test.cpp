@@ -73,7 +73,7 @@ void check_conversation(const exec::CpuExecutor& cpu, cuda::GpuExecutor& gpu,
 
 TEST_CASE("GPU prefill chunks of 64..256 across the sliding window match the CPU", "[gpu]") {
   for (const char* name : {"tiny-bf16", "tiny-fp8", "tiny-mxfp4", "tiny-hub-fused"}) {
-    auto m = gpu_forward::load(gpu_forward::fixture_dir(name));
+    auto m = testing::load_fixture(testing::fixture_dir(name));
     exec::CpuExecutor cpu(m->config, m->weights, 2);
     cuda::GpuExecutor gpu(m->config, cuda::upload_model(m->config, m->weights));
     REQUIRE(m->config.sliding_window == 8);
@@ -128,7 +128,7 @@ TEST_CASE("GPU prefill chunks: the benchmark geometry, one 300-token chunk vs ch
 
 TEST_CASE("GPU prefill chunks: a cancellation between big chunks leaves the state as before",
           "[gpu]") {
-  auto m = gpu_forward::load(gpu_forward::fixture_dir("tiny-mxfp4"));
+  auto m = testing::load_fixture(testing::fixture_dir("tiny-mxfp4"));
   cuda::GpuExecutor gpu(m->config, cuda::upload_model(m->config, m->weights));
   const auto state = gpu.new_state({kPrompt + 64, kVerifyBlock, 64});  // rings of 71 slots
   const auto head = tokens_for(40, m->config.vocab_size, 8);

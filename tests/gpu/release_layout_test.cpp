@@ -11,6 +11,7 @@
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "support/catch.hpp"
+#include "support/fixtures.hpp"
 
 namespace mimo {
 namespace {
@@ -31,17 +32,10 @@ TEST_CASE("the MiMo-V2.5-Pro release layout on the GPU equals its F32 decode on 
   const std::vector<std::int32_t> tokens = {3, 17, 99, 5, 201, 42, 7, 250, 11, 64, 128, 1};
   const std::vector<float> la = a->score(tokens);
   const std::vector<float> lb = b->score(tokens);
-  REQUIRE(la.size() == lb.size());
-  double diff2 = 0, ref2 = 0, max_abs = 0;
-  for (std::size_t i = 0; i < la.size(); ++i) {
-    const double d = double(la[i]) - lb[i];
-    diff2 += d * d;
-    ref2 += double(lb[i]) * lb[i];
-    max_abs = std::max(max_abs, std::abs(d));
-  }
-  INFO("relative L2 " << std::sqrt(diff2 / ref2) << ", max abs " << max_abs);
-  CHECK(std::sqrt(diff2 / ref2) <= 2e-5);
-  CHECK(max_abs <= 2e-4);
+  const testing::Deviation d = testing::deviation(la, lb);
+  INFO("relative L2 " << d.relative_l2 << ", max abs " << d.max_abs);
+  CHECK(d.relative_l2 <= 2e-5);
+  CHECK(d.max_abs <= 2e-4);
   fs::remove_all(root);
 }
 
