@@ -27,7 +27,7 @@ from fp8_fixture import make_tiny_fp8
 from mxfp4_fixture import make_tiny_mxfp4
 from tiny_model import (LAYER_TYPES, MANIFEST, SEED, assert_same_weights, describe_safetensors,
                         load_f32, log, new_random_model, random_sequences, save_bf16,
-                        tiny_config, write_reference)
+                        start_run, tiny_config, write_reference)
 
 
 def make_tiny_bf16(root, gen, seqs, prompt):
@@ -139,10 +139,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    torch.manual_seed(SEED)
-    torch.set_num_threads(min(16, os.cpu_count() or 1))
-    log("transformers", transformers.__version__, "torch", torch.__version__,
-        "cuda", torch.cuda.is_available())
+    start_run()
     root = os.path.abspath(args.out)
     if os.path.exists(root):
         shutil.rmtree(root)

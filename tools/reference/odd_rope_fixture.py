@@ -18,7 +18,7 @@ import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tiny_model import (SEED, assert_same_weights, describe_safetensors, load_f32, log,  # noqa: E402
-                        new_random_model, random_sequences, save_bf16, tiny_config,
+                        new_random_model, random_sequences, save_bf16, start_run, tiny_config,
                         write_reference)
 
 HEAD_DIM = 64
@@ -29,9 +29,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    torch.manual_seed(SEED)
-    torch.set_num_threads(min(16, os.cpu_count() or 1))
-    log("transformers", transformers.__version__, "torch", torch.__version__)
+    start_run()
     d = os.path.join(os.path.abspath(args.out), "models", "tiny-odd-rope")
     os.makedirs(d, exist_ok=True)
     seqs, prompt = random_sequences(torch.Generator().manual_seed(SEED))  # tiny-bf16's

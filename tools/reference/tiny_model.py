@@ -9,6 +9,7 @@ import tempfile
 
 import numpy as np
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from transformers import GenerationConfig, MiMoV2FlashConfig, MiMoV2FlashForCausalLM
 
@@ -27,6 +28,14 @@ MANIFEST = {}
 
 def log(*args):
     print(*args, flush=True)
+
+
+def start_run():
+    """Every fixture script's start: seeded torch, bounded CPU threads, the versions logged."""
+    torch.manual_seed(SEED)
+    torch.set_num_threads(min(16, os.cpu_count() or 1))
+    log("transformers", transformers.__version__, "torch", torch.__version__,
+        "cuda", torch.cuda.is_available())
 
 
 # ----------------------------------------------------------------------------------------------
