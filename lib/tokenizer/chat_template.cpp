@@ -121,7 +121,7 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
     }
     for (const auto& [key, value] : extra.items()) context[key] = value;
   }
-  return impl_->engine.render(context);
+  return impl_->engine.render(context, options.now);
 }
 
 }  // namespace mimo

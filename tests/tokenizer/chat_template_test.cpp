@@ -131,6 +131,15 @@ TEST_CASE("enable_thinking and extra context variables are passed through") {
   CHECK(chat.render({{"user", "x", {}}}, options) == "true false high");
 }
 
+TEST_CASE("options.now fixes the clock strftime_now() reads") {
+  const ChatTemplate chat =
+      ChatTemplate::from_source("{{ strftime_now('%B %Y') }}: {{ messages[0].content }}", "test");
+  mimo::ChatTemplateOptions options;
+  options.now = 1625140800;  // 2021-07-01 12:00 UTC: July 2021 in every time zone
+  CHECK(chat.render({{"user", "x", {}}}, options) == "July 2021: x");
+  CHECK(chat.render({{"user", "x", {}}}) != "July 2021: x");
+}
+
 TEST_CASE("the template's raise_exception refuses a conversation, naming the template line") {
   const ChatTemplate chat = ChatTemplate::from_source(
       "{%- for m in messages %}\n"
