@@ -147,9 +147,4 @@ DrafterProgram build_drafter_program(const model::DrafterConfig& config, std::in
   return program;
 }
 
-bool context_pass(OpKind kind) {
-  return kind == OpKind::kContextFc || kind == OpKind::kContextNorm || kind == OpKind::kContextKv ||
-         kind == OpKind::kStoreContext;
-}
-
 }  // namespace mimo::program

@@ -44,7 +44,4 @@ struct DrafterProgram {
 DrafterProgram build_drafter_program(const model::DrafterConfig& config, std::int64_t vocab_size,
                                      const DrafterShape& shape);
 
-// Whether the op belongs to the context pass (its rows are the context rows, not the block's).
-bool context_pass(OpKind kind);
-
 }  // namespace mimo::program
