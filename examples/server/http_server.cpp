@@ -256,8 +256,7 @@ void HttpServer::serve_generation(Endpoint endpoint, const httplib::Request& req
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider("text/event-stream",
                                      [this, pending](std::size_t, httplib::DataSink& sink) {
-                                       stream_generation(*pending, sink);
-                                       return true;
+                                       return stream_generation(*pending, sink);
                                      });
     return;
   }
@@ -298,23 +297,33 @@ GenerationOutcome HttpServer::run_generation(PendingGeneration& pending,
 }
 
 // Streamed: the status (200) is sent; what fails from here on is an error event before [DONE].
-void HttpServer::stream_generation(PendingGeneration& pending, httplib::DataSink& sink) {
+// httplib calls a content provider until the sink is done or it returns false, so this runs the
+// generation once: true once the stream is complete, false when the client is gone (which
+// closes the connection) - and false for any later call.
+bool HttpServer::stream_generation(PendingGeneration& pending, httplib::DataSink& sink) {
+  if (!pending.ticket) return false;  // the generation ran in an earlier call
   auto write = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
   const GenerationRequest& request = pending.request;
   ChunkWriter chunks(pending.header, request);
   try {
-    if (request.endpoint == Endpoint::kChat && !write(sse_event(chunks.role_chunk()))) return;
+    if (request.endpoint == Endpoint::kChat && !write(sse_event(chunks.role_chunk()))) {
+      pending.ticket.reset();
+      return false;
+    }
     if (!pending.echo_text.empty()) {
       GenerationDelta echo;
       echo.content = pending.echo_text;
-      if (!write(sse_event(*chunks.delta_chunk(echo)))) return;
+      if (!write(sse_event(*chunks.delta_chunk(echo)))) {
+        pending.ticket.reset();
+        return false;
+      }
     }
     const GenerationOutcome outcome = run_generation(pending, [&](GenerationDelta&& delta) {
       auto chunk = chunks.delta_chunk(delta);
       return (!chunk || write(sse_event(*chunk))) && !pending.client->closed();
     });
     if (outcome.finish_reason == "cancelled") {
-      if (!scheduler_.is_shut_down()) return;  // the client is gone
+      if (!scheduler_.is_shut_down()) return false;  // the client is gone
       throw shut_down_during_generation();
     }
     write(sse_event(chunks.finish_chunk(outcome.finish_reason)));
@@ -324,8 +333,10 @@ void HttpServer::stream_generation(PendingGeneration& pending, httplib::DataSink
   } catch (const std::exception& e) {
     write(sse_event(internal_error(e).to_json()));
   }
+  pending.ticket.reset();  // an exception may have left it (run_generation resets it otherwise)
   write(sse_done());
   sink.done();
+  return true;
 }
 
 }  // namespace mimo::server

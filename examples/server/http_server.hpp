@@ -51,7 +51,7 @@ class HttpServer {
   void serve_generation(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
   GenerationOutcome run_generation(PendingGeneration& pending,
                                    const std::function<bool(GenerationDelta&&)>& emit);
-  void stream_generation(PendingGeneration& pending, httplib::DataSink& sink);
+  bool stream_generation(PendingGeneration& pending, httplib::DataSink& sink);
 
   ServedModel& served_;
   HttpOptions options_;

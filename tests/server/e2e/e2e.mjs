@@ -6,6 +6,7 @@
 //   node e2e.mjs SERVER_BINARY MODEL_DIR DRAFTER_DIR TOOLS_TEMPLATE
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { abortStorm } from './abort_storm.mjs';
 import OpenAI from 'openai';
 
 const [serverBinary, modelDir, drafterDir, toolsTemplate] = process.argv.slice(2);
@@ -427,6 +428,7 @@ async function main() {
     assert.equal(cancelled, 1);
     assert.ok(Date.now() - started < 5000, 'cancelled within 5 s, not after 900 tokens');
   });
+  await check('disconnect: 30 clients leaving at random moments', () => abortStorm(b.url, b.model));
 
   const metricsOf = async (url) => {
     const text = await (await fetch(`${url}/metrics`)).text();
