@@ -42,7 +42,8 @@ with tempfile.TemporaryDirectory() as tmp:
                           ("--seed", "99999999999999999999999"), ("--threads", "4294967296"),
                           ("--context", "9223372036854775808"), ("--max-tokens", "2147483648"),
                           ("--top-k", "-99999999999"), ("--temp", "1e999"), ("--temp", "1e39"),
-                          ("--top-p", "nan"), ("--seed", "12abc"), ("--seed", "0x10")]:
+                          ("--top-p", "nan"), ("--seed", "12abc"), ("--seed", "0x10"),
+                          ("--threads", "-1"), ("--threads", "100000")]:
         r = run(*gen, option, value)
         check(r.returncode != 0 and option in r.stderr and value in r.stderr,
               f"{option} {value} is refused ({r.stderr.strip().splitlines()[:1]})")
