@@ -108,4 +108,15 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
 
+    # A chat template that renders the conversation as nothing: an error saying so, not
+    # "empty prompt and empty context".
+    config_path = os.path.join(chat, "tokenizer_config.json")
+    config = json.load(open(config_path))
+    config["chat_template"] = "{{ '' }}"
+    json.dump(config, open(config_path, "w"))
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "2", "--device", "cpu"], input="hi\n",
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 1 and "the chat template rendered the conversation as no tokens"
+          in r.stderr, f"chat with an empty-rendering template is refused ({r.stderr.strip()})")
+
 finish()
