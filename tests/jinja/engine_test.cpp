@@ -179,6 +179,23 @@ TEST_CASE("hostile templates hit a bound, not a crash or a hang") {
                 "{% set ns.s = ns.s + ns.s %}{% endfor %}",
                 ErrorCode::kOutOfRange)
             .size() > 0);
+  // A loop may nest a list (or dict) a million deep: freeing it does not overflow the stack,
+  // printing it hits tojson's bound.
+  const std::string nest = "{% set ns = namespace(x=none) %}{% for i in range(1000000) %}";
+  CHECK(render(nest + "{% set ns.x = [ns.x, {'k': [ns.x]}] %}{% endfor %}done") == "done");
+  CHECK(render(nest + "{% set ns.x = {'a': ns.x} %}{% endfor %}done") == "done");
+  CHECK(failure(nest + "{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}", ErrorCode::kOutOfRange)
+            .find("nested more than 512") != std::string::npos);
+  // A render context nested past tojson's bound is refused before it is converted.
+  ordered_json deep = 1;
+  for (int i = 0; i < 1000; ++i) deep = ordered_json::array({std::move(deep)});
+  try {
+    mimo::jinja::Template("{{ x }}", "t").render(ordered_json{{"x", deep}});
+    FAIL("expected a mimo::Error");
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == ErrorCode::kOutOfRange);
+    CHECK(std::string(e.what()).find("nests more than 512 levels") != std::string::npos);
+  }
   // A namespace holding itself prints as an error instead of recursing forever.
   CHECK(failure("{% set ns = namespace() %}{% set ns.me = ns %}{{ ns | tojson }}",
                 ErrorCode::kOutOfRange)
