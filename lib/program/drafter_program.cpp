@@ -21,14 +21,8 @@ class DrafterBuilder {
 
   Op& op(OpKind kind, int layer, std::vector<Access> reads, std::vector<Access> writes,
          Tiling tiling) {
-    Op o;
-    o.kind = kind;
-    o.layer = layer;
-    o.reads = std::move(reads);
-    o.writes = std::move(writes);
-    o.tiling = std::move(tiling);
-    program_.ops.push_back(std::move(o));
-    return program_.ops.back();
+    return append_op(program_.ops, kind, layer, std::move(reads), std::move(writes),
+                     std::move(tiling));
   }
 
   // context = rmsnorm(W_fc features) * context norm.

@@ -14,6 +14,22 @@ int tiles_of(std::int64_t rows) {
   return static_cast<int>((rows + kTileRows - 1) / kTileRows);
 }
 
+}  // namespace
+
+Op& append_op(std::vector<Op>& ops, OpKind kind, int layer, std::vector<Access> reads,
+              std::vector<Access> writes, Tiling tiling) {
+  Op o;
+  o.kind = kind;
+  o.layer = layer;
+  o.reads = std::move(reads);
+  o.writes = std::move(writes);
+  o.tiling = std::move(tiling);
+  ops.push_back(std::move(o));
+  return ops.back();
+}
+
+namespace {
+
 // Appends ops to a program, naming their buffers the way the math reads.
 class Builder {
  public:
@@ -22,14 +38,8 @@ class Builder {
 
   Op& op(OpKind kind, int layer, std::vector<Access> reads, std::vector<Access> writes,
          Tiling tiling) {
-    Op o;
-    o.kind = kind;
-    o.layer = layer;
-    o.reads = std::move(reads);
-    o.writes = std::move(writes);
-    o.tiling = tiling;
-    program_.ops.push_back(std::move(o));
-    return program_.ops.back();
+    return append_op(program_.ops, kind, layer, std::move(reads), std::move(writes),
+                     std::move(tiling));
   }
 
   void embed() {

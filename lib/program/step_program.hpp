@@ -126,6 +126,11 @@ struct Op {
   Tiling tiling;
 };
 
+// Appends an op of `kind` (layer -1: none) reading and writing the given accesses; the step
+// and drafter program builders both write their programs through it.
+Op& append_op(std::vector<Op>& ops, OpKind kind, int layer, std::vector<Access> reads,
+              std::vector<Access> writes, Tiling tiling);
+
 struct StepProgram {
   StepShape shape;
   int ranks = 1;  // > 1: a tensor-parallel program (weights sharded per rank, collectives)
