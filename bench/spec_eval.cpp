@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -47,11 +48,18 @@ std::string read_text(const std::string& path) {
   return text.str();
 }
 
-Run generate(const Model& model, const SpecEvalOptions& options, Mode mode, bool greedy,
+// A mode's speculator, made once per evaluation: sessions run one after another, and each binds
+// the speculator anew (include/mimo/session.hpp), so the drafter is not reloaded per prompt.
+std::shared_ptr<Speculator> speculator_for(const Model& model, const SpecEvalOptions& options,
+                                           Mode mode) {
+  if (mode == Mode::kDFlash) return make_dflash_speculator(model, options.drafter_dir);
+  if (mode == Mode::kNgram) return make_ngram_speculator();
+  return nullptr;
+}
+
+Run generate(const Model& model, const SpecEvalOptions& options,
+             const std::shared_ptr<Speculator>& speculator, bool greedy,
              const std::vector<std::int32_t>& prompt, int tokens) {
-  std::shared_ptr<Speculator> speculator;
-  if (mode == Mode::kDFlash) speculator = make_dflash_speculator(model, options.drafter_dir);
-  if (mode == Mode::kNgram) speculator = make_ngram_speculator();
   SamplerConfig config;
   if (!greedy) {
     config.temperature = options.temperature;
@@ -99,8 +107,12 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
   std::vector<std::vector<std::int32_t>> prompts;
   for (const auto& file : files) prompts.push_back(tokenizer.encode(read_text(file), false));
 
+  std::vector<std::shared_ptr<Speculator>> speculators;
+  for (Mode mode : kModes) speculators.push_back(speculator_for(*model, options, mode));
   // One short untimed run of each mode first (GPU: graph capture, allocations).
-  for (Mode mode : kModes) generate(*model, options, mode, true, prompts[0], 8);
+  for (const auto& speculator : speculators) {
+    generate(*model, options, speculator, true, prompts[0], 8);
+  }
 
   SpecEvalReport report;
   report.device = model->summary().device;
@@ -110,13 +122,14 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
   std::vector<std::vector<std::int32_t>> reference(prompts.size());  // plain greedy output
   for (bool greedy : {true, false}) {
     double plain_rate = 0;
-    for (Mode mode : kModes) {
+    for (std::size_t m = 0; m < std::size(kModes); ++m) {
+      const Mode mode = kModes[m];
       SpecEvalRow row;
       row.mode = mode_name(mode);
       row.greedy = greedy;
       std::int64_t steps = 0, emitted = 0;
       for (std::size_t p = 0; p < prompts.size(); ++p) {
-        Run run = generate(*model, options, mode, greedy, prompts[p], options.tokens);
+        Run run = generate(*model, options, speculators[m], greedy, prompts[p], options.tokens);
         row.tokens += run.stats.decode_tokens;
         row.decode_seconds += run.stats.decode_seconds;
         steps += run.stats.speculation.steps;
