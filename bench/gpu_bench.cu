@@ -9,6 +9,8 @@
 // in chunks of each size (ModelOptions::prefill_chunk_tokens; default its default), each in a
 // state sized for that chunk: one untimed run, then the median of --prefill-runs runs.
 // --no-pdl launches the kernels without programmatic dependent launch (for A/B runs).
+// --draft-projection (--synthetic) adds the projection of draft_projection_gpu.hpp; --spec-eval
+// DIR (-m, --draft) runs only the held-out speculative evaluation of spec_eval.hpp on the GPU.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/device_query.hpp"
 #include "cuda/stream/gpu_executor.hpp"
+#include "draft_projection_gpu.hpp"
 #include "engine_probe.hpp"
 #include "gpu_bench_args.hpp"
 #include "io/checkpoint.hpp"
@@ -41,6 +44,7 @@
 #include "model/benchmark_config.hpp"
 #include "model/config_parse.hpp"
 #include "model/weight_binder.hpp"
+#include "spec_eval.hpp"
 #include "speculative_bench.hpp"
 
 namespace {
@@ -338,6 +342,9 @@ int run(const Args& args) {
       "(context %d; experts = distinct experts per MoE layer; verify tok/s counts every "
       "token of the block)\n",
       args.context);
+  if (args.draft_projection) {
+    out.line("%s", bench::run_draft_projection(gpu, *state, config, args.steps).c_str());
+  }
   if (args.persistent) {
     program::StepShape decode;
     const program::StepProgram p = program::build_step_program(config, decode);
@@ -403,6 +410,20 @@ int run(const Args& args) {
   return 0;
 }
 
+// The held-out evaluation (spec_eval.hpp) with the target and drafter on the GPU: exit 1 when
+// greedy speculative output differs from plain output.
+int run_gpu_spec_eval(const Args& args) {
+  bench::SpecEvalOptions options;
+  options.model_dir = args.model_dir;
+  options.drafter_dir = args.draft_dir;
+  options.prompts_dir = args.spec_eval_dir;
+  options.device = Device::kCuda;
+  options.tokens = args.generate_tokens;
+  const bench::SpecEvalReport report = bench::run_spec_eval(options);
+  std::fputs(bench::format_spec_eval(report).c_str(), stdout);
+  return report.lossless ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -413,6 +434,7 @@ int main(int argc, char** argv) {
   }
   cuda::set_programmatic_launch(args.programmatic_launch);
   try {
+    if (!args.spec_eval_dir.empty()) return run_gpu_spec_eval(args);
     const int rc = run(args);
     if (rc != 0 || args.draft_dir.empty()) return rc;
     return bench::run_speculative_bench(args.model_dir, args.draft_dir, args.generate_tokens, 5);

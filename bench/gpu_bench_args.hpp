@@ -1,6 +1,7 @@
 // mimo-bench's command line (gpu_bench.cu describes what each option measures).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,18 @@ struct Args {
   bool persistent = false;    // --engine persistent: steps on the persistent engine runner
   bool paged = false;         // --engine persistent-paged: projections through the page ring
   std::string timeline;       // --timeline FILE: one engine decode step's tasks as CSV
+  // --spec-eval DIR (with -m and --draft): only the held-out speculative evaluation
+  // (spec_eval.hpp) of the prompts in DIR on the GPU, --generate N tokens per prompt and mode.
+  std::string spec_eval_dir;
+  // --draft-projection (with --synthetic): also a random drafter of MiMo-V2.5-Pro's drafter
+  // shape, its draft pass and the verify step timed, and the tokens/s they imply
+  // (draft_projection.hpp).
+  bool draft_projection = false;
 };
 
-// Parses argv; prints the usage and exits with 2 on anything it does not accept.
+// Parses argv; nullopt for anything it does not accept.
+std::optional<Args> try_parse_args(int argc, const char* const* argv);
+// try_parse_args, or the usage on stderr and exit status 2.
 Args parse_args(int argc, char** argv);
 
 }  // namespace mimo::bench

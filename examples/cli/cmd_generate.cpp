@@ -1,6 +1,8 @@
 // `mimo-cli generate`: continue a prompt given as text (-p, streamed back as text through the
 // model's tokenizer) or as token ids (--tokens FILE, ids printed); optionally with speculative
-// decoding (DFlash / n-gram). Ctrl-C stops generation and still prints the statistics.
+// decoding (DFlash / n-gram), and with --compare-plain a second, plain run of the same prompt,
+// settings and seed on the same loaded model, then both speeds and their ratio. Ctrl-C stops
+// generation and still prints the statistics.
 #include <fmt/format.h>
 
 #include <atomic>
@@ -31,6 +33,7 @@ struct GenerateFlags {
   std::string speculative = "none";
   std::string draft_dir;
   int draft_block = 0;  // 0: the drafter's block size (dflash) / 8 (ngram)
+  bool compare_plain = false;
 };
 
 std::shared_ptr<Speculator> make_speculator(const GenerateFlags& flags, const Model& model) {
@@ -98,7 +101,18 @@ int run_generate(const GenerateFlags& flags) {
   std::printf("\n");
   std::fflush(stdout);
   print_stats(session->stats());
-  return result.reason == StopReason::kCancelled ? 130 : 0;
+  if (result.reason == StopReason::kCancelled) return 130;
+  if (flags.compare_plain) {
+    // The same prompt, sampler settings and seed without the speculator, in a fresh session.
+    auto plain_session = model->new_session();
+    Sampler plain_sampler(flags.sampling);
+    GenerateOptions plain_options = options;
+    plain_options.speculator = nullptr;
+    const GenerateResult plain = plain_session->generate(prompt, plain_sampler, plain_options);
+    print_speed_comparison(plain_session->stats(), session->stats(), flags.speculative,
+                           plain.tokens == result.tokens);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -118,6 +132,9 @@ Command register_generate(CLI::App& app) {
     if (flags->tokens_file.empty() && sub->count("--prompt") == 0) {
       throw CLI::RequiredError("--prompt or --tokens");
     }
+    if (flags->compare_plain && flags->speculative == "none") {
+      throw CLI::ValidationError("--compare-plain", "needs --speculative dflash or ngram");
+    }
   });
   add_sampling_flags(*sub, flags->sampling, flags->max_tokens);
   sub->add_flag("--ignore-eos", flags->ignore_eos, "do not stop at end-of-sequence tokens");
@@ -128,6 +145,9 @@ Command register_generate(CLI::App& app) {
   add_number_option(*sub, "--draft-block", flags->draft_block,
                     "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
       ->check(CLI::Range(0, 1024));
+  sub->add_flag("--compare-plain", flags->compare_plain,
+                "then generate again without speculation (same prompt, settings and seed) and "
+                "print both decode speeds, their ratio and the mean acceptance");
   return {sub, [flags] { return run_generate(*flags); }};
 }
 

@@ -1,4 +1,4 @@
-// mimo-cli: model flags, loading with progress, sampling flags, stats line.
+// mimo-cli: model flags, loading with progress, sampling flags, stats line, speed comparison.
 #include "cli/model_loading.hpp"
 
 #include <fmt/format.h>
@@ -95,6 +95,22 @@ void print_stats(const SessionStats& stats) {
                static_cast<long long>(spec.accepted_tokens),
                static_cast<long long>(spec.drafted_tokens), spec.draft_seconds, spec.verify_seconds,
                spec.tokens_per_second(), histogram.c_str());
+}
+
+void print_speed_comparison(const SessionStats& plain, const SessionStats& speculative,
+                            const std::string& speculator, bool same_tokens) {
+  const double plain_rate = plain.decode_tokens_per_second();
+  const double spec_rate = speculative.decode_tokens_per_second();
+  const std::string ratio = plain_rate > 0 ? fmt::format("{:.2f}x", spec_rate / plain_rate) : "n/a";
+  std::fprintf(stderr,
+               "compare (same prompt, settings and seed, one model load):\n"
+               "  plain decode        %10.1f tok/s (%lld tokens)\n"
+               "  %-6s decode       %10.1f tok/s (%lld tokens), mean acceptance %.2f tok/step\n"
+               "  speed-up            %10s (%s / plain; same tokens: %s)\n",
+               plain_rate, static_cast<long long>(plain.decode_tokens), speculator.c_str(),
+               spec_rate, static_cast<long long>(speculative.decode_tokens),
+               speculative.speculation.mean_acceptance_length(), ratio.c_str(), speculator.c_str(),
+               same_tokens ? "yes" : "no");
 }
 
 }  // namespace mimo::cli

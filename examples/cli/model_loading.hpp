@@ -1,5 +1,5 @@
 // Shared by the mimo-cli subcommands that run a model: options, loading with a progress bar,
-// the sampling flags and the closing statistics line.
+// the sampling flags, the closing statistics line and the plain-vs-speculative comparison.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -29,5 +29,11 @@ void add_sampling_flags(CLI::App& app, SamplerConfig& config, int& max_tokens);
 // "prefill 123.4 tok/s | decode 45.6 tok/s | first token 0.123 s" on stderr, plus the
 // speculative decoding summary (steps, mean acceptance, histogram, times) when there was any.
 void print_stats(const SessionStats& stats);
+
+// generate --compare-plain, on stderr: the plain and the speculative run's decode tokens/s, their
+// ratio (speculative / plain) and the speculative run's mean acceptance; `same_tokens` says
+// whether both runs produced the same tokens (always, when greedy).
+void print_speed_comparison(const SessionStats& plain, const SessionStats& speculative,
+                            const std::string& speculator, bool same_tokens);
 
 }  // namespace mimo::cli

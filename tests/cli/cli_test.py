@@ -8,6 +8,7 @@ import array
 import ast
 import json
 import math
+import re
 import os
 import shutil
 import signal
@@ -141,6 +142,49 @@ spec = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--i
            "--speculative", "dflash")
 check(plain.returncode == 0 and spec.returncode == 0 and plain.stdout == spec.stdout
       and "mean acceptance" in spec.stderr, "demo model: DFlash greedy output == plain greedy")
+def comparison(stderr):
+    """{"plain": (tok/s, tokens), "spec": (tok/s, tokens, acceptance), "ratio": x, "same": s} from
+    generate --compare-plain's lines, or None when they are missing."""
+    plain = re.search(r"^  plain decode +([\d.]+) tok/s \((\d+) tokens\)$", stderr, re.M)
+    spec = re.search(r"^  (\w+) +decode +([\d.]+) tok/s \((\d+) tokens\), mean acceptance "
+                     r"([\d.]+) tok/step$", stderr, re.M)
+    ratio = re.search(r"^  speed-up +([\d.]+)x \(\w+ / plain; same tokens: (yes|no)\)$", stderr,
+                      re.M)
+    if not (plain and spec and ratio) or spec.group(1) == "plain":
+        return None
+    return {"plain": (float(plain.group(1)), int(plain.group(2))),
+            "spec": (float(spec.group(2)), int(spec.group(3)), float(spec.group(4))),
+            "ratio": float(ratio.group(1)), "same": ratio.group(2)}
+
+
+def sane_comparison(c, tokens, block):
+    """Both runs decoded `tokens` tokens at a positive rate, the ratio is theirs (to the printed
+    rounding) and the acceptance lies in 1 .. block."""
+    if c is None:
+        return False
+    (plain_rate, plain_tokens), (spec_rate, spec_tokens, acceptance) = c["plain"], c["spec"]
+    return (plain_tokens == tokens and spec_tokens == tokens and plain_rate > 0 and spec_rate > 0
+            and abs(c["ratio"] - spec_rate / plain_rate) <= 0.01 + 0.01 * c["ratio"]
+            and 1.0 <= acceptance <= block)
+
+
+# generate --compare-plain: the speculative run, then a plain one of the same prompt, settings and
+# seed; both speeds, their ratio and the acceptance (greedy: the same tokens).
+r = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos",
+        "--speculative", "dflash", "--compare-plain")
+c = comparison(r.stderr)
+check(r.returncode == 0 and r.stdout == spec.stdout and sane_comparison(c, 23, 8)
+      and c["same"] == "yes", "generate --compare-plain prints plain and DFlash tok/s, ratio, "
+      "acceptance")
+ref_dir = os.path.join(MODELS, "tiny-bf16", "reference")
+r = run("generate", "-m", os.path.join(MODELS, "tiny-bf16"), "--tokens",
+        os.path.join(ref_dir, "greedy_prompt.txt"), "-n", "12", "--temp", "0.8", "--seed", "4",
+        "--ignore-eos", "--speculative", "ngram", "--draft-block", "4", "--compare-plain")
+check(r.returncode == 0 and sane_comparison(comparison(r.stderr), 11, 4),
+      "generate --compare-plain with sampled n-gram speculation on a fixture")
+r = run("generate", "-p", "def parse(path):", "-n", "4", "--compare-plain")
+check(r.returncode != 0 and "--compare-plain" in r.stderr and "--speculative" in r.stderr,
+      "generate --compare-plain without a speculator fails")
 # Sampling on the host or (with a GPU) on the device gives the same text for a seed.
 sampled = [run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0.8", "--top-p", "0.9",
                "--seed", "3", "--ignore-eos", *extra) for extra in ([], ["--host-sampling"])]
