@@ -445,7 +445,7 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   const char* eps_key = hub ? "layernorm_epsilon" : "rms_norm_eps";
   const char* eps_alias = hub ? "rms_norm_eps" : "layernorm_epsilon";
   c.rms_norm_eps = f.opt_double(eps_key).value_or(f.get_double(eps_alias, 1e-5));
-  if (const std::string problem = positive_float32_problem(c.rms_norm_eps); !problem.empty()) {
+  if (const std::string problem = epsilon_problem(c.rms_norm_eps); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, eps_key, problem);
   }
   c.tie_word_embeddings = f.get_bool("tie_word_embeddings", false);

@@ -182,7 +182,7 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
   read_attention(f, d);
   read_rope(f, d);
   d.rms_norm_eps = f.get_double("rms_norm_eps", 1e-6);
-  if (const std::string problem = positive_float32_problem(d.rms_norm_eps); !problem.empty()) {
+  if (const std::string problem = epsilon_problem(d.rms_norm_eps); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "rms_norm_eps", problem);
   }
 

@@ -145,4 +145,10 @@ std::string positive_float32_problem(double value) {
                      kMax);
 }
 
+std::string epsilon_problem(double value) {
+  constexpr float kMin = std::numeric_limits<float>::min();
+  if (value >= kMin && value <= 1.0) return {};
+  return fmt::format("{} must be a positive epsilon in (0, 1] (at least {})", value, kMin);
+}
+
 }  // namespace mimo::model

@@ -61,4 +61,9 @@ class JsonFields {
 // Empty when `value` is fine, else what is wrong with it.
 std::string positive_float32_problem(double value);
 
+// Normalization epsilons guard a division by a root mean square: they belong in (0, 1]. One like
+// 1e30 passes float32 but swamps every activation (the output is the weights' noise), so it is
+// refused like the unrepresentable ones. Empty when `value` is fine, else what is wrong with it.
+std::string epsilon_problem(double value);
+
 }  // namespace mimo::model
