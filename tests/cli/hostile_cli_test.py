@@ -108,6 +108,26 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
 
+    # A conversation that outgrows the context ends neither the chat nor in "forward: ...": the
+    # turn that does not fit is dropped with the tokens needed and the context's size, a short
+    # turn after it is answered, an answer cut by the full context says so, and EOF exits 0.
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "1000", "--ignore-eos", "--temp", "0",
+                        "--context", "48", "--device", "cpu"],
+                       input="word " * 60 + "\nhi\nagain\n", capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0 and "context full: this turn needs" in r.stderr
+          and "the context holds 48" in r.stderr and "forward" not in r.stderr
+          and "[context full: 48 of 48 tokens; /reset to start over]" in r.stdout
+          and r.stderr.count("decode") == 1 and r.stderr.count("context full: this turn") == 2,
+          f"chat past the context drops the turn and goes on ({r.stderr.strip()[-300:]})")
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "1000", "--ignore-eos", "--temp", "0",
+                        "--context", "48", "--device", "cpu"],
+                       input="hi\nagain\n/reset\nonce more\n", capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0 and r.stdout.count("[context full: 48 of 48") == 2
+          and r.stderr.count("decode") == 2,
+          f"/reset after a full context makes room again ({r.stderr.strip()[-300:]})")
+
     # A chat template that renders the conversation as nothing: an error saying so, not
     # "empty prompt and empty context".
     config_path = os.path.join(chat, "tokenizer_config.json")
