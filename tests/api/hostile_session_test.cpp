@@ -138,6 +138,41 @@ TEST_CASE("generate never writes past max_context", "[api][session]") {
   CHECK(speculative->position() == kContext);
 }
 
+TEST_CASE("a full context is named by the Session method, before anything changes",
+          "[api][session]") {
+  constexpr std::int64_t kContext = 12;
+  auto model = load(kModel, kContext);
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  auto session = model->new_session();
+  session->prefill(std::vector<std::int32_t>(10, 7));
+  const std::vector<float> logits = session->logits();
+  std::string message = error_message([&] { session->prefill({1, 2, 3}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::prefill: the context is full: 10 tokens in it + 3 new exceed "
+                      "max_context 12",
+                      0) == 0);
+  message = error_message([&] { session->score({1, 2, 3}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::score: the context is full", 0) == 0);
+  CHECK(session->position() == 10);
+  CHECK(session->logits() == logits);
+  session->score({1, 2});
+  // Full: step() used to sample (and record the token in the sampler's history) before the
+  // executor refused the token with "forward: ...".
+  mimo::SamplerConfig penalized;
+  penalized.presence_penalty = 1e30f;  // a token in the history can never be drawn again
+  mimo::Sampler watched(penalized);
+  mimo::Sampler untouched(penalized);
+  message = error_message([&] { session->step(watched); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::step: the context is full: 12 tokens in it + 1 new", 0) == 0);
+  CHECK(message.find("forward") == std::string::npos);
+  CHECK(session->position() == kContext);
+  const std::vector<float>& last = session->logits();
+  CHECK(watched.sample(last.data(), model->summary().vocab_size).token ==
+        untouched.sample(last.data(), model->summary().vocab_size).token);
+  session->rewind(3);
+  CHECK(session->step(sampler).token >= 0);
+  CHECK(session->position() == kContext - 2);
+}
+
 TEST_CASE("NaN or infinite logits are reported with their token position", "[api][session]") {
   const ScratchDir nan_dir, inf_dir;
   constexpr int kPoisoned = 42;
