@@ -8,10 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "io/strict_json.hpp"
+#include "io/text_file.hpp"
 #include "model/json_fields.hpp"
 #include "model/rope_table.hpp"
 
@@ -464,12 +463,7 @@ std::string config_json_path(const std::string& path) {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIo, fmt::format("{}: cannot open for reading", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error(ErrorCode::kIo, fmt::format("{}: read failed", path));
-  return io::parse_json_strict(text.str(), path);
+  return io::parse_json_strict(io::read_text_file(path), path);
 }
 
 ModelConfig load_model_config(const std::string& path) {

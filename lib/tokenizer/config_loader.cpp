@@ -2,10 +2,8 @@
 // Types are checked through JsonField like tokenizer.json's.
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "io/strict_json.hpp"
+#include "io/text_file.hpp"
 #include "tokenizer/loader_parts.hpp"
 
 namespace mimo::tokenizer {
@@ -35,12 +33,7 @@ std::optional<std::string> chat_template_text(const JsonField& source) {
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(ErrorCode::kIo, fmt::format("{}: cannot open file", path));
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  if (file.bad()) throw Error(ErrorCode::kIo, fmt::format("{}: cannot read file", path));
-  return io::parse_json_strict(buffer.str(), path);
+  return io::parse_json_strict(io::read_text_file(path), path);
 }
 
 void load_tokenizer_config(Tokenizer::Impl& impl, const std::string& path) {

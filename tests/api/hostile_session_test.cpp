@@ -2,6 +2,8 @@
 // later call, generate never writes past max_context, NaN / infinity in the logits are reported
 // with their position (with ModelOptions::check_activations, the layer and op that made them),
 // and filesystem / allocation failures arrive as mimo::Error.
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -291,6 +293,34 @@ TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[ap
                      looped / "model.safetensors.index.json");
   const std::string message = error_message([&] { load(looped.string(), 16); }, ErrorCode::kIo);
   CHECK(message.find(looped.string()) != std::string::npos);
+}
+
+TEST_CASE("metadata files that are FIFOs or directories are refused, never waited on", "[api]") {
+  // A FIFO config.json blocked Model::load forever in the open (no writer ever comes); a
+  // directory read as empty text and failed as "invalid JSON ... unexpected end of input".
+  const ScratchDir scratch;
+  const fs::path fifo = scratch.path / "fifo", dir = scratch.path / "dir";
+  fs::create_directories(fifo);
+  fs::copy_file(kModel + "/model.safetensors", fifo / "model.safetensors");
+  REQUIRE(::mkfifo((fifo / "config.json").c_str(), 0600) == 0);
+  REQUIRE(::mkfifo((scratch.path / "tokenizer.json").c_str(), 0600) == 0);
+  fs::create_directories(scratch.path / "lone");
+  fs::copy_file(kModel + "/config.json", scratch.path / "lone" / "config.json");
+  const fs::path lone = scratch.path / "lone" / "model.safetensors";
+  REQUIRE(::mkfifo(lone.c_str(), 0600) == 0);
+  fs::create_directories(dir / "config.json");
+  fs::copy_file(kModel + "/model.safetensors", dir / "model.safetensors");
+  std::string message = error_message([&] { load(fifo.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("config.json: not a regular file (a FIFO, socket or device)") !=
+        std::string::npos);
+  message = error_message([&] { load(dir.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("config.json: not a regular file (a directory)") != std::string::npos);
+  message =
+      error_message([&] { mimo::Tokenizer::from_file((scratch.path / "tokenizer.json").string()); },
+                    ErrorCode::kIo);
+  CHECK(message.find("tokenizer.json: not a regular file") != std::string::npos);
+  message = error_message([&] { load(lone.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("model.safetensors: not a file or directory") != std::string::npos);
 }
 
 TEST_CASE("standard-library failures map to the matching mimo::Error code", "[api]") {
