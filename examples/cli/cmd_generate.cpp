@@ -98,6 +98,12 @@ int run_generate(const GenerateFlags& flags) {
   std::printf("\n");
   std::fflush(stdout);
   print_stats(session->stats());
+  if (result.reason == StopReason::kContextFull) {
+    std::fprintf(stderr,
+                 "stopped early: the context is full (%lld of %lld tokens; --context raises it)\n",
+                 static_cast<long long>(session->position()),
+                 static_cast<long long>(model->summary().max_context));
+  }
   return result.reason == StopReason::kCancelled ? 130 : 0;
 }
 

@@ -108,6 +108,13 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
 
+    # generate cut short by a full context says so instead of stopping silently.
+    r = run("generate", "-m", TINY, "--tokens", ids, "-n", "100", "--ignore-eos", "--context",
+            "6", "--device", "cpu")
+    check(r.returncode == 0 and len(r.stdout.split()) == 2
+          and "stopped early: the context is full (6 of 6 tokens" in r.stderr,
+          f"generate names a full context ({r.stderr.strip()[-200:]})")
+
     # A conversation that outgrows the context ends neither the chat nor in "forward: ...": the
     # turn that does not fit is dropped with the tokens needed and the context's size, a short
     # turn after it is answered, an answer cut by the full context says so, and EOF exits 0.
