@@ -21,6 +21,7 @@ std::optional<std::string> token_text(const JsonField& value) {
 std::optional<std::string> chat_template_text(const JsonField& source) {
   if (source.is_null()) return std::nullopt;
   if (source.raw().is_string()) return source.string();
+  if (!source.raw().is_array()) source.expected("a string or a list of {\"name\", \"template\"}");
   // A list of named templates: [{"name": "default", "template": "..."}, ...].
   std::optional<std::string> found;
   for (std::size_t i = 0, n = source.array().size(); i < n; ++i) {
