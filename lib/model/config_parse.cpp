@@ -354,8 +354,7 @@ void read_moe(const JsonFields& f, ModelConfig& c) {
   }
   c.norm_topk_prob = f.get_bool("norm_topk_prob", true);
   c.routed_scaling_factor = f.get_double("routed_scaling_factor", 1.0);
-  if (const std::string problem = positive_float32_problem(c.routed_scaling_factor);
-      !problem.empty()) {
+  if (const std::string problem = multiplier_problem(c.routed_scaling_factor); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "routed_scaling_factor", problem);
   }
 }
@@ -418,8 +417,7 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   // Absent: the Flash default 0.707; null: no scaling (transformers maps None to 1.0).
   c.attention_value_scale =
       config.contains("attention_value_scale") ? f.get_double("attention_value_scale", 1.0) : 0.707;
-  if (const std::string problem = positive_float32_problem(c.attention_value_scale);
-      !problem.empty()) {
+  if (const std::string problem = multiplier_problem(c.attention_value_scale); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "attention_value_scale", problem);
   }
   if (auto layout = f.opt_string("attention_projection_layout")) {

@@ -229,6 +229,10 @@ TEST_CASE("drafter configs that are not DFlash or are incomplete are rejected") 
   require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
                 {"block_size", "integer"});
   c = qwen3_4b_dflash();
+  c["dflash_config"]["attention_value_scale"] = 1e30;
+  require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
+                {kLabel, "attention_value_scale", "1e+30"});
+  c = qwen3_4b_dflash();
   c["rms_norm_eps"] = 1e30;
   require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
                 {kLabel, "rms_norm_eps", "1e+30"});
