@@ -6,7 +6,7 @@
 #include <set>
 
 #include "mimo/error.hpp"
-#include "model/block_scales.hpp"
+#include "model/value_checks.hpp"
 
 namespace mimo::model {
 
@@ -90,6 +90,12 @@ class Binder {
 
   void check_scales(const io::TensorView& s) const {
     if (const std::string problem = block_scale_problem(s); !problem.empty()) {
+      fail(ErrorCode::kInvalidFile, problem);
+    }
+  }
+
+  void check_finite(const std::string& name) const {
+    if (const std::string problem = non_finite_problem(checkpoint_.get(name)); !problem.empty()) {
       fail(ErrorCode::kInvalidFile, problem);
     }
   }
@@ -266,6 +272,8 @@ class Binder {
     const std::int64_t inter = config_.moe_intermediate_size;
     lw.router = bind_linear(p + "gate.weight", n, hidden);
     lw.router_bias = bind_vector(p + "gate.e_score_correction_bias", n);
+    check_finite(p + "gate.weight");
+    check_finite(p + "gate.e_score_correction_bias");
     const std::string prefix = p + "experts.";
     const ExpertLayout& layout = find_expert_layout(prefix);
     lw.experts.resize(static_cast<std::size_t>(n));

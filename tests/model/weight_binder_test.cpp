@@ -335,5 +335,31 @@ TEST_CASE("an MXFP4 scale of 0xFF (E8M0 NaN) is refused in both expert layouts")
   }
 }
 
+TEST_CASE("a NaN or infinity in the MoE router is refused at load, naming the element") {
+  // The router's sigmoid saturates an infinity and its selection bias never reaches the output:
+  // both used to change which experts ran while the logits stayed finite.
+  testing::TempDir dir;
+  auto tiny = testing::write_tiny_checkpoint(dir.path(), testing::tiny_config_json());
+  io::Checkpoint source = io::Checkpoint::open(dir.path());
+  for (const char* name :
+       {"model.layers.2.mlp.gate.weight", "model.layers.2.mlp.gate.e_score_correction_bias"}) {
+    const bool f32 = source.get(name).dtype == io::DType::kF32;
+    for (const bool nan : {true, false}) {
+      INFO(name << (nan ? " NaN" : " -inf"));
+      testing::TempDir other;
+      if (f32) {
+        rewrite_element(dir.path(), other.path(), name, 5,
+                        nan ? std::numeric_limits<float>::quiet_NaN()
+                            : -std::numeric_limits<float>::infinity());
+      } else {
+        rewrite_element(dir.path(), other.path(), name, 5, std::uint16_t{nan ? 0x7FC0u : 0xFF80u});
+      }
+      io::Checkpoint rewritten = io::Checkpoint::open(other.path());
+      require_error([&] { bind_weights(tiny.config, rewritten); }, ErrorCode::kInvalidFile,
+                    {name, "element 5", "not finite"});
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mimo::model

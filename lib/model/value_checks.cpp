@@ -1,5 +1,5 @@
-// Block-scale validation (see block_scales.hpp).
-#include "model/block_scales.hpp"
+// Load-time value checks (see value_checks.hpp).
+#include "model/value_checks.hpp"
 
 #include <fmt/format.h>
 
@@ -63,6 +63,31 @@ std::string block_scale_problem(const io::TensorView& scales) {
         "tensor {} ({}): block scale at index {} {} is {}; scales must be finite and not "
         "negative",
         scales.name, scales.file, i, index_string(scales.shape, i), v);
+  }
+  return {};
+}
+
+std::string non_finite_problem(const io::TensorView& t) {
+  // An all-ones exponent field is NaN or infinity in each format.
+  const auto bad = [&](std::int64_t i) {
+    if (t.dtype == io::DType::kF32) {
+      std::uint32_t bits = 0;
+      std::memcpy(&bits, t.data + 4 * i, sizeof bits);
+      return (bits & 0x7F800000u) == 0x7F800000u;
+    }
+    std::uint16_t bits = 0;
+    std::memcpy(&bits, t.data + 2 * i, sizeof bits);
+    const std::uint16_t exponent = t.dtype == io::DType::kBF16 ? 0x7F80 : 0x7C00;
+    return (bits & exponent) == exponent;
+  };
+  if (t.dtype != io::DType::kF32 && t.dtype != io::DType::kBF16 && t.dtype != io::DType::kF16) {
+    return {};
+  }
+  const std::int64_t n = t.numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!bad(i)) continue;
+    return fmt::format("tensor {} ({}): element {} {} is not finite (NaN or infinity)", t.name,
+                       t.file, i, index_string(t.shape, i));
   }
   return {};
 }
