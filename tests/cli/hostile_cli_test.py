@@ -115,6 +115,14 @@ with tempfile.TemporaryDirectory() as tmp:
           and "stopped early: the context is full (6 of 6 tokens" in r.stderr,
           f"generate names a full context ({r.stderr.strip()[-200:]})")
 
+    # Output that cannot be written (a full disk) fails the command instead of exit 0.
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([CLI, *gen], stdout=full, stderr=subprocess.PIPE, text=True,
+                               timeout=300)
+        check(r.returncode == 1 and "writing standard output failed" in r.stderr,
+              f"generate into a full disk fails ({r.stderr.strip()[-120:]})")
+
     # A conversation that outgrows the context ends neither the chat nor in "forward: ...": the
     # turn that does not fit is dropped with the tokens needed and the context's size, a short
     # turn after it is answered, an answer cut by the full context says so, and EOF exits 0.
