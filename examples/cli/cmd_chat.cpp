@@ -1,6 +1,8 @@
 // `mimo-cli chat -m DIR`: interactive multi-turn chat using the model's chat template. The KV
 // cache is reused across turns (only the new part of the rendered conversation is prefilled).
 // Ctrl-C while the model answers interrupts the answer; Ctrl-C or Ctrl-D at the prompt exits.
+// A full context never ends the chat: a turn that does not fit is dropped with a note saying how
+// full the context is, and /reset starts over.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -68,7 +70,15 @@ std::string answer(Session& session, const Tokenizer& tokenizer, Sampler& sample
   StreamText rest = stream.flush();
   reply += rest.text;
   std::fputs(rest.text.c_str(), stdout);
-  std::fputs(result.reason == StopReason::kCancelled ? " [interrupted]\n" : "\n", stdout);
+  if (result.reason == StopReason::kCancelled) {
+    std::fputs(" [interrupted]\n", stdout);
+  } else if (result.reason == StopReason::kContextFull) {
+    const std::int64_t max_context = session.model().summary().max_context;
+    std::fprintf(stdout, " [context full: %lld of %lld tokens; /reset to start over]\n",
+                 static_cast<long long>(session.position()), static_cast<long long>(max_context));
+  } else {
+    std::fputs("\n", stdout);
+  }
   print_stats(session.stats());
   return reply;
 }
@@ -108,6 +118,17 @@ int run_chat(const ChatFlags& flags) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{}: the chat template rendered the conversation as no tokens",
                               flags.model.model_dir));
+    }
+    // The answer needs at least one free position after the prompt.
+    const std::int64_t max_context = model->summary().max_context;
+    if (static_cast<std::int64_t>(conversation.size()) >= max_context) {
+      std::fprintf(stderr,
+                   "context full: this turn needs %zu tokens and the context holds %lld; the "
+                   "message was dropped - /reset to start over, or restart with a larger "
+                   "--context\n",
+                   conversation.size(), static_cast<long long>(max_context));
+      messages.pop_back();
+      continue;
     }
     messages.push_back(
         {"assistant", answer(*session, tokenizer, sampler, conversation, flags), std::nullopt});

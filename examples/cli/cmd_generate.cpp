@@ -101,6 +101,12 @@ int run_generate(const GenerateFlags& flags) {
   std::printf("\n");
   std::fflush(stdout);
   print_stats(session->stats());
+  if (result.reason == StopReason::kContextFull) {
+    std::fprintf(stderr,
+                 "stopped early: the context is full (%lld of %lld tokens; --context raises it)\n",
+                 static_cast<long long>(session->position()),
+                 static_cast<long long>(model->summary().max_context));
+  }
   if (result.reason == StopReason::kCancelled) return 130;
   if (flags.compare_plain) {
     // The same prompt, sampler settings and seed without the speculator, in a fresh session.

@@ -105,6 +105,7 @@ class MIMO_API Session {
   std::vector<float> score(const std::vector<std::int32_t>& tokens);
 
   // Samples one token from logits(), appends it to the context and runs it through the model.
+  // Throws kOutOfRange when the context is full (before sampling: the sampler is unchanged).
   SampleResult step(Sampler& sampler);
 
   // Prefills `prompt` (may be empty to continue the context), then samples up to

@@ -111,6 +111,16 @@ bool Session::Impl::call_on_token(const TokenCallback& on_token, const SampleRes
   return on_token(s);
 }
 
+void Session::Impl::check_room(std::size_t new_tokens, const char* method) const {
+  const std::int64_t capacity = m->options.max_context;
+  const auto used = static_cast<std::int64_t>(tokens.size());
+  if (used + static_cast<std::int64_t>(new_tokens) <= capacity) return;
+  throw Error(ErrorCode::kOutOfRange,
+              fmt::format("{}: the context is full: {} tokens in it + {} new exceed max_context {} "
+                          "(rewind or reset the session, or load with a larger max_context)",
+                          method, used, new_tokens, capacity));
+}
+
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
@@ -120,6 +130,7 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) try {
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::prefill: the token list is empty");
   }
+  impl_->check_room(new_tokens.size(), "Session::prefill");
   std::vector<std::int32_t> batch = impl_->pending;
   batch.insert(batch.end(), new_tokens.begin(), new_tokens.end());
   auto start = Clock::now();
@@ -150,6 +161,7 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) t
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::score: the token list is empty");
   }
+  impl_->check_room(new_tokens.size(), "Session::score");
   const Cancellation::Scope operation(impl_->cancellation);
   impl_->flush_pending();
   const auto first_position = static_cast<std::int64_t>(impl_->tokens.size());
@@ -169,6 +181,7 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) t
 SampleResult Session::step(Sampler& sampler) try {
   impl_->refuse_in_callback("Session::step");
   const Cancellation::Scope operation(impl_->cancellation);
+  impl_->check_room(1, "Session::step");
   const std::vector<float>& current = logits();
   auto start = Clock::now();
   SampleResult result = sampler.sample(current.data(), impl_->m->config.vocab_size);

@@ -47,6 +47,9 @@ struct Session::Impl {
     logits_on_device = false;
     logits_checked = false;
   }
+  // Throws kOutOfRange, saying the context is full, when `new_tokens` more would not fit
+  // (checked before anything changes; the executor's own check names no Session method).
+  void check_room(std::size_t new_tokens, const char* method) const;
   // Session::generate with options.speculator set (session_speculative.cpp).
   GenerateResult generate_speculative(const std::vector<std::int32_t>& prompt, Sampler& sampler,
                                       const GenerateOptions& options,

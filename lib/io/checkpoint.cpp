@@ -6,10 +6,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "io/strict_json.hpp"
+#include "io/text_file.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::io {
@@ -22,14 +21,6 @@ constexpr const char* kIndexName = "model.safetensors.index.json";
 template <typename... Args>
 Error invalid(fmt::format_string<Args...> format, Args&&... args) {
   return Error(ErrorCode::kInvalidFile, fmt::format(format, std::forward<Args>(args)...));
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) throw Error(ErrorCode::kIo, fmt::format("{}: cannot read", path));
-  return text.str();
 }
 
 // A shard path from the index, normalized; rejects paths that leave the checkpoint directory.
@@ -109,7 +100,7 @@ void Checkpoint::open_unindexed() {
 }
 
 void Checkpoint::open_indexed(const std::string& index_path) {
-  const nlohmann::json index = parse_json_strict(read_text(index_path), index_path);
+  const nlohmann::json index = parse_json_strict(read_text_file(index_path), index_path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
     throw invalid("{}: expected an object with a \"weight_map\" object", index_path);
   }

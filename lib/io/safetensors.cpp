@@ -272,7 +272,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::string& 
     return Error(ErrorCode::kIo,
                  fmt::format("{}: {}: {}", path, what, std::generic_category().message(errno)));
   };
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO without a writer must not block the open (it is refused below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw os_error("cannot open");
   struct stat info {};
   if (::fstat(fd, &info) != 0) {

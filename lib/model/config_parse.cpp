@@ -8,10 +8,9 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "io/strict_json.hpp"
+#include "io/text_file.hpp"
 #include "model/json_fields.hpp"
 #include "model/rope_table.hpp"
 
@@ -355,8 +354,7 @@ void read_moe(const JsonFields& f, ModelConfig& c) {
   }
   c.norm_topk_prob = f.get_bool("norm_topk_prob", true);
   c.routed_scaling_factor = f.get_double("routed_scaling_factor", 1.0);
-  if (const std::string problem = positive_float32_problem(c.routed_scaling_factor);
-      !problem.empty()) {
+  if (const std::string problem = multiplier_problem(c.routed_scaling_factor); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "routed_scaling_factor", problem);
   }
 }
@@ -419,8 +417,7 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   // Absent: the Flash default 0.707; null: no scaling (transformers maps None to 1.0).
   c.attention_value_scale =
       config.contains("attention_value_scale") ? f.get_double("attention_value_scale", 1.0) : 0.707;
-  if (const std::string problem = positive_float32_problem(c.attention_value_scale);
-      !problem.empty()) {
+  if (const std::string problem = multiplier_problem(c.attention_value_scale); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "attention_value_scale", problem);
   }
   if (auto layout = f.opt_string("attention_projection_layout")) {
@@ -445,7 +442,7 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   const char* eps_key = hub ? "layernorm_epsilon" : "rms_norm_eps";
   const char* eps_alias = hub ? "rms_norm_eps" : "layernorm_epsilon";
   c.rms_norm_eps = f.opt_double(eps_key).value_or(f.get_double(eps_alias, 1e-5));
-  if (const std::string problem = positive_float32_problem(c.rms_norm_eps); !problem.empty()) {
+  if (const std::string problem = epsilon_problem(c.rms_norm_eps); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, eps_key, problem);
   }
   c.tie_word_embeddings = f.get_bool("tie_word_embeddings", false);
@@ -464,12 +461,7 @@ std::string config_json_path(const std::string& path) {
 }
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIo, fmt::format("{}: cannot open for reading", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error(ErrorCode::kIo, fmt::format("{}: read failed", path));
-  return io::parse_json_strict(text.str(), path);
+  return io::parse_json_strict(io::read_text_file(path), path);
 }
 
 ModelConfig load_model_config(const std::string& path) {

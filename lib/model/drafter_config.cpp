@@ -182,7 +182,7 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
   read_attention(f, d);
   read_rope(f, d);
   d.rms_norm_eps = f.get_double("rms_norm_eps", 1e-6);
-  if (const std::string problem = positive_float32_problem(d.rms_norm_eps); !problem.empty()) {
+  if (const std::string problem = epsilon_problem(d.rms_norm_eps); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "rms_norm_eps", problem);
   }
 
@@ -232,8 +232,7 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
         positive(f, "sliding_window", f.get_int("sliding_window", kMuseGlimmerWindow));
   }
   d.attention_value_scale = mimo_extra_double(f, dflash, "attention_value_scale").value_or(1.0);
-  if (const std::string problem = positive_float32_problem(d.attention_value_scale);
-      !problem.empty()) {
+  if (const std::string problem = multiplier_problem(d.attention_value_scale); !problem.empty()) {
     f.fail(ErrorCode::kInvalidFile, "attention_value_scale", problem);
   }
   if (dflash && dflash->has("attention_sink_bias")) {

@@ -145,4 +145,16 @@ std::string positive_float32_problem(double value) {
                      kMax);
 }
 
+std::string epsilon_problem(double value) {
+  constexpr float kMin = std::numeric_limits<float>::min();
+  if (value >= kMin && value <= 1.0) return {};
+  return fmt::format("{} must be a positive epsilon in (0, 1] (at least {})", value, kMin);
+}
+
+std::string multiplier_problem(double value) {
+  if (std::string problem = positive_float32_problem(value); !problem.empty()) return problem;
+  if (value >= 1e-3 && value <= 1e3) return {};
+  return fmt::format("{} is outside [0.001, 1000]: it would swamp or erase its branch", value);
+}
+
 }  // namespace mimo::model

@@ -61,4 +61,15 @@ class JsonFields {
 // Empty when `value` is fine, else what is wrong with it.
 std::string positive_float32_problem(double value);
 
+// Normalization epsilons guard a division by a root mean square: they belong in (0, 1]. One like
+// 1e30 passes float32 but swamps every activation (the output is the weights' noise), so it is
+// refused like the unrepresentable ones. Empty when `value` is fine, else what is wrong with it.
+std::string epsilon_problem(double value);
+
+// Multipliers of one branch of the residual stream (routed_scaling_factor, attention_value_scale)
+// belong in [1/1000, 1000] (real configs use 0.7 to 16): one like 1e30 passes float32 but swamps
+// the residual stream, one like 1e-30 erases its branch, and either gives finite nonsense that no
+// non-finite check catches. Empty when `value` is fine, else what is wrong with it.
+std::string multiplier_problem(double value);
+
 }  // namespace mimo::model

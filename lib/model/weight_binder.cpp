@@ -6,6 +6,7 @@
 #include <set>
 
 #include "mimo/error.hpp"
+#include "model/value_checks.hpp"
 
 namespace mimo::model {
 
@@ -87,6 +88,18 @@ class Binder {
 
   bool has(const std::string& name) const { return checkpoint_.find(name) != nullptr; }
 
+  void check_scales(const io::TensorView& s) const {
+    if (const std::string problem = block_scale_problem(s); !problem.empty()) {
+      fail(ErrorCode::kInvalidFile, problem);
+    }
+  }
+
+  void check_finite(const std::string& name) const {
+    if (const std::string problem = non_finite_problem(checkpoint_.get(name)); !problem.empty()) {
+      fail(ErrorCode::kInvalidFile, problem);
+    }
+  }
+
   void expect_shape(const io::TensorView& t, const std::vector<std::int64_t>& shape) const {
     if (t.shape != shape) {
       fail(ErrorCode::kInvalidFile,
@@ -134,6 +147,7 @@ class Binder {
       const std::int64_t scale_rows = (rows + fp8_block_rows_ - 1) / fp8_block_rows_;
       w.scale_cols = (cols + fp8_block_cols_ - 1) / fp8_block_cols_;
       expect_shape(s, {scale_rows, w.scale_cols});
+      check_scales(s);
       w.format = WeightFormat::kFp8Block;
       w.row_stride_bytes = cols;
       w.scales = bytes_of(s);
@@ -151,6 +165,7 @@ class Binder {
         bad_dtype(s, "U8 or F8_E8M0");
       }
       expect_shape(s, {rows, cols / 32});
+      check_scales(s);
       set_mxfp4(w, cols, bytes_of(s), s.dtype);
     } else {
       bad_dtype(t, "F32, BF16, F16, F8_E4M3 (+ weight_scale_inv) or U8 MXFP4 (+ weight_scale)");
@@ -237,6 +252,7 @@ class Binder {
       }
       expect_shape(values, {n, rows, cols / 32, 16});
       expect_shape(scales, {n, rows, cols / 32});
+      check_scales(scales);
       for (std::int64_t e = 0; e < n; ++e) {
         LinearWeight w;
         w.name = fmt::format("{}[{}]", values_name, e);
@@ -256,6 +272,8 @@ class Binder {
     const std::int64_t inter = config_.moe_intermediate_size;
     lw.router = bind_linear(p + "gate.weight", n, hidden);
     lw.router_bias = bind_vector(p + "gate.e_score_correction_bias", n);
+    check_finite(p + "gate.weight");
+    check_finite(p + "gate.e_score_correction_bias");
     const std::string prefix = p + "experts.";
     const ExpertLayout& layout = find_expert_layout(prefix);
     lw.experts.resize(static_cast<std::size_t>(n));

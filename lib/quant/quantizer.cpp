@@ -8,11 +8,11 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <system_error>
 
 #include "io/checkpoint.hpp"
 #include "io/safetensors_writer.hpp"
+#include "io/text_file.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::quant {
@@ -38,16 +38,6 @@ struct PlannedTensor {
   std::size_t shard = 0;
 };
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw Error(ErrorCode::kIo, fmt::format("{}: cannot read", path.string()));
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -61,8 +51,8 @@ nlohmann::ordered_json read_config(const fs::path& in_dir) {
     throw Error(ErrorCode::kIo,
                 fmt::format("{}: no config.json in the input checkpoint directory", path.string()));
   }
-  nlohmann::ordered_json config =
-      nlohmann::ordered_json::parse(read_text(path), nullptr, /*allow_exceptions=*/false);
+  nlohmann::ordered_json config = nlohmann::ordered_json::parse(
+      io::read_text_file(path.string()), nullptr, /*allow_exceptions=*/false);
   if (!config.is_object()) {
     throw Error(ErrorCode::kInvalidFile, fmt::format("{}: not a JSON object", path.string()));
   }

@@ -2,10 +2,8 @@
 // Types are checked through JsonField like tokenizer.json's.
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "io/strict_json.hpp"
+#include "io/text_file.hpp"
 #include "tokenizer/loader_parts.hpp"
 
 namespace mimo::tokenizer {
@@ -23,6 +21,7 @@ std::optional<std::string> token_text(const JsonField& value) {
 std::optional<std::string> chat_template_text(const JsonField& source) {
   if (source.is_null()) return std::nullopt;
   if (source.raw().is_string()) return source.string();
+  if (!source.raw().is_array()) source.expected("a string or a list of {\"name\", \"template\"}");
   // A list of named templates: [{"name": "default", "template": "..."}, ...].
   std::optional<std::string> found;
   for (std::size_t i = 0, n = source.array().size(); i < n; ++i) {
@@ -35,12 +34,7 @@ std::optional<std::string> chat_template_text(const JsonField& source) {
 }  // namespace
 
 nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw Error(ErrorCode::kIo, fmt::format("{}: cannot open file", path));
-  std::stringstream buffer;
-  buffer << file.rdbuf();
-  if (file.bad()) throw Error(ErrorCode::kIo, fmt::format("{}: cannot read file", path));
-  return io::parse_json_strict(buffer.str(), path);
+  return io::parse_json_strict(io::read_text_file(path), path);
 }
 
 void load_tokenizer_config(Tokenizer::Impl& impl, const std::string& path) {

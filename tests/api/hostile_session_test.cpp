@@ -2,6 +2,8 @@
 // later call, generate never writes past max_context, NaN / infinity in the logits are reported
 // with their position (with ModelOptions::check_activations, the layer and op that made them),
 // and filesystem / allocation failures arrive as mimo::Error.
+#include <sys/stat.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -138,6 +140,41 @@ TEST_CASE("generate never writes past max_context", "[api][session]") {
   CHECK(speculative->position() == kContext);
 }
 
+TEST_CASE("a full context is named by the Session method, before anything changes",
+          "[api][session]") {
+  constexpr std::int64_t kContext = 12;
+  auto model = load(kModel, kContext);
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  auto session = model->new_session();
+  session->prefill(std::vector<std::int32_t>(10, 7));
+  const std::vector<float> logits = session->logits();
+  std::string message = error_message([&] { session->prefill({1, 2, 3}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::prefill: the context is full: 10 tokens in it + 3 new exceed "
+                      "max_context 12",
+                      0) == 0);
+  message = error_message([&] { session->score({1, 2, 3}); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::score: the context is full", 0) == 0);
+  CHECK(session->position() == 10);
+  CHECK(session->logits() == logits);
+  session->score({1, 2});
+  // Full: step() used to sample (and record the token in the sampler's history) before the
+  // executor refused the token with "forward: ...".
+  mimo::SamplerConfig penalized;
+  penalized.presence_penalty = 1e30f;  // a token in the history can never be drawn again
+  mimo::Sampler watched(penalized);
+  mimo::Sampler untouched(penalized);
+  message = error_message([&] { session->step(watched); }, ErrorCode::kOutOfRange);
+  CHECK(message.rfind("Session::step: the context is full: 12 tokens in it + 1 new", 0) == 0);
+  CHECK(message.find("forward") == std::string::npos);
+  CHECK(session->position() == kContext);
+  const std::vector<float>& last = session->logits();
+  CHECK(watched.sample(last.data(), model->summary().vocab_size).token ==
+        untouched.sample(last.data(), model->summary().vocab_size).token);
+  session->rewind(3);
+  CHECK(session->step(sampler).token >= 0);
+  CHECK(session->position() == kContext - 2);
+}
+
 TEST_CASE("NaN or infinite logits are reported with their token position", "[api][session]") {
   const ScratchDir nan_dir, inf_dir;
   constexpr int kPoisoned = 42;
@@ -256,6 +293,34 @@ TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[ap
                      looped / "model.safetensors.index.json");
   const std::string message = error_message([&] { load(looped.string(), 16); }, ErrorCode::kIo);
   CHECK(message.find(looped.string()) != std::string::npos);
+}
+
+TEST_CASE("metadata files that are FIFOs or directories are refused, never waited on", "[api]") {
+  // A FIFO config.json blocked Model::load forever in the open (no writer ever comes); a
+  // directory read as empty text and failed as "invalid JSON ... unexpected end of input".
+  const ScratchDir scratch;
+  const fs::path fifo = scratch.path / "fifo", dir = scratch.path / "dir";
+  fs::create_directories(fifo);
+  fs::copy_file(kModel + "/model.safetensors", fifo / "model.safetensors");
+  REQUIRE(::mkfifo((fifo / "config.json").c_str(), 0600) == 0);
+  REQUIRE(::mkfifo((scratch.path / "tokenizer.json").c_str(), 0600) == 0);
+  fs::create_directories(scratch.path / "lone");
+  fs::copy_file(kModel + "/config.json", scratch.path / "lone" / "config.json");
+  const fs::path lone = scratch.path / "lone" / "model.safetensors";
+  REQUIRE(::mkfifo(lone.c_str(), 0600) == 0);
+  fs::create_directories(dir / "config.json");
+  fs::copy_file(kModel + "/model.safetensors", dir / "model.safetensors");
+  std::string message = error_message([&] { load(fifo.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("config.json: not a regular file (a FIFO, socket or device)") !=
+        std::string::npos);
+  message = error_message([&] { load(dir.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("config.json: not a regular file (a directory)") != std::string::npos);
+  message =
+      error_message([&] { mimo::Tokenizer::from_file((scratch.path / "tokenizer.json").string()); },
+                    ErrorCode::kIo);
+  CHECK(message.find("tokenizer.json: not a regular file") != std::string::npos);
+  message = error_message([&] { load(lone.string(), 16); }, ErrorCode::kIo);
+  CHECK(message.find("model.safetensors: not a file or directory") != std::string::npos);
 }
 
 TEST_CASE("standard-library failures map to the matching mimo::Error code", "[api]") {

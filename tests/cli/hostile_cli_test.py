@@ -108,6 +108,41 @@ with tempfile.TemporaryDirectory() as tmp:
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
 
+    # generate cut short by a full context says so instead of stopping silently.
+    r = run("generate", "-m", TINY, "--tokens", ids, "-n", "100", "--ignore-eos", "--context",
+            "6", "--device", "cpu")
+    check(r.returncode == 0 and len(r.stdout.split()) == 2
+          and "stopped early: the context is full (6 of 6 tokens" in r.stderr,
+          f"generate names a full context ({r.stderr.strip()[-200:]})")
+
+    # Output that cannot be written (a full disk) fails the command instead of exit 0.
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([CLI, *gen], stdout=full, stderr=subprocess.PIPE, text=True,
+                               timeout=300)
+        check(r.returncode == 1 and "writing standard output failed" in r.stderr,
+              f"generate into a full disk fails ({r.stderr.strip()[-120:]})")
+
+    # A conversation that outgrows the context ends neither the chat nor in "forward: ...": the
+    # turn that does not fit is dropped with the tokens needed and the context's size, a short
+    # turn after it is answered, an answer cut by the full context says so, and EOF exits 0.
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "1000", "--ignore-eos", "--temp", "0",
+                        "--context", "48", "--device", "cpu"],
+                       input="word " * 60 + "\nhi\nagain\n", capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0 and "context full: this turn needs" in r.stderr
+          and "the context holds 48" in r.stderr and "forward" not in r.stderr
+          and "[context full: 48 of 48 tokens; /reset to start over]" in r.stdout
+          and r.stderr.count("decode") == 1 and r.stderr.count("context full: this turn") == 2,
+          f"chat past the context drops the turn and goes on ({r.stderr.strip()[-300:]})")
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "1000", "--ignore-eos", "--temp", "0",
+                        "--context", "48", "--device", "cpu"],
+                       input="hi\nagain\n/reset\nonce more\n", capture_output=True, text=True,
+                       timeout=300)
+    check(r.returncode == 0 and r.stdout.count("[context full: 48 of 48") == 2
+          and r.stderr.count("decode") == 2,
+          f"/reset after a full context makes room again ({r.stderr.strip()[-300:]})")
+
     # A chat template that renders the conversation as nothing: an error saying so, not
     # "empty prompt and empty context".
     config_path = os.path.join(chat, "tokenizer_config.json")

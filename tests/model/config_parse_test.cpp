@@ -414,6 +414,26 @@ TEST_CASE("unsupported or inconsistent configs are rejected naming the file and 
        [](json& c) { c["rms_norm_eps"] = 1e100; },
        ErrorCode::kInvalidFile,
        {"rms_norm_eps", "1e+100"}},
+      {"routed scaling factor that swamps the residual stream",
+       [](json& c) { c["routed_scaling_factor"] = 1e30; },
+       ErrorCode::kInvalidFile,
+       {"routed_scaling_factor", "1e+30", "[0.001, 1000]"}},
+      {"attention value scale that erases attention",
+       [](json& c) { c["attention_value_scale"] = 1e-30; },
+       ErrorCode::kInvalidFile,
+       {"attention_value_scale", "1e-30", "[0.001, 1000]"}},
+      {"rms_norm_eps that swamps every activation",  // x / sqrt(ms + 1e30): output ~ 0
+       [](json& c) { c["rms_norm_eps"] = 1e30; },
+       ErrorCode::kInvalidFile,
+       {"rms_norm_eps", "1e+30", "(0, 1]"}},
+      {"rms_norm_eps just above 1",
+       [](json& c) { c["rms_norm_eps"] = 1.5; },
+       ErrorCode::kInvalidFile,
+       {"rms_norm_eps", "1.5"}},
+      {"zero rms_norm_eps",
+       [](json& c) { c["rms_norm_eps"] = 0; },
+       ErrorCode::kInvalidFile,
+       {"rms_norm_eps", "positive"}},
       {"absurd layer count",
        [](json& c) { c["num_hidden_layers"] = 100000; },
        ErrorCode::kInvalidFile,
@@ -448,6 +468,10 @@ TEST_CASE("hub-schema specific rejections") {
   c["layer_types"] = std::vector<std::string>(6, "full_attention");
   require_error([&] { parse_model_config(c, kLabel); }, ErrorCode::kInvalidFile,
                 {"disagrees with layer_types"});
+  c = testing::tiny_config_json("mimo_v2");
+  c["layernorm_epsilon"] = 1e30;
+  require_error([&] { parse_model_config(c, kLabel); }, ErrorCode::kInvalidFile,
+                {kLabel, "layernorm_epsilon", "1e+30"});
   c = testing::tiny_config_json("mimo_v2");
   c["swa_num_attention_heads"] = 6;
   require_error([&] { parse_model_config(c, kLabel); }, ErrorCode::kInvalidFile,

@@ -228,6 +228,14 @@ TEST_CASE("drafter configs that are not DFlash or are incomplete are rejected") 
   c["block_size"] = "16";
   require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
                 {"block_size", "integer"});
+  c = qwen3_4b_dflash();
+  c["dflash_config"]["attention_value_scale"] = 1e30;
+  require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
+                {kLabel, "attention_value_scale", "1e+30"});
+  c = qwen3_4b_dflash();
+  c["rms_norm_eps"] = 1e30;
+  require_error([&] { parse_drafter_config(c, kLabel); }, ErrorCode::kInvalidFile,
+                {kLabel, "rms_norm_eps", "1e+30"});
 }
 
 TEST_CASE("validate_drafter_against_target catches mismatches") {

@@ -3,8 +3,10 @@
 // misshapen and unexpected tensors must be reported by name.
 #include "model/weight_binder.hpp"
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include "io/checkpoint.hpp"
 #include "io/safetensors_writer.hpp"
@@ -269,6 +271,93 @@ TEST_CASE("binding errors name the tensor, the expected and the found shape") {
     require_error([&] { bind_rewritten(other); }, ErrorCode::kInvalidFile,
                   {"missing expert weights", "model.layers.4.mlp.experts.0.gate_proj.weight",
                    "model.layers.4.mlp.experts.gate_proj_blocks"});
+  }
+}
+
+// Copies the checkpoint in `from` into `to` with element `index` of tensor `name` replaced by
+// the bytes of `value` (of the tensor's element size).
+template <typename T>
+void rewrite_element(const std::string& from, const std::string& to, const std::string& name,
+                     std::size_t index, T value) {
+  io::Checkpoint source = io::Checkpoint::open(from);
+  const io::TensorView& t = source.get(name);
+  REQUIRE(io::dtype_size(t.dtype) == sizeof(T));
+  std::vector<std::byte> bytes(t.data, t.data + t.nbytes);
+  std::memcpy(bytes.data() + index * sizeof(T), &value, sizeof(T));
+  rewrite(from, to, name, [&](io::SafetensorsWriter& w) { w.add(name, t.dtype, t.shape, bytes); });
+}
+
+TEST_CASE("negative and non-finite block scales are refused at load, naming the first one") {
+  testing::TempDir dir;
+  TinyCheckpointOptions options;
+  options.precision = TinyPrecision::kFp8;
+  options.fp8_block = 16;  // q_proj [128, 64] -> a [8, 4] scale grid
+  auto tiny = testing::write_tiny_checkpoint(dir.path(), testing::tiny_config_json(), options);
+  const std::string name = "model.layers.1.self_attn.q_proj.weight_scale_inv";
+  auto bind_with = [&](float scale) {
+    testing::TempDir other;
+    rewrite_element(dir.path(), other.path(), name, 5, scale);
+    io::Checkpoint rewritten = io::Checkpoint::open(other.path());
+    return bind_weights(tiny.config, rewritten);
+  };
+  for (float bad : {-0.5f, std::numeric_limits<float>::quiet_NaN(),
+                    std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::max()}) {
+    INFO("scale " << bad);
+    require_error([&] { bind_with(bad); }, ErrorCode::kInvalidFile,
+                  {name, "index 5 [1, 1]", "finite and not negative"});
+  }
+  // An all-zero block quantizes to scale 0: that (and -0) must still load.
+  CHECK(bind_with(0.0f).layers[1].q.format == WeightFormat::kFp8Block);
+  CHECK(bind_with(-0.0f).layers[1].q.format == WeightFormat::kFp8Block);
+}
+
+TEST_CASE("an MXFP4 scale of 0xFF (E8M0 NaN) is refused in both expert layouts") {
+  for (TinyExpertLayout layout : {TinyExpertLayout::kPerExpert, TinyExpertLayout::kStacked}) {
+    const bool stacked = layout == TinyExpertLayout::kStacked;
+    INFO("stacked " << stacked);
+    testing::TempDir dir;
+    TinyCheckpointOptions options;
+    options.precision = TinyPrecision::kMxfp4Experts;
+    options.expert_layout = layout;
+    auto tiny = testing::write_tiny_checkpoint(dir.path(), testing::tiny_config_json(), options);
+    const std::string name = stacked ? "model.layers.3.mlp.experts.gate_proj_scales"
+                                     : "model.layers.3.mlp.experts.6.gate_proj.weight_scale";
+    testing::TempDir other;
+    rewrite_element(dir.path(), other.path(), name, 3, std::uint8_t{0xFF});
+    io::Checkpoint rewritten = io::Checkpoint::open(other.path());
+    require_error([&] { bind_weights(tiny.config, rewritten); }, ErrorCode::kInvalidFile,
+                  {name, stacked ? "index 3 [0, 1, 1]" : "index 3 [1, 1]", "nan"});
+    // 0xFE (2^127) is large but a legal scale.
+    testing::TempDir legal;
+    rewrite_element(dir.path(), legal.path(), name, 3, std::uint8_t{0xFE});
+    io::Checkpoint big = io::Checkpoint::open(legal.path());
+    CHECK(bind_weights(tiny.config, big).layers[3].experts[6].gate.format == WeightFormat::kMxfp4);
+  }
+}
+
+TEST_CASE("a NaN or infinity in the MoE router is refused at load, naming the element") {
+  // The router's sigmoid saturates an infinity and its selection bias never reaches the output:
+  // both used to change which experts ran while the logits stayed finite.
+  testing::TempDir dir;
+  auto tiny = testing::write_tiny_checkpoint(dir.path(), testing::tiny_config_json());
+  io::Checkpoint source = io::Checkpoint::open(dir.path());
+  for (const char* name :
+       {"model.layers.2.mlp.gate.weight", "model.layers.2.mlp.gate.e_score_correction_bias"}) {
+    const bool f32 = source.get(name).dtype == io::DType::kF32;
+    for (const bool nan : {true, false}) {
+      INFO(name << (nan ? " NaN" : " -inf"));
+      testing::TempDir other;
+      if (f32) {
+        rewrite_element(dir.path(), other.path(), name, 5,
+                        nan ? std::numeric_limits<float>::quiet_NaN()
+                            : -std::numeric_limits<float>::infinity());
+      } else {
+        rewrite_element(dir.path(), other.path(), name, 5, std::uint16_t{nan ? 0x7FC0u : 0xFF80u});
+      }
+      io::Checkpoint rewritten = io::Checkpoint::open(other.path());
+      require_error([&] { bind_weights(tiny.config, rewritten); }, ErrorCode::kInvalidFile,
+                    {name, "element 5", "not finite"});
+    }
   }
 }
 

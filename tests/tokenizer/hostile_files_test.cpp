@@ -136,7 +136,8 @@ TEST_CASE("wrong JSON types name the file, the JSON path and what was expected")
   check_config_error([](json& config) { config["clean_up_tokenization_spaces"] = "no"; },
                      "clean_up_tokenization_spaces: expected true or false");
   check_config_error([](json& config) { config["chat_template"] = 5; },
-                     "chat_template: expected an array");
+                     "chat_template: expected a string or a list of {\"name\", \"template\"}, "
+                     "found number");
   check_config_error(
       [](json& config) {
         config["chat_template"] = json::array({json{{"name", 1}}});
