@@ -39,6 +39,7 @@ import corpus  # noqa: E402
 import distill  # noqa: E402
 import evaluate  # noqa: E402
 import mixed_checkpoint  # noqa: E402
+import quant_sim  # noqa: E402
 import report  # noqa: E402
 from common import CsvLog, Deadline, log, seed_all  # noqa: E402
 from train_target import Windows  # noqa: E402
@@ -101,8 +102,18 @@ def load_target(work, results):
 
 
 def check_target(target, heldout, results):
-    """Held-out perplexity of the decoded target against the committed run's simulated mixed
-    model (same 128 networkx windows, float32, eager experts)."""
+    """The decoded experts must be fixed points of quant_sim's MXFP4 rounding (FP8 requantization
+    is logged), and the held-out perplexity must match the committed run's simulated mixed model
+    (same 128 networkx windows, float32, eager experts)."""
+    grid_change = quant_sim.snap_experts_mxfp4(target)
+    fp8_requant = max(((quant_sim.fp8_block_quantize(lin.weight) - lin.weight).norm() /
+                       lin.weight.norm()).item() for lin in quant_sim.fp8_linears(target))
+    results["quant_sim_check"] = {"experts_rel_change_on_mxfp4_requant": grid_change,
+                                  "fp8_linears_max_rel_change_on_requant": fp8_requant}
+    log("quant_sim check:", results["quant_sim_check"])
+    if grid_change != 0.0:
+        raise SystemExit(f"ABORT: decoded experts are not on quant_sim's MXFP4 grid "
+                         f"(mean relative change {grid_change})")
     known = json.load(open(COMMITTED_RESULTS))
     want = known["eval"]["qat_mixed"]["ppl"]
     n = known["hyper_parameters"]["eval"]["windows"]
