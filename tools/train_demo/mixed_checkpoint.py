@@ -42,6 +42,13 @@ def bf16_value(bits):
     return struct.unpack("<f", struct.pack("<I", bits << 16))[0]
 
 
+def to_float32(x):
+    """x rounded to the nearest float32 (ties to even). The product of an E4M3 value (4
+    significant bits) and a float32 scale is exact in a Python float, so rounding it once gives
+    the float32 product the C++ decoder computes."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
 class SafeTensors:
     """Minimal safetensors reader: 8-byte little-endian header length, JSON header, raw data."""
 
@@ -49,7 +56,7 @@ class SafeTensors:
         with open(path, "rb") as f:
             n = struct.unpack("<Q", f.read(8))[0]
             self.header = json.loads(f.read(n))
-            self.data = f.read()
+            self.data = memoryview(f.read())
         self.header.pop("__metadata__", None)
 
     def names(self):
@@ -92,7 +99,7 @@ def decode_element(st, name, r, c):
         s_dtype, s_shape = st.info(name + "_scale_inv")
         s_idx = (r // FP8_BLOCK) * s_shape[1] + c // FP8_BLOCK
         scale = struct.unpack_from("<f", st.raw(name + "_scale_inv"), 4 * s_idx)[0]
-        return e4m3_value(raw[r * cols + c]) * scale
+        return to_float32(e4m3_value(raw[r * cols + c]) * scale)
     if kind == "mxfp4":
         cols = shape[1] * 2
         byte = raw[r * shape[1] + c // 2]
