@@ -42,14 +42,14 @@ def target_config(vocab_size, eos_id):
         initializer_range=0.02, bos_token_id=None, eos_token_id=eos_id, pad_token_id=eos_id)
 
 
-def drafter_config(mask_id, eos_id):
+def drafter_config(mask_id, eos_id, layers=2):
     from transformers import MuseGlimmerAssistantConfig
     return MuseGlimmerAssistantConfig(
-        hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+        hidden_size=256, intermediate_size=512, num_hidden_layers=layers, num_attention_heads=4,
         num_key_value_heads=2, head_dim=64, rms_norm_eps=1e-5,
         rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0},
         max_position_embeddings=1024, sliding_window=1024,
-        layer_types=["full_attention", "full_attention"], block_size=BLOCK_SIZE,
+        layer_types=["full_attention"] * layers, block_size=BLOCK_SIZE,
         mask_token_id=mask_id, target_layer_ids=list(DRAFTER_TARGET_LAYERS),
         bos_token_id=None, eos_token_id=eos_id, pad_token_id=eos_id)
 

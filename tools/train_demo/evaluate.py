@@ -86,9 +86,13 @@ def dflash_acceptance(target, drafter, prompts, new_tokens, do_sample, temperatu
             "seconds": round(time.time() - t0, 1)}, outs
 
 
+def greedy_config(new_tokens):
+    return _gen_config(new_tokens, False, None, False)
+
+
 @torch.no_grad()
 def plain_generate(target, prompts, new_tokens):
     target.generation_config.eos_token_id = None
     return [target.generate(p[None], attention_mask=torch.ones_like(p[None]),
-                            generation_config=_gen_config(new_tokens, False, None, False)
-                            )[0, len(p):] for p in prompts]
+                            generation_config=greedy_config(new_tokens))[0, len(p):]
+            for p in prompts]

@@ -89,3 +89,67 @@ def package(export_dir, out_dir, tag):
         if old not in names:
             os.remove(old)
     log(f"packaged {len(data) / 2**20:.1f} MiB as {len(names)} part(s): demo_{tag}")
+
+
+def plot_distill(distill_csv, path):
+    """Drafter retraining (retrain_drafter.py): total / CE / KL loss and the training-batch
+    acceptance estimate per step."""
+    plt = _pyplot()
+    if plt is None or not os.path.exists(distill_csv):
+        return False
+    rows = list(csv.DictReader(open(distill_csv)))
+    if not rows:
+        return False
+    steps = [int(x["step"]) for x in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2))
+    for key, color, label in (("loss", "C0", "total"), ("ce", "C2", "weighted CE"),
+                              ("kl", "C3", "weighted KL (top-k, mean over T)")):
+        ax1.plot(steps, [float(x[key]) for x in rows], color=color, lw=1, label=label)
+    ax1.set_xlabel("drafter step")
+    ax1.set_ylabel("loss (nats)")
+    ax1.grid(alpha=0.3)
+    ax1.legend(fontsize=8)
+    ax1.set_title("DFlash drafter retraining on the quantized target's outputs")
+    ax2.plot(steps, [float(x["est_tau"]) for x in rows], color="C1", lw=1)
+    ax2.set_xlabel("drafter step")
+    ax2.set_ylabel("1 + accepted run (training batch)")
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_acceptance(curves, path):
+    """curves: {panel title: {drafter label: block_acceptance.summarize() dict}}; one panel per
+    prompt set, the share of verify steps that kept draft j against j."""
+    plt = _pyplot()
+    if plt is None or not curves:
+        return False
+    fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.2), squeeze=False)
+    for ax, (title, by_drafter) in zip(axes[0], curves.items()):
+        for i, (label, s) in enumerate(by_drafter.items()):
+            rates = s["accept_rate_per_position"]
+            ax.plot(range(1, len(rates) + 1), rates, "o-", color=f"C{i}",
+                    label=f"{label}: tau {s['tau']:.2f} ({s['verify_steps']} steps)")
+        ax.set_xlabel("block position j (draft j)")
+        ax.set_ylabel("share of verify steps keeping draft j")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _pyplot():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log("matplotlib missing: no PNG")
+        return None
+    return plt

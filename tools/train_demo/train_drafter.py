@@ -53,8 +53,10 @@ def target_features(target, seqs, layer_ids, batch=64):
     return torch.cat(feats)
 
 
-def dflash_batch(drafter, embed, lm_head, feats, toks, gen, hp):
-    """One packed DFlash forward; returns (loss, per-slot accuracy [B-1], mean accepted run)."""
+def dflash_logits(drafter, embed, lm_head, feats, toks, gen, hp):
+    """One packed DFlash forward over hp['batch'] random sequences with hp['anchors'] blocks
+    each; returns (logits [bsz, n_anchor, B-1, V] float32 for slots 1..B-1, their labels
+    [bsz, n_anchor, B-1], the sequence indices [bsz], the block positions [bsz, n_anchor, B])."""
     B, mask_id = drafter.config.block_size, drafter.config.mask_token_id
     n_seq, seq_len = toks.shape
     bsz, n_anchor = hp["batch"], hp["anchors"]
@@ -84,11 +86,23 @@ def dflash_batch(drafter, embed, lm_head, feats, toks, gen, hp):
                       position_ids=pos, use_cache=False).last_hidden_state
         h = out.view(bsz, n_anchor, B, -1)[:, :, 1:]
         logits = lm_head(h).float()
-    target_ids = labels[:, :, 1:]
+    return logits, labels[:, :, 1:], idx, block_pos
+
+
+def dflash_batch(drafter, embed, lm_head, feats, toks, gen, hp):
+    """One packed DFlash forward; returns (loss, per-slot accuracy [B-1], mean accepted run)."""
+    logits, target_ids, _, _ = dflash_logits(drafter, embed, lm_head, feats, toks, gen, hp)
+    return weighted_ce(logits, target_ids, hp["gamma"])
+
+
+def weighted_ce(logits, target_ids, gamma):
+    """sum_k w_k CE_k / sum_k w_k with w_k = exp(-(k-1)/gamma), plus per-slot argmax accuracy
+    and the mean run of leading correct slots."""
+    bsz, n_anchor, slots = target_ids.shape
     ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target_ids.reshape(-1),
-                         reduction="none").view(bsz, n_anchor, B - 1)
-    k = torch.arange(1, B, device=dev, dtype=torch.float32)
-    w = torch.exp(-(k - 1) / hp["gamma"])
+                         reduction="none").view(bsz, n_anchor, slots)
+    k = torch.arange(1, slots + 1, device=logits.device, dtype=torch.float32)
+    w = torch.exp(-(k - 1) / gamma)
     loss = (ce * w).sum() / (w.sum() * bsz * n_anchor)
     with torch.no_grad():
         hit = logits.argmax(-1) == target_ids
