@@ -4,9 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
-#include <utility>
 
 #include "cuda/kernels/launch_support.cuh"
 #include "cuda/kernels/ops.hpp"
@@ -115,28 +112,22 @@ int expert_warps(int cols) {
   return std::min(kExpertWarps, mxfp4_mma_groups(cols));
 }
 
-// The group's expert as a GlobalExpertCodes over row tiles tile0 .. + kM - 1.
-template <int kMats>
-__device__ __forceinline__ GlobalExpertCodes<kMats> expert_codes(const Mxfp4Stack (&stacks)[kMats],
-                                                                 int expert, int tile0) {
-  GlobalExpertCodes<kMats> w;
-#pragma unroll
-  for (int i = 0; i < kMats; ++i) w.mats[i] = stack_member(stacks[i], expert);
-  w.tile0 = tile0;
-  w.tiles = mxfp4_mma_tiles(stacks[0].rows);
-  w.groups = mxfp4_mma_groups(stacks[0].cols);
-  return w;
-}
-
-// act[slot, row] = silu(gate_e x_t) * (up_e x_t) for rows row0 .. + 16 kM - 1 and every member
-// slot = t * top_k + k of group g (expert e), 8 members a pass; w reads the weights.
-template <bool kExactScales, int kM, class Codes, class Input>
-__device__ __forceinline__ void gate_up_passes(const Codes& w, int groups, const ExpertGroup& g,
-                                               int row0, const Mxfp4Stack& gate, const Input& x,
-                                               const int* members, int top_k, float* act,
-                                               float* red, bool prefetch) {
+// Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
+// slot = t * top_k + k of the group's expert e.
+template <bool kExactScales, class Input>
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
+    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table, int n_slots,
+                          int top_k, float* act) {
+  follow_previous_kernel();
+  constexpr int kM = kGateUpTileM;
+  __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
+  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
+  if (g.begin == g.end) return;  // block-uniform
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const int warps = blockDim.x / kWarpSize;
+  const int* members = table + 2 + 2 * n_slots;
+  const Mxfp4MmaMatrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
+  const int row0 = blockIdx.x * 16 * kM;
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
     // Lane 4 g + q's B token in each set of four members (cuda/tiles/mma.cuh's packed sets).
@@ -146,7 +137,7 @@ __device__ __forceinline__ void gate_up_passes(const Codes& w, int groups, const
     };
     float acc[2][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      mxfp4_mma_rows<kExactScales, 2, kM>(w, groups, src, warp, warps, prefetch, acc);
+      mxfp4_mma_rows<kExactScales, 2, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
@@ -155,14 +146,20 @@ __device__ __forceinline__ void gate_up_passes(const Codes& w, int groups, const
   }
 }
 
-// partial[slot, row] = down_e act[slot] for rows row0 .. + 16 kM - 1 and every member slot.
-template <bool kExactScales, int kM, class Codes, class Input>
-__device__ __forceinline__ void down_passes(const Codes& w, int groups, const ExpertGroup& g,
-                                            int row0, const Mxfp4Stack& down, const Input& act,
-                                            const int* members, float* partial, float* red,
-                                            bool prefetch) {
+// Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
+template <bool kExactScales, class Input>
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
+    expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots, float* partial) {
+  follow_previous_kernel();
+  constexpr int kM = kDownTileM;
+  __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
+  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
+  if (g.begin == g.end) return;  // block-uniform
   const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   const int warps = blockDim.x / kWarpSize;
+  const int* members = table + 2 + 2 * n_slots;
+  const Mxfp4MmaMatrix mats[1] = {stack_member(down, g.expert)};
+  const int row0 = blockIdx.x * 16 * kM;
   for (int b = g.begin; b < g.end; b += 8) {
     const int n = min(8, g.end - b);
     const auto source = [&](int set) {
@@ -171,140 +168,13 @@ __device__ __forceinline__ void down_passes(const Codes& w, int groups, const Ex
     };
     float acc[1][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      mxfp4_mma_rows<kExactScales, 1, kM>(w, groups, src, warp, warps, prefetch, acc);
+      mxfp4_mma_rows<kExactScales, 1, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
         partial[static_cast<std::size_t>(members[b + t]) * down.rows + row0 + row] = v[0];
     });
   }
-}
-
-// Block (row tile, group): the group's expert on rows of that tile, weights read from global
-// memory as the tensor cores need them.
-template <bool kExactScales, class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
-    expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table, int n_slots,
-                          int top_k, float* act) {
-  follow_previous_kernel();
-  constexpr int kM = kGateUpTileM;
-  extern __shared__ uint4 smem4[];  // the reduction space
-  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  if (g.begin == g.end) return;  // block-uniform
-  const Mxfp4Stack stacks[2] = {gate, up};
-  const GlobalExpertCodes<2> w = expert_codes<2>(stacks, g.expert, blockIdx.x * kM);
-  gate_up_passes<kExactScales, kM>(w, w.groups, g, blockIdx.x * 16 * kM, gate, x,
-                                   table + 2 + 2 * n_slots, top_k, act,
-                                   reinterpret_cast<float*>(smem4), g.end - g.begin > 1);
-}
-
-template <bool kExactScales, class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
-    expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots, float* partial) {
-  follow_previous_kernel();
-  constexpr int kM = kDownTileM;
-  extern __shared__ uint4 smem4[];  // the reduction space
-  const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
-  if (g.begin == g.end) return;  // block-uniform
-  const Mxfp4Stack stacks[1] = {down};
-  const GlobalExpertCodes<1> w = expert_codes<1>(stacks, g.expert, blockIdx.x * kM);
-  down_passes<kExactScales, kM>(w, w.groups, g, blockIdx.x * 16 * kM, down, act,
-                                table + 2 + 2 * n_slots, partial, reinterpret_cast<float*>(smem4),
-                                g.end - g.begin > 1);
-}
-
-// Streamed expert kernels: resident blocks walk the step's items (group, row tile) - item i =
-// group i / row_tiles, tile i % row_tiles, groups below table[0] (the non-empty ones) - in
-// strides of the grid, each item's weights bulk-copied into one of two shared-memory buffers
-// (stage_expert_blocks) while the previous item is multiplied: bytes in flight on the copy
-// engine instead of in registers. Same per-item arithmetic as the kernels above (same bits).
-// smem: two mbarriers and two group records (128 bytes), two stage buffers, the reduction space.
-struct StreamHeader {
-  std::uint64_t bar[2];
-  ExpertGroup group[2];
-};
-static_assert(sizeof(StreamHeader) <= 128);
-
-template <int kMats, int kM, class Item>
-__device__ __forceinline__ void stream_expert_items(const Mxfp4Stack (&stacks)[kMats],
-                                                    const int* table, int n_slots,
-                                                    std::uint8_t* smem, const Item& item) {
-  auto* head = reinterpret_cast<StreamHeader*>(smem);
-  const int groups = mxfp4_mma_groups(stacks[0].cols);
-  const int stage = stage_expert_bytes<kMats, kM>(groups);
-  std::uint8_t* buffers = smem + 128;
-  const int row_tiles = (stacks[0].rows + 16 * kM - 1) / (16 * kM);
-  const int items = row_tiles * table[0];
-  const auto issue = [&](int it, int buf) {  // thread 0
-    const ExpertGroup g = read_group(table, n_slots, it / row_tiles);
-    head->group[buf] = g;
-    stage_expert_blocks<kMats, kM>(expert_codes<kMats>(stacks, g.expert, it % row_tiles * kM),
-                                   buffers + buf * stage, &head->bar[buf]);
-  };
-  if (threadIdx.x == 0) {
-    mbarrier_init(&head->bar[0], 1);
-    mbarrier_init(&head->bar[1], 1);
-    fence_mbarrier_init();
-    if (static_cast<int>(blockIdx.x) < items) issue(blockIdx.x, 0);
-  }
-  unsigned phases = 0;  // bit b: the parity buffer b's next fill completes
-  int buf = 0;
-  for (int it = blockIdx.x; it < items; it += gridDim.x) {
-    __syncthreads();  // the record is visible; nobody reads the other buffer any more
-    if (threadIdx.x == 0 && it + static_cast<int>(gridDim.x) < items)
-      issue(it + gridDim.x, buf ^ 1);
-    StagedExpertCodes<kMats, kM> w;
-    w.base = buffers + buf * stage;
-    w.bar = &head->bar[buf];
-    w.parity = (phases >> buf) & 1u;
-    w.groups = groups;
-    item(head->group[buf], it % row_tiles, w);
-    mbarrier_wait(w.bar, w.parity);  // also where this thread's warp read no group of it
-    phases ^= 1u << buf;
-    buf ^= 1;
-  }
-}
-
-template <int kMats, int kM>
-int streamed_smem_bytes(int cols, int warps) {
-  return 128 + 2 * stage_expert_bytes<kMats, kM>(mxfp4_mma_groups(cols)) +
-         warps * kMats * kM * 4 * kWarpSize * static_cast<int>(sizeof(float));
-}
-
-template <bool kExactScales, class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
-    expert_gate_up_streamed_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table,
-                                   int n_slots, int top_k, float* act) {
-  follow_previous_kernel();
-  constexpr int kM = kGateUpTileM;
-  extern __shared__ uint4 smem4[];
-  auto* smem = reinterpret_cast<std::uint8_t*>(smem4);
-  const int groups = mxfp4_mma_groups(gate.cols);
-  float* red = reinterpret_cast<float*>(smem + 128 + 2 * stage_expert_bytes<2, kM>(groups));
-  const Mxfp4Stack stacks[2] = {gate, up};
-  stream_expert_items<2, kM>(
-      stacks, table, n_slots, smem, [&](const ExpertGroup& g, int tile, const auto& w) {
-        gate_up_passes<kExactScales, kM>(w, groups, g, tile * 16 * kM, gate, x,
-                                         table + 2 + 2 * n_slots, top_k, act, red, false);
-      });
-}
-
-template <bool kExactScales, class Input>
-__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
-    expert_down_streamed_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots,
-                                float* partial) {
-  follow_previous_kernel();
-  constexpr int kM = kDownTileM;
-  extern __shared__ uint4 smem4[];
-  auto* smem = reinterpret_cast<std::uint8_t*>(smem4);
-  const int groups = mxfp4_mma_groups(down.cols);
-  float* red = reinterpret_cast<float*>(smem + 128 + 2 * stage_expert_bytes<1, kM>(groups));
-  const Mxfp4Stack stacks[1] = {down};
-  stream_expert_items<1, kM>(
-      stacks, table, n_slots, smem, [&](const ExpertGroup& g, int tile, const auto& w) {
-        down_passes<kExactScales, kM>(w, groups, g, tile * 16 * kM, down, act,
-                                      table + 2 + 2 * n_slots, partial, red, false);
-      });
 }
 
 // y[t, row] = sum_k weights[t, k] * partial[t * top_k + k, row], k in order (deterministic).
@@ -388,99 +258,34 @@ unsigned group_blocks(int n_slots, int count) {
 }  // namespace
 
 namespace {
-// Streamed expert kernels where an item's two buffers fit and the stack is 16-byte aligned;
-// Off until measured on a GPU: MIMO_STAGED_EXPERTS=1 turns them on (an A/B switch).
-constexpr int kMaxStreamedBytes = 220 * 1024;
-bool use_streamed(const Mxfp4Stack& s, int smem_bytes) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("MIMO_STAGED_EXPERTS");
-    return v && std::string_view(v) == "1";
-  }();
-  const auto aligned = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  return enabled && smem_bytes <= kMaxStreamedBytes && aligned(s.codes) && aligned(s.scales);
-}
-
-// Resident blocks of a streamed kernel: as many as fit an SM (shared memory), at most `items`.
-template <class Kernel>
-unsigned streamed_blocks(Kernel kernel, int threads, int smem, long long items, const char* op) {
-  for (const auto [attr, value] : {std::pair{cudaFuncAttributeMaxDynamicSharedMemorySize, smem},
-                                   std::pair{cudaFuncAttributePreferredSharedMemoryCarveout,
-                                             static_cast<int>(cudaSharedmemCarveoutMaxShared)}}) {
-    const cudaError_t err = cudaFuncSetAttribute(kernel, attr, value);
-    if (err != cudaSuccess) {
-      cudaGetLastError();
-      fail(op, cat(smem, " bytes of shared memory: ", cudaGetErrorString(err)));
-    }
-  }
-  int per_sm = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem) !=
-          cudaSuccess ||
-      per_sm < 1) {
-    cudaGetLastError();
-    per_sm = 1;
-  }
-  return static_cast<unsigned>(
-      std::min<long long>(items, static_cast<long long>(per_sm) * sm_count()));
-}
-
-int reduction_bytes(int mats, int m, int warps) {
-  return warps * mats * m * 4 * kWarpSize * static_cast<int>(sizeof(float));
-}
-
 template <class Input>
 void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x, const int* groups,
                            int n_tokens, int top_k, float* act, Stream stream) {
-  const char* op = "expert_gate_up";
   if (!(n_tokens > 0 && top_k > 0 && gate.rows == up.rows && gate.cols == up.cols &&
         gate.count == up.count && gate.cols % 32 == 0))
-    fail(op, cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
+    fail("expert_gate_up",
+         cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
-  const unsigned row_tiles = blocks_for(gate.rows, 16 * kGateUpTileM);
-  const unsigned group_count = group_blocks(n_slots, gate.count);
-  const int warps = expert_warps(gate.cols);
-  const bool exact = gate.special_scales || up.special_scales;
-  const int streamed_smem = streamed_smem_bytes<2, kGateUpTileM>(gate.cols, warps);
-  if (use_streamed(gate, streamed_smem) && use_streamed(up, streamed_smem)) {
-    const auto kernel = exact ? expert_gate_up_streamed_kernel<true, Input>
-                              : expert_gate_up_streamed_kernel<false, Input>;
-    const unsigned blocks = streamed_blocks(kernel, warps * kWarpSize, streamed_smem,
-                                            static_cast<long long>(row_tiles) * group_count, op);
-    launch_kernel(op, kernel, blocks, warps * kWarpSize, streamed_smem, as_stream(stream), gate, up,
-                  x, groups, n_slots, top_k, act);
-    return;
-  }
-  const auto kernel =
-      exact ? expert_gate_up_kernel<true, Input> : expert_gate_up_kernel<false, Input>;
-  launch_kernel(op, kernel, dim3(row_tiles, group_count), warps * kWarpSize,
-                reduction_bytes(2, kGateUpTileM, warps), as_stream(stream), gate, up, x, groups,
-                n_slots, top_k, act);
+  const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
+  const auto kernel = gate.special_scales || up.special_scales
+                          ? expert_gate_up_kernel<true, Input>
+                          : expert_gate_up_kernel<false, Input>;
+  launch_kernel("expert_gate_up", kernel, grid, expert_warps(gate.cols) * kWarpSize, 0,
+                as_stream(stream), gate, up, x, groups, n_slots, top_k, act);
 }
 
 template <class Input>
 void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, const float* weights,
                         int n_tokens, int top_k, float* partial, float* y, Stream stream) {
-  const char* op = "expert_down";
   if (!(n_tokens > 0 && top_k > 0 && down.cols % 32 == 0))
-    fail(op, cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
+    fail("expert_down", cat("down [", down.rows, ", ", down.cols, "], top ", top_k));
   const int n_slots = n_tokens * top_k;
   cudaStream_t s = as_stream(stream);
-  const unsigned row_tiles = blocks_for(down.rows, 16 * kDownTileM);
-  const unsigned group_count = group_blocks(n_slots, down.count);
-  const int warps = expert_warps(down.cols);
-  const int streamed_smem = streamed_smem_bytes<1, kDownTileM>(down.cols, warps);
-  if (use_streamed(down, streamed_smem)) {
-    const auto kernel = down.special_scales ? expert_down_streamed_kernel<true, Input>
-                                            : expert_down_streamed_kernel<false, Input>;
-    const unsigned blocks = streamed_blocks(kernel, warps * kWarpSize, streamed_smem,
-                                            static_cast<long long>(row_tiles) * group_count, op);
-    launch_kernel(op, kernel, blocks, warps * kWarpSize, streamed_smem, s, down, act, groups,
-                  n_slots, partial);
-  } else {
-    const auto kernel =
-        down.special_scales ? expert_down_kernel<true, Input> : expert_down_kernel<false, Input>;
-    launch_kernel(op, kernel, dim3(row_tiles, group_count), warps * kWarpSize,
-                  reduction_bytes(1, kDownTileM, warps), s, down, act, groups, n_slots, partial);
-  }
+  const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
+  const auto kernel =
+      down.special_scales ? expert_down_kernel<true, Input> : expert_down_kernel<false, Input>;
+  launch_kernel("expert_down", kernel, grid, expert_warps(down.cols) * kWarpSize, 0, s, down, act,
+                groups, n_slots, partial);
   const long long outputs = static_cast<long long>(n_tokens) * down.rows;
   launch_kernel("expert_down(reduce)", expert_reduce_kernel, blocks_for(outputs, 256), 256, 0, s,
                 partial, weights, down.rows, n_tokens, top_k, y);

@@ -10,7 +10,6 @@
 #include <climits>
 #include <cstddef>
 
-#include "cuda/tiles/bulk_copy.cuh"
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
 #include "cuda/tiles/mma.cuh"
@@ -115,102 +114,24 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
                         s.scales + index * mxfp4_mma_scale_bytes(s.rows, s.cols), s.rows, s.cols};
 }
 
-// Where mxfp4_mma_rows reads a block's codes and scales: block (i, m, group) is 16-row tile
-// tile0 + m (tile 0 past the last: finite, its rows are not written) x 128-column group of
-// matrix i, 1024 code bytes (rows g and g + 8 of lane 4 g + q: bytes 512 h + 64 g + 16 q) and 64
-// scale bytes (row g + 8 h's four E8M0 bytes: word 8 h + g).
-// GlobalExpertCodes reads the stack in global memory (streamed past L1); StagedExpertCodes
-// reads the block's copy in shared memory (stage_expert_blocks).
-template <int kMats>
-struct GlobalExpertCodes {
-  Mxfp4MmaMatrix mats[kMats];
-  int tile0 = 0, tiles = 0, groups = 0;
-
-  __device__ __forceinline__ std::size_t block(int m, int group) const {
-    const int tile = tile0 + m < tiles ? tile0 + m : 0;
-    return static_cast<std::size_t>(tile) * groups + group;
-  }
-  __device__ __forceinline__ void wait(int) const {}
-  // Pulls the block into L2 (lane: 32 bytes each of the 1024).
-  __device__ __forceinline__ void prefetch(int i, int m, int group, int lane) const {
-    prefetch_l2(mats[i].codes + block(m, group) * 1024 + 32 * lane);
-    if (lane == 0) prefetch_l2(mats[i].scales + block(m, group) * 64);
-  }
-  __device__ __forceinline__ uint4 codes(int i, int m, int group, int h, int g, int q) const {
-    return load_stream_u4(mats[i].codes + block(m, group) * 1024 + 512 * h + 64 * g + 16 * q);
-  }
-  __device__ __forceinline__ std::uint32_t scales(int i, int m, int group, int h, int g) const {
-    return __ldg(reinterpret_cast<const std::uint32_t*>(mats[i].scales + block(m, group) * 64) +
-                 8 * h + g);
-  }
-};
-
-// One (expert, row tile) of blocks (i, m, group) in shared memory, filled by bulk copies
-// (stage_expert_blocks) that complete one phase of an mbarrier. Layout (stage_expert_bytes):
-// scales [kMats][kM][groups][64], then codes [kMats][kM][groups][1024].
-template <int kMats, int kM>
-__host__ __device__ constexpr int stage_expert_bytes(int groups) {
-  return kMats * kM * groups * (64 + 1024);
-}
-template <int kMats, int kM>
-struct StagedExpertCodes {
-  const std::uint8_t* base = nullptr;
-  std::uint64_t* bar = nullptr;
-  unsigned parity = 0;  // the phase the copies complete
-  int groups = 0;
-
-  __device__ __forceinline__ int block(int i, int m, int group) const {
-    return (i * kM + m) * groups + group;
-  }
-  __device__ __forceinline__ void wait(int) const { mbarrier_wait(bar, parity); }
-  __device__ __forceinline__ void prefetch(int, int, int, int) const {}
-  __device__ __forceinline__ uint4 codes(int i, int m, int group, int h, int g, int q) const {
-    return load_shared_u4(shared_address(base + kMats * kM * groups * 64) +
-                          block(i, m, group) * 1024 + 512 * h + 64 * g + 16 * q);
-  }
-  __device__ __forceinline__ std::uint32_t scales(int i, int m, int group, int h, int g) const {
-    return reinterpret_cast<const std::uint32_t*>(base + block(i, m, group) * 64)[8 * h + g];
-  }
-};
-
-// Starts copying src's blocks (tiles tile0 .. + kM - 1 of each matrix, every group) into base
-// (stage_expert_bytes, 16-byte aligned), completing the current phase of bar (count 1: this
-// call's arrival). One thread calls it. Per matrix and tile one run of codes and one of scales:
-// the stack's tile order keeps a tile's groups together.
-template <int kMats, int kM>
-__device__ __forceinline__ void stage_expert_blocks(const GlobalExpertCodes<kMats>& src,
-                                                    std::uint8_t* base, std::uint64_t* bar) {
-  const int groups = src.groups;
-  mbarrier_arrive_expect_tx(bar, static_cast<unsigned>(stage_expert_bytes<kMats, kM>(groups)));
-#pragma unroll
-  for (int i = 0; i < kMats; ++i)
-#pragma unroll
-    for (int m = 0; m < kM; ++m) {
-      const std::size_t from = src.block(m, 0);
-      const int to = (i * kM + m) * groups;
-      bulk_copy_to_shared(base + kMats * kM * groups * 64 + to * 1024,
-                          src.mats[i].codes + from * 1024, groups * 1024u, bar);
-      bulk_copy_to_shared(base + to * 64, src.mats[i].scales + from * 64, groups * 64u, bar);
-    }
-}
-
-// One warp on tensor cores: out[i][m] (C fragments of matrix i, rows 16 (tile0 + m) + g (+ 8),
+// One warp on tensor cores: out[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
 // tokens 2q, 2q + 1 of up to 4 kSets) += the 128-column groups step0, step0 + step_stride, ... of
-// W x; w: the blocks' reader (GlobalExpertCodes or StagedExpertCodes, the same bits), groups:
-// the matrices' 128-column groups. src[set]: this lane's B token of each set (token g % 4,
-// cuda/tiles/mma.cuh's packed sets), F32Row or SplitRow. prefetch: pull each next group into L2 a
-// group ahead (see the loop). Per group, lane q reads one 16-byte chunk per row (8 codes of each of
-// the group's four scale blocks) and its token's columns 32 b + 8 q .. + 8 (hi or lo half); k-tile
-// (b, h) takes codes 4h .. 4h + 3 of block b, so its 16 k share one scale and the block's two
-// k-tiles are scaled after their mmas. The tokens' own scales are applied once at the end
-// (SplitRow) or per group (F32Row: one scale a group). kExactScales: the stack has special scale
-// bytes (Mxfp4Stack::special_scales).
-template <bool kExactScales, int kMats, int kM, int kSets, class Source, class Codes>
-__device__ __forceinline__ void mxfp4_mma_rows(const Codes& w, int groups,
+// W x. src[set]: this lane's B token of each set (token g % 4, cuda/tiles/mma.cuh's packed sets),
+// F32Row or SplitRow. prefetch: pull each next group into L2 a group ahead (see the loop).
+// Per group, lane q reads one 16-byte chunk per row (8 codes of each of the group's four scale
+// blocks) and its token's columns 32 b + 8 q .. + 8 (hi or lo half); k-tile (b, h) takes codes
+// 4h .. 4h + 3 of block b, so its 16 k share one scale and the block's two k-tiles are scaled
+// after their mmas. The tokens' own scales are applied once at the end (SplitRow) or per group
+// (F32Row: one scale a group). kExactScales: the stack has special scale bytes
+// (Mxfp4Stack::special_scales).
+template <bool kExactScales, int kMats, int kM, int kSets, class Source>
+__device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
                                                const Source (&src)[kSets], int step0,
                                                int step_stride, bool prefetch,
                                                float (&out)[kMats][kM][4]) {
   const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
+  const int groups = mxfp4_mma_groups(mats[0].cols), tiles = mxfp4_mma_tiles(mats[0].rows);
+  const int tile0 = row0 / 16;  // row0 is a multiple of 16; rows past the end are zero padding
   float acc[kSets][kMats * kM][4];
 #pragma unroll
   for (int s = 0; s < kSets; ++s)
@@ -228,9 +149,13 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Codes& w, int groups,
 #pragma unroll
       for (int i = 0; i < kMats; ++i)
 #pragma unroll
-        for (int m = 0; m < kM; ++m) w.prefetch(i, m, group + step_stride, lane);
+        for (int m = 0; m < kM; ++m) {
+          const int tile = tile0 + m < tiles ? tile0 + m : 0;
+          const std::size_t block = static_cast<std::size_t>(tile) * groups + group + step_stride;
+          prefetch_l2(mats[i].codes + block * 1024 + 32 * lane);  // 1024 bytes: 32 a lane
+          if (lane == 0) prefetch_l2(mats[i].scales + block * 64);
+        }
     }
-    w.wait(group);
     uint4 raw[kMats][kM][2];
     std::uint32_t scales[kMats][kM][2];
 #pragma unroll
@@ -239,8 +164,13 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Codes& w, int groups,
       for (int m = 0; m < kM; ++m) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          raw[i][m][h] = w.codes(i, m, group, h, g, q);
-          scales[i][m][h] = w.scales(i, m, group, h, g);
+          // A tile past the last one (kM tiles a block, an odd tile count) reads tile 0's
+          // codes: finite, and its rows are not written.
+          const int tile = tile0 + m < tiles ? tile0 + m : 0;
+          const std::size_t block = static_cast<std::size_t>(tile) * groups + group;
+          raw[i][m][h] = load_stream_u4(mats[i].codes + block * 1024 + 512 * h + 64 * g + 16 * q);
+          scales[i][m][h] = __ldg(
+              reinterpret_cast<const std::uint32_t*>(mats[i].scales + block * 64) + 8 * h + g);
         }
       }
     }
