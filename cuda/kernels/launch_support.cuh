@@ -102,6 +102,18 @@ inline unsigned blocks_for(long long items, int per_block) {
   return static_cast<unsigned>((items + per_block - 1) / per_block);
 }
 
+// Multiprocessors of the first device used (132 on the H100 when the query fails).
+inline int sm_count() {
+  static const int count = [] {
+    int device = 0, sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
+      return 132;
+    return sms;
+  }();
+  return count;
+}
+
 // A lane's activation source for the tensor-core tiles: row `row` (< 0: none) of a float32
 // input or of a pre-split one.
 __device__ __forceinline__ tiles::F32Row row_source(const float* x, int row, int cols) {

@@ -120,17 +120,6 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
   bf16_mma_tiles<kWarps>(w, x, n_tokens, t0, blockIdx.x, gridDim.x, th, rows, red, y);
 }
 
-int sm_count() {
-  static const int count = [] {
-    int device = 0, sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-      return 132;
-    return sms;
-  }();
-  return count;
-}
-
 // Warps from the shape alone (a token's result is the same in decode and verify steps): 8 warps
 // and two blocks an SM streaming the tiles where there are at least that many tiles, else a block
 // a tile with 16 warps (or fewer: never more than the column steps). Measured on the H100 at the
