@@ -354,6 +354,7 @@ int run(const Args& args) {
   plain.temperature = 1.0f;  // no truncation: sampled without ranking the vocabulary
   for (const auto& [name, sc] :
        {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}, std::pair{"T1.0", plain}}) {
+    if (!args.sampling) break;
     const double device_ms = measure_sampled_step(gpu, *state, config, sc, true, args.steps);
     const double host_ms = measure_sampled_step(gpu, *state, config, sc, false, args.steps);
     out.line("decode-1 + %-10s token: %.3f ms sampled on the device, %.3f ms on the host\n", name,
@@ -361,6 +362,7 @@ int run(const Args& args) {
   }
   for (const auto& [name, sc] :
        {std::pair{"greedy", greedy}, std::pair{"T0.8-top-p", nucleus}, std::pair{"T1.0", plain}}) {
+    if (!args.sampling) break;
     const double device_ms =
         measure_verified_step(gpu, *state, config, args.verify, sc, true, args.steps, rng);
     const double host_ms =

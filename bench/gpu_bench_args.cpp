@@ -26,7 +26,7 @@ std::vector<int> int_list(const std::string& text) {
   std::fprintf(stderr,
                "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
                "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
-               "[--prefill-runs R] [--profile] [--no-pdl] [--out FILE] "
+               "[--prefill-runs R] [--profile] [--no-pdl] [--no-sampling] [--out FILE] "
                "[--draft DIR [--generate N]] [--engine-probe] "
                "[--engine stream|persistent|persistent-paged [--timeline FILE]]\n");
   std::exit(2);
@@ -62,6 +62,8 @@ Args parse_args(int argc, char** argv) {
       a.prefill_runs = std::stoi(value());
     else if (k == "--profile")
       a.profile = true;
+    else if (k == "--no-sampling")
+      a.sampling = false;
     else if (k == "--no-pdl")
       a.programmatic_launch = false;
     else if (k == "--out")

@@ -15,6 +15,7 @@ struct Args {
   std::vector<int> prefill_chunks = {ModelOptions{}.prefill_chunk_tokens};
   int prefill_runs = 3;
   bool profile = false;
+  bool sampling = true;  // --no-sampling: skip the decode + token / verify + rows lines (A/B runs)
   bool programmatic_launch = true;  // --no-pdl: plain stream order between kernels (A/B runs)
   std::string out;
   std::string draft_dir;  // with -m: also compare plain vs DFlash generation

@@ -1,8 +1,9 @@
 // libFuzzer entry: arbitrary bytes as the body of POST /v1/chat/completions and
 // /v1/completions (mimo-server's request parsing), and as generated text for the tool-call
-// extractor in both formats. Parsing must succeed or throw ApiError - never crash, hang, leak
-// or throw another type; the extractor must hand back exactly the text it was given, less the
-// blocks it parsed.
+// extractor in both formats, also after the opening a forced tool_choice puts before it (the
+// named function's when the body parses with one). Parsing must succeed or throw ApiError - never
+// crash, hang, leak or throw another type; the extractor must hand back exactly the text it was
+// given, less the blocks it parsed.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -13,13 +14,15 @@
 
 namespace {
 
-void parse(mimo::server::Endpoint endpoint, const std::string& body) {
+// The function a parsed body's tool_choice names ("" when none, or when it does not parse).
+std::string parse(mimo::server::Endpoint endpoint, const std::string& body) {
   static const mimo::server::ParseLimits limits{"demo", 8192};
   try {
-    mimo::server::parse_request(endpoint, body, limits);
+    return mimo::server::parse_request(endpoint, body, limits).tool_choice_name;
   } catch (const mimo::server::ApiError& e) {
     if (e.status != 400 && e.status != 404) __builtin_trap();
   }
+  return {};
 }
 
 void extract(mimo::server::ToolCallFormat format, const std::string& text) {
@@ -39,9 +42,12 @@ void extract(mimo::server::ToolCallFormat format, const std::string& text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string input(reinterpret_cast<const char*>(data), size);
-  parse(mimo::server::Endpoint::kChat, input);
+  const std::string forced = parse(mimo::server::Endpoint::kChat, input);
   parse(mimo::server::Endpoint::kCompletion, input);
-  extract(mimo::server::ToolCallFormat::kHermes, input);
-  extract(mimo::server::ToolCallFormat::kXml, input);
+  for (auto format : {mimo::server::ToolCallFormat::kHermes, mimo::server::ToolCallFormat::kXml}) {
+    extract(format, input);
+    extract(format,
+            mimo::server::forced_call_prefix(format, forced.empty() ? "f" : forced) + input);
+  }
   return 0;
 }

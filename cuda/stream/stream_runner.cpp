@@ -84,6 +84,15 @@ void StreamRunner::issue(const Op& op, const program::StepShape& shape, GpuState
       return;
     case OpKind::kAllReduce:
     case OpKind::kAllGather:
+    case OpKind::kContextFc:  // drafter programs: the GPU drafter's own code runs them
+    case OpKind::kContextNorm:
+    case OpKind::kContextKv:
+    case OpKind::kStoreContext:
+    case OpKind::kBlockEmbed:
+    case OpKind::kQkNormRope:
+    case OpKind::kBlockAttention:
+    case OpKind::kDraftLogits:
+    case OpKind::kArgmax:
       break;
   }
   throw Error(ErrorCode::kInternal, std::string("stream runner: op '") + program::name(op.kind) +

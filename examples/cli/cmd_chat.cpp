@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/model_loading.hpp"
+#include "mimo/error.hpp"
 #include "mimo/tokenizer.hpp"
 
 namespace mimo::cli {
@@ -103,6 +104,11 @@ int run_chat(const ChatFlags& flags) {
     messages.push_back({"user", line, std::nullopt});
     const std::vector<std::int32_t> conversation =
         tokenizer.encode(tokenizer.apply_chat_template(messages), false);
+    if (conversation.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("{}: the chat template rendered the conversation as no tokens",
+                              flags.model.model_dir));
+    }
     messages.push_back(
         {"assistant", answer(*session, tokenizer, sampler, conversation, flags), std::nullopt});
   }

@@ -116,7 +116,8 @@ Command register_quantize(CLI::App& app) {
   add_number_option(*sub, "--shard-size", flags->shard_size_mb,
                     "shard size in MB (MiB); 0 = one model.safetensors")
       ->check(CLI::NonNegativeNumber);
-  add_number_option(*sub, "-t,--threads", flags->threads, "threads (0 = all cores)");
+  add_number_option(*sub, "-t,--threads", flags->threads, "threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   sub->add_flag("--overwrite", flags->overwrite, "replace the checkpoint in a non-empty OUT");
   sub->add_flag("-q,--quiet", flags->quiet, "print only the totals (and fallbacks)");
   return {sub, [flags] { return run_quantize(*flags); }};

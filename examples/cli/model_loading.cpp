@@ -19,7 +19,8 @@ void add_model_flags(CLI::App& app, ModelFlags& flags) {
       ->capture_default_str();
   app.add_option("--device", flags.device, "auto, cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  add_number_option(app, "-t,--threads", flags.threads, "CPU threads (0 = all cores)");
+  add_number_option(app, "-t,--threads", flags.threads, "CPU threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
   add_number_option(app, "-c,--context", flags.context, "maximum context length in tokens");
   app.add_flag("--host-sampling", flags.host_sampling,
                "draw tokens on the host even with the model on a GPU (same tokens; for A/B runs)");

@@ -49,6 +49,35 @@ ApiError context_exceeded(std::int64_t limit, std::int64_t prompt, std::int64_t 
   return invalid_request(message, param, "context_length_exceeded");
 }
 
+// The answer of a forced tool_choice must open with the call block the prompt ends with.
+bool forces_call(const GenerationRequest& request) {
+  return request.tool_choice == ToolChoice::kRequired ||
+         request.tool_choice == ToolChoice::kFunction;
+}
+
+std::string forced_prefix(const ServedModel& served, const GenerationRequest& request) {
+  return forces_call(request) ? forced_call_prefix(served.tool_format(), request.tool_choice_name)
+                              : std::string();
+}
+
+// What a forced tool_choice answers when the model's text holds no valid call of the function.
+ApiError tool_call_missing(const GenerationRequest& request, const std::string& written,
+                           bool cut_short) {
+  const std::string wanted = request.tool_choice == ToolChoice::kFunction
+                                 ? fmt::format("a call of '{}'", request.tool_choice_name)
+                                 : std::string("a tool call");
+  constexpr std::size_t kShown = 200;
+  return ApiError(
+      500,
+      fmt::format("tool_choice asked for {}, but the model's answer holds no valid tool-call block"
+                  "{} (it wrote: {}{})",
+                  wanted, cut_short ? " (it was cut short by max_tokens or the context)" : "",
+                  nlohmann::json(written.substr(0, kShown))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  written.size() > kShown ? "..." : ""),
+      "server_error", "tool_choice", "tool_call_missing");
+}
+
 TopLogprob describe(const Tokenizer& tokenizer, std::int32_t id, float logprob) {
   return {tokenizer.decode({id}, false), tokenizer.token_bytes(id), logprob};
 }
@@ -116,6 +145,7 @@ std::vector<std::int32_t> build_prompt(const ServedModel& served,
     ChatTemplateOptions options;
     options.tools_json = request.tools_json;
     options.extra_context_json = request.chat_template_kwargs_json;
+    options.now = served.template_now();
     if (!request.chat_template_kwargs_json.empty()) {
       const auto kwargs = nlohmann::json::parse(request.chat_template_kwargs_json);
       if (auto it = kwargs.find("enable_thinking"); it != kwargs.end() && it->is_boolean()) {
@@ -129,7 +159,7 @@ std::vector<std::int32_t> build_prompt(const ServedModel& served,
       throw invalid_request(fmt::format("The chat template refused the conversation: {}", e.what()),
                             "messages", "chat_template_error");
     }
-    prompt = served.tokenizer().encode(text, false);
+    prompt = served.tokenizer().encode(text + forced_prefix(served, request), false);
   } else if (request.prompt_is_tokens) {
     prompt = request.prompt_tokens;
   } else {
@@ -176,6 +206,8 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   outcome.prompt_tokens = static_cast<std::int64_t>(prompt.size());
   outcome.speculative = options.speculator != nullptr;
   GenerationDelta pending;
+  std::vector<std::string> call_names;
+  std::string written;  // the answer's content as the model wrote it (forced prefix included)
   std::mt19937_64 ids(std::random_device{}());
   bool stopped_by_string = false;
   bool client_gone = false;
@@ -184,14 +216,18 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   auto add_text = [&](std::vector<ExtractedPiece> pieces) {
     for (ExtractedPiece& piece : pieces) {
       if (piece.call) {
+        call_names.push_back(piece.call->name);
         pending.tool_calls.push_back(
             {extractor.calls() - 1, fmt::format("call_{:016x}", ids()), std::move(*piece.call)});
       } else if (extractor.calls() == 0 ||
                  piece.content.find_first_not_of(" \t\r\n") != std::string::npos) {
         pending.content += piece.content;
       }
+      written += piece.content;
     }
   };
+
+  add_text(extractor.push(forced_prefix(served, request)));  // held: it opens a block
 
   Session& session = served.session(ticket.slot());
   session.reset();
@@ -247,6 +283,11 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   outcome.finish_reason = stopped_by_string || !length ? "stop" : "length";
   if (extractor.calls() > 0 && outcome.finish_reason == "stop")
     outcome.finish_reason = "tool_calls";
+  if (forces_call(request) &&
+      (call_names.empty() || (request.tool_choice == ToolChoice::kFunction &&
+                              call_names.front() != request.tool_choice_name))) {
+    throw tool_call_missing(request, written, length);
+  }
   if (!pending.empty()) emit(std::move(pending));
   return outcome;
 }

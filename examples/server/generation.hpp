@@ -26,10 +26,11 @@ namespace mimo::server {
 class ServedModel {
  public:
   struct Options {
-    std::string name;             // the id clients pass as "model"
-    std::string drafter_dir;      // empty: no speculative decoding
-    int draft_block = 0;          // 0: the drafter's block size
-    std::string template_source;  // empty: the tokenizer's chat template
+    std::string name;                          // the id clients pass as "model"
+    std::string drafter_dir;                   // empty: no speculative decoding
+    int draft_block = 0;                       // 0: the drafter's block size
+    std::string template_source;               // empty: the tokenizer's chat template
+    std::optional<std::int64_t> template_now;  // the chat template's clock; unset: the time
     int slots = 1;
   };
   ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer, const Options& options);
@@ -40,6 +41,7 @@ class ServedModel {
   bool speculative() const { return !options_.drafter_dir.empty(); }
   ToolCallFormat tool_format() const { return tool_format_; }
   const std::optional<ChatTemplate>& chat_template() const { return template_; }
+  std::optional<std::int64_t> template_now() const { return options_.template_now; }
   std::int64_t max_context() const { return model_->summary().max_context; }
   // Tokens that end an answer: the model's EOS ids and the tokenizer's end-of-turn tokens.
   const std::vector<std::int32_t>& stop_tokens() const { return stop_tokens_; }
@@ -61,7 +63,8 @@ class ServedModel {
 
 // The prompt's token ids; throws ApiError (400) when the template refuses the conversation,
 // tools are given to a template that cannot render them, or the prompt does not fit the context
-// (the message names the limit).
+// (the message names the limit). A forced tool_choice ends it with the call block's opening
+// (forced_call_prefix).
 std::vector<std::int32_t> build_prompt(const ServedModel& served, const GenerationRequest& request);
 
 struct TopLogprob {
@@ -100,7 +103,8 @@ struct GenerationOutcome {
 
 // Runs the generation on the ticket's slot, one scheduler turn per token. `emit` returns false
 // when the client is gone: the generation stops at that step. Throws ApiError for failures
-// (a sampler refusing its settings: 400; the model computing NaN: 500).
+// (a sampler refusing its settings: 400; the model computing NaN: 500; a forced tool_choice
+// whose answer holds no valid call of the function: 500 tool_call_missing).
 GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
                            const GenerationRequest& request,
                            const std::vector<std::int32_t>& prompt,

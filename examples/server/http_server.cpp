@@ -9,6 +9,7 @@
 
 #include "server/api_error.hpp"
 #include "server/api_key.hpp"
+#include "server/client_socket.hpp"
 #include "server/request.hpp"
 #include "server/responses.hpp"
 
@@ -51,17 +52,35 @@ const char* endpoint_label(Endpoint endpoint) {
   return endpoint == Endpoint::kChat ? "/v1/chat/completions" : "/v1/completions";
 }
 
-// What a generation's content provider owns: it outlives the handler.
-struct PendingGeneration {
+// nginx's "client closed request": the status of requests whose client left before their answer
+// was complete (sent, in case the client only closed its sending side, and counted).
+ApiError client_closed_request() {
+  return ApiError(499, "The client closed the connection before the answer was complete",
+                  "invalid_request_error", std::nullopt, "client_closed_request");
+}
+
+ApiError shutting_down() {
+  return ApiError(503, "The server is shutting down", "server_error", std::nullopt,
+                  "shutting_down");
+}
+
+ApiError shut_down_during_generation() {
+  return ApiError(503, "The server shut down during generation", "server_error", std::nullopt,
+                  "shutting_down");
+}
+
+}  // namespace
+
+// What a generation's answer needs; a streamed one's content provider owns it past the handler.
+struct HttpServer::PendingGeneration {
   GenerationRequest request;
   std::vector<std::int32_t> prompt;
   std::unique_ptr<StepScheduler::Ticket> ticket;
+  std::shared_ptr<ClientSocket> client;
   ResponseHeader header;
   Clock::time_point admitted;
   std::string echo_text;  // completions with echo: the prompt's text
 };
-
-}  // namespace
 
 HttpServer::HttpServer(ServedModel& served, const HttpOptions& options)
     : served_(served),
@@ -113,8 +132,7 @@ void HttpServer::install_routes() {
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (draining_ && req.path != "/metrics") {
-      send_error(res, ApiError(503, "The server is shutting down", "server_error", std::nullopt,
-                               "shutting_down"));
+      send_error(res, shutting_down());
       return httplib::Server::HandlerResponse::Handled;
     }
     if (options_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) {
@@ -184,139 +202,141 @@ void HttpServer::install_routes() {
       });
 
   for (Endpoint endpoint : {Endpoint::kChat, Endpoint::kCompletion}) {
-    http.Post(endpoint_label(endpoint), [this, endpoint](const httplib::Request& req,
-                                                         httplib::Response& res) {
-      const char* label = endpoint_label(endpoint);
-      auto pending = std::make_shared<PendingGeneration>();
-      try {
-        ParseLimits limits{served_.name(), served_.model().summary().vocab_size};
-        pending->request = parse_request(endpoint, req.body, limits);
-        pending->prompt = build_prompt(served_, pending->request);
-        Sampler check(pending->request.sampling);  // refuses bad settings before admission
-        pending->ticket = scheduler_.admit();
-        if (!pending->ticket) {
-          res.set_header("Retry-After", "1");
-          throw ApiError(429,
-                         fmt::format("The server is busy ({} requests already wait); retry later",
-                                     options_.max_waiting),
-                         "rate_limit_error", std::nullopt, "queue_full");
-        }
-      } catch (const ApiError& e) {
-        metrics_.count_request(label, e.status);
-        send_error(res, e);
-        return;
-      } catch (const Error& e) {
-        metrics_.count_request(label, 400);
-        send_error(res, invalid_request(e.what()));
-        return;
-      }
-      metrics_.count_request(label, 200);
-      pending->admitted = Clock::now();
-      pending->header = new_response_header(endpoint, served_.name());
-      if (pending->request.echo) {
-        pending->echo_text = pending->request.prompt_is_tokens
-                                 ? served_.tokenizer().decode(pending->request.prompt_tokens)
-                                 : pending->request.prompt_text;
-      }
-      if (pending->request.stream) {
-        res.set_header("Cache-Control", "no-cache");
-        res.set_header("X-Accel-Buffering", "no");
-        res.set_chunked_content_provider(
-            "text/event-stream", [this, pending](std::size_t, httplib::DataSink& sink) {
-              auto write = [&sink](const std::string& text) {
-                return sink.write(text.data(), text.size());
-              };
-              const GenerationRequest& request = pending->request;
-              ChunkWriter chunks(pending->header, request);
-              try {
-                if (!pending->ticket->wait_for_slot([&] { return !sink.is_writable(); })) {
-                  throw ApiError(503, "The server is shutting down", "server_error", std::nullopt,
-                                 "shutting_down");
-                }
-                const double queued =
-                    std::chrono::duration<double>(Clock::now() - pending->admitted).count();
-                if (request.endpoint == Endpoint::kChat && !write(sse_event(chunks.role_chunk())))
-                  return false;
-                if (!pending->echo_text.empty()) {
-                  GenerationDelta echo;
-                  echo.content = pending->echo_text;
-                  if (!write(sse_event(*chunks.delta_chunk(echo)))) return false;
-                }
-                GenerationOutcome outcome = generate(served_, *pending->ticket, request,
-                                                     pending->prompt, [&](GenerationDelta&& delta) {
-                                                       auto chunk = chunks.delta_chunk(delta);
-                                                       return !chunk || write(sse_event(*chunk));
-                                                     });
-                outcome.time_to_first_token_seconds += queued;
-                metrics_.record_generation(outcome);
-                pending->ticket.reset();
-                if (outcome.finish_reason == "cancelled") {
-                  if (!scheduler_.is_shut_down()) return false;  // the client is gone
-                  throw ApiError(503, "The server shut down during generation", "server_error",
-                                 std::nullopt, "shutting_down");
-                }
-                write(sse_event(chunks.finish_chunk(outcome.finish_reason)));
-                if (request.include_usage) write(sse_event(chunks.usage_chunk(outcome)));
-              } catch (const ApiError& e) {
-                write(sse_event(e.to_json()));
-              } catch (const std::exception& e) {
-                write(sse_event(internal_error(e).to_json()));
-              }
-              write(sse_done());
-              sink.done();
-              return true;
-            });
-        return;
-      }
-      // Not streamed: the JSON comes at the end; a space (JSON allows leading whitespace) goes
-      // out every second meanwhile, so a client that left is noticed and its generation stopped.
-      res.set_chunked_content_provider(
-          "application/json", [this, pending](std::size_t, httplib::DataSink& sink) {
-            auto write = [&sink](const std::string& text) {
-              return sink.write(text.data(), text.size());
-            };
-            const GenerationRequest& request = pending->request;
-            auto last_write = Clock::now();
-            auto keep_alive = [&] {
-              if (Clock::now() - last_write < std::chrono::seconds(1)) return true;
-              last_write = Clock::now();
-              return write(" ");
-            };
-            try {
-              if (!pending->ticket->wait_for_slot([&] { return !keep_alive(); })) {
-                throw ApiError(503, "The server is shutting down", "server_error", std::nullopt,
-                               "shutting_down");
-              }
-              const double queued =
-                  std::chrono::duration<double>(Clock::now() - pending->admitted).count();
-              CollectedAnswer answer;
-              answer.content = pending->echo_text;
-              GenerationOutcome outcome = generate(served_, *pending->ticket, request,
-                                                   pending->prompt, [&](GenerationDelta&& delta) {
-                                                     answer.add(std::move(delta));
-                                                     return keep_alive();
-                                                   });
-              outcome.time_to_first_token_seconds += queued;
-              metrics_.record_generation(outcome);
-              pending->ticket.reset();
-              if (outcome.finish_reason == "cancelled") {
-                if (!scheduler_.is_shut_down()) return false;
-                throw ApiError(503, "The server shut down during generation", "server_error",
-                               std::nullopt, "shutting_down");
-              }
-              write(dump(request.endpoint == Endpoint::kChat
-                             ? chat_response(pending->header, request, answer, outcome)
-                             : completion_response(pending->header, request, answer, outcome)));
-            } catch (const ApiError& e) {
-              write(dump(e.to_json()));
-            } catch (const std::exception& e) {
-              write(dump(internal_error(e).to_json()));
-            }
-            sink.done();
-            return true;
-          });
-    });
+    http.Post(endpoint_label(endpoint),
+              [this, endpoint](const httplib::Request& req, httplib::Response& res) {
+                serve_generation(endpoint, req, res);
+              });
   }
+}
+
+void HttpServer::serve_generation(Endpoint endpoint, const httplib::Request& req,
+                                  httplib::Response& res) {
+  const char* label = endpoint_label(endpoint);
+  auto answer_error = [&](const ApiError& e) {
+    metrics_.count_request(label, e.status);
+    send_error(res, e);
+  };
+  auto pending = std::make_shared<PendingGeneration>();
+  try {
+    ParseLimits limits{served_.name(), served_.model().summary().vocab_size};
+    pending->request = parse_request(endpoint, req.body, limits);
+    pending->prompt = build_prompt(served_, pending->request);
+    Sampler check(pending->request.sampling);  // refuses bad settings before admission
+    pending->ticket = scheduler_.admit();
+    if (!pending->ticket) {
+      res.set_header("Retry-After", "1");
+      throw ApiError(429,
+                     fmt::format("The server is busy ({} requests already wait); retry later",
+                                 options_.max_waiting),
+                     "rate_limit_error", std::nullopt, "queue_full");
+    }
+  } catch (const ApiError& e) {
+    return answer_error(e);
+  } catch (const Error& e) {
+    return answer_error(invalid_request(e.what()));
+  }
+  pending->admitted = Clock::now();
+  pending->client = std::make_shared<ClientSocket>(req.local_addr, req.local_port, req.remote_addr,
+                                                   req.remote_port);
+  // The queue is waited in here, before a byte of the answer: a shutdown meanwhile is a real
+  // 503, and a client that leaves is noticed and leaves the queue.
+  if (!pending->ticket->wait_for_slot([&] { return pending->client->closed(); })) {
+    if (scheduler_.is_shut_down()) return answer_error(shutting_down());
+    return answer_error(client_closed_request());
+  }
+  pending->header = new_response_header(endpoint, served_.name());
+  if (pending->request.echo) {
+    pending->echo_text = pending->request.prompt_is_tokens
+                             ? served_.tokenizer().decode(pending->request.prompt_tokens)
+                             : pending->request.prompt_text;
+  }
+  if (pending->request.stream) {
+    metrics_.count_request(label, 200);
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider("text/event-stream",
+                                     [this, pending](std::size_t, httplib::DataSink& sink) {
+                                       return stream_generation(*pending, sink);
+                                     });
+    return;
+  }
+  // Not streamed: the answer, or the error with its status, when the generation is over.
+  const GenerationRequest& request = pending->request;
+  try {
+    CollectedAnswer answer;
+    answer.content = pending->echo_text;
+    const GenerationOutcome outcome = run_generation(*pending, [&](GenerationDelta&& delta) {
+      answer.add(std::move(delta));
+      return !pending->client->closed();
+    });
+    if (outcome.finish_reason == "cancelled") {
+      if (scheduler_.is_shut_down()) return answer_error(shut_down_during_generation());
+      return answer_error(client_closed_request());
+    }
+    metrics_.count_request(label, 200);
+    res.set_content(dump(endpoint == Endpoint::kChat
+                             ? chat_response(pending->header, request, answer, outcome)
+                             : completion_response(pending->header, request, answer, outcome)),
+                    "application/json");
+  } catch (const ApiError& e) {
+    answer_error(e);
+  } catch (const std::exception& e) {
+    answer_error(internal_error(e));
+  }
+}
+
+GenerationOutcome HttpServer::run_generation(PendingGeneration& pending,
+                                             const std::function<bool(GenerationDelta&&)>& emit) {
+  const double queued = std::chrono::duration<double>(Clock::now() - pending.admitted).count();
+  GenerationOutcome outcome =
+      generate(served_, *pending.ticket, pending.request, pending.prompt, emit);
+  outcome.time_to_first_token_seconds += queued;
+  metrics_.record_generation(outcome);
+  pending.ticket.reset();
+  return outcome;
+}
+
+// Streamed: the status (200) is sent; what fails from here on is an error event before [DONE].
+// httplib calls a content provider until the sink is done or it returns false, so this runs the
+// generation once: true once the stream is complete, false when the client is gone (which
+// closes the connection) - and false for any later call.
+bool HttpServer::stream_generation(PendingGeneration& pending, httplib::DataSink& sink) {
+  if (!pending.ticket) return false;  // the generation ran in an earlier call
+  auto write = [&sink](const std::string& text) { return sink.write(text.data(), text.size()); };
+  const GenerationRequest& request = pending.request;
+  ChunkWriter chunks(pending.header, request);
+  try {
+    if (request.endpoint == Endpoint::kChat && !write(sse_event(chunks.role_chunk()))) {
+      pending.ticket.reset();
+      return false;
+    }
+    if (!pending.echo_text.empty()) {
+      GenerationDelta echo;
+      echo.content = pending.echo_text;
+      if (!write(sse_event(*chunks.delta_chunk(echo)))) {
+        pending.ticket.reset();
+        return false;
+      }
+    }
+    const GenerationOutcome outcome = run_generation(pending, [&](GenerationDelta&& delta) {
+      auto chunk = chunks.delta_chunk(delta);
+      return (!chunk || write(sse_event(*chunk))) && !pending.client->closed();
+    });
+    if (outcome.finish_reason == "cancelled") {
+      if (!scheduler_.is_shut_down()) return false;  // the client is gone
+      throw shut_down_during_generation();
+    }
+    write(sse_event(chunks.finish_chunk(outcome.finish_reason)));
+    if (request.include_usage) write(sse_event(chunks.usage_chunk(outcome)));
+  } catch (const ApiError& e) {
+    write(sse_event(e.to_json()));
+  } catch (const std::exception& e) {
+    write(sse_event(internal_error(e).to_json()));
+  }
+  pending.ticket.reset();  // an exception may have left it (run_generation resets it otherwise)
+  write(sse_done());
+  sink.done();
+  return true;
 }
 
 }  // namespace mimo::server

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -13,7 +14,10 @@
 
 namespace httplib {
 class Server;
-}
+class DataSink;
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace mimo::server {
 
@@ -40,7 +44,14 @@ class HttpServer {
   void shut_down();
 
  private:
+  struct PendingGeneration;
   void install_routes();
+  // POST /v1/chat/completions and /v1/completions: parse, admit, wait for a slot, then answer
+  // whole (with the real status of a failure) or streamed.
+  void serve_generation(Endpoint endpoint, const httplib::Request& req, httplib::Response& res);
+  GenerationOutcome run_generation(PendingGeneration& pending,
+                                   const std::function<bool(GenerationDelta&&)>& emit);
+  bool stream_generation(PendingGeneration& pending, httplib::DataSink& sink);
 
   ServedModel& served_;
   HttpOptions options_;

@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
                  "the model id clients pass (default: the checkpoint directory's name)");
   app.add_option("--chat-template", chat_template_file,
                  "Jinja chat template file used instead of the tokenizer's");
+  std::int64_t template_time = -1;
+  cli::add_number_option(app, "--chat-template-time", template_time,
+                         "seconds since the epoch: the clock strftime_now() reads in the chat "
+                         "template (shown in the TZ time zone), for reproducible prompts");
   app.add_option("--host", http.host, "address to listen on")->capture_default_str();
   cli::add_number_option(app, "--port", http.port, "port (0 = any free port)")
       ->capture_default_str();
@@ -82,6 +86,7 @@ int main(int argc, char** argv) {
   }
   http.shutdown_grace = std::chrono::seconds(shutdown_grace);
   served.slots = http.slots;
+  if (template_time >= 0) served.template_now = template_time;
   served.drafter_dir = draft == "demo" ? cli::default_drafter_dir() : draft;
 
   // SIGINT / SIGTERM are taken by one thread (sigwait); every other thread blocks them.

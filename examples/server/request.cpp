@@ -37,7 +37,9 @@ std::string read_content(Reader& r, const std::string& role) {
     const auto type = p.string("type");
     if (type != "text") {
       throw unsupported(where + ".type",
-                        fmt::format("'{}' is not supported (only text parts)", type.value_or("")));
+                        fmt::format("\"{}\" is not supported: the served model reads text only, "
+                                    "so content parts must be {{\"type\": \"text\"}}",
+                                    type.value_or("")));
     }
     const auto part_text = p.string("text");
     if (!part_text) {
@@ -129,6 +131,11 @@ std::vector<ChatMessage> read_messages(Reader& body) {
         msg.tool_calls = read_tool_calls(*calls, at + ".tool_calls");
       }
       msg.reasoning_content = m.string("reasoning_content");
+      // Our own answers carry "refusal": null, and clients send them back as they are.
+      if (m.string("refusal")) {
+        throw unsupported(at + ".refusal",
+                          "is not supported: give the assistant's text as 'content'");
+      }
     }
     if (msg.role == "tool") {
       msg.tool_call_id = m.string("tool_call_id");
@@ -136,8 +143,10 @@ std::vector<ChatMessage> read_messages(Reader& body) {
         throw invalid_request(fmt::format("'{}.tool_call_id' is required for tool messages", at),
                               at + ".tool_call_id", "missing_required_parameter");
       }
-      msg.name = m.string("name");
     }
+    // The participant's name (OpenAI), or for tool results the function's: passed to the
+    // template, which may render it or not.
+    msg.name = m.string("name");
     m.reject_unknown();
     out.push_back(std::move(msg));
   }
@@ -164,6 +173,55 @@ std::string read_tools(Reader& body) {
     t.reject_unknown();
   }
   return tools->dump();
+}
+
+// tool_choice: "auto" | "none" | "required" | {"type": "function", "function": {"name"}}; the
+// last two need tools, the named function one of them.
+void read_tool_choice(Reader& body, GenerationRequest& r) {
+  const json* choice = body.get("tool_choice");
+  if (!choice) return;
+  if (choice->is_string()) {
+    const std::string mode = choice->get<std::string>();
+    if (mode == "none") {
+      r.tool_choice = ToolChoice::kNone;
+      r.tools_json.clear();
+      return;
+    }
+    if (mode != "auto" && mode != "required") {
+      throw invalid_request(
+          fmt::format("'tool_choice' must be \"auto\", \"none\", \"required\" or a named "
+                      "function, got \"{}\"",
+                      mode),
+          "tool_choice", "invalid_value");
+    }
+    r.tool_choice = mode == "auto" ? ToolChoice::kAuto : ToolChoice::kRequired;
+  } else if (choice->is_object()) {
+    Reader c(*choice, "tool_choice.");
+    if (c.string("type") != "function") throw unsupported("tool_choice.type", "must be 'function'");
+    Reader f(function_of(c, "tool_choice"), "tool_choice.function.");
+    r.tool_choice = ToolChoice::kFunction;
+    r.tool_choice_name = function_name(f, "tool_choice");
+    f.reject_unknown();
+    c.reject_unknown();
+  } else {
+    throw body.wrong_type("tool_choice", "a string or an object", *choice);
+  }
+  if (r.tools_json.empty()) {
+    throw invalid_request("'tool_choice' other than \"none\" or \"auto\" needs 'tools'",
+                          "tool_choice", "invalid_value");
+  }
+  if (r.tool_choice == ToolChoice::kFunction) {
+    bool known = false;
+    for (const json& tool : json::parse(r.tools_json)) {
+      known = known || tool["function"]["name"] == r.tool_choice_name;
+    }
+    if (!known) {
+      throw invalid_request(fmt::format("'tool_choice' names the function '{}', which is not "
+                                        "among the 'tools'",
+                                        r.tool_choice_name),
+                            "tool_choice.function.name", "invalid_value");
+    }
+  }
 }
 
 std::vector<std::string> read_stop(Reader& body, std::size_t max_count) {
@@ -319,30 +377,20 @@ void read_chat(Reader& body, const ParseLimits& limits, GenerationRequest& r) {
     r.top_logprobs = static_cast<int>(*top);
   }
   r.tools_json = read_tools(body);
-  if (const json* choice = body.get("tool_choice")) {
-    if (!choice->is_string()) {
-      throw unsupported("tool_choice",
-                        "naming a function is not supported (needs constrained "
-                        "decoding); use \"auto\" or \"none\"");
-    }
-    const std::string mode = choice->get<std::string>();
-    if (mode == "none") {
-      r.tools_json.clear();
-    } else if (mode == "required") {
-      throw unsupported("tool_choice",
-                        "\"required\" is not supported (needs constrained "
-                        "decoding); use \"auto\" or \"none\"");
-    } else if (mode != "auto") {
-      throw invalid_request("'tool_choice' must be \"auto\" or \"none\"", "tool_choice",
-                            "invalid_value");
-    }
-  }
+  read_tool_choice(body, r);
   body.boolean("parallel_tool_calls");  // several calls in one turn are parsed either way
   if (const json* format = body.object("response_format")) {
     Reader f(*format, "response_format.");
-    if (f.string("type") != "text") {
+    const auto type = f.string("type");
+    if (!type) {
+      throw invalid_request("'response_format.type' is required", "response_format.type",
+                            "missing_required_parameter");
+    }
+    if (*type != "text") {
       throw unsupported("response_format.type",
-                        "only \"text\" is supported (JSON modes need constrained decoding)");
+                        fmt::format("\"{}\" is not supported: mimo-server has no constrained "
+                                    "decoding for JSON output; only \"text\" is accepted",
+                                    *type));
     }
     f.reject_unknown();
   }

@@ -15,6 +15,10 @@ namespace mimo::server {
 
 enum class Endpoint { kChat, kCompletion };
 
+// tool_choice: auto (the model decides), none (tools not rendered), required (some call), or one
+// named function. required / named force the answer to open with a call block (docs/server.md).
+enum class ToolChoice { kAuto, kNone, kRequired, kFunction };
+
 struct ParseLimits {
   std::string model_name;   // the one model served; other names get 404 model_not_found
   std::int32_t vocab_size;  // logit_bias and token-id prompts are checked against it
@@ -28,7 +32,9 @@ struct GenerationRequest {
   std::string model;
   // Chat: the conversation and what the chat template needs besides it.
   std::vector<ChatMessage> messages;
-  std::string tools_json;                 // JSON array, empty without tools (or tool_choice none)
+  std::string tools_json;  // JSON array, empty without tools (or tool_choice none)
+  ToolChoice tool_choice = ToolChoice::kAuto;
+  std::string tool_choice_name;           // kFunction: the function every answer must call
   std::string chat_template_kwargs_json;  // JSON object, empty: none
   // Completions: the prompt as text, or as token ids when prompt_is_tokens.
   std::string prompt_text;

@@ -117,6 +117,24 @@ std::optional<ParsedToolCall> parse_tool_call_block(ToolCallFormat format,
   return std::nullopt;
 }
 
+std::string forced_call_prefix(ToolCallFormat format, const std::string& name) {
+  const std::string open = std::string(kOpen) + "\n";
+  switch (format) {
+    case ToolCallFormat::kHermes:
+      return open + (name.empty()
+                         ? std::string(R"({"name": ")")
+                         : R"({"name": )" +
+                               nlohmann::json(name).dump(-1, ' ', false,
+                                                         nlohmann::json::error_handler_t::replace) +
+                               R"(, "arguments": )");
+    case ToolCallFormat::kXml:
+      return open + "<function=" + (name.empty() ? std::string() : name + ">\n");
+    case ToolCallFormat::kNone:
+      break;
+  }
+  return {};
+}
+
 std::vector<ExtractedPiece> ToolCallExtractor::push(const std::string& text) {
   std::vector<ExtractedPiece> out;
   buffer_ += text;

@@ -29,6 +29,13 @@ struct ParsedToolCall {
 std::optional<ParsedToolCall> parse_tool_call_block(ToolCallFormat format,
                                                     const std::string& block);
 
+// The opening of a call block that a forced tool_choice puts at the start of the answer, after
+// the template's generation prompt; the model writes the rest. No name ("required"): up to the
+// function's name; a name: up to the arguments, so that the call is of that function.
+//   hermes  <tool_call>\n{"name": "          <tool_call>\n{"name": "f", "arguments":
+//   xml     <tool_call>\n<function=          <tool_call>\n<function=f>\n
+std::string forced_call_prefix(ToolCallFormat format, const std::string& name);
+
 struct ExtractedPiece {
   std::string content;                 // text outside tool-call blocks (may be empty)
   std::optional<ParsedToolCall> call;  // a completed block

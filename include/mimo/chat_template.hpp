@@ -4,6 +4,7 @@
 // @huggingface/jinja renders (checked in CI on the templates of 40 model families).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,7 +31,8 @@ struct ChatMessage {
   std::optional<std::string> reasoning_content;
   std::vector<ChatToolCall> tool_calls;     // assistant turns
   std::optional<std::string> tool_call_id;  // tool results: the call they answer
-  std::optional<std::string> name;          // tool results: the function's name
+  // The participant's name (OpenAI's `name`); for tool results the function's.
+  std::optional<std::string> name;
 };
 
 struct ChatTemplateOptions {
@@ -43,6 +45,9 @@ struct ChatTemplateOptions {
   std::string tools_json;
   // More template variables as a JSON object (e.g. {"reasoning_effort": "high"}); empty: none.
   std::string extra_context_json;
+  // The clock strftime_now() reads, in seconds since the epoch (shown in the local time zone,
+  // TZ); unset: the current time. Fixing it makes prompts of date-printing templates reproducible.
+  std::optional<std::int64_t> now;
 };
 
 // The special tokens transformers hands every template (empty ones are left undefined).

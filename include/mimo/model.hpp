@@ -24,7 +24,7 @@ enum class Device {
 
 struct ModelOptions {
   Device device = Device::kAuto;
-  int num_threads = 0;                    // CPU worker threads; 0 = all hardware threads
+  int num_threads = 0;                    // CPU worker threads, <= 1024; 0 = all hardware threads
   std::uint64_t memory_budget_bytes = 0;  // 0 = no limit; load fails cleanly if weights exceed it
   std::int64_t max_context = 4096;        // KV capacity per session, in tokens
   // Largest step whose every row's logits are returned: a speculative verify block (and

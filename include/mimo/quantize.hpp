@@ -22,7 +22,7 @@ struct QuantizeOptions {
   std::uint64_t shard_size_bytes = 0;  // 0: one model.safetensors; else shards of about this size
   int fp8_block_rows = 128;
   int fp8_block_cols = 128;
-  int num_threads = 0;     // 0: all hardware threads
+  int num_threads = 0;     // <= 1024; 0: all hardware threads
   bool overwrite = false;  // replace the checkpoint in a non-empty output directory
   bool verify = true;      // load the output's config and bind its weights before returning
 };

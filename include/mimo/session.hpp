@@ -75,7 +75,9 @@ struct SessionStats {
   }
 };
 
-// Return false to stop generation after this token.
+// Return false to stop generation after this token. The callback may read the session (position,
+// tokens, stats, fork) and cancel() it; any other call on it (prefill, generate, rewind, reset,
+// ...) throws Error(kInvalidArgument), which generate() passes on.
 using TokenCallback = std::function<bool(const SampleResult&)>;
 
 class MIMO_API Session {

@@ -62,7 +62,7 @@ class MIMO_API Speculator {
 
 struct DFlashOptions {
   int block_size = 0;   // tokens per verify block (1 + drafts); 0: the drafter's block_size
-  int num_threads = 0;  // drafter CPU threads; 0: the target model's setting
+  int num_threads = 0;  // drafter CPU threads, <= 1024; 0: the target model's setting
   // When sampling: true draws the drafts from the drafter's distribution (draft_logits, the
   // min(1, p/q) rule); false proposes its argmax, verified as a one-hot proposal. Either way the
   // output distribution is exact; only acceptance differs (docs/speculative.md, "Measured").

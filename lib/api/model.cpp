@@ -3,6 +3,7 @@
 
 #include "api/model_impl.hpp"
 #include "api/session_impl.hpp"
+#include "cpu/thread_pool.hpp"
 #include "errors/foreign_errors.hpp"
 #include "exec/cpu_executor.hpp"
 #include "mimo/error.hpp"
@@ -54,6 +55,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
                 fmt::format("ModelOptions.prefill_chunk_tokens must be in [1, {}], got {}",
                             exec::kMaxChunkTokens, options.prefill_chunk_tokens));
   }
+  cpu::checked_thread_count(options.num_threads, "ModelOptions.num_threads");
   if (options.check_activations && options.device == Device::kCuda) {
     throw Error(ErrorCode::kInvalidArgument,
                 "ModelOptions.check_activations runs on the CPU executor: use Device::kCpu (or "

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "cpu/thread_pool.hpp"
 #include "errors/foreign_errors.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/error.hpp"
@@ -30,9 +31,10 @@ quant::QuantizerSettings to_settings(const QuantizeOptions& options) {
   }
   settings.shard_bytes = options.shard_size_bytes;
   settings.fp8_block = {options.fp8_block_rows, options.fp8_block_cols};
-  settings.threads = options.num_threads > 0
-                         ? options.num_threads
-                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  settings.threads =
+      cpu::checked_thread_count(options.num_threads, "QuantizeOptions.num_threads") > 0
+          ? options.num_threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   settings.overwrite = options.overwrite;
   return settings;
 }

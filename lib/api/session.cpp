@@ -93,10 +93,29 @@ const std::vector<float>& Session::Impl::host_logits() {
   return last_logits;
 }
 
+void Session::Impl::refuse_in_callback(const char* method) const {
+  if (in_callback) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: called from generate()'s on_token callback, which may only read "
+                            "the session or cancel() it (return false to stop generation first)",
+                            method));
+  }
+}
+
+bool Session::Impl::call_on_token(const TokenCallback& on_token, const SampleResult& s) {
+  struct Flag {
+    bool& value;
+    ~Flag() { value = false; }
+  } flag{in_callback};
+  in_callback = true;
+  return on_token(s);
+}
+
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
 
 void Session::prefill(const std::vector<std::int32_t>& new_tokens) try {
+  impl_->refuse_in_callback("Session::prefill");
   const Cancellation::Scope operation(impl_->cancellation);
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::prefill: the token list is empty");
@@ -114,6 +133,7 @@ void Session::prefill(const std::vector<std::int32_t>& new_tokens) try {
 }
 
 const std::vector<float>& Session::logits() try {
+  impl_->refuse_in_callback("Session::logits");
   const Cancellation::Scope operation(impl_->cancellation);
   impl_->flush_pending();
   if (impl_->host_logits().empty()) {
@@ -126,6 +146,7 @@ const std::vector<float>& Session::logits() try {
 }
 
 std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) try {
+  impl_->refuse_in_callback("Session::score");
   if (new_tokens.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "Session::score: the token list is empty");
   }
@@ -146,6 +167,7 @@ std::vector<float> Session::score(const std::vector<std::int32_t>& new_tokens) t
 }
 
 SampleResult Session::step(Sampler& sampler) try {
+  impl_->refuse_in_callback("Session::step");
   const Cancellation::Scope operation(impl_->cancellation);
   const std::vector<float>& current = logits();
   auto start = Clock::now();
@@ -163,6 +185,7 @@ SampleResult Session::step(Sampler& sampler) try {
 GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sampler& sampler,
                                  const GenerateOptions& options,
                                  const TokenCallback& on_token) try {
+  impl_->refuse_in_callback("Session::generate");
   if (options.max_tokens < 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GenerateOptions.max_tokens must be >= 0, got {}", options.max_tokens));
@@ -213,7 +236,7 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
       result.tokens.push_back(sampled.token);
       impl_->tokens.push_back(sampled.token);
       impl_->pending.push_back(sampled.token);
-      if (on_token && !on_token(sampled)) {
+      if (on_token && !impl_->call_on_token(on_token, sampled)) {
         result.reason = StopReason::kCallback;
         return result;
       }
@@ -243,6 +266,7 @@ void Session::cancel() noexcept {
 }
 
 void Session::rewind(std::int64_t n_tokens) try {
+  impl_->refuse_in_callback("Session::rewind");
   if (n_tokens < 0 || n_tokens > position()) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("Session::rewind: cannot drop {} tokens from a context of {}", n_tokens,
@@ -271,6 +295,7 @@ std::unique_ptr<Session> Session::fork() const try {
 }
 
 void Session::reset() try {
+  impl_->refuse_in_callback("Session::reset");
   impl_->state->truncate(0);
   if (impl_->speculator) impl_->speculator->truncate(0);
   impl_->tokens.clear();

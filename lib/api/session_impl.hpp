@@ -69,6 +69,14 @@ struct Session::Impl {
   // The speculator bound by the last speculative generate(); rewind / reset truncate it.
   std::shared_ptr<Speculator> speculator;
   Cancellation cancellation;  // Session::cancel(): only the operation in progress
+  // True while generate() runs its on_token callback: the callback may read the session and
+  // cancel() it, but a call that changes the context would pull it from under generate().
+  bool in_callback = false;
+
+  // Throws Error(kInvalidArgument) naming `method` while in_callback.
+  void refuse_in_callback(const char* method) const;
+  // on_token(s) with in_callback set.
+  bool call_on_token(const TokenCallback& on_token, const SampleResult& s);
 };
 
 }  // namespace mimo

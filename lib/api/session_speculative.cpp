@@ -93,7 +93,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     result.tokens.push_back(s.token);
     tokens.push_back(s.token);
     if (++emitted == 1) stats.time_to_first_token_seconds = seconds_since(call_start);
-    if (on_token && !on_token(s)) {
+    if (on_token && !call_on_token(on_token, s)) {
       result.reason = StopReason::kCallback;
       return false;
     }

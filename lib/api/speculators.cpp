@@ -1,5 +1,6 @@
 // The public speculator factories (include/mimo/speculator.hpp).
 #include "api/model_impl.hpp"
+#include "cpu/thread_pool.hpp"
 #include "mimo/speculator.hpp"
 #include "spec/device_backend.hpp"
 #include "spec/dflash_speculator.hpp"
@@ -11,7 +12,10 @@ std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
                                                    const std::string& drafter_dir,
                                                    const DFlashOptions& options) {
   const Model::Impl& m = target.impl();
-  const int threads = options.num_threads > 0 ? options.num_threads : m.options.num_threads;
+  const int threads =
+      cpu::checked_thread_count(options.num_threads, "DFlashOptions.num_threads") > 0
+          ? options.num_threads
+          : m.options.num_threads;
   // A target on a device gets the drafter on that device too where the backend can run it
   // there (its CPU pool then stays idle: one thread).
   const spec::DeviceBackend* backend = spec::linked_device_backend();

@@ -2,7 +2,11 @@
 // mutex; ranges are coarse (a few per thread), so the lock is not a bottleneck.
 #include "cpu/thread_pool.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "mimo/error.hpp"
 
 namespace mimo::cpu {
 namespace {
@@ -10,6 +14,15 @@ namespace {
 thread_local bool t_inside_job = false;
 
 }  // namespace
+
+int checked_thread_count(int requested, const char* field) {
+  if (requested < 0 || requested > kMaxThreads) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} must be in [0, {}] (0 = all hardware threads), got {}", field,
+                            kMaxThreads, requested));
+  }
+  return requested;
+}
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());

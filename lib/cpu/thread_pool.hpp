@@ -13,6 +13,14 @@
 
 namespace mimo::cpu {
 
+// The most threads a caller may ask for (ModelOptions, DFlashOptions, QuantizeOptions): a pool
+// hands every op to every thread, so a mistyped 100000 would start 100000 threads and crawl.
+constexpr int kMaxThreads = 1024;
+
+// `requested` when it is in [0, kMaxThreads] (0: all hardware threads); throws
+// Error(kInvalidArgument) naming `field` otherwise.
+int checked_thread_count(int requested, const char* field);
+
 class ThreadPool {
  public:
   // threads <= 0: std::thread::hardware_concurrency() (at least 1). The calling thread counts

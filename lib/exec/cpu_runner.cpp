@@ -11,7 +11,7 @@
 #include "cpu/mlp.hpp"
 #include "cpu/rmsnorm.hpp"
 #include "exec/activation_checks.hpp"
-#include "exec/weight_slices.hpp"
+#include "exec/projection_tile.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::exec {
@@ -120,6 +120,15 @@ void CpuRunner::run_op(const Op& op, cpu::KvCache& cache, CpuBuffers& b, const C
     case OpKind::kAllReduce:
     case OpKind::kAllGather:
     case OpKind::kSample:
+    case OpKind::kContextFc:
+    case OpKind::kContextNorm:
+    case OpKind::kContextKv:
+    case OpKind::kStoreContext:
+    case OpKind::kBlockEmbed:
+    case OpKind::kQkNormRope:
+    case OpKind::kBlockAttention:
+    case OpKind::kDraftLogits:
+    case OpKind::kArgmax:
       break;
   }
   throw Error(ErrorCode::kInternal,
@@ -221,17 +230,9 @@ void CpuRunner::tap(const Op& op, const CpuBuffers& b, const ChunkIo& io) const 
 }
 
 void CpuRunner::projection_tile(const Op& op, int tile, CpuBuffers& b, const ChunkIo& io) const {
-  if (op.tiling.widths.empty() || tile >= op.tiling.count) {
-    throw Error(ErrorCode::kInternal,
-                fmt::format("CpuRunner: op '{}' has no tile {}", program::name(op.kind), tile));
-  }
   const int n = static_cast<int>(io.tokens.size());
   const std::int64_t hidden = model_.config.hidden_size;
-  struct Output {
-    const model::LinearWeight* w;
-    float* y;
-  };
-  std::vector<Output> outputs;
+  std::vector<ProjectionOutput> outputs;
   const float* x = b.h.data();
   int rows = n;
   switch (op.kind) {
@@ -255,18 +256,7 @@ void CpuRunner::projection_tile(const Op& op, int tile, CpuBuffers& b, const Chu
       throw Error(ErrorCode::kInternal,
                   fmt::format("CpuRunner: op '{}' has no tiles", program::name(op.kind)));
   }
-  std::vector<float> part;
-  for (const program::TileSlice& t : program::tile_slices(op, tile)) {
-    const Output& out = outputs[t.output];
-    const std::int64_t width = out.w->rows, count = t.end - t.begin;
-    // Each output element is one fixed-order dot product, so a row slice gives the same bits.
-    const model::LinearWeight slice = slice_rows(*out.w, t.begin, t.end);
-    part.resize(std::size_t(rows) * count);
-    cpu::linear(pool_, slice, x, rows, part.data());
-    for (int i = 0; i < rows; ++i) {
-      std::copy_n(part.data() + i * count, count, out.y + i * width + t.begin);
-    }
-  }
+  exec::projection_tile(pool_, op, tile, outputs, x, rows);
 }
 
 }  // namespace mimo::exec

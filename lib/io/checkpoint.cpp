@@ -56,9 +56,18 @@ Checkpoint Checkpoint::open(const std::string& path) {
   Checkpoint checkpoint;
   checkpoint.label_ = path;
   if (fs::is_regular_file(status)) {
-    const fs::path parent = fs::path(path).parent_path();
+    const fs::path file(path);
+    const fs::path parent = file.parent_path();
     checkpoint.directory_ = parent.empty() ? "." : parent.string();
-    checkpoint.add_shard_tensors(SafetensorsFile::open(path));
+    if (file.filename() == kIndexName) {
+      checkpoint.open_indexed(path);
+    } else if (file.extension() == ".json") {
+      // config.json names its checkpoint directory (read as a shard, its text would fail with a
+      // nonsensical header length).
+      return open(checkpoint.directory_);
+    } else {
+      checkpoint.add_shard_tensors(SafetensorsFile::open(path));
+    }
   } else if (fs::is_directory(status)) {
     checkpoint.directory_ = path;
     const std::string index_path = (fs::path(path) / kIndexName).string();

@@ -13,7 +13,8 @@ namespace mimo::io {
 
 class Checkpoint {
  public:
-  // `path`: a directory (with model.safetensors.index.json, or a single *.safetensors), or one
+  // `path`: a directory (with model.safetensors.index.json, or a single *.safetensors), its
+  // index or config.json (as load_model_config takes it: the directory is opened), or one
   // .safetensors file. Validates every shard and the index: a tensor named by the index but
   // absent from its shard, present in two shards, or present in a shard the index does not
   // assign it to is an error.

@@ -287,7 +287,7 @@ std::string Evaluator::for_loop(const Node& node, const ScopePtr& outer) {
 void Evaluator::bind_arguments(const std::string& name, const NodeList& parameters,
                                bool takes_kwargs, bool takes_varargs, std::vector<Value>& args,
                                const ScopePtr& scope) {
-  std::shared_ptr<Object> keywords = std::make_shared<Object>();
+  std::shared_ptr<Object> keywords = new_object();
   if (!args.empty() && args.back().is(Kind::kKwargs)) {
     for (const auto& [key, value] : args.back().object->entries()) keywords->set(key, value);
     args.pop_back();

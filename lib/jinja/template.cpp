@@ -65,7 +65,6 @@ std::string Template::render(const nlohmann::ordered_json& context,
   std::vector<std::shared_ptr<Object>> namespaces;
   auto globals = std::make_shared<Scope>();
   install_globals(*globals, limits_, namespaces, now);
-  for (const auto& [key, value] : context.items()) globals->set(key, from_json(value));
   // Namespaces may hold themselves; emptying them afterwards frees such cycles.
   struct Release {
     std::vector<std::shared_ptr<Object>>& namespaces;
@@ -74,6 +73,7 @@ std::string Template::render(const nlohmann::ordered_json& context,
     }
   } release{namespaces};
   try {
+    for (const auto& [key, value] : context.items()) globals->set(key, from_json(value));
     Evaluator evaluator(limits_);
     return evaluator.render(*program_, globals);
   } catch (const Failure& failure) {

@@ -1,14 +1,71 @@
 // jinja::Value: construction, truthiness, display, JSON and the JS equality rules.
 #include "jinja/value.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <vector>
 
 #include "jinja/failure.hpp"
 #include "jinja/js_text.hpp"
 
 namespace mimo::jinja {
+
+namespace {
+
+// How deep tojson prints and from_json converts (both recurse once per level).
+constexpr int kMaxJsonDepth = 512;
+
+// Containers whose last reference went while an outer release was freeing others: that release
+// frees them in turn, so freeing a nested value never recurses more than one level.
+struct PendingRelease {
+  std::vector<Array*> arrays;
+  std::vector<Object*> objects;
+};
+thread_local PendingRelease* t_pending = nullptr;
+
+template <typename Container>
+void defer_or_free(Container* container, std::vector<Container*> PendingRelease::*list) {
+  if (t_pending != nullptr) {
+    try {
+      (t_pending->*list).push_back(container);
+      return;
+    } catch (...) {
+      delete container;  // out of memory for the work list: free it here (recursively)
+      return;
+    }
+  }
+  PendingRelease pending;
+  t_pending = &pending;
+  delete container;
+  while (!pending.arrays.empty() || !pending.objects.empty()) {
+    if (!pending.arrays.empty()) {
+      Array* next = pending.arrays.back();
+      pending.arrays.pop_back();
+      delete next;
+    } else {
+      Object* next = pending.objects.back();
+      pending.objects.pop_back();
+      delete next;
+    }
+  }
+  t_pending = nullptr;
+}
+
+std::shared_ptr<Array> new_array(Array items) {
+  return std::shared_ptr<Array>(new Array(std::move(items)), [](Array* array) {
+    defer_or_free(array, &PendingRelease::arrays);
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<Object> new_object() {
+  return std::shared_ptr<Object>(
+      new Object(), [](Object* object) { defer_or_free(object, &PendingRelease::objects); });
+}
 
 const Value* Object::find(const std::string& key) const {
   const auto it = index_.find(key);
@@ -66,13 +123,13 @@ Value Value::str(std::string s) {
 Value Value::list(Array items) {
   Value v;
   v.kind = Kind::kArray;
-  v.array = std::make_shared<Array>(std::move(items));
+  v.array = new_array(std::move(items));
   return v;
 }
 Value Value::dict(Kind kind) {
   Value v;
   v.kind = kind;
-  v.object = std::make_shared<Object>();
+  v.object = new_object();
   return v;
 }
 Value Value::callable(Function fn) {
@@ -190,7 +247,10 @@ std::string to_js_string(const Value& v) {
 
 std::string to_json(const Value& value, const JsonStyle& style, bool undefined_as_null, int depth) {
   // Self-containing namespaces would recurse forever in JS; here they end in an error.
-  if (depth > 512) throw Failure(FailureKind::kLimit, "tojson: value nested more than 512 deep");
+  if (depth > kMaxJsonDepth) {
+    throw Failure(FailureKind::kLimit,
+                  fmt::format("tojson: value nested more than {} deep", kMaxJsonDepth));
+  }
   std::string item_sep = ", ", key_sep = ": ";
   if (style.has_separators) {
     item_sep = style.item_separator;
@@ -330,7 +390,11 @@ bool is_array_index(const std::string& key) {
 
 }  // namespace
 
-Value from_json(const nlohmann::ordered_json& json) {
+Value from_json(const nlohmann::ordered_json& json, int depth) {
+  if (depth > kMaxJsonDepth) {
+    throw Failure(FailureKind::kLimit,
+                  fmt::format("a render context value nests more than {} levels", kMaxJsonDepth));
+  }
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null:
       return Value::null();
@@ -348,7 +412,7 @@ Value from_json(const nlohmann::ordered_json& json) {
       return Value::str(json.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       Array items;
-      for (const auto& item : json) items.push_back(from_json(item));
+      for (const auto& item : json) items.push_back(from_json(item, depth + 1));
       return Value::list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
@@ -358,9 +422,10 @@ Value from_json(const nlohmann::ordered_json& json) {
         if (is_array_index(key)) indices.emplace_back(std::stoull(key), key);
       }
       std::sort(indices.begin(), indices.end());
-      for (const auto& [number, key] : indices) out.object->set(key, from_json(json.at(key)));
+      for (const auto& [number, key] : indices)
+        out.object->set(key, from_json(json.at(key), depth + 1));
       for (const auto& [key, item] : json.items()) {
-        if (!is_array_index(key)) out.object->set(key, from_json(item));
+        if (!is_array_index(key)) out.object->set(key, from_json(item, depth + 1));
       }
       return out;
     }

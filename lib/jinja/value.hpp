@@ -85,6 +85,11 @@ class Object {
   std::unordered_map<std::string, std::size_t> index_;
 };
 
+// A fresh empty object whose release, like Value::list's arrays, frees the containers nested in
+// it one after another instead of recursively: a loop may nest a list a million deep, and its
+// destruction must not overflow the stack.
+std::shared_ptr<Object> new_object();
+
 // The JS type names @huggingface/jinja reports ("StringValue", ...), for error messages.
 const char* type_name(Kind kind);
 
@@ -113,6 +118,8 @@ bool loosely_equal(const Value& a, const Value& b);
 bool strictly_equal(const Value& a, const Value& b);
 
 // JSON data (messages, tools) as template values; integers stay integers.
-Value from_json(const nlohmann::ordered_json& json);
+// Throws Failure(kLimit) for a value nested deeper than to_json prints (512 levels), so a hostile
+// render context cannot overflow the stack here or in the values' destructors.
+Value from_json(const nlohmann::ordered_json& json, int depth = 0);
 
 }  // namespace mimo::jinja

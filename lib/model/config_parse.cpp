@@ -194,9 +194,9 @@ void read_rope(const JsonFields& f, ModelConfig& c) {
         second.theta.value_or(flat.theta.value_or(top.theta.value_or(default_theta))));
     double factor = first.factor.value_or(
         second.factor.value_or(flat.factor.value_or(top.factor.value_or(0.334))));
-    if (theta <= 0.0) {
+    if (const std::string problem = positive_float32_problem(theta); !problem.empty()) {
       f.fail(ErrorCode::kInvalidFile, "rope_parameters",
-             fmt::format("{} rope_theta {} must be positive", label, theta));
+             fmt::format("{} rope_theta {}", label, problem));
     }
     if (!(factor > 0.0 && factor <= 1.0)) {
       f.fail(ErrorCode::kInvalidFile, "partial_rotary_factor",
@@ -355,8 +355,9 @@ void read_moe(const JsonFields& f, ModelConfig& c) {
   }
   c.norm_topk_prob = f.get_bool("norm_topk_prob", true);
   c.routed_scaling_factor = f.get_double("routed_scaling_factor", 1.0);
-  if (c.routed_scaling_factor <= 0.0) {
-    f.fail(ErrorCode::kInvalidFile, "routed_scaling_factor", "must be positive");
+  if (const std::string problem = positive_float32_problem(c.routed_scaling_factor);
+      !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, "routed_scaling_factor", problem);
   }
 }
 
@@ -418,8 +419,9 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   // Absent: the Flash default 0.707; null: no scaling (transformers maps None to 1.0).
   c.attention_value_scale =
       config.contains("attention_value_scale") ? f.get_double("attention_value_scale", 1.0) : 0.707;
-  if (c.attention_value_scale <= 0.0) {
-    f.fail(ErrorCode::kInvalidFile, "attention_value_scale", "must be positive");
+  if (const std::string problem = positive_float32_problem(c.attention_value_scale);
+      !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, "attention_value_scale", problem);
   }
   if (auto layout = f.opt_string("attention_projection_layout")) {
     if (*layout != "fused_qkv") {
@@ -443,7 +445,9 @@ ModelConfig parse_model_config(const nlohmann::json& config, const std::string& 
   const char* eps_key = hub ? "layernorm_epsilon" : "rms_norm_eps";
   const char* eps_alias = hub ? "rms_norm_eps" : "layernorm_epsilon";
   c.rms_norm_eps = f.opt_double(eps_key).value_or(f.get_double(eps_alias, 1e-5));
-  if (c.rms_norm_eps <= 0.0) f.fail(ErrorCode::kInvalidFile, eps_key, "must be positive");
+  if (const std::string problem = positive_float32_problem(c.rms_norm_eps); !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, eps_key, problem);
+  }
   c.tie_word_embeddings = f.get_bool("tie_word_embeddings", false);
   read_special_tokens(f, c);
   c.quantization = read_quantization(f);

@@ -94,7 +94,9 @@ void read_rope(const JsonFields& f, DrafterConfig& d) {
     }
   }
   d.rope_theta = theta.value_or(1e6);
-  if (d.rope_theta <= 0.0) f.fail(ErrorCode::kInvalidFile, "rope_theta", "must be positive");
+  if (const std::string problem = positive_float32_problem(d.rope_theta); !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, "rope_theta", problem);
+  }
   double f_rot = factor.value_or(1.0);
   if (!(f_rot > 0.0 && f_rot <= 1.0)) {
     f.fail(ErrorCode::kInvalidFile, "partial_rotary_factor",
@@ -180,7 +182,9 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
   read_attention(f, d);
   read_rope(f, d);
   d.rms_norm_eps = f.get_double("rms_norm_eps", 1e-6);
-  if (d.rms_norm_eps <= 0.0) f.fail(ErrorCode::kInvalidFile, "rms_norm_eps", "must be positive");
+  if (const std::string problem = positive_float32_problem(d.rms_norm_eps); !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, "rms_norm_eps", problem);
+  }
 
   if (f.has("block_size")) {
     d.block_size = positive(f, "block_size", f.opt_int("block_size"));
@@ -228,8 +232,9 @@ DrafterConfig parse_drafter_config(const nlohmann::json& config, const std::stri
         positive(f, "sliding_window", f.get_int("sliding_window", kMuseGlimmerWindow));
   }
   d.attention_value_scale = mimo_extra_double(f, dflash, "attention_value_scale").value_or(1.0);
-  if (d.attention_value_scale <= 0.0) {
-    f.fail(ErrorCode::kInvalidFile, "attention_value_scale", "must be positive");
+  if (const std::string problem = positive_float32_problem(d.attention_value_scale);
+      !problem.empty()) {
+    f.fail(ErrorCode::kInvalidFile, "attention_value_scale", problem);
   }
   if (dflash && dflash->has("attention_sink_bias")) {
     d.has_sink = *dflash->opt_bool("attention_sink_bias");

@@ -137,4 +137,12 @@ std::optional<JsonFields> JsonFields::opt_object(std::string_view key) const {
   return JsonFields(*value, label_, field(key) + ".");
 }
 
+std::string positive_float32_problem(double value) {
+  constexpr float kMin = std::numeric_limits<float>::min();
+  constexpr float kMax = std::numeric_limits<float>::max();
+  if (value >= kMin && value <= kMax) return {};
+  return fmt::format("{} must be positive and within float32's normal range [{}, {}]", value, kMin,
+                     kMax);
+}
+
 }  // namespace mimo::model

@@ -56,4 +56,9 @@ class JsonFields {
   std::string prefix_;
 };
 
+// RoPE bases, scales and epsilons are used as float32: one that float32 cannot hold as a
+// positive normal number (1e-300, 1e300) would become 0 or infinity there and the logits NaN.
+// Empty when `value` is fine, else what is wrong with it.
+std::string positive_float32_problem(double value);
+
 }  // namespace mimo::model

@@ -10,10 +10,10 @@
 
 namespace mimo::program {
 
-std::vector<Task> op_tasks(const StepProgram& program) {
+std::vector<Task> op_tasks(std::span<const Op> ops) {
   std::vector<Task> tasks;
-  for (std::size_t i = 0; i < program.ops.size(); ++i) {
-    tasks.push_back({static_cast<int>(i), -1, program.ops[i].reads, program.ops[i].writes});
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    tasks.push_back({static_cast<int>(i), -1, ops[i].reads, ops[i].writes});
   }
   return tasks;
 }
@@ -23,22 +23,34 @@ std::vector<Task> tile_tasks(const StepProgram& program) {
     throw Error(ErrorCode::kInvalidArgument,
                 "tile_tasks: tiles of a tensor-parallel program depend on each rank's shard");
   }
+  return tile_tasks(program.ops);
+}
+
+std::vector<Task> tile_tasks(std::span<const Op> ops) {
   std::vector<Task> tasks;
-  for (std::size_t i = 0; i < program.ops.size(); ++i) {
-    const Op& op = program.ops[i];
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op& op = ops[i];
     if (op.tiling.widths.empty()) {
       tasks.push_back({static_cast<int>(i), -1, op.reads, op.writes});
       continue;
     }
-    if (op.kind == OpKind::kAttention) {
+    if (op.kind == OpKind::kAttention || op.kind == OpKind::kBlockAttention) {
       const std::int64_t heads = op.tiling.rows, hd = op.tiling.widths[0],
                          vhd = op.tiling.widths[1];
       for (int t = 0; t < op.tiling.count; ++t) {
+        // Its query heads, and of a block's own keys and values (kBlockAttention) kv head t's.
         Task task{static_cast<int>(i), t, {}, {}};
         for (const Access& a : op.reads) {
-          if (a.buffer != Buffer::kQuery) task.reads.push_back(a);
+          if (a.buffer == Buffer::kQuery) {
+            task.reads.push_back({a.buffer, -1, t * heads * hd, (t + 1) * heads * hd});
+          } else if (a.buffer == Buffer::kKey) {
+            task.reads.push_back({a.buffer, -1, t * hd, (t + 1) * hd});
+          } else if (a.buffer == Buffer::kValue) {
+            task.reads.push_back({a.buffer, -1, t * vhd, (t + 1) * vhd});
+          } else {
+            task.reads.push_back(a);
+          }
         }
-        task.reads.push_back({Buffer::kQuery, -1, t * heads * hd, (t + 1) * heads * hd});
         task.writes.push_back({Buffer::kHeads, -1, t * heads * vhd, (t + 1) * heads * vhd});
         tasks.push_back(std::move(task));
       }

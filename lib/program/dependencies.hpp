@@ -4,13 +4,15 @@
 // (write-after-write), where the uses overlap - the most recent ones only: older writers and
 // readers are ordered before those by the same rules, so every pairwise order still holds. Any
 // order that respects it computes the same bits - the CPU interpreter proves that in random orders
-// (tests/exec/program_order_test.cpp), and the persistent engine schedules tiles by exactly these
-// edges.
+// (tests/exec/program_order_test.cpp, and tests/exec/drafter_program_test.cpp for the drafter's
+// programs), and the persistent engine schedules tiles by exactly these edges.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "program/drafter_program.hpp"
 #include "program/step_program.hpp"
 
 namespace mimo::program {
@@ -23,10 +25,20 @@ struct Task {
 };
 
 // The ops as whole tasks, in program order.
-std::vector<Task> op_tasks(const StepProgram& program);
+std::vector<Task> op_tasks(std::span<const Op> ops);
+inline std::vector<Task> op_tasks(const StepProgram& program) {
+  return op_tasks(program.ops);
+}
+inline std::vector<Task> op_tasks(const DrafterProgram& program) {
+  return op_tasks(program.ops);
+}
 // Every projection (an op whose tiling has widths) split into its tiles, each writing its own
 // feature range; every other op one whole task. Single-rank programs only (kInvalidArgument).
+std::vector<Task> tile_tasks(std::span<const Op> ops);
 std::vector<Task> tile_tasks(const StepProgram& program);
+inline std::vector<Task> tile_tasks(const DrafterProgram& program) {
+  return tile_tasks(program.ops);
+}
 
 struct DependencyGraph {
   std::vector<std::vector<int>> waits_for;  // per task, the earlier tasks it must follow
@@ -34,6 +46,9 @@ struct DependencyGraph {
 
 DependencyGraph dependencies(const std::vector<Task>& tasks);
 inline DependencyGraph dependencies(const StepProgram& program) {
+  return dependencies(op_tasks(program));
+}
+inline DependencyGraph dependencies(const DrafterProgram& program) {
   return dependencies(op_tasks(program));
 }
 

@@ -10,11 +10,25 @@
 namespace mimo::program {
 namespace {
 
-constexpr int kTileRows = 16;  // output rows a linear tile computes
-
 int tiles_of(std::int64_t rows) {
   return static_cast<int>((rows + kTileRows - 1) / kTileRows);
 }
+
+}  // namespace
+
+Op& append_op(std::vector<Op>& ops, OpKind kind, int layer, std::vector<Access> reads,
+              std::vector<Access> writes, Tiling tiling) {
+  Op o;
+  o.kind = kind;
+  o.layer = layer;
+  o.reads = std::move(reads);
+  o.writes = std::move(writes);
+  o.tiling = std::move(tiling);
+  ops.push_back(std::move(o));
+  return ops.back();
+}
+
+namespace {
 
 // Appends ops to a program, naming their buffers the way the math reads.
 class Builder {
@@ -24,14 +38,8 @@ class Builder {
 
   Op& op(OpKind kind, int layer, std::vector<Access> reads, std::vector<Access> writes,
          Tiling tiling) {
-    Op o;
-    o.kind = kind;
-    o.layer = layer;
-    o.reads = std::move(reads);
-    o.writes = std::move(writes);
-    o.tiling = tiling;
-    program_.ops.push_back(std::move(o));
-    return program_.ops.back();
+    return append_op(program_.ops, kind, layer, std::move(reads), std::move(writes),
+                     std::move(tiling));
   }
 
   void embed() {
@@ -50,14 +58,11 @@ class Builder {
 
   void attention(int layer) {
     const model::AttentionSpec& a = config_.attention(layer);
-    const std::int64_t qkv_rows = std::int64_t{a.num_heads} * a.head_dim +
-                                  std::int64_t{a.num_kv_heads} * (a.head_dim + a.v_head_dim);
     op(OpKind::kQkv, layer, {{Buffer::kNormed}},
        {{Buffer::kQuery}, {Buffer::kKey}, {Buffer::kValue}},
-       {tiles_of(qkv_rows),
-        kTileRows,
-        {std::int64_t{a.num_heads} * a.head_dim, std::int64_t{a.num_kv_heads} * a.head_dim,
-         std::int64_t{a.num_kv_heads} * a.v_head_dim}});
+       projection_tiling({std::int64_t{a.num_heads} * a.head_dim,
+                          std::int64_t{a.num_kv_heads} * a.head_dim,
+                          std::int64_t{a.num_kv_heads} * a.v_head_dim}));
     // RoPE reads and rewrites only the rotary dims of each head of q and k; the whole of k
     // and v goes to the cache.
     std::vector<Access> reads{{Buffer::kPositions}, {Buffer::kKey}, {Buffer::kValue}};
@@ -76,7 +81,7 @@ class Builder {
        {{Buffer::kPositions}, {Buffer::kQuery}, {Buffer::kKvCache, layer}}, {{Buffer::kHeads}},
        {a.num_kv_heads, a.num_heads / a.num_kv_heads, {a.head_dim, a.v_head_dim}});
     op(OpKind::kOutProj, layer, {{Buffer::kHeads}}, {{Buffer::kDelta}},
-       {tiles_of(config_.hidden_size), kTileRows, {config_.hidden_size}});
+       projection_tiling({config_.hidden_size}));
   }
 
   void mlp(int layer) {
@@ -108,7 +113,7 @@ class Builder {
   void lm_head() {
     const bool all = program_.shape.all_logits;
     Op& o = op(OpKind::kLmHead, -1, {{Buffer::kNormed}}, {{Buffer::kLogits}},
-               {tiles_of(config_.vocab_size), kTileRows, {config_.vocab_size}});
+               projection_tiling({config_.vocab_size}));
     o.all_rows = all;
   }
 
@@ -147,6 +152,12 @@ void check_taps(const model::ModelConfig& config, const std::vector<int>& taps) 
                               config.num_layers));
     }
   }
+}
+
+Tiling projection_tiling(std::vector<std::int64_t> widths) {
+  std::int64_t total = 0;
+  for (std::int64_t w : widths) total += w;
+  return {tiles_of(total), kTileRows, std::move(widths)};
 }
 
 std::vector<TileSlice> tile_slices(const Op& op, int tile) {
@@ -249,6 +260,24 @@ const char* name(OpKind kind) {
       return "all_gather";
     case OpKind::kSample:
       return "sample";
+    case OpKind::kContextFc:
+      return "context_fc";
+    case OpKind::kContextNorm:
+      return "context_norm";
+    case OpKind::kContextKv:
+      return "context_kv";
+    case OpKind::kStoreContext:
+      return "store_context";
+    case OpKind::kBlockEmbed:
+      return "block_embed";
+    case OpKind::kQkNormRope:
+      return "qk_norm_rope";
+    case OpKind::kBlockAttention:
+      return "block_attention";
+    case OpKind::kDraftLogits:
+      return "draft_logits";
+    case OpKind::kArgmax:
+      return "argmax";
   }
   return "?";
 }
@@ -283,11 +312,17 @@ const char* name(Buffer buffer) {
       return "kv";
     case Buffer::kSampled:
       return "sampled";
+    case Buffer::kFeatures:
+      return "features";
+    case Buffer::kContext:
+      return "context";
+    case Buffer::kDrafts:
+      return "drafts";
   }
   return "?";
 }
 
-std::string describe(const StepProgram& program) {
+std::string describe(std::span<const Op> ops) {
   const auto list = [](const std::vector<Access>& uses) {
     std::string s;
     for (const Access& a : uses) {
@@ -298,8 +333,8 @@ std::string describe(const StepProgram& program) {
     return s;
   };
   std::string out;
-  for (std::size_t i = 0; i < program.ops.size(); ++i) {
-    const Op& o = program.ops[i];
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const Op& o = ops[i];
     out += fmt::format("{:4} {:>4} {:<14} reads{:<28} writes{}\n", i,
                        o.layer < 0 ? std::string("-") : fmt::format("L{}", o.layer), name(o.kind),
                        list(o.reads), list(o.writes));

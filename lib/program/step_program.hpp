@@ -2,11 +2,13 @@
 // buffers, weights and KV slots, built once per step shape by build_step_program (the model's
 // math in one place) and run by every runner: the CPU interpreter, the virtual-ranks CPU runner,
 // the GPU stream runner (kernel per op) and, next, the persistent engine. Tensor parallelism is a
-// rewrite of the program (tensor_parallel), not a second forward.
+// rewrite of the program (tensor_parallel), not a second forward. The DFlash drafter's passes are
+// programs of the same ops and buffers too (drafter_program.hpp).
 #pragma once
 
 #include <climits>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,10 +41,14 @@ enum class Buffer : std::uint8_t {
   kRoutes,     // chosen experts and their weights [T, top_k]
   kLogits,     // [rows, vocab] (output)
   kTaps,       // [T, taps, hidden] (output); access index = the tap's slot
-  kKvCache,    // a layer's KV cache; access index = the layer
+  kKvCache,    // a layer's KV cache (a drafter's: its context cache); access index = the layer
   kSampled,    // the device sampler's results (output)
+  // Drafter programs only (drafter_program.hpp):
+  kFeatures,  // target features of the context rows [C, K * target hidden] (input)
+  kContext,   // the context rows projected into the drafter [C, hidden]
+  kDrafts,    // the draft tokens, argmax of each logits row (output)
 };
-inline constexpr int kBufferCount = 14;
+inline constexpr int kBufferCount = 17;
 
 // One use of a buffer: features [begin, end) of each of its rows (the whole row by default).
 // Uses of the same buffer with different indices never overlap (tap slots, cache layers); for
@@ -73,6 +79,19 @@ enum class OpKind : std::uint8_t {
   kAllReduce,    // delta = sum over ranks of delta (tensor-parallel programs)
   kAllGather,    // logits = the ranks' vocab columns side by side (tensor-parallel programs)
   kSample,       // the device sampler draws from the logits rows (device runners)
+  // DFlash drafter programs (drafter_program.hpp); kAddNorm, kQkv, kOutProj and kDenseMlp
+  // appear there too, with the drafter's weights.
+  kContextFc,       // context = W_fc features
+  kContextNorm,     // context = rmsnorm(context) * context norm
+  kContextKv,       // k, v = W_k context, W_v context (the context rows)
+  kStoreContext,    // k = rope(rmsnorm of each head * k_norm) at the context positions;
+                    // cache[layer] <- k, v
+  kBlockEmbed,      // x = embed(anchor), then the mask input on every other row
+  kQkNormRope,      // q, k = rope(rmsnorm of each head * q_norm / k_norm) at the block positions
+  kBlockAttention,  // heads = attention(q, cache[layer] below the anchor and the block's k, v):
+                    // non-causal, window, sinks
+  kDraftLogits,     // logits = lm_head h of rows 1 .. draft rows (the target's lm_head)
+  kArgmax,          // drafts = argmax of each logits row (ties to the lowest id)
 };
 
 // Which RMSNorm weight an kAddNorm applies.
@@ -80,14 +99,20 @@ enum class Norm : std::uint8_t { kInput, kPostAttention, kFinal };
 
 // How an op's work splits into tiles (what the persistent engine will schedule): `count` tiles
 // of `rows` output rows (or heads, or expert slots) each. For the projections (kQkv, kOutProj,
-// kLmHead) tile t computes output features [t * rows, (t + 1) * rows) of the concatenation of
-// the op's outputs, whose widths are `widths` (q | k | v, or one buffer). For kAttention tile t
-// computes the `rows` query heads of kv head t; widths = {head_dim, v_head_dim}.
+// kLmHead; a drafter's kContextFc, kContextKv, kDraftLogits) tile t computes output features
+// [t * rows, (t + 1) * rows) of the concatenation of the op's outputs, whose widths are `widths`
+// (q | k | v, or one buffer). For kAttention and kBlockAttention tile t computes the `rows`
+// query heads of kv head t; widths = {head_dim, v_head_dim}.
 struct Tiling {
   int count = 1;
   int rows = 0;
   std::vector<std::int64_t> widths;
 };
+
+// Output features per tile of a projection.
+inline constexpr int kTileRows = 16;
+// The tiling of a projection whose outputs are `widths` wide, kTileRows features a tile.
+Tiling projection_tiling(std::vector<std::int64_t> widths);
 
 struct Op {
   OpKind kind;
@@ -100,6 +125,11 @@ struct Op {
   std::vector<Access> reads, writes;
   Tiling tiling;
 };
+
+// Appends an op of `kind` (layer -1: none) reading and writing the given accesses; the step
+// and drafter program builders both write their programs through it.
+Op& append_op(std::vector<Op>& ops, OpKind kind, int layer, std::vector<Access> reads,
+              std::vector<Access> writes, Tiling tiling);
 
 struct StepProgram {
   StepShape shape;
@@ -141,6 +171,9 @@ std::vector<TileSlice> tile_slices(const Op& op, int tile);
 const char* name(OpKind kind);
 const char* name(Buffer buffer);
 // One line per op: "12 L1 attention  reads q kv[1]  writes heads" (for docs, tests, debugging).
-std::string describe(const StepProgram& program);
+std::string describe(std::span<const Op> ops);
+inline std::string describe(const StepProgram& program) {
+  return describe(program.ops);
+}
 
 }  // namespace mimo::program

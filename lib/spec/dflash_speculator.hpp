@@ -35,7 +35,7 @@ class DFlashSpeculator final : public Speculator {
   int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab_size,
                    std::vector<float>& logits) override;
 
-  const DFlashDrafter& drafter() const { return *drafter_; }
+  DFlashDrafter& drafter() { return *drafter_; }
   const model::DrafterConfig& config() const { return config_; }
   const DrafterWeights& weights() const { return weights_; }
 

@@ -31,9 +31,32 @@ constexpr const char* kChatMLSource =
     "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}";
 
+// JSON the caller hands in (tools, extra context, tool-call arguments) nests at most this deep:
+// nlohmann's copies and the conversion to template values recurse once per level.
+constexpr int kMaxJsonDepth = 256;
+
+struct TooDeep {};
+
+// Parses `text` (discarded when malformed and !allow_exceptions); Error(kOutOfRange) naming
+// `what` when it nests deeper than kMaxJsonDepth.
+ordered_json parse_bounded(const std::string& text, const std::string& what,
+                           bool allow_exceptions) {
+  const ordered_json::parser_callback_t guard = [](int depth, ordered_json::parse_event_t,
+                                                   ordered_json&) {
+    if (depth > kMaxJsonDepth) throw TooDeep{};
+    return true;
+  };
+  try {
+    return ordered_json::parse(text, guard, allow_exceptions);
+  } catch (const TooDeep&) {
+    throw Error(ErrorCode::kOutOfRange,
+                fmt::format("chat template: {} nests deeper than {} levels", what, kMaxJsonDepth));
+  }
+}
+
 ordered_json parse_json(const std::string& text, const char* what) {
   try {
-    return ordered_json::parse(text);
+    return parse_bounded(text, what, true);
   } catch (const ordered_json::exception& e) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("chat template: {} is not JSON: {}", what, e.what()));
@@ -44,8 +67,9 @@ ordered_json parse_json(const std::string& text, const char* what) {
 // a JSON object (what templates that apply `| tojson` to them expect).
 ordered_json tool_call_json(const ChatToolCall& call) {
   ordered_json arguments = call.arguments_json;
-  const ordered_json parsed = ordered_json::parse(call.arguments_json, nullptr, false);
-  if (!parsed.is_discarded() && parsed.is_object()) arguments = parsed;
+  ordered_json parsed =
+      parse_bounded(call.arguments_json, "the arguments of tool call '" + call.name + "'", false);
+  if (!parsed.is_discarded() && parsed.is_object()) arguments = std::move(parsed);
   ordered_json out = ordered_json::object();
   if (!call.id.empty()) out["id"] = call.id;
   out["type"] = "function";
@@ -121,7 +145,7 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
     }
     for (const auto& [key, value] : extra.items()) context[key] = value;
   }
-  return impl_->engine.render(context);
+  return impl_->engine.render(context, options.now);
 }
 
 }  // namespace mimo

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -329,4 +330,51 @@ TEST_CASE("standard-library failures inside Session methods arrive as mimo::Erro
   CHECK(session->position() == 2);
   CHECK(session->score({42}).size() == static_cast<std::size_t>(model->summary().vocab_size));
   CHECK(session->position() == 3);
+}
+
+TEST_CASE("on_token may read and cancel the session, not change it under generate",
+          "[api][session]") {
+  auto model = load(kModel, 64);
+  auto session = model->new_session();
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  const std::vector<std::pair<const char*, std::function<void(mimo::Session&)>>> calls = {
+      {"Session::reset", [](mimo::Session& s) { s.reset(); }},
+      {"Session::rewind", [](mimo::Session& s) { s.rewind(s.position()); }},
+      {"Session::prefill",
+       [](mimo::Session& s) {
+         s.prefill({1, 2});
+       }},
+      {"Session::logits", [](mimo::Session& s) { s.logits(); }},
+      {"Session::score", [](mimo::Session& s) { s.score({1}); }},
+      {"Session::generate",
+       [](mimo::Session& s) {
+         mimo::Sampler inner(mimo::SamplerConfig{});
+         s.generate({1}, inner);
+       }},
+  };
+  for (const auto& [name, call] : calls) {
+    INFO(name);
+    const std::string what = error_message(
+        [&] {
+          session->generate({5, 17, 42}, sampler, greedy_options(6), [&](const auto&) {
+            call(*session);
+            return true;
+          });
+        },
+        ErrorCode::kInvalidArgument);
+    CHECK(what.find(std::string(name) + ": called from generate()'s on_token callback") !=
+          std::string::npos);
+  }
+  // Reading and cancelling stay allowed; the session is still usable.
+  session->reset();
+  std::int64_t seen = 0;
+  const mimo::GenerateResult result =
+      session->generate({5, 17, 42}, sampler, greedy_options(6), [&](const auto&) {
+        seen = session->position();
+        if (session->tokens().size() == 5) session->cancel();
+        return true;
+      });
+  CHECK(result.reason == mimo::StopReason::kCancelled);
+  CHECK(seen == 5);
+  CHECK(session->generate({}, sampler, greedy_options(2)).tokens.size() == 2);
 }

@@ -205,6 +205,10 @@ TEST_CASE("ModelOptions' step sizes are checked naming the field", "[api][sessio
   CHECK(
       contains(message_of([](auto& o) { o.max_step_tokens = 0; }), "ModelOptions.max_step_tokens"));
   CHECK(message_of([](auto& o) { o.prefill_chunk_tokens = 4; }) == "loaded");  // below the block
+  // A negative or absurd thread count is refused, not read as "all cores" or started.
+  CHECK(contains(message_of([](auto& o) { o.num_threads = -1; }), "ModelOptions.num_threads"));
+  CHECK(contains(message_of([](auto& o) { o.num_threads = 100000; }), "got 100000"));
+  CHECK(message_of([](auto& o) { o.num_threads = 2; }) == "loaded");
 }
 
 TEST_CASE("bad inputs give clear errors and leave the session unchanged", "[api][session]") {

@@ -42,7 +42,8 @@ with tempfile.TemporaryDirectory() as tmp:
                           ("--seed", "99999999999999999999999"), ("--threads", "4294967296"),
                           ("--context", "9223372036854775808"), ("--max-tokens", "2147483648"),
                           ("--top-k", "-99999999999"), ("--temp", "1e999"), ("--temp", "1e39"),
-                          ("--top-p", "nan"), ("--seed", "12abc"), ("--seed", "0x10")]:
+                          ("--top-p", "nan"), ("--seed", "12abc"), ("--seed", "0x10"),
+                          ("--threads", "-1"), ("--threads", "100000")]:
         r = run(*gen, option, value)
         check(r.returncode != 0 and option in r.stderr and value in r.stderr,
               f"{option} {value} is refused ({r.stderr.strip().splitlines()[:1]})")
@@ -106,5 +107,16 @@ with tempfile.TemporaryDirectory() as tmp:
     r = run("score", "-m", chat, "--perplexity", text, "--device", "cpu")
     check(r.returncode == 1 and "NaN" in r.stderr and f"context position {first}" in r.stderr
           and "nan" not in r.stdout, f"perplexity with NaN logits fails ({r.stderr.strip()})")
+
+    # A chat template that renders the conversation as nothing: an error saying so, not
+    # "empty prompt and empty context".
+    config_path = os.path.join(chat, "tokenizer_config.json")
+    config = json.load(open(config_path))
+    config["chat_template"] = "{{ '' }}"
+    json.dump(config, open(config_path, "w"))
+    r = subprocess.run([CLI, "chat", "-m", chat, "-n", "2", "--device", "cpu"], input="hi\n",
+                       capture_output=True, text=True, timeout=300)
+    check(r.returncode == 1 and "the chat template rendered the conversation as no tokens"
+          in r.stderr, f"chat with an empty-rendering template is refused ({r.stderr.strip()})")
 
 finish()

@@ -17,11 +17,15 @@
 #include "model/weight_binder.hpp"
 #include "program/dependencies.hpp"
 #include "support/catch.hpp"
+#include "support/dependency_orders.hpp"
 #include "support/step_helpers.hpp"
 
 namespace mimo::exec {
 namespace {
 
+using testing::deferred_order;
+using testing::implied;
+using testing::ordered;
 using testing::same_bits;
 using testing::tokens_for;
 
@@ -68,14 +72,6 @@ std::vector<Case> cases(int layers) {
   return {{"decode", 5, 1, false, {}},
           {"verify", 9, 8, true, {0, layers / 2, layers - 1}},
           {"prefill", 0, 13, false, {0, layers - 1}}};
-}
-
-// The tasks in the order given.
-std::vector<program::Task> ordered(const std::vector<program::Task>& tasks,
-                                   const std::vector<int>& order) {
-  std::vector<program::Task> out;
-  for (int i : order) out.push_back(tasks[i]);
-  return out;
 }
 
 // Orders handed to the executor: for every chunk a fresh random valid order of the program's
@@ -150,50 +146,6 @@ TEST_CASE("the orders really vary") {
   // layers); the tiles of a projection are independent of each other.
   CHECK(distinct.size() == 20u);
   CHECK(distinct.count(identity) == 0u);
-}
-
-// Whether j is reachable from i through edges other than i -> j itself.
-bool implied(const program::DependencyGraph& g, int i, int j) {
-  std::vector<char> seen(g.waits_for.size(), 0);
-  std::vector<int> stack;
-  for (int d : g.waits_for[j]) {
-    if (d != i) stack.push_back(d);
-  }
-  while (!stack.empty()) {
-    const int k = stack.back();
-    stack.pop_back();
-    if (k == i) return true;
-    if (k < i || seen[k]) continue;  // edges go backwards in program order
-    seen[k] = 1;
-    for (int d : g.waits_for[k]) stack.push_back(d);
-  }
-  return false;
-}
-
-// A topological order that takes `last` only when no other task is ready.
-std::vector<int> deferred_order(const program::DependencyGraph& g, int last) {
-  const int n = static_cast<int>(g.waits_for.size());
-  std::vector<int> pending(n);
-  std::vector<std::vector<int>> followers(n);
-  for (int k = 0; k < n; ++k) {
-    pending[k] = static_cast<int>(g.waits_for[k].size());
-    for (int d : g.waits_for[k]) followers[d].push_back(k);
-  }
-  std::vector<int> ready, order;
-  for (int k = 0; k < n; ++k) {
-    if (pending[k] == 0) ready.push_back(k);
-  }
-  while (!ready.empty()) {
-    auto pick = std::find_if(ready.begin(), ready.end(), [&](int k) { return k != last; });
-    if (pick == ready.end()) pick = ready.begin();
-    const int k = *pick;
-    ready.erase(pick);
-    order.push_back(k);
-    for (int f : followers[k]) {
-      if (--pending[f] == 0) ready.push_back(f);
-    }
-  }
-  return order;
 }
 
 // `tasks` for the chunks of program `target`, program order for every other program (the

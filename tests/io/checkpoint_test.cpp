@@ -69,6 +69,7 @@ TEST_CASE("checkpoint: a sharded directory through its index") {
   CHECK(checkpoint.directory() == dir.path());
   CHECK(checkpoint.shards().size() == 3);  // two index entries name the same shard
   require_contents(checkpoint, expected);
+  require_contents(Checkpoint::open(dir.file("model.safetensors.index.json")), expected);
   CHECK(checkpoint.get("lm_head.weight").file == dir.file("sub/model-00003-of-00003.safetensors"));
   CHECK(checkpoint.find("model.mtp.layers.0.eh_proj.weight") == nullptr);
   require_error(
@@ -81,6 +82,13 @@ TEST_CASE("checkpoint: without an index") {
   SECTION("a path to one file") {
     const auto expected = write_shard(dir.file("model.safetensors"), {"a", "bb"});
     const Checkpoint checkpoint = Checkpoint::open(dir.file("model.safetensors"));
+    CHECK(checkpoint.directory() == dir.path());
+    require_contents(checkpoint, expected);
+  }
+  SECTION("a path to config.json or to the index opens the directory") {
+    const auto expected = write_shard(dir.file("model.safetensors"), {"a", "bb"});
+    write_text(dir.file("config.json"), "{}");
+    const Checkpoint checkpoint = Checkpoint::open(dir.file("config.json"));
     CHECK(checkpoint.directory() == dir.path());
     require_contents(checkpoint, expected);
   }

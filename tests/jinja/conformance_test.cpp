@@ -4,8 +4,6 @@
 // (a template's raise_exception, a type error) mimo must throw a mimo::Error too.
 #include <fmt/format.h>
 
-#include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,6 +12,7 @@
 #include "jinja/template.hpp"
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
+#include "support/utc_time.hpp"
 
 namespace {
 
@@ -28,16 +27,6 @@ ordered_json read_fixture(const std::string& name) {
   std::stringstream buffer;
   buffer << file.rdbuf();
   return ordered_json::parse(buffer.str());
-}
-
-// "2024-07-26T12:00:00Z" as seconds since the epoch.
-std::int64_t parse_utc(const std::string& iso) {
-  std::tm t{};
-  REQUIRE(std::sscanf(iso.c_str(), "%d-%d-%dT%d:%d:%d", &t.tm_year, &t.tm_mon, &t.tm_mday,
-                      &t.tm_hour, &t.tm_min, &t.tm_sec) == 6);
-  t.tm_year -= 1900;
-  t.tm_mon -= 1;
-  return static_cast<std::int64_t>(timegm(&t));
 }
 
 }  // namespace
@@ -63,7 +52,7 @@ TEST_CASE("real chat templates render byte-identically to @huggingface/jinja") {
   std::map<std::string, ordered_json> conversations;
   for (const auto& c : chats["conversations"]) conversations[c["name"]] = c;
 
-  const std::int64_t now = parse_utc(chats["now"]);
+  const std::int64_t now = mimo::testing::parse_utc(chats["now"]);
   int mismatches = 0, checked = 0, extensions = 0;
   std::string report;  // every mismatch, shown when the check fails
   for (const auto& r : expected["rendered"]) {

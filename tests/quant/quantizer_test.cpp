@@ -367,7 +367,13 @@ TEST_CASE("quantizer rejects bad inputs with clear errors") {
   CHECK(error_code_of([&] { mimo::quantize_checkpoint(kTinyBf16, out.str(), options); }, message) ==
         mimo::ErrorCode::kInvalidArgument);
   CHECK(message.find("PATTERN=FORMAT") != std::string::npos);
-  CHECK_FALSE(fs::exists(out.path));  // nothing written for a bad rule
+  options.rules = {};
+  options.num_threads = 5000;
+  CHECK(error_code_of([&] { mimo::quantize_checkpoint(kTinyBf16, out.str(), options); }, message) ==
+        mimo::ErrorCode::kInvalidArgument);
+  CHECK(message.find("QuantizeOptions.num_threads must be in [0, 1024]") != std::string::npos);
+  options.num_threads = 1;
+  CHECK_FALSE(fs::exists(out.path));  // nothing written for a bad rule or thread count
 
   CHECK(error_code_of([&] { mimo::quantize_checkpoint(kTinyBf16, kTinyBf16); }, message) ==
         mimo::ErrorCode::kInvalidArgument);

@@ -3,7 +3,9 @@
 // cancellation by the client, and speculative decoding with its usage.
 #include "server/generation.hpp"
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
@@ -68,6 +70,25 @@ Run run(ServedModel& served, const GenerationRequest& request, int stop_after_de
 }
 
 const std::string kPrompt = "import numpy as np\n\n\ndef ";
+
+std::string tools_template() {
+  std::ifstream in(std::string(MIMO_SOURCE_DIR) + "/tests/server/e2e/chatml_tools.jinja");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+GenerationRequest weather_chat(ToolChoice choice) {
+  GenerationRequest r;
+  r.model = "demo";
+  r.messages = {{"user", "Weather in Paris?", {}}};
+  r.tools_json = R"([{"type": "function", "function": {"name": "get_weather"}}])";
+  r.tool_choice = choice;
+  if (choice == ToolChoice::kFunction) r.tool_choice_name = "get_weather";
+  r.max_tokens = 12;
+  r.sampling.temperature = 0;
+  return r;
+}
 
 }  // namespace
 
@@ -139,4 +160,47 @@ TEST_CASE("generation: speculative decoding gives the same greedy text, and its 
   CHECK(b.outcome.speculation.steps > 0);
   CHECK(b.outcome.speculation.drafted_tokens > 0);
   CHECK(b.outcome.speculation.accepted_tokens <= b.outcome.speculation.drafted_tokens);
+}
+
+TEST_CASE("generation: a forced tool_choice opens the answer with the call block") {
+  ServedModel::Options options = served_options(false);
+  options.template_source = tools_template();
+  ServedModel served(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), options);
+  REQUIRE(served.tool_format() == ToolCallFormat::kHermes);
+  const auto& tokenizer = served.tokenizer();
+  const std::string plain = tokenizer.decode(build_prompt(served, weather_chat(ToolChoice::kAuto)));
+  const std::string named =
+      tokenizer.decode(build_prompt(served, weather_chat(ToolChoice::kFunction)));
+  CHECK(named == plain + "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ");
+  CHECK(tokenizer.decode(build_prompt(served, weather_chat(ToolChoice::kRequired))) ==
+        plain + "<tool_call>\n{\"name\": \"");
+
+  // The demo model writes Python, never a valid call: the answer is an error naming the cause.
+  for (ToolChoice choice : {ToolChoice::kFunction, ToolChoice::kRequired}) {
+    try {
+      run(served, weather_chat(choice));
+      FAIL("a forced tool_choice without a call was answered");
+    } catch (const ApiError& e) {
+      CHECK(e.status == 500);
+      CHECK(e.code == "tool_call_missing");
+      CHECK(e.param == "tool_choice");
+      const std::string message = e.what();
+      CHECK(message.find(choice == ToolChoice::kFunction ? "a call of 'get_weather'"
+                                                         : "a tool call") != std::string::npos);
+      CHECK(message.find("cut short") != std::string::npos);    // 12 tokens: length
+      CHECK(message.find("<tool_call>") != std::string::npos);  // what it wrote, prefix included
+    }
+  }
+}
+
+TEST_CASE("generation: the chat template's clock can be fixed") {
+  ServedModel::Options options = served_options(false);
+  options.template_source =
+      "{{ strftime_now('%d %B %Y') }}{% for m in messages %}{{ m.content }}{% endfor %}";
+  options.template_now = 1625140800;  // 2021-07-01 12:00 UTC
+  ServedModel served(demo_model(), mimo::Tokenizer::from_model_dir(kDemo), options);
+  GenerationRequest r = weather_chat(ToolChoice::kAuto);
+  r.tools_json.clear();
+  const std::string prompt = served.tokenizer().decode(build_prompt(served, r));
+  CHECK(prompt.find("July 2021Weather in Paris?") != std::string::npos);
 }

@@ -150,9 +150,7 @@ TEST_CASE("request: out-of-range values") {
 }
 
 TEST_CASE("request: unsupported fields are refused, never ignored") {
-  for (const char* field : {R"("n": 2)", R"("frobnicate": true)", R"("tool_choice": "required")",
-                            R"("tool_choice": {"type": "function", "function": {"name": "f"}})",
-                            R"("response_format": {"type": "json_object"})", R"("audio": {})",
+  for (const char* field : {R"("n": 2)", R"("frobnicate": true)", R"("audio": {})",
                             R"("reasoning_effort": "low")", R"("modalities": ["text"])"}) {
     INFO(field);
     const Refusal r = chat_refusal("{" + kHello + ", " + field + "}");
@@ -162,6 +160,8 @@ TEST_CASE("request: unsupported fields are refused, never ignored") {
   const Refusal image = chat_refusal(
       R"({"model": "demo", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]})");
   CHECK(image.param == "messages[0].content[0].type");
+  CHECK(image.code == "unsupported_parameter");
+  CHECK(image.message.find("\"image_url\" is not supported") != std::string::npos);
   CHECK(chat_refusal(
             R"({"model": "demo", "messages": [{"role": "user", "content": "x", "extra": 1}]})")
             .param == "messages[0].extra");
@@ -209,4 +209,87 @@ TEST_CASE("request: completions") {
   // Chat-only fields are unknown here, and the reverse.
   CHECK(refused(R"({"model": "demo", "prompt": "x", "messages": []})").param == "messages");
   CHECK(chat_refusal("{" + kHello + R"(, "prompt": "x"})").param == "prompt");
+}
+
+TEST_CASE("request: response_format JSON modes are refused naming the field") {
+  for (const char* type : {"json_object", "json_schema"}) {
+    INFO(type);
+    const Refusal r = chat_refusal("{" + kHello + R"(, "response_format": {"type": ")" + type +
+                                   R"(", "json_schema": {"name": "x", "schema": {}}}})");
+    CHECK(r.status == 400);
+    CHECK(r.param == "response_format.type");
+    CHECK(r.code == "unsupported_parameter");
+    CHECK(r.message.find(std::string("\"") + type + "\" is not supported") != std::string::npos);
+  }
+  CHECK(chat("{" + kHello + R"(, "response_format": {"type": "text"}})").messages.size() == 1);
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {}})").param == "response_format.type");
+}
+
+TEST_CASE("request: tool_choice required and named functions") {
+  const std::string tools =
+      R"(, "tools": [{"type": "function", "function": {"name": "get_weather"}}])";
+  using mimo::server::ToolChoice;
+  CHECK(chat("{" + kHello + tools + "}").tool_choice == ToolChoice::kAuto);
+  CHECK(chat("{" + kHello + tools + R"(, "tool_choice": "required"})").tool_choice ==
+        ToolChoice::kRequired);
+  const GenerationRequest named =
+      chat("{" + kHello + tools +
+           R"(, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}})");
+  CHECK(named.tool_choice == ToolChoice::kFunction);
+  CHECK(named.tool_choice_name == "get_weather");
+  CHECK_FALSE(named.tools_json.empty());
+
+  // A function that is not among the tools, no tools at all, unknown modes and shapes.
+  const Refusal unknown =
+      chat_refusal("{" + kHello + tools +
+                   R"(, "tool_choice": {"type": "function", "function": {"name": "f"}}})");
+  CHECK(unknown.param == "tool_choice.function.name");
+  CHECK(unknown.message.find("'f'") != std::string::npos);
+  CHECK(chat_refusal("{" + kHello + R"(, "tool_choice": "required"})").param == "tool_choice");
+  CHECK(chat_refusal("{" + kHello + R"(, "tools": [], "tool_choice": "required"})").param ==
+        "tool_choice");
+  CHECK(chat_refusal("{" + kHello + tools + R"(, "tool_choice": "always"})").code ==
+        "invalid_value");
+  CHECK(chat_refusal("{" + kHello + tools + R"(, "tool_choice": 3})").code == "invalid_type");
+  CHECK(chat_refusal("{" + kHello + tools + R"(, "tool_choice": {"type": "function"}})").param ==
+        "tool_choice.function");
+  CHECK(chat_refusal("{" + kHello + tools +
+                     R"(, "tool_choice": {"type": "custom", "function": {"name": "f"}}})")
+            .param == "tool_choice.type");
+  CHECK(
+      chat_refusal(
+          "{" + kHello + tools +
+          R"(, "tool_choice": {"type": "function", "function": {"name": "get_weather", "x": 1}}})")
+          .param == "tool_choice.function.x");
+}
+
+TEST_CASE("request: message leftovers - name, null content, refusal, content parts") {
+  const GenerationRequest r = chat(R"({"model": "demo", "messages": [
+    {"role": "system", "content": [{"type": "text", "text": "Be brief."}], "name": "policy"},
+    {"role": "user", "content": "hi", "name": "ann"},
+    {"role": "assistant", "content": null, "refusal": null, "tool_calls": [{"id": "c1",
+      "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "name": "f", "content": [{"type": "text", "text": "ok"}]},
+    {"role": "assistant", "content": null}
+  ]})");
+  REQUIRE(r.messages.size() == 5);
+  CHECK(r.messages[0].content == "Be brief.");
+  CHECK(r.messages[0].name == "policy");
+  CHECK(r.messages[1].name == "ann");
+  CHECK(r.messages[2].content.empty());
+  CHECK_FALSE(r.messages[2].name);
+  CHECK(r.messages[3].name == "f");
+  CHECK(r.messages[3].content == "ok");
+  CHECK(r.messages[4].content.empty());
+  // A refusal text is not taken silently; null content only for assistant turns.
+  CHECK(
+      chat_refusal(
+          R"({"model": "demo", "messages": [{"role": "assistant", "content": "", "refusal": "no"}]})")
+          .param == "messages[0].refusal");
+  CHECK(
+      chat_refusal(R"({"model": "demo", "messages": [{"role": "user", "content": null}]})").param ==
+      "messages[0].content");
+  CHECK(chat_refusal(
+            R"({"model": "demo", "messages": [{"role": "user", "content": "x", "name": 5}]})")
+            .param == "messages[0].name");
 }

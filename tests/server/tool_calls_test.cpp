@@ -97,3 +97,35 @@ TEST_CASE("tool calls: xml blocks (Qwen3-Coder style)") {
                               "{\"name\": \"f\", \"parameters\": {\"a\": 1}}")
             ->arguments_json == "{\"a\":1}");
 }
+
+TEST_CASE("tool calls: a forced call prefix and the model's continuation make one call") {
+  CHECK(forced_call_prefix(ToolCallFormat::kHermes, "") == "<tool_call>\n{\"name\": \"");
+  CHECK(forced_call_prefix(ToolCallFormat::kHermes, "get_weather") ==
+        "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": ");
+  CHECK(forced_call_prefix(ToolCallFormat::kHermes, "a\"b") ==
+        "<tool_call>\n{\"name\": \"a\\\"b\", \"arguments\": ");
+  CHECK(forced_call_prefix(ToolCallFormat::kXml, "") == "<tool_call>\n<function=");
+  CHECK(forced_call_prefix(ToolCallFormat::kXml, "f") == "<tool_call>\n<function=f>\n");
+  CHECK(forced_call_prefix(ToolCallFormat::kNone, "f").empty());
+
+  const Collected hermes = extract(ToolCallFormat::kHermes,
+                                   forced_call_prefix(ToolCallFormat::kHermes, "get_weather") +
+                                       "{\"city\": \"Paris\"}}\n</tool_call>",
+                                   3);
+  REQUIRE(hermes.calls.size() == 1);
+  CHECK(hermes.calls[0].name == "get_weather");
+  CHECK(nlohmann::json::parse(hermes.calls[0].arguments_json) == nlohmann::json{{"city", "Paris"}});
+  CHECK(hermes.content.empty());
+  const Collected any = extract(
+      ToolCallFormat::kHermes,
+      forced_call_prefix(ToolCallFormat::kHermes, "") + "f\", \"arguments\": {}}\n</tool_call>", 5);
+  REQUIRE(any.calls.size() == 1);
+  CHECK(any.calls[0].name == "f");
+  const Collected xml = extract(ToolCallFormat::kXml,
+                                forced_call_prefix(ToolCallFormat::kXml, "f") +
+                                    "<parameter=x>\n1\n</parameter>\n</function>\n</tool_call>",
+                                4);
+  REQUIRE(xml.calls.size() == 1);
+  CHECK(xml.calls[0].name == "f");
+  CHECK(xml.calls[0].arguments_json == "{\"x\":1}");
+}

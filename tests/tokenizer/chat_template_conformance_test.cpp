@@ -5,12 +5,12 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 
 #include "mimo/chat_template.hpp"
 #include "mimo/error.hpp"
 #include "support/catch.hpp"
+#include "support/utc_time.hpp"
 
 namespace {
 
@@ -55,9 +55,8 @@ TEST_CASE("ChatTemplate renders the conformance fixture as @huggingface/jinja do
   };
   std::map<std::string, std::string> python_renders;
   for (const auto& r : extensions["rendered"]) python_renders[key(r)] = r["text"];
-  // Templates that print strftime_now() unconditionally: the fixture fixes the clock, which the
-  // public API does not expose (tests/jinja covers them).
-  const std::set<std::string> reads_clock = {"devstral_latest", "granite3_3_2b"};
+  // The fixture's clock, for the templates that print strftime_now().
+  const std::int64_t now = mimo::testing::parse_utc(chats["now"]);
   mimo::ChatSpecialTokens tokens;
   tokens.bos_token = chats["special_tokens"]["bos_token"];
   tokens.eos_token = chats["special_tokens"]["eos_token"];
@@ -72,10 +71,10 @@ TEST_CASE("ChatTemplate renders the conformance fixture as @huggingface/jinja do
   int mismatches = 0, checked = 0;
   std::string report;
   for (const auto& r : expected["rendered"]) {
-    if (reads_clock.count(r["template"])) continue;
     const ordered_json& conversation = conversations.at(r["conversation"]);
     mimo::ChatTemplateOptions options;
     options.add_generation_prompt = r["add_generation_prompt"];
+    options.now = now;
     if (!r["enable_thinking"].is_null()) options.enable_thinking = r["enable_thinking"];
     if (conversation.value("tools", false)) options.tools_json = chats["tools"].dump();
     options.extra_context_json = ordered_json{{"date_string", chats["date_string"]}}.dump();

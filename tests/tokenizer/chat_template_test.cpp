@@ -131,6 +131,15 @@ TEST_CASE("enable_thinking and extra context variables are passed through") {
   CHECK(chat.render({{"user", "x", {}}}, options) == "true false high");
 }
 
+TEST_CASE("options.now fixes the clock strftime_now() reads") {
+  const ChatTemplate chat =
+      ChatTemplate::from_source("{{ strftime_now('%B %Y') }}: {{ messages[0].content }}", "test");
+  mimo::ChatTemplateOptions options;
+  options.now = 1625140800;  // 2021-07-01 12:00 UTC: July 2021 in every time zone
+  CHECK(chat.render({{"user", "x", {}}}, options) == "July 2021: x");
+  CHECK(chat.render({{"user", "x", {}}}) != "July 2021: x");
+}
+
 TEST_CASE("the template's raise_exception refuses a conversation, naming the template line") {
   const ChatTemplate chat = ChatTemplate::from_source(
       "{%- for m in messages %}\n"
@@ -160,4 +169,35 @@ TEST_CASE("a template that does not parse is refused with its line and column") 
   INFO(unsupported);
   CHECK(unsupported.find("cfg:2:6") != std::string::npos);
   CHECK(unsupported.find("include") != std::string::npos);
+}
+
+TEST_CASE("JSON nested past the bound is refused, not a stack overflow") {
+  const ChatTemplate chatml = ChatTemplate::chatml();
+  const std::vector<ChatMessage> user = {{"user", "hi"}};
+  const std::string deep_array = std::string(200000, '[') + std::string(200000, ']');
+  mimo::ChatTemplateOptions options;
+  options.tools_json = deep_array;
+  CHECK(error_of([&] { chatml.render(user, options); }, mimo::ErrorCode::kOutOfRange)
+            .find("tools_json nests deeper than") != std::string::npos);
+  options = {};
+  options.extra_context_json = "{\"x\": " + deep_array + "}";
+  CHECK(error_of([&] { chatml.render(user, options); }, mimo::ErrorCode::kOutOfRange)
+            .find("extra_context_json nests deeper than") != std::string::npos);
+  std::string deep_object;
+  for (int i = 0; i < 200000; ++i) deep_object += "{\"a\":";
+  deep_object += "1" + std::string(200000, '}');
+  ChatMessage call{"assistant", ""};
+  call.tool_calls = {{"call_1", "lookup", deep_object}};
+  CHECK(error_of(
+            [&] {
+              chatml.render({{"user", "hi"}, call});
+            },
+            mimo::ErrorCode::kOutOfRange)
+            .find("tool call 'lookup' nests deeper than") != std::string::npos);
+  // Within the bound: still a mapping for the template.
+  std::string nested = "{\"a\":{\"b\":[1,[2,[3]]]}}";
+  call.tool_calls = {{"call_1", "lookup", nested}};
+  const ChatTemplate args = ChatTemplate::from_source(
+      "{{ messages[1].tool_calls[0].function.arguments.a.b | tojson }}", "args");
+  CHECK(args.render({{"user", "hi"}, call}) == "[1, [2, [3]]]");
 }

@@ -6,6 +6,7 @@
 //   node e2e.mjs SERVER_BINARY MODEL_DIR DRAFTER_DIR TOOLS_TEMPLATE
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { abortStorm } from './abort_storm.mjs';
 import OpenAI from 'openai';
 
 const [serverBinary, modelDir, drafterDir, toolsTemplate] = process.argv.slice(2);
@@ -253,6 +254,61 @@ async function main() {
     assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
   });
 
+  await check('tools: a forced tool_choice the model does not follow is an error with its status', async () => {
+    // The prompt ends with the call block's opening; the demo model continues with Python, so
+    // no valid call comes and the answer is 500 tool_call_missing - as the HTTP status of a
+    // non-streamed request, as an error event before [DONE] of a streamed one.
+    const tools = [{ type: 'function', function: { name: 'get_weather',
+      parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+    const named = { type: 'function', function: { name: 'get_weather' } };
+    const params = { ...greedy, max_tokens: 8, messages: chatOf('Weather in Paris?'), tools };
+    for (const tool_choice of [named, 'required']) {
+      await expectApiError(client.chat.completions.create({ ...params, tool_choice }), 500,
+                           { code: 'tool_call_missing', param: 'tool_choice',
+                             message: /tool_choice asked for .*<tool_call>/ });
+    }
+    await expectApiError(client.chat.completions.create({ ...params, tool_choice: {
+      type: 'function', function: { name: 'nope' } } }), 400, { param: 'tool_choice.function.name' });
+    try {
+      await streamChat(client, { ...params, tool_choice: named });
+      assert.fail('the stream ended without an error');
+    } catch (error) {
+      assert.ok(error instanceof OpenAI.APIError, `not an APIError: ${error}`);
+      assert.equal(error.code, 'tool_call_missing');
+    }
+    const res = await fetch(`${a.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ ...params, tool_choice: named, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const events = (await res.text()).split('\n\n').filter((e) => e.length > 0);
+    assert.equal(events[events.length - 1], 'data: [DONE]');
+    assert.equal(JSON.parse(events[events.length - 2].slice(6)).error.code, 'tool_call_missing');
+  });
+
+  await check('chat: JSON response formats are refused, text accepted', async () => {
+    for (const response_format of [{ type: 'json_object' },
+      { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } }]) {
+      await expectApiError(client.chat.completions.create({ ...greedy, messages: chatOf('x'),
+        response_format }), 400, { param: 'response_format.type', code: 'unsupported_parameter' });
+    }
+    const r = await client.chat.completions.create({ ...greedy, max_tokens: 2, messages: chatOf('x'),
+      response_format: { type: 'text' } });
+    assert.equal(typeof r.choices[0].message.content, 'string');
+  });
+
+  await check('chat: an answer sent back as a turn, names, content parts', async () => {
+    const first = await client.chat.completions.create({ ...greedy, max_tokens: 4,
+      messages: [{ role: 'user', content: 'x = ', name: 'ann' }] });
+    const r = await client.chat.completions.create({ ...greedy, max_tokens: 4, messages: [
+      { role: 'user', content: [{ type: 'text', text: 'x = ' }], name: 'ann' },
+      first.choices[0].message, { role: 'user', content: 'y = ' }] });
+    assert.equal(typeof r.choices[0].message.content, 'string');
+    await expectApiError(client.chat.completions.create({ ...greedy, messages: [{ role: 'user',
+      content: [{ type: 'image_url', image_url: { url: 'data:,' } }] }] }), 400,
+                         { param: 'messages[0].content[0].type', message: /"image_url" is not supported/ });
+  });
+
   await check('errors: OpenAI-style bodies with the right statuses', async () => {
     await expectApiError(client.chat.completions.create({ ...greedy, model: 'gpt-4', messages: chatOf('x') }),
                          404, { code: 'model_not_found' });
@@ -371,6 +427,53 @@ async function main() {
     }
     assert.equal(cancelled, 1);
     assert.ok(Date.now() - started < 5000, 'cancelled within 5 s, not after 900 tokens');
+  });
+  await check('disconnect: 30 clients leaving at random moments', () => abortStorm(b.url, b.model));
+
+  const metricsOf = async (url) => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return (name) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? 0);
+  };
+  const waitFor = async (url, condition, ms = 5000) => {
+    const started = Date.now();
+    while (Date.now() - started < ms) {
+      if (condition(await metricsOf(url))) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return false;
+  };
+
+  await check('disconnect: a non-streamed client that leaves cancels its generation', async () => {
+    const before = (await metricsOf(b.url))('mimo_generations_cancelled_total');
+    const controller = new AbortController();
+    const request = small.completions.create({ model: b.model, prompt: 'def f():', max_tokens: 900,
+      temperature: 0, ignore_eos: true }, { signal: controller.signal }).catch(() => 'aborted');
+    assert.ok(await waitFor(b.url, (m) => m('mimo_requests_running') === 1), 'never ran');
+    controller.abort();
+    assert.equal(await request, 'aborted');
+    assert.ok(await waitFor(b.url, (m) => m('mimo_generations_cancelled_total') === before + 1 &&
+                                          m('mimo_requests_running') === 0), 'not cancelled');
+  });
+
+  await check('queue: a waiting client that leaves leaves the queue at once', async () => {
+    const status499 = (m) => m('mimo_requests_total\\{endpoint="/v1/completions",status="499"\\}');
+    const before = status499(await metricsOf(b.url));
+    const long = small.completions.create({ model: b.model, prompt: 'def f():', max_tokens: 300,
+                                            temperature: 0, ignore_eos: true });
+    assert.ok(await waitFor(b.url, (m) => m('mimo_requests_running') === 1), 'never ran');
+    const controllers = [new AbortController(), new AbortController()];
+    const queued = controllers.map((c, i) => (i === 0 ? small.completions.create({ model: b.model,
+      prompt: 'x', max_tokens: 5 }, { signal: c.signal }) : small.chat.completions.create({
+      model: b.model, messages: chatOf('x'), max_tokens: 5, stream: true }, { signal: c.signal }))
+      .catch(() => 'aborted'));
+    assert.ok(await waitFor(b.url, (m) => m('mimo_requests_waiting') === 2), 'not queued');
+    for (const c of controllers) c.abort();
+    assert.ok(await waitFor(b.url, (m) => m('mimo_requests_waiting') === 0 &&
+                                          m('mimo_requests_running') === 1, 1000),
+              'still counted as waiting while the first runs');
+    assert.deepEqual(await Promise.all(queued), ['aborted', 'aborted']);
+    assert.equal(status499(await metricsOf(b.url)), before + 1);  // the completions one
+    assert.equal((await long).usage.completion_tokens, 300);
   });
 
   await check('shutdown: SIGTERM lets the running request finish, then exits 0', async () => {

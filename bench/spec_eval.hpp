@@ -1,0 +1,56 @@
+// Held-out speculative evaluation: plain, DFlash and n-gram decoding over a directory of prompts
+// (bench/spec_eval/prompts), greedy and sampled, through the public API only. Shared by
+// mimo-spec-eval and the spec test suite.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mimo/model.hpp"
+
+namespace mimo::bench {
+
+struct SpecEvalOptions {
+  std::string model_dir;
+  std::string drafter_dir;
+  std::string prompts_dir;  // every *.py file in it, in name order, is one prompt
+  Device device = Device::kCpu;
+  int num_threads = 0;  // CPU worker threads (ModelOptions::num_threads); 0 = all
+  int tokens = 128;     // generated per prompt and mode (ignore_eos)
+  int max_prompts = 0;  // 0 = all prompts
+  float temperature = 0.7f;
+  std::uint64_t seed = 1;  // of every sampled run (one sampler per prompt and mode)
+};
+
+// One mode ("plain", "dflash", "ngram") at one temperature, summed over the prompts.
+struct SpecEvalRow {
+  std::string mode;
+  bool greedy = true;
+  std::int64_t tokens = 0;  // decoded tokens over all prompts
+  double decode_seconds = 0;
+  double tokens_per_second = 0;  // tokens / decode_seconds
+  double mean_acceptance = 0;    // emitted tokens per verify step (bonus included); 0 for plain
+  double ratio_to_plain = 0;     // tokens_per_second / the plain row's at the same temperature
+};
+
+struct SpecEvalReport {
+  std::string device;  // ModelSummary::device
+  int prompts = 0;
+  int tokens = 0;
+  float temperature = 0;          // of the sampled rows
+  std::vector<SpecEvalRow> rows;  // greedy plain, dflash, ngram, then the same sampled
+  // Greedy DFlash and n-gram output equal plain greedy output on every prompt.
+  bool lossless = true;
+  std::vector<std::string> mismatches;  // "dflash: 03_bank_account.py" for each failure
+};
+
+// The *.py files of `dir`, sorted by name. Throws mimo::Error when there are none.
+std::vector<std::string> list_prompt_files(const std::string& dir);
+
+SpecEvalReport run_spec_eval(const SpecEvalOptions& options);
+
+// The table: mode, decoding, tok/s, acceptance, ratio to plain; then the lossless verdict.
+std::string format_spec_eval(const SpecEvalReport& report);
+
+}  // namespace mimo::bench
