@@ -1,7 +1,7 @@
 // mimo-tile-bench: Google Benchmark microbenchmarks of the launch executor's tile kernels at the
 // benchmark geometry of ../shared/docs/PERFORMANCE.md (hidden 4096, 64 heads over 4 kv heads,
 // head dims 192 / 128, 64 experts of 2048 x 4096 top-8, vocab 152576), one kernel (or one op's
-// kernels) per benchmark, for 1 and 8 tokens.
+// kernels) per benchmark, for 1 and 8 tokens (the prefill GEMM and attention: 256 / 512).
 //
 // Each benchmark reports per call: the bytes the op must read (counter "bytes", as a rate), its
 // FLOPs ("FLOP", as a rate) and "roofline" = bytes / (time x the read bandwidth of a 16-byte-load
@@ -130,10 +130,12 @@ struct Split {
   }
 };
 
-// FP8 128 x 128 block-scaled linear. Args: rows, cols, tokens, split input (0 / 1).
-void BM_Fp8Linear(benchmark::State& state) {
+// How an FP8 benchmark multiplies: the decode linear from float32 or split rows, or the prefill
+// GEMM (prefill_linear) from split rows.
+enum class Fp8Path { kFloat, kSplit, kGemm };
+
+void fp8_linear(benchmark::State& state, Fp8Path path) {
   const int rows = int(state.range(0)), cols = int(state.range(1)), tokens = int(state.range(2));
-  const bool split = state.range(3) != 0;
   const std::size_t code_bytes = std::size_t(rows) * cols;
   const int scale_count = (rows / 128) * (cols / 128), copies = copies_for(code_bytes);
   std::vector<DeviceBuffer> codes, scales;
@@ -155,13 +157,26 @@ void BM_Fp8Linear(benchmark::State& state) {
                           128,
                           128,
                           0};
-        if (split) {
+        if (path == Fp8Path::kGemm) {
+          prefill_linear(m, xs.view, tokens, y.as<float>(), s);
+        } else if (path == Fp8Path::kSplit) {
           linear(m, xs.view, tokens, y.as<float>(), s);
         } else {
           linear(m, x.as<float>(), tokens, y.as<float>(), s);
         }
       },
       double(code_bytes) + 4.0 * scale_count, 2.0 * rows * cols * tokens);
+}
+
+// FP8 128 x 128 block-scaled linear. Args: rows, cols, tokens, split input (0 / 1).
+void BM_Fp8Linear(benchmark::State& state) {
+  fp8_linear(state, state.range(3) != 0 ? Fp8Path::kSplit : Fp8Path::kFloat);
+}
+
+// A prefill chunk's FP8 linear from split rows: the prefill GEMM (gemm 1) or the decode linear
+// (gemm 0, for comparison). The "FLOP" rate is the achieved FLOP/s (2 rows x cols x tokens).
+void BM_PrefillGemm(benchmark::State& state) {
+  fp8_linear(state, state.range(3) != 0 ? Fp8Path::kGemm : Fp8Path::kSplit);
 }
 
 // MXFP4 experts, grouping + gate/up + down + weighted reduce, inputs split. Args: tokens, pool.
@@ -399,6 +414,15 @@ BENCHMARK(BM_Fp8Linear)
     ->Args({4096, 8192, 1, 0})  // o_proj (float32 input: attention output)
     ->Args({4096, 8192, 8, 0})
     ->Args({768, 4096, 1, 1})  // k_proj of the full layers
+    ->UseManualTime()
+    ->Unit(kUnit);
+BENCHMARK(BM_PrefillGemm)
+    ->ArgNames({"rows", "cols", "tokens", "gemm"})
+    ->Args({14848, 4096, 256, 1})  // q / k / v of a sliding layer, one batch
+    ->Args({14848, 4096, 512, 1})
+    ->Args({14848, 4096, 256, 0})
+    ->Args({4096, 8192, 256, 1})  // o_proj
+    ->Args({4096, 8192, 512, 1})
     ->UseManualTime()
     ->Unit(kUnit);
 BENCHMARK(BM_Experts)

@@ -122,6 +122,8 @@ bool EngineRunner::build_op(const Op& op, const program::StepShape& shape, GpuSt
     }
     case OpKind::kQkv:
     case OpKind::kOutProj: {
+      // Prefill chunks' projections run on the stream runner's prefill GEMM (its bits).
+      if (s.prefill_gemm(n)) return false;
       const DeviceLayer& w = model_.layers[op.layer];
       ProjectionArgs& p = out.projection;
       out.kind = EngineOpKind::kProjection;

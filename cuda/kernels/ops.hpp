@@ -48,6 +48,19 @@ struct Fp8Batch {
 void linear(const Fp8Batch& batch, const SplitActivations& x, int n_tokens,
             Stream stream = nullptr);
 
+// The same FP8 products (one matrix, or a batch of up to kMaxFp8Batch) for steps of many tokens:
+// the prefill GEMM (cuda/tiles/prefill_gemm.cuh) stages each tile of 64 or 256 weight rows in
+// shared memory once for 64 tokens, where linear reads the weights once per 8 tokens. Same
+// inputs, precision and tolerance as linear(Fp8Matrix, SplitActivations), not its bits; a
+// token's result does not depend on the token count or the batch. The stream runner takes it
+// for steps of at least kPrefillGemmMinTokens tokens that are longer than any decode or verify
+// step (GpuState::prefill_gemm), so those keep linear's bits.
+inline constexpr int kPrefillGemmMinTokens = 64;
+void prefill_linear(const Fp8Batch& batch, const SplitActivations& x, int n_tokens,
+                    Stream stream = nullptr);
+void prefill_linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* y,
+                    Stream stream = nullptr);
+
 // Per token: if delta, x += delta (x written back); out = weight * x * rsqrt(mean(x^2) + eps).
 // x, delta, out: [n_tokens, dim]; out may alias x. The second form also writes out split for
 // the tensor-core tiles (split.cols == dim).

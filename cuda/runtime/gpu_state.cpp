@@ -137,9 +137,11 @@ GpuState::GpuState(const model::ModelConfig& config, const exec::StateLimits& li
   scratch.attention_partial = floats(static_cast<std::int64_t>(
       attention_partial_floats(attention_tokens_, max_heads, max_v, max_segments)));
   // Split rows: the normed hidden rows, the attention heads (the o projection's input), the
-  // experts' activations.
-  scratch.split_values = std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
-                                   slots * config.moe_intermediate_size});
+  // experts' activations, the dense MLP's activations (the prefill GEMM's down projection).
+  const bool dense = moe_layers < config.num_layers;
+  scratch.split_values =
+      std::max({s * hidden, s * widest(&model::AttentionSpec::v_head_dim),
+                slots * config.moe_intermediate_size, dense ? s * config.intermediate_size : 0});
   scratch.split_rows = std::max(s, slots);
   scratch.split_hi = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));
   scratch.split_lo = DeviceBuffer(scratch.split_values * sizeof(std::uint16_t));

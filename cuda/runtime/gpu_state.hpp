@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_sampler.hpp"
 #include "cuda/tiles/matrix_views.hpp"
@@ -70,6 +71,13 @@ class GpuState final : public exec::ExecutorState {
   // chunk's attention with the prefill kernel (cuda::prefill_attention; head dims it cannot take
   // in launches of this many), and the persistent engine hands such chunks to the stream runner.
   int attention_tokens() const { return attention_tokens_; }
+  // Whether a step of n tokens runs its FP8 linears on the prefill GEMM (cuda::prefill_linear):
+  // at least kPrefillGemmMinTokens tokens and more than any decode or verify step of this state
+  // (max_step_tokens), so those keep the decode kernels' bits; the persistent engine hands such
+  // steps' projections to the stream runner.
+  bool prefill_gemm(int n_tokens) const {
+    return n_tokens >= kPrefillGemmMinTokens && n_tokens > limits_.max_step_tokens;
+  }
   // Position bookkeeping shared with cpu::KvCache (rewind rules identical by construction).
   void commit(int n) { positions_.commit(n); }
   void restore(std::int64_t length, std::int64_t ring_floor) {
@@ -96,7 +104,8 @@ class GpuState final : public exec::ExecutorState {
     // Expert group table, per-slot down products, segmented attention's partials.
     DeviceBuffer expert_groups, expert_partial, attention_partial;
     // Activations split for the tensor-core tiles (SplitActivations): the normed hidden rows,
-    // then the experts' activation rows; split_values halves each for hi and lo.
+    // then the experts' activation rows (or a prefill chunk's dense MLP activations);
+    // split_values halves each for hi and lo.
     DeviceBuffer split_hi, split_lo, split_inv;
     std::int64_t split_values = 0, split_rows = 0;
     // Rows x cols of the split buffers as a SplitActivations (rows * cols <= split_values).

@@ -120,7 +120,11 @@ void StreamRunner::apply_normed(const DeviceLinear& w, int n, GpuState& s, float
                                 Stream st) const {
   const int hidden = config_.hidden_size;
   if (hidden % 8 == 0 && w.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.fp8)) {
-    linear(w.fp8, s.scratch.split(hidden), n, y, st);
+    if (s.prefill_gemm(n)) {
+      prefill_linear(w.fp8, s.scratch.split(hidden), n, y, st);
+    } else {
+      linear(w.fp8, s.scratch.split(hidden), n, y, st);
+    }
   } else {
     apply(w, s.scratch.h.as<float>(), n, y, st);
   }
@@ -142,7 +146,11 @@ void StreamRunner::apply_normed_batch(std::span<const NormedOutput> outputs, int
     batch.y[batch.count++] = o.y;
   }
   if (batched) {
-    linear(batch, s.scratch.split(config_.hidden_size), n, st);
+    if (s.prefill_gemm(n)) {
+      prefill_linear(batch, s.scratch.split(config_.hidden_size), n, st);
+    } else {
+      linear(batch, s.scratch.split(config_.hidden_size), n, st);
+    }
     return;
   }
   for (const NormedOutput& o : outputs) apply_normed(*o.w, n, s, o.y, st);
@@ -200,7 +208,11 @@ void StreamRunner::out_proj(int layer, int n, GpuState& s, Stream st) const {
     // split each of its token's chunks twice over (hi and lo lanes).
     const SplitActivations split_heads = b.split(heads_width);
     split_activations(b.heads.as<float>(), n, heads_width, split_heads, st);
-    linear(o.fp8, split_heads, n, b.delta.as<float>(), st);
+    if (s.prefill_gemm(n)) {
+      prefill_linear(o.fp8, split_heads, n, b.delta.as<float>(), st);
+    } else {
+      linear(o.fp8, split_heads, n, b.delta.as<float>(), st);
+    }
   } else {
     apply(o, b.heads.as<float>(), n, b.delta.as<float>(), st);
   }
@@ -215,7 +227,16 @@ void StreamRunner::dense_mlp(int layer, int n, GpuState& s, Stream st) const {
   const NormedOutput outputs[] = {{&w.gate, gate}, {&w.up, up}};
   apply_normed_batch(outputs, n, s, st);
   silu_mul(gate, up, std::size_t(n) * w.gate.rows, act, st);
-  apply(w.down, act, n, b.delta.as<float>(), st);
+  const int inter = w.down.cols;
+  if (s.prefill_gemm(n) && w.down.format == MatrixFormat::kFp8 && fp8_on_tensor_cores(w.down.fp8) &&
+      inter % 8 == 0) {
+    // The GEMM reads split rows: act split once (the normed rows' split is spent by now).
+    const SplitActivations split_act = b.split(inter);
+    split_activations(act, n, inter, split_act, st);
+    prefill_linear(w.down.fp8, split_act, n, b.delta.as<float>(), st);
+  } else {
+    apply(w.down, act, n, b.delta.as<float>(), st);
+  }
 }
 
 void StreamRunner::route(int layer, int n, GpuState& s, Stream st) const {

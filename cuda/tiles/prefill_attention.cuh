@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstddef>
 
+#include "cuda/tiles/async_copy.cuh"
 #include "cuda/tiles/attention.cuh"
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
@@ -53,22 +54,6 @@ static_assert(2 * (prefill_attention_smem_floats(192, 128) * 4 + 1024) <= 228 * 
 // Value column groups of 64 a lane covers: 4 columns in each (v_head_dim <= 64 * kGroups).
 constexpr int prefill_value_groups(int v_head_dim) {
   return (v_head_dim + 63) / 64;
-}
-
-// 16 bytes global -> shared without registers (cp.async); zeros when !valid (src not read).
-__device__ __forceinline__ void copy_16_async(float* dst, const float* src, bool valid) {
-  const unsigned to = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(to), "l"(src),
-               "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void commit_copies() {
-  asm volatile("cp.async.commit_group;" ::: "memory");
-}
-// Waits until at most `pending` committed groups of this thread are still in flight.
-template <int pending>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(pending) : "memory");
 }
 
 // Starts copying the rows of keys k0..k0 + kPrefillKeys - 1 (zeros past `last`) of kv head

@@ -7,7 +7,8 @@
 //   (all logits, a graph) that read the rings the big chunks wrote;
 // - the random model with MiMo's head shape (128-dim heads, 64-dim RoPE): chunks of 100..300
 //   tokens, longer than GpuState::attention_tokens() (the segmented attention's partials), run
-//   the prefill attention kernel (cuda::prefill_attention);
+//   the prefill attention kernel (cuda::prefill_attention), and their FP8 linears the prefill
+//   GEMM (cuda::prefill_linear; so do the fixtures' chunks of 64..256 where FP8);
 // - the benchmark geometry (4 layers, 64 experts top-8): a 300-token chunk (2400 slots, ragged
 //   expert groups of the router's own choosing) and chunks of 256 + 44 against chunks of 16 on
 //   the GPU, and the persistent engine's bits equal to the stream runner's for the 300-token
@@ -91,6 +92,9 @@ TEST_CASE("GPU prefill chunks: 128-dim heads on the prefill attention kernel mat
     INFO("segmented attention up to " << state.attention_tokens() << " tokens");
     CHECK(state.attention_tokens() < 100);       // every chunk below: the prefill kernel
     CHECK(state.attention_key_segments(0) > 1);  // decode / verify: keys in segments
+    // Every chunk below runs its FP8 linears on the prefill GEMM; verify blocks do not.
+    CHECK(state.prefill_gemm(100));
+    CHECK_FALSE(state.prefill_gemm(kVerifyBlock));
   }
   for (int chunk : {100, 256, 300}) check_conversation(cpu, gpu, m->config, chunk, "128-dim heads");
 }
