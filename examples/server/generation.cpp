@@ -124,8 +124,14 @@ std::shared_ptr<Speculator> ServedModel::speculator(int slot) {
 }
 
 std::shared_ptr<const TokenVocabulary> ServedModel::json_vocabulary() {
+  {
+    std::lock_guard lock(mutex_);
+    if (json_vocabulary_) return json_vocabulary_;
+  }
+  // Built outside the lock (a few hundred ms on a 150k vocabulary): other slots keep going.
+  auto built = TokenVocabulary::from_tokenizer(tokenizer_);
   std::lock_guard lock(mutex_);
-  if (!json_vocabulary_) json_vocabulary_ = TokenVocabulary::from_tokenizer(tokenizer_);
+  if (!json_vocabulary_) json_vocabulary_ = std::move(built);
   return json_vocabulary_;
 }
 
