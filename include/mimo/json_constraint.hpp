@@ -25,9 +25,9 @@
 namespace mimo {
 
 struct JsonGrammarOptions {
-  // Objects and arrays open at once (>= 1); a schema may nest at most this deep.
+  // Objects and arrays open at once (1 to 4096); a schema may nest at most this deep.
   int max_depth = 64;
-  // Consecutive whitespace bytes allowed between tokens (>= 0), so a model cannot pad forever;
+  // Consecutive whitespace bytes allowed between tokens (0 to 4096), so a model cannot pad forever;
   // enough for a newline and a few levels of indentation.
   int max_whitespace = 16;
 };

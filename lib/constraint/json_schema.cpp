@@ -230,10 +230,10 @@ void check_nesting(std::string_view text, int limit) {
 }
 
 CompiledSchema empty_schema(int max_depth, int max_whitespace) {
-  if (max_depth < 1 || max_whitespace < 0) {
+  if (max_depth < 1 || max_depth > 4096 || max_whitespace < 0 || max_whitespace > 4096) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("JSON constraint: max_depth must be >= 1 and max_whitespace >= 0, "
-                            "got {} and {}",
+                fmt::format("JSON constraint: max_depth must be in [1, 4096] and max_whitespace in "
+                            "[0, 4096], got {} and {}",
                             max_depth, max_whitespace));
   }
   CompiledSchema out;

@@ -165,6 +165,9 @@ TEST_CASE("json_object: nesting is bounded by max_depth", "[constraint]") {
   CHECK(mimo::JsonGrammar::object(options).accepted_prefix("{ }") == 1);
   options.max_depth = 0;
   CHECK_THROWS_AS(mimo::JsonGrammar::object(options), mimo::Error);
+  options.max_depth = 3;
+  options.max_whitespace = 70000;
+  CHECK_THROWS_AS(mimo::JsonGrammar::object(options), mimo::Error);
 }
 
 TEST_CASE("json_object: agrees with nlohmann on random documents and mutations", "[constraint]") {
