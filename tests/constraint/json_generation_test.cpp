@@ -49,7 +49,7 @@ Answer generate(const mimo::JsonGrammar& grammar, const mimo::SamplerConfig& con
   auto session = d.model->new_session();
   auto constraint = std::make_shared<mimo::JsonConstraint>(grammar, d.vocabulary);
   mimo::GenerateOptions options;
-  options.max_tokens = 700;
+  options.max_tokens = 300;
   options.constraint = constraint;
   options.speculator = std::move(speculator);
   options.ignore_eos = ignore_eos;
@@ -171,14 +171,14 @@ TEST_CASE("json constraint with speculative decoding: greedy equals plain, sampl
   const Answer drafted = generate(grammar, sampling(0, 0), dflash);
   CHECK(drafted.tokens == plain.tokens);
   int done = 0;
-  for (const std::uint64_t seed : {4u, 5u, 6u}) {
+  for (const std::uint64_t seed : {4u, 5u}) {
     for (auto speculator : {dflash, mimo::make_ngram_speculator(2, 4)}) {
       const Answer answer = generate(grammar, sampling(0.9f, seed), speculator);
       check_answer(grammar, answer);
       done += finished(answer) ? 1 : 0;
     }
   }
-  CHECK(done >= 3);
+  CHECK(done >= 2);
   const mimo::JsonGrammar bounded = mimo::JsonGrammar::schema(kBoundedSchema);
   const Answer plain_bounded = generate(bounded, sampling(0, 0), nullptr, true);
   const Answer ended = generate(bounded, sampling(0, 0), dflash, true);
