@@ -33,8 +33,8 @@ struct JsonGrammarOptions {
 };
 
 // What a JSON document must look like. RFC 8259 syntax always: strings are valid UTF-8 with
-// paired \u surrogates, no raw control bytes; numbers as the RFC; nothing after the top-level
-// value (not even whitespace).
+// paired \u surrogates, no raw control bytes; numbers as the RFC, below 10^308 (a double holds
+// them); nothing after the top-level value (not even whitespace).
 class MIMO_API JsonGrammar {
  public:
   // OpenAI's json_object: the top-level value is an object; anything inside.

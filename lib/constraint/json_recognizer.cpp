@@ -161,6 +161,9 @@ bool JsonRecognizer::start_value(std::uint8_t b, std::int32_t schema) {
       lex_ = Lex::kNumber;
       integer_only_ = (s.types & kNumberType) == 0;
       num_ = b == '-' ? Num::kMinus : b == '0' ? Num::kZero : Num::kInt;
+      int_digits_ = num_ == Num::kInt ? 1 : 0;
+      exponent_ = 0;
+      exponent_negative_ = false;
       return true;
   }
 }
@@ -314,6 +317,10 @@ bool JsonRecognizer::close_string() {
   return true;
 }
 
+// Magnitudes stay below 10^kMaxDecimalExponent <= DBL_MAX: integer digits plus a positive exponent
+// are bounded, so every accepted number parses as a double (strict parsers refuse overflow).
+constexpr int kMaxDecimalExponent = 308;
+
 bool JsonRecognizer::number_byte(std::uint8_t b) {
   const bool digit = is_digit(b);
   const bool fraction = !integer_only_ && b == '.';
@@ -322,10 +329,15 @@ bool JsonRecognizer::number_byte(std::uint8_t b) {
     case Num::kMinus:
       if (!digit) return false;
       num_ = b == '0' ? Num::kZero : Num::kInt;
+      int_digits_ = num_ == Num::kInt ? 1 : 0;
       return true;
     case Num::kZero:
     case Num::kInt:
-      if (digit && num_ == Num::kInt) return true;
+      if (digit && num_ == Num::kInt) {
+        if (int_digits_ >= kMaxDecimalExponent) return false;
+        ++int_digits_;
+        return true;
+      }
       if (fraction) {
         num_ = Num::kDot;
         return true;
@@ -346,16 +358,21 @@ bool JsonRecognizer::number_byte(std::uint8_t b) {
       return true;
     case Num::kExp:
       if (b == '+' || b == '-') {
+        exponent_negative_ = b == '-';
         num_ = Num::kExpSign;
         return true;
       }
       [[fallthrough]];
     case Num::kExpSign:
+    case Num::kExpDigits:
       if (!digit) return false;
+      if (!exponent_negative_) {
+        const int next = exponent_ * 10 + (b - '0');
+        if (int_digits_ + next > kMaxDecimalExponent) return false;
+        exponent_ = static_cast<std::uint16_t>(next);
+      }
       num_ = Num::kExpDigits;
       return true;
-    case Num::kExpDigits:
-      return digit;
   }
   return false;
 }

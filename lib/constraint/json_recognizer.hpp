@@ -1,5 +1,6 @@
 // An incremental byte-level JSON recognizer (a pushdown automaton) for a CompiledSchema: RFC 8259
-// syntax (UTF-8 validated in strings, escapes with paired surrogates, numbers), bounded nesting
+// syntax (UTF-8 validated in strings, escapes with paired surrogates, numbers below 10^308 so a
+// double holds them), bounded nesting
 // and whitespace, and the schema's types, properties, required keys and enums. It accepts
 // exactly the prefixes of documents the schema admits: a byte is refused as soon as no valid
 // document can continue the bytes so far. Copying is cheap (the mask walk copies it per trie
@@ -78,8 +79,11 @@ class JsonRecognizer {
   std::uint8_t utf8_hi_ = 0xBF;
   std::uint16_t whitespace_ = 0;  // consecutive whitespace bytes
   std::uint16_t code_ = 0;        // the \u escape read so far
-  std::int32_t trie_ = -1;        // literal: the trie being matched; key: the names trie
-  std::int32_t trie_node_ = 0;    // ... and the position in it (kFreeKey: left it)
+  std::uint16_t int_digits_ = 0;  // number: digits before the point (a lone 0 counts none)
+  std::uint16_t exponent_ = 0;    // number: the positive exponent read so far
+  bool exponent_negative_ = false;
+  std::int32_t trie_ = -1;      // literal: the trie being matched; key: the names trie
+  std::int32_t trie_node_ = 0;  // ... and the position in it (kFreeKey: left it)
 };
 
 }  // namespace mimo::constraint

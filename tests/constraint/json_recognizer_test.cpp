@@ -24,6 +24,8 @@ const std::vector<std::string> kValid = {
     R"({"deep": [[[[[[[[[[{"k": [[]]}]]]]]]]]]]})",
     R"({"": "", "dup": 1, "dup": 2})",
     R"({"num": 123456789012345678901234567890.123456789e-123})",
+    R"({"big": 1e307, "small": -9.99e-999999, "padded": 1E+000307, "zero": 0e308})",
+    "{\"wide\": " + std::string(308, '9') + ".5}",
 };
 
 // Invalid documents and the index of the first byte that no valid document can follow.
@@ -65,6 +67,11 @@ const std::vector<std::pair<std::string, std::size_t>> kInvalid = {
     {R"({"a":1]})", 6},
     {R"({"a":[1}})", 7},
     {"{\"a\":" + std::string(17, ' ') + "1}", 21},  // 17 spaces: over the limit of 16
+    // Numbers stay below 10^308, so a double holds them (nlohmann refuses an overflow; 1e308
+    // itself would fit, but the bound counts digits).
+    {R"({"a":1e308})", 9},
+    {R"({"a":12e307})", 10},
+    {"{\"a\":" + std::string(309, '1') + "}", 5 + 308},
 };
 
 std::string random_value(std::mt19937& rng, int depth) {
