@@ -6,7 +6,7 @@ seconds="${MIMO_FUZZ_SECONDS:-60}"
 # Targets with a shorter budget (seconds at most), to keep CI's time in bounds: the token-id
 # list parser is one small loop whose coverage saturates within seconds; the server's request
 # parsing is capped likewise.
-declare -A cap=([fuzz_server_request]=15 [fuzz_token_ids]=15)
+declare -A cap=([fuzz_server_request]=15 [fuzz_token_ids]=15 [fuzz_json_constraint]=15)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMIMO_BUILD_FUZZ=ON -DMIMO_WITH_CUDA=OFF -DMIMO_BUILD_TESTS=OFF -DMIMO_BUILD_BENCH=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target mimo_fuzz_targets

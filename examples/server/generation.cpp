@@ -123,8 +123,37 @@ std::shared_ptr<Speculator> ServedModel::speculator(int slot) {
   return speculator;
 }
 
+std::shared_ptr<const TokenVocabulary> ServedModel::json_vocabulary() {
+  {
+    std::lock_guard lock(mutex_);
+    if (json_vocabulary_) return json_vocabulary_;
+  }
+  // Built outside the lock (a few hundred ms on a 150k vocabulary): other slots keep going.
+  auto built = TokenVocabulary::from_tokenizer(tokenizer_);
+  std::lock_guard lock(mutex_);
+  if (!json_vocabulary_) json_vocabulary_ = std::move(built);
+  return json_vocabulary_;
+}
+
+std::optional<JsonGrammar> response_grammar(const GenerationRequest& request) {
+  switch (request.response_format) {
+    case ResponseFormat::kText:
+      return std::nullopt;
+    case ResponseFormat::kJsonObject:
+      return JsonGrammar::object();
+    case ResponseFormat::kJsonSchema:
+      break;
+  }
+  try {
+    return JsonGrammar::schema(request.json_schema);
+  } catch (const Error& e) {
+    throw invalid_request(e.what(), "response_format.json_schema.schema", "unsupported_parameter");
+  }
+}
+
 std::vector<std::int32_t> build_prompt(const ServedModel& served,
                                        const GenerationRequest& request) {
+  response_grammar(request);  // a schema outside the subset is refused before the queue
   std::vector<std::int32_t> prompt;
   const char* param = "prompt";
   if (request.endpoint == Endpoint::kChat) {
@@ -197,6 +226,9 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   options.ignore_eos = request.ignore_eos;
   if (!request.ignore_eos) options.stop_token_ids = served.stop_tokens();
   options.speculator = served.speculator(ticket.slot());
+  if (std::optional<JsonGrammar> grammar = response_grammar(request)) {
+    options.constraint = std::make_shared<JsonConstraint>(*grammar, served.json_vocabulary());
+  }
 
   const ToolCallFormat format =
       request.tools_json.empty() ? ToolCallFormat::kNone : served.tool_format();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mimo/json_constraint.hpp"
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
@@ -48,6 +49,8 @@ class ServedModel {
 
   Session& session(int slot);                        // created on first use
   std::shared_ptr<Speculator> speculator(int slot);  // null without a drafter
+  // The tokenizer's vocabulary trie for JSON response formats (built by the first such request).
+  std::shared_ptr<const TokenVocabulary> json_vocabulary();
 
  private:
   std::shared_ptr<const Model> model_;
@@ -59,12 +62,18 @@ class ServedModel {
   std::mutex mutex_;
   std::vector<std::unique_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Speculator>> speculators_;
+  std::shared_ptr<const TokenVocabulary> json_vocabulary_;
 };
+
+// The grammar the request's response_format asks for (nullopt: text). Throws ApiError 400
+// (param response_format.json_schema.schema) for a schema outside the supported subset, its
+// message naming the schema path.
+std::optional<JsonGrammar> response_grammar(const GenerationRequest& request);
 
 // The prompt's token ids; throws ApiError (400) when the template refuses the conversation,
 // tools are given to a template that cannot render them, or the prompt does not fit the context
-// (the message names the limit). A forced tool_choice ends it with the call block's opening
-// (forced_call_prefix).
+// (the message names the limit), or the response_format's schema is refused (response_grammar).
+// A forced tool_choice ends it with the call block's opening (forced_call_prefix).
 std::vector<std::int32_t> build_prompt(const ServedModel& served, const GenerationRequest& request);
 
 struct TopLogprob {

@@ -360,6 +360,45 @@ void read_common(Reader& body, const ParseLimits& limits, GenerationRequest& r) 
   body.string("user");  // an end-user id for the caller's records; generation does not use it
 }
 
+// response_format: text, json_object, or json_schema with {name, description?, schema?, strict?}.
+void read_response_format(Reader& body, GenerationRequest& r) {
+  const json* format = body.object("response_format");
+  if (format == nullptr) return;
+  Reader f(*format, "response_format.");
+  const auto type = f.string("type");
+  if (!type) {
+    throw invalid_request("'response_format.type' is required", "response_format.type",
+                          "missing_required_parameter");
+  }
+  if (*type == "json_object") {
+    r.response_format = ResponseFormat::kJsonObject;
+  } else if (*type == "json_schema") {
+    r.response_format = ResponseFormat::kJsonSchema;
+    const json* spec = f.object("json_schema");
+    if (spec == nullptr) {
+      throw invalid_request("'response_format.json_schema' is required with type json_schema",
+                            "response_format.json_schema", "missing_required_parameter");
+    }
+    Reader s(*spec, "response_format.json_schema.");
+    if (!s.string("name")) {
+      throw invalid_request("'response_format.json_schema.name' is required",
+                            "response_format.json_schema.name", "missing_required_parameter");
+    }
+    s.string("description");
+    // strict: the schema is always enforced; unsupported schema features are refused either way.
+    s.boolean("strict");
+    const json* schema = s.object("schema");
+    r.json_schema = schema != nullptr ? schema->dump() : "{}";
+    s.reject_unknown();
+  } else if (*type != "text") {
+    throw unsupported("response_format.type",
+                      fmt::format("\"{}\" is not supported: use \"text\", \"json_object\" or "
+                                  "\"json_schema\"",
+                                  *type));
+  }
+  f.reject_unknown();
+}
+
 void read_chat(Reader& body, const ParseLimits& limits, GenerationRequest& r) {
   r.messages = read_messages(body);
   if (const auto max = body.integer("max_completion_tokens", 1, std::numeric_limits<int>::max())) {
@@ -379,20 +418,13 @@ void read_chat(Reader& body, const ParseLimits& limits, GenerationRequest& r) {
   r.tools_json = read_tools(body);
   read_tool_choice(body, r);
   body.boolean("parallel_tool_calls");  // several calls in one turn are parsed either way
-  if (const json* format = body.object("response_format")) {
-    Reader f(*format, "response_format.");
-    const auto type = f.string("type");
-    if (!type) {
-      throw invalid_request("'response_format.type' is required", "response_format.type",
-                            "missing_required_parameter");
-    }
-    if (*type != "text") {
-      throw unsupported("response_format.type",
-                        fmt::format("\"{}\" is not supported: mimo-server has no constrained "
-                                    "decoding for JSON output; only \"text\" is accepted",
-                                    *type));
-    }
-    f.reject_unknown();
+  read_response_format(body, r);
+  if (r.response_format != ResponseFormat::kText &&
+      (r.tool_choice == ToolChoice::kRequired || r.tool_choice == ToolChoice::kFunction)) {
+    throw invalid_request(
+        "'response_format' JSON modes cannot be combined with a forced 'tool_choice': the answer "
+        "would have to be both a tool-call block and a JSON document",
+        "response_format");
   }
   if (const json* kwargs = body.object("chat_template_kwargs")) {
     r.chat_template_kwargs_json = kwargs->dump();

@@ -19,6 +19,9 @@ enum class Endpoint { kChat, kCompletion };
 // named function. required / named force the answer to open with a call block (docs/server.md).
 enum class ToolChoice { kAuto, kNone, kRequired, kFunction };
 
+// response_format: free text, or a JSON document generated under a constraint (docs/server.md).
+enum class ResponseFormat { kText, kJsonObject, kJsonSchema };
+
 struct ParseLimits {
   std::string model_name;   // the one model served; other names get 404 model_not_found
   std::int32_t vocab_size;  // logit_bias and token-id prompts are checked against it
@@ -36,6 +39,10 @@ struct GenerationRequest {
   ToolChoice tool_choice = ToolChoice::kAuto;
   std::string tool_choice_name;           // kFunction: the function every answer must call
   std::string chat_template_kwargs_json;  // JSON object, empty: none
+  ResponseFormat response_format = ResponseFormat::kText;
+  // kJsonSchema: response_format.json_schema.schema as JSON text ("{}", any value, when absent);
+  // compiled (and refused when outside the supported subset) by the generation.
+  std::string json_schema;
   // Completions: the prompt as text, or as token ids when prompt_is_tokens.
   std::string prompt_text;
   std::vector<std::int32_t> prompt_tokens;

@@ -15,6 +15,7 @@
 #include "mimo/export.hpp"
 #include "mimo/sampler.hpp"
 #include "mimo/speculator.hpp"
+#include "mimo/token_constraint.hpp"
 
 namespace mimo {
 
@@ -31,9 +32,24 @@ struct GenerateOptions {
   // distribution, though a different random stream). The speculator is bound to this session
   // until another one is passed; it must not serve another session meanwhile.
   std::shared_ptr<Speculator> speculator;
+  // Constrained decoding (include/mimo/token_constraint.hpp, docs/sampling.md): null = none.
+  // Every drawn token is masked by it and then passed to its accept(); generate() neither
+  // resets it nor feeds it the prompt. With a constraint the tokens are sampled on the host
+  // (never on the device, whatever ModelOptions::sample_on_device says), and speculative
+  // decoding masks each verify row, so its output stays that of constrained plain decoding.
+  std::shared_ptr<TokenConstraint> constraint;
 };
 
-enum class StopReason { kMaxTokens, kStopToken, kCallback, kCancelled, kContextFull };
+// kConstraintComplete: the constraint's value was complete and it allowed no further token
+// (and no stop token was available to end the answer).
+enum class StopReason {
+  kMaxTokens,
+  kStopToken,
+  kCallback,
+  kCancelled,
+  kContextFull,
+  kConstraintComplete
+};
 
 struct GenerateResult {
   std::vector<std::int32_t> tokens;  // generated tokens (the prompt excluded)

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/constraint_gate.hpp"
 #include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
@@ -68,7 +69,8 @@ std::optional<SampleResult> Session::Impl::flush_pending(const Sampler* next) {
   if (pending.empty()) return std::nullopt;
   auto start = Clock::now();
   std::optional<exec::SampleRequest> request;
-  if (next != nullptr && m->options.sample_on_device && m->executor->can_sample()) {
+  if (next != nullptr &&
+      may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(), false)) {
     request = SamplerAccess::device_request(*next, m->config.vocab_size);
   }
   exec::StepOutput out = run_step(pending, false, {}, request ? &*request : nullptr);
@@ -215,6 +217,10 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
   GenerateResult result;
   std::vector<std::int32_t> stops = options.stop_token_ids;
   if (stops.empty() && !options.ignore_eos) stops = impl_->m->summary.eos_token_ids;
+  const std::int32_t vocab = impl_->m->config.vocab_size;
+  ConstraintGate gate(options.constraint.get(), stops, vocab);
+  // A constraint masks every row on the host: no token is drawn on the device then.
+  const Sampler* device_sampler = gate.active() ? nullptr : &sampler;
   try {
     if (!prompt.empty()) {
       prefill(prompt);
@@ -241,9 +247,15 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
         sampled = std::move(*drawn);
         SamplerAccess::consume_device_draw(sampler);
       } else {
-        sampled = sampler.sample(impl_->host_logits().data(), impl_->m->config.vocab_size);
+        const float* row = gate.mask(impl_->host_logits().data(), impl_->state->length());
+        if (row == nullptr) {
+          result.reason = StopReason::kConstraintComplete;
+          return result;
+        }
+        sampled = sampler.sample(row, vocab);
       }
       sampler.accept(sampled.token);
+      gate.accept(sampled.token);
       impl_->stats.decode_seconds += seconds_since(start);
       if (i == 0) impl_->stats.time_to_first_token_seconds = seconds_since(call_start);
       result.tokens.push_back(sampled.token);
@@ -262,7 +274,7 @@ GenerateResult Session::generate(const std::vector<std::int32_t>& prompt, Sample
         result.reason = StopReason::kContextFull;
         return result;
       }
-      drawn = impl_->flush_pending(&sampler);
+      drawn = impl_->flush_pending(device_sampler);
     }
     result.reason = StopReason::kMaxTokens;
   } catch (const Error& e) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "api/constraint_gate.hpp"
 #include "api/draft_sampling.hpp"
 #include "api/non_finite.hpp"
 #include "api/sampler_access.hpp"
@@ -84,6 +85,10 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
   const int max_block = m->options.max_step_tokens;
   std::vector<std::int32_t> stops = options.stop_token_ids;
   if (stops.empty() && !options.ignore_eos) stops = m->summary.eos_token_ids;
+  // A constraint masks the first row and every verify row on the host before the acceptance
+  // rule sees it: the target's p is the masked distribution, so the output is that of
+  // constrained plain decoding (a draft the constraint forbids has p = 0 and is rejected).
+  ConstraintGate gate(options.constraint.get(), stops, vocab);
   SpeculationStats& st = stats.speculation;
   const auto call_start = Clock::now();
   GenerateResult result;
@@ -127,8 +132,14 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
     }
     // The first token comes from the prefill logits, exactly as in plain decoding.
     auto start = Clock::now();
-    SampleResult first = sampler.sample(host_logits().data(), vocab);
+    const float* first_row = gate.mask(host_logits().data(), state->length());
+    if (first_row == nullptr) {
+      result.reason = StopReason::kConstraintComplete;
+      return result;
+    }
+    SampleResult first = sampler.sample(first_row, vocab);
     sampler.accept(first.token);
+    gate.accept(first.token);
     stats.decode_seconds += seconds_since(start);
     pending.push_back(first.token);
     if (!emit(first)) return result;
@@ -170,7 +181,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       // exactly one generator value: its coin is the i-th value from now, its redraw the next.
       // The device runs the one-hot rule only: drafts with a distribution are decided here.
       std::vector<exec::SampleRequest> row_requests;
-      if (m->options.sample_on_device && m->executor->can_sample() && q.empty()) {
+      if (may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(),
+                               gate.active()) &&
+          q.empty()) {
         Sampler probe = sampler;
         for (std::size_t i = 0; i < block.size(); ++i) {
           std::optional<exec::SampleRequest> r =
@@ -199,16 +212,25 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       int accepted = 0;
       int produced = 0;
       bool more = true;
+      // Whether the last emitted token is in the cache (an accepted draft; at row 0 the anchor).
       bool last_was_draft = false;
       for (std::size_t i = 0; i <= drafts.size(); ++i) {
         const std::int32_t draft = i < drafts.size() ? drafts[i] : -1;
         SampleResult s;
+        const float* row = rows_sampled ? nullptr
+                                        : gate.mask(out.logits.data() + i * std::size_t(vocab),
+                                                    base + static_cast<std::int64_t>(i) + 1);
+        if (!rows_sampled && row == nullptr) {
+          result.reason = StopReason::kConstraintComplete;
+          more = false;
+          last_was_draft = true;  // the row's token (anchor or draft) is processed already
+          break;
+        }
         if (rows_sampled) {
           s = out.sampled_rows[i];
           // What verify_sampled would have drawn: the coin, and the redraw after a rejection.
           SamplerAccess::consume_device_draw(sampler, draft >= 0 && s.token != draft ? 2 : 1);
         } else {
-          const float* row = out.logits.data() + i * static_cast<std::size_t>(vocab);
           if (greedy) {
             s = sampler.sample(row, vocab);
           } else if (draft >= 0 && !q.empty()) {
@@ -219,6 +241,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
           }
         }
         sampler.accept(s.token);
+        gate.accept(s.token);
         ++produced;
         last_was_draft = s.token == draft;
         if (last_was_draft) ++accepted;

@@ -211,18 +211,44 @@ TEST_CASE("request: completions") {
   CHECK(chat_refusal("{" + kHello + R"(, "prompt": "x"})").param == "prompt");
 }
 
-TEST_CASE("request: response_format JSON modes are refused naming the field") {
-  for (const char* type : {"json_object", "json_schema"}) {
-    INFO(type);
-    const Refusal r = chat_refusal("{" + kHello + R"(, "response_format": {"type": ")" + type +
-                                   R"(", "json_schema": {"name": "x", "schema": {}}}})");
-    CHECK(r.status == 400);
-    CHECK(r.param == "response_format.type");
-    CHECK(r.code == "unsupported_parameter");
-    CHECK(r.message.find(std::string("\"") + type + "\" is not supported") != std::string::npos);
-  }
-  CHECK(chat("{" + kHello + R"(, "response_format": {"type": "text"}})").messages.size() == 1);
+TEST_CASE("request: response_format text, json_object and json_schema") {
+  using mimo::server::ResponseFormat;
+  CHECK(chat("{" + kHello + R"(, "response_format": {"type": "text"}})").response_format ==
+        ResponseFormat::kText);
+  CHECK(chat("{" + kHello + R"(, "response_format": {"type": "json_object"}})").response_format ==
+        ResponseFormat::kJsonObject);
+  const GenerationRequest r = chat("{" + kHello + R"(, "response_format": {"type": "json_schema",
+      "json_schema": {"name": "x", "description": "d", "strict": true,
+                      "schema": {"type": "object", "properties": {"a": {"type": "string"}}}}}})");
+  CHECK(r.response_format == ResponseFormat::kJsonSchema);
+  CHECK(r.json_schema == R"({"properties":{"a":{"type":"string"}},"type":"object"})");
+  CHECK(chat("{" + kHello + R"(, "response_format": {"type": "json_schema",
+      "json_schema": {"name": "x"}}})")
+            .json_schema == "{}");
+
   CHECK(chat_refusal("{" + kHello + R"(, "response_format": {}})").param == "response_format.type");
+  const Refusal xml = chat_refusal("{" + kHello + R"(, "response_format": {"type": "xml"}})");
+  CHECK(xml.param == "response_format.type");
+  CHECK(xml.code == "unsupported_parameter");
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {"type": "json_schema"}})").param ==
+        "response_format.json_schema");
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {"type": "json_schema",
+      "json_schema": {"schema": {}}}})")
+            .param == "response_format.json_schema.name");
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {"type": "json_schema",
+      "json_schema": {"name": "x", "schema": {}, "extra": 1}}})")
+            .param == "response_format.json_schema.extra");
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {"type": "json_schema",
+      "json_schema": {"name": "x", "schema": []}}})")
+            .param == "response_format.json_schema.schema");
+  CHECK(chat_refusal("{" + kHello + R"(, "response_format": {"type": "json_object", "x": 1}})")
+            .param == "response_format.x");
+  // A forced tool call and a JSON document cannot both be the answer.
+  const Refusal forced =
+      chat_refusal("{" + kHello + R"(, "tools": [{"type": "function", "function": {"name": "f"}}],
+      "tool_choice": "required", "response_format": {"type": "json_object"}})");
+  CHECK(forced.param == "response_format");
+  CHECK(forced.status == 400);
 }
 
 TEST_CASE("request: tool_choice required and named functions") {

@@ -1,12 +1,13 @@
 // mimo-server end to end, driven by the official OpenAI client (npm "openai") against the demo
-// model on the CPU: chat, completions, streaming, logprobs, stop strings, tools, errors, API
-// key, body limit, a load test of 32+ concurrent streaming clients whose greedy answers must
-// equal the single-client ones, queue overflow (429), client disconnects, /metrics and a
-// graceful SIGTERM.
+// model on the CPU: chat, completions, streaming, logprobs, stop strings, tools, JSON response
+// formats (json_format.mjs), errors, API key, body limit, a load test of 32+ concurrent
+// streaming clients whose greedy answers must equal the single-client ones, queue overflow
+// (429), client disconnects, /metrics and a graceful SIGTERM.
 //   node e2e.mjs SERVER_BINARY MODEL_DIR DRAFTER_DIR TOOLS_TEMPLATE
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { abortStorm } from './abort_storm.mjs';
+import { jsonFormatChecks } from './json_format.mjs';
 import OpenAI from 'openai';
 
 const [serverBinary, modelDir, drafterDir, toolsTemplate] = process.argv.slice(2);
@@ -286,16 +287,7 @@ async function main() {
     assert.equal(JSON.parse(events[events.length - 2].slice(6)).error.code, 'tool_call_missing');
   });
 
-  await check('chat: JSON response formats are refused, text accepted', async () => {
-    for (const response_format of [{ type: 'json_object' },
-      { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } }]) {
-      await expectApiError(client.chat.completions.create({ ...greedy, messages: chatOf('x'),
-        response_format }), 400, { param: 'response_format.type', code: 'unsupported_parameter' });
-    }
-    const r = await client.chat.completions.create({ ...greedy, max_tokens: 2, messages: chatOf('x'),
-      response_format: { type: 'text' } });
-    assert.equal(typeof r.choices[0].message.content, 'string');
-  });
+  await jsonFormatChecks(check, client, model, expectApiError);
 
   await check('chat: an answer sent back as a turn, names, content parts', async () => {
     const first = await client.chat.completions.create({ ...greedy, max_tokens: 4,
