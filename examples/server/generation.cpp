@@ -78,6 +78,21 @@ ApiError tool_call_missing(const GenerationRequest& request, const std::string& 
       "server_error", "tool_choice", "tool_call_missing");
 }
 
+// This request's share of a session's speculation statistics (a reused session brings those of
+// the requests before it).
+SpeculationStats speculation_since(const SpeculationStats& before, SpeculationStats now) {
+  now.steps -= before.steps;
+  now.drafted_tokens -= before.drafted_tokens;
+  now.accepted_tokens -= before.accepted_tokens;
+  now.emitted_tokens -= before.emitted_tokens;
+  now.draft_seconds -= before.draft_seconds;
+  now.verify_seconds -= before.verify_seconds;
+  for (std::size_t i = 0; i < before.acceptance_histogram.size(); ++i) {
+    now.acceptance_histogram[i] -= before.acceptance_histogram[i];
+  }
+  return now;
+}
+
 TopLogprob describe(const Tokenizer& tokenizer, std::int32_t id, float logprob) {
   return {tokenizer.decode({id}, false), tokenizer.token_bytes(id), logprob};
 }
@@ -86,7 +101,10 @@ TopLogprob describe(const Tokenizer& tokenizer, std::int32_t id, float logprob) 
 
 ServedModel::ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer,
                          const Options& options)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(options) {
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      options_(options),
+      prefix_cache_(options.prefix_cache) {
   if (!options_.template_source.empty()) {
     template_ = ChatTemplate::from_source(options_.template_source, "--chat-template",
                                           special_tokens(tokenizer_));
@@ -104,11 +122,33 @@ ServedModel::ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer
   speculators_.resize(sessions_.size());
 }
 
-Session& ServedModel::session(int slot) {
+ServedModel::Lease ServedModel::acquire(int slot, const std::vector<std::int32_t>& prompt,
+                                        bool reuse) {
+  if (reuse) {
+    PrefixCache::Hit hit = prefix_cache_.find(prompt, !speculative());
+    if (hit.session) return {std::move(hit.session), hit.reused};
+  }
+  std::unique_ptr<Session> session;
+  {
+    std::lock_guard lock(mutex_);
+    session = std::move(sessions_.at(static_cast<std::size_t>(slot)));
+  }
+  if (session) {
+    session->reset();
+  } else {
+    session = model_->new_session();
+  }
+  return {std::move(session), 0};
+}
+
+void ServedModel::release(int slot, std::unique_ptr<Session> session) {
+  std::unique_ptr<Session> dropped = prefix_cache_.put(std::move(session));
+  // A session the cache drops may be bound to another slot's speculator: with a drafter only
+  // the slot's own session (prefix cache off) is kept for reuse.
+  if (!dropped || (speculative() && prefix_cache_.capacity() > 0)) return;
   std::lock_guard lock(mutex_);
-  auto& session = sessions_.at(static_cast<std::size_t>(slot));
-  if (!session) session = model_->new_session();
-  return *session;
+  auto& own = sessions_.at(static_cast<std::size_t>(slot));
+  if (!own) own = std::move(dropped);
 }
 
 std::shared_ptr<Speculator> ServedModel::speculator(int slot) {
@@ -261,16 +301,25 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
 
   add_text(extractor.push(forced_prefix(served, request)));  // held: it opens a block
 
-  Session& session = served.session(ticket.slot());
-  session.reset();
   const auto start = Clock::now();
   if (!ticket.begin_step()) {
     outcome.finish_reason = "cancelled";
     return outcome;
   }
+  // Sampled speculative decoding draws from the drafts, and a drafter that has not seen the
+  // reused prefix drafts differently: the same seed would give another answer. Greedy output
+  // never depends on the drafts.
+  const bool reuse = !options.speculator || config.temperature == 0;
+  ServedModel::Lease lease = served.acquire(ticket.slot(), prompt, reuse);
+  Session& session = *lease.session;
+  outcome.cached_tokens = lease.reused;
+  // The reused prefix is not prefilled, but the penalties see the whole prompt, as without reuse.
+  for (std::int64_t i = 0; i < lease.reused; ++i) sampler->accept(prompt[i]);
+  const std::vector<std::int32_t> rest(prompt.begin() + lease.reused, prompt.end());
+  const SpeculationStats before = session.stats().speculation;
   GenerateResult result;
   try {
-    result = session.generate(prompt, *sampler, options, [&](const SampleResult& sampled) {
+    result = session.generate(rest, *sampler, options, [&](const SampleResult& sampled) {
       if (++outcome.completion_tokens == 1)
         outcome.time_to_first_token_seconds = seconds_since(start);
       if (request.logprobs) {
@@ -303,7 +352,8 @@ GenerationOutcome generate(ServedModel& served, StepScheduler::Ticket& ticket,
   }
   ticket.end_step();
   outcome.decode_seconds = seconds_since(start) - outcome.time_to_first_token_seconds;
-  outcome.speculation = session.stats().speculation;
+  outcome.speculation = speculation_since(before, session.stats().speculation);
+  served.release(ticket.slot(), std::move(lease.session));
   if (client_gone || shut_down || result.reason == StopReason::kCancelled) {
     outcome.finish_reason = "cancelled";
     return outcome;

@@ -1,6 +1,7 @@
 // One request's generation on the served model: the prompt built from the request (chat
-// template or completion prompt), checked against the context, then generated on the slot's
-// session one scheduler turn per token, its text cut at stop strings and split into content and
+// template or completion prompt), checked against the context, then generated one scheduler turn
+// per token on a session of the slot's (or one from the prefix cache that holds the prompt's
+// start), its text cut at stop strings and split into content and
 // tool calls, with per-token log-probabilities - reported as deltas while it runs.
 #pragma once
 
@@ -17,13 +18,15 @@
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
 #include "mimo/tokenizer.hpp"
+#include "server/prefix_cache.hpp"
 #include "server/request.hpp"
 #include "server/step_scheduler.hpp"
 #include "server/tool_calls.hpp"
 
 namespace mimo::server {
 
-// The model behind the server and one session (and drafter) per scheduler slot.
+// The model behind the server, one drafter per scheduler slot, and the sessions: each slot's own
+// and the prefix cache of finished ones.
 class ServedModel {
  public:
   struct Options {
@@ -33,6 +36,7 @@ class ServedModel {
     std::string template_source;               // empty: the tokenizer's chat template
     std::optional<std::int64_t> template_now;  // the chat template's clock; unset: the time
     int slots = 1;
+    int prefix_cache = 4;  // finished sessions kept for prefix reuse (0: none)
   };
   ServedModel(std::shared_ptr<const Model> model, Tokenizer tokenizer, const Options& options);
 
@@ -47,7 +51,21 @@ class ServedModel {
   // Tokens that end an answer: the model's EOS ids and the tokenizer's end-of-turn tokens.
   const std::vector<std::int32_t>& stop_tokens() const { return stop_tokens_; }
 
-  Session& session(int slot);                        // created on first use
+  // A session for a request on `slot` whose first `reused` prompt tokens are already in its
+  // context: from the prefix cache when `reuse` and an entry shares enough of the prompt, else
+  // the slot's own session, reset. With a drafter a cache hit is a fork (a cached session may
+  // still be bound to another slot's speculator, so it is never run again), without one it is
+  // taken over.
+  struct Lease {
+    std::unique_ptr<Session> session;
+    std::int64_t reused = 0;
+  };
+  Lease acquire(int slot, const std::vector<std::int32_t>& prompt, bool reuse);
+  // Hands a finished request's session back: into the prefix cache (its consistent context is
+  // worth keeping, a cancelled one's too); what the cache drops becomes the slot's own session
+  // again where that is safe.
+  void release(int slot, std::unique_ptr<Session> session);
+  const PrefixCache& prefix_cache() const { return prefix_cache_; }
   std::shared_ptr<Speculator> speculator(int slot);  // null without a drafter
   // The tokenizer's vocabulary trie for JSON response formats (built by the first such request).
   std::shared_ptr<const TokenVocabulary> json_vocabulary();
@@ -60,7 +78,8 @@ class ServedModel {
   ToolCallFormat tool_format_ = ToolCallFormat::kNone;
   std::vector<std::int32_t> stop_tokens_;
   std::mutex mutex_;
-  std::vector<std::unique_ptr<Session>> sessions_;
+  std::vector<std::unique_ptr<Session>> sessions_;  // null while its slot's request holds it
+  PrefixCache prefix_cache_;
   std::vector<std::shared_ptr<Speculator>> speculators_;
   std::shared_ptr<const TokenVocabulary> json_vocabulary_;
 };
@@ -103,6 +122,7 @@ struct GenerationDelta {
 struct GenerationOutcome {
   std::string finish_reason;  // stop, length, tool_calls; "cancelled" when the client left
   std::int64_t prompt_tokens = 0;
+  std::int64_t cached_tokens = 0;  // prompt tokens reused from the prefix cache, not prefilled
   std::int64_t completion_tokens = 0;
   double time_to_first_token_seconds = 0;  // from the start of the generation
   double decode_seconds = 0;

@@ -64,6 +64,10 @@ int main(int argc, char** argv) {
   cli::add_number_option(app, "--parallel", http.slots,
                          "generations in progress at once (one session each)")
       ->capture_default_str();
+  cli::add_number_option(app, "--prefix-cache", served.prefix_cache,
+                         "finished sessions (each a KV cache of --context tokens) kept so that a "
+                         "prompt starting with one's context prefills only the rest (0 = off)")
+      ->capture_default_str();
   cli::add_number_option(app, "--queue", http.max_waiting,
                          "requests that may wait for a slot; more get 429")
       ->capture_default_str();
@@ -78,9 +82,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (http.slots < 1 || http.max_waiting < 0 || http.port < 0 || http.port > 65535 ||
-      shutdown_grace < 0) {
+      shutdown_grace < 0 || served.prefix_cache < 0) {
     std::fprintf(stderr,
-                 "error: --parallel must be >= 1, --queue and --shutdown-grace >= 0, "
+                 "error: --parallel must be >= 1, --queue, --prefix-cache and --shutdown-grace "
+                 ">= 0, "
                  "--port in [0, 65535]\n");
     return 2;
   }
@@ -108,10 +113,11 @@ int main(int argc, char** argv) {
     server::ServedModel served_model(model, tokenizer, served);
     if (served_model.speculative()) served_model.speculator(0);  // a bad drafter fails now
     std::fprintf(stderr,
-                 "mimo-server: %s on %s, context %lld, %d parallel, queue %d, speculative %s, "
-                 "tool calls %s\n",
+                 "mimo-server: %s on %s, context %lld, %d parallel, queue %d, prefix cache %d, "
+                 "speculative %s, tool calls %s\n",
                  model_flags.model_dir.c_str(), model->summary().device.c_str(),
                  static_cast<long long>(model->summary().max_context), http.slots, http.max_waiting,
+                 served.prefix_cache,
                  served_model.speculative() ? served.drafter_dir.c_str() : "off",
                  server::to_string(served_model.tool_format()));
     server::HttpServer server(served_model, http);

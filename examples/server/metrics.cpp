@@ -15,6 +15,8 @@ void Metrics::record_generation(const GenerationOutcome& outcome) {
   ++generations_;
   if (outcome.finish_reason == "cancelled") ++cancelled_;
   prompt_tokens_ += outcome.prompt_tokens;
+  if (outcome.cached_tokens > 0) ++prefix_hits_;
+  prefix_reused_tokens_ += outcome.cached_tokens;
   generated_tokens_ += outcome.completion_tokens;
   if (outcome.completion_tokens > 1) decode_seconds_ += outcome.decode_seconds;
   if (outcome.completion_tokens > 0) {
@@ -47,6 +49,12 @@ std::string Metrics::render(int waiting, int running) const {
   out += fmt::format("mimo_generations_cancelled_total {}\n", cancelled_);
   metric("mimo_prompt_tokens_total", "counter", "Prompt tokens processed.");
   out += fmt::format("mimo_prompt_tokens_total {}\n", prompt_tokens_);
+  metric("mimo_prefix_cache_hits_total", "counter",
+         "Generations that started from a cached session's context (prefix reuse).");
+  out += fmt::format("mimo_prefix_cache_hits_total {}\n", prefix_hits_);
+  metric("mimo_prefix_reused_tokens_total", "counter",
+         "Prompt tokens taken from the prefix cache instead of prefilled.");
+  out += fmt::format("mimo_prefix_reused_tokens_total {}\n", prefix_reused_tokens_);
   metric("mimo_generation_tokens_total", "counter", "Tokens generated.");
   out += fmt::format("mimo_generation_tokens_total {}\n", generated_tokens_);
   metric("mimo_decode_seconds_total", "counter",

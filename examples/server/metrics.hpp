@@ -1,6 +1,6 @@
 // Server counters for GET /metrics in the Prometheus text format (version 0.0.4): requests by
-// endpoint and status, tokens in and out, decode throughput, time to first token (histogram),
-// speculative decoding, and the scheduler's queue.
+// endpoint and status, tokens in and out, prefix cache reuse, decode throughput, time to first
+// token (histogram), speculative decoding, and the scheduler's queue.
 #pragma once
 
 #include <array>
@@ -27,6 +27,8 @@ class Metrics {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, int>, std::int64_t> requests_;
   std::int64_t prompt_tokens_ = 0;
+  std::int64_t prefix_hits_ = 0;
+  std::int64_t prefix_reused_tokens_ = 0;
   std::int64_t generated_tokens_ = 0;
   std::int64_t generations_ = 0;
   std::int64_t cancelled_ = 0;

@@ -77,7 +77,8 @@ ResponseHeader new_response_header(Endpoint endpoint, const std::string& model) 
 json usage_json(const GenerationOutcome& outcome) {
   json usage = {{"prompt_tokens", outcome.prompt_tokens},
                 {"completion_tokens", outcome.completion_tokens},
-                {"total_tokens", outcome.prompt_tokens + outcome.completion_tokens}};
+                {"total_tokens", outcome.prompt_tokens + outcome.completion_tokens},
+                {"prompt_tokens_details", {{"cached_tokens", outcome.cached_tokens}}}};
   if (outcome.speculative) {
     const SpeculationStats& s = outcome.speculation;
     usage["speculation"] = {

@@ -49,8 +49,10 @@ TEST_CASE("responses: chat chunks as OpenAI streams them") {
   outcome.completion_tokens = 3;
   const json usage = chunks.usage_chunk(outcome);
   CHECK(usage["choices"].empty());
-  CHECK(usage["usage"] ==
-        json{{"prompt_tokens", 5}, {"completion_tokens", 3}, {"total_tokens", 8}});
+  CHECK(usage["usage"] == json{{"prompt_tokens", 5},
+                               {"completion_tokens", 3},
+                               {"total_tokens", 8},
+                               {"prompt_tokens_details", {{"cached_tokens", 0}}}});
 }
 
 TEST_CASE("responses: whole answers, tool calls, speculation usage, completion logprobs") {

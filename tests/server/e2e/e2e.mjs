@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { abortStorm } from './abort_storm.mjs';
 import { jsonFormatChecks } from './json_format.mjs';
+import { prefixReuseChecks } from './prefix_reuse.mjs';
 import OpenAI from 'openai';
 
 const [serverBinary, modelDir, drafterDir, toolsTemplate] = process.argv.slice(2);
@@ -136,8 +137,8 @@ async function main() {
     assert.equal(s.finish, reference.choices[0].finish_reason);
     const last = s.chunks[s.chunks.length - 1];
     assert.deepEqual(last.choices, []);
-    assert.deepEqual({ ...s.usage, speculation: undefined },
-                     { ...reference.usage, speculation: undefined });
+    const ignored = { speculation: undefined, prompt_tokens_details: undefined };  // cache hits
+    assert.deepEqual({ ...s.usage, ...ignored }, { ...reference.usage, ...ignored });
     for (const chunk of s.chunks.slice(0, -1)) assert.equal(chunk.usage, null);
   });
 
@@ -381,6 +382,8 @@ async function main() {
   await check('shutdown: SIGTERM exits cleanly', async () => {
     assert.equal(await stopServer(a), 0);
   });
+
+  await prefixReuseChecks(check, startServer, stopServer, drafterDir);
 
   // A second server: the demo's own template, one slot, a queue of two, no key, no drafter.
   const b = await startServer(['--parallel', '1', '--queue', '2', '--shutdown-grace', '30']);

@@ -8,7 +8,8 @@ foreach(var SOURCE_DIR WORK_DIR SERVER MODEL DRAFTER)
   endif()
 endforeach()
 include(${CMAKE_CURRENT_LIST_DIR}/../../../cmake/npm_ci.cmake)
-mimo_npm_ci(${SOURCE_DIR} ${WORK_DIR} e2e.mjs abort_storm.mjs json_format.mjs)
+mimo_npm_ci(${SOURCE_DIR} ${WORK_DIR} e2e.mjs abort_storm.mjs json_format.mjs
+            prefix_reuse.mjs)
 execute_process(COMMAND ${NODE} e2e.mjs ${SERVER} ${MODEL} ${DRAFTER}
                         ${SOURCE_DIR}/chatml_tools.jinja
                 WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE rc)
