@@ -1,8 +1,8 @@
 // One request's generation on the served model: the prompt built from the request (chat
 // template or completion prompt), checked against the context, then generated one scheduler turn
-// per token on a session of the slot's (or one from the prefix cache that holds the prompt's
-// start), its text cut at stop strings and split into content and
-// tool calls, with per-token log-probabilities - reported as deltas while it runs.
+// per token on the slot's session or a cached one holding the prompt's start (prefix_cache.hpp),
+// its text cut at stop strings and split into content and tool calls, with per-token
+// log-probabilities - reported as deltas while it runs.
 #pragma once
 
 #include <cstdint>
