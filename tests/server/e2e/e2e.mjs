@@ -1,8 +1,8 @@
 // mimo-server end to end, driven by the official OpenAI client (npm "openai") against the demo
 // model on the CPU: chat, completions, streaming, logprobs, stop strings, tools, JSON response
-// formats (json_format.mjs), errors, API key, body limit, a load test of 32+ concurrent
-// streaming clients whose greedy answers must equal the single-client ones, queue overflow
-// (429), client disconnects, /metrics and a graceful SIGTERM.
+// formats (json_format.mjs), prefix reuse (prefix_reuse.mjs), errors, API key, body limit, a
+// load test of 32+ concurrent streaming clients whose greedy answers must equal the
+// single-client ones, queue overflow (429), client disconnects, /metrics and a graceful SIGTERM.
 //   node e2e.mjs SERVER_BINARY MODEL_DIR DRAFTER_DIR TOOLS_TEMPLATE
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -34,7 +34,8 @@ export async function prefixReuseChecks(check, startServer, stopServer, drafterD
         assert.ok(hit > reused.first.usage.prompt_tokens / 2, `cached_tokens ${hit}`);
         assert.ok(hit < reused.second.usage.prompt_tokens);
         assert.equal(fresh.second.usage.prompt_tokens_details.cached_tokens, 0);
-        assert.equal(reused.first.choices[0].message.content, fresh.first.choices[0].message.content);
+        assert.equal(reused.first.choices[0].message.content,
+                     fresh.first.choices[0].message.content);
         assert.equal(reused.second.choices[0].message.content,
                      fresh.second.choices[0].message.content);
         assert.equal(reused.second.usage.prompt_tokens, fresh.second.usage.prompt_tokens);
@@ -46,7 +47,8 @@ export async function prefixReuseChecks(check, startServer, stopServer, drafterD
 
     await check(`prefix cache (${label}): concurrent conversations answer as without it`,
       async () => {
-        const runs = (s) => Promise.all(Array.from({ length: 4 }, () => conversation(clientOf(s), s.model)));
+        const runs = (s) =>
+          Promise.all(Array.from({ length: 4 }, () => conversation(clientOf(s), s.model)));
         const [reused, fresh] = [await runs(cached), await runs(off)];
         for (let i = 0; i < reused.length; ++i) {
           assert.equal(reused[i].second.choices[0].message.content,
