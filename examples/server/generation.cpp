@@ -142,12 +142,21 @@ ServedModel::Lease ServedModel::acquire(int slot, const std::vector<std::int32_t
 }
 
 void ServedModel::release(int slot, std::unique_ptr<Session> session) {
+  if (speculative()) {
+    std::lock_guard lock(mutex_);
+    bound_slot_[session.get()] = slot;
+  }
   std::unique_ptr<Session> dropped = prefix_cache_.put(std::move(session));
-  // A session the cache drops may be bound to another slot's speculator: with a drafter only
-  // the slot's own session (prefix cache off) is kept for reuse.
-  if (!dropped || (speculative() && prefix_cache_.capacity() > 0)) return;
+  if (!dropped) return;
+  // A session bound to a slot's speculator is only ever reset or run again by that slot (its
+  // reset truncates that speculator, which must not be serving another session meanwhile).
   std::lock_guard lock(mutex_);
-  auto& own = sessions_.at(static_cast<std::size_t>(slot));
+  int owner = slot;
+  if (auto it = bound_slot_.find(dropped.get()); it != bound_slot_.end()) {
+    owner = it->second;
+    bound_slot_.erase(it);
+  }
+  auto& own = sessions_.at(static_cast<std::size_t>(owner));
   if (!own) own = std::move(dropped);
 }
 

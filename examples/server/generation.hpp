@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mimo/json_constraint.hpp"
@@ -62,8 +63,8 @@ class ServedModel {
   };
   Lease acquire(int slot, const std::vector<std::int32_t>& prompt, bool reuse);
   // Hands a finished request's session back: into the prefix cache (its consistent context is
-  // worth keeping, a cancelled one's too); what the cache drops becomes the slot's own session
-  // again where that is safe.
+  // worth keeping, a cancelled one's too); what the cache drops becomes the own session of the
+  // slot whose speculator it is bound to (without a drafter: of this slot), if that has none.
   void release(int slot, std::unique_ptr<Session> session);
   const PrefixCache& prefix_cache() const { return prefix_cache_; }
   std::shared_ptr<Speculator> speculator(int slot);  // null without a drafter
@@ -80,6 +81,7 @@ class ServedModel {
   std::mutex mutex_;
   std::vector<std::unique_ptr<Session>> sessions_;  // null while its slot's request holds it
   PrefixCache prefix_cache_;
+  std::unordered_map<const Session*, int> bound_slot_;  // with a drafter: cached sessions' slots
   std::vector<std::shared_ptr<Speculator>> speculators_;
   std::shared_ptr<const TokenVocabulary> json_vocabulary_;
 };
