@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "mimo/error.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace mimo::constraint {
 
@@ -60,40 +61,12 @@ TokenTrie TokenTrie::build(const std::vector<std::string>& bytes,
 }
 
 bool string_safe(const std::string& bytes) {
-  if (bytes.empty()) return false;
-  std::size_t i = 0;
-  while (i < bytes.size()) {
-    const auto b = static_cast<std::uint8_t>(bytes[i]);
-    if (b < 0x80) {
-      if (b < 0x20 || b == '"' || b == '\\') return false;
-      ++i;
-      continue;
-    }
-    int need = 0;
-    std::uint8_t lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) {
-      need = 1;
-    } else if (b >= 0xE0 && b <= 0xEF) {
-      need = 2;
-      if (b == 0xE0) lo = 0xA0;
-      if (b == 0xED) hi = 0x9F;
-    } else if (b >= 0xF0 && b <= 0xF4) {
-      need = 3;
-      if (b == 0xF0) lo = 0x90;
-      if (b == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + need >= bytes.size()) return false;  // the character is cut off
-    for (int k = 1; k <= need; ++k) {
-      const auto c = static_cast<std::uint8_t>(bytes[i + k]);
-      if (c < lo || c > hi) return false;
-      lo = 0x80;
-      hi = 0xBF;
-    }
-    i += need + 1;
-  }
-  return true;
+  const auto plain = [](char c) {
+    const auto b = static_cast<std::uint8_t>(c);
+    return b >= 0x20 && b != '"' && b != '\\';
+  };
+  return !bytes.empty() && std::all_of(bytes.begin(), bytes.end(), plain) &&
+         tokenizer::is_valid_utf8(bytes);
 }
 
 }  // namespace mimo::constraint

@@ -11,23 +11,17 @@
 #include "mimo/session.hpp"
 #include "server/api_error.hpp"
 #include "support/catch.hpp"
+#include "support/demo_model.hpp"
 
 using namespace mimo::server;
 
 namespace {
 
-const std::string kDemo = std::string(MIMO_SOURCE_DIR) + "/models/demo/mixed";
-const std::string kDrafter = std::string(MIMO_SOURCE_DIR) + "/models/demo/drafter";
+const std::string kDemo = mimo::testing::demo_dir("mixed");
+const std::string kDrafter = mimo::testing::demo_dir("drafter");
 
 std::shared_ptr<const mimo::Model> demo_model() {
-  static const auto model = [] {
-    mimo::ModelOptions options;
-    options.device = mimo::Device::kCpu;
-    options.max_context = 256;
-    options.num_threads = 2;
-    return mimo::Model::load(kDemo, options);
-  }();
-  return model;
+  return mimo::testing::cpu_demo_model(256);
 }
 
 ServedModel::Options served_options(bool speculative) {

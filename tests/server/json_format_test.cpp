@@ -7,22 +7,19 @@
 #include "server/api_error.hpp"
 #include "server/generation.hpp"
 #include "support/catch.hpp"
+#include "support/demo_model.hpp"
 
 using namespace mimo::server;
 
 namespace {
 
-const std::string kDemo = std::string(MIMO_SOURCE_DIR) + "/models/demo/mixed";
+const std::string kDemo = mimo::testing::demo_dir("mixed");
 
 ServedModel& served() {
   static ServedModel model = [] {
-    mimo::ModelOptions options;
-    options.device = mimo::Device::kCpu;
-    options.max_context = 1024;
-    options.num_threads = 2;
     ServedModel::Options served_options;
     served_options.name = "demo";
-    return ServedModel(mimo::Model::load(kDemo, options), mimo::Tokenizer::from_model_dir(kDemo),
+    return ServedModel(mimo::testing::cpu_demo_model(1024), mimo::Tokenizer::from_model_dir(kDemo),
                        served_options);
   }();
   return model;

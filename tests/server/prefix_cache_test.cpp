@@ -10,20 +10,14 @@
 #include "mimo/model.hpp"
 #include "server/generation.hpp"
 #include "support/catch.hpp"
+#include "support/demo_model.hpp"
 
 using namespace mimo::server;
 
 namespace {
 
 std::shared_ptr<const mimo::Model> demo_model() {
-  static const auto model = [] {
-    mimo::ModelOptions options;
-    options.device = mimo::Device::kCpu;
-    options.max_context = 256;
-    options.num_threads = 2;
-    return mimo::Model::load(std::string(MIMO_SOURCE_DIR) + "/models/demo/mixed", options);
-  }();
-  return model;
+  return mimo::testing::cpu_demo_model(256);
 }
 
 std::vector<std::int32_t> tokens(std::int32_t first, int n) {
@@ -125,9 +119,8 @@ TEST_CASE("prefix cache: a reused conversation gives the greedy answer of a fres
   for (const bool speculative : {false, true}) {
     ServedModel::Options options;
     options.name = "demo";
-    if (speculative) options.drafter_dir = std::string(MIMO_SOURCE_DIR) + "/models/demo/drafter";
-    auto tokenizer =
-        mimo::Tokenizer::from_model_dir(std::string(MIMO_SOURCE_DIR) + "/models/demo/mixed");
+    if (speculative) options.drafter_dir = mimo::testing::demo_dir("drafter");
+    auto tokenizer = mimo::Tokenizer::from_model_dir(mimo::testing::demo_dir("mixed"));
     options.prefix_cache = 4;
     ServedModel cached(demo_model(), tokenizer, options);
     options.prefix_cache = 0;

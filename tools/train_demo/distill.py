@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from transformers import GenerationConfig
 
 from common import log, step_generator
-from train_drafter import dflash_logits, weighted_ce
+from train_drafter import dflash_logits, drafter_optimizer, weighted_ce
+from train_target import lr_at
 
 
 @torch.no_grad()
@@ -107,19 +108,13 @@ def kl_topk(logits, top_v, top_i, temperatures, gamma):
 def train(drafter, target, data, hp, seed, csv):
     """AdamW over a wall-clock and/or step budget, cosine LR after warmup (train_drafter's
     loop), loss = CE_w + kl_weight * KL. data: dict with seqs, feats, top_v, top_i."""
-    embed, lm_head = target.model.embed_tokens, target.lm_head
-    for p in list(embed.parameters()) + list(lm_head.parameters()):
-        p.requires_grad_(False)
-    drafter.train()
-    opt = torch.optim.AdamW(drafter.parameters(), lr=hp["lr"], betas=(0.9, 0.95),
-                            weight_decay=hp["weight_decay"], fused=True)
+    embed, lm_head, opt = drafter_optimizer(drafter, target, hp)
     step, elapsed, t_last = 0, 0.0, time.time()
     while True:
         progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
         if progress >= 1.0:
             break
-        cos = hp["lr_min"] + 0.5 * (hp["lr"] - hp["lr_min"]) * (1 + math.cos(math.pi * progress))
-        lr = cos * min(1.0, (step + 1) / hp["warmup"])
+        lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
         for g in opt.param_groups:
             g["lr"] = lr
         logits, target_ids, idx, block_pos = dflash_logits(

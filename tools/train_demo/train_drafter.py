@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from transformers import GenerationConfig
 
 from common import log, step_generator
+from train_target import lr_at
 
 
 @torch.no_grad()
@@ -111,21 +112,26 @@ def weighted_ce(logits, target_ids, gamma):
     return loss, acc, run
 
 
-def train_drafter(drafter, target, feats, toks, hp, seed, csv):
-    embed = target.model.embed_tokens
-    lm_head = target.lm_head
+def drafter_optimizer(drafter, target, hp):
+    """The drafter in training mode with AdamW over its own parameters; the target's embedding
+    and lm_head, which the drafter shares, frozen. Returns (embed, lm_head, optimizer)."""
+    embed, lm_head = target.model.embed_tokens, target.lm_head
     for p in list(embed.parameters()) + list(lm_head.parameters()):
         p.requires_grad_(False)
     drafter.train()
     opt = torch.optim.AdamW(drafter.parameters(), lr=hp["lr"], betas=(0.9, 0.95),
                             weight_decay=hp["weight_decay"], fused=True)
+    return embed, lm_head, opt
+
+
+def train_drafter(drafter, target, feats, toks, hp, seed, csv):
+    embed, lm_head, opt = drafter_optimizer(drafter, target, hp)
     step, elapsed, t_last = 0, 0.0, time.time()
     while True:
         progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
         if progress >= 1.0:
             break
-        cos = hp["lr_min"] + 0.5 * (hp["lr"] - hp["lr_min"]) * (1 + math.cos(math.pi * progress))
-        lr = cos * min(1.0, (step + 1) / hp["warmup"])
+        lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
         for g in opt.param_groups:
             g["lr"] = lr
         loss, acc, run = dflash_batch(drafter, embed, lm_head, feats, toks,
