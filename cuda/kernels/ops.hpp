@@ -114,10 +114,17 @@ void attention(const float* q, const int* positions, int n_tokens, const Attenti
 // head) rows of one kv group read each tile of 32 keys once for all their rows (flash attention,
 // cuda/tiles/prefill_attention.cuh). Not the decode kernels' bits (another summation order).
 // prefill_attention_supports(shape): head_dim and v_head_dim multiples of 4, at most 256.
+// Two kernels: float32 on CUDA cores (kSimt) and the same tiles' products on TF32 tensor cores
+// in three products each (kTensorCores, cuda/tiles/prefill_attention_mma.cuh: float32-level
+// accuracy; head_dim % 8 == 0 and v_head_dim % 16 == 0, prefill_attention_mma_supports). kAuto
+// takes tensor cores where supported, unless the environment sets MIMO_PREFILL_ATTENTION=simt.
+enum class PrefillAttentionPath { kAuto, kSimt, kTensorCores };
 bool prefill_attention_supports(const AttentionShape& shape);
+bool prefill_attention_mma_supports(const AttentionShape& shape);
 void prefill_attention(const float* q, const int* positions, int n_tokens,
                        const AttentionShape& shape, const KvCacheView& cache, const float* sinks,
-                       float* out, Stream stream = nullptr);
+                       float* out, Stream stream = nullptr,
+                       PrefillAttentionPath path = PrefillAttentionPath::kAuto);
 
 // Router on logits [n_tokens, num_experts] (+ bias [num_experts] or null): experts and weights,
 // [n_tokens, top_k] each. num_experts <= 1024, top_k <= 32.

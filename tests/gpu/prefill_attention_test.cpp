@@ -2,7 +2,8 @@
 // tokens, full and sliding (ring) layers with the step crossing the window, the step at position
 // 0 and mid-context (history stored by earlier steps), with and without sinks, head dims 192/128,
 // 128/96, 256/256 and 64/64, GQA 1..80 (16 and 8 at the benchmark geometry; 80 splits a kv
-// group over two blocks, 3 and 4 leave a block's last rows empty).
+// group over two blocks, 3 and 4 leave a block's last rows empty). Each case runs on CUDA cores
+// and, where the dims allow, on tensor cores (3xTF32: float32-level products, same tolerance).
 // Tolerance: 2e-5 of the output peak. Both sides compute in float32, in different orders (the
 // CPU: one pass over the keys with the exact max; the kernel: tiles of 32 keys, rescaled by the
 // running max, and each row's sum in 16 lane partials). Scores are ~1 in magnitude, so their
@@ -70,10 +71,12 @@ FilledCache fill_cache(const PrefillCase& c, const cuda::AttentionShape& shape,
   return host;
 }
 
-void check_prefill_attention(const PrefillCase& c, std::mt19937_64& rng) {
-  INFO("heads " << c.heads << "/" << c.kv_heads << " dims " << c.head_dim << "/" << c.v_head_dim
-                << " window " << c.window << " context " << c.context << " step " << c.step
-                << " sinks " << c.sinks);
+void check_prefill_attention(const PrefillCase& c, cuda::PrefillAttentionPath path,
+                             std::mt19937_64& rng) {
+  INFO((path == cuda::PrefillAttentionPath::kSimt ? "CUDA cores" : "tensor cores")
+       << " heads " << c.heads << "/" << c.kv_heads << " dims " << c.head_dim << "/" << c.v_head_dim
+       << " window " << c.window << " context " << c.context << " step " << c.step << " sinks "
+       << c.sinks);
   const int total = c.context + c.step;
   const int capacity = c.window > 0 ? c.window + c.step - 1 : total + 5;
   const cuda::AttentionShape shape{c.heads,      c.kv_heads, c.head_dim,
@@ -98,7 +101,8 @@ void check_prefill_attention(const PrefillCase& c, std::mt19937_64& rng) {
   for (std::vector<float>& g : got) {
     cuda::DeviceBuffer dout = gpu_test::poisoned_floats(out_count);
     cuda::prefill_attention(dq.as<float>(), dpos.as<int>(), c.step, shape, cache,
-                            c.sinks ? dsinks.as<float>() : nullptr, dout.as<float>());
+                            c.sinks ? dsinks.as<float>() : nullptr, dout.as<float>(), nullptr,
+                            path);
     cuda::synchronize();
     g = cuda::to_host<float>(dout, out_count);
   }
@@ -130,8 +134,12 @@ TEST_CASE("Prefill attention matches cpu::attention", "[gpu]") {
            PrefillCase{8, 8, 64, 64, 0, 3, 70, false},          // GQA 1: 64 tokens a block
            PrefillCase{80, 1, 64, 64, 8, 20, 19, true},         // GQA 80: a group in 2 blocks
            PrefillCase{8, 2, 256, 256, 0, 50, 40, true},        // largest head dims
+           PrefillCase{4, 2, 48, 32, 8, 10, 70, true},          // the tiny fixtures' dims
        }) {
-    check_prefill_attention(c, rng);
+    check_prefill_attention(c, cuda::PrefillAttentionPath::kSimt, rng);
+    const cuda::AttentionShape shape{c.heads, c.kv_heads, c.head_dim, c.v_head_dim, c.window, 1};
+    if (cuda::prefill_attention_mma_supports(shape))
+      check_prefill_attention(c, cuda::PrefillAttentionPath::kTensorCores, rng);
   }
 }
 
