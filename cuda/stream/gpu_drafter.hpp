@@ -6,7 +6,9 @@
 // non-causal pass whose drafts are the argmax of the TARGET's lm_head, read from the target's
 // DeviceModel (embedding and lm_head are shared, not copied). Only the drafts (B-1 ints) come
 // back to the host per step, and the block forward is one CUDA graph (the anchor, its position
-// and the visible context length are read from device memory). No CUDA types in this header.
+// and the visible context length are read from device memory). Context rows already on the
+// device (the target's taps) are appended without a host wait, by a CUDA graph per row count.
+// No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
