@@ -310,9 +310,10 @@ struct GpuDrafter::Impl {
     if (!use_graph) {
       issue_block();
     } else {
-      if (graph == nullptr)
-        graph = capture_graph(
-            stream, [&] { issue_block(); }, "drafter block");
+      if (graph == nullptr) {
+        const auto issue = [this] { issue_block(); };
+        graph = capture_graph(stream, issue, "drafter block");
+      }
       check(cudaGraphLaunch(graph, stream), "drafter graph launch");
     }
     check(cudaStreamSynchronize(stream), "drafter block forward");
@@ -429,9 +430,10 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   // prompt) are launched op by op.
   if (m.use_graph && n <= m.block) {
     cudaGraphExec_t& g = m.context_graphs[n];
-    if (g == nullptr)
-      g = capture_graph(
-          m.stream, [&] { m.issue_context(n, true); }, "drafter context");
+    if (g == nullptr) {
+      const auto issue = [&m, n] { m.issue_context(n, true); };
+      g = capture_graph(m.stream, issue, "drafter context");
+    }
     check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
   } else {
     m.issue_context(n, true);
