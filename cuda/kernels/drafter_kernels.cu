@@ -1,6 +1,8 @@
-// Kernel and launcher of the DFlash drafter's non-causal attention (see drafter_ops.hpp).
+// Kernels and launchers of the DFlash drafter: its non-causal attention and the block / context
+// inputs (see drafter_ops.hpp).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
@@ -28,6 +30,22 @@ __global__ void drafter_block_inputs_kernel(const tiles::DrafterStepInputs* inpu
   positions[i] = inputs->anchor_position + i;
 }
 
+__global__ void drafter_context_inputs_kernel(int* positions, int* append_at, int first, int n,
+                                              int valid) {
+  const int start = blockIdx.x * blockDim.x + threadIdx.x;
+  if (start == 0) *append_at = valid;
+  for (int i = start; i < n; i += gridDim.x * blockDim.x) positions[i] = first + i;
+}
+
+__global__ void drafter_append_rows_kernel(unsigned* dst, const unsigned* src, long long words,
+                                           int row_words, const int* append_at) {
+  unsigned* out = dst + static_cast<long long>(*append_at) * row_words;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < words;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    out[i] = src[i];
+  }
+}
+
 void check_launch(const char* op) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) {
@@ -47,6 +65,24 @@ void drafter_block_inputs(const tiles::DrafterStepInputs* inputs, int block, int
   drafter_block_inputs_kernel<<<1, 1024, 0, static_cast<cudaStream_t>(stream)>>>(
       inputs, block, mask_token, ids, positions);
   check_launch("drafter_block_inputs");
+}
+
+void drafter_context_inputs(int* positions, int* append_at, int first, int n, int valid,
+                            Stream stream) {
+  const int blocks = std::clamp((n + 255) / 256, 1, 1024);
+  drafter_context_inputs_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      positions, append_at, first, n, valid);
+  check_launch("drafter_context_inputs");
+}
+
+void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
+                         Stream stream) {
+  const long long words = static_cast<long long>(rows) * row_words;
+  if (words <= 0) return;
+  const int blocks = static_cast<int>(std::min<long long>((words + 255) / 256, 1024));
+  drafter_append_rows_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<unsigned*>(dst), static_cast<const unsigned*>(src), words, row_words, append_at);
+  check_launch("drafter_append_rows");
 }
 
 void drafter_attention(const tiles::DrafterAttentionShape& shape,

@@ -193,6 +193,32 @@ int GpuState::attention_key_segments(int layer) const {
 GpuState::~GpuState() {
   if (graph != nullptr) cudaGraphExecDestroy(graph);
   drop_step_graphs();
+  if (taps_ready_ != nullptr) cudaEventDestroy(taps_ready_);
+  if (taps_released_ != nullptr) {
+    cudaEventSynchronize(taps_released_);  // a reader may still copy from scratch.taps
+    cudaEventDestroy(taps_released_);
+  }
+}
+
+exec::DeviceTaps GpuState::hand_out_taps(std::int64_t rows, cudaStream_t stream) {
+  if (taps_ready_ == nullptr) {
+    check(cudaEventCreateWithFlags(&taps_ready_, cudaEventDisableTiming), "cudaEventCreate");
+    check(cudaEventCreateWithFlags(&taps_released_, cudaEventDisableTiming), "cudaEventCreate");
+  }
+  check(cudaEventRecord(taps_ready_, stream), "device taps ready");
+  return exec::DeviceTaps{scratch.taps.as<float>(), rows, taps_ready_, taps_released_};
+}
+
+void GpuState::wait_taps_released(cudaStream_t stream) const {
+  if (taps_released_ != nullptr) {
+    check(cudaStreamWaitEvent(stream, taps_released_, 0), "wait for the device taps' reader");
+  }
+}
+
+void GpuState::sync_taps_released() const {
+  if (taps_released_ != nullptr) {
+    check(cudaEventSynchronize(taps_released_), "wait for the device taps' reader");
+  }
 }
 
 void GpuState::drop_step_graphs() {

@@ -144,6 +144,7 @@ class GpuState final : public exec::ExecutorState {
     // keep_alive holds while the graph may replay.
     std::uint64_t engine = 0;
     std::shared_ptr<const void> keep_alive;
+    bool device_taps = false;  // the taps stay in scratch.taps (no download into step_taps)
   };
   std::vector<StepGraph> step_graphs;
   PinnedBuffer step_io, step_logits, step_taps;
@@ -154,6 +155,14 @@ class GpuState final : public exec::ExecutorState {
   // Sample rows of scratch.logits on the device (StepOptions::sample / sample_rows), one sampler
   // a row; made on first use, their buffers never move, so graphs that issue them stay valid.
   std::vector<std::unique_ptr<DeviceSampler>> samplers;
+  // Device taps (StepOptions::taps_on_device): scratch.taps' first `rows` rows handed to a
+  // reader on another stream, with `ready` recorded on `stream` now (exec::DeviceTaps). The
+  // reader records `released` after its last read; every step waits for that on its stream
+  // before writing scratch.taps (wait_taps_released), and the host waits before scratch.taps is
+  // reallocated (sync_taps_released). Events made on first use; never recorded counts as done.
+  exec::DeviceTaps hand_out_taps(std::int64_t rows, cudaStream_t stream);
+  void wait_taps_released(cudaStream_t stream) const;
+  void sync_taps_released() const;
 
  private:
   const model::ModelConfig& config_;
@@ -166,6 +175,7 @@ class GpuState final : public exec::ExecutorState {
   DeviceBuffer full_k_, full_v_, ring_k_, ring_v_, undo_k_, undo_v_;
   std::vector<KvCacheView> caches_;
   std::uint64_t buffers_id_;
+  cudaEvent_t taps_ready_ = nullptr, taps_released_ = nullptr;
 };
 
 }  // namespace mimo::cuda

@@ -1,6 +1,10 @@
 // GpuDFlashSpeculator (see gpu_dflash_speculator.hpp).
 #include "cuda/stream/gpu_dflash_speculator.hpp"
 
+#include <fmt/format.h>
+
+#include "mimo/error.hpp"
+
 namespace mimo::cuda {
 
 GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
@@ -15,6 +19,16 @@ void GpuDFlashSpeculator::observe(std::int64_t first_position, const float* feat
                                   std::int64_t rows) {
   drafter_->truncate(first_position);  // a re-run position replaces what was cached for it
   drafter_->add_context(first_position, features, rows);
+}
+
+void GpuDFlashSpeculator::observe_device(std::int64_t first_position, const exec::DeviceTaps& taps,
+                                         std::int64_t rows) {
+  if (rows > taps.rows) {
+    throw Error(ErrorCode::kInternal,
+                fmt::format("GPU DFlash: {} context rows asked of {} taps", rows, taps.rows));
+  }
+  drafter_->truncate(first_position);
+  drafter_->add_device_context(first_position, taps.data, rows, taps.ready, taps.released);
 }
 
 std::vector<std::int32_t> GpuDFlashSpeculator::propose(const std::vector<std::int32_t>& context,

@@ -1,6 +1,7 @@
 // The DFlash speculator of a model that runs on the GPU: the checkpoint is loaded and validated
 // by spec::DFlashSpeculator (same rules, same errors), and the drafter forward runs on the
-// device (GpuDrafter) against the target's device embedding and lm_head.
+// device (GpuDrafter) against the target's device embedding and lm_head. As an
+// exec::DeviceTapsReader it takes the target's taps where the GpuExecutor left them.
 #pragma once
 
 #include <memory>
@@ -8,12 +9,13 @@
 #include <vector>
 
 #include "cuda/stream/gpu_drafter.hpp"
+#include "exec/device_taps.hpp"
 #include "mimo/speculator.hpp"
 #include "spec/dflash_speculator.hpp"
 
 namespace mimo::cuda {
 
-class GpuDFlashSpeculator final : public Speculator {
+class GpuDFlashSpeculator final : public Speculator, public exec::DeviceTapsReader {
  public:
   // host: the loaded drafter (its weights are uploaded here; it stays alive for its config).
   GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
@@ -27,11 +29,18 @@ class GpuDFlashSpeculator final : public Speculator {
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
 
+  bool accepts_device_taps() const override { return device_taps_; }
+  void observe_device(std::int64_t first_position, const exec::DeviceTaps& taps,
+                      std::int64_t rows) override;
+  // Off: the session hands taps through host memory (observe), as for any speculator (tests).
+  void set_device_taps(bool on) { device_taps_ = on; }
+
   GpuDrafter& drafter() { return *drafter_; }
 
  private:
   std::unique_ptr<spec::DFlashSpeculator> host_;
   std::unique_ptr<GpuDrafter> drafter_;
+  bool device_taps_ = true;
 };
 
 }  // namespace mimo::cuda

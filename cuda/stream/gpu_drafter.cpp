@@ -12,6 +12,7 @@
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/graph_capture.hpp"
 #include "mimo/error.hpp"
 #include "model/rope_table.hpp"
 
@@ -74,6 +75,10 @@ struct GpuDrafter::Impl {
   int* host_drafts = nullptr;                       // pinned, block - 1 ids
   bool use_graph = true;
   cudaGraphExec_t graph = nullptr;
+  // Device context updates (add_device_context): the cache row they append at, in device memory,
+  // and one graph per row count 1 .. block (index = rows), captured on first use.
+  DeviceBuffer append_at;
+  std::vector<cudaGraphExec_t> context_graphs;
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -108,7 +113,8 @@ struct GpuDrafter::Impl {
     }
     regrow(device_positions, sizeof(int));
     capacity = grown;
-    drop_graph();  // the graph holds the old cache addresses
+    drop_graph();  // the graphs hold the old cache addresses
+    drop_context_graphs();
   }
 
   // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
@@ -138,6 +144,8 @@ struct GpuDrafter::Impl {
     ensure(logits, (b - 1) * std::size_t(target.vocab_size) * 4);
     ensure(drafts, b * sizeof(int));
     ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
+    ensure(append_at, sizeof(int));
+    context_graphs.assign(block + 1, nullptr);
     check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
                         cudaHostAllocDefault),
           "pinned step inputs");
@@ -217,6 +225,75 @@ struct GpuDrafter::Impl {
           "drafts download");
   }
 
+  // Checks the rows' positions follow the cache, makes room for them and sizes the context
+  // scratch (growth waits for the stream, where earlier calls may still read the old buffers,
+  // and drops the context graphs, which hold their addresses).
+  void begin_context(std::int64_t first_position, std::int64_t rows) {
+    if (!positions.empty() && first_position <= positions.back()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
+                              first_position, positions.back()));
+    }
+    reserve(static_cast<std::int64_t>(positions.size()) + rows);
+    const std::size_t r = rows;
+    const auto grow = [&](DeviceBuffer& buffer, std::size_t bytes) {
+      if (buffer.bytes() >= bytes) return;
+      check(cudaStreamSynchronize(stream), "context scratch growth");
+      drop_context_graphs();
+      ensure(buffer, bytes);
+    };
+    grow(features, r * fc.cols * 4);
+    grow(ctx, r * config.hidden_size * 4);
+    grow(ctx_k, r * kv_width() * 4);
+    grow(ctx_v, r * v_width() * 4);
+    grow(ctx_pos, r * sizeof(int));
+  }
+
+  // Enqueues the context pass of n rows whose features and positions are in `features` /
+  // `ctx_pos`: fc, context norm, per layer k / v projections, k_norm and RoPE, appended to the
+  // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
+  // nothing depends on host values but n: it can be captured once per n).
+  void issue_context(int n, bool offset_on_device) {
+    const model::DrafterConfig& c = config;
+    const std::int64_t valid = static_cast<std::int64_t>(positions.size());
+    float* d_ctx = ctx.as<float>();
+    float* d_k = ctx_k.as<float>();
+    float* d_v = ctx_v.as<float>();
+    const int* d_pos = ctx_pos.as<int>();
+    apply(fc, features.as<float>(), n, d_ctx, stream);
+    rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
+            d_ctx, stream);
+    for (int l = 0; l < c.num_layers; ++l) {
+      const DrafterLayer& w = layers[l];
+      apply(w.k, d_ctx, n, d_k, stream);
+      apply(w.v, d_ctx, n, d_v, stream);
+      norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
+      append(keys[l].get(), d_k, n, kv_width(), valid, offset_on_device, "context keys append");
+      append(values[l].get(), d_v, n, v_width(), valid, offset_on_device, "context values append");
+    }
+    append(device_positions.get(), d_pos, n, 1, valid, offset_on_device,
+           "context positions append");
+  }
+
+  // n rows of `width` 32-bit words from src to row `valid` of dst (or the row in append_at).
+  void append(void* dst, const void* src, int n, int width, std::int64_t valid,
+              bool offset_on_device, const char* what) {
+    if (offset_on_device) {
+      drafter_append_rows(dst, src, n, width, append_at.as<int>(), stream);
+      return;
+    }
+    check(cudaMemcpyAsync(static_cast<char*>(dst) + std::size_t(valid) * width * 4, src,
+                          std::size_t(n) * width * 4, cudaMemcpyDeviceToDevice, stream),
+          what);
+  }
+
+  void drop_context_graphs() {
+    for (cudaGraphExec_t& g : context_graphs) {
+      if (g != nullptr) cudaGraphExecDestroy(g);
+      g = nullptr;
+    }
+  }
+
   void drop_graph() {
     if (graph != nullptr) cudaGraphExecDestroy(graph);
     graph = nullptr;
@@ -233,27 +310,13 @@ struct GpuDrafter::Impl {
     if (!use_graph) {
       issue_block();
     } else {
-      if (graph == nullptr) capture();
+      if (graph == nullptr) {
+        const auto issue = [this] { issue_block(); };
+        graph = capture_graph(stream, issue, "drafter block");
+      }
       check(cudaGraphLaunch(graph, stream), "drafter graph launch");
     }
     check(cudaStreamSynchronize(stream), "drafter block forward");
-  }
-
-  void capture() {
-    check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
-          "drafter graph capture");
-    cudaGraph_t g = nullptr;
-    try {
-      issue_block();
-    } catch (...) {
-      cudaStreamEndCapture(stream, &g);
-      if (g != nullptr) cudaGraphDestroy(g);
-      throw;
-    }
-    check(cudaStreamEndCapture(stream, &g), "drafter graph capture");
-    const cudaError_t err = cudaGraphInstantiateWithFlags(&graph, g, 0);
-    cudaGraphDestroy(g);
-    check(err, "drafter graph instantiate");
   }
 };
 
@@ -301,6 +364,7 @@ GpuDrafter::~GpuDrafter() {
   Impl& m = *impl_;
   if (m.stream != nullptr) cudaStreamSynchronize(m.stream);
   m.drop_graph();
+  m.drop_context_graphs();
   if (m.host_inputs != nullptr) cudaFreeHost(m.host_inputs);
   if (m.host_drafts != nullptr) cudaFreeHost(m.host_drafts);
   if (m.stream != nullptr) cudaStreamDestroy(m.stream);
@@ -314,6 +378,10 @@ int GpuDrafter::block_size() const {
   return impl_->block;
 }
 
+int GpuDrafter::num_layers() const {
+  return impl_->config.num_layers;
+}
+
 std::int64_t GpuDrafter::context_rows() const {
   return static_cast<std::int64_t>(impl_->positions.size());
 }
@@ -322,47 +390,54 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
                              std::int64_t rows) {
   Impl& m = *impl_;
   if (rows <= 0) return;
-  if (!m.positions.empty() && first_position <= m.positions.back()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
-                            first_position, m.positions.back()));
-  }
-  const model::DrafterConfig& c = m.config;
-  const std::int64_t valid = static_cast<std::int64_t>(m.positions.size());
-  m.reserve(valid + rows);
+  m.begin_context(first_position, rows);
   const int n = static_cast<int>(rows);
-  const std::size_t feature_floats = std::size_t(rows) * m.fc.cols;
-  float* d_features = ensure(m.features, feature_floats * 4);
-  float* d_ctx = ensure(m.ctx, std::size_t(rows) * c.hidden_size * 4);
-  float* d_k = ensure(m.ctx_k, std::size_t(rows) * m.kv_width() * 4);
-  float* d_v = ensure(m.ctx_v, std::size_t(rows) * m.v_width() * 4);
-  int* d_pos = reinterpret_cast<int*>(ensure(m.ctx_pos, std::size_t(rows) * sizeof(int)));
   std::vector<int> host_pos(n);
   for (int i = 0; i < n; ++i) host_pos[i] = static_cast<int>(first_position + i);
-  check(cudaMemcpyAsync(d_features, features, feature_floats * 4, cudaMemcpyHostToDevice, m.stream),
+  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+                        cudaMemcpyHostToDevice, m.stream),
         "features upload");
-  check(cudaMemcpyAsync(d_pos, host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice, m.stream),
+  check(cudaMemcpyAsync(m.ctx_pos.get(), host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice,
+                        m.stream),
         "context positions upload");
-  apply(m.fc, d_features, n, d_ctx, m.stream);
-  rmsnorm(d_ctx, nullptr, m.context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
-          d_ctx, m.stream);
-  for (int l = 0; l < c.num_layers; ++l) {
-    const DrafterLayer& w = m.layers[l];
-    apply(w.k, d_ctx, n, d_k, m.stream);
-    apply(w.v, d_ctx, n, d_v, m.stream);
-    m.norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
-    check(cudaMemcpyAsync(m.keys[l].as<float>() + valid * m.kv_width(), d_k,
-                          std::size_t(rows) * m.kv_width() * 4, cudaMemcpyDeviceToDevice, m.stream),
-          "context keys append");
-    check(cudaMemcpyAsync(m.values[l].as<float>() + valid * m.v_width(), d_v,
-                          std::size_t(rows) * m.v_width() * 4, cudaMemcpyDeviceToDevice, m.stream),
-          "context values append");
-  }
-  check(cudaMemcpyAsync(m.device_positions.as<int>() + valid, d_pos, n * sizeof(int),
-                        cudaMemcpyDeviceToDevice, m.stream),
-        "context positions append");
+  m.issue_context(n, false);
   // host_pos / features are pageable host memory read by the copies above: wait for them.
   check(cudaStreamSynchronize(m.stream), "context projection");
+  for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
+}
+
+void GpuDrafter::add_device_context(std::int64_t first_position, const float* features,
+                                    std::int64_t rows, void* ready, void* released) {
+  Impl& m = *impl_;
+  if (rows <= 0) return;
+  m.begin_context(first_position, rows);
+  // Stream order only: the copy waits for the step that wrote the taps, and the step that
+  // rewrites them waits for `released`; the host goes on at once.
+  if (ready != nullptr) {
+    check(cudaStreamWaitEvent(m.stream, static_cast<cudaEvent_t>(ready), 0), "wait for the taps");
+  }
+  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+                        cudaMemcpyDeviceToDevice, m.stream),
+        "features copy");
+  if (released != nullptr) {
+    check(cudaEventRecord(static_cast<cudaEvent_t>(released), m.stream), "taps released");
+  }
+  const int n = static_cast<int>(rows);
+  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
+                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
+                         m.stream);
+  // A verify step's rows (n <= block) replay the graph of their count; longer updates (a
+  // prompt) are launched op by op.
+  if (m.use_graph && n <= m.block) {
+    cudaGraphExec_t& g = m.context_graphs[n];
+    if (g == nullptr) {
+      const auto issue = [&m, n] { m.issue_context(n, true); };
+      g = capture_graph(m.stream, issue, "drafter context");
+    }
+    check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
+  } else {
+    m.issue_context(n, true);
+  }
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
 
@@ -370,6 +445,22 @@ void GpuDrafter::truncate(std::int64_t length) {
   Impl& m = *impl_;
   const auto keep = std::lower_bound(m.positions.begin(), m.positions.end(), length);
   m.positions.erase(keep, m.positions.end());
+}
+
+std::vector<float> GpuDrafter::context_keys(int layer) const {
+  const Impl& m = *impl_;
+  std::vector<float> out(m.positions.size() * m.kv_width());
+  check(cudaStreamSynchronize(m.stream), "context keys");
+  copy_to_host(out.data(), m.keys.at(layer).get(), out.size() * 4);
+  return out;
+}
+
+std::vector<float> GpuDrafter::context_values(int layer) const {
+  const Impl& m = *impl_;
+  std::vector<float> out(m.positions.size() * m.v_width());
+  check(cudaStreamSynchronize(m.stream), "context values");
+  copy_to_host(out.data(), m.values.at(layer).get(), out.size() * 4);
+  return out;
 }
 
 std::vector<float> GpuDrafter::block_hidden(std::int32_t anchor, std::int64_t anchor_position) {

@@ -6,7 +6,9 @@
 // non-causal pass whose drafts are the argmax of the TARGET's lm_head, read from the target's
 // DeviceModel (embedding and lm_head are shared, not copied). Only the drafts (B-1 ints) come
 // back to the host per step, and the block forward is one CUDA graph (the anchor, its position
-// and the visible context length are read from device memory). No CUDA types in this header.
+// and the visible context length are read from device memory). Context rows already on the
+// device (the target's taps) are appended without a host wait, by a CUDA graph per row count.
+// No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
@@ -31,13 +33,23 @@ class GpuDrafter {
   GpuDrafter& operator=(const GpuDrafter&) = delete;
 
   int block_size() const;
+  int num_layers() const;
   // Host context rows (target features, [rows, K * target_hidden]) of positions first ..
   // first+rows-1, projected on the device and appended to every layer's context cache (one
   // host -> device copy of the features). Positions must exceed every cached one.
   void add_context(std::int64_t first_position, const float* features, std::int64_t rows);
+  // As add_context for rows already in device memory (a step's device taps, exec::DeviceTaps):
+  // the drafter's stream waits for the event `ready` (a cudaEvent_t, or null), copies them
+  // device to device and records `released` (or null) after that copy. Nothing waits on the
+  // host: the work stays queued on the drafter's stream ahead of the next block forward.
+  void add_device_context(std::int64_t first_position, const float* features, std::int64_t rows,
+                          void* ready, void* released);
   // Forgets cached context positions >= length.
   void truncate(std::int64_t length);
   std::int64_t context_rows() const;
+  // A drafter layer's cached keys [context_rows, kv, hd] / values [.., kv, vhd] (tests; waits).
+  std::vector<float> context_keys(int layer) const;
+  std::vector<float> context_values(int layer) const;
 
   // The final-normed hidden states of the block at anchor_position, [block_size, hidden] (tests).
   std::vector<float> block_hidden(std::int32_t anchor, std::int64_t anchor_position);

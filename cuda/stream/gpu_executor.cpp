@@ -90,18 +90,20 @@ struct GpuExecutor::Backend {
   }
 
   // scratch.taps holds n_taps hidden rows for each of `tokens` tokens. Captured step graphs
-  // point at it, so growing it drops them.
+  // point at it, so growing it drops them (after a reader of device taps is done with it).
   void ensure_taps(GpuState& s, int tokens, int n_taps) {
     const std::size_t bytes = std::size_t(tokens) * n_taps * config.hidden_size * sizeof(float);
     if (n_taps == 0 || s.scratch.taps.bytes() >= bytes) return;
+    s.sync_taps_released();
     s.drop_step_graphs();
     s.scratch.taps = DeviceBuffer(bytes);
   }
 
   // Records one single-chunk step of `n` tokens (ids and positions read from step_io, logits and
-  // taps written to step_logits / step_taps) and instantiates it.
+  // taps written to step_logits / step_taps; with device_taps the taps stay in scratch.taps) and
+  // instantiates it.
   cudaGraphExec_t capture_step(GpuState& s, const program::StepProgram& program,
-                               const exec::StepOptions& options) {
+                               const exec::StepOptions& options, bool device_taps) {
     GpuState::Scratch& b = s.scratch;
     const int n = program.shape.tokens;
     const int max_step = s.max_step_tokens(), n_taps = int(options.hidden_taps.size());
@@ -123,7 +125,7 @@ struct GpuExecutor::Backend {
                               cudaMemcpyDeviceToHost, stream),
               "logits download");
       }
-      if (n_taps > 0) {
+      if (n_taps > 0 && !device_taps) {
         check(cudaMemcpyAsync(s.step_taps.as<float>(), b.taps.get(),
                               std::size_t(n) * n_taps * hidden * sizeof(float),
                               cudaMemcpyDeviceToHost, stream),
@@ -149,6 +151,7 @@ struct GpuExecutor::Backend {
                                   std::chrono::steady_clock::time_point start) {
     const int n = static_cast<int>(tokens.size()), max_step = s.max_step_tokens();
     const int n_taps = static_cast<int>(options.hidden_taps.size());
+    const bool device_taps = options.taps_on_device && n_taps > 0;
     const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
     ensure_taps(s, max_step, n_taps);
     const std::size_t taps_bytes = std::size_t(max_step) * n_taps * hidden * sizeof(float);
@@ -156,7 +159,7 @@ struct GpuExecutor::Backend {
       s.step_io = PinnedBuffer(std::size_t(2) * max_step * sizeof(int));
       s.step_logits = PinnedBuffer(std::size_t(max_step) * vocab * sizeof(float));
     }
-    if (s.step_taps.bytes() < taps_bytes) {
+    if (!device_taps && s.step_taps.bytes() < taps_bytes) {
       s.drop_step_graphs();
       s.step_taps = PinnedBuffer(taps_bytes);
     }
@@ -164,13 +167,13 @@ struct GpuExecutor::Backend {
     const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, true, sample));
     const std::uint64_t runner_id = engine ? engine->id() : 0;
     auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
-      return g.shape == program.shape && g.engine == runner_id;
+      return g.shape == program.shape && g.engine == runner_id && g.device_taps == device_taps;
     });
     if (found == s.step_graphs.end()) {
       // The engine's plans upload and synchronise: never inside a capture.
       std::shared_ptr<const void> plans = engine ? engine->prepare(program, s) : nullptr;
-      s.step_graphs.push_back(
-          {program.shape, capture_step(s, program, options), runner_id, std::move(plans)});
+      s.step_graphs.push_back({program.shape, capture_step(s, program, options, device_taps),
+                               runner_id, std::move(plans), device_taps});
       found = s.step_graphs.end() - 1;
     }
     int* io = s.step_io.as<int>();
@@ -185,7 +188,8 @@ struct GpuExecutor::Backend {
     // megabytes: ~0.1 ms of page faults otherwise), leaving one copy after the step.
     exec::StepOutput out;
     if (sample == 0) out.logits.resize((options.all_logits ? n : 1) * vocab);
-    out.hidden.resize(n_taps > 0 ? std::size_t(n) * n_taps * hidden : 0);
+    out.hidden.resize(n_taps > 0 && !device_taps ? std::size_t(n) * n_taps * hidden : 0);
+    if (device_taps) out.device_taps = s.hand_out_taps(n, stream);
     check(cudaStreamSynchronize(stream), "forward step");
     if (engine) check_engine(s);
     std::copy_n(s.step_logits.as<float>(), out.logits.size(), out.logits.begin());
@@ -202,9 +206,11 @@ struct GpuExecutor::Backend {
     const int chunk = exec::chunk_tokens(options, s);
     const int n_taps = static_cast<int>(options.hidden_taps.size());
     const int vocab = config.vocab_size, hidden = config.hidden_size;
+    // Device taps need the whole step in scratch.taps: one chunk.
+    const bool device_taps = options.taps_on_device && n_taps > 0 && total <= chunk;
     exec::StepOutput out;
     out.logits.resize((options.all_logits ? total : 1) * vocab);
-    out.hidden.resize(total * n_taps * hidden);
+    if (!device_taps) out.hidden.resize(total * n_taps * hidden);
     ensure_taps(s, chunk, n_taps);
     if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
       s.staging = PinnedBuffer(std::size_t(total) * 2 * sizeof(int));
@@ -253,7 +259,7 @@ struct GpuExecutor::Backend {
                               cudaMemcpyDeviceToHost, stream),
               "logits download");
       }
-      if (n_taps > 0) {
+      if (n_taps > 0 && !device_taps) {
         check(cudaMemcpyAsync(out.hidden.data() + begin * n_taps * hidden, s.scratch.taps.get(),
                               std::size_t(n) * n_taps * hidden * sizeof(float),
                               cudaMemcpyDeviceToHost, stream),
@@ -276,6 +282,7 @@ struct GpuExecutor::Backend {
     };
     copy_rings(false);
     exec::run_chunks(total, chunk, run_chunk, undo);
+    if (device_taps) out.device_taps = s.hand_out_taps(total, stream);
     if (sample > 0) {
       take_samples(s, out, options.all_logits ? static_cast<int>(total) : 1, options.all_logits);
     }
@@ -359,6 +366,8 @@ exec::StepOutput GpuExecutor::run(exec::ExecutorState& state, std::span<const st
   exec::validate_step(backend_->config, *s, tokens, options);
   std::lock_guard<std::mutex> lock(backend_->mutex);
   exec::throw_if_cancelled(options);
+  // The last step's device taps may still be read on another stream: this step rewrites them.
+  s->wait_taps_released(backend_->stream);
   backend_->last = StepStats{};
   backend_->last.tokens = static_cast<int>(tokens.size());
   // Graphs for steps of up to max_step_tokens (decode, verify blocks, short prompts); longer

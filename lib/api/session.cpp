@@ -48,10 +48,12 @@ std::vector<float> Session::Impl::run(const std::vector<std::int32_t>& new_token
 exec::StepOutput Session::Impl::run_step(const std::vector<std::int32_t>& new_tokens,
                                          bool all_logits, const std::vector<int>& taps,
                                          const exec::SampleRequest* sample,
-                                         const std::vector<exec::SampleRequest>* sample_rows) {
+                                         const std::vector<exec::SampleRequest>* sample_rows,
+                                         bool taps_on_device) {
   exec::StepOptions options;
   options.all_logits = all_logits;
   options.hidden_taps = taps;
+  options.taps_on_device = taps_on_device;
   options.sample = sample;
   options.sample_rows = sample_rows;
   options.cancel = cancellation.flag();

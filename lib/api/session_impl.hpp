@@ -24,11 +24,12 @@ struct Session::Impl {
   std::vector<float> run(const std::vector<std::int32_t>& tokens, bool all_logits);
   // As run(), also returning the outputs of the decoder layers in `taps` for every token.
   // With `sample` (last row) or `sample_rows` (all_logits), the device may sample
-  // (exec::StepOptions).
+  // (exec::StepOptions); with taps_on_device the taps may stay on the device (device_taps).
   exec::StepOutput run_step(const std::vector<std::int32_t>& tokens, bool all_logits,
                             const std::vector<int>& taps,
                             const exec::SampleRequest* sample = nullptr,
-                            const std::vector<exec::SampleRequest>* sample_rows = nullptr);
+                            const std::vector<exec::SampleRequest>* sample_rows = nullptr,
+                            bool taps_on_device = false);
   // Runs the tokens accepted but not yet processed (the last generated one), if any. With a
   // sampler (and ModelOptions::sample_on_device, on an executor that can), the step also draws
   // the sampler's next token on the device and returns it; the logits then stay there until

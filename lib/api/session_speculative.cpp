@@ -12,6 +12,7 @@
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "api/speculative_verify.hpp"
+#include "exec/device_taps.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo {
@@ -42,6 +43,24 @@ std::vector<std::int32_t> make_drafts(Speculator& spec, Sampler& sampler, bool g
   return std::move(drawn.tokens);
 }
 
+// Whether to ask the executor to leave the taps on the device: the speculator reads them there.
+bool wants_device_taps(Speculator& spec) {
+  const auto* reader = dynamic_cast<const exec::DeviceTapsReader*>(&spec);
+  return reader != nullptr && reader->accepts_device_taps();
+}
+
+// Hands the first `rows` taps of a step to the speculator, from wherever the executor left them
+// (it may return host taps even when asked for device ones: a step of several chunks).
+void observe_taps(Speculator& spec, std::int64_t first_position, const exec::StepOutput& out,
+                  std::int64_t rows) {
+  if (out.device_taps.data != nullptr) {
+    dynamic_cast<exec::DeviceTapsReader&>(spec).observe_device(first_position, out.device_taps,
+                                                               rows);
+  } else {
+    spec.observe(first_position, out.hidden.empty() ? nullptr : out.hidden.data(), rows);
+  }
+}
+
 }  // namespace
 
 void Session::Impl::process_for_speculator(const std::vector<std::int32_t>& new_tokens,
@@ -51,7 +70,8 @@ void Session::Impl::process_for_speculator(const std::vector<std::int32_t>& new_
   if (batch.empty()) return;
   const std::int64_t base = state->length();
   auto start = Clock::now();
-  exec::StepOutput out = run_step(batch, false, speculator.feature_layers());
+  exec::StepOutput out = run_step(batch, false, speculator.feature_layers(), nullptr, nullptr,
+                                  wants_device_taps(speculator));
   const double elapsed = seconds_since(start);
   (is_prefill ? stats.prefill_seconds : stats.decode_seconds) += elapsed;
   (is_prefill ? stats.prefill_tokens : stats.decode_tokens) +=
@@ -59,8 +79,7 @@ void Session::Impl::process_for_speculator(const std::vector<std::int32_t>& new_
   set_logits(std::move(out.logits));
   pending.clear();
   tokens.insert(tokens.end(), new_tokens.begin(), new_tokens.end());
-  speculator.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(),
-                     static_cast<std::int64_t>(batch.size()));
+  observe_taps(speculator, base, out, static_cast<std::int64_t>(batch.size()));
 }
 
 GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_t>& prompt,
@@ -68,6 +87,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
                                                    const TokenCallback& on_token) {
   Speculator& spec = *options.speculator;
   const std::vector<int> taps = spec.feature_layers();
+  const bool device_taps = wants_device_taps(spec);
   for (int layer : taps) {
     if (layer < 0 || layer >= m->config.num_layers) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -197,8 +217,8 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
           if (i < drafts.size()) probe.accept(drafts[i]);
         }
       }
-      exec::StepOutput out =
-          run_step(block, true, taps, nullptr, row_requests.empty() ? nullptr : &row_requests);
+      exec::StepOutput out = run_step(block, true, taps, nullptr,
+                                      row_requests.empty() ? nullptr : &row_requests, device_taps);
       const bool rows_sampled = !out.sampled_rows.empty();
       if (!rows_sampled) {
         try {
@@ -257,7 +277,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         set_logits(std::vector<float>(out.logits.begin() + row, out.logits.begin() + row + vocab));
       }
       if (!last_was_draft) pending.push_back(result.tokens.back());
-      spec.observe(base, out.hidden.empty() ? nullptr : out.hidden.data(), accepted + 1);
+      observe_taps(spec, base, out, accepted + 1);
 
       const double verify_seconds = seconds_since(verify_start);
       st.steps += 1;

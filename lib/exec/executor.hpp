@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "exec/device_taps.hpp"
 #include "exec/sample_request.hpp"
 #include "mimo/sampler.hpp"
 
@@ -21,6 +22,9 @@ struct StepOptions {
   // Decoder layers whose output residual stream is returned per token, in this order. The last
   // layer's entry is taken after the final RMSNorm (transformers' hidden_states convention).
   std::vector<int> hidden_taps;
+  // Leave the taps in device memory (StepOutput::device_taps) when the executor can (the GPU
+  // executor, for a step that runs as one chunk); otherwise they fill `hidden` as usual.
+  bool taps_on_device = false;
   // Checked between layers and chunks; when set the call throws mimo::Error(kCancelled) and
   // leaves the state exactly as it was before the call.
   const std::atomic<bool>* cancel = nullptr;
@@ -37,7 +41,8 @@ struct StepOptions {
 
 struct StepOutput {
   std::vector<float> logits;  // [rows, vocab]: rows = T if all_logits, else 1
-  std::vector<float> hidden;  // [T, taps, hidden_size]
+  std::vector<float> hidden;  // [T, taps, hidden_size]; empty when device_taps holds them
+  DeviceTaps device_taps;     // data set: the taps stayed on the device (taps_on_device)
   // Set when the step sampled on the device: the same token, log-prob and top log-probs as
   // mimo::Sampler::sample on these logits with that generator state; `logits` is then empty
   // (fetch_logits() brings them when needed). Empty when the device declined (a NaN or
