@@ -158,8 +158,9 @@ __device__ __forceinline__ void copy_moe_halves(const SplitActivations& x, const
 
 // One warp's share of one stage: for each 32-column block b, acc[i][m][n] += scale x (the sum of
 // w * hi, then w * lo, over the block's columns) for rows 16 (kM warp_m + m) + g (+ 8) of matrix
-// i and members 32 warp_n + 8 n + 2q (+ 1). The members' halves of one block (32 registers) meet
-// each row tile's code words of that block in turn.
+// i and members 32 warp_n + 8 n + 2q (+ 1). The rows' codes stay in registers for the stage
+// while the members' halves pass block by block (32 registers). The block loop is not unrolled:
+// unrolled, the compiler hoists every block's halves and spills (255 registers).
 template <bool kExactScales, int kMats, int kM>
 __device__ __forceinline__ void moe_stage_mma(const std::uint8_t* stage, int warp_m, int warp_n,
                                               int lane, float (&acc)[kMats][kM][kMoeGemmN][4]) {
@@ -167,7 +168,10 @@ __device__ __forceinline__ void moe_stage_mma(const std::uint8_t* stage, int war
   const std::uint8_t* hi = stage + Block::kCodeBytes + Block::kScaleBytes;
   const std::uint8_t* lo = hi + Block::kHalfBytes;
   const int g = lane / 4, q = lane % 4;
-  std::uint32_t scales[kMats][kM][2];  // rows g and g + 8: the four blocks' E8M0 bytes
+  // Rows g and g + 8 of each tile: lane q's 16 code bytes (word b: block b's 8 codes; one
+  // 16-byte load a row, conflict-free) and the four blocks' E8M0 bytes.
+  uint4 raw[kMats][kM][2];
+  std::uint32_t scales[kMats][kM][2];
 #pragma unroll
   for (int i = 0; i < kMats; ++i)
 #pragma unroll
@@ -175,6 +179,8 @@ __device__ __forceinline__ void moe_stage_mma(const std::uint8_t* stage, int war
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int block = i * Block::kTiles + kM * warp_m + m;
+        raw[i][m][h] =
+            *reinterpret_cast<const uint4*>(stage + 1024 * block + 512 * h + 64 * g + 16 * q);
         scales[i][m][h] = *reinterpret_cast<const std::uint32_t*>(stage + Block::kCodeBytes +
                                                                   64 * block + 4 * (8 * h + g));
       }
@@ -192,12 +198,9 @@ __device__ __forceinline__ void moe_stage_mma(const std::uint8_t* stage, int war
     for (int i = 0; i < kMats; ++i)
 #pragma unroll
       for (int m = 0; m < kM; ++m) {
-        // Rows g and g + 8: lane q's word b (block b's 8 codes) as pairs (0, 1) .. (6, 7).
-        const std::uint8_t* codes =
-            stage + 1024 * (i * Block::kTiles + kM * warp_m + m) + 64 * g + 16 * q + 4 * b;
-        std::uint32_t p0[4], p1[4];
-        e2m1x8_to_half2(*reinterpret_cast<const std::uint32_t*>(codes), p0);
-        e2m1x8_to_half2(*reinterpret_cast<const std::uint32_t*>(codes + 512), p1);
+        std::uint32_t p0[4], p1[4];  // rows g and g + 8: pairs of codes (0, 1) .. (6, 7)
+        e2m1x8_to_half2(word_of(raw[i][m][0], b), p0);
+        e2m1x8_to_half2(word_of(raw[i][m][1], b), p1);
         const std::uint32_t a0[4] = {p0[0], p1[0], p0[1], p1[1]};
         const std::uint32_t a1[4] = {p0[2], p1[2], p0[3], p1[3]};
         const std::uint32_t e0 = (scales[i][m][0] >> (8 * b)) & 0xFFu;
