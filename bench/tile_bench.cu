@@ -179,13 +179,15 @@ void BM_PrefillGemm(benchmark::State& state) {
   fp8_linear(state, state.range(3) != 0 ? Fp8Path::kGemm : Fp8Path::kSplit);
 }
 
-// MXFP4 experts, grouping + gate/up + down + weighted reduce, inputs split. Args: tokens, pool.
+// MXFP4 experts, grouping + gate/up + down + weighted reduce, inputs split. Args: tokens, pool,
+// prefill (1: prefill_expert_gate_up / prefill_expert_down, a prefill chunk's kernels).
 // Each of the 20 captured calls has its own routing: every token picks kTopK distinct experts of
 // a random pool of `pool` experts (64: uniform routing; 18: ~17.6 distinct experts for 8 tokens,
 // the sharing mimo-bench's synthetic verify step shows). Bytes count the mean number of distinct
 // experts.
 void BM_Experts(benchmark::State& state) {
   const int tokens = int(state.range(0)), pool = int(state.range(1));
+  const bool prefill = state.range(2) != 0;  // the experts' prefill GEMM
   if (pool < kTopK || pool > kExperts) return state.SkipWithError("pool outside [top-k, experts]");
   const std::size_t codes = std::size_t(kExperts) * kInter * kHidden / 2;
   DeviceBuffer g = random_bytes(codes, false), u = random_bytes(codes, false),
@@ -231,10 +233,20 @@ void BM_Experts(benchmark::State& state) {
         const int* call_ids = dids.as<int>() + (i % kCalls) * slots;
         const float* call_w = w.as<float>() + (i % kCalls) * slots;
         group_experts(call_ids, tokens, kTopK, kExperts, groups.as<int>(), s);
-        expert_gate_up(gate, up, xs.view, groups.as<int>(), tokens, kTopK, act.as<float>(), s);
+        if (prefill) {
+          prefill_expert_gate_up(gate, up, xs.view, groups.as<int>(), tokens, kTopK,
+                                 act.as<float>(), s);
+        } else {
+          expert_gate_up(gate, up, xs.view, groups.as<int>(), tokens, kTopK, act.as<float>(), s);
+        }
         split_activations(act.as<float>(), slots, kInter, act_split, s);
-        expert_down(down, act_split, groups.as<int>(), call_w, tokens, kTopK, partial.as<float>(),
-                    y.as<float>(), s);
+        if (prefill) {
+          prefill_expert_down(down, act_split, groups.as<int>(), call_w, tokens, kTopK,
+                              partial.as<float>(), y.as<float>(), s);
+        } else {
+          expert_down(down, act_split, groups.as<int>(), call_w, tokens, kTopK, partial.as<float>(),
+                      y.as<float>(), s);
+        }
       },
       per_expert * distinct, 2.0 * 3.0 * kInter * kHidden * slots);
 }
@@ -426,10 +438,12 @@ BENCHMARK(BM_PrefillGemm)
     ->UseManualTime()
     ->Unit(kUnit);
 BENCHMARK(BM_Experts)
-    ->ArgNames({"tokens", "pool"})
-    ->Args({1, kExperts})
-    ->Args({8, kExperts})
-    ->Args({8, 18})
+    ->ArgNames({"tokens", "pool", "prefill"})
+    ->Args({1, kExperts, 0})
+    ->Args({8, kExperts, 0})
+    ->Args({8, 18, 0})
+    ->Args({512, kExperts, 0})
+    ->Args({512, kExperts, 1})
     ->UseManualTime()
     ->Unit(kUnit);
 BENCHMARK(BM_LmHead)->ArgName("tokens")->Arg(1)->Arg(8)->UseManualTime()->Unit(kUnit);

@@ -286,12 +286,17 @@ void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, co
       down.special_scales ? expert_down_kernel<true, Input> : expert_down_kernel<false, Input>;
   launch_kernel("expert_down", kernel, grid, expert_warps(down.cols) * kWarpSize, 0, s, down, act,
                 groups, n_slots, partial);
-  const long long outputs = static_cast<long long>(n_tokens) * down.rows;
-  launch_kernel("expert_down(reduce)", expert_reduce_kernel, blocks_for(outputs, 256), 256, 0, s,
-                partial, weights, down.rows, n_tokens, top_k, y);
+  expert_reduce(partial, weights, down.rows, n_tokens, top_k, y, stream);
 }
 
 }  // namespace
+
+void expert_reduce(const float* partial, const float* weights, int rows, int n_tokens, int top_k,
+                   float* y, Stream stream) {
+  const long long outputs = static_cast<long long>(n_tokens) * rows;
+  launch_kernel("expert_down(reduce)", expert_reduce_kernel, blocks_for(outputs, 256), 256, 0,
+                as_stream(stream), partial, weights, rows, n_tokens, top_k, y);
+}
 
 void expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const float* x, const int* groups,
                     int n_tokens, int top_k, float* act, Stream stream) {

@@ -158,6 +158,25 @@ void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, co
 void expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
                  const float* weights, int n_tokens, int top_k, float* partial, float* y,
                  Stream stream = nullptr);
+// expert_down's last step: y[t] = sum_k weights[t, k] * partial[t * top_k + k] (k in order).
+void expert_reduce(const float* partial, const float* weights, int rows, int n_tokens, int top_k,
+                   float* y, Stream stream = nullptr);
+
+// The same expert products for steps of many tokens (a prompt's chunk): the prefill GEMM of the
+// experts (cuda/tiles/prefill_moe_gemm.cuh) stages each weight tile of an expert in shared memory
+// once for up to 64 of its members, where expert_gate_up / expert_down read the expert's weights
+// once per 8 members. Same arguments and outputs (act per slot; partial per slot and y reduced
+// over k in order) as the split forms of expert_gate_up / expert_down, the same precision and
+// tolerance, not their bits; a member's result does not depend on the group sizes or on which
+// tokens share its expert. Any stack shape (columns a multiple of 32); no host sync: the grid
+// covers the most work tiles the step can have and the blocks past the real ones exit. The
+// stream runner takes them where it takes prefill_linear (GpuState::prefill_gemm).
+void prefill_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, const SplitActivations& x,
+                            const int* groups, int n_tokens, int top_k, float* act,
+                            Stream stream = nullptr);
+void prefill_expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
+                         const float* weights, int n_tokens, int top_k, float* partial, float* y,
+                         Stream stream = nullptr);
 
 // out[i] = silu(gate[i]) * up[i] for i < count (the dense MLP's activation).
 void silu_mul(const float* gate, const float* up, std::size_t count, float* out,

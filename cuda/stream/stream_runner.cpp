@@ -282,18 +282,28 @@ void StreamRunner::experts(int layer, int n, GpuState& s, Stream st, const Mark&
     mark("experts down");
     return;
   }
-  if (hidden % 8 == 0) {
+  const int inter = e.gate_stack.rows;
+  // Prefill chunks on the experts' prefill GEMM (the FP8 linears' rule, so decode and verify
+  // steps keep the grouped kernels' bits); it reads split rows on both sides.
+  const bool gemm = s.prefill_gemm(n) && hidden % 8 == 0 && inter % 8 == 0;
+  if (gemm) {
+    prefill_expert_gate_up(e.gate_stack, e.up_stack, b.split(hidden), groups, n, top_k, act, st);
+  } else if (hidden % 8 == 0) {
     expert_gate_up(e.gate_stack, e.up_stack, b.split(hidden), groups, n, top_k, act, st);
   } else {
     expert_gate_up(e.gate_stack, e.up_stack, b.h.as<float>(), groups, n, top_k, act, st);
   }
   mark("experts gate/up");
-  const int inter = e.gate_stack.rows;
   if (inter % 8 == 0) {  // the split rows of h are spent: the buffers take act's
     const SplitActivations split_act = b.split(inter);
     split_activations(act, n * top_k, inter, split_act, st);
-    expert_down(e.down_stack, split_act, groups, weights, n, top_k, b.expert_partial.as<float>(),
-                delta, st);
+    if (gemm) {
+      prefill_expert_down(e.down_stack, split_act, groups, weights, n, top_k,
+                          b.expert_partial.as<float>(), delta, st);
+    } else {
+      expert_down(e.down_stack, split_act, groups, weights, n, top_k, b.expert_partial.as<float>(),
+                  delta, st);
+    }
   } else {
     expert_down(e.down_stack, act, groups, weights, n, top_k, b.expert_partial.as<float>(), delta,
                 st);
