@@ -36,9 +36,11 @@ struct ModelOptions {
   // once for more tokens; they cost memory per session: the sliding layers' KV rings hold
   // sliding_window + max(max_step_tokens, prefill_chunk_tokens) - 1 positions and the step
   // scratch one chunk's activations. Chunking never changes the result beyond float rounding.
-  // Default 256: measured fastest on the H100 (1357 tok/s vs 1250 at 64 and 1352 at 512,
-  // docs/performance.md, tenth session).
-  int prefill_chunk_tokens = 256;
+  // Default 1024: on the H100 with the prefill GEMMs (docs/performance.md, thirteenth session) a
+  // 4096-token prompt runs at 3076 / 3391 / 3620 tok/s in chunks of 512 / 1024 / 2048; 2048's
+  // extra 7% would double the chunk's memory (~1.4 GB a session at the benchmark geometry at
+  // 1024: scratch ~525 KB a token plus the sliding rings and their undo copies).
+  int prefill_chunk_tokens = 1024;
   // Device::kCuda with num_devices > 1: tensor / expert parallel over CUDA devices 0..N-1 of
   // this process (docs/parallel.md); needs a libmimo built with MIMO_WITH_NCCL.
   int num_devices = 1;
