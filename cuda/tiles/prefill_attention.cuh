@@ -100,6 +100,92 @@ __device__ __forceinline__ float component(float4 v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
 }
 
+// The block's query rows into qs (row stride `stride` floats; zeros past the block's rows).
+__device__ __forceinline__ void load_query_rows(const float* q, const AttentionShape& a,
+                                                const PrefillRows& rows, float* qs, int stride,
+                                                const Team& me) {
+  const int n_rows = rows.heads * rows.tokens, q_chunks = a.head_dim / 4;
+  for (int i = me.thread; i < kPrefillRows * q_chunks; i += me.threads) {
+    const int r = i / q_chunks, c = i % q_chunks;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (r < n_rows) {
+      const std::size_t head =
+          static_cast<std::size_t>(rows.token0 + r / rows.heads) * a.num_heads + rows.head0 +
+          r % rows.heads;
+      v = load4(q + head * a.head_dim + 4 * c);
+    }
+    *reinterpret_cast<float4*>(qs + r * stride + 4 * c) = v;
+  }
+}
+
+// Keys a query at pos sees: first..pos, first = pos - window + 1 on sliding layers, else 0.
+// KeyRanges: those of a thread's rows row0..row0 + 3 (empty past the block's rows) and the
+// block's: from the smallest first to the largest position of its tokens.
+struct KeyRanges {
+  int first[kPrefillRowsPerThread], last[kPrefillRowsPerThread];
+  int begin, end;
+};
+__device__ __forceinline__ KeyRanges key_ranges(const int* positions, const AttentionShape& a,
+                                                const PrefillRows& rows, int row0) {
+  const auto first_key = [&](int pos) { return a.window > 0 ? max(0, pos - a.window + 1) : 0; };
+  const int n_rows = rows.heads * rows.tokens;
+  KeyRanges k;
+#pragma unroll
+  for (int i = 0; i < kPrefillRowsPerThread; ++i) {
+    const int r = row0 + i;
+    const int pos = r < n_rows ? positions[rows.token0 + r / rows.heads] : -1;
+    k.first[i] = r < n_rows ? first_key(pos) : 0;
+    k.last[i] = pos;
+  }
+  k.begin = INT_MAX;
+  k.end = -1;
+  for (int t = rows.token0; t < rows.token0 + rows.tokens; ++t) {
+    const int pos = positions[t];
+    k.begin = min(k.begin, first_key(pos));
+    k.end = max(k.end, pos);
+  }
+  return k;
+}
+
+// One row's online-softmax step over this lane's keys k0 + lane + 16 j of a tile: scores s[j]
+// (unscaled) of keys outside first..last are masked; m becomes the row's max so far, l (this
+// lane's share of the row's sum) is rescaled by exp(m_old - m_new) and takes the tile's
+// probabilities, written to p[16 j]. Returns the rescale factor. A row without keys yet keeps
+// m = -inf and uses 0 in the exponents, so its factors are exp(-inf) = 0 rather than NaN.
+__device__ __forceinline__ float online_softmax_row(const float (&s)[kPrefillKeysPerLane], int key0,
+                                                    int first, int last, float scale, float& m,
+                                                    float& l, float* p) {
+  constexpr int K = kPrefillKeysPerLane;
+  float z[K], tile_max = -INFINITY;
+#pragma unroll
+  for (int j = 0; j < K; ++j) {
+    const int key = key0 + kPrefillLanes * j;
+    z[j] = key >= first && key <= last ? s[j] * scale : -INFINITY;
+    tile_max = fmaxf(tile_max, z[j]);
+  }
+  const float m_new = fmaxf(m, half_warp_max(tile_max));
+  const float m_use = m_new == -INFINITY ? 0.0f : m_new;
+  const float correction = expf(m - m_use);
+  l *= correction;
+#pragma unroll
+  for (int j = 0; j < K; ++j) {
+    const float e = expf(z[j] - m_use);
+    l += e;
+    p[kPrefillLanes * j] = e;
+  }
+  m = m_new;
+  return correction;
+}
+
+// The factor of a row's accumulator at the end: out = acc e^(m - m_all) / (l e^(m - m_all) +
+// e^(sink - m_all)), m_all = max(m, sink) - the decode tile's merge with one partial. l: the
+// row's whole sum. A valid row has seen its own position: m is finite.
+__device__ __forceinline__ float output_factor(float m, float l, float sink) {
+  const float m_all = fmaxf(m, sink);
+  const float rescale = expf(m - m_all);
+  return rescale / fmaf(l, rescale, isinf(sink) ? 0.0f : expf(sink - m_all));
+}
+
 // q: [step tokens, num_heads, head_dim]; positions: [step tokens]; sinks: [num_heads] or null;
 // out: [step tokens, num_heads, v_head_dim], the block's rows written. smem:
 // prefill_attention_smem_floats(...) floats, 16-byte aligned. kGroups =
@@ -120,36 +206,9 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
   float* ks = qs + kPrefillRows * a.head_dim;    // [kPrefillKeys][key_stride]
   float* vs = ks + kPrefillKeys * key_stride;    // [kPrefillKeys][v_head_dim]
   float* ps = vs + kPrefillKeys * a.v_head_dim;  // [kPrefillRows][kPrefillScoreStride]
-  const auto first_key = [&](int pos) { return a.window > 0 ? max(0, pos - a.window + 1) : 0; };
-
-  const int q_chunks = a.head_dim / 4;
-  for (int i = me.thread; i < kPrefillRows * q_chunks; i += me.threads) {
-    const int r = i / q_chunks, c = i % q_chunks;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (r < n_rows) {
-      const std::size_t head =
-          static_cast<std::size_t>(rows.token0 + r / rows.heads) * a.num_heads + rows.head0 +
-          r % rows.heads;
-      v = load4(q + head * a.head_dim + 4 * c);
-    }
-    *reinterpret_cast<float4*>(qs + r * a.head_dim + 4 * c) = v;
-  }
-  // Each row's visible keys first..last (empty for rows past n_rows), and the block's: from the
-  // smallest first to the largest position of its tokens.
-  int first[R], last[R];
-#pragma unroll
-  for (int i = 0; i < R; ++i) {
-    const int r = row0 + i;
-    const int pos = r < n_rows ? positions[rows.token0 + r / rows.heads] : -1;
-    first[i] = r < n_rows ? first_key(pos) : 0;
-    last[i] = pos;
-  }
-  int begin = INT_MAX, end = -1;
-  for (int t = rows.token0; t < rows.token0 + rows.tokens; ++t) {
-    const int pos = positions[t];
-    begin = min(begin, first_key(pos));
-    end = max(end, pos);
-  }
+  load_query_rows(q, a, rows, qs, a.head_dim, me);
+  const KeyRanges keys = key_ranges(positions, a, rows, row0);
+  const int begin = keys.begin, end = keys.end;
 
   float m[R], l[R];
   float4 acc[R][kGroups];
@@ -186,28 +245,12 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
         for (int j = 0; j < K; ++j) s[i][j] = dot4(qv[i], kv[j], s[i][j]);
       }
     }
-    // Online softmax: m becomes the row's max over the keys so far; the accumulator and sum are
-    // rescaled by exp(m_old - m_new). A row without keys yet keeps m = -inf; m_use = 0 then makes
-    // its factors exp(-inf) = 0 instead of NaN.
+    // Online softmax; the accumulator takes the rows' rescale factors.
 #pragma unroll
     for (int i = 0; i < R; ++i) {
-      float z[K], tile_max = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        const int key = k0 + lane + kPrefillLanes * j;
-        z[j] = key >= first[i] && key <= last[i] ? s[i][j] * a.score_scale : -INFINITY;
-        tile_max = fmaxf(tile_max, z[j]);
-      }
-      const float m_new = fmaxf(m[i], half_warp_max(tile_max));
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      const float correction = expf(m[i] - m_use);
-      l[i] *= correction;
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        const float p = expf(z[j] - m_use);
-        l[i] += p;
-        ps[(row0 + i) * kPrefillScoreStride + lane + kPrefillLanes * j] = p;
-      }
+      const float correction =
+          online_softmax_row(s[i], k0 + lane, keys.first[i], keys.last[i], a.score_scale, m[i],
+                             l[i], ps + (row0 + i) * kPrefillScoreStride + lane);
 #pragma unroll
       for (int g = 0; g < kGroups; ++g) {
         acc[i][g].x *= correction;
@@ -215,7 +258,6 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
         acc[i][g].z *= correction;
         acc[i][g].w *= correction;
       }
-      m[i] = m_new;
     }
     wait_copies<0>();
     me.sync();  // the values and every row's probabilities; no thread reads the keys any more
@@ -245,19 +287,13 @@ __device__ __forceinline__ void prefill_attention_tile(const float* q, const int
     }
   }
 
-  // out = acc e^(m - m_all) / (l e^(m - m_all) + e^(sink - m_all)), m_all = max(m, sink): the
-  // decode tile's merge with one partial. A valid row has seen its own position: m is finite.
 #pragma unroll
   for (int i = 0; i < R; ++i) {
     const float l_row = half_warp_sum(l[i]);
     const int r = row0 + i;
     if (r >= n_rows) continue;
     const int head = rows.head0 + r % rows.heads;
-    const float sink = sinks ? sinks[head] : -INFINITY;
-    const float m_all = fmaxf(m[i], sink);
-    const float rescale = expf(m[i] - m_all);
-    const float denom = fmaf(l_row, rescale, isinf(sink) ? 0.0f : expf(sink - m_all));
-    const float f = rescale / denom;
+    const float f = output_factor(m[i], l_row, sinks ? sinks[head] : -INFINITY);
     float* o = out + (static_cast<std::size_t>(rows.token0 + r / rows.heads) * a.num_heads + head) *
                          a.v_head_dim;
 #pragma unroll

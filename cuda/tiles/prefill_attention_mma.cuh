@@ -109,34 +109,9 @@ __device__ __forceinline__ void prefill_attention_mma_tile(
   float* vs = ks + kPrefillKeys * qk_stride;  // [kPrefillKeys][v_stride]
   float* ps = vs + kPrefillKeys * v_stride;   // [kPrefillRows][S]: scores, then probabilities
   float* row_factor = ps + kPrefillRows * S;  // [kPrefillRows]
-  const auto first_key = [&](int pos) { return a.window > 0 ? max(0, pos - a.window + 1) : 0; };
-
-  const int q_chunks = a.head_dim / 4;
-  for (int i = me.thread; i < kPrefillRows * q_chunks; i += me.threads) {
-    const int r = i / q_chunks, c = i % q_chunks;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    if (r < n_rows) {
-      const std::size_t head =
-          static_cast<std::size_t>(rows.token0 + r / rows.heads) * a.num_heads + rows.head0 +
-          r % rows.heads;
-      v = load4(q + head * a.head_dim + 4 * c);
-    }
-    *reinterpret_cast<float4*>(qs + r * qk_stride + 4 * c) = v;
-  }
-  int first[R], last[R];
-#pragma unroll
-  for (int i = 0; i < R; ++i) {
-    const int r = row0 + i;
-    const int pos = r < n_rows ? positions[rows.token0 + r / rows.heads] : -1;
-    first[i] = r < n_rows ? first_key(pos) : 0;
-    last[i] = pos;
-  }
-  int begin = INT_MAX, end = -1;
-  for (int tok = rows.token0; tok < rows.token0 + rows.tokens; ++tok) {
-    const int pos = positions[tok];
-    begin = min(begin, first_key(pos));
-    end = max(end, pos);
-  }
+  load_query_rows(q, a, rows, qs, qk_stride, me);
+  const KeyRanges keys = key_ranges(positions, a, rows, row0);
+  const int begin = keys.begin, end = keys.end;
 
   float m[R], l[R];
 #pragma unroll
@@ -178,30 +153,17 @@ __device__ __forceinline__ void prefill_attention_mma_tile(
     }
     me.sync();
 
-    // Online softmax (prefill_attention.cuh's): a row without keys yet keeps m = -inf and uses
-    // m_use = 0, so its factors are exp(-inf) = 0 rather than NaN.
+    // Online softmax in prefill_attention.cuh's layout, the probabilities written over the
+    // scores; each row's rescale factor goes to the warps holding its accumulators.
 #pragma unroll
     for (int i = 0; i < R; ++i) {
-      float z[K], tile_max = -INFINITY;
+      float* row = ps + (row0 + i) * S + lane;
+      float s[K];
 #pragma unroll
-      for (int j = 0; j < K; ++j) {
-        const int key = k0 + lane + kPrefillLanes * j;
-        const float s = ps[(row0 + i) * S + lane + kPrefillLanes * j];
-        z[j] = key >= first[i] && key <= last[i] ? s * a.score_scale : -INFINITY;
-        tile_max = fmaxf(tile_max, z[j]);
-      }
-      const float m_new = fmaxf(m[i], half_warp_max(tile_max));
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      const float correction = expf(m[i] - m_use);
-      l[i] *= correction;
-#pragma unroll
-      for (int j = 0; j < K; ++j) {
-        const float p = expf(z[j] - m_use);
-        l[i] += p;
-        ps[(row0 + i) * S + lane + kPrefillLanes * j] = p;
-      }
+      for (int j = 0; j < K; ++j) s[j] = row[kPrefillLanes * j];
+      const float correction = online_softmax_row(s, k0 + lane, keys.first[i], keys.last[i],
+                                                  a.score_scale, m[i], l[i], row);
       if (lane == 0) row_factor[row0 + i] = correction;
-      m[i] = m_new;
     }
     wait_copies<0>();
     me.sync();  // values, probabilities and factors visible; no warp reads the keys any more
@@ -234,20 +196,17 @@ __device__ __forceinline__ void prefill_attention_mma_tile(
     }
   }
 
-  // out = acc e^(m - m_all) / (l e^(m - m_all) + e^(sink - m_all)), m_all = max(m, sink), as in
-  // prefill_attention.cuh; the factor goes to the accumulators' warps through shared memory.
+  // The rows' output factors (prefill_attention.cuh's output_factor) go to the accumulators'
+  // warps through shared memory.
   me.sync();  // every warp has read the last tile's factors
 #pragma unroll
   for (int i = 0; i < R; ++i) {
     const float l_row = half_warp_sum(l[i]);
     const int r = row0 + i;
-    float f = 0.0f;
-    if (r < n_rows) {
-      const float sink = sinks ? sinks[rows.head0 + r % rows.heads] : -INFINITY;
-      const float m_all = fmaxf(m[i], sink);
-      const float rescale = expf(m[i] - m_all);
-      f = rescale / fmaf(l_row, rescale, isinf(sink) ? 0.0f : expf(sink - m_all));
-    }
+    const float f =
+        r < n_rows
+            ? output_factor(m[i], l_row, sinks ? sinks[rows.head0 + r % rows.heads] : -INFINITY)
+            : 0.0f;
     if (lane == 0) row_factor[r] = f;
   }
   me.sync();
