@@ -201,9 +201,14 @@ GpuState::~GpuState() {
 }
 
 exec::DeviceTaps GpuState::hand_out_taps(std::int64_t rows, cudaStream_t stream) {
-  if (taps_ready_ == nullptr) {
-    check(cudaEventCreateWithFlags(&taps_ready_, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventCreateWithFlags(&taps_released_, cudaEventDisableTiming), "cudaEventCreate");
+  if (taps_ready_ == nullptr) {  // both or neither: a reader must always get a released event
+    cudaEvent_t ready = nullptr, released = nullptr;
+    check(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), "cudaEventCreate");
+    const cudaError_t err = cudaEventCreateWithFlags(&released, cudaEventDisableTiming);
+    if (err != cudaSuccess) cudaEventDestroy(ready);
+    check(err, "cudaEventCreate");
+    taps_ready_ = ready;
+    taps_released_ = released;
   }
   check(cudaEventRecord(taps_ready_, stream), "device taps ready");
   return exec::DeviceTaps{scratch.taps.as<float>(), rows, taps_ready_, taps_released_};
