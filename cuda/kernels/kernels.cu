@@ -148,12 +148,6 @@ bool programmatic_launch() {
   return programmatic_launch_on;
 }
 
-namespace {
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-}  // namespace
-
 void rmsnorm(float* x, const float* delta, const float* weight, int n_tokens, int dim, float eps,
              float* out, Stream stream) {
   rmsnorm(x, delta, weight, n_tokens, dim, eps, out, SplitActivations{}, stream);

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -124,6 +125,23 @@ __device__ __forceinline__ tiles::SplitRow row_source(const SplitActivations& x,
   if (row < 0) return tiles::SplitRow{nullptr, nullptr, 1.0f, cols};
   const std::size_t at = static_cast<std::size_t>(row) * cols;
   return tiles::SplitRow{x.hi + at, x.lo + at, x.inv_scale[row], cols};
+}
+
+// 16-byte alignment, which the vector loads and cp.async copies of the kernels need.
+inline bool aligned16(const void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
+}
+
+// Opts a kernel into `bytes` of dynamic shared memory (above the default 48 KB). Set every
+// launch: the attribute belongs to the current device.
+template <class Kernel>
+void allow_smem(Kernel kernel, int bytes, const char* op) {
+  const cudaError_t err =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    fail(op, cat(bytes, " bytes of shared memory: ", cudaGetErrorString(err)));
+  }
 }
 
 }  // namespace mimo::cuda::launch

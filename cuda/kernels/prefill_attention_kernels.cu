@@ -70,13 +70,7 @@ void launch_prefill_kernel(Kernel kernel, int smem, const float* q, const int* p
   const int heads_per_block = std::min(group_size, kPrefillRows);
   const int tokens_per_block = kPrefillRows / heads_per_block;
   const int head_blocks = (group_size + heads_per_block - 1) / heads_per_block;
-  // Above the default 48 KB; set every launch since the attribute belongs to the current device.
-  const cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    fail("prefill_attention", cat(smem, " bytes of shared memory: ", cudaGetErrorString(err)));
-  }
+  allow_smem(kernel, smem, "prefill_attention");
   launch_kernel("prefill_attention", kernel,
                 dim3(a.num_kv_heads * head_blocks, blocks_for(n_tokens, tokens_per_block)),
                 kPrefillThreads, smem, as_stream(stream), q, positions, n_tokens, a, cache, sinks,

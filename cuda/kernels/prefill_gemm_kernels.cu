@@ -49,24 +49,13 @@ void launch_gemm(Fp8Batch batch, const SplitActivations& x, int n_tokens, cudaSt
     batch.first_block[i] = static_cast<int>(tiles);
     tiles += blocks_for(batch.w[i].rows, Block::kRows);
   }
-  // Above the default 48 KB; set every launch since the attribute belongs to the current device.
-  const cudaError_t err =
-      cudaFuncSetAttribute(prefill_gemm_kernel<kWarpRows>,
-                           cudaFuncAttributeMaxDynamicSharedMemorySize, Block::kSmemBytes);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    fail(op, cat(Block::kSmemBytes, " bytes of shared memory: ", cudaGetErrorString(err)));
-  }
+  allow_smem(prefill_gemm_kernel<kWarpRows>, Block::kSmemBytes, op);
   launch_kernel(op, prefill_gemm_kernel<kWarpRows>, dim3(blocks_for(n_tokens, kGemmTokens), tiles),
                 Block::kThreads, Block::kSmemBytes, s, batch, x, n_tokens);
 }
 
 // The tile's 32-bit element offsets (cuda/tiles/prefill_gemm.cuh, copy_gemm_codes).
 constexpr long long kMaxOffset = 0xFFFFFFFFLL;
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
 
 // Blocks of 256 rows (8 warps, one block an SM: half the activation traffic of 128-row blocks)
 // where they give every SM a block, else of 128 rows (4 warps, two blocks an SM): the o

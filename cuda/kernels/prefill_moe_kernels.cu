@@ -107,10 +107,6 @@ unsigned work_tiles_bound(int n_slots, int count) {
   return static_cast<unsigned>((n_slots + (kMoeGemmTokens - 1) * groups) / kMoeGemmTokens);
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-
 void check_stack(const Mxfp4Stack& s, const char* op, const char* name) {
   if (!(s.count > 0 && s.rows > 0 && s.cols > 0 && s.cols % 32 == 0 && aligned16(s.codes) &&
         aligned16(s.scales)))
@@ -123,17 +119,6 @@ void check_input(const SplitActivations& x, int cols, int n_tokens, int top_k, c
   if (!(n_tokens > 0 && top_k > 0 && aligned16(x.hi) && aligned16(x.lo)))
     fail(op, cat(n_tokens, " tokens, top ", top_k, ", split rows at ", x.hi, " / ", x.lo,
                  " (16-byte aligned)"));
-}
-
-// Above the default 48 KB; set every launch since the attribute belongs to the current device.
-template <class Kernel>
-void allow_smem(Kernel kernel, int bytes, const char* op) {
-  const cudaError_t err =
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    fail(op, cat(bytes, " bytes of shared memory: ", cudaGetErrorString(err)));
-  }
 }
 
 dim3 work_grid(int rows, int block_rows, int n_slots, int count, const char* op) {

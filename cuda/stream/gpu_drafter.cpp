@@ -447,20 +447,24 @@ void GpuDrafter::truncate(std::int64_t length) {
   m.positions.erase(keep, m.positions.end());
 }
 
-std::vector<float> GpuDrafter::context_keys(int layer) const {
-  const Impl& m = *impl_;
-  std::vector<float> out(m.positions.size() * m.kv_width());
-  check(cudaStreamSynchronize(m.stream), "context keys");
-  copy_to_host(out.data(), m.keys.at(layer).get(), out.size() * 4);
+namespace {
+// The context's rows of one cache buffer (`width` floats a row), after the drafter's stream.
+template <class Impl, class Buffer>
+std::vector<float> download_context(const Impl& m, const Buffer& rows, std::size_t width,
+                                    const char* what) {
+  std::vector<float> out(m.positions.size() * width);
+  check(cudaStreamSynchronize(m.stream), what);
+  copy_to_host(out.data(), rows.get(), out.size() * 4);
   return out;
+}
+}  // namespace
+
+std::vector<float> GpuDrafter::context_keys(int layer) const {
+  return download_context(*impl_, impl_->keys.at(layer), impl_->kv_width(), "context keys");
 }
 
 std::vector<float> GpuDrafter::context_values(int layer) const {
-  const Impl& m = *impl_;
-  std::vector<float> out(m.positions.size() * m.v_width());
-  check(cudaStreamSynchronize(m.stream), "context values");
-  copy_to_host(out.data(), m.values.at(layer).get(), out.size() * 4);
-  return out;
+  return download_context(*impl_, impl_->values.at(layer), impl_->v_width(), "context values");
 }
 
 std::vector<float> GpuDrafter::block_hidden(std::int32_t anchor, std::int64_t anchor_position) {

@@ -48,19 +48,6 @@ __host__ __device__ constexpr int prefill_mma_value_tiles(int v_head_dim) {
   return v_head_dim / 16;
 }
 
-__device__ __forceinline__ void split_tf32(float x, std::uint32_t& big, std::uint32_t& small) {
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(big) : "f"(x));
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(small) : "f"(x - __uint_as_float(big)));
-}
-
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const std::uint32_t (&a)[4],
-                                         std::uint32_t b0, std::uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // A operand of m16n8k8 (rows g, g + 8; columns t, t + 4 of the 8), split once for several n-tiles.
 struct SplitA {
   std::uint32_t big[4], small[4];

@@ -171,7 +171,7 @@ TEST_CASE("json constraint with speculative decoding: greedy equals plain, sampl
   const Answer drafted = generate(grammar, sampling(0, 0), dflash);
   CHECK(drafted.tokens == plain.tokens);
   // Sampled answers may run into max_tokens (the tiny model can ramble); which do depends on
-  // the drafter's proposals, so several seeds, and at least a quarter must finish.
+  // the drafter's proposals, so several seeds, and at least half must finish.
   int done = 0;
   for (const std::uint64_t seed : {4u, 5u, 6u, 7u}) {
     for (auto speculator : {dflash, mimo::make_ngram_speculator(2, 4)}) {
@@ -180,7 +180,7 @@ TEST_CASE("json constraint with speculative decoding: greedy equals plain, sampl
       done += finished(answer) ? 1 : 0;
     }
   }
-  CHECK(done >= 2);
+  CHECK(done >= 4);
   const mimo::JsonGrammar bounded = mimo::JsonGrammar::schema(kBoundedSchema);
   const Answer plain_bounded = generate(bounded, sampling(0, 0), nullptr, true);
   const Answer ended = generate(bounded, sampling(0, 0), dflash, true);
