@@ -11,12 +11,34 @@
 #include <vector>
 
 #include "cpu/weight_rows.hpp"
+#include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "model/weights.hpp"
 #include "quant/block_formats.hpp"
 #include "quant/codecs.hpp"
 
 namespace mimo::gpu_test {
+
+// Device buffers of split activations (F16 hi / lo halves and per-row 1 / scale), as rmsnorm /
+// split_activations write them for the tensor-core paths.
+struct SplitBuffers {
+  cuda::DeviceBuffer hi, lo, inv;
+  cuda::SplitActivations view;
+  SplitBuffers(int rows, int cols)
+      : hi(std::size_t(rows) * cols * 2), lo(std::size_t(rows) * cols * 2), inv(rows * 4) {
+    view = cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
+                                  static_cast<std::uint16_t*>(lo.get()),
+                                  static_cast<float*>(inv.get()), cols};
+  }
+  // Row t alone (a view of one row, for a one-token product).
+  cuda::SplitActivations row(int t) const {
+    cuda::SplitActivations one = view;
+    one.hi += std::size_t(t) * view.cols;
+    one.lo += std::size_t(t) * view.cols;
+    one.inv_scale += t;
+    return one;
+  }
+};
 
 // A new seed per call, so every run draws fresh inputs; tests print it on failure.
 inline std::uint64_t fresh_seed() {

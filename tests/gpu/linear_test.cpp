@@ -84,17 +84,7 @@ TEST_CASE("FP8 linear keeps float32 accuracy for tokens of very different magnit
   check_linear(h, cuda::upload_fp8(h.w, arena), rng, 6, {1e-30f, 3e-6f, 1.0f, 7e4f, 2e9f, 1e30f});
 }
 
-// Split activations as rmsnorm / split_activations write them, for the FP8 tensor-core path.
-struct SplitBuffers {
-  cuda::DeviceBuffer hi, lo, inv;
-  cuda::SplitActivations view;
-  SplitBuffers(int rows, int cols)
-      : hi(std::size_t(rows) * cols * 2), lo(std::size_t(rows) * cols * 2), inv(rows * 4) {
-    view = cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
-                                  static_cast<std::uint16_t*>(lo.get()),
-                                  static_cast<float*>(inv.get()), cols};
-  }
-};
+using gpu_test::SplitBuffers;
 
 TEST_CASE("Split activations hold every value to 22 bits of the row's peak", "[gpu]") {
   const std::uint64_t seed = gpu_test::fresh_seed();

@@ -21,24 +21,7 @@ namespace {
 
 using gpu_test::HostWeight;
 
-struct SplitBuffers {
-  cuda::DeviceBuffer hi, lo, inv;
-  cuda::SplitActivations view;
-  SplitBuffers(int rows, int cols)
-      : hi(std::size_t(rows) * cols * 2), lo(std::size_t(rows) * cols * 2), inv(rows * 4) {
-    view = cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
-                                  static_cast<std::uint16_t*>(lo.get()),
-                                  static_cast<float*>(inv.get()), cols};
-  }
-  // Row t alone (a view of one row, for a one-token product).
-  cuda::SplitActivations row(int t) const {
-    cuda::SplitActivations one = view;
-    one.hi += std::size_t(t) * view.cols;
-    one.lo += std::size_t(t) * view.cols;
-    one.inv_scale += t;
-    return one;
-  }
-};
+using gpu_test::SplitBuffers;
 
 // Random activations with no zero (a zero would hide a wrong weight column).
 std::vector<float> nonzero_floats(std::mt19937_64& rng, std::size_t n, float scale = 1.0f) {

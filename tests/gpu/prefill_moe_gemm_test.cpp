@@ -22,16 +22,7 @@
 namespace mimo {
 namespace {
 
-struct Split {
-  cuda::DeviceBuffer hi, lo, inv;
-  cuda::SplitActivations view;
-  Split(int rows, int cols)
-      : hi(std::size_t(rows) * cols * 2), lo(std::size_t(rows) * cols * 2), inv(rows * 4) {
-    view = cuda::SplitActivations{static_cast<std::uint16_t*>(hi.get()),
-                                  static_cast<std::uint16_t*>(lo.get()),
-                                  static_cast<float*>(inv.get()), cols};
-  }
-};
+using Split = gpu_test::SplitBuffers;
 
 // Per token top_k distinct experts whose member counts are `demand` (sum n * top_k, each <= n):
 // each token takes the experts of largest remaining demand (ties by a random order), which
