@@ -20,7 +20,7 @@ from transformers import GenerationConfig
 
 from common import log, step_generator
 from train_drafter import dflash_logits, drafter_optimizer, weighted_ce
-from train_target import lr_at
+from train_target import scheduled_lr
 
 
 @torch.no_grad()
@@ -111,12 +111,9 @@ def train(drafter, target, data, hp, seed, csv):
     embed, lm_head, opt = drafter_optimizer(drafter, target, hp)
     step, elapsed, t_last = 0, 0.0, time.time()
     while True:
-        progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
-        if progress >= 1.0:
+        lr = scheduled_lr(opt, elapsed, step, hp)
+        if lr is None:
             break
-        lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
-        for g in opt.param_groups:
-            g["lr"] = lr
         logits, target_ids, idx, block_pos = dflash_logits(
             drafter, embed, lm_head, data["feats"], data["seqs"],
             step_generator(seed, 5, step), hp)

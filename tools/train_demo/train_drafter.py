@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from transformers import GenerationConfig
 
 from common import log, step_generator
-from train_target import lr_at
+from train_target import scheduled_lr
 
 
 @torch.no_grad()
@@ -128,12 +128,9 @@ def train_drafter(drafter, target, feats, toks, hp, seed, csv):
     embed, lm_head, opt = drafter_optimizer(drafter, target, hp)
     step, elapsed, t_last = 0, 0.0, time.time()
     while True:
-        progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
-        if progress >= 1.0:
+        lr = scheduled_lr(opt, elapsed, step, hp)
+        if lr is None:
             break
-        lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
-        for g in opt.param_groups:
-            g["lr"] = lr
         loss, acc, run = dflash_batch(drafter, embed, lm_head, feats, toks,
                                       step_generator(seed, 3, step), hp)
         loss.backward()

@@ -45,6 +45,19 @@ def lr_at(progress, step, lr_max, lr_min, warmup):
     return cos * min(1.0, (step + 1) / max(1, warmup))
 
 
+def scheduled_lr(opt, elapsed, step, hp):
+    """The learning rate of this step of a budget of hp["time_s"] seconds and/or hp["steps"]
+    steps (progress = whichever is further), set on every parameter group; None once the
+    budget is spent."""
+    progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
+    if progress >= 1.0:
+        return None
+    lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 @torch.no_grad()
 def heldout_loss(model, windows, batch=8):
     model.eval()
@@ -79,12 +92,9 @@ def train_lm(model, train, heldout_windows, hp, stage, stage_id, seed, csv, ckpt
     acc_n = 0
     t_last = time.time()
     while True:
-        progress = max(elapsed / hp["time_s"], step / hp["steps"] if hp["steps"] else 0.0)
-        if progress >= 1.0:
+        lr = scheduled_lr(opt, elapsed, step, hp)
+        if lr is None:
             break
-        lr = lr_at(progress, step, hp["lr"], hp["lr_min"], hp["warmup"])
-        for g in opt.param_groups:
-            g["lr"] = lr
         x = train.batch(step_generator(seed, stage_id, step), bs)
         with torch.autocast("cuda", dtype=torch.bfloat16):
             loss = model(input_ids=x, labels=x, use_cache=False).loss
