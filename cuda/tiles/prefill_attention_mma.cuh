@@ -17,7 +17,6 @@
 // Same math and masking as prefill_attention.cuh, another summation order (so other bits).
 #pragma once
 
-#include <climits>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +24,7 @@
 #include "cuda/tiles/async_copy.cuh"
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
+#include "cuda/tiles/mma.cuh"
 #include "cuda/tiles/prefill_attention.cuh"
 
 namespace mimo::cuda::tiles {
