@@ -10,9 +10,10 @@
 namespace mimo::cpu {
 namespace {
 
-// Below this many multiply-adds a batch is cheaper on the calling thread than handed to the
-// pool (a wake-up and a lock round trip cost about as much as 30k multiply-adds on the 2-core
-// dev machine). Where the rows run never changes an element's arithmetic.
+// Below this many multiply-adds a batch runs on the calling thread: a pool dispatch (a futex
+// wake-up and lock round trips, several microseconds) costs about what a few ten thousand
+// multiply-adds do. A chosen value, not a tuned one; where the rows run never changes an
+// element's arithmetic.
 constexpr std::int64_t kInlineMacs = 32 * 1024;
 
 // Rows [begin, end) of one job; `row` is scratch. Each decoded row is dotted with four tokens
