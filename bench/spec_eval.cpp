@@ -40,6 +40,35 @@ struct Run {
   SessionStats stats;
 };
 
+// One mode's session statistics summed over the prompts.
+struct Totals {
+  std::int64_t tokens = 0, steps = 0, emitted = 0;
+  double decode_seconds = 0, draft_seconds = 0, verify_seconds = 0;
+
+  void add(const SessionStats& stats) {
+    tokens += stats.decode_tokens;
+    decode_seconds += stats.decode_seconds;
+    steps += stats.speculation.steps;
+    emitted += stats.speculation.emitted_tokens;
+    draft_seconds += stats.speculation.draft_seconds;
+    verify_seconds += stats.speculation.verify_seconds;
+  }
+
+  SpecEvalRow row(const char* mode, bool greedy) const {
+    SpecEvalRow r;
+    r.mode = mode;
+    r.greedy = greedy;
+    r.tokens = tokens;
+    r.decode_seconds = decode_seconds;
+    r.draft_seconds = draft_seconds;
+    r.verify_seconds = verify_seconds;
+    r.steps = steps;
+    r.tokens_per_second = decode_seconds > 0 ? tokens / decode_seconds : 0;
+    r.mean_acceptance = steps > 0 ? static_cast<double>(emitted) / steps : 0;
+    return r;
+  }
+};
+
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kIo, "cannot read prompt " + path);
@@ -52,7 +81,11 @@ std::string read_text(const std::string& path) {
 // the speculator anew (include/mimo/session.hpp), so the drafter is not reloaded per prompt.
 std::shared_ptr<Speculator> speculator_for(const Model& model, const SpecEvalOptions& options,
                                            Mode mode) {
-  if (mode == Mode::kDFlash) return make_dflash_speculator(model, options.drafter_dir);
+  if (mode == Mode::kDFlash) {
+    DFlashOptions dflash;
+    dflash.block_size = options.block_size;
+    return make_dflash_speculator(model, options.drafter_dir, dflash);
+  }
   if (mode == Mode::kNgram) return make_ngram_speculator();
   return nullptr;
 }
@@ -109,9 +142,10 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
 
   std::vector<std::shared_ptr<Speculator>> speculators;
   for (Mode mode : kModes) speculators.push_back(speculator_for(*model, options, mode));
-  // One short untimed run of each mode first (GPU: graph capture, allocations).
+  // One full-length untimed run of each mode first (GPU: graph capture, allocations; CPU: page
+  // faults on the weights, the pools' threads, the caches), so no mode's rate carries a cold start.
   for (const auto& speculator : speculators) {
-    generate(*model, options, speculator, true, prompts[0], 8);
+    generate(*model, options, speculator, true, prompts[0], options.tokens);
   }
 
   SpecEvalReport report;
@@ -119,35 +153,33 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
   report.prompts = static_cast<int>(prompts.size());
   report.tokens = options.tokens;
   report.temperature = options.temperature;
-  std::vector<std::vector<std::int32_t>> reference(prompts.size());  // plain greedy output
   for (bool greedy : {true, false}) {
-    double plain_rate = 0;
-    for (std::size_t m = 0; m < std::size(kModes); ++m) {
-      const Mode mode = kModes[m];
-      SpecEvalRow row;
-      row.mode = mode_name(mode);
-      row.greedy = greedy;
-      std::int64_t steps = 0, emitted = 0;
-      for (std::size_t p = 0; p < prompts.size(); ++p) {
-        Run run = generate(*model, options, speculators[m], greedy, prompts[p], options.tokens);
-        row.tokens += run.stats.decode_tokens;
-        row.decode_seconds += run.stats.decode_seconds;
-        steps += run.stats.speculation.steps;
-        emitted += run.stats.speculation.emitted_tokens;
-        if (!greedy) continue;
-        if (mode == Mode::kPlain) {
-          reference[p] = run.tokens;
-        } else if (run.tokens != reference[p]) {
-          report.lossless = false;
-          report.mismatches.push_back(row.mode + ": " +
-                                      std::filesystem::path(files[p]).filename().string());
-        }
+    std::vector<Totals> totals(std::size(kModes));
+    for (std::size_t p = 0; p < prompts.size(); ++p) {
+      // The modes take turns prompt by prompt, each prompt starting with another one, so load
+      // that comes and goes on a shared machine (and which mode runs after which) weighs on all
+      // modes alike instead of on whichever ran during it.
+      std::vector<Run> runs(std::size(kModes));
+      for (std::size_t k = 0; k < std::size(kModes); ++k) {
+        const std::size_t m = (p + k) % std::size(kModes);
+        runs[m] = generate(*model, options, speculators[m], greedy, prompts[p], options.tokens);
+        totals[m].add(runs[m].stats);
       }
-      row.tokens_per_second = row.decode_seconds > 0 ? row.tokens / row.decode_seconds : 0;
-      row.mean_acceptance = steps > 0 ? static_cast<double>(emitted) / steps : 0;
-      if (mode == Mode::kPlain) plain_rate = row.tokens_per_second;
+      if (!greedy) continue;
+      for (std::size_t m = 1; m < std::size(kModes); ++m) {
+        if (runs[m].tokens == runs[0].tokens) continue;
+        report.lossless = false;
+        report.mismatches.push_back(std::string(mode_name(kModes[m])) + ": " +
+                                    std::filesystem::path(files[p]).filename().string());
+      }
+    }
+    for (std::size_t m = 0; m < std::size(kModes); ++m) {
+      report.rows.push_back(totals[m].row(mode_name(kModes[m]), greedy));
+    }
+    const double plain_rate = report.rows[report.rows.size() - std::size(kModes)].tokens_per_second;
+    for (std::size_t m = 0; m < std::size(kModes); ++m) {
+      SpecEvalRow& row = report.rows[report.rows.size() - std::size(kModes) + m];
       row.ratio_to_plain = plain_rate > 0 ? row.tokens_per_second / plain_rate : 0;
-      report.rows.push_back(row);
     }
   }
   return report;
@@ -161,13 +193,22 @@ std::string format_spec_eval(const SpecEvalReport& report) {
   std::snprintf(line, sizeof line, "speculative evaluation on %s: %d prompts, %d tokens each\n",
                 report.device.c_str(), report.prompts, report.tokens);
   out += line;
-  std::snprintf(line, sizeof line, "%-8s %-8s %10s %12s %10s\n", "mode", "decoding", "tok/s",
-                "acceptance", "vs plain");
+  std::snprintf(line, sizeof line, "%-8s %-8s %10s %12s %10s %16s\n", "mode", "decoding", "tok/s",
+                "acceptance", "vs plain", "draft/verify ms");
   out += line;
   for (const auto& row : report.rows) {
-    std::snprintf(line, sizeof line, "%-8s %-8s %10.1f %12.2f %9.2fx\n", row.mode.c_str(),
+    // A speculative row's mean drafting and verifying time per step; plain rows: per token.
+    const double per = row.steps > 0 ? 1e3 / row.steps : row.tokens > 0 ? 1e3 / row.tokens : 0;
+    char split[40];
+    if (row.steps > 0) {
+      std::snprintf(split, sizeof split, "%.3f / %.3f", row.draft_seconds * per,
+                    row.verify_seconds * per);
+    } else {
+      std::snprintf(split, sizeof split, "- / %.3f", row.decode_seconds * per);
+    }
+    std::snprintf(line, sizeof line, "%-8s %-8s %10.1f %12.2f %9.2fx %16s\n", row.mode.c_str(),
                   row.greedy ? "greedy" : sampled, row.tokens_per_second, row.mean_acceptance,
-                  row.ratio_to_plain);
+                  row.ratio_to_plain, split);
     out += line;
   }
   out += report.lossless ? "lossless: yes (greedy dflash and ngram equal plain on every prompt)\n"

@@ -19,6 +19,7 @@ struct SpecEvalOptions {
   int num_threads = 0;  // CPU worker threads (ModelOptions::num_threads); 0 = all
   int tokens = 128;     // generated per prompt and mode (ignore_eos)
   int max_prompts = 0;  // 0 = all prompts
+  int block_size = 0;   // DFlash verify block (DFlashOptions::block_size); 0: the drafter's
   float temperature = 0.7f;
   std::uint64_t seed = 1;  // of every sampled run (one sampler per prompt and mode)
 };
@@ -29,6 +30,9 @@ struct SpecEvalRow {
   bool greedy = true;
   std::int64_t tokens = 0;  // decoded tokens over all prompts
   double decode_seconds = 0;
+  double draft_seconds = 0;      // speculative rows: drafting, summed over the steps
+  double verify_seconds = 0;     // speculative rows: verify passes and acceptance
+  std::int64_t steps = 0;        // speculative rows: verify steps
   double tokens_per_second = 0;  // tokens / decode_seconds
   double mean_acceptance = 0;    // emitted tokens per verify step (bonus included); 0 for plain
   double ratio_to_plain = 0;     // tokens_per_second / the plain row's at the same temperature

@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-prompts", options.max_prompts, "use the first N prompts (0: all)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--block", options.block_size, "DFlash block size (0: the drafter's)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", options.num_threads, "CPU threads (0: all)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--temperature", options.temperature, "of the sampled rows")

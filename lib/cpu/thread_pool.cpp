@@ -43,24 +43,35 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::run_ranges() {
   t_inside_job = true;
   for (;;) {
+    const std::function<void(std::int64_t, std::int64_t)>* job;
     std::int64_t begin, end;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (next_ >= job_n_ || error_) break;
+      if (job_ == nullptr || next_ >= job_n_ || error_) break;
+      job = job_;
       begin = next_;
       end = std::min(job_n_, begin + grain_);
       next_ = end;
+      ++in_flight_;
     }
     try {
-      (*job_)(begin, end);
+      (*job)(begin, end);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!error_) error_ = std::current_exception();
     }
+    bool last;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      last = --in_flight_ == 0;
+    }
+    if (last) done_.notify_one();
   }
   t_inside_job = false;
 }
 
+// A worker that wakes after the caller has claimed every range finds nothing to do: the caller
+// never waits for workers to check in, only for the ranges they claimed.
 void ThreadPool::worker_loop() {
   std::uint64_t seen = 0;
   for (;;) {
@@ -71,11 +82,6 @@ void ThreadPool::worker_loop() {
       seen = generation_;
     }
     run_ranges();
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      --busy_;
-    }
-    done_.notify_one();
   }
 }
 
@@ -95,7 +101,6 @@ void ThreadPool::parallel_for(std::int64_t n,
     grain_ = std::max<std::int64_t>(1, n / (4 * size()));
     next_ = 0;
     error_ = nullptr;
-    busy_ = static_cast<int>(workers_.size());
     ++generation_;
   }
   wake_.notify_all();
@@ -103,7 +108,9 @@ void ThreadPool::parallel_for(std::int64_t n,
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return busy_ == 0; });
+    // Every range is claimed (or an error stopped the claiming) once run_ranges returns here;
+    // what is left is the ranges workers are still running.
+    done_.wait(lock, [&] { return in_flight_ == 0; });
     job_ = nullptr;
     error = error_;
     error_ = nullptr;

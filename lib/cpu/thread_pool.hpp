@@ -52,7 +52,7 @@ class ThreadPool {
   std::int64_t job_n_ = 0;
   std::int64_t grain_ = 1;
   std::int64_t next_ = 0;  // first index not yet claimed
-  int busy_ = 0;           // workers still inside the current job
+  int in_flight_ = 0;      // ranges claimed and not yet finished
   std::uint64_t generation_ = 0;
   std::exception_ptr error_;
   bool stop_ = false;

@@ -88,10 +88,13 @@ void CpuDrafterRunner::run_op(const Op& op, const program::DrafterShape& shape,
       cpu::rmsnorm(b.context.data(), model_.context_norm.data(), ctx, c.hidden_size, c.rms_norm_eps,
                    b.context.data());
       return;
-    case OpKind::kContextKv:
-      cpu::linear(pool_, *model_.layers[op.layer].k, b.context.data(), ctx, b.k.data());
-      cpu::linear(pool_, *model_.layers[op.layer].v, b.context.data(), ctx, b.v.data());
+    case OpKind::kContextKv: {
+      const CpuDrafterLayer& w = model_.layers[op.layer];
+      const cpu::LinearJob jobs[] = {{w.k, b.context.data(), ctx, b.k.data()},
+                                     {w.v, b.context.data(), ctx, b.v.data()}};
+      cpu::linear_batch(pool_, jobs);  // one pool dispatch, the same products
       return;
+    }
     case OpKind::kStoreContext:
       store_context(op.layer, ctx, cache, b);
       return;
@@ -103,9 +106,10 @@ void CpuDrafterRunner::run_op(const Op& op, const program::DrafterShape& shape,
       return;
     case OpKind::kQkv: {
       const CpuDrafterLayer& w = model_.layers[op.layer];
-      cpu::linear(pool_, *w.q, b.h.data(), n, b.q.data());
-      cpu::linear(pool_, *w.k, b.h.data(), n, b.k.data());
-      cpu::linear(pool_, *w.v, b.h.data(), n, b.v.data());
+      const cpu::LinearJob jobs[] = {{w.q, b.h.data(), n, b.q.data()},
+                                     {w.k, b.h.data(), n, b.k.data()},
+                                     {w.v, b.h.data(), n, b.v.data()}};
+      cpu::linear_batch(pool_, jobs);  // one pool dispatch, the same products
       return;
     }
     case OpKind::kQkNormRope: {

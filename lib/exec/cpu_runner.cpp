@@ -149,9 +149,11 @@ void CpuRunner::add_norm(const Op& op, CpuBuffers& b, int n) const {
 
 void CpuRunner::qkv(int layer, CpuBuffers& b, int n) const {
   const CpuLayer& w = model_.layers[layer];
-  cpu::linear(pool_, *w.q, b.h.data(), n, b.q.data());
-  cpu::linear(pool_, *w.k, b.h.data(), n, b.k.data());
-  cpu::linear(pool_, *w.v, b.h.data(), n, b.v.data());
+  // One pool dispatch for the three projections (the same products as three linear calls).
+  const cpu::LinearJob jobs[] = {{w.q, b.h.data(), n, b.q.data()},
+                                 {w.k, b.h.data(), n, b.k.data()},
+                                 {w.v, b.h.data(), n, b.v.data()}};
+  cpu::linear_batch(pool_, jobs);
 }
 
 void CpuRunner::rope_store_kv(int layer, cpu::KvCache& cache, CpuBuffers& b, int n) const {

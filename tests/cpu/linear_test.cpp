@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "cpu/dot.hpp"
 #include "cpu/embedding.hpp"
 #include "cpu/weight_rows.hpp"
 #include "mimo/error.hpp"
@@ -92,6 +93,35 @@ TEST_CASE("linear results do not depend on the thread count or token batching") 
   for (int t = 0; t < tokens; ++t) {
     linear(two, w->weight, x.data() + t * 260, 1, single.data());
     REQUIRE(std::memcmp(single.data(), y1.data() + t * 301, 301 * 4) == 0);
+  }
+}
+
+TEST_CASE("linear and linear_batch give each element the bits of one dot() of its row") {
+  // The kernel dots a decoded row with four tokens at a time (dots4) and batches projections
+  // into one dispatch; neither may change an element: compare with decode_row + dot().
+  Rng rng(6);
+  ThreadPool pool(2);
+  auto a = make_linear(WeightFormat::kBF16, 301, 260, rng, 0.5f, 0, false);
+  auto b = make_linear(WeightFormat::kFp8Block, 130, 260, rng, 0.5f, 0, false);
+  for (int tokens = 1; tokens <= 9; ++tokens) {
+    const std::vector<float> x = testing::random_vector(rng, tokens * 260);
+    std::vector<float> ya(tokens * 301), yb(tokens * 130), batched_a(ya.size()),
+        batched_b(yb.size());
+    linear(pool, a->weight, x.data(), tokens, ya.data());
+    linear(pool, b->weight, x.data(), tokens, yb.data());
+    const LinearJob jobs[] = {{&a->weight, x.data(), tokens, batched_a.data()},
+                              {&b->weight, x.data(), tokens, batched_b.data()}};
+    linear_batch(pool, jobs);
+    REQUIRE(std::memcmp(ya.data(), batched_a.data(), ya.size() * 4) == 0);
+    REQUIRE(std::memcmp(yb.data(), batched_b.data(), yb.size() * 4) == 0);
+    std::vector<float> row(260);
+    for (std::int64_t r = 0; r < 301; ++r) {
+      decode_row(a->weight, r, row.data());
+      for (int t = 0; t < tokens; ++t) {
+        const float expected = dot(row.data(), x.data() + t * 260, 260);
+        REQUIRE(std::memcmp(&expected, &ya[t * 301 + r], 4) == 0);
+      }
+    }
   }
 }
 
