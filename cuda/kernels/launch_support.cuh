@@ -4,7 +4,6 @@
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <sstream>
@@ -131,27 +130,6 @@ __device__ __forceinline__ tiles::SplitRow row_source(const SplitActivations& x,
 // 16-byte alignment, which the vector loads and cp.async copies of the kernels need.
 inline bool aligned16(const void* p) {
   return reinterpret_cast<std::uintptr_t>(p) % 16 == 0;
-}
-
-// Asks for the shared-memory carveout that fits `blocks` blocks of `kernel` an SM with `bytes` of
-// dynamic shared memory each (the driver would otherwise size it by its own rule and may leave
-// less room than the occupancy the registers allow). Set every launch, as allow_smem.
-template <class Kernel>
-void prefer_shared_memory(Kernel kernel, int blocks, int bytes, const char* op) {
-  cudaFuncAttributes attributes{};
-  cudaError_t err = cudaFuncGetAttributes(&attributes, kernel);
-  if (err == cudaSuccess) {
-    constexpr int kSmemPerSm = 228 * 1024, kReservedPerBlock = 1024;  // sm_90
-    const long long need =
-        static_cast<long long>(blocks) * (bytes + attributes.sharedSizeBytes + kReservedPerBlock);
-    const int percent =
-        static_cast<int>(std::min(100LL, (100 * need + kSmemPerSm - 1) / kSmemPerSm));
-    err = cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, percent);
-  }
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    fail(op, cat("shared-memory carveout: ", cudaGetErrorString(err)));
-  }
 }
 
 // Opts a kernel into `bytes` of dynamic shared memory (above the default 48 KB). Set every

@@ -69,11 +69,10 @@ __global__ void __launch_bounds__(kBlockThreads)
 // batch for up to 8 tokens (grid.y: tiles of 8 tokens), its warps splitting the 64-column steps.
 // Input: const float* or SplitActivations.
 constexpr int kMaxLinearWarps = 16;
-// The staged kernels are held to 64 registers (two 16-warp blocks an SM): their ring's
-// addresses must not cost the occupancy that puts their weights in flight.
-template <int kStages, int kM, class Input>
-__global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize, kStages == 0 ? 0 : 2)
+template <int kM, class Input>
+__global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize)
     fp8_mma_linear_kernel(Fp8Batch batch, Input x, int n_tokens) {
+  // The first step's weights move towards L2 while the previous kernel finishes.
   const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
   const int g = (threadIdx.x % kWarpSize) / 4, q = threadIdx.x % 4;
   Fp8Matrix w = batch.w[0];
@@ -88,17 +87,7 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize, kStages == 0 ? 0 :
     }
   }
   const int row0 = (blockIdx.x - first_block) * 16 * kM, t0 = blockIdx.y * 8;
-  // The first steps' weights move (towards L2, or into the warp's ring) while the previous
-  // kernel finishes.
-  using Staged = Fp8StagedRows<(kStages == 0 ? 2 : kStages), kM>;
-  extern __shared__ uint4 fp8_ring[];
-  const Staged staged{w, row0, warp, warps,
-                      reinterpret_cast<std::uint8_t*>(fp8_ring) + warp * Staged::ring_bytes()};
-  if constexpr (kStages == 0) {
-    prefetch_fp8_mma_step<kM>(w, row0, warp, g, q);
-  } else {
-    staged.prologue();
-  }
+  prefetch_fp8_mma_step<kM>(w, row0, warp, g, q);
   follow_previous_kernel();
   __shared__ float red[kMaxLinearWarps * kM * 4 * kWarpSize];
   const int n = min(8, n_tokens - t0);
@@ -108,13 +97,8 @@ __global__ void __launch_bounds__(kMaxLinearWarps* kWarpSize, kStages == 0 ? 0 :
     return row_source(x, j < n ? t0 + j : -1, w.cols);
   };
   float acc[1][kM][4];
-  with_packed_sets(n, source, [&](const auto& src) {
-    if constexpr (kStages == 0) {
-      fp8_mma_rows<kM>(w, row0, src, warp, warps, acc[0]);
-    } else {
-      staged.run(src, acc[0]);
-    }
-  });
+  with_packed_sets(n, source,
+                   [&](const auto& src) { fp8_mma_rows<kM>(w, row0, src, warp, warps, acc[0]); });
   reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
     if (t < n && row0 + row < w.rows)
       y[static_cast<std::size_t>(t0 + t) * w.rows + row0 + row] = v[0];
@@ -170,27 +154,8 @@ void launch_fp8_mma_linear(Fp8Batch batch, Input x, int n_tokens, cudaStream_t s
   }
   const int steps = (batch.w[0].cols + 63) / 64;
   const int warps = std::min(blocks >= 264 ? 8 : kMaxLinearWarps, steps);
-  const dim3 grid(blocks, blocks_for(n_tokens, 8));
-  // Weight staging (weight_staging.hpp): the ring's carveout sized for the blocks the registers
-  // allow an SM (64 registers: 4 blocks of 8 warps or 2 of 16).
-  const auto staged = [&](auto depth) {
-    constexpr int d = decltype(depth)::value;
-    const auto kernel = fp8_mma_linear_kernel<d, 1, Input>;
-    const int smem = warps * Fp8StagedRows<d, 1>::ring_bytes();
-    prefer_shared_memory(kernel, 32 / warps, smem, op);
-    launch_kernel(op, kernel, grid, warps * kWarpSize, smem, s, batch, x, n_tokens);
-  };
-  switch (weight_stages(StagedKernels::kFp8Linears)) {
-    case 2:
-      return staged(std::integral_constant<int, 2>{});
-    case 3:
-      return staged(std::integral_constant<int, 3>{});
-    case 4:
-      return staged(std::integral_constant<int, 4>{});
-    default:
-      launch_kernel(op, fp8_mma_linear_kernel<0, 1, Input>, grid, warps * kWarpSize, 0, s, batch, x,
-                    n_tokens);
-  }
+  launch_kernel(op, fp8_mma_linear_kernel<1, Input>, dim3(blocks, blocks_for(n_tokens, 8)),
+                warps * kWarpSize, 0, s, batch, x, n_tokens);
 }
 
 template <class Input>

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 
 #include "cuda/kernels/launch_support.cuh"
 #include "cuda/kernels/ops.hpp"
@@ -107,53 +106,25 @@ __device__ __forceinline__ ExpertGroup read_group(const int* table, int n_slots,
 // with the columns split over 4 warps (8 and 2 were slower, 1 much slower).
 constexpr int kGateUpTileM = 1;
 constexpr int kDownTileM = 2;
-constexpr int kMaxExpertWarps = 8;  // launch bounds
-constexpr int kExpertWarps = 4;     // at most: the reduction space
+constexpr int kMaxExpertWarps = 8;  // launch bounds and reduction space
+constexpr int kExpertWarps = 4;
 int expert_warps(int cols) {
   return std::min(kExpertWarps, mxfp4_mma_groups(cols));
 }
 
-// Launch bounds: the unstaged kernels as measured (up to 8 warps; gate/up at 2 blocks of 8 warps
-// an SM = 128 registers); the staged ones at kExpertBlocksPerSm blocks of kExpertWarps warps an SM
-// (128 registers too: their ring's address arithmetic must not cost occupancy).
-constexpr int kExpertBlocksPerSm = 4;
-constexpr int expert_threads_bound(int stages) {
-  return (stages == 0 ? kMaxExpertWarps : kExpertWarps) * kWarpSize;
-}
-constexpr int expert_blocks_bound(int stages, int unstaged) {
-  return stages == 0 ? unstaged : kExpertBlocksPerSm;
-}
-
-// The warp's products of a block's rows: straight from global memory (kStages 0) or through its
-// ring of kStages groups in dynamic shared memory (mxfp4_mma_rows_staged; the same bits).
-template <int kStages, bool kExactScales, int kMats, int kM, int kSets, class Source>
-__device__ __forceinline__ void expert_rows(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
-                                            const Source (&src)[kSets], bool prefetch,
-                                            float (&acc)[kMats][kM][4]) {
-  const int warp = threadIdx.x / kWarpSize, warps = blockDim.x / kWarpSize;
-  if constexpr (kStages == 0) {
-    mxfp4_mma_rows<kExactScales, kMats, kM>(mats, row0, src, warp, warps, prefetch, acc);
-  } else {
-    extern __shared__ uint4 expert_ring[];
-    std::uint8_t* ring = reinterpret_cast<std::uint8_t*>(expert_ring) +
-                         warp * mxfp4_ring_bytes<kStages, kMats, kM>();
-    mxfp4_mma_rows_staged<kStages, kExactScales, kMats, kM>(mats, row0, src, warp, warps, ring,
-                                                            acc);
-  }
-}
-
 // Block (row tile, group): act[slot, row] = silu(gate_e x_t) * (up_e x_t) for every member
 // slot = t * top_k + k of the group's expert e.
-template <int kStages, bool kExactScales, class Input>
-__global__ void __launch_bounds__(expert_threads_bound(kStages), expert_blocks_bound(kStages, 2))
+template <bool kExactScales, class Input>
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize, 2)
     expert_gate_up_kernel(Mxfp4Stack gate, Mxfp4Stack up, Input x, const int* table, int n_slots,
                           int top_k, float* act) {
   follow_previous_kernel();
   constexpr int kM = kGateUpTileM;
-  __shared__ float red[kExpertWarps * 2 * kM * 4 * kWarpSize];
+  __shared__ float red[kMaxExpertWarps * 2 * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
   if (g.begin == g.end) return;  // block-uniform
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
   const Mxfp4MmaMatrix mats[2] = {stack_member(gate, g.expert), stack_member(up, g.expert)};
   const int row0 = blockIdx.x * 16 * kM;
@@ -166,7 +137,7 @@ __global__ void __launch_bounds__(expert_threads_bound(kStages), expert_blocks_b
     };
     float acc[2][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      expert_rows<kStages, kExactScales, 2, kM>(mats, row0, src, g.end - g.begin > 1, acc);
+      mxfp4_mma_rows<kExactScales, 2, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<2, kM>(acc, red, [&](int row, int t, const float(&v)[2]) {
       if (t < n && row0 + row < gate.rows)
@@ -176,15 +147,16 @@ __global__ void __launch_bounds__(expert_threads_bound(kStages), expert_blocks_b
 }
 
 // Block (row tile, group): partial[slot, row] = down_e act[slot] for every member slot.
-template <int kStages, bool kExactScales, class Input>
-__global__ void __launch_bounds__(expert_threads_bound(kStages), expert_blocks_bound(kStages, 0))
+template <bool kExactScales, class Input>
+__global__ void __launch_bounds__(kMaxExpertWarps* kWarpSize)
     expert_down_kernel(Mxfp4Stack down, Input act, const int* table, int n_slots, float* partial) {
   follow_previous_kernel();
   constexpr int kM = kDownTileM;
-  __shared__ float red[kExpertWarps * kM * 4 * kWarpSize];
+  __shared__ float red[kMaxExpertWarps * kM * 4 * kWarpSize];
   const ExpertGroup g = read_group(table, n_slots, blockIdx.y);
   if (g.begin == g.end) return;  // block-uniform
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
   const int* members = table + 2 + 2 * n_slots;
   const Mxfp4MmaMatrix mats[1] = {stack_member(down, g.expert)};
   const int row0 = blockIdx.x * 16 * kM;
@@ -196,7 +168,7 @@ __global__ void __launch_bounds__(expert_threads_bound(kStages), expert_blocks_b
     };
     float acc[1][kM][4];
     with_packed_sets(n, source, [&](const auto& src) {
-      expert_rows<kStages, kExactScales, 1, kM>(mats, row0, src, g.end - g.begin > 1, acc);
+      mxfp4_mma_rows<kExactScales, 1, kM>(mats, row0, src, warp, warps, g.end - g.begin > 1, acc);
     });
     reduce_warp_tiles<1, kM>(acc, red, [&](int row, int t, const float(&v)[1]) {
       if (t < n && row0 + row < down.rows)
@@ -286,42 +258,6 @@ unsigned group_blocks(int n_slots, int count) {
 }  // namespace
 
 namespace {
-template <int kStages, bool kExact, class Input>
-struct GateUpKernel {
-  static constexpr auto kernel = expert_gate_up_kernel<kStages, kExact, Input>;
-};
-template <int kStages, bool kExact, class Input>
-struct DownKernel {
-  static constexpr auto kernel = expert_down_kernel<kStages, kExact, Input>;
-};
-
-// The kernel of `stages` (0, 2, 3 or 4) and its dynamic shared memory for `warps` warps. A
-// staged kernel asks for the shared-memory carveout its ring needs at two blocks of 128
-// registers an SM's worth of warps (kExpertBlocksPerSm), so the rings do not cut occupancy.
-template <template <int, bool, class> class Kernel, class Input, int kMats, int kM>
-auto staged_kernel(int stages, bool exact, int warps, int& smem) {
-  const auto pick = [&](auto depth) {
-    constexpr int d = decltype(depth)::value;
-    const auto kernel = exact ? Kernel<d, true, Input>::kernel : Kernel<d, false, Input>::kernel;
-    smem = 0;
-    if constexpr (d != 0) {
-      smem = warps * mxfp4_ring_bytes<d, kMats, kM>();
-      prefer_shared_memory(kernel, kExpertBlocksPerSm, smem, "expert kernels");
-    }
-    return kernel;
-  };
-  switch (stages) {
-    case 2:
-      return pick(std::integral_constant<int, 2>{});
-    case 3:
-      return pick(std::integral_constant<int, 3>{});
-    case 4:
-      return pick(std::integral_constant<int, 4>{});
-    default:
-      return pick(std::integral_constant<int, 0>{});
-  }
-}
-
 template <class Input>
 void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x, const int* groups,
                            int n_tokens, int top_k, float* act, Stream stream) {
@@ -331,13 +267,11 @@ void launch_expert_gate_up(const Mxfp4Stack& gate, const Mxfp4Stack& up, Input x
          cat("gate [", gate.rows, ", ", gate.cols, "], up [", up.rows, ", ", up.cols, "]"));
   const int n_slots = n_tokens * top_k;
   const dim3 grid(blocks_for(gate.rows, 16 * kGateUpTileM), group_blocks(n_slots, gate.count));
-  const int warps = expert_warps(gate.cols);
-  int smem = 0;
-  const auto kernel = staged_kernel<GateUpKernel, Input, 2, kGateUpTileM>(
-      weight_stages(StagedKernels::kExperts), gate.special_scales || up.special_scales, warps,
-      smem);
-  launch_kernel("expert_gate_up", kernel, grid, warps * kWarpSize, smem, as_stream(stream), gate,
-                up, x, groups, n_slots, top_k, act);
+  const auto kernel = gate.special_scales || up.special_scales
+                          ? expert_gate_up_kernel<true, Input>
+                          : expert_gate_up_kernel<false, Input>;
+  launch_kernel("expert_gate_up", kernel, grid, expert_warps(gate.cols) * kWarpSize, 0,
+                as_stream(stream), gate, up, x, groups, n_slots, top_k, act);
 }
 
 template <class Input>
@@ -348,12 +282,10 @@ void launch_expert_down(const Mxfp4Stack& down, Input act, const int* groups, co
   const int n_slots = n_tokens * top_k;
   cudaStream_t s = as_stream(stream);
   const dim3 grid(blocks_for(down.rows, 16 * kDownTileM), group_blocks(n_slots, down.count));
-  const int warps = expert_warps(down.cols);
-  int smem = 0;
-  const auto kernel = staged_kernel<DownKernel, Input, 1, kDownTileM>(
-      weight_stages(StagedKernels::kExperts), down.special_scales, warps, smem);
-  launch_kernel("expert_down", kernel, grid, warps * kWarpSize, smem, s, down, act, groups, n_slots,
-                partial);
+  const auto kernel =
+      down.special_scales ? expert_down_kernel<true, Input> : expert_down_kernel<false, Input>;
+  launch_kernel("expert_down", kernel, grid, expert_warps(down.cols) * kWarpSize, 0, s, down, act,
+                groups, n_slots, partial);
   expert_reduce(partial, weights, down.rows, n_tokens, top_k, y, stream);
 }
 

@@ -7,7 +7,6 @@
 
 #include <cstddef>
 
-#include "cuda/kernels/weight_staging.hpp"
 #include "cuda/tiles/matrix_views.hpp"
 
 namespace mimo::cuda {
@@ -159,8 +158,6 @@ void expert_down(const Mxfp4Stack& down, const float* act, const int* groups, co
 void expert_down(const Mxfp4Stack& down, const SplitActivations& act, const int* groups,
                  const float* weights, int n_tokens, int top_k, float* partial, float* y,
                  Stream stream = nullptr);
-// How expert_gate_up / expert_down stream an expert's weights (weight_staging.hpp): 0 = loads
-// straight into registers, 2..4 = through a per-warp ring in shared memory. The same bits.
 // expert_down's last step: y[t] = sum_k weights[t, k] * partial[t * top_k + k] (k in order).
 void expert_reduce(const float* partial, const float* weights, int rows, int n_tokens, int top_k,
                    float* y, Stream stream = nullptr);

@@ -12,11 +12,6 @@ __device__ __forceinline__ void copy_16_async(void* dst, const void* src, bool v
                "r"(valid ? 16 : 0)
                : "memory");
 }
-// 4 bytes src -> dst (shared), through L1 (cp.async.cg takes only 16).
-__device__ __forceinline__ void copy_4_async(void* dst, const void* src) {
-  const unsigned to = static_cast<unsigned>(__cvta_generic_to_shared(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(to), "l"(src) : "memory");
-}
 // Closes the group of the copies this thread issued since the last commit.
 __device__ __forceinline__ void commit_copies() {
   asm volatile("cp.async.commit_group;" ::: "memory");

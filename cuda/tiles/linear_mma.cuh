@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "cuda/tiles/async_copy.cuh"
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
 #include "cuda/tiles/mma.cuh"
@@ -72,44 +71,6 @@ __device__ __forceinline__ void fp8_mma_step(const uint4 (&raw)[kM][2], const fl
   }
 }
 
-// Where lane 4 g + q's codes of row g + 8 h of tile m lie in 64-column step `step`: the row
-// (clamped to the last: its products are not written) and the column (past the last: no codes).
-template <int kM>
-__device__ __forceinline__ int fp8_lane_row(const Fp8Matrix& w, int row0, int m, int h) {
-  const int g = (threadIdx.x % kWarpSize) / 4;
-  return min(row0 + 16 * m + g + 8 * h, w.rows - 1);
-}
-__device__ __forceinline__ int fp8_lane_col(int step) {
-  return step * 64 + 16 * (threadIdx.x % 4);
-}
-
-// The block scales of the lane's rows in a step. A lane past the last column still scales its
-// C fragment (sums over every lane's columns): its scale column is clamped into the step.
-template <int kM>
-__device__ __forceinline__ void fp8_step_scales(const Fp8Matrix& w, int row0, int col,
-                                                float (&scale)[kM][2]) {
-  const int scale_col = min(col, w.cols - 16) / w.block_cols;
-#pragma unroll
-  for (int m = 0; m < kM; ++m)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int scale_row = (fp8_lane_row<kM>(w, row0, m, h) + w.scale_row_offset) / w.block_rows;
-      scale[m][h] =
-          __ldg(w.scales + static_cast<std::size_t>(scale_row) * w.scale_cols + scale_col);
-    }
-}
-
-template <int kSets, int kM>
-__device__ __forceinline__ void fp8_finish_rows(const float (&acc)[kSets][kM][4],
-                                                float (&inv)[kSets], bool row_scaled,
-                                                float (&out)[kM][4]) {
-  if (!row_scaled) {  // F32Row: the token scales went in per step
-#pragma unroll
-    for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
-  }
-  finish_packed<kSets, kM>(acc, inv, 1.0f, out);
-}
-
 // One warp: out[m] (C fragments, rows row0 + 16 m + g (+ 8), tokens 2q, 2q + 1 of up to 4 kSets)
 // = the 64-column steps step0, step0 + step_stride, ... of W x. Lane 4 g + q reads row g / g + 8's
 // 16 codes at column 64 s + 16 q and, through src[set] (F32Row or SplitRow, cuda/tiles/mma.cuh's
@@ -119,6 +80,7 @@ template <int kM, int kSets, class Source>
 __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0,
                                              const Source (&src)[kSets], int step0, int step_stride,
                                              float (&out)[kM][4]) {
+  const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
   float acc[kSets][kM][4];
 #pragma unroll
   for (int s = 0; s < kSets; ++s)
@@ -131,95 +93,32 @@ __device__ __forceinline__ void fp8_mma_rows(const Fp8Matrix& w, int row0,
   for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;  // a warp without steps adds zeros
   const int steps = (w.cols + 63) / 64;
   for (int step = step0; step < steps; step += step_stride) {
-    const int col = fp8_lane_col(step);
+    const int col = step * 64 + 16 * q;
     const bool in = col < w.cols;
+    // A lane past the last column still scales its C fragment (sums over every lane's
+    // columns): its scale column is clamped into the step.
+    const int scale_col = min(col, w.cols - 16) / w.block_cols;
     uint4 raw[kM][2];
+    float scale[kM][2];
 #pragma unroll
-    for (int m = 0; m < kM; ++m)
+    for (int m = 0; m < kM; ++m) {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const int row = fp8_lane_row<kM>(w, row0, m, h);
+        const int row = min(row0 + 16 * m + g + 8 * h, w.rows - 1);
         raw[m][h] = in ? load_stream_u4(w.codes + static_cast<std::size_t>(row) * w.cols + col)
                        : make_uint4(0, 0, 0, 0);
+        const int scale_row = (row + w.scale_row_offset) / w.block_rows;
+        scale[m][h] =
+            __ldg(w.scales + static_cast<std::size_t>(scale_row) * w.scale_cols + scale_col);
       }
-    float scale[kM][2];
-    fp8_step_scales<kM>(w, row0, col, scale);
+    }
     fp8_mma_step<kM, kSets, Source>(raw, scale, src, col, acc, inv);
   }
-  fp8_finish_rows<kSets, kM>(acc, inv, kRowScaled<Source>, out);
-}
-
-// fp8_mma_rows with the codes streamed through a per-warp ring of kStages steps in shared memory
-// (cp.async; a lane reads back only the 16-byte chunks it copied, so no barrier is needed):
-// kStages - 1 steps' bytes stay in flight while one is multiplied, without the registers
-// holding them. The same codes reach the same products in the same order: fp8_mma_rows' bits.
-// prologue() may run before the kernel waits for its predecessor (weights only); run() then
-// multiplies. ring: this warp's ring_bytes() bytes, 16-byte aligned.
-template <int kStages, int kM>
-struct Fp8StagedRows {
-  static_assert(kStages >= 2, "a ring needs a stage in flight beside the one multiplied");
-  static constexpr int kStageBytes = kM * 2 * 16 * kWarpSize;
-  static constexpr int ring_bytes() { return kStages * kStageBytes; }
-
-  const Fp8Matrix& w;
-  int row0, step0, step_stride;
-  std::uint8_t* ring;
-
-  __device__ __forceinline__ int steps() const { return (w.cols + 63) / 64; }
-  // Chunk (m, h) of lane l at 512 (2 m + h) + 16 l of its stage; zeros past the last column.
-  __device__ __forceinline__ void issue(int step, int stage) const {
-    if (step < steps()) {
-      const int lane = threadIdx.x % kWarpSize, col = fp8_lane_col(step);
-      const bool in = col < w.cols;
-#pragma unroll
-      for (int m = 0; m < kM; ++m)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int row = fp8_lane_row<kM>(w, row0, m, h);
-          copy_16_async(ring + stage * kStageBytes + 512 * (2 * m + h) + 16 * lane,
-                        in ? w.codes + static_cast<std::size_t>(row) * w.cols + col : w.codes, in);
-        }
-    }
-    commit_copies();  // empty groups too: wait_copies counts groups
-  }
-  __device__ __forceinline__ void prologue() const {
-#pragma unroll
-    for (int s = 0; s < kStages - 1; ++s) issue(step0 + s * step_stride, s);
-  }
-  template <int kSets, class Source>
-  __device__ __forceinline__ void run(const Source (&src)[kSets], float (&out)[kM][4]) const {
-    const int lane = threadIdx.x % kWarpSize;
-    float acc[kSets][kM][4];
-#pragma unroll
-    for (int s = 0; s < kSets; ++s)
-#pragma unroll
-      for (int m = 0; m < kM; ++m)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[s][m][i] = 0.0f;
-    float inv[kSets];
+  if (!kRowScaled<Source>) {  // F32Row: the token scales went in per step
 #pragma unroll
     for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
-    int stage = 0;
-    for (int step = step0; step < steps(); step += step_stride) {
-      // The slot refilled here was read by this lane in the previous step (consumed by now).
-      issue(step + (kStages - 1) * step_stride, stage == 0 ? kStages - 1 : stage - 1);
-      wait_copies<kStages - 1>();
-      const int col = fp8_lane_col(step);
-      uint4 raw[kM][2];
-#pragma unroll
-      for (int m = 0; m < kM; ++m)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          raw[m][h] = *reinterpret_cast<const uint4*>(ring + stage * kStageBytes +
-                                                      512 * (2 * m + h) + 16 * lane);
-      float scale[kM][2];
-      fp8_step_scales<kM>(w, row0, col, scale);
-      fp8_mma_step<kM, kSets, Source>(raw, scale, src, col, acc, inv);
-      stage = stage + 1 == kStages ? 0 : stage + 1;
-    }
-    wait_copies<0>();  // nothing of this ring in flight when the caller reuses it
-    fp8_finish_rows<kSets, kM>(acc, inv, kRowScaled<Source>, out);
   }
-};
+  finish_packed<kSets, kM>(acc, inv, 1.0f, out);
+}
 
 }  // namespace mimo::cuda::tiles

@@ -10,7 +10,6 @@
 #include <climits>
 #include <cstddef>
 
-#include "cuda/tiles/async_copy.cuh"
 #include "cuda/tiles/common.cuh"
 #include "cuda/tiles/matrix_views.hpp"
 #include "cuda/tiles/mma.cuh"
@@ -115,119 +114,6 @@ __device__ __forceinline__ Mxfp4MmaMatrix stack_member(const Mxfp4Stack& s, int 
                         s.scales + index * mxfp4_mma_scale_bytes(s.rows, s.cols), s.rows, s.cols};
 }
 
-// One 128-column group's weights as a lane holds them: its 16-byte code chunk of rows g and g + 8
-// (h = 0, 1) of each of the kMats x kM m-tiles, and the E8M0 scale word of those rows.
-template <int kMats, int kM>
-struct Mxfp4GroupFragments {
-  uint4 raw[kMats][kM][2];
-  std::uint32_t scales[kMats][kM][2];
-};
-
-// Where fragment (i, m, h) of a group lies: its code chunk (this lane's 16 bytes of the
-// 1024-byte tile block) and its scale word. A tile past the last one (kM tiles a block, an odd
-// tile count) reads tile 0's codes: finite, and its rows are not written.
-template <int kM>
-__device__ __forceinline__ std::size_t mxfp4_group_block(int tile0, int m, int tiles, int groups,
-                                                         int group) {
-  const int tile = tile0 + m < tiles ? tile0 + m : 0;
-  return static_cast<std::size_t>(tile) * groups + group;
-}
-__device__ __forceinline__ const std::uint8_t* mxfp4_code_chunk(const Mxfp4MmaMatrix& mat,
-                                                                std::size_t block, int h) {
-  const int lane = threadIdx.x % kWarpSize;
-  return mat.codes + block * 1024 + 512 * h + 64 * (lane / 4) + 16 * (lane % 4);
-}
-__device__ __forceinline__ const std::uint8_t* mxfp4_scale_word(const Mxfp4MmaMatrix& mat,
-                                                                std::size_t block, int h) {
-  const int lane = threadIdx.x % kWarpSize;
-  return mat.scales + block * 64 + 4 * (8 * h + lane / 4);
-}
-
-// The products of one group: acc[set][i * kM + m] += W x for the group's 128 columns, from the
-// lane's fragments f. Loads the B fragments of every set (inv: the sets' 1 / scale).
-template <bool kExactScales, int kMats, int kM, int kSets, class Source>
-__device__ __forceinline__ void mxfp4_group_products(const Mxfp4GroupFragments<kMats, kM>& f,
-                                                     const Source (&src)[kSets], int group,
-                                                     float (&acc)[kSets][kMats * kM][4],
-                                                     float (&inv)[kSets]) {
-  const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
-  // k-tile (b, h): B words 2h, 2h + 1 of piece b (columns 32 b + 8 q + 4 h + 0..3).
-  std::uint32_t bw[kSets][4][4];
-#pragma unroll
-  for (int s = 0; s < kSets; ++s)
-    load_b_half<4, 32>(src[s], g >= 4, group * 128 + 8 * q, bw[s], inv[s]);
-  float tf[kSets][2];
-#pragma unroll
-  for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], kFp4ScaledUnit, tf[s]);
-#pragma unroll
-  for (int i = 0; i < kMats; ++i) {
-#pragma unroll
-    for (int m = 0; m < kM; ++m) {
-#pragma unroll
-      for (int b = 0; b < 4; ++b) {
-        std::uint32_t p0[4], p1[4];  // rows g and g + 8: pairs of codes (0, 1) .. (6, 7)
-        e2m1x8_to_half2(word_of(f.raw[i][m][0], b), p0);
-        e2m1x8_to_half2(word_of(f.raw[i][m][1], b), p1);
-        const std::uint32_t a0[4] = {p0[0], p1[0], p0[1], p1[1]};
-        const std::uint32_t a1[4] = {p0[2], p1[2], p0[3], p1[3]};
-        const float s0 = kExactScales ? e8m0_to_float((f.scales[i][m][0] >> (8 * b)) & 0xFFu)
-                                      : e8m0_byte_plain(f.scales[i][m][0], b);
-        const float s1 = kExactScales ? e8m0_to_float((f.scales[i][m][1] >> (8 * b)) & 0xFFu)
-                                      : e8m0_byte_plain(f.scales[i][m][1], b);
-#pragma unroll
-        for (int s = 0; s < kSets; ++s) {
-          float t[4];
-          mma_f16_from_zero(t, a0, bw[s][b][0], bw[s][b][1]);
-          mma_f16(t, a1, bw[s][b][2], bw[s][b][3]);
-          float(&c)[4] = acc[s][i * kM + m];
-          if constexpr (kRowScaled<Source>) {
-            c[0] = fmaf(t[0], s0, c[0]);
-            c[1] = fmaf(t[1], s0, c[1]);
-            c[2] = fmaf(t[2], s1, c[2]);
-            c[3] = fmaf(t[3], s1, c[3]);
-          } else {
-            c[0] = fmaf(t[0], s0 * tf[s][0], c[0]);
-            c[1] = fmaf(t[1], s0 * tf[s][1], c[1]);
-            c[2] = fmaf(t[2], s1 * tf[s][0], c[2]);
-            c[3] = fmaf(t[3], s1 * tf[s][1], c[3]);
-          }
-        }
-      }
-    }
-  }
-}
-
-// The end of a warp's groups: the packed accumulators to out (finish_packed). Row-scaled sources
-// take their token scales and kFp4ScaledUnit (2^14, undoing the E2M1 decode's 2^-14) here; a warp
-// without groups (no_groups) read no scales: its zeros take 1.
-template <int kMats, int kM, int kSets, class Source>
-__device__ __forceinline__ void mxfp4_finish_rows(const float (&acc)[kSets][kMats * kM][4],
-                                                  float (&inv)[kSets], bool no_groups,
-                                                  float (&out)[kMats][kM][4]) {
-  if (no_groups || !kRowScaled<Source>) {
-#pragma unroll
-    for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
-  }
-  float flat[kMats * kM][4];
-  finish_packed<kSets, kMats * kM>(acc, inv, kRowScaled<Source> ? kFp4ScaledUnit : 1.0f, flat);
-#pragma unroll
-  for (int i = 0; i < kMats; ++i)
-#pragma unroll
-    for (int m = 0; m < kM; ++m)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) out[i][m][c] = flat[i * kM + m][c];
-}
-
-template <int kSets, int kN>
-__device__ __forceinline__ void zero_accumulators(float (&acc)[kSets][kN][4]) {
-#pragma unroll
-  for (int s = 0; s < kSets; ++s)
-#pragma unroll
-    for (int n = 0; n < kN; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) acc[s][n][c] = 0.0f;
-}
-
 // One warp on tensor cores: out[i][m] (C fragments of mats[i], rows row0 + 16 m + g (+ 8),
 // tokens 2q, 2q + 1 of up to 4 kSets) += the 128-column groups step0, step0 + step_stride, ... of
 // W x. src[set]: this lane's B token of each set (token g % 4, cuda/tiles/mma.cuh's packed sets),
@@ -243,11 +129,16 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
                                                const Source (&src)[kSets], int step0,
                                                int step_stride, bool prefetch,
                                                float (&out)[kMats][kM][4]) {
-  const int lane = threadIdx.x % kWarpSize;
+  const int lane = threadIdx.x % kWarpSize, g = lane / 4, q = lane % 4;
   const int groups = mxfp4_mma_groups(mats[0].cols), tiles = mxfp4_mma_tiles(mats[0].rows);
   const int tile0 = row0 / 16;  // row0 is a multiple of 16; rows past the end are zero padding
   float acc[kSets][kMats * kM][4];
-  zero_accumulators(acc);
+#pragma unroll
+  for (int s = 0; s < kSets; ++s)
+#pragma unroll
+    for (int n = 0; n < kMats * kM; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) acc[s][n][c] = 0.0f;
   float inv[kSets];
   for (int group = step0; group < groups; group += step_stride) {
     // prefetch: the warp's next group moves into L2 while this one is loaded and multiplied,
@@ -259,106 +150,89 @@ __device__ __forceinline__ void mxfp4_mma_rows(const Mxfp4MmaMatrix (&mats)[kMat
       for (int i = 0; i < kMats; ++i)
 #pragma unroll
         for (int m = 0; m < kM; ++m) {
-          const std::size_t block =
-              mxfp4_group_block<kM>(tile0, m, tiles, groups, group + step_stride);
+          const int tile = tile0 + m < tiles ? tile0 + m : 0;
+          const std::size_t block = static_cast<std::size_t>(tile) * groups + group + step_stride;
           prefetch_l2(mats[i].codes + block * 1024 + 32 * lane);  // 1024 bytes: 32 a lane
           if (lane == 0) prefetch_l2(mats[i].scales + block * 64);
         }
     }
-    Mxfp4GroupFragments<kMats, kM> f;
+    uint4 raw[kMats][kM][2];
+    std::uint32_t scales[kMats][kM][2];
 #pragma unroll
-    for (int i = 0; i < kMats; ++i)
+    for (int i = 0; i < kMats; ++i) {
 #pragma unroll
-      for (int m = 0; m < kM; ++m)
+      for (int m = 0; m < kM; ++m) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const std::size_t block = mxfp4_group_block<kM>(tile0, m, tiles, groups, group);
-          f.raw[i][m][h] = load_stream_u4(mxfp4_code_chunk(mats[i], block, h));
-          f.scales[i][m][h] =
-              __ldg(reinterpret_cast<const std::uint32_t*>(mxfp4_scale_word(mats[i], block, h)));
+          // A tile past the last one (kM tiles a block, an odd tile count) reads tile 0's
+          // codes: finite, and its rows are not written.
+          const int tile = tile0 + m < tiles ? tile0 + m : 0;
+          const std::size_t block = static_cast<std::size_t>(tile) * groups + group;
+          raw[i][m][h] = load_stream_u4(mats[i].codes + block * 1024 + 512 * h + 64 * g + 16 * q);
+          scales[i][m][h] = __ldg(
+              reinterpret_cast<const std::uint32_t*>(mats[i].scales + block * 64) + 8 * h + g);
         }
-    mxfp4_group_products<kExactScales>(f, src, group, acc, inv);
-  }
-  mxfp4_finish_rows<kMats, kM, kSets, Source>(acc, inv, step0 >= groups, out);
-}
-
-// The shared memory a warp's ring of kStages groups takes in mxfp4_mma_rows_staged: per stage,
-// each lane's code chunks, then its scale words (a lane reads back only what it copied itself,
-// so no barrier is needed between the copies and the reads).
-template <int kMats, int kM>
-constexpr int kMxfp4StageChunks = kMats* kM * 2;
-template <int kMats, int kM>
-constexpr int kMxfp4StageBytes = kMxfp4StageChunks<kMats, kM>* kWarpSize*(16 + 4);
-template <int kStages, int kMats, int kM>
-constexpr int mxfp4_ring_bytes() {
-  return kStages * kMxfp4StageBytes<kMats, kM>;
-}
-
-// mxfp4_mma_rows with the weights streamed through a per-warp ring of kStages groups in shared
-// memory (cp.async): kStages - 1 groups' bytes stay in flight while a group is multiplied,
-// without the registers holding them. The same fragments reach the same products in the same
-// order, so the bits equal mxfp4_mma_rows'. ring: this warp's mxfp4_ring_bytes<kStages, kMats,
-// kM>() bytes, 16-byte aligned.
-template <int kStages, bool kExactScales, int kMats, int kM, int kSets, class Source>
-__device__ __forceinline__ void mxfp4_mma_rows_staged(const Mxfp4MmaMatrix (&mats)[kMats], int row0,
-                                                      const Source (&src)[kSets], int step0,
-                                                      int step_stride, std::uint8_t* ring,
-                                                      float (&out)[kMats][kM][4]) {
-  static_assert(kStages >= 2, "a ring needs a stage in flight beside the one multiplied");
-  constexpr int kChunks = kMxfp4StageChunks<kMats, kM>;
-  constexpr int kStage = kMxfp4StageBytes<kMats, kM>;
-  const int lane = threadIdx.x % kWarpSize;
-  const int groups = mxfp4_mma_groups(mats[0].cols), tiles = mxfp4_mma_tiles(mats[0].rows);
-  const int tile0 = row0 / 16;
-  // Stage layout: chunk c = (i kM + m) 2 + h of lane l at 512 c + 16 l, its scale word at
-  // 512 kChunks + 128 c + 4 l.
-  const auto issue = [&](int group, int stage) {
-    if (group < groups) {
-      std::uint8_t* base = ring + stage * kStage;
-#pragma unroll
-      for (int i = 0; i < kMats; ++i)
-#pragma unroll
-        for (int m = 0; m < kM; ++m)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int c = (i * kM + m) * 2 + h;
-            const std::size_t block = mxfp4_group_block<kM>(tile0, m, tiles, groups, group);
-            copy_16_async(base + 512 * c + 16 * lane, mxfp4_code_chunk(mats[i], block, h), true);
-            copy_4_async(base + 512 * kChunks + 128 * c + 4 * lane,
-                         mxfp4_scale_word(mats[i], block, h));
-          }
+      }
     }
-    commit_copies();  // empty groups too: wait_copies counts groups
-  };
-  float acc[kSets][kMats * kM][4];
-  zero_accumulators(acc);
-  float inv[kSets];
+    // k-tile (b, h): B words 2h, 2h + 1 of piece b (columns 32 b + 8 q + 4 h + 0..3).
+    std::uint32_t bw[kSets][4][4];
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) issue(step0 + s * step_stride, s);
-  int stage = 0;
-  for (int group = step0; group < groups; group += step_stride) {
-    // The slot refilled here was read by this lane in the previous group (its values are in
-    // registers by now: the products consumed them).
-    issue(group + (kStages - 1) * step_stride, (stage + kStages - 1) % kStages);
-    wait_copies<kStages - 1>();
-    const std::uint8_t* base = ring + stage * kStage;
-    Mxfp4GroupFragments<kMats, kM> f;
+    for (int s = 0; s < kSets; ++s)
+      load_b_half<4, 32>(src[s], g >= 4, group * 128 + 8 * q, bw[s], inv[s]);
+    float f[kSets][2];
 #pragma unroll
-    for (int i = 0; i < kMats; ++i)
+    for (int s = 0; s < kSets; ++s) step_token_scales<Source>(inv[s], kFp4ScaledUnit, f[s]);
 #pragma unroll
-      for (int m = 0; m < kM; ++m)
+    for (int i = 0; i < kMats; ++i) {
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int c = (i * kM + m) * 2 + h;
-          f.raw[i][m][h] = *reinterpret_cast<const uint4*>(base + 512 * c + 16 * lane);
-          f.scales[i][m][h] =
-              *reinterpret_cast<const std::uint32_t*>(base + 512 * kChunks + 128 * c + 4 * lane);
+      for (int m = 0; m < kM; ++m) {
+#pragma unroll
+        for (int b = 0; b < 4; ++b) {
+          std::uint32_t p0[4], p1[4];  // rows g and g + 8: pairs of codes (0, 1) .. (6, 7)
+          e2m1x8_to_half2(word_of(raw[i][m][0], b), p0);
+          e2m1x8_to_half2(word_of(raw[i][m][1], b), p1);
+          const std::uint32_t a0[4] = {p0[0], p1[0], p0[1], p1[1]};
+          const std::uint32_t a1[4] = {p0[2], p1[2], p0[3], p1[3]};
+          const float s0 = kExactScales ? e8m0_to_float((scales[i][m][0] >> (8 * b)) & 0xFFu)
+                                        : e8m0_byte_plain(scales[i][m][0], b);
+          const float s1 = kExactScales ? e8m0_to_float((scales[i][m][1] >> (8 * b)) & 0xFFu)
+                                        : e8m0_byte_plain(scales[i][m][1], b);
+#pragma unroll
+          for (int s = 0; s < kSets; ++s) {
+            float t[4];
+            mma_f16_from_zero(t, a0, bw[s][b][0], bw[s][b][1]);
+            mma_f16(t, a1, bw[s][b][2], bw[s][b][3]);
+            float(&c)[4] = acc[s][i * kM + m];
+            if constexpr (kRowScaled<Source>) {
+              c[0] = fmaf(t[0], s0, c[0]);
+              c[1] = fmaf(t[1], s0, c[1]);
+              c[2] = fmaf(t[2], s1, c[2]);
+              c[3] = fmaf(t[3], s1, c[3]);
+            } else {
+              c[0] = fmaf(t[0], s0 * f[s][0], c[0]);
+              c[1] = fmaf(t[1], s0 * f[s][1], c[1]);
+              c[2] = fmaf(t[2], s1 * f[s][0], c[2]);
+              c[3] = fmaf(t[3], s1 * f[s][1], c[3]);
+            }
+          }
         }
-    mxfp4_group_products<kExactScales>(f, src, group, acc, inv);
-    stage = stage + 1 == kStages ? 0 : stage + 1;
+      }
+    }
   }
-  wait_copies<0>();  // nothing of this ring in flight when the caller reuses it
-  mxfp4_finish_rows<kMats, kM, kSets, Source>(acc, inv, step0 >= groups, out);
+  // Row-scaled sources take their token scales and kFp4ScaledUnit (2^14, undoing the E2M1
+  // decode's 2^-14) here; a warp without groups read no scales: its zeros take 1.
+  if (step0 >= groups || !kRowScaled<Source>) {
+#pragma unroll
+    for (int s = 0; s < kSets; ++s) inv[s] = 1.0f;
+  }
+  float flat[kMats * kM][4];
+  finish_packed<kSets, kMats * kM>(acc, inv, kRowScaled<Source> ? kFp4ScaledUnit : 1.0f, flat);
+#pragma unroll
+  for (int i = 0; i < kMats; ++i)
+#pragma unroll
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) out[i][m][c] = flat[i * kM + m][c];
 }
 
 }  // namespace mimo::cuda::tiles

@@ -19,18 +19,6 @@
 
 namespace mimo::gpu_test {
 
-// Sets a kernel family's weight-staging depth for a scope (the setting is process-wide).
-template <cuda::StagedKernels kKernels>
-struct WeightStagesScope {
-  explicit WeightStagesScope(int stages) : saved(cuda::weight_stages(kKernels)) {
-    cuda::set_weight_stages(kKernels, stages);
-  }
-  ~WeightStagesScope() { cuda::set_weight_stages(kKernels, saved); }
-  WeightStagesScope(const WeightStagesScope&) = delete;
-  WeightStagesScope& operator=(const WeightStagesScope&) = delete;
-  int saved;
-};
-
 // Device buffers of split activations (F16 hi / lo halves and per-row 1 / scale), as rmsnorm /
 // split_activations write them for the tensor-core paths.
 struct SplitBuffers {

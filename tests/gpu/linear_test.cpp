@@ -219,55 +219,6 @@ TEST_CASE("FP8 batch (q, k, v in one launch) matches the float64 reference, toke
   }
 }
 
-TEST_CASE("FP8 linear through the per-warp shared-memory rings gives the unstaged bits", "[gpu]") {
-  using Stages = gpu_test::WeightStagesScope<cuda::StagedKernels::kFp8Linears>;
-  const std::uint64_t seed = gpu_test::fresh_seed();
-  INFO("seed " << seed);
-  std::mt19937_64 rng(seed);
-  struct Shape {
-    int rows, cols, tokens;
-  };
-  // A partial 64-column step (208), fewer steps than warps (256 columns), 16-warp blocks (few
-  // rows), 8-warp blocks (many rows), several token tiles.
-  for (const Shape sh : {Shape{96, 208, 5}, Shape{72, 256, 37}, Shape{1000, 1536, 1},
-                         Shape{8200, 1024, 8}, Shape{384, 4096, 3}}) {
-    HostWeight h;
-    gpu_test::make_fp8(h, rng, sh.rows, sh.cols);
-    cuda::DeviceArena arena;
-    const cuda::Fp8Matrix m = cuda::upload_fp8(h.w, arena);
-    const std::vector<float> x = gpu_test::random_floats(rng, std::size_t(sh.tokens) * sh.cols);
-    const cuda::DeviceBuffer dx = cuda::to_device(x);
-    SplitBuffers split(sh.tokens, sh.cols);
-    cuda::split_activations(dx.as<float>(), sh.tokens, sh.cols, split.view);
-    const std::size_t outs = std::size_t(sh.tokens) * sh.rows;
-    const auto run = [&](int stages, bool split_input) {
-      const Stages scope(stages);
-      cuda::DeviceBuffer dy = gpu_test::poisoned_floats(outs);
-      if (split_input) {
-        cuda::linear(m, split.view, sh.tokens, dy.as<float>());
-      } else {
-        cuda::linear(m, dx.as<float>(), sh.tokens, dy.as<float>());
-      }
-      cuda::synchronize();
-      return cuda::to_host<float>(dy, outs);
-    };
-    for (const bool split_input : {false, true}) {
-      const std::vector<float> want = run(0, split_input);
-      const gpu_test::Reference ref = gpu_test::linear_reference(h.w, x.data(), sh.tokens);
-      int bad = 0;
-      for (std::size_t j = 0; j < outs; ++j)
-        bad += !(std::fabs(double(want[j]) - ref.y[j]) <= 2e-5 * ref.magnitude[j] + 1e-30);
-      CHECK(bad == 0);
-      for (const int stages : {2, 3, 4}) {
-        INFO("[" << sh.rows << ", " << sh.cols << "] x " << sh.tokens << ", split " << split_input
-                 << ", ring of " << stages);
-        const std::vector<float> got = run(stages, split_input);
-        CHECK(std::memcmp(got.data(), want.data(), outs * sizeof(float)) == 0);
-      }
-    }
-  }
-}
-
 TEST_CASE("FP8 batch rejects mismatched columns and a null output", "[gpu]") {
   std::mt19937_64 rng(7);
   HostWeight a, b;
