@@ -22,6 +22,7 @@ namespace {
 
 enum class Mode { kPlain, kDFlash, kNgram };
 constexpr Mode kModes[] = {Mode::kPlain, Mode::kDFlash, Mode::kNgram};
+static_assert(kModes[0] == Mode::kPlain, "the reference of the ratios and of losslessness");
 
 const char* mode_name(Mode mode) {
   switch (mode) {
@@ -173,13 +174,11 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
                                     std::filesystem::path(files[p]).filename().string());
       }
     }
+    const double plain_rate = totals[0].row("", greedy).tokens_per_second;
     for (std::size_t m = 0; m < std::size(kModes); ++m) {
-      report.rows.push_back(totals[m].row(mode_name(kModes[m]), greedy));
-    }
-    const double plain_rate = report.rows[report.rows.size() - std::size(kModes)].tokens_per_second;
-    for (std::size_t m = 0; m < std::size(kModes); ++m) {
-      SpecEvalRow& row = report.rows[report.rows.size() - std::size(kModes) + m];
+      SpecEvalRow row = totals[m].row(mode_name(kModes[m]), greedy);
       row.ratio_to_plain = plain_rate > 0 ? row.tokens_per_second / plain_rate : 0;
+      report.rows.push_back(row);
     }
   }
   return report;

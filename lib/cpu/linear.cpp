@@ -17,7 +17,8 @@ namespace {
 constexpr std::int64_t kInlineMacs = 32 * 1024;
 
 // Rows [begin, end) of one job; `row` is scratch. Each decoded row is dotted with four tokens
-// at a time (dots4: the same bits as four dot() calls), the rest one by one.
+// at a time (dots4: the same bits as four dot() calls; three tokens take a four-wide pass too,
+// the last token repeated, as three dots cost more), the rest one by one.
 void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::vector<float>& row) {
   const model::LinearWeight& w = *job.w;
   const std::int64_t rows = w.rows, cols = w.cols;
@@ -25,22 +26,14 @@ void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::v
   for (std::int64_t r = begin; r < end; ++r) {
     decode_row(w, r, row.data());
     int t = 0;
-    for (; t + 4 <= job.n_tokens; t += 4) {
+    for (; job.n_tokens - t >= 3; t += 4) {
+      const int count = std::min(4, job.n_tokens - t);
       const float* a[4] = {row.data(), row.data(), row.data(), row.data()};
-      const float* x[4] = {job.x + t * cols, job.x + (t + 1) * cols, job.x + (t + 2) * cols,
-                           job.x + (t + 3) * cols};
+      const float* x[4];
+      for (int j = 0; j < 4; ++j) x[j] = job.x + (t + std::min(j, count - 1)) * cols;
       float y[4];
       dots4(a, x, cols, y);
-      for (int j = 0; j < 4; ++j) job.y[(t + j) * rows + r] = y[j];
-    }
-    if (job.n_tokens - t == 3) {  // three dots cost more than four side by side
-      const float* a[4] = {row.data(), row.data(), row.data(), row.data()};
-      const float* x[4] = {job.x + t * cols, job.x + (t + 1) * cols, job.x + (t + 2) * cols,
-                           job.x + (t + 2) * cols};
-      float y[4];
-      dots4(a, x, cols, y);
-      for (int j = 0; j < 3; ++j) job.y[(t + j) * rows + r] = y[j];
-      t += 3;
+      for (int j = 0; j < count; ++j) job.y[(t + j) * rows + r] = y[j];
     }
     for (; t < job.n_tokens; ++t) job.y[t * rows + r] = dot(row.data(), job.x + t * cols, cols);
   }

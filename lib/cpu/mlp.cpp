@@ -47,17 +47,18 @@ void moe(ThreadPool& pool, std::span<const model::ExpertWeights> experts,
       by_expert[routes[t].experts[k]].push_back({t, routes[t].weights[k]});
     }
   }
-  // Per selected expert, in ascending id: its tokens' rows, then gate, up and result rows.
+  // Per selected expert, in ascending id: where its tokens' rows start in batch (and in result,
+  // which has the same shape) and its gate / up rows in gate and up.
   struct Slot {
     int expert, n;
-    std::size_t batch, gate, result;
+    std::size_t batch, gate;
   };
   std::vector<Slot> slots;
   std::size_t batch_size = 0, gate_size = 0;
   for (std::size_t e = 0; e < by_expert.size(); ++e) {
     const int n = static_cast<int>(by_expert[e].size());
     if (n == 0) continue;
-    slots.push_back({static_cast<int>(e), n, batch_size, gate_size, batch_size});
+    slots.push_back({static_cast<int>(e), n, batch_size, gate_size});
     batch_size += std::size_t(n) * hidden;
     gate_size += std::size_t(n) * experts[e].gate.rows;
   }
@@ -76,7 +77,7 @@ void moe(ThreadPool& pool, std::span<const model::ExpertWeights> experts,
   silu_times(gate.data(), up.data(), gate.size());
   jobs.clear();
   for (const Slot& s : slots) {
-    jobs.push_back({&experts[s.expert].down, gate.data() + s.gate, s.n, result.data() + s.result});
+    jobs.push_back({&experts[s.expert].down, gate.data() + s.gate, s.n, result.data() + s.batch});
   }
   linear_batch(pool, jobs);
   std::fill(out, out + n_tokens * hidden, 0.0f);
@@ -84,7 +85,7 @@ void moe(ThreadPool& pool, std::span<const model::ExpertWeights> experts,
     for (int i = 0; i < s.n; ++i) {
       const Assignment& a = by_expert[s.expert][i];
       float* y = out + a.token * hidden;
-      const float* e = result.data() + s.result + i * hidden;
+      const float* e = result.data() + s.batch + i * hidden;
       // transformers scales the expert output, then index_adds it.
       for (std::int64_t c = 0; c < hidden; ++c) y[c] += e[c] * a.weight;
     }
