@@ -8,10 +8,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/drafter_pass_setup.hpp"
 #include "cuda/stream/graph_capture.hpp"
 #include "mimo/error.hpp"
 #include "model/rope_table.hpp"
@@ -36,15 +39,6 @@ float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
   if (buffer.bytes() < bytes) buffer = DeviceBuffer(std::max<std::size_t>(bytes, 256));
   return buffer.as<float>();
 }
-
-struct DrafterLayer {
-  const float* input_norm = nullptr;
-  const float* post_attention_norm = nullptr;
-  const float* q_norm = nullptr;
-  const float* k_norm = nullptr;
-  const float* sinks = nullptr;
-  DeviceLinear q, k, v, o, gate, up, down;
-};
 
 }  // namespace
 
@@ -79,6 +73,13 @@ struct GpuDrafter::Impl {
   // and one graph per row count 1 .. block (index = rows), captured on first use.
   DeviceBuffer append_at;
   std::vector<cudaGraphExec_t> context_graphs;
+  // The persistent passes (drafter_block_pass / drafter_context_pass): their weights and
+  // geometry, filled once when the drafter's shapes allow them (pass_ok), the buffer pointers
+  // refreshed before each launch; x2 is the second residual buffer, pass_barrier their counter.
+  bool use_pass = true;
+  bool pass_ok = false;
+  tiles::DrafterPassArgs pass{};
+  DeviceBuffer x2, pass_barrier;
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -117,6 +118,34 @@ struct GpuDrafter::Impl {
     drop_context_graphs();
   }
 
+  // The passes' arguments with today's buffers (the cache and the context scratch move when they
+  // grow; the graphs that captured older ones are dropped then).
+  const tiles::DrafterPassArgs& pass_args() {
+    for (int l = 0; l < config.num_layers; ++l) {
+      pass.layers[l].keys = keys[l].as<float>();
+      pass.layers[l].values = values[l].as<float>();
+      pass.layers[l].window = sliding(l) ? *config.sliding_window : -1;
+    }
+    pass.inputs = static_cast<const tiles::DrafterStepInputs*>(step_inputs.get());
+    pass.context_positions = device_positions.as<int>();
+    pass.cache_positions = device_positions.as<int>();
+    pass.features = features.as<float>();
+    pass.feature_positions = ctx_pos.as<int>();
+    pass.append_at = append_at.as<int>();
+    pass.x[0] = x.as<float>();
+    pass.x[1] = x2.as<float>();
+    pass.delta = delta.as<float>();
+    pass.h = h.as<float>();
+    pass.q = q.as<float>();
+    pass.k = k.as<float>();
+    pass.v = v.as<float>();
+    pass.heads_out = heads.as<float>();
+    pass.act = act.as<float>();
+    pass.ctx = ctx.as<float>();
+    pass.barrier = static_cast<unsigned*>(pass_barrier.get());
+    return pass;
+  }
+
   // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
   void norm_and_rope(float* data, int n, int n_heads, const float* weight, const int* pos) {
     const int hd = config.head_dim;
@@ -132,6 +161,8 @@ struct GpuDrafter::Impl {
     ensure(ids, b * sizeof(int));
     ensure(block_pos, b * sizeof(int));
     ensure(x, b * hidden * 4);
+    ensure(x2, b * hidden * 4);
+    ensure(pass_barrier, sizeof(unsigned));
     ensure(h, b * hidden * 4);
     ensure(delta, b * hidden * 4);
     ensure(q, b * heads_n * config.head_dim * 4);
@@ -159,16 +190,31 @@ struct GpuDrafter::Impl {
   // Nothing here synchronises or allocates, so it can be captured into a graph.
   void issue_block() {
     const int b = block, hidden = config.hidden_size;
-    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
-    const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
-    const float eps = static_cast<float>(config.rms_norm_eps);
     auto* inputs = static_cast<tiles::DrafterStepInputs*>(step_inputs.get());
     check(cudaMemcpyAsync(inputs, host_inputs, sizeof(tiles::DrafterStepInputs),
                           cudaMemcpyHostToDevice, stream),
           "step inputs upload");
+    if (use_pass && pass_ok) {
+      drafter_block_pass(pass_args(), stream);
+    } else {
+      issue_block_ops(inputs);
+    }
+    apply(target_device.lm_head, h.as<float>() + hidden, b - 1, logits.as<float>(), stream);
+    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
+    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
+                          stream),
+          "drafts download");
+  }
+
+  // The block forward launched op by op (drafters the persistent pass does not take).
+  void issue_block_ops(const tiles::DrafterStepInputs* inputs) {
+    const int b = block, hidden = config.hidden_size;
     int* d_ids = ids.as<int>();
     int* d_pos = block_pos.as<int>();
     drafter_block_inputs(inputs, b, config.mask_token_id, d_ids, d_pos, stream);
+    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
+    const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
+    const float eps = static_cast<float>(config.rms_norm_eps);
     float* dx = x.as<float>();
     float* dh = h.as<float>();
     float* dd = delta.as<float>();
@@ -218,11 +264,6 @@ struct GpuDrafter::Impl {
       apply(w.down, act.as<float>(), b, dd, stream);
     }
     rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
-    apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
-    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
-    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
-                          stream),
-          "drafts download");
   }
 
   // Checks the rows' positions follow the cache, makes room for them and sizes the context
@@ -254,6 +295,10 @@ struct GpuDrafter::Impl {
   // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
   // nothing depends on host values but n: it can be captured once per n).
   void issue_context(int n, bool offset_on_device) {
+    if (use_pass && pass_ok && offset_on_device && n <= tiles::kMaxDrafterPassRows) {
+      drafter_context_pass(pass_args(), n, stream);
+      return;
+    }
     const model::DrafterConfig& c = config;
     const std::int64_t valid = static_cast<std::int64_t>(positions.size());
     float* d_ctx = ctx.as<float>();
@@ -354,6 +399,11 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     d.down = upload_device_linear(lw.mlp.down, m.arena);
     m.layers.push_back(d);
   }
+  DrafterGlobals globals{&m.fc, m.context_norm, m.final_norm, m.mask_embedding, m.inv_freq};
+  m.pass_ok = fill_drafter_pass(config, block_size, target_device, m.layers, globals, m.pass);
+  // MIMO_DRAFTER_PASSES=0 launches the drafter op by op (an A/B switch for mimo-bench).
+  const char* passes = std::getenv("MIMO_DRAFTER_PASSES");
+  m.use_pass = passes == nullptr || std::string(passes) != "0";
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
@@ -372,6 +422,15 @@ GpuDrafter::~GpuDrafter() {
 
 void GpuDrafter::set_use_graph(bool on) {
   impl_->use_graph = on;
+}
+
+bool GpuDrafter::set_persistent_passes(bool on) {
+  Impl& m = *impl_;
+  check(cudaStreamSynchronize(m.stream), "drafter pass switch");
+  m.use_pass = on;
+  m.drop_graph();  // the graphs hold the other form's launches
+  m.drop_context_graphs();
+  return on && m.pass_ok;
 }
 
 int GpuDrafter::block_size() const {
