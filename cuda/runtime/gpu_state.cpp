@@ -193,11 +193,34 @@ int GpuState::attention_key_segments(int layer) const {
 GpuState::~GpuState() {
   if (graph != nullptr) cudaGraphExecDestroy(graph);
   drop_step_graphs();
+  for (cudaStream_t st : lanes_.streams) {
+    cudaStreamSynchronize(st);
+    cudaStreamDestroy(st);
+  }
+  for (cudaEvent_t e : lanes_.joins) cudaEventDestroy(e);
+  if (lanes_.fork != nullptr) cudaEventDestroy(lanes_.fork);
   if (taps_ready_ != nullptr) cudaEventDestroy(taps_ready_);
   if (taps_released_ != nullptr) {
     cudaEventSynchronize(taps_released_);  // a reader may still copy from scratch.taps
     cudaEventDestroy(taps_released_);
   }
+}
+
+GpuState::SampleLanes& GpuState::sample_lanes(int rows) {
+  if (lanes_.fork == nullptr) {
+    check(cudaEventCreateWithFlags(&lanes_.fork, cudaEventDisableTiming), "cudaEventCreate");
+  }
+  while (static_cast<int>(lanes_.streams.size()) < rows) {
+    cudaStream_t st = nullptr;
+    check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+    cudaEvent_t join = nullptr;
+    const cudaError_t err = cudaEventCreateWithFlags(&join, cudaEventDisableTiming);
+    if (err != cudaSuccess) cudaStreamDestroy(st);
+    check(err, "cudaEventCreate");
+    lanes_.streams.push_back(st);
+    lanes_.joins.push_back(join);
+  }
+  return lanes_;
 }
 
 exec::DeviceTaps GpuState::hand_out_taps(std::int64_t rows, cudaStream_t stream) {

@@ -155,6 +155,15 @@ class GpuState final : public exec::ExecutorState {
   // Sample rows of scratch.logits on the device (StepOptions::sample / sample_rows), one sampler
   // a row; made on first use, their buffers never move, so graphs that issue them stay valid.
   std::vector<std::unique_ptr<DeviceSampler>> samplers;
+  // Rows of a multi-row sample run side by side (each sampler's chain is a few latency-bound
+  // kernels): `fork` recorded on the step's stream, a stream and a join event a row. Made on
+  // first use and grown, never moved while a step runs (a captured graph keeps only the edges).
+  struct SampleLanes {
+    cudaEvent_t fork = nullptr;
+    std::vector<cudaStream_t> streams;
+    std::vector<cudaEvent_t> joins;
+  };
+  SampleLanes& sample_lanes(int rows);
   // Device taps (StepOptions::taps_on_device): scratch.taps' first `rows` rows handed to a
   // reader on another stream, with `ready` recorded on `stream` now (exec::DeviceTaps). The
   // reader records `released` after its last read; every step waits for that on its stream
@@ -176,6 +185,7 @@ class GpuState final : public exec::ExecutorState {
   std::vector<KvCacheView> caches_;
   std::uint64_t buffers_id_;
   cudaEvent_t taps_ready_ = nullptr, taps_released_ = nullptr;
+  SampleLanes lanes_;
 };
 
 }  // namespace mimo::cuda

@@ -335,9 +335,22 @@ void StreamRunner::lm_head(const Op& op, int n, GpuState& s, Stream st) const {
 
 void StreamRunner::sample(const Op& op, int n, int sample_mode, GpuState& s, Stream st) const {
   const int rows = op.all_rows ? n : 1;
+  const auto mode = DeviceSampler::Mode(sample_mode - 1);
+  const float* logits = s.scratch.logits.as<float>();
+  if (rows == 1) {
+    s.samplers[0]->issue(logits, mode, st);
+    return;
+  }
+  // The rows are independent: their chains run side by side, forked from and joined back into
+  // the step's stream (graph edges when captured), instead of rows x kernels in a row.
+  const auto main = static_cast<cudaStream_t>(st);
+  GpuState::SampleLanes& lanes = s.sample_lanes(rows);
+  check(cudaEventRecord(lanes.fork, main), "sampling fork");
   for (int i = 0; i < rows; ++i) {
-    s.samplers[i]->issue(s.scratch.logits.as<float>() + std::size_t(i) * config_.vocab_size,
-                         DeviceSampler::Mode(sample_mode - 1), st);
+    check(cudaStreamWaitEvent(lanes.streams[i], lanes.fork, 0), "sampling fork");
+    s.samplers[i]->issue(logits + std::size_t(i) * config_.vocab_size, mode, lanes.streams[i]);
+    check(cudaEventRecord(lanes.joins[i], lanes.streams[i]), "sampling join");
+    check(cudaStreamWaitEvent(main, lanes.joins[i], 0), "sampling join");
   }
 }
 
