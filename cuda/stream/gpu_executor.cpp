@@ -310,6 +310,7 @@ struct GpuExecutor::Backend {
     while (s.samplers.size() < rows.size()) {
       s.samplers.push_back(std::make_unique<DeviceSampler>(config.vocab_size));
     }
+    if (rows.size() > 1) s.sample_lanes(static_cast<int>(rows.size()));  // made before a capture
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (!s.samplers[i]->fits(*rows[i]) || DeviceSampler::mode_of(*rows[i]) != mode) return 0;
     }
