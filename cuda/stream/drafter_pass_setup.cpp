@@ -32,9 +32,8 @@ bool fill_drafter_pass(const model::DrafterConfig& c, int block, const DeviceMod
                        const std::vector<DrafterLayer>& layers, const DrafterGlobals& globals,
                        tiles::DrafterPassArgs& a) {
   if (c.num_layers > tiles::kMaxDrafterPassLayers || block > tiles::kMaxDrafterPassRows ||
-      c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.v_head_dim > 1024 ||
-      c.rotary_dim > c.head_dim || static_cast<int>(layers.size()) != c.num_layers ||
-      globals.fc == nullptr) {
+      c.num_kv_heads <= 0 || c.num_heads % c.num_kv_heads != 0 || c.rotary_dim > c.head_dim ||
+      static_cast<int>(layers.size()) != c.num_layers || globals.fc == nullptr) {
     return false;
   }
   a.hidden = c.hidden_size;

@@ -32,7 +32,7 @@ struct DrafterGlobals {
 // Fills the passes' geometry and weights (not the buffers: the caller sets those before each
 // launch). False when the passes cannot run this drafter - a linear neither BF16 nor F32, rows
 // not in 16-byte chunks, more layers or block positions than they hold, a query head count not
-// a multiple of the key heads, value heads over 1024 wide - and the caller keeps launching the
+// a multiple of the key heads - and the caller keeps launching the
 // drafter op by op.
 bool fill_drafter_pass(const model::DrafterConfig& config, int block, const DeviceModel& target,
                        const std::vector<DrafterLayer>& layers, const DrafterGlobals& globals,

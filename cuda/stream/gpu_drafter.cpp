@@ -38,6 +38,12 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GPU drafter: block size {} must be at least 2", block_size));
   }
+  if (config.head_dim > tiles::kDrafterMaxHeadDim ||
+      config.v_head_dim > tiles::kDrafterMaxHeadDim) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("GPU drafter: head dims {} / {} (the attention tile takes at most {})",
+                            config.head_dim, config.v_head_dim, tiles::kDrafterMaxHeadDim));
+  }
   drafter_check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   m.fc = upload_device_linear(weights.fc, m.arena);
   m.context_norm = upload_floats(weights.context_norm, m.arena);
@@ -115,16 +121,15 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
   if (rows <= 0) return;
   m.begin_context(first_position, rows);
   const int n = static_cast<int>(rows);
-  std::vector<int> host_pos(n);
-  for (int i = 0; i < n; ++i) host_pos[i] = static_cast<int>(first_position + i);
   drafter_check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
                                 cudaMemcpyHostToDevice, m.stream),
                 "features upload");
-  drafter_check(cudaMemcpyAsync(m.ctx_pos.get(), host_pos.data(), n * sizeof(int),
-                                cudaMemcpyHostToDevice, m.stream),
-                "context positions upload");
-  m.issue_context(n, false);
-  // host_pos / features are pageable host memory read by the copies above: wait for them.
+  // From here on as a device update (the same kernels, so the same bits as add_device_context).
+  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
+                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
+                         m.stream);
+  m.issue_context(n);
+  // features is pageable host memory read by the copy above: wait for it.
   drafter_check(cudaStreamSynchronize(m.stream), "context projection");
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
@@ -155,12 +160,12 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   if (m.use_graph && n <= m.block) {
     cudaGraphExec_t& g = m.context_graphs[n];
     if (g == nullptr) {
-      const auto issue = [&m, n] { m.issue_context(n, true); };
+      const auto issue = [&m, n] { m.issue_context(n); };
       g = capture_graph(m.stream, issue, "drafter context");
     }
     drafter_check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
   } else {
-    m.issue_context(n, true);
+    m.issue_context(n);
   }
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }

@@ -215,23 +215,21 @@ struct GpuDrafter::Impl {
 
   // Enqueues the context pass of n rows whose features and positions are in `features` /
   // `ctx_pos`: fc, context norm, per layer k / v projections, k_norm and RoPE, appended to the
-  // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
-  // nothing depends on host values but n: it can be captured once per n).
-  void issue_context(int n, bool offset_on_device) {
-    if (use_pass && pass_ok && offset_on_device && n <= tiles::kMaxDrafterPassRows) {
+  // caches at the row in `append_at` (nothing depends on host values but n: it can be captured
+  // once per n).
+  void issue_context(int n) {
+    if (use_pass && pass_ok && n <= tiles::kMaxDrafterPassRows) {
       drafter_context_pass(pass_args(), n, stream);
     } else {
-      issue_context_ops(n, offset_on_device);
+      issue_context_ops(n);
     }
   }
 
   // The op-by-op forms (gpu_drafter_ops.cpp): the block forward, the context update, and
   // their pieces.
   void issue_block_ops(const tiles::DrafterStepInputs* inputs);
-  void issue_context_ops(int n, bool offset_on_device);
+  void issue_context_ops(int n);
   void norm_and_rope(float* data, int n, int n_heads, const float* weight, const int* pos);
-  void append(void* dst, const void* src, int n, int width, std::int64_t valid,
-              bool offset_on_device, const char* what);
 
   void drop_context_graphs() {
     for (cudaGraphExec_t& g : context_graphs) {

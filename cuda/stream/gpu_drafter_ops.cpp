@@ -78,21 +78,8 @@ void GpuDrafter::Impl::issue_block_ops(const tiles::DrafterStepInputs* inputs) {
   rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
 }
 
-// n rows of `width` 32-bit words from src to row `valid` of dst (or the row in append_at).
-void GpuDrafter::Impl::append(void* dst, const void* src, int n, int width, std::int64_t valid,
-                              bool offset_on_device, const char* what) {
-  if (offset_on_device) {
-    drafter_append_rows(dst, src, n, width, append_at.as<int>(), stream);
-    return;
-  }
-  drafter_check(cudaMemcpyAsync(static_cast<char*>(dst) + std::size_t(valid) * width * 4, src,
-                                std::size_t(n) * width * 4, cudaMemcpyDeviceToDevice, stream),
-                what);
-}
-
-void GpuDrafter::Impl::issue_context_ops(int n, bool offset_on_device) {
+void GpuDrafter::Impl::issue_context_ops(int n) {
   const model::DrafterConfig& c = config;
-  const std::int64_t valid = static_cast<std::int64_t>(positions.size());
   float* d_ctx = ctx.as<float>();
   float* d_k = ctx_k.as<float>();
   float* d_v = ctx_v.as<float>();
@@ -105,10 +92,10 @@ void GpuDrafter::Impl::issue_context_ops(int n, bool offset_on_device) {
     apply(w.k, d_ctx, n, d_k, stream);
     apply(w.v, d_ctx, n, d_v, stream);
     norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
-    append(keys[l].get(), d_k, n, kv_width(), valid, offset_on_device, "context keys append");
-    append(values[l].get(), d_v, n, v_width(), valid, offset_on_device, "context values append");
+    drafter_append_rows(keys[l].get(), d_k, n, kv_width(), append_at.as<int>(), stream);
+    drafter_append_rows(values[l].get(), d_v, n, v_width(), append_at.as<int>(), stream);
   }
-  append(device_positions.get(), d_pos, n, 1, valid, offset_on_device, "context positions append");
+  drafter_append_rows(device_positions.get(), d_pos, n, 1, append_at.as<int>(), stream);
 }
 
 }  // namespace mimo::cuda

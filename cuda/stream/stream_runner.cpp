@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/step_ops.hpp"
@@ -337,8 +339,15 @@ void StreamRunner::sample(const Op& op, int n, int sample_mode, GpuState& s, Str
   const int rows = op.all_rows ? n : 1;
   const auto mode = DeviceSampler::Mode(sample_mode - 1);
   const float* logits = s.scratch.logits.as<float>();
-  if (rows == 1) {
-    s.samplers[0]->issue(logits, mode, st);
+  // MIMO_SAMPLE_LANES=0 issues the rows one after another (an A/B switch for mimo-bench).
+  static const bool lanes_on = [] {
+    const char* env = std::getenv("MIMO_SAMPLE_LANES");
+    return env == nullptr || std::string(env) != "0";
+  }();
+  if (rows == 1 || !lanes_on) {
+    for (int i = 0; i < rows; ++i) {
+      s.samplers[i]->issue(logits + std::size_t(i) * config_.vocab_size, mode, st);
+    }
     return;
   }
   // The rows are independent: their chains run side by side, forked from and joined back into
