@@ -2,10 +2,7 @@
 // one kernel on a stream, no synchronisation, no CUDA types. Every pointer is device memory.
 #pragma once
 
-#include <cstddef>
-
 #include "cuda/kernels/ops.hpp"
-#include "cuda/tiles/drafter_pass.hpp"
 #include "cuda/tiles/drafter_shape.hpp"
 
 namespace mimo::cuda {
@@ -31,14 +28,5 @@ void drafter_context_inputs(int* positions, int* append_at, int first, int n, in
 // at a cache row read from device memory (a captured context update serves every offset).
 void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
                          Stream stream = nullptr);
-
-// The persistent passes (cuda/tiles/drafter_pass.cuh): the block forward of a.inputs' anchor
-// (embedding through the final norm into a.h) or the context update of `rows` feature rows
-// (appended at *a.append_at), each one cooperative launch after zeroing a.barrier. Shared
-// memory they need (the caller checks it against the device's limit).
-void drafter_block_pass(const tiles::DrafterPassArgs& a, Stream stream = nullptr);
-void drafter_context_pass(const tiles::DrafterPassArgs& a, int rows, Stream stream = nullptr);
-std::size_t drafter_block_pass_smem(const tiles::DrafterPassArgs& a);
-std::size_t drafter_context_pass_smem(const tiles::DrafterPassArgs& a, int rows);
 
 }  // namespace mimo::cuda

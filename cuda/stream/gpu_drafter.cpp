@@ -1,6 +1,6 @@
-// GpuDrafter (see gpu_drafter.hpp): weights, the context cache, graphs, and the forward of
-// lib/spec/dflash_drafter.cpp as the persistent passes (cuda/kernels/drafter_ops.hpp) or op by op
-// (gpu_drafter_ops.cpp), then the target's lm_head and an argmax.
+// GpuDrafter (see gpu_drafter.hpp): the forward of lib/spec/dflash_drafter.cpp issued op by op
+// on its own stream with the executor's kernels (linear, rmsnorm, rope, silu_mul, embed,
+// argmax) plus the drafter's non-causal attention (cuda/kernels/drafter_ops.hpp).
 #include "cuda/stream/gpu_drafter.hpp"
 
 #include <cuda_runtime.h>
@@ -8,26 +8,317 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
-#include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
-#include "cuda/stream/drafter_pass_setup.hpp"
-#include "cuda/stream/gpu_drafter_impl.hpp"
+#include "cuda/stream/graph_capture.hpp"
 #include "mimo/error.hpp"
 #include "model/rope_table.hpp"
 
 namespace mimo::cuda {
 namespace {
 
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) {
+    throw Error(ErrorCode::kDevice,
+                fmt::format("GPU drafter, {}: {}", what, cudaGetErrorString(err)));
+  }
+}
+
 const float* upload_floats(const std::vector<float>& v, DeviceArena& arena) {
   if (v.empty()) return nullptr;
   return static_cast<const float*>(arena.upload(v.data(), v.size() * sizeof(float)));
 }
 
+// A device buffer of at least `bytes`, reallocated (contents dropped) when too small.
+float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
+  if (buffer.bytes() < bytes) buffer = DeviceBuffer(std::max<std::size_t>(bytes, 256));
+  return buffer.as<float>();
+}
+
+struct DrafterLayer {
+  const float* input_norm = nullptr;
+  const float* post_attention_norm = nullptr;
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+  const float* sinks = nullptr;
+  DeviceLinear q, k, v, o, gate, up, down;
+};
+
 }  // namespace
+
+struct GpuDrafter::Impl {
+  const model::DrafterConfig& config;
+  const model::ModelConfig& target;
+  const DeviceModel& target_device;
+  int block = 0;
+  cudaStream_t stream = nullptr;
+  DeviceArena arena;
+  DeviceLinear fc;
+  const float* context_norm = nullptr;
+  const float* final_norm = nullptr;
+  const float* mask_embedding = nullptr;  // [hidden] input of the mask slots, or null
+  const float* inv_freq = nullptr;
+  std::vector<DrafterLayer> layers;
+  // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
+  // per layer keys [capacity, kv, hd] / values [capacity, kv, vhd]; the first `rows` are valid.
+  std::vector<std::int64_t> positions;
+  DeviceBuffer device_positions;
+  std::vector<DeviceBuffer> keys, values;
+  std::int64_t capacity = 0;
+  // Scratch of the context projection (grows with the rows of one call) and of the block.
+  DeviceBuffer features, ctx, ctx_k, ctx_v, ctx_pos;
+  DeviceBuffer x, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
+  DeviceBuffer step_inputs;
+  tiles::DrafterStepInputs* host_inputs = nullptr;  // pinned
+  int* host_drafts = nullptr;                       // pinned, block - 1 ids
+  bool use_graph = true;
+  cudaGraphExec_t graph = nullptr;
+  // Device context updates (add_device_context): the cache row they append at, in device memory,
+  // and one graph per row count 1 .. block (index = rows), captured on first use.
+  DeviceBuffer append_at;
+  std::vector<cudaGraphExec_t> context_graphs;
+
+  Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
+      : config(c), target(t), target_device(d), block(b) {}
+
+  bool sliding(int layer) const {
+    if (!config.sliding_window) return false;
+    if (config.layer_types.empty()) return true;
+    return config.layer_types[layer] == model::AttentionKind::kSliding;
+  }
+
+  int kv_width() const { return config.num_kv_heads * config.head_dim; }
+  int v_width() const { return config.num_kv_heads * config.v_head_dim; }
+
+  // Room for `rows` cached positions, keeping the valid ones.
+  void reserve(std::int64_t rows) {
+    if (rows <= capacity) return;
+    const std::int64_t grown = std::max<std::int64_t>({rows, 2 * capacity, 256});
+    const std::int64_t valid = static_cast<std::int64_t>(positions.size());
+    const auto regrow = [&](DeviceBuffer& buffer, std::size_t row_bytes) {
+      DeviceBuffer bigger(std::size_t(grown) * row_bytes);
+      if (valid > 0) {
+        check(cudaMemcpyAsync(bigger.get(), buffer.get(), std::size_t(valid) * row_bytes,
+                              cudaMemcpyDeviceToDevice, stream),
+              "context cache growth");
+      }
+      check(cudaStreamSynchronize(stream), "context cache growth");
+      buffer = std::move(bigger);
+    };
+    for (int l = 0; l < config.num_layers; ++l) {
+      regrow(keys[l], std::size_t(kv_width()) * sizeof(float));
+      regrow(values[l], std::size_t(v_width()) * sizeof(float));
+    }
+    regrow(device_positions, sizeof(int));
+    capacity = grown;
+    drop_graph();  // the graphs hold the old cache addresses
+    drop_context_graphs();
+  }
+
+  // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
+  void norm_and_rope(float* data, int n, int n_heads, const float* weight, const int* pos) {
+    const int hd = config.head_dim;
+    rmsnorm(data, nullptr, weight, n * n_heads, hd, static_cast<float>(config.rms_norm_eps), data,
+            stream);
+    rope(data, pos, n, n_heads, hd, config.rotary_dim, inv_freq, stream);
+  }
+
+  // Block scratch, allocated once (a captured graph keeps these addresses).
+  void allocate_block_scratch() {
+    const std::size_t b = block, hidden = config.hidden_size, inter = config.intermediate_size;
+    const std::size_t heads_n = config.num_heads;
+    ensure(ids, b * sizeof(int));
+    ensure(block_pos, b * sizeof(int));
+    ensure(x, b * hidden * 4);
+    ensure(h, b * hidden * 4);
+    ensure(delta, b * hidden * 4);
+    ensure(q, b * heads_n * config.head_dim * 4);
+    ensure(k, b * kv_width() * 4);
+    ensure(v, b * v_width() * 4);
+    ensure(heads, b * heads_n * config.v_head_dim * 4);
+    ensure(gate, b * inter * 4);
+    ensure(up, b * inter * 4);
+    ensure(act, b * inter * 4);
+    ensure(logits, (b - 1) * std::size_t(target.vocab_size) * 4);
+    ensure(drafts, b * sizeof(int));
+    ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
+    ensure(append_at, sizeof(int));
+    context_graphs.assign(block + 1, nullptr);
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
+                        cudaHostAllocDefault),
+          "pinned step inputs");
+    check(cudaHostAlloc(reinterpret_cast<void**>(&host_drafts), b * sizeof(int),
+                        cudaHostAllocDefault),
+          "pinned drafts");
+  }
+
+  // Issues the block forward for the inputs in host_inputs (pinned): the final-normed hidden
+  // states end in `h`, the argmax of the target lm_head on rows 1 .. block-1 in host_drafts.
+  // Nothing here synchronises or allocates, so it can be captured into a graph.
+  void issue_block() {
+    const int b = block, hidden = config.hidden_size;
+    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
+    const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
+    const float eps = static_cast<float>(config.rms_norm_eps);
+    auto* inputs = static_cast<tiles::DrafterStepInputs*>(step_inputs.get());
+    check(cudaMemcpyAsync(inputs, host_inputs, sizeof(tiles::DrafterStepInputs),
+                          cudaMemcpyHostToDevice, stream),
+          "step inputs upload");
+    int* d_ids = ids.as<int>();
+    int* d_pos = block_pos.as<int>();
+    drafter_block_inputs(inputs, b, config.mask_token_id, d_ids, d_pos, stream);
+    float* dx = x.as<float>();
+    float* dh = h.as<float>();
+    float* dd = delta.as<float>();
+    float* dq = q.as<float>();
+    float* dk = k.as<float>();
+    float* dv = v.as<float>();
+    float* dheads = heads.as<float>();
+    const DeviceModel& t = target_device;
+    if (t.embed_format == MatrixFormat::kBf16) {
+      embed(t.embed_bf16, d_ids, b, dx, stream);
+    } else {
+      embed(t.embed_f32, d_ids, b, dx, stream);
+    }
+    if (mask_embedding != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
+      const std::size_t row_bytes = static_cast<std::size_t>(hidden) * sizeof(float);
+      for (int i = 1; i < b; ++i) {
+        check(cudaMemcpyAsync(dx + static_cast<std::size_t>(i) * hidden, mask_embedding, row_bytes,
+                              cudaMemcpyDeviceToDevice, stream),
+              "mask embedding copy");
+      }
+    }
+    tiles::DrafterAttentionShape shape;
+    shape.num_heads = n_heads;
+    shape.num_kv_heads = kvh;
+    shape.head_dim = hd;
+    shape.v_head_dim = vhd;
+    shape.block = b;
+    shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+    shape.value_scale = static_cast<float>(config.attention_value_scale);
+    for (int l = 0; l < config.num_layers; ++l) {
+      const DrafterLayer& w = layers[l];
+      // The residual add of the previous layer's MLP is fused into this norm.
+      rmsnorm(dx, l == 0 ? nullptr : dd, w.input_norm, b, hidden, eps, dh, stream);
+      apply(w.q, dh, b, dq, stream);
+      apply(w.k, dh, b, dk, stream);
+      apply(w.v, dh, b, dv, stream);
+      norm_and_rope(dq, b, n_heads, w.q_norm, d_pos);
+      norm_and_rope(dk, b, kvh, w.k_norm, d_pos);
+      shape.window = sliding(l) ? *config.sliding_window : -1;
+      drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
+                        device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
+      apply(w.o, dheads, b, dd, stream);
+      rmsnorm(dx, dd, w.post_attention_norm, b, hidden, eps, dh, stream);
+      apply(w.gate, dh, b, gate.as<float>(), stream);
+      apply(w.up, dh, b, up.as<float>(), stream);
+      silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
+      apply(w.down, act.as<float>(), b, dd, stream);
+    }
+    rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
+    apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
+    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
+    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
+                          stream),
+          "drafts download");
+  }
+
+  // Checks the rows' positions follow the cache, makes room for them and sizes the context
+  // scratch (growth waits for the stream, where earlier calls may still read the old buffers,
+  // and drops the context graphs, which hold their addresses).
+  void begin_context(std::int64_t first_position, std::int64_t rows) {
+    if (!positions.empty() && first_position <= positions.back()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
+                              first_position, positions.back()));
+    }
+    reserve(static_cast<std::int64_t>(positions.size()) + rows);
+    const std::size_t r = rows;
+    const auto grow = [&](DeviceBuffer& buffer, std::size_t bytes) {
+      if (buffer.bytes() >= bytes) return;
+      check(cudaStreamSynchronize(stream), "context scratch growth");
+      drop_context_graphs();
+      ensure(buffer, bytes);
+    };
+    grow(features, r * fc.cols * 4);
+    grow(ctx, r * config.hidden_size * 4);
+    grow(ctx_k, r * kv_width() * 4);
+    grow(ctx_v, r * v_width() * 4);
+    grow(ctx_pos, r * sizeof(int));
+  }
+
+  // Enqueues the context pass of n rows whose features and positions are in `features` /
+  // `ctx_pos`: fc, context norm, per layer k / v projections, k_norm and RoPE, appended to the
+  // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
+  // nothing depends on host values but n: it can be captured once per n).
+  void issue_context(int n, bool offset_on_device) {
+    const model::DrafterConfig& c = config;
+    const std::int64_t valid = static_cast<std::int64_t>(positions.size());
+    float* d_ctx = ctx.as<float>();
+    float* d_k = ctx_k.as<float>();
+    float* d_v = ctx_v.as<float>();
+    const int* d_pos = ctx_pos.as<int>();
+    apply(fc, features.as<float>(), n, d_ctx, stream);
+    rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
+            d_ctx, stream);
+    for (int l = 0; l < c.num_layers; ++l) {
+      const DrafterLayer& w = layers[l];
+      apply(w.k, d_ctx, n, d_k, stream);
+      apply(w.v, d_ctx, n, d_v, stream);
+      norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
+      append(keys[l].get(), d_k, n, kv_width(), valid, offset_on_device, "context keys append");
+      append(values[l].get(), d_v, n, v_width(), valid, offset_on_device, "context values append");
+    }
+    append(device_positions.get(), d_pos, n, 1, valid, offset_on_device,
+           "context positions append");
+  }
+
+  // n rows of `width` 32-bit words from src to row `valid` of dst (or the row in append_at).
+  void append(void* dst, const void* src, int n, int width, std::int64_t valid,
+              bool offset_on_device, const char* what) {
+    if (offset_on_device) {
+      drafter_append_rows(dst, src, n, width, append_at.as<int>(), stream);
+      return;
+    }
+    check(cudaMemcpyAsync(static_cast<char*>(dst) + std::size_t(valid) * width * 4, src,
+                          std::size_t(n) * width * 4, cudaMemcpyDeviceToDevice, stream),
+          what);
+  }
+
+  void drop_context_graphs() {
+    for (cudaGraphExec_t& g : context_graphs) {
+      if (g != nullptr) cudaGraphExecDestroy(g);
+      g = nullptr;
+    }
+  }
+
+  void drop_graph() {
+    if (graph != nullptr) cudaGraphExecDestroy(graph);
+    graph = nullptr;
+  }
+
+  // Runs the block for (anchor, anchor_position), replaying the captured graph (captured on
+  // first use, and again after the context cache moved); returns after the drafts arrived.
+  void run_block(std::int32_t anchor, std::int64_t anchor_position) {
+    const std::int64_t n_ctx =
+        std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
+    host_inputs->anchor = anchor;
+    host_inputs->anchor_position = static_cast<int>(anchor_position);
+    host_inputs->n_context = static_cast<int>(n_ctx);
+    if (!use_graph) {
+      issue_block();
+    } else {
+      if (graph == nullptr) {
+        const auto issue = [this] { issue_block(); };
+        graph = capture_graph(stream, issue, "drafter block");
+      }
+      check(cudaGraphLaunch(graph, stream), "drafter graph launch");
+    }
+    check(cudaStreamSynchronize(stream), "drafter block forward");
+  }
+};
 
 GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWeights& weights,
                        const model::ModelConfig& target, const DeviceModel& target_device,
@@ -38,13 +329,7 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GPU drafter: block size {} must be at least 2", block_size));
   }
-  if (config.head_dim > tiles::kDrafterMaxHeadDim ||
-      config.v_head_dim > tiles::kDrafterMaxHeadDim) {
-    throw Error(ErrorCode::kUnsupported,
-                fmt::format("GPU drafter: head dims {} / {} (the attention tile takes at most {})",
-                            config.head_dim, config.v_head_dim, tiles::kDrafterMaxHeadDim));
-  }
-  drafter_check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   m.fc = upload_device_linear(weights.fc, m.arena);
   m.context_norm = upload_floats(weights.context_norm, m.arena);
   m.final_norm = upload_floats(weights.final_norm, m.arena);
@@ -69,11 +354,6 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     d.down = upload_device_linear(lw.mlp.down, m.arena);
     m.layers.push_back(d);
   }
-  DrafterGlobals globals{&m.fc, m.context_norm, m.final_norm, m.mask_embedding, m.inv_freq};
-  m.pass_ok = fill_drafter_pass(config, block_size, target_device, m.layers, globals, m.pass);
-  // MIMO_DRAFTER_PASSES=0 launches the drafter op by op (an A/B switch for mimo-bench).
-  const char* passes = std::getenv("MIMO_DRAFTER_PASSES");
-  m.use_pass = passes == nullptr || std::string(passes) != "0";
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
@@ -94,15 +374,6 @@ void GpuDrafter::set_use_graph(bool on) {
   impl_->use_graph = on;
 }
 
-bool GpuDrafter::set_persistent_passes(bool on) {
-  Impl& m = *impl_;
-  drafter_check(cudaStreamSynchronize(m.stream), "drafter pass switch");
-  m.use_pass = on;
-  m.drop_graph();  // the graphs hold the other form's launches
-  m.drop_context_graphs();
-  return on && m.pass_ok;
-}
-
 int GpuDrafter::block_size() const {
   return impl_->block;
 }
@@ -121,16 +392,17 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
   if (rows <= 0) return;
   m.begin_context(first_position, rows);
   const int n = static_cast<int>(rows);
-  drafter_check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
-                                cudaMemcpyHostToDevice, m.stream),
-                "features upload");
-  // From here on as a device update (the same kernels, so the same bits as add_device_context).
-  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
-                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
-                         m.stream);
-  m.issue_context(n);
-  // features is pageable host memory read by the copy above: wait for it.
-  drafter_check(cudaStreamSynchronize(m.stream), "context projection");
+  std::vector<int> host_pos(n);
+  for (int i = 0; i < n; ++i) host_pos[i] = static_cast<int>(first_position + i);
+  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+                        cudaMemcpyHostToDevice, m.stream),
+        "features upload");
+  check(cudaMemcpyAsync(m.ctx_pos.get(), host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice,
+                        m.stream),
+        "context positions upload");
+  m.issue_context(n, false);
+  // host_pos / features are pageable host memory read by the copies above: wait for them.
+  check(cudaStreamSynchronize(m.stream), "context projection");
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
 
@@ -142,14 +414,13 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   // Stream order only: the copy waits for the step that wrote the taps, and the step that
   // rewrites them waits for `released`; the host goes on at once.
   if (ready != nullptr) {
-    drafter_check(cudaStreamWaitEvent(m.stream, static_cast<cudaEvent_t>(ready), 0),
-                  "wait for the taps");
+    check(cudaStreamWaitEvent(m.stream, static_cast<cudaEvent_t>(ready), 0), "wait for the taps");
   }
-  drafter_check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
-                                cudaMemcpyDeviceToDevice, m.stream),
-                "features copy");
+  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+                        cudaMemcpyDeviceToDevice, m.stream),
+        "features copy");
   if (released != nullptr) {
-    drafter_check(cudaEventRecord(static_cast<cudaEvent_t>(released), m.stream), "taps released");
+    check(cudaEventRecord(static_cast<cudaEvent_t>(released), m.stream), "taps released");
   }
   const int n = static_cast<int>(rows);
   drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
@@ -160,12 +431,12 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   if (m.use_graph && n <= m.block) {
     cudaGraphExec_t& g = m.context_graphs[n];
     if (g == nullptr) {
-      const auto issue = [&m, n] { m.issue_context(n); };
+      const auto issue = [&m, n] { m.issue_context(n, true); };
       g = capture_graph(m.stream, issue, "drafter context");
     }
-    drafter_check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
+    check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
   } else {
-    m.issue_context(n);
+    m.issue_context(n, true);
   }
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
@@ -182,7 +453,7 @@ template <class Impl, class Buffer>
 std::vector<float> download_context(const Impl& m, const Buffer& rows, std::size_t width,
                                     const char* what) {
   std::vector<float> out(m.positions.size() * width);
-  drafter_check(cudaStreamSynchronize(m.stream), what);
+  check(cudaStreamSynchronize(m.stream), what);
   copy_to_host(out.data(), rows.get(), out.size() * 4);
   return out;
 }

@@ -59,10 +59,6 @@ class GpuDrafter {
   // The block forward replays a CUDA graph captured on first use (default) or is launched op by
   // op; both give identical results.
   void set_use_graph(bool on);
-  // The block forward and device context updates as persistent passes, one cooperative launch
-  // each (default), or op by op (on = false). Returns whether the passes now run: they take
-  // BF16 / F32 drafters of up to 8 layers and blocks of up to 16 (drafter_pass_setup.hpp).
-  bool set_persistent_passes(bool on);
 
  private:
   struct Impl;

@@ -111,19 +111,16 @@ class Tee final : public mimo::Speculator {
   std::shared_ptr<mimo::Speculator> gpu_, cpu_;
 };
 
-// passes: the drafter's persistent passes (which every drafter fixture here can take: the check
-// fails if they are declined) or its op-by-op launches.
 void check_against_cpu(const std::string& model_dir, const std::string& drafter_dir,
                        const std::vector<std::int32_t>& prompt, int n, bool graph = true,
-                       bool expect_acceptance = true, bool passes = true) {
-  INFO("drafter graph " << graph << ", persistent passes " << passes);
+                       bool expect_acceptance = true) {
+  INFO("drafter graph " << graph);
   const auto gpu = load(model_dir, mimo::Device::kCuda);
   const auto cpu = load(model_dir, mimo::Device::kCpu);
   auto gpu_spec = mimo::make_dflash_speculator(*gpu, drafter_dir);
   auto* gpu_dflash = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(gpu_spec.get());
   REQUIRE(gpu_dflash != nullptr);
   gpu_dflash->drafter().set_use_graph(graph);
-  REQUIRE(gpu_dflash->drafter().set_persistent_passes(passes) == passes);
   auto tee = std::make_shared<Tee>(gpu_spec, mimo::make_dflash_speculator(*cpu, drafter_dir));
   const auto plain = greedy(*gpu, prompt, n);
   mimo::SessionStats stats;
@@ -145,17 +142,6 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);
-}
-
-TEST_CASE("GPU DFlash drafter launched op by op matches the CPU drafter", "[gpu][spec][drafter]") {
-  const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
-  for (bool graph : {true, false}) {
-    check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, graph, true,
-                      false);
-  }
-  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
-  const auto demo_prompt = tokenizer.encode("def merge_sort(items):\n");
-  check_against_cpu(demo("mixed"), demo("drafter"), demo_prompt, 128, true, true, false);
 }
 
 TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu][spec][drafter]") {
