@@ -104,6 +104,7 @@ Run generate(const Model& model, const SpecEvalOptions& options,
   generate_options.max_tokens = tokens;
   generate_options.ignore_eos = true;
   generate_options.speculator = speculator;
+  generate_options.draft_length = options.draft_length;
   auto session = model.new_session();
   Run run;
   run.tokens = session->generate(prompt, sampler, generate_options).tokens;

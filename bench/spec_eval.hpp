@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "mimo/model.hpp"
+#include "mimo/session.hpp"
 
 namespace mimo::bench {
 
@@ -21,6 +22,9 @@ struct SpecEvalOptions {
   int max_prompts = 0;  // 0 = all prompts
   int block_size = 0;   // DFlash verify block (DFlashOptions::block_size); 0: the drafter's
   float temperature = 0.7f;
+  // Of the speculative runs (GenerateOptions::draft_length): kAdaptive, or kMax for the
+  // speculator's most drafts every step.
+  GenerateOptions::DraftLength draft_length = GenerateOptions::DraftLength::kAdaptive;
   std::uint64_t seed = 1;  // of every sampled run (one sampler per prompt and mode)
 };
 

@@ -31,12 +31,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01f, 10.0f))
       ->capture_default_str();
   app.add_option("--seed", options.seed, "of the sampled rows")->capture_default_str();
+  std::string draft_length = "adaptive";
+  app.add_option("--draft-length", draft_length,
+                 "adaptive (the session picks each step's drafts) or max (always the most)")
+      ->check(CLI::IsMember({"adaptive", "max"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   options.device = device == "cuda" ? mimo::Device::kCuda : mimo::Device::kCpu;
+  options.draft_length = draft_length == "max" ? mimo::GenerateOptions::DraftLength::kMax
+                                               : mimo::GenerateOptions::DraftLength::kAdaptive;
   try {
     const mimo::bench::SpecEvalReport report = mimo::bench::run_spec_eval(options);
     std::fputs(mimo::bench::format_spec_eval(report).c_str(), stdout);

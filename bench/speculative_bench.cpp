@@ -21,13 +21,15 @@ struct Run {
 };
 
 Run generate(const Model& model, const std::shared_ptr<Speculator>& speculator, int tokens,
-             const SamplerConfig& config = {}) {
+             const SamplerConfig& config = {},
+             GenerateOptions::DraftLength draft_length = GenerateOptions::DraftLength::kAdaptive) {
   auto session = model.new_session();
   Sampler sampler(config);
   GenerateOptions options;
   options.max_tokens = tokens;
   options.ignore_eos = true;
   options.speculator = speculator;
+  options.draft_length = draft_length;
   // A fixed prompt of in-vocabulary ids: acceptance depends on the text, so the same prompt is
   // used for both modes.
   std::vector<std::int32_t> prompt;
@@ -51,15 +53,18 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
   options.device = Device::kCuda;
   options.max_context = 4096;
   auto model = Model::load(model_dir, options);
-  std::vector<double> plain_rate, spec_rate;
-  Run plain, spec;
+  std::vector<double> plain_rate, spec_rate, most_rate;
+  Run plain, spec, most;
   for (int r = 0; r < repeats + 1; ++r) {  // the first round warms up (graphs, caches)
     plain = generate(*model, nullptr, tokens);
-    auto drafter = make_dflash_speculator(*model, drafter_dir);
-    spec = generate(*model, drafter, tokens);
+    // A new speculator each run: its draft-length chooser starts from nothing every time.
+    spec = generate(*model, make_dflash_speculator(*model, drafter_dir), tokens);
+    most = generate(*model, make_dflash_speculator(*model, drafter_dir), tokens, {},
+                    GenerateOptions::DraftLength::kMax);
     if (r == 0) continue;
     plain_rate.push_back(plain.stats.decode_tokens_per_second());
     spec_rate.push_back(spec.stats.decode_tokens_per_second());
+    most_rate.push_back(most.stats.decode_tokens_per_second());
   }
   const SpeculationStats& s = spec.stats.speculation;
   std::printf("speculative (%s on %s, greedy, %d tokens, median of %d):\n", drafter_dir.c_str(),
@@ -67,15 +72,24 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
   std::printf("  plain decode      %10.1f tok/s\n", median(plain_rate));
   std::printf("  DFlash decode     %10.1f tok/s (%.2fx)\n", median(spec_rate),
               median(spec_rate) / median(plain_rate));
+  std::printf("  DFlash, most drafts %8.1f tok/s (%.2fx), acceptance %.2f, %lld steps\n",
+              median(most_rate), median(most_rate) / median(plain_rate),
+              most.stats.speculation.mean_acceptance_length(),
+              static_cast<long long>(most.stats.speculation.steps));
   std::printf("  acceptance        %10.2f tokens per verify step (bonus included), %lld steps\n",
               s.mean_acceptance_length(), static_cast<long long>(s.steps));
+  std::printf("  drafts a step    ");
+  for (std::size_t n = 0; n < s.draft_histogram.size(); ++n) {
+    std::printf(" %zu:%lld", n, static_cast<long long>(s.draft_histogram[n]));
+  }
+  std::printf("\n");
   std::printf("  draft / verify    %10.3f / %.3f s per run\n", s.draft_seconds, s.verify_seconds);
   std::printf("  histogram        ");
   for (std::size_t n = 1; n < s.acceptance_histogram.size(); ++n) {
     std::printf(" %zu:%lld", n, static_cast<long long>(s.acceptance_histogram[n]));
   }
-  std::printf("\n  lossless          %s\n", plain.tokens == spec.tokens ? "yes" : "NO");
-  const bool lossless = plain.tokens == spec.tokens;
+  const bool lossless = plain.tokens == spec.tokens && plain.tokens == most.tokens;
+  std::printf("\n  lossless          %s\n", lossless ? "yes" : "NO");
 
   // Sampled: plain and DFlash, each with the tokens drawn on the device and on the host.
   options.sample_on_device = false;

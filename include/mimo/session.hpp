@@ -32,6 +32,19 @@ struct GenerateOptions {
   // distribution, though a different random stream). The speculator is bound to this session
   // until another one is passed; it must not serve another session meanwhile.
   std::shared_ptr<Speculator> speculator;
+  // How many tokens each speculative step drafts (docs/speculative.md, "Draft length").
+  enum class DraftLength {
+    // Greedy steps draft the count with the most expected tokens per second, from the step
+    // times and acceptance measured so far (0 when speculation does not pay); the output does
+    // not change. Sampled steps draft the most: a timing-driven count would change which
+    // random values each token uses, so two runs with one seed could differ.
+    kAdaptive,
+    // kAdaptive for sampled steps too: faster, but seeded sampled runs may differ from run to
+    // run (each still drawn from the exact distribution).
+    kAdaptiveSampled,
+    kMax,  // always the speculator's max_draft() (as far as the step and the context allow)
+  };
+  DraftLength draft_length = DraftLength::kAdaptive;
   // Constrained decoding (include/mimo/token_constraint.hpp, docs/sampling.md): null = none.
   // Every drawn token is masked by it and then passed to its accept(); generate() neither
   // resets it nor feeds it the prompt. With a constraint the tokens are sampled on the host
@@ -64,6 +77,8 @@ struct SpeculationStats {
   std::int64_t emitted_tokens = 0;   // tokens the verify steps produced (accepted + bonus)
   // acceptance_histogram[n]: steps that produced n tokens (accepted drafts + the bonus token).
   std::vector<std::int64_t> acceptance_histogram;
+  // draft_histogram[n]: steps that drafted n tokens (GenerateOptions::draft_length).
+  std::vector<std::int64_t> draft_histogram;
   double draft_seconds = 0;   // in Speculator::propose / draft_logits + drawing drafts
   double verify_seconds = 0;  // target verify passes and acceptance
   // Mean tokens per verify step, the bonus token included (1 = no draft ever accepted).

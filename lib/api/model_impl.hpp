@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "api/draft_length.hpp"
 #include "exec/executor.hpp"
 #include "io/checkpoint.hpp"
 #include "mimo/model.hpp"
@@ -19,6 +20,7 @@ struct Model::Impl {
   io::Checkpoint checkpoint;
   model::ModelWeights weights;
   std::unique_ptr<exec::Executor> executor;
+  mutable DraftLengthBook draft_lengths;  // speculative sessions' draft-length choosers
 };
 
 }  // namespace mimo

@@ -103,6 +103,13 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
   const bool greedy = sampler.config().temperature == 0.0f;
   const std::int64_t capacity = m->options.max_context;
   const int max_block = m->options.max_step_tokens;
+  const int most_drafts = std::max(0, std::min(spec.max_draft(), max_block - 1));
+  // Shared with the model's other sessions that use this speculator (draft_length.hpp).
+  const std::shared_ptr<DraftLengthChooser> draft_chooser =
+      m->draft_lengths.chooser(options.speculator, most_drafts);
+  using DraftLength = GenerateOptions::DraftLength;
+  const bool adaptive = options.draft_length == DraftLength::kAdaptiveSampled ||
+                        (options.draft_length == DraftLength::kAdaptive && greedy);
   std::vector<std::int32_t> stops = options.stop_token_ids;
   if (stops.empty() && !options.ignore_eos) stops = m->summary.eos_token_ids;
   // A constraint masks the first row and every verify row on the host before the acceptance
@@ -173,8 +180,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         result.reason = StopReason::kContextFull;
         return result;
       }
+      const int wanted = adaptive ? draft_chooser->choose() : most_drafts;
       const std::int64_t room =
-          std::min<std::int64_t>({spec.max_draft(), max_block - 1, options.max_tokens - emitted - 1,
+          std::min<std::int64_t>({wanted, options.max_tokens - emitted - 1,
                                   capacity - static_cast<std::int64_t>(tokens.size()) - 1});
       auto draft_start = Clock::now();
       std::vector<std::int32_t> drafts;
@@ -288,6 +296,16 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         st.acceptance_histogram.resize(produced + 1, 0);
       }
       st.acceptance_histogram[produced] += 1;
+      if (st.draft_histogram.size() <= drafts.size()) {
+        st.draft_histogram.resize(drafts.size() + 1, 0);
+      }
+      st.draft_histogram[drafts.size()] += 1;
+      // The whole step, as the caller sees it: drafting, the pass, the rows' decisions, the
+      // speculator's observation of the kept tokens (and the caller's callbacks).
+      if (adaptive) {
+        draft_chooser->record(static_cast<int>(drafts.size()), accepted,
+                              seconds_since(draft_start));
+      }
       st.draft_seconds += draft_seconds;
       st.verify_seconds += verify_seconds;
       stats.decode_seconds += draft_seconds + verify_seconds;

@@ -124,6 +124,8 @@ TEST_CASE("greedy and n-gram speculative generation through the API are unchange
       auto session = model.new_session();
       mimo::Sampler sampler(mimo::SamplerConfig{});
       mimo::GenerateOptions options;
+      options.draft_length =
+          mimo::GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
       options.max_tokens = 60;
       options.ignore_eos = true;
       options.speculator = std::move(spec);

@@ -104,6 +104,7 @@ Run generate(const Model& model, const std::vector<std::int32_t>& prompt, int n,
   auto session = model.new_session();
   Sampler sampler(sampling);
   GenerateOptions options;
+  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
   options.max_tokens = n;
   options.ignore_eos = true;
   options.speculator = std::move(speculator);

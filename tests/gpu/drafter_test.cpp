@@ -58,6 +58,7 @@ std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std
   auto session = model.new_session();
   mimo::Sampler sampler(mimo::SamplerConfig{});
   mimo::GenerateOptions options;
+  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
   options.max_tokens = n;
   options.ignore_eos = true;
   options.speculator = std::move(speculator);

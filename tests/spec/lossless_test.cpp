@@ -115,6 +115,50 @@ TEST_CASE("speculative statistics add up", "[spec][stats]") {
   CHECK(s.tokens_per_second() > 0);
 }
 
+TEST_CASE("adaptive draft lengths keep greedy output and their statistics add up",
+          "[spec][lossless]") {
+  auto model = spec_test::load("tiny-bf16");
+  const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
+  const int n = 300;
+  const auto plain = generate(*model, prompt, n).tokens;
+  std::vector<std::int32_t> truth = prompt;
+  truth.insert(truth.end(), plain.begin(), plain.end());
+  using DraftLength = mimo::GenerateOptions::DraftLength;
+  auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
+  for (auto speculator : std::vector<std::shared_ptr<mimo::Speculator>>{
+           dflash, oracle(truth, 7, 256), mimo::make_ngram_speculator(3, 7)}) {
+    INFO(speculator->name());
+    mimo::SessionStats stats;
+    CHECK(generate(*model, prompt, n, speculator, {}, &stats, DraftLength::kAdaptive).tokens ==
+          plain);
+    const mimo::SpeculationStats& s = stats.speculation;
+    std::int64_t steps = 0, drafted = 0;
+    for (std::size_t k = 0; k < s.draft_histogram.size(); ++k) {
+      steps += s.draft_histogram[k];
+      drafted += static_cast<std::int64_t>(k) * s.draft_histogram[k];
+    }
+    CHECK(steps == s.steps);
+    CHECK(drafted == s.drafted_tokens);
+    CHECK(s.draft_histogram.size() <= 8u);  // at most max_draft = 7
+    // Probes try other counts than the best: more than one count was drafted.
+    CHECK(std::count_if(s.draft_histogram.begin(), s.draft_histogram.end(),
+                        [](std::int64_t c) { return c > 0; }) >= 2);
+  }
+  // Sampled steps keep the most drafts under kAdaptive: seeded runs stay reproducible, the same
+  // tokens and steps as kMax.
+  mimo::SamplerConfig sampled;
+  sampled.temperature = 0.8f;
+  sampled.seed = 5;
+  mimo::SessionStats adaptive_stats, max_stats;
+  const auto adaptive =
+      generate(*model, prompt, 60, dflash, sampled, &adaptive_stats, DraftLength::kAdaptive);
+  const auto most = generate(*model, prompt, 60, dflash, sampled, &max_stats, DraftLength::kMax);
+  CHECK(adaptive.tokens == most.tokens);
+  CHECK(adaptive_stats.speculation.draft_histogram == max_stats.speculation.draft_histogram);
+  CHECK(max_stats.speculation.draft_histogram.size() ==
+        static_cast<std::size_t>(dflash->max_draft() + 1));
+}
+
 TEST_CASE("stop tokens, max_tokens and callbacks inside an accepted block", "[spec][stop]") {
   auto model = spec_test::load("tiny-bf16");
   const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));

@@ -37,17 +37,20 @@ inline std::shared_ptr<const mimo::Model> load(const std::string& name,
   return mimo::Model::load(data("models/" + name), options);
 }
 
-inline mimo::GenerateResult generate(const mimo::Model& model,
-                                     const std::vector<std::int32_t>& prompt, int n,
-                                     std::shared_ptr<mimo::Speculator> speculator = nullptr,
-                                     mimo::SamplerConfig sampling = {},
-                                     mimo::SessionStats* stats = nullptr) {
+inline mimo::GenerateResult generate(
+    const mimo::Model& model, const std::vector<std::int32_t>& prompt, int n,
+    std::shared_ptr<mimo::Speculator> speculator = nullptr, mimo::SamplerConfig sampling = {},
+    mimo::SessionStats* stats = nullptr,
+    mimo::GenerateOptions::DraftLength draft_length = mimo::GenerateOptions::DraftLength::kMax) {
   auto session = model.new_session();
   mimo::Sampler sampler(sampling);
   mimo::GenerateOptions options;
   options.max_tokens = n;
   options.ignore_eos = true;
   options.speculator = std::move(speculator);
+  // The most drafts every step by default: these tests check the drafts and their verification,
+  // which a timing-driven draft count would make vary from run to run.
+  options.draft_length = draft_length;
   mimo::GenerateResult result = session->generate(prompt, sampler, options);
   if (stats) *stats = session->stats();
   return result;

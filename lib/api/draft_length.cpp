@@ -1,0 +1,134 @@
+// The draft-length chooser: acceptance per draft position and time per draft count, both
+// measured, combined into expected tokens per second.
+#include "api/draft_length.hpp"
+
+#include <algorithm>
+
+namespace mimo {
+namespace {
+
+// Chosen values, not tuned ones. Probes: every 4th step over the first 32 (so the line through
+// the counts is known early), then every 16th (about 6% of the steps at a count that may be
+// worse). Old evidence fades: acceptance counts by 0.5% a step, times by 20% a sample.
+constexpr std::int64_t kEarlySteps = 32;
+constexpr std::int64_t kEarlyProbe = 4;
+constexpr std::int64_t kProbe = 16;
+constexpr double kCountDecay = 0.995;
+constexpr double kTimeWeight = 0.2;
+
+}  // namespace
+
+DraftLengthChooser::DraftLengthChooser(int max_draft)
+    : max_draft_(std::max(0, max_draft)),
+      reached_(max_draft_ + 1, 0.0),
+      accepted_(max_draft_ + 1, 0.0),
+      timing_(max_draft_ + 1) {}
+
+int DraftLengthChooser::choose() {
+  std::lock_guard lock(mutex_);
+  const std::int64_t step = steps_++;
+  const std::int64_t period = step < kEarlySteps ? kEarlyProbe : kProbe;
+  const int chosen = best();
+  if (max_draft_ == 0 || step == 0 || step % period != 0) return chosen;
+  // Probes visit 0, 1, ..., max_draft in turn, skipping the count that is best now.
+  int probe = next_probe_;
+  if (probe == chosen) probe = (probe + 1) % (max_draft_ + 1);
+  next_probe_ = (probe + 1) % (max_draft_ + 1);
+  return probe;
+}
+
+void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
+  std::lock_guard lock(mutex_);
+  drafted = std::clamp(drafted, 0, max_draft_);
+  accepted = std::clamp(accepted, 0, drafted);
+  for (int i = 1; i <= max_draft_; ++i) {
+    reached_[i] *= kCountDecay;
+    accepted_[i] *= kCountDecay;
+  }
+  // Draft i is judged only when drafts 1..i-1 were all accepted.
+  for (int i = 1; i <= std::min(drafted, accepted + 1); ++i) {
+    reached_[i] += 1.0;
+    if (i <= accepted) accepted_[i] += 1.0;
+  }
+  Timing& t = timing_[drafted];
+  if (++t.samples == 2) {
+    t.mean = seconds;
+  } else if (t.samples > 2) {
+    t.mean += kTimeWeight * (seconds - t.mean);
+  }
+}
+
+double DraftLengthChooser::expected_tokens(int k) const {
+  std::lock_guard lock(mutex_);
+  return expected_tokens_locked(k);
+}
+
+std::optional<double> DraftLengthChooser::step_seconds(int k) const {
+  std::lock_guard lock(mutex_);
+  return step_seconds_locked(k);
+}
+
+double DraftLengthChooser::expected_tokens_locked(int k) const {
+  k = std::clamp(k, 0, max_draft_);
+  double tokens = 1.0, all_accepted = 1.0;
+  for (int i = 1; i <= k; ++i) {
+    // Laplace's rule: an unseen position counts as an even chance.
+    all_accepted *= (accepted_[i] + 1.0) / (reached_[i] + 2.0);
+    tokens += all_accepted;
+  }
+  return tokens;
+}
+
+std::optional<double> DraftLengthChooser::step_seconds_locked(int k) const {
+  k = std::clamp(k, 0, max_draft_);
+  if (timing_[k].samples >= 2) return timing_[k].mean;
+  if (k == 0) return std::nullopt;  // a plain step has no drafter cost: not on the line
+  // Least squares over the measured counts >= 1; the slope is kept >= 0 (more drafts never
+  // cost less; a negative fitted slope is noise).
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (int c = 1; c <= max_draft_; ++c) {
+    if (timing_[c].samples < 2) continue;
+    n += 1;
+    sx += c;
+    sy += timing_[c].mean;
+    sxx += double(c) * c;
+    sxy += c * timing_[c].mean;
+  }
+  if (n == 0) return std::nullopt;
+  if (n == 1) return sy;  // one measured count: assume the others cost the same
+  const double slope = std::max(0.0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
+  const double intercept = (sy - slope * sx) / n;
+  return std::max(intercept + slope * k, 1e-9);
+}
+
+int DraftLengthChooser::best() const {
+  int best = max_draft_;
+  double best_rate = -1.0;
+  for (int k = 0; k <= max_draft_; ++k) {
+    const std::optional<double> seconds = step_seconds_locked(k);
+    if (!seconds) continue;
+    const double rate = expected_tokens_locked(k) / *seconds;
+    if (rate > best_rate) {
+      best_rate = rate;
+      best = k;
+    }
+  }
+  return best;
+}
+
+std::shared_ptr<DraftLengthChooser> DraftLengthBook::chooser(
+    const std::shared_ptr<Speculator>& speculator, int max_draft) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(entries_, [](const Entry& e) { return e.owner.expired(); });
+  for (Entry& e : entries_) {
+    if (e.key != speculator.get()) continue;
+    if (e.chooser->max_draft() != max_draft)
+      e.chooser = std::make_shared<DraftLengthChooser>(max_draft);
+    return e.chooser;
+  }
+  entries_.push_back(
+      Entry{speculator, speculator.get(), std::make_shared<DraftLengthChooser>(max_draft)});
+  return entries_.back().chooser;
+}
+
+}  // namespace mimo
