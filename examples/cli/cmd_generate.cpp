@@ -32,7 +32,8 @@ struct GenerateFlags {
   bool ignore_eos = false;
   std::string speculative = "none";
   std::string draft_dir;
-  int draft_block = 0;  // 0: the drafter's block size (dflash) / 8 (ngram)
+  int draft_block = 0;                    // 0: the drafter's block size (dflash) / 8 (ngram)
+  std::string draft_length = "adaptive";  // GenerateOptions::draft_length
   bool compare_plain = false;
 };
 
@@ -74,6 +75,10 @@ int run_generate(const GenerateFlags& flags) {
   options.max_tokens = flags.max_tokens;
   options.ignore_eos = flags.ignore_eos;
   options.speculator = make_speculator(flags, *model);
+  options.draft_length = flags.draft_length == "max" ? GenerateOptions::DraftLength::kMax
+                         : flags.draft_length == "adaptive-sampled"
+                             ? GenerateOptions::DraftLength::kAdaptiveSampled
+                             : GenerateOptions::DraftLength::kAdaptive;
   if (text_mode && options.stop_token_ids.empty() && model->summary().eos_token_ids.empty()) {
     if (auto eos = tokenizer->eos_id()) options.stop_token_ids = {*eos};
   }
@@ -151,6 +156,11 @@ Command register_generate(CLI::App& app) {
   add_number_option(*sub, "--draft-block", flags->draft_block,
                     "tokens per verify block (1 + drafts; 0 = the drafter's / 8 for ngram)")
       ->check(CLI::Range(0, 1024));
+  sub->add_option("--draft-length", flags->draft_length,
+                  "drafts a step: adaptive (greedy steps pick the fastest count), "
+                  "adaptive-sampled (sampled steps too; seeded runs may differ), max")
+      ->check(CLI::IsMember({"adaptive", "adaptive-sampled", "max"}))
+      ->capture_default_str();
   sub->add_flag("--compare-plain", flags->compare_plain,
                 "then generate again without speculation (same prompt, settings and seed) and "
                 "print both decode speeds, their ratio and the mean acceptance");

@@ -90,6 +90,9 @@ SpeculationStats speculation_since(const SpeculationStats& before, SpeculationSt
   for (std::size_t i = 0; i < before.acceptance_histogram.size(); ++i) {
     now.acceptance_histogram[i] -= before.acceptance_histogram[i];
   }
+  for (std::size_t i = 0; i < before.draft_histogram.size(); ++i) {
+    now.draft_histogram[i] -= before.draft_histogram[i];
+  }
   return now;
 }
 
