@@ -5,7 +5,9 @@
 #include <vector>
 
 #include "cpu/dot.hpp"
+#include "cpu/dot_avx2.hpp"
 #include "cpu/weight_rows.hpp"
+#include "cpu/weight_rows_avx2.hpp"
 
 namespace mimo::cpu {
 namespace {
@@ -20,6 +22,7 @@ constexpr std::int64_t kInlineMacs = 32 * 1024;
 // at a time (dots4: the same bits as four dot() calls; three tokens take a four-wide pass too,
 // the last token repeated, as three dots cost more), the rest one by one.
 void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::vector<float>& row) {
+  const bool use_avx2 = avx2::enabled();
   const model::LinearWeight& w = *job.w;
   const std::int64_t rows = w.rows, cols = w.cols;
   row.resize(cols);
@@ -32,7 +35,11 @@ void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::v
       const float* x[4];
       for (int j = 0; j < 4; ++j) x[j] = job.x + (t + std::min(j, count - 1)) * cols;
       float y[4];
-      dots4(a, x, cols, y);
+      if (use_avx2) {
+        avx2::dots4(a, x, cols, y);
+      } else {
+        dots4(a, x, cols, y);
+      }
       for (int j = 0; j < count; ++j) job.y[(t + j) * rows + r] = y[j];
     }
     for (; t < job.n_tokens; ++t) job.y[t * rows + r] = dot(row.data(), job.x + t * cols, cols);

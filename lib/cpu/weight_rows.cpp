@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 
+#include "cpu/weight_rows_avx2.hpp"
 #include "mimo/error.hpp"
 #include "quant/codecs.hpp"
 
@@ -140,9 +141,11 @@ void decode_row(const LinearWeight& w, std::int64_t r, float* out) {
       decode_f16(row, w.cols, out);
       return;
     case WeightFormat::kFp8Block:
+      if (avx2::enabled()) return avx2::decode_fp8_block(w, stored_row, row, out);
       decode_fp8_block(w, stored_row, row, out);
       return;
     case WeightFormat::kMxfp4:
+      if (avx2::enabled()) return avx2::decode_mxfp4(w, stored_row, row, out);
       decode_mxfp4(w, stored_row, row, out);
       return;
   }

@@ -1,0 +1,13 @@
+// The AVX2 form of dots4 (dot.hpp): dot()'s eight accumulators are one 256-bit register,
+// multiplied and added (never fused: the function does not enable FMA) in the same order, so
+// the bits are dot()'s. Chosen at run time where the CPU has AVX2 (linear.cpp).
+#pragma once
+
+#include <cstdint>
+
+namespace mimo::cpu::avx2 {
+
+// out[j] = dot(a[j], b[j], n) for j = 0..3, bit for bit. Needs avx2::available().
+void dots4(const float* const* a, const float* const* b, std::int64_t n, float* out);
+
+}  // namespace mimo::cpu::avx2
