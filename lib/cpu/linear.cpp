@@ -18,11 +18,47 @@ namespace {
 // element's arithmetic.
 constexpr std::int64_t kInlineMacs = 32 * 1024;
 
+void dots4_any(bool use_avx2, const float* const* a, const float* const* b, std::int64_t n,
+               float* out) {
+  if (use_avx2) {
+    avx2::dots4(a, b, n, out);
+  } else {
+    dots4(a, b, n, out);
+  }
+}
+
+// One or two tokens: a decoded row makes one or two dots, a dependent chain of adds each, so
+// four rows are decoded and dotted side by side instead (the same bits per element).
+void run_row_groups(const LinearJob& job, std::int64_t begin, std::int64_t end, bool use_avx2,
+                    std::vector<float>& scratch) {
+  const model::LinearWeight& w = *job.w;
+  const std::int64_t rows = w.rows, cols = w.cols;
+  scratch.resize(4 * cols);
+  const float* a[4] = {scratch.data(), scratch.data() + cols, scratch.data() + 2 * cols,
+                       scratch.data() + 3 * cols};
+  std::int64_t r = begin;
+  for (; r + 4 <= end; r += 4) {
+    for (int j = 0; j < 4; ++j) decode_row(w, r + j, scratch.data() + j * cols);
+    for (int t = 0; t < job.n_tokens; ++t) {
+      const float* x = job.x + t * cols;
+      const float* xs[4] = {x, x, x, x};
+      dots4_any(use_avx2, a, xs, cols, job.y + t * rows + r);
+    }
+  }
+  for (; r < end; ++r) {
+    decode_row(w, r, scratch.data());
+    for (int t = 0; t < job.n_tokens; ++t) {
+      job.y[t * rows + r] = dot(scratch.data(), job.x + t * cols, cols);
+    }
+  }
+}
+
 // Rows [begin, end) of one job; `row` is scratch. Each decoded row is dotted with four tokens
 // at a time (dots4: the same bits as four dot() calls; three tokens take a four-wide pass too,
 // the last token repeated, as three dots cost more), the rest one by one.
 void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::vector<float>& row) {
   const bool use_avx2 = avx2::enabled();
+  if (job.n_tokens <= 2) return run_row_groups(job, begin, end, use_avx2, row);
   const model::LinearWeight& w = *job.w;
   const std::int64_t rows = w.rows, cols = w.cols;
   row.resize(cols);
@@ -35,11 +71,7 @@ void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::v
       const float* x[4];
       for (int j = 0; j < 4; ++j) x[j] = job.x + (t + std::min(j, count - 1)) * cols;
       float y[4];
-      if (use_avx2) {
-        avx2::dots4(a, x, cols, y);
-      } else {
-        dots4(a, x, cols, y);
-      }
+      dots4_any(use_avx2, a, x, cols, y);
       for (int j = 0; j < count; ++j) job.y[(t + j) * rows + r] = y[j];
     }
     for (; t < job.n_tokens; ++t) job.y[t * rows + r] = dot(row.data(), job.x + t * cols, cols);
