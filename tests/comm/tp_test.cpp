@@ -147,7 +147,7 @@ TEST_CASE("2 GPUs give the logits of 1 GPU and of the CPU on every fixture", "[t
   check_against_one_gpu_and_cpu({0, 1});
 }
 
-TEST_CASE("2-GPU steps are deterministic; graph replay equals direct launches", "[tp]") {
+TEST_CASE("2-GPU steps are deterministic, and graph replay equals direct launches", "[tp]") {
   for (const char* name : kFixtures) {
     INFO(name);
     auto model = load(name);

@@ -10,7 +10,7 @@
 namespace mimo::cpu {
 namespace {
 
-TEST_CASE("parallel_for covers [0, n) exactly once") {
+TEST_CASE("parallel_for covers 0..n-1 exactly once") {
   for (int threads : {1, 2, 5}) {
     ThreadPool pool(threads);
     REQUIRE(pool.size() == threads);
@@ -27,7 +27,7 @@ TEST_CASE("parallel_for covers [0, n) exactly once") {
   }
 }
 
-TEST_CASE("parallel_for rethrows and stays usable; nested calls run inline") {
+TEST_CASE("parallel_for rethrows and stays usable, and nested calls run inline") {
   ThreadPool pool(3);
   REQUIRE_THROWS_AS(pool.parallel_for(100,
                                       [](std::int64_t b, std::int64_t) {

@@ -99,7 +99,7 @@ TEST_CASE("truncate then re-run reproduces the original logits") {
   REQUIRE(state->length() == 17);
 }
 
-TEST_CASE("hidden taps return layer outputs; the last layer's is after the final norm") {
+TEST_CASE("hidden taps return layer outputs, and the last layer's is after the final norm") {
   auto m = testing::make_random_model(10);
   CpuExecutor executor(m->config, m->weights, 2);
   const auto tokens = random_tokens(9, 4, m->config.vocab_size);
@@ -127,7 +127,7 @@ TEST_CASE("hidden taps return layer outputs; the last layer's is after the final
   REQUIRE_FALSE(same_bits(out.hidden.data(), out.hidden.data() + h, h));
 }
 
-TEST_CASE("bad inputs are rejected before the state changes; cancellation leaves it intact") {
+TEST_CASE("bad inputs are rejected before the state changes, and cancellation leaves it intact") {
   auto m = testing::make_random_model(11);
   CpuExecutor executor(m->config, m->weights, 2);
   const auto tokens = random_tokens(10, 5, m->config.vocab_size);

@@ -47,7 +47,7 @@ TEST_CASE("RMSNorm and fused residual-add RMSNorm match cpu::rmsnorm", "[gpu]") 
   }
 }
 
-TEST_CASE("Embedding gather matches cpu::embed exactly; bad ids give NaN rows", "[gpu]") {
+TEST_CASE("Embedding gather matches cpu::embed exactly, and bad ids give NaN rows", "[gpu]") {
   const std::uint64_t seed = gpu_test::fresh_seed();
   INFO("seed " << seed);
   std::mt19937_64 rng(seed);

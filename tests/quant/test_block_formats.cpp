@@ -221,7 +221,7 @@ TEST_CASE("fp8 block: scales, codes and error bounds on random matrices with edg
   }
 }
 
-TEST_CASE("fp8 block: dequantized value is exactly fp8 * scale; bad arguments throw") {
+TEST_CASE("fp8 block: dequantized value is exactly fp8 times scale, and bad arguments throw") {
   const float src[6] = {448.0f, -224.0f, 1.0f, 3.0f, -0.0f, 0.5f};
   std::uint8_t codes[6];
   float scale = 0;

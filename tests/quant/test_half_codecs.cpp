@@ -66,7 +66,7 @@ TEST_CASE("bf16 / f16: all 65536 patterns decode to the field formula") {
   CHECK(f16_value(0x8001) == -std::ldexp(1.0f, -24));
 }
 
-TEST_CASE("bf16 / f16: encode(decode(b)) == b for every non-NaN pattern; NaN stays NaN") {
+TEST_CASE("bf16 / f16: encode(decode(b)) == b for every non-NaN pattern, and NaN stays NaN") {
   for (const auto& h : kCases) {
     INFO(h.name);
     int mismatches = 0;
@@ -90,7 +90,7 @@ TEST_CASE("bf16 / f16: encode(decode(b)) == b for every non-NaN pattern; NaN sta
   CHECK(float_to_bf16(-INFINITY) == 0xFF80);
 }
 
-TEST_CASE("bf16 / f16: exact midpoints tie to even; overflow rounds to infinity") {
+TEST_CASE("bf16 / f16: exact midpoints tie to even, and overflow rounds to infinity") {
   for (const auto& h : kCases) {
     INFO(h.name);
     const std::vector<double> table = rounding_table(h);

@@ -40,7 +40,7 @@ mimo::Tokenizer with_template(const std::string& chat_template) {
 
 }  // namespace
 
-TEST_CASE("the config's special tokens reach the template; a broken one fails on use") {
+TEST_CASE("the config's special tokens reach the template, and a broken one fails on use") {
   // The fixture config: bos_token null, eos_token "<|im_end|>", pad_token "<|endoftext|>".
   const mimo::Tokenizer tok = with_template(
       "{{ bos_token is defined }}|{{ eos_token }}|{{ pad_token }}|{{ unk_token is defined }}");

@@ -122,7 +122,7 @@ TEST_CASE("invalid UTF-8 is replaced by U+FFFD before tokenizing, never a crash"
   CHECK(tok.decode({-5, 1000000, *tok.token_to_id("a")}) == "a");
 }
 
-TEST_CASE("merges given as [a, b] pairs load the same as \"a b\" strings") {
+TEST_CASE("merges given as (a, b) pairs load the same as \"a b\" strings") {
   EditedFixture pairs([](nlohmann::json& root) {
     nlohmann::json converted = nlohmann::json::array();
     for (const auto& merge : root["model"]["merges"]) {
