@@ -251,6 +251,7 @@ TEST_CASE("GPU Session::generate samples on the device exactly as on the host", 
   config.seed = gpu_test::fresh_seed();
   INFO("sampler seed " << config.seed);
   GenerateOptions generate;
+  generate.draft_length = GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
   generate.max_tokens = 150;
   generate.ignore_eos = true;
   const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200};
@@ -300,6 +301,7 @@ TEST_CASE("GPU speculative decoding verifies its rows on the device exactly as o
   config.penalty_last_n = 16;
   config.logit_bias = {{3, -kInf}, {11, 1.5f}};
   GenerateOptions generate;
+  generate.draft_length = GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
   generate.max_tokens = 160;
   generate.ignore_eos = true;
   const std::vector<std::int32_t> prompt = {1, 7, 42, 99, 5, 200, 7, 42, 99, 5};
