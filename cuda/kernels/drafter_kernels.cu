@@ -17,8 +17,11 @@ __global__ void drafter_attention_kernel(tiles::DrafterAttentionShape shape,
                                          const float* ctx_k, const float* ctx_v, const int* ctx_pos,
                                          const float* blk_k, const float* blk_v, const float* sinks,
                                          float* out) {
-  __shared__ float scratch[32 + tiles::kDrafterKeysPerChunk];
-  tiles::drafter_attention_tile(shape, *inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out,
+  __shared__ float scratch[tiles::drafter_attention_scratch(
+      tiles::kDrafterAttentionThreads / tiles::kWarpSize, tiles::kDrafterMaxHeadDim)];
+  const float* qh =
+      q + (static_cast<long long>(blockIdx.x) * shape.num_heads + blockIdx.y) * shape.head_dim;
+  tiles::drafter_attention_tile(shape, *inputs, qh, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out,
                                 blockIdx.x, blockIdx.y, scratch);
 }
 
@@ -90,14 +93,16 @@ void drafter_attention(const tiles::DrafterAttentionShape& shape,
                        const float* ctx_v, const int* ctx_pos, const float* blk_k,
                        const float* blk_v, const float* sinks, float* out, Stream stream) {
   if (!(shape.block > 0 && shape.num_kv_heads > 0 && shape.num_heads % shape.num_kv_heads == 0 &&
-        shape.head_dim > 0 && shape.v_head_dim > 0 &&
-        shape.v_head_dim <= 4 * tiles::kDrafterKeysPerChunk)) {
+        shape.head_dim > 0 && shape.v_head_dim > 0 && shape.head_dim <= tiles::kDrafterMaxHeadDim &&
+        shape.v_head_dim <= tiles::kDrafterMaxHeadDim)) {
     throw Error(ErrorCode::kInvalidArgument,
                 "cuda::drafter_attention: bad shape (heads " + std::to_string(shape.num_heads) +
-                    ", kv heads " + std::to_string(shape.num_kv_heads) + ", v_head_dim " +
-                    std::to_string(shape.v_head_dim) + ")");
+                    ", kv heads " + std::to_string(shape.num_kv_heads) + ", head_dim " +
+                    std::to_string(shape.head_dim) + ", v_head_dim " +
+                    std::to_string(shape.v_head_dim) + "; head dims at most " +
+                    std::to_string(tiles::kDrafterMaxHeadDim) + ")");
   }
-  drafter_attention_kernel<<<dim3(shape.block, shape.num_heads), tiles::kDrafterKeysPerChunk, 0,
+  drafter_attention_kernel<<<dim3(shape.block, shape.num_heads), tiles::kDrafterAttentionThreads, 0,
                              static_cast<cudaStream_t>(stream)>>>(
       shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
   check_launch("drafter_attention");

@@ -329,6 +329,12 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("GPU drafter: block size {} must be at least 2", block_size));
   }
+  if (config.head_dim > tiles::kDrafterMaxHeadDim ||
+      config.v_head_dim > tiles::kDrafterMaxHeadDim) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("GPU drafter: head dims {} / {} (the attention tile takes at most {})",
+                            config.head_dim, config.v_head_dim, tiles::kDrafterMaxHeadDim));
+  }
   check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   m.fc = upload_device_linear(weights.fc, m.arena);
   m.context_norm = upload_floats(weights.context_norm, m.arena);

@@ -12,85 +12,91 @@
 
 namespace mimo::cuda::tiles {
 
-// One block of kDrafterKeysPerChunk threads computes query i, head h. Keys are walked in chunks
-// of blockDim.x: one thread scores one key, the block takes the chunk maximum, and each thread
-// then owns output dims d (threadIdx.x, + blockDim.x, ...) and adds the chunk's weighted values
-// in key order, rescaling its running sum when the maximum grows (online softmax; the order of
-// every sum is fixed, so results are deterministic). scratch: blockDim.x + 32 floats.
-// in: the step's anchor position and visible context keys. q [block, heads, hd]; ctx_k [.., kv,
-// hd], ctx_v [.., kv, vhd] with ctx_pos [..] ascending; blk_k [block, kv, hd], blk_v [block, kv,
-// vhd]; out [block, heads, vhd].
+// One block computes query i, head h (qh: that head's head_dim floats). The block's warps split
+// the keys: warp w scores keys w, w + warps, ... with its lanes holding head dims lane, lane +
+// 32, ... (coalesced rows, one warp sum a key) and keeps its own running max, denominator and
+// weighted values (online softmax); then the warps' partials are merged in warp order with the
+// sink. Every sum has a fixed order, so results are deterministic. head_dim, v_head_dim <=
+// kDrafterMaxHeadDim. scratch: drafter_attention_scratch(blockDim.x / 32, v_head_dim) floats.
+// in: the step's anchor position and visible context keys. ctx_k [.., kv, hd], ctx_v [.., kv,
+// vhd] with ctx_pos [..] ascending; blk_k [block, kv, hd], blk_v [block, kv, vhd]; out
+// [block, heads, vhd].
 __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionShape& s,
-                                                       const DrafterStepInputs& in, const float* q,
+                                                       const DrafterStepInputs& in, const float* qh,
                                                        const float* ctx_k, const float* ctx_v,
                                                        const int* ctx_pos, const float* blk_k,
                                                        const float* blk_v, const float* sinks,
                                                        float* out, int i, int h, float* scratch) {
-  float* p = scratch + 32;
+  constexpr int kDims = kDrafterMaxHeadDim / kWarpSize;
+  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  const int warps = blockDim.x / kWarpSize;
   const int g = h / (s.num_heads / s.num_kv_heads);
   const long long anchor = in.anchor_position, qpos = anchor + i;
   const int n_context = in.n_context;
-  const float* qh = q + (static_cast<long long>(i) * s.num_heads + h) * s.head_dim;
   const int total = n_context + s.block;
-  float running_max = sinks != nullptr ? sinks[h] : -INFINITY;
-  float denom = sinks != nullptr ? 1.0f : 0.0f;
-  constexpr int kMaxDimsPerThread = 4;  // v_head_dim <= 4 * blockDim.x
-  float acc[kMaxDimsPerThread] = {0.0f, 0.0f, 0.0f, 0.0f};
-  for (int begin = 0; begin < total; begin += blockDim.x) {
-    const int j = begin + threadIdx.x;
-    float score = -INFINITY;
-    if (j < total) {
-      const long long kpos = j < n_context ? ctx_pos[j] : anchor + (j - n_context);
-      const long long distance = qpos > kpos ? qpos - kpos : kpos - qpos;
-      if (s.window < 0 || distance <= s.window) {
-        const float* kh =
-            j < n_context
-                ? ctx_k + (static_cast<long long>(j) * s.num_kv_heads + g) * s.head_dim
-                : blk_k + (static_cast<long long>(j - n_context) * s.num_kv_heads + g) * s.head_dim;
-        float dot = 0.0f;
-        for (int d = 0; d < s.head_dim; ++d) dot = fmaf(qh[d], kh[d], dot);
-        score = dot * s.score_scale;
-      }
+  float q[kDims], acc[kDims];
+#pragma unroll
+  for (int k = 0; k < kDims; ++k) {
+    const int d = lane + k * kWarpSize;
+    q[k] = d < s.head_dim ? qh[d] : 0.0f;
+    acc[k] = 0.0f;
+  }
+  float running_max = -INFINITY, denom = 0.0f;
+  for (int j = warp; j < total; j += warps) {
+    const long long kpos = j < n_context ? ctx_pos[j] : anchor + (j - n_context);
+    const long long distance = qpos > kpos ? qpos - kpos : kpos - qpos;
+    if (s.window >= 0 && distance > s.window) continue;  // warp-uniform
+    const long long row = j < n_context
+                              ? static_cast<long long>(j) * s.num_kv_heads + g
+                              : static_cast<long long>(j - n_context) * s.num_kv_heads + g;
+    const float* kh = (j < n_context ? ctx_k : blk_k) + row * s.head_dim;
+    const float* vh = (j < n_context ? ctx_v : blk_v) + row * s.v_head_dim;
+    float dot = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kDims; ++k) {
+      const int d = lane + k * kWarpSize;
+      if (d < s.head_dim) dot = fmaf(q[k], kh[d], dot);
     }
-    // Chunk maximum (block-wide) through the shared scratch.
-    float m = warp_max(score);
-    __syncthreads();
-    if (threadIdx.x % kWarpSize == 0) scratch[threadIdx.x / kWarpSize] = m;
-    __syncthreads();
-    m = -INFINITY;
-    for (int w = 0; w < static_cast<int>(blockDim.x / kWarpSize); ++w) m = fmaxf(m, scratch[w]);
-    const float new_max = fmaxf(running_max, m);
-    if (new_max == -INFINITY) continue;  // nothing visible yet
-    p[threadIdx.x] = score == -INFINITY ? 0.0f : expf(score - new_max);
+    const float score = warp_sum(dot) * s.score_scale;
+    const float new_max = fmaxf(running_max, score);
     const float rescale = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
+    const float p = expf(score - new_max);
     running_max = new_max;
-    __syncthreads();
-    const int count = min(static_cast<int>(blockDim.x), total - begin);
-    float chunk_sum = 0.0f;
-    for (int t = 0; t < count; ++t) chunk_sum += p[t];
-    denom = denom * rescale + chunk_sum;
-    for (int slot = 0; slot < kMaxDimsPerThread; ++slot) {
-      const int d = threadIdx.x + slot * blockDim.x;
-      if (d >= s.v_head_dim) break;
-      float a = acc[slot] * rescale;
-      for (int t = 0; t < count; ++t) {
-        if (p[t] == 0.0f) continue;
-        const int jj = begin + t;
-        const float* vh =
-            jj < n_context
-                ? ctx_v + (static_cast<long long>(jj) * s.num_kv_heads + g) * s.v_head_dim
-                : blk_v +
-                      (static_cast<long long>(jj - n_context) * s.num_kv_heads + g) * s.v_head_dim;
-        a = fmaf(p[t], vh[d], a);
-      }
-      acc[slot] = a;
+    denom = denom * rescale + p;
+#pragma unroll
+    for (int k = 0; k < kDims; ++k) {
+      const int d = lane + k * kWarpSize;
+      if (d < s.v_head_dim) acc[k] = fmaf(p, vh[d], acc[k] * rescale);
     }
   }
+  // Merge: per warp its max and denominator, then its weighted values.
+  float* maxes = scratch;
+  float* denoms = scratch + warps;
+  float* values = scratch + 2 * warps;  // [warps, v_head_dim]
+  __syncthreads();                      // the scratch may still be read by a previous call
+  if (lane == 0) {
+    maxes[warp] = running_max;
+    denoms[warp] = denom;
+  }
+#pragma unroll
+  for (int k = 0; k < kDims; ++k) {
+    const int d = lane + k * kWarpSize;
+    if (d < s.v_head_dim) values[warp * s.v_head_dim + d] = acc[k];
+  }
+  __syncthreads();
+  float m = sinks != nullptr ? sinks[h] : -INFINITY;
+  for (int w = 0; w < warps; ++w) m = fmaxf(m, maxes[w]);
+  float total_denom = sinks != nullptr ? expf(sinks[h] - m) : 0.0f;
+  for (int w = 0; w < warps; ++w) {
+    if (maxes[w] != -INFINITY) total_denom += denoms[w] * expf(maxes[w] - m);
+  }
   float* o = out + (static_cast<long long>(i) * s.num_heads + h) * s.v_head_dim;
-  for (int slot = 0; slot < kMaxDimsPerThread; ++slot) {
-    const int d = threadIdx.x + slot * blockDim.x;
-    if (d >= s.v_head_dim) break;
-    o[d] = acc[slot] / denom * s.value_scale;
+  for (int d = threadIdx.x; d < s.v_head_dim; d += blockDim.x) {
+    float sum = 0.0f;
+    for (int w = 0; w < warps; ++w) {
+      if (maxes[w] != -INFINITY) sum = fmaf(values[w * s.v_head_dim + d], expf(maxes[w] - m), sum);
+    }
+    o[d] = sum / total_denom * s.value_scale;
   }
 }
 

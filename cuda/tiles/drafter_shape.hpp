@@ -24,7 +24,12 @@ struct DrafterStepInputs {
   int n_context = 0;        // context keys visible to the block (positions < anchor_position)
 };
 
-// Threads of one drafter attention block, and keys scored per pass.
-inline constexpr int kDrafterKeysPerChunk = 256;
+// Threads of one drafter attention block (the op-by-op kernel), the widest head it takes, and
+// the shared floats its merge needs for `warps` warps.
+inline constexpr int kDrafterAttentionThreads = 256;
+inline constexpr int kDrafterMaxHeadDim = 256;
+constexpr int drafter_attention_scratch(int warps, int v_head_dim) {
+  return warps * (2 + v_head_dim);
+}
 
 }  // namespace mimo::cuda::tiles
