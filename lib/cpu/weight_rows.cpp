@@ -135,6 +135,7 @@ void decode_row(const LinearWeight& w, std::int64_t r, float* out) {
       std::memcpy(out, row, sizeof(float) * w.cols);
       return;
     case WeightFormat::kBF16:
+      if (avx2::enabled()) return avx2::decode_bf16(row, w.cols, out);
       decode_bf16(row, w.cols, out);
       return;
     case WeightFormat::kF16:

@@ -90,6 +90,21 @@ __attribute__((target("avx2"))) void decode_fp8_block(const model::LinearWeight&
   }
 }
 
+__attribute__((target("avx2"))) void decode_bf16(const std::uint8_t* row, std::int64_t cols,
+                                                 float* out) {
+  std::int64_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const __m128i halves = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * c));
+    const __m256i bits = _mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16);
+    _mm256_storeu_ps(out + c, _mm256_castsi256_ps(bits));
+  }
+  for (; c < cols; ++c) {
+    std::uint16_t half;
+    std::memcpy(&half, row + 2 * c, sizeof half);
+    out[c] = quant::bf16_value(half);
+  }
+}
+
 __attribute__((target("avx2"))) void decode_mxfp4(const model::LinearWeight& w,
                                                   std::int64_t stored_row, const std::uint8_t* row,
                                                   float* out) {
@@ -129,6 +144,7 @@ bool available() {
   return false;
 }
 void decode_fp8_block(const model::LinearWeight&, std::int64_t, const std::uint8_t*, float*) {}
+void decode_bf16(const std::uint8_t*, std::int64_t, float*) {}
 void decode_mxfp4(const model::LinearWeight&, std::int64_t, const std::uint8_t*, float*) {}
 
 #endif

@@ -1,5 +1,5 @@
-// AVX2 forms of the FP8 (E4M3) and MXFP4 row decoders, chosen at run time where the CPU has AVX2
-// (the library itself is built for baseline x86-64). Each gives the same bits as the scalar
+// AVX2 forms of the BF16, FP8 (E4M3) and MXFP4 row decoders, chosen at run time where the CPU has
+// AVX2 (the library itself is built for baseline x86-64). Each gives the same bits as the scalar
 // table decoder: the value is rebuilt from its fields exactly, then multiplied by the same scale.
 #pragma once
 
@@ -21,6 +21,9 @@ bool enabled();
 // rebuilding of subnormal codes relies on not doing.
 void decode_fp8_block(const model::LinearWeight& w, std::int64_t stored_row,
                       const std::uint8_t* row, float* out);
+
+// As decode_row for a kBF16 weight: out[0..cols) = the row's values widened. Needs available().
+void decode_bf16(const std::uint8_t* row, std::int64_t cols, float* out);
 
 // As decode_row for an kMxfp4 weight. Needs available().
 void decode_mxfp4(const model::LinearWeight& w, std::int64_t stored_row, const std::uint8_t* row,
