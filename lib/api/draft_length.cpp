@@ -8,12 +8,16 @@ namespace mimo {
 namespace {
 
 // Chosen values, not tuned ones. Probes: every 8th step over the first 64 (so the line through
-// the counts is known early), then every 32nd (about 3% of the steps at a count that may be
-// worse; every 4th step early cost 6% of a 256-token GPU run where the most drafts are best).
-// Old evidence fades: acceptance counts by 0.5% a step, times by 20% a sample.
+// the counts is known early; every 4th step cost 6% of a 256-token GPU run where the most
+// drafts are best), then every 32nd. A probe whose count comes out clearly worse than the best
+// (under kClearlyWorse of its rate) doubles the gap to the next one, up to every 256th step: a
+// steady choice is re-checked rarely, a close one often. Old evidence fades: acceptance counts
+// by 0.5% an observation of their position, times by 20% a sample.
 constexpr std::int64_t kEarlySteps = 64;
 constexpr std::int64_t kEarlyProbe = 8;
 constexpr std::int64_t kProbe = 32;
+constexpr std::int64_t kMaxProbe = 256;
+constexpr double kClearlyWorse = 0.8;
 constexpr double kCountDecay = 0.995;
 constexpr double kTimeWeight = 0.2;
 
@@ -28,13 +32,20 @@ DraftLengthChooser::DraftLengthChooser(int max_draft)
 int DraftLengthChooser::choose() {
   std::lock_guard lock(mutex_);
   const std::int64_t step = steps_++;
-  const std::int64_t period = step < kEarlySteps ? kEarlyProbe : kProbe;
   const int chosen = best();
-  if (max_draft_ == 0 || step == 0 || step % period != 0) return chosen;
+  probing_ = -1;
+  if (max_draft_ == 0 || step == 0) return chosen;
+  if (step < kEarlySteps) {
+    if (step % kEarlyProbe != 0) return chosen;
+  } else if (step < next_probe_step_) {
+    return chosen;
+  }
+  if (step >= kEarlySteps) next_probe_step_ = step + probe_gap_;
   // Probes visit 0, 1, ..., max_draft in turn, skipping the count that is best now.
   int probe = next_probe_;
   if (probe == chosen) probe = (probe + 1) % (max_draft_ + 1);
   next_probe_ = (probe + 1) % (max_draft_ + 1);
+  probing_ = probe;
   return probe;
 }
 
@@ -42,21 +53,31 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
   std::lock_guard lock(mutex_);
   drafted = std::clamp(drafted, 0, max_draft_);
   accepted = std::clamp(accepted, 0, drafted);
-  for (int i = 1; i <= max_draft_; ++i) {
-    reached_[i] *= kCountDecay;
-    accepted_[i] *= kCountDecay;
-  }
-  // Draft i is judged only when drafts 1..i-1 were all accepted.
+  // Draft i is judged only when drafts 1..i-1 were all accepted; a position's old evidence
+  // fades as new evidence for it comes (not with time: counts the steps rarely reach keep).
   for (int i = 1; i <= std::min(drafted, accepted + 1); ++i) {
-    reached_[i] += 1.0;
-    if (i <= accepted) accepted_[i] += 1.0;
+    reached_[i] = reached_[i] * kCountDecay + 1.0;
+    accepted_[i] = accepted_[i] * kCountDecay + (i <= accepted ? 1.0 : 0.0);
   }
   Timing& t = timing_[drafted];
-  if (++t.samples == 2) {
+  // The first sample stands in until the second replaces it (a first run of a shape may
+  // include a warm-up, such as a GPU graph capture); then a weighted mean.
+  if (++t.samples <= 2) {
     t.mean = seconds;
-  } else if (t.samples > 2) {
+  } else {
     t.mean += kTimeWeight * (seconds - t.mean);
   }
+  if (probing_ < 0 || steps_ <= kEarlySteps) return;
+  // After a probe: how far its count is from the best decides when the next one comes.
+  const std::optional<double> probed = step_seconds_locked(probing_);
+  const int top = best();
+  const std::optional<double> top_seconds = step_seconds_locked(top);
+  const bool clearly_worse = probed && top_seconds &&
+                             expected_tokens_locked(probing_) / *probed <
+                                 kClearlyWorse * expected_tokens_locked(top) / *top_seconds;
+  probe_gap_ = clearly_worse ? std::min(2 * probe_gap_, kMaxProbe) : kProbe;
+  next_probe_step_ = steps_ - 1 + probe_gap_;
+  probing_ = -1;
 }
 
 double DraftLengthChooser::expected_tokens(int k) const {
@@ -82,13 +103,13 @@ double DraftLengthChooser::expected_tokens_locked(int k) const {
 
 std::optional<double> DraftLengthChooser::step_seconds_locked(int k) const {
   k = std::clamp(k, 0, max_draft_);
-  if (timing_[k].samples >= 2) return timing_[k].mean;
+  if (timing_[k].samples >= 1) return timing_[k].mean;
   if (k == 0) return std::nullopt;  // a plain step has no drafter cost: not on the line
   // Least squares over the measured counts >= 1; the slope is kept >= 0 (more drafts never
   // cost less; a negative fitted slope is noise).
   double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
   for (int c = 1; c <= max_draft_; ++c) {
-    if (timing_[c].samples < 2) continue;
+    if (timing_[c].samples < 1) continue;
     n += 1;
     sx += c;
     sy += timing_[c].mean;

@@ -24,8 +24,8 @@ class DraftLengthChooser {
 
   int max_draft() const { return max_draft_; }  // fixed at construction
 
-  // The next step's draft count. Steps are mostly the count with the best estimate; every
-  // probe-th step tries another count in turn so that every estimate stays measured.
+  // The next step's draft count. Steps are mostly the count with the best estimate; now and
+  // then a probe tries another count in turn so that every estimate stays measured.
   int choose();
 
   // A finished step: `drafted` tokens proposed, the first `accepted` kept, the drafter and the
@@ -41,7 +41,8 @@ class DraftLengthChooser {
 
  private:
   struct Timing {
-    int samples = 0;    // the first is dropped: a first run of a shape may include a warm-up
+    int samples = 0;    // the first only stands in until the second (a shape's first run
+                        // may include a warm-up)
     double mean = 0.0;  // exponentially weighted mean of the kept samples
   };
   int best() const;
@@ -51,7 +52,10 @@ class DraftLengthChooser {
   mutable std::mutex mutex_;
   const int max_draft_;
   std::int64_t steps_ = 0;
-  int next_probe_ = 0;
+  int next_probe_ = 0;           // the count the next probe tries
+  int probing_ = -1;             // the count of the step in flight when it is a probe
+  std::int64_t probe_gap_ = 32;  // steps from one probe to the next (after the first 64)
+  std::int64_t next_probe_step_ = 64;
   // Decayed counts, index i = draft position 1..max_draft: steps whose drafts 1..i-1 were all
   // accepted and that drafted i (reached), and those of them that accepted draft i.
   std::vector<double> reached_, accepted_;

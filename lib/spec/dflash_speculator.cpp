@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "mimo/error.hpp"
 #include "model/drafter_config.hpp"
 
@@ -29,17 +31,49 @@ DFlashSpeculator::DFlashSpeculator(std::shared_ptr<const void> keep_alive,
   weights_.mask_embedding = load_mask_embedding(drafter_dir, checkpoint_, config_.hidden_size);
   pool_ = std::make_unique<cpu::ThreadPool>(num_threads);
   drafter_ = std::make_unique<DFlashDrafter>(config_, weights_, target, target_weights, b, *pool_);
+  row_floats_ = static_cast<std::int64_t>(config_.target_layer_ids.size()) * target.hidden_size;
 }
 
 void DFlashSpeculator::observe(std::int64_t first_position, const float* features,
                                std::int64_t rows) {
-  drafter_->truncate(first_position);  // a re-run position replaces what was cached for it
-  drafter_->add_context(first_position, features, rows);
+  if (rows <= 0) return;
+  const auto buffered = static_cast<std::int64_t>(pending_.size()) / row_floats_;
+  if (buffered > 0 && first_position != pending_first_ + buffered) {
+    truncate(first_position);  // a re-run position replaces what was kept for it
+    if (!pending_.empty()) flush();
+  }
+  if (pending_.empty()) {
+    drafter_->truncate(first_position);
+    pending_first_ = first_position;
+  }
+  pending_.insert(pending_.end(), features, features + rows * row_floats_);
+  if (static_cast<std::int64_t>(pending_.size()) / row_floats_ >= kObserveBatch) flush();
+}
+
+void DFlashSpeculator::truncate(std::int64_t length) {
+  if (pending_.empty()) {
+    drafter_->truncate(length);
+    return;
+  }
+  // The drafter holds the positions before pending_first_, the buffer those after.
+  const std::int64_t keep = std::clamp<std::int64_t>(
+      length - pending_first_, 0, static_cast<std::int64_t>(pending_.size()) / row_floats_);
+  pending_.resize(keep * row_floats_);
+  drafter_->truncate(std::min(length, pending_first_));
+}
+
+void DFlashSpeculator::flush() {
+  if (pending_.empty()) return;
+  const auto rows = static_cast<std::int64_t>(pending_.size()) / row_floats_;
+  drafter_->truncate(pending_first_);
+  drafter_->add_context(pending_first_, pending_.data(), rows);
+  pending_.clear();
 }
 
 std::vector<std::int32_t> DFlashSpeculator::propose(const std::vector<std::int32_t>& context,
                                                     int max_draft) {
   if (context.empty()) return {};
+  flush();
   const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
   return drafter_->propose(context.back(), anchor_position, max_draft);
 }
@@ -47,6 +81,7 @@ std::vector<std::int32_t> DFlashSpeculator::propose(const std::vector<std::int32
 int DFlashSpeculator::draft_logits(const std::vector<std::int32_t>& context, int max_draft,
                                    std::int32_t vocab_size, std::vector<float>& logits) {
   if (!sample_drafts_ || context.empty()) return 0;
+  flush();
   const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
   logits = drafter_->logits(context.back(), anchor_position, max_draft);
   // The drafter scores with the target's lm_head, so its rows are vocab_size wide.
