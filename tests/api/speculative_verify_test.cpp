@@ -156,7 +156,8 @@ TEST_CASE("speculative verify: a draft q over-proposes is kept with probability 
   CHECK(std::abs(kept - drafted * rate) < 4.5 * sd);
 }
 
-TEST_CASE("draw_drafts: row i sees the history plus drafts 0..i-1, and the sampler's does not grow") {
+TEST_CASE(
+    "draw_drafts: row i sees the history plus drafts 0..i-1, and the sampler's does not grow") {
   SamplerConfig c = with_temperature(1.0f);
   c.repetition_penalty = 3.0f;
   c.seed = 11;
