@@ -37,6 +37,12 @@ DFlashSpeculator::DFlashSpeculator(std::shared_ptr<const void> keep_alive,
 void DFlashSpeculator::observe(std::int64_t first_position, const float* features,
                                std::int64_t rows) {
   if (rows <= 0) return;
+  if (features == nullptr) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("DFlash speculator: {} observed rows at position {} without features "
+                            "(the target must return the feature layers' outputs)",
+                            rows, first_position));
+  }
   const auto buffered = static_cast<std::int64_t>(pending_.size()) / row_floats_;
   if (buffered > 0 && first_position != pending_first_ + buffered) {
     truncate(first_position);  // a re-run position replaces what was kept for it

@@ -158,6 +158,50 @@ TEST_CASE("DFlash proposals equal transformers' candidates at every step", "[spe
   CHECK(compared_drafts >= 3 * static_cast<int>(common) - 6);
 }
 
+TEST_CASE("DFlash observation: buffered rows give the context one-row updates give",
+          "[spec][dflash]") {
+  auto model = spec_test::load("tiny-bf16");
+  auto context = read_npy_f32(spec_test::data("dflash/step0_context.npy"));
+  REQUIRE(context.shape == std::vector<std::int64_t>{12, 128});
+  const float* rows = context.data.data();
+  auto make = [&] {
+    return mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
+  };
+  auto hidden = [](mimo::Speculator& s) {
+    return dynamic_cast<mimo::spec::DFlashSpeculator&>(s).drafter().block_hidden(5, 12);
+  };
+  // All at once (at least the batch: straight into the context).
+  auto whole = make();
+  whole->observe(0, rows, 12);
+  const std::vector<float> want = hidden(*whole);
+  // One row at a time (buffered, flushed at 8 and before the block).
+  auto single = make();
+  for (int r = 0; r < 12; ++r) single->observe(r, rows + r * 128, 1);
+  CHECK(hidden(*single) == want);
+  // Rows re-observed after a rewind, inside and before the buffer; garbage rows replaced.
+  auto rewound = make();
+  std::vector<float> garbage(12 * 128, 7.0f);
+  rewound->observe(0, rows, 3);
+  rewound->observe(3, garbage.data(), 4);  // buffered (3 + 4 < 8)
+  rewound->truncate(3);
+  auto three = make();
+  three->observe(0, rows, 3);
+  CHECK(hidden(*rewound) == hidden(*three));  // the buffered rows past 3 are gone
+  rewound->observe(3, rows + 3 * 128, 2);
+  rewound->observe(5, garbage.data(), 1);
+  rewound->observe(2, rows + 2 * 128, 10);  // re-runs position 2 onward
+  CHECK(hidden(*rewound) == want);
+  // No features for observed rows is an error naming what is missing, not a crash.
+  auto empty = make();
+  try {
+    empty->observe(0, nullptr, 2);
+    FAIL("observe without features did not throw");
+  } catch (const mimo::Error& e) {
+    CHECK(e.code() == mimo::ErrorCode::kInvalidArgument);
+    CHECK(std::string(e.what()).find("without features") != std::string::npos);
+  }
+}
+
 TEST_CASE("drafters that do not fit the target are rejected", "[spec][dflash][errors]") {
   auto model = spec_test::load("tiny-bf16");
   std::string msg = rejection(*model, [](nlohmann::json& c) {
