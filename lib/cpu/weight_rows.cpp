@@ -24,13 +24,6 @@ std::uint16_t load_u16(const std::uint8_t* p) {
   return v;
 }
 
-float load_scale(const LinearWeight& w, std::int64_t index) {
-  if (w.scale_dtype == io::DType::kBF16) return quant::bf16_value(load_u16(w.scales + 2 * index));
-  float s;
-  std::memcpy(&s, w.scales + 4 * index, sizeof s);
-  return s;
-}
-
 // A 16-bit load per value (little-endian, as the bytes are stored) rather than two byte loads:
 // the compiler turns this loop into vector unpacks, 1.6x the rate of the byte form.
 void decode_bf16(const std::uint8_t* row, std::int64_t cols, float* out) {
@@ -48,7 +41,7 @@ void decode_fp8_block(const LinearWeight& w, std::int64_t stored_row, const std:
                       float* out) {
   const std::int64_t scale_row = (stored_row / w.block_rows) * w.scale_cols;
   for (std::int64_t c0 = 0; c0 < w.cols; c0 += w.block_cols) {
-    const float scale = load_scale(w, scale_row + c0 / w.block_cols);
+    const float scale = fp8_block_scale(w, scale_row + c0 / w.block_cols);
     const std::int64_t c1 = std::min<std::int64_t>(w.cols, c0 + w.block_cols);
     for (std::int64_t c = c0; c < c1; ++c) out[c] = quant::kFp8E4M3Values[row[c]] * scale;
   }
@@ -87,6 +80,13 @@ void decode_mxfp4(const LinearWeight& w, std::int64_t stored_row, const std::uin
 }
 
 }  // namespace
+
+float fp8_block_scale(const LinearWeight& w, std::int64_t index) {
+  if (w.scale_dtype == io::DType::kBF16) return quant::bf16_value(load_u16(w.scales + 2 * index));
+  float s;
+  std::memcpy(&s, w.scales + 4 * index, sizeof s);
+  return s;
+}
 
 void validate_linear(const LinearWeight& w) {
   if (w.rows <= 0 || w.cols <= 0 || w.data == nullptr || w.row_offset < 0) {

@@ -13,6 +13,9 @@ namespace mimo::cpu {
 // throws mimo::Error(kInvalidArgument) naming the weight.
 void validate_linear(const model::LinearWeight& w);
 
+// Scale `index` of a kFp8Block weight's grid (row-major, scale_cols a row), F32 or BF16.
+float fp8_block_scale(const model::LinearWeight& w, std::int64_t index);
+
 // out[0..cols) = row r (0 <= r < w.rows) of w, dequantized exactly as the reference does:
 // fp8 value * block scale, fp4 value * 2^(e-127), bf16/f16 widened.
 void decode_row(const model::LinearWeight& w, std::int64_t r, float* out);

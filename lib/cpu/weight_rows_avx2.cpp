@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "cpu/weight_rows.hpp"
 #include "quant/codecs.hpp"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -60,15 +61,7 @@ __attribute__((target("avx2"))) void decode_fp8_block(const model::LinearWeight&
   const std::int64_t scale_row = (stored_row / w.block_rows) * w.scale_cols;
   const bool exact_subnormals = (_mm_getcsr() & kDenormalsAreZero) == 0;
   for (std::int64_t c0 = 0; c0 < w.cols; c0 += w.block_cols) {
-    const std::int64_t index = scale_row + c0 / w.block_cols;
-    float scale;
-    if (w.scale_dtype == io::DType::kBF16) {
-      std::uint16_t bits;
-      std::memcpy(&bits, w.scales + 2 * index, sizeof bits);
-      scale = quant::bf16_value(bits);
-    } else {
-      std::memcpy(&scale, w.scales + 4 * index, sizeof scale);
-    }
+    const float scale = fp8_block_scale(w, scale_row + c0 / w.block_cols);
     const std::int64_t c1 = std::min<std::int64_t>(w.cols, c0 + w.block_cols);
     std::int64_t c = c0;
     if (exact_subnormals) {
