@@ -419,6 +419,7 @@ int run_gpu_spec_eval(const Args& args) {
   options.prompts_dir = args.spec_eval_dir;
   options.device = Device::kCuda;
   options.tokens = args.generate_tokens;
+  options.argmax_drafts = args.argmax_drafts;
   const bench::SpecEvalReport report = bench::run_spec_eval(options);
   std::fputs(bench::format_spec_eval(report).c_str(), stdout);
   return report.lossless ? 0 : 1;

@@ -28,6 +28,9 @@ struct Args {
   // --spec-eval DIR (with -m and --draft): only the held-out speculative evaluation
   // (spec_eval.hpp) of the prompts in DIR on the GPU, --generate N tokens per prompt and mode.
   std::string spec_eval_dir;
+  // --argmax-drafts (with --spec-eval): sampled DFlash proposes the drafter's argmax (one-hot)
+  // instead of drawing drafts from its distribution (SpecEvalOptions::argmax_drafts).
+  bool argmax_drafts = false;
   // --draft-projection (with --synthetic): also a random drafter of MiMo-V2.5-Pro's drafter
   // shape, its draft pass and the verify step timed, and the tokens/s they imply
   // (draft_projection.hpp).

@@ -85,6 +85,7 @@ std::shared_ptr<Speculator> speculator_for(const Model& model, const SpecEvalOpt
   if (mode == Mode::kDFlash) {
     DFlashOptions dflash;
     dflash.block_size = options.block_size;
+    dflash.sample_drafts = !options.argmax_drafts;
     return make_dflash_speculator(model, options.drafter_dir, dflash);
   }
   if (mode == Mode::kNgram) return make_ngram_speculator();

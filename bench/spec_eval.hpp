@@ -26,6 +26,9 @@ struct SpecEvalOptions {
   // speculator's most drafts every step.
   GenerateOptions::DraftLength draft_length = GenerateOptions::DraftLength::kAdaptive;
   std::uint64_t seed = 1;  // of every sampled run (one sampler per prompt and mode)
+  // Sampled DFlash rows: false draws drafts from the drafter's distribution (the min(1, p/q)
+  // rule), true proposes its argmax as a one-hot proposal (DFlashOptions::sample_drafts).
+  bool argmax_drafts = false;
 };
 
 // One mode ("plain", "dflash", "ngram") at one temperature, summed over the prompts.

@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
                  "adaptive (the session picks each step's drafts) or max (always the most)")
       ->check(CLI::IsMember({"adaptive", "max"}))
       ->capture_default_str();
+  app.add_flag("--argmax-drafts", options.argmax_drafts,
+               "sampled DFlash proposes the drafter's argmax (one-hot) instead of drawing from it");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -98,30 +98,44 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
   sampled.temperature = 0.7f;
   sampled.seed = 1;
   const Model* models[2] = {model.get(), host_model.get()};
-  std::vector<double> rates[2][2];  // [dflash][host]
-  Run last[2][2];
+  // Modes: plain, DFlash drawing drafts from the drafter (min(1, p/q)), DFlash proposing its
+  // argmax (one-hot proposals).
+  std::vector<double> rates[3][2];  // [mode][host]
+  Run last[3][2];
   for (int r = 0; r < repeats + 1; ++r) {
-    for (int dflash = 0; dflash < 2; ++dflash) {
+    for (int mode = 0; mode < 3; ++mode) {
       for (int host = 0; host < 2; ++host) {
-        auto drafter = dflash ? make_dflash_speculator(*models[host], drafter_dir) : nullptr;
-        last[dflash][host] = generate(*models[host], drafter, tokens, sampled);
-        if (r > 0)
-          rates[dflash][host].push_back(last[dflash][host].stats.decode_tokens_per_second());
+        DFlashOptions dflash;
+        dflash.sample_drafts = mode == 1;
+        auto drafter =
+            mode > 0 ? make_dflash_speculator(*models[host], drafter_dir, dflash) : nullptr;
+        last[mode][host] = generate(*models[host], drafter, tokens, sampled);
+        if (r > 0) rates[mode][host].push_back(last[mode][host].stats.decode_tokens_per_second());
       }
     }
   }
   const bool same_plain = last[0][0].tokens == last[0][1].tokens;
-  const bool same_dflash = last[1][0].tokens == last[1][1].tokens;
+  const bool same_dflash =
+      last[1][0].tokens == last[1][1].tokens && last[2][0].tokens == last[2][1].tokens;
   std::printf("sampled (temperature 0.7, seed 1, %d tokens, median of %d), tok/s:\n", tokens,
               repeats);
   std::printf(
       "  plain decode      %10.1f sampled on the device, %.1f on the host (same tokens: %s)\n",
       median(rates[0][0]), median(rates[0][1]), same_plain ? "yes" : "NO");
   std::printf(
-      "  DFlash decode     %10.1f sampled on the device, %.1f on the host (same tokens: %s)\n",
-      median(rates[1][0]), median(rates[1][1]), same_dflash ? "yes" : "NO");
-  std::printf("  acceptance        %10.2f tokens per verify step (bonus included)\n",
-              last[1][0].stats.speculation.mean_acceptance_length());
+      "  DFlash decode     %10.1f sampled on the device (%.2fx), %.1f on the host (same tokens: "
+      "%s)\n",
+      median(rates[1][0]), median(rates[1][0]) / median(rates[0][0]), median(rates[1][1]),
+      same_dflash ? "yes" : "NO");
+  const SpeculationStats& q = last[1][0].stats.speculation;
+  std::printf("  acceptance        %10.2f tokens per verify step (bonus included), draft / verify "
+              "%.3f / %.3f s per run\n",
+              q.mean_acceptance_length(), q.draft_seconds, q.verify_seconds);
+  const SpeculationStats& onehot = last[2][0].stats.speculation;
+  std::printf("  DFlash, argmax drafts %6.1f sampled on the device (%.2fx), %.1f on the host, "
+              "acceptance %.2f, draft / verify %.3f / %.3f s per run\n",
+              median(rates[2][0]), median(rates[2][0]) / median(rates[0][0]), median(rates[2][1]),
+              onehot.mean_acceptance_length(), onehot.draft_seconds, onehot.verify_seconds);
   return lossless && same_plain && same_dflash ? 0 : 1;
 }
 

@@ -38,4 +38,13 @@ std::vector<std::int32_t> GpuDFlashSpeculator::propose(const std::vector<std::in
   return drafter_->propose(context.back(), anchor_position, max_draft);
 }
 
+int GpuDFlashSpeculator::draft_logits(const std::vector<std::int32_t>& context, int max_draft,
+                                      std::int32_t vocab_size, std::vector<float>& logits) {
+  if (!host_->sample_drafts() || context.empty()) return 0;
+  const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+  logits = drafter_->logits(context.back(), anchor_position, max_draft);
+  // The drafter scores with the target's lm_head, so its rows are vocab_size wide.
+  return static_cast<int>(logits.size() / static_cast<std::size_t>(vocab_size));
+}
+
 }  // namespace mimo::cuda

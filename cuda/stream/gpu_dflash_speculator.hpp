@@ -28,6 +28,10 @@ class GpuDFlashSpeculator final : public Speculator, public exec::DeviceTapsRead
   void truncate(std::int64_t length) override { drafter_->truncate(length); }
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
+  // The drafter's lm_head rows for the block, downloaded (0 rows when built with sample_drafts
+  // off): the session draws sampled drafts from them and verifies with the min(1, p/q) rule.
+  int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab_size,
+                   std::vector<float>& logits) override;
 
   bool accepts_device_taps() const override { return device_taps_; }
   void observe_device(std::int64_t first_position, const exec::DeviceTaps& taps,

@@ -66,7 +66,7 @@ struct DFlashOptions {
   // When sampling: true draws the drafts from the drafter's distribution (draft_logits, the
   // min(1, p/q) rule); false proposes its argmax, verified as a one-hot proposal. Either way the
   // output distribution is exact; only acceptance differs (docs/speculative.md, "Measured").
-  // The GPU drafter always proposes its argmax.
+  // The GPU drafter honours it too (its logits rows are downloaded for the draw).
   bool sample_drafts = true;
 };
 

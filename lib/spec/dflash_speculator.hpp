@@ -47,6 +47,7 @@ class DFlashSpeculator final : public Speculator {
     return *drafter_;
   }
   const model::DrafterConfig& config() const { return config_; }
+  bool sample_drafts() const { return sample_drafts_; }
   const DrafterWeights& weights() const { return weights_; }
 
  private:

@@ -28,6 +28,14 @@ TEST_CASE("mimo-bench args: --spec-eval takes the prompts, the model, the drafte
   CHECK(a->generate_tokens == 128);
   CHECK_FALSE(a->draft_projection);
   CHECK_FALSE(a->synthetic);
+  CHECK_FALSE(a->argmax_drafts);
+}
+
+TEST_CASE("mimo-bench args: --argmax-drafts goes with --spec-eval only") {
+  const auto a = parse({"--spec-eval", "p", "-m", "model", "--draft", "d", "--argmax-drafts"});
+  REQUIRE(a);
+  CHECK(a->argmax_drafts);
+  CHECK_FALSE(parse({"-m", "model", "--draft", "d", "--argmax-drafts"}));
 }
 
 TEST_CASE("mimo-bench args: --spec-eval needs -m and --draft") {

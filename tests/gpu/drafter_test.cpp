@@ -1,10 +1,11 @@
 // The DFlash drafter on the GPU (cuda::GpuDrafter behind make_dflash_speculator for a GPU model):
 // fed the same target features, its block hidden states match the CPU drafter's and its
-// proposals equal the CPU drafter's at every step (tiny fixture and the demo model); its
-// proposals reproduce transformers' candidates (tests/data/dflash/candidates.json); greedy
+// proposals equal the CPU drafter's at every step (tiny fixture and the demo model), and so do
+// its logits rows when a sampled run draws drafts from them; its proposals reproduce transformers' candidates (tests/data/dflash/candidates.json); greedy
 // speculative decoding with it equals plain greedy on the GPU.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -105,8 +106,33 @@ class Tee final : public mimo::Speculator {
     if (gpu_drafts != cpu_drafts) ++mismatched_steps;
     return gpu_drafts;
   }
+  // Sampled runs: both drafters' lm_head rows for the block; the GPU's row argmaxes are its
+  // proposals. Returns the GPU's rows.
+  int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab,
+                   std::vector<float>& logits) override {
+    std::vector<float> cpu_logits;
+    const int rows = gpu_->draft_logits(context, max_draft, vocab, logits);
+    REQUIRE(cpu_->draft_logits(context, max_draft, vocab, cpu_logits) == rows);
+    REQUIRE(logits.size() == cpu_logits.size());
+    REQUIRE(logits.size() == std::size_t(rows) * vocab);
+    for (std::size_t i = 0; i < logits.size(); ++i) {
+      const double err =
+          std::fabs(logits[i] - cpu_logits[i]) / (1e-2 + 1e-2 * std::fabs(cpu_logits[i]));
+      if (err > worst_logit) worst_logit = err;
+    }
+    const auto drafts = gpu_->propose(context, max_draft);
+    REQUIRE(drafts.size() == std::size_t(rows));
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits.data() + std::size_t(r) * vocab;
+      if (std::max_element(row, row + vocab) - row != drafts[r]) ++argmax_mismatches;
+    }
+    ++sampled_steps;
+    return rows;
+  }
   int steps = 0, compared = 0, mismatched_steps = 0;
   double worst_hidden = 0;  // max |gpu - cpu| / (1e-3 + 1e-3 |cpu|): <= 1 passes
+  int sampled_steps = 0, argmax_mismatches = 0;
+  double worst_logit = 0;  // max |gpu - cpu| / (1e-2 + 1e-2 |cpu|) of draft logits: <= 1 passes
 
  private:
   std::shared_ptr<mimo::Speculator> gpu_, cpu_;
@@ -133,6 +159,26 @@ void check_against_cpu(const std::string& model_dir, const std::string& drafter_
   CHECK(tee->worst_hidden <= 1.0);
   CHECK(tee->mismatched_steps == 0);
   if (expect_acceptance) CHECK(stats.speculation.accepted_tokens > 0);
+
+  // Sampled: the drafts are drawn from the GPU drafter's rows (draft_logits), which match the
+  // CPU drafter's and argmax to its proposals.
+  auto session = gpu->new_session();
+  mimo::SamplerConfig config;
+  config.temperature = 0.7f;
+  config.seed = 7;
+  mimo::Sampler sampler(config);
+  mimo::GenerateOptions options;
+  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
+  options.max_tokens = n;
+  options.ignore_eos = true;
+  options.speculator = tee;
+  CHECK(session->generate(prompt, sampler, options).tokens.size() == std::size_t(n));
+  INFO("sampled steps " << tee->sampled_steps << ", worst logit " << tee->worst_logit
+                        << ", sampled acceptance "
+                        << session->stats().speculation.mean_acceptance_length());
+  CHECK(tee->sampled_steps >= 10);
+  CHECK(tee->worst_logit <= 1.0);
+  CHECK(tee->argmax_mismatches == 0);
 }
 
 TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU drafter",
