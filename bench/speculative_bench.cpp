@@ -128,14 +128,16 @@ int run_speculative_bench(const std::string& model_dir, const std::string& draft
       median(rates[1][0]), median(rates[1][0]) / median(rates[0][0]), median(rates[1][1]),
       same_dflash ? "yes" : "NO");
   const SpeculationStats& q = last[1][0].stats.speculation;
-  std::printf("  acceptance        %10.2f tokens per verify step (bonus included), draft / verify "
-              "%.3f / %.3f s per run\n",
-              q.mean_acceptance_length(), q.draft_seconds, q.verify_seconds);
+  std::printf(
+      "  acceptance        %10.2f tokens per verify step (bonus included), draft / verify "
+      "%.3f / %.3f s per run\n",
+      q.mean_acceptance_length(), q.draft_seconds, q.verify_seconds);
   const SpeculationStats& onehot = last[2][0].stats.speculation;
-  std::printf("  DFlash, argmax drafts %6.1f sampled on the device (%.2fx), %.1f on the host, "
-              "acceptance %.2f, draft / verify %.3f / %.3f s per run\n",
-              median(rates[2][0]), median(rates[2][0]) / median(rates[0][0]), median(rates[2][1]),
-              onehot.mean_acceptance_length(), onehot.draft_seconds, onehot.verify_seconds);
+  std::printf(
+      "  DFlash, argmax drafts %6.1f sampled on the device (%.2fx), %.1f on the host, "
+      "acceptance %.2f, draft / verify %.3f / %.3f s per run\n",
+      median(rates[2][0]), median(rates[2][0]) / median(rates[0][0]), median(rates[2][1]),
+      onehot.mean_acceptance_length(), onehot.draft_seconds, onehot.verify_seconds);
   return lossless && same_plain && same_dflash ? 0 : 1;
 }
 

@@ -9,7 +9,10 @@
 //     (exp(z) of the top-k prefix, min-p cut, the chunk where top-p's mass crosses), top_p_cut,
 //     survivor_total, scatter_probs (P by token id), draw_chunks, draw_token
 //   A speculative verify row (draft >= 0) keeps the draft's P aside: its coin decides with u,
-//   and a rejection draws from the other tokens' P with u2 (Sampler::sample_from's walk).
+//   and a rejection draws from the other tokens' P with u2 (Sampler::sample_from's walk). With a
+//   proposal q (a draft drawn from a distribution) probs_by_id holds the residual max(0, P - q)
+//   instead, the coin is {min(P, q), max(0, q - P)} at the draft, and a rejection draws from the
+//   residual (verify_against_proposal's rule).
 // Every sum is per chunk in a fixed order and then over the chunks by a block-wide reduction or
 // scan (a fixed tree, in the last block to arrive), and every search for
 // a crossing scans the chunk found with a CUB BlockScan: the same row gives the same token on
@@ -311,10 +314,13 @@ __global__ void scatter_probs_kernel(const double* __restrict__ weights,
   const int i = element_index();
   if (i >= st->survivors) return;
   const float p = tiles::survivor_prob(weights[i], st->total);
-  if (ranked_ids[i] == params->draft) {
+  const int id = ranked_ids[i];
+  if (id == params->draft) {
     st->p_draft = p;
+  } else if (params->proposal != nullptr) {
+    probs_by_id[id] = tiles::proposal_residual(p, params->proposal[id]);
   } else {
-    probs_by_id[ranked_ids[i]] = static_cast<double>(p);
+    probs_by_id[id] = static_cast<double>(p);
   }
 }
 
@@ -346,6 +352,8 @@ __global__ void unranked_probs_kernel(const double* __restrict__ weights, int vo
   if (i == params->draft) {
     st->p_draft = p;
     probs_by_id[i] = 0.0;
+  } else if (params->proposal != nullptr) {
+    probs_by_id[i] = tiles::proposal_residual(p, params->proposal[i]);
   } else {
     probs_by_id[i] = static_cast<double>(p);
   }
@@ -373,7 +381,10 @@ __global__ void draw_chunks_kernel(const double* __restrict__ probs_by_id, int v
   if (threadIdx.x != 0) return;
   st->last_nonzero = last_nonzero;
   // A verify row: the total excludes the draft, which the coin in draw_token decides first.
-  st->total_p = verify ? total + static_cast<double>(st->p_draft) : total;
+  // Against a proposal the sums are the residual's, and P (already normalised) sums to 1.
+  st->total_p = params->proposal != nullptr ? 1.0
+                : verify                    ? total + static_cast<double>(st->p_draft)
+                                            : total;
 }
 
 // One block: the drawn token (or the arg-max for greedy), its log-prob and the top log-probs.
@@ -389,7 +400,11 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   const SamplingParams p = *params;
   int token = st->argmax;
   bool accepted = false;
-  if (p.draw && p.draft >= 0) accepted = tiles::accept_draft(st->p_draft, st->total_p, p.u);
+  if (p.draw && p.draft >= 0) {
+    accepted = p.proposal != nullptr
+                   ? tiles::accept_proposed_draft(st->p_draft, p.proposal[p.draft], p.u)
+                   : tiles::accept_draft(st->p_draft, st->total_p, p.u);
+  }
   if (p.draw && accepted) {
     token = p.draft;
   } else if (p.draw) {
@@ -408,8 +423,12 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   if (p.draft >= 0) {
     // A verify row reports log(P / sum P), as the host's verification does.
     float p_token = 0.0f;
-    if (out->status == 0) {
-      p_token = token == p.draft ? st->p_draft : static_cast<float>(probs_by_id[token]);
+    if (out->status == 0 && token == p.draft) {
+      p_token = st->p_draft;
+    } else if (out->status == 0) {
+      // Against a proposal probs_by_id holds P - q where the token was drawn (P > q there).
+      const double held = probs_by_id[token];
+      p_token = static_cast<float>(p.proposal != nullptr ? held + p.proposal[token] : held);
     }
     out->logprob = static_cast<float>(log(static_cast<double>(p_token) / st->total_p));
     out->n_top = 0;

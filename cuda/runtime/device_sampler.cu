@@ -102,6 +102,7 @@ bool DeviceSampler::fits(const exec::SampleRequest& r) const {
   // Verify rows: sampling only, and their top log-probs (ordered by P) stay on the host.
   if (r.draft >= impl_->buffers.vocab) return false;
   if (r.draft >= 0 && (c.temperature == 0.0f || c.top_logprobs > 0)) return false;
+  if (r.proposal != nullptr && r.draft < 0) return false;
   if (c.logit_bias.size() + r.penalty_counts.size() > std::size_t(kMaxEntries)) return false;
   for (const auto& [token, bias] : c.logit_bias) {
     if (token < 0 || token >= impl_->buffers.vocab) return false;
@@ -124,6 +125,7 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
   p.u = r.u;
   p.u2 = r.u2;
   p.draft = greedy ? -1 : r.draft;
+  p.proposal = greedy ? nullptr : static_cast<const double*>(r.proposal);
   p.temperature = greedy ? 1.0f : c.temperature;
   p.top_k = greedy ? 0 : c.top_k;
   p.top_p = greedy ? 1.0f : c.top_p;
@@ -160,6 +162,10 @@ void DeviceSampler::stage(const exec::SampleRequest& r) {
 
 void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
   sampling::launch(impl_->buffers, logits, mode, static_cast<cudaStream_t>(stream));
+}
+
+const double* DeviceSampler::probabilities() const {
+  return impl_->buffers.probs_by_id;
 }
 
 std::optional<SampleResult> DeviceSampler::result() const {

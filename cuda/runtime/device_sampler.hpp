@@ -41,6 +41,10 @@ class DeviceSampler {
   // After `stream` has synchronised: the sample, or nullopt when the row has a NaN or +infinity
   // logit after bias and penalties or bans every token (the host sampler reports those).
   std::optional<SampleResult> result() const;
+  // After a plain draw (no draft) in a sampling mode: the distribution drawn from, P by token id
+  // (device, vocab doubles; 0 for filtered tokens), valid until the next issue. A speculative
+  // draft drawn here is verified against it (exec::SampleRequest::proposal).
+  const double* probabilities() const;
 
  private:
   struct Impl;

@@ -10,7 +10,7 @@ namespace mimo::cuda {
 GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
                                          const model::ModelConfig& target,
                                          const DeviceModel& target_device)
-    : host_(std::move(host)) {
+    : host_(std::move(host)), draws_(target.vocab_size) {
   drafter_ = std::make_unique<GpuDrafter>(host_->config(), host_->weights(), target, target_device,
                                           host_->drafter().block_size());
 }
@@ -45,6 +45,16 @@ int GpuDFlashSpeculator::draft_logits(const std::vector<std::int32_t>& context, 
   logits = drafter_->logits(context.back(), anchor_position, max_draft);
   // The drafter scores with the target's lm_head, so its rows are vocab_size wide.
   return static_cast<int>(logits.size() / static_cast<std::size_t>(vocab_size));
+}
+
+std::vector<std::int32_t> GpuDFlashSpeculator::draw_on_device(
+    const std::vector<std::int32_t>& context, const std::vector<exec::SampleRequest>& requests) {
+  if (context.empty() || requests.empty() ||
+      static_cast<int>(requests.size()) > drafter_->block_size() - 1) {
+    return {};
+  }
+  const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+  return draws_.draw(drafter_->device_logits(context.back(), anchor_position), requests);
 }
 
 }  // namespace mimo::cuda

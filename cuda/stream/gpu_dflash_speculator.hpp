@@ -1,21 +1,27 @@
 // The DFlash speculator of a model that runs on the GPU: the checkpoint is loaded and validated
 // by spec::DFlashSpeculator (same rules, same errors), and the drafter forward runs on the
 // device (GpuDrafter) against the target's device embedding and lm_head. As an
-// exec::DeviceTapsReader it takes the target's taps where the GpuExecutor left them.
+// exec::DeviceTapsReader it takes the target's taps where the GpuExecutor left them; as an
+// exec::DeviceDraftDrawer it draws sampled drafts on the device and keeps their distributions
+// there for the verify step.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "cuda/stream/draft_draws.hpp"
 #include "cuda/stream/gpu_drafter.hpp"
+#include "exec/device_drafts.hpp"
 #include "exec/device_taps.hpp"
 #include "mimo/speculator.hpp"
 #include "spec/dflash_speculator.hpp"
 
 namespace mimo::cuda {
 
-class GpuDFlashSpeculator final : public Speculator, public exec::DeviceTapsReader {
+class GpuDFlashSpeculator final : public Speculator,
+                                  public exec::DeviceTapsReader,
+                                  public exec::DeviceDraftDrawer {
  public:
   // host: the loaded drafter (its weights are uploaded here; it stays alive for its config).
   GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
@@ -39,12 +45,27 @@ class GpuDFlashSpeculator final : public Speculator, public exec::DeviceTapsRead
   // Off: the session hands taps through host memory (observe), as for any speculator (tests).
   void set_device_taps(bool on) { device_taps_ = on; }
 
+  // Device draws: on when sampled drafts are (DFlashOptions::sample_drafts) and not switched off.
+  bool draws_on_device() const override { return device_draws_ && host_->sample_drafts(); }
+  std::vector<std::int32_t> draw_on_device(
+      const std::vector<std::int32_t>& context,
+      const std::vector<exec::SampleRequest>& requests) override;
+  const void* device_proposal(int row) const override { return draws_.proposal(row); }
+  std::vector<float> proposals_to_host(int rows) const override {
+    return draws_.proposals_to_host(rows);
+  }
+  // Off: sampled drafts go through draft_logits and the host's draw (A/B runs, tests).
+  void set_device_draws(bool on) { device_draws_ = on; }
+  std::int64_t device_draws() const { return draws_.draws(); }
+
   GpuDrafter& drafter() { return *drafter_; }
 
  private:
   std::unique_ptr<spec::DFlashSpeculator> host_;
   std::unique_ptr<GpuDrafter> drafter_;
   bool device_taps_ = true;
+  DraftDraws draws_;
+  bool device_draws_ = true;
 };
 
 }  // namespace mimo::cuda

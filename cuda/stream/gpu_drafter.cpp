@@ -501,4 +501,9 @@ std::vector<float> GpuDrafter::logits(std::int32_t anchor, std::int64_t anchor_p
   return out;
 }
 
+const float* GpuDrafter::device_logits(std::int32_t anchor, std::int64_t anchor_position) {
+  impl_->run_block(anchor, anchor_position);
+  return impl_->logits.as<float>();
+}
+
 }  // namespace mimo::cuda

@@ -5,10 +5,10 @@
 // lives on the device, and a block [anchor, MASK x (B-1)] runs through the layers in one
 // non-causal pass whose drafts are the argmax of the TARGET's lm_head, read from the target's
 // DeviceModel (embedding and lm_head are shared, not copied). Only the drafts (B-1 ints) come
-// back to the host per step (their logits too when sampled drafts are asked for), and the block forward is one CUDA graph (the anchor, its position
-// and the visible context length are read from device memory). Context rows already on the
-// device (the target's taps) are appended without a host wait, by a CUDA graph per row count.
-// No CUDA types in this header.
+// back to the host per step (their logits too when sampled drafts are asked for), and the block
+// forward is one CUDA graph (the anchor, its position and the visible context length are read from
+// device memory). Context rows already on the device (the target's taps) are appended without a
+// host wait, by a CUDA graph per row count. No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
@@ -59,6 +59,9 @@ class GpuDrafter {
   // The target lm_head's logits of block rows 1 .. count, [count, target vocab] (count <=
   // block_size - 1): the distributions sampled drafts are drawn from (Speculator::draft_logits).
   std::vector<float> logits(std::int32_t anchor, std::int64_t anchor_position, int count);
+  // As logits, left on the device: rows 1 .. block_size - 1 of the block, [block_size - 1,
+  // target vocab] floats, valid until the next block forward (device draws, DraftDraws).
+  const float* device_logits(std::int32_t anchor, std::int64_t anchor_position);
   // The block forward replays a CUDA graph captured on first use (default) or is launched op by
   // op; both give identical results.
   void set_use_graph(bool on);

@@ -42,6 +42,9 @@ struct SamplingParams {
   int top_logprobs;
   int draw;   // 1: draw from the distribution; 0: greedy (the arg-max, logprob at temperature 1)
   int draft;  // >= 0: verify this draft (speculative sampling); -1: a plain draw
+  // A verify row whose draft was drawn from a distribution: q by token id (device, doubles);
+  // null: a one-hot proposal (docs/speculative.md, "Acceptance rule").
+  const double* proposal;
 };
 
 // Step 1 and 2 of the chain for one touched token: bias entries in order, then the repetition
@@ -229,6 +232,20 @@ __device__ __forceinline__ bool accept_draft(float p_draft, double total_p, doub
   const float coin_rest = static_cast<float>(fmax(0.0, total_p - p_draft));
   const double coin_target = u * (static_cast<double>(p_draft) + coin_rest);
   return p_draft > 0.0f && (coin_target < static_cast<double>(p_draft) || !(coin_rest > 0.0f));
+}
+
+// A verify row against a proposal q: its coin is Sampler::sample_from({min(P, q), max(0, q - P)})
+// at the draft with u, as verify_against_proposal builds it (P and q are normalised already).
+__device__ __forceinline__ bool accept_proposed_draft(float p_draft, double q_draft, double u) {
+  const double p = static_cast<double>(p_draft);
+  const float keep = static_cast<float>(fmin(p, q_draft));
+  const float reject = static_cast<float>(fmax(0.0, q_draft - p));
+  return accept_draft(keep, static_cast<double>(keep) + reject, u);
+}
+
+// The residual a rejected proposed draft is redrawn from: max(0, P - q) (0 where q >= P).
+__device__ __forceinline__ double proposal_residual(float p, double q) {
+  return fmax(0.0, static_cast<double>(p) - q);
 }
 
 // The top log-probs: ranked candidates 0 .. n - 1 (z descending) as (id, z - log_sum) into

@@ -12,6 +12,7 @@
 #include "api/sampler_access.hpp"
 #include "api/session_impl.hpp"
 #include "api/speculative_verify.hpp"
+#include "exec/device_drafts.hpp"
 #include "exec/device_taps.hpp"
 #include "mimo/error.hpp"
 
@@ -41,6 +42,29 @@ std::vector<std::int32_t> make_drafts(Speculator& spec, Sampler& sampler, bool g
   DrawnDrafts drawn = draw_drafts(sampler, rows, std::min(n, room), vocab);
   q = std::move(drawn.q);
   return std::move(drawn.tokens);
+}
+
+// The step's sampled drafts drawn on the device (exec::DeviceDraftDrawer), or none where the
+// device cannot: penalties (draft i's window would hold drafts 0 .. i-1, known only there), a
+// request outside the vocabulary, or a row the device declined. Draft i uses the generator's
+// i-th value from now, as draw_drafts does on the host; the values are consumed here.
+std::vector<std::int32_t> draw_drafts_on_device(exec::DeviceDraftDrawer& drawer, Sampler& sampler,
+                                                const std::vector<std::int32_t>& context, int room,
+                                                std::int32_t vocab) {
+  const SamplerConfig& c = sampler.config();
+  if (c.repetition_penalty != 1.0f || c.presence_penalty != 0.0f || c.frequency_penalty != 0.0f) {
+    return {};
+  }
+  std::vector<exec::SampleRequest> requests;
+  for (int i = 0; i < room; ++i) {
+    std::optional<exec::SampleRequest> r = SamplerAccess::device_request(sampler, vocab, i);
+    if (!r) return {};
+    r->penalty_counts.clear();  // no penalties: the window changes nothing
+    requests.push_back(std::move(*r));
+  }
+  std::vector<std::int32_t> drafts = drawer.draw_on_device(context, requests);
+  SamplerAccess::consume_device_draw(sampler, static_cast<int>(drafts.size()));
+  return drafts;
 }
 
 // Whether to ask the executor to leave the taps on the device: the speculator reads them there.
@@ -88,6 +112,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
   Speculator& spec = *options.speculator;
   const std::vector<int> taps = spec.feature_layers();
   const bool device_taps = wants_device_taps(spec);
+  auto* device_drawer = dynamic_cast<exec::DeviceDraftDrawer*>(&spec);
   for (int layer : taps) {
     if (layer < 0 || layer >= m->config.num_layers) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -187,7 +212,16 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       auto draft_start = Clock::now();
       std::vector<std::int32_t> drafts;
       std::vector<float> q;  // each draft's proposal distribution; empty: one-hot proposals
-      if (room > 0) {
+      // Drafts drawn on the device keep their distributions there (exec::DeviceDraftDrawer).
+      exec::DeviceDraftDrawer* drawn_on_device = nullptr;
+      if (room > 0 && !greedy && device_drawer != nullptr && device_drawer->draws_on_device() &&
+          may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(),
+                               gate.active())) {
+        drafts =
+            draw_drafts_on_device(*device_drawer, sampler, tokens, static_cast<int>(room), vocab);
+        if (!drafts.empty()) drawn_on_device = device_drawer;
+      }
+      if (room > 0 && drawn_on_device == nullptr) {
         drafts = make_drafts(spec, sampler, greedy, tokens, static_cast<int>(room), vocab,
                              draft_rows, q);
       }
@@ -207,7 +241,8 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       // The rows can be decided on the device: row i is reached only after drafts 1..i were
       // accepted, so its penalty window holds them and (sampling) each accepted row consumed
       // exactly one generator value: its coin is the i-th value from now, its redraw the next.
-      // The device runs the one-hot rule only: drafts with a distribution are decided here.
+      // Drafts drawn on the device are decided there against their distributions; drafts with
+      // a distribution on the host are decided here.
       std::vector<exec::SampleRequest> row_requests;
       if (may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(),
                                gate.active()) &&
@@ -221,6 +256,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
             break;
           }
           if (!greedy) r->draft = i < drafts.size() ? drafts[i] : -1;
+          if (drawn_on_device != nullptr && i < drafts.size()) {
+            r->proposal = drawn_on_device->device_proposal(static_cast<int>(i));
+          }
           row_requests.push_back(std::move(*r));
           if (i < drafts.size()) probe.accept(drafts[i]);
         }
@@ -228,6 +266,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       exec::StepOutput out = run_step(block, true, taps, nullptr,
                                       row_requests.empty() ? nullptr : &row_requests, device_taps);
       const bool rows_sampled = !out.sampled_rows.empty();
+      if (!rows_sampled && drawn_on_device != nullptr) {
+        q = drawn_on_device->proposals_to_host(static_cast<int>(drafts.size()));  // decided here
+      }
       if (!rows_sampled) {
         try {
           check_finite_logits(out.logits.data(), block.size(), vocab, base, "Session::generate");

@@ -25,6 +25,10 @@ struct SampleRequest {
   // the draft removed using u2, the generator's value after u. -1: a plain draw with u.
   std::int32_t draft = -1;
   double u2 = 0.0;
+  // A draft drawn from a distribution q that lives on the executor's device (vocab doubles by
+  // token id, exec::DeviceDraftDrawer::device_proposal): the coin is min(1, P(draft) / q(draft))
+  // and a rejection draws from max(0, P - q) (docs/speculative.md). Null: a one-hot proposal.
+  const void* proposal = nullptr;
 };
 
 }  // namespace mimo::exec

@@ -1,8 +1,9 @@
 // The DFlash drafter on the GPU (cuda::GpuDrafter behind make_dflash_speculator for a GPU model):
 // fed the same target features, its block hidden states match the CPU drafter's and its
 // proposals equal the CPU drafter's at every step (tiny fixture and the demo model), and so do
-// its logits rows when a sampled run draws drafts from them; its proposals reproduce transformers' candidates (tests/data/dflash/candidates.json); greedy
-// speculative decoding with it equals plain greedy on the GPU.
+// its logits rows when a sampled run draws drafts from them; its proposals reproduce transformers'
+// candidates (tests/data/dflash/candidates.json); greedy speculative decoding with it equals plain
+// greedy on the GPU.
 #include <unistd.h>
 
 #include <algorithm>
@@ -44,9 +45,11 @@ std::vector<std::int32_t> read_ids(const std::string& path) {
   return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
 }
 
-std::shared_ptr<const mimo::Model> load(const std::string& path, mimo::Device device) {
+std::shared_ptr<const mimo::Model> load(const std::string& path, mimo::Device device,
+                                        bool sample_on_device = true) {
   mimo::ModelOptions options;
   options.device = device;
+  options.sample_on_device = sample_on_device;
   options.num_threads = 2;
   options.max_context = 1024;
   options.max_step_tokens = 8;
@@ -197,6 +200,50 @@ TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu]
       "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n");
   REQUIRE(prompt.size() > 5);
   check_against_cpu(demo("mixed"), demo("drafter"), prompt, 256);
+}
+
+TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them",
+          "[gpu][spec][drafter][sampling]") {
+  // Sampling on the device: drafts drawn there from the drafter's rows and verified there
+  // against them. On the host: the same rows downloaded, drawn and verified by the host's rule.
+  // The same generator values give the same tokens.
+  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
+  const auto prompt = tokenizer.encode("class Stack:\n    def __init__(self):\n");
+  const auto device_model = load(demo("mixed"), mimo::Device::kCuda);
+  const auto host_model = load(demo("mixed"), mimo::Device::kCuda, false);
+  for (float top_p : {1.0f, 0.9f}) {
+    mimo::SamplerConfig config;
+    config.temperature = 0.7f;
+    config.top_p = top_p;
+    config.seed = 11;
+    INFO("top_p " << top_p);
+    std::vector<std::int32_t> out[2];
+    std::int64_t draws[2] = {0, 0}, accepted[2] = {0, 0};
+    for (int host = 0; host < 2; ++host) {
+      const auto& model = host != 0 ? host_model : device_model;
+      auto spec = mimo::make_dflash_speculator(*model, demo("drafter"));
+      auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
+      REQUIRE(gpu_spec != nullptr);
+      auto session = model->new_session();
+      mimo::Sampler sampler(config);
+      mimo::GenerateOptions options;
+      options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
+      options.max_tokens = 160;
+      options.ignore_eos = true;
+      options.speculator = spec;
+      out[host] = session->generate(prompt, sampler, options).tokens;
+      draws[host] = gpu_spec->device_draws();
+      accepted[host] = session->stats().speculation.accepted_tokens;
+    }
+    INFO("device draws " << draws[0] << ", accepted drafts " << accepted[0] << " / "
+                         << accepted[1]);
+    CHECK(out[0].size() == 160);
+    CHECK(out[0] == out[1]);
+    CHECK(draws[0] > 0);
+    CHECK(draws[1] == 0);
+    CHECK(accepted[0] == accepted[1]);
+    CHECK(accepted[0] > 0);
+  }
 }
 
 TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {

@@ -16,10 +16,12 @@
 #include <tuple>
 #include <vector>
 
+#include "api/draft_sampling.hpp"
 #include "api/sampler_access.hpp"
 #include "api/speculative_verify.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_sampler.hpp"
+#include "cuda/stream/draft_draws.hpp"
 #include "gpu_test_support.hpp"
 #include "mimo/model.hpp"
 #include "mimo/sampler.hpp"
@@ -188,6 +190,104 @@ TEST_CASE("GPU speculative verify rows decide drafts as the host does", "[gpu][s
           SamplerAccess::consume_device_draw(advanced, draft >= 0 && got->token != draft ? 2 : 1);
           CHECK(advanced.sample_from(p) == Sampler(host).sample_from(p));
         }
+      }
+    }
+  }
+}
+
+TEST_CASE("GPU verify rows against a drawn proposal decide as verify_against_proposal does",
+          "[gpu][sampling][spec]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  std::int64_t accepted = 0, rejected = 0;
+  for (int vocab : {2, 1000, 151936}) {
+    cuda::DeviceSampler device(vocab);
+    for (int row_index = 0; row_index < 3; ++row_index) {
+      const std::vector<float> row = random_row(rng, vocab, row_index == 1);
+      const cuda::DeviceBuffer logits = cuda::to_device(row);
+      // The drafter's row: the target's plus noise, so q is near P but not equal.
+      std::vector<float> draft_row = gpu_test::random_floats(rng, vocab, 1.0f);
+      for (int t = 0; t < vocab; ++t) draft_row[t] += row[t];
+      for (const Case& c : cases(vocab)) {
+        if (c.config.temperature == 0.0f) continue;
+        SamplerConfig config = c.config;
+        config.top_logprobs = 0;
+        INFO("vocab " << vocab << ", row " << row_index << ", " << c.name);
+        Sampler host(config);
+        std::uniform_int_distribution<int> pick(0, vocab - 1);
+        for (int i = 0; i < 20; ++i) host.accept(pick(rng));
+        std::vector<float> q, p, residual;
+        host.probabilities(draft_row.data(), vocab, q);
+        const cuda::DeviceBuffer device_q =
+            cuda::to_device(std::vector<double>(q.begin(), q.end()));
+        Sampler proposer(config);
+        for (int trial = 0; trial < 12; ++trial) {
+          // Drafts drawn from q (as the drafter's are), and the most likely token under q.
+          const std::int32_t draft =
+              trial % 3 == 0
+                  ? static_cast<std::int32_t>(std::max_element(q.begin(), q.end()) - q.begin())
+                  : proposer.sample_from(q);
+          INFO("trial " << trial << ", draft " << draft);
+          std::optional<exec::SampleRequest> request = SamplerAccess::device_request(host, vocab);
+          REQUIRE(request);
+          request->draft = draft;
+          request->proposal = device_q.get();
+          Sampler advanced = host;
+          const SampleResult want =
+              verify_against_proposal(host, row.data(), vocab, draft, q.data(), p, residual);
+          const std::optional<SampleResult> got =
+              sample_on_device(device, logits.as<float>(), *request);
+          REQUIRE(got);
+          CHECK(got->token == want.token);
+          CHECK(close(got->logprob, want.logprob));
+          (got->token == draft ? accepted : rejected) += 1;
+          SamplerAccess::consume_device_draw(advanced, got->token != draft ? 2 : 1);
+          CHECK(advanced.sample_from(p) == Sampler(host).sample_from(p));
+        }
+      }
+    }
+  }
+  INFO("accepted " << accepted << ", rejected " << rejected);
+  CHECK(accepted > 0);  // both branches of the rule ran
+  CHECK(rejected > 0);
+}
+
+TEST_CASE("GPU draft draws equal draw_drafts on the host, distributions included",
+          "[gpu][sampling][spec]") {
+  const std::uint64_t seed = gpu_test::fresh_seed();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int vocab : {1000, 151936}) {
+    const int rows = 7;
+    std::vector<float> logits;
+    for (int r = 0; r < rows; ++r) {
+      const std::vector<float> row = random_row(rng, vocab, r % 2 == 1);
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    const cuda::DeviceBuffer device_logits = cuda::to_device(logits);
+    cuda::DraftDraws draws(vocab);
+    for (const Case& c : cases(vocab)) {
+      const SamplerConfig& config = c.config;
+      if (config.temperature == 0.0f || config.repetition_penalty != 1.0f) continue;
+      INFO("vocab " << vocab << ", " << c.name);
+      for (int round = 0; round < 3; ++round) {
+        Sampler host(config);
+        for (int i = 0; i < round * 5; ++i) host.sample(logits.data(), vocab);  // move u along
+        std::vector<exec::SampleRequest> requests;
+        for (int i = 0; i < rows; ++i)
+          requests.push_back(*SamplerAccess::device_request(host, vocab, i));
+        const DrawnDrafts want = draw_drafts(host, logits, rows, vocab);
+        const std::vector<std::int32_t> got = draws.draw(device_logits.as<float>(), requests);
+        REQUIRE(got == want.tokens);
+        const std::vector<float> q = draws.proposals_to_host(rows);
+        REQUIRE(q.size() == want.q.size());
+        double worst = 0;
+        for (std::size_t i = 0; i < q.size(); ++i) {
+          worst = std::max(worst, double(std::fabs(q[i] - want.q[i])));
+        }
+        INFO("worst |q - host q| " << worst);
+        CHECK(worst <= 1e-6);
       }
     }
   }
