@@ -219,9 +219,14 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
                                gate.active())) {
         drafts =
             draw_drafts_on_device(*device_drawer, sampler, tokens, static_cast<int>(room), vocab);
-        if (!drafts.empty()) drawn_on_device = device_drawer;
-      }
-      if (room > 0 && drawn_on_device == nullptr) {
+        if (!drafts.empty()) {
+          drawn_on_device = device_drawer;
+        } else {
+          // Not drawable there (penalties): argmax drafts decided on the device by the one-hot
+          // rule cost far less than drawing and deciding over the vocabulary on the host.
+          drafts = spec.propose(tokens, static_cast<int>(room));
+        }
+      } else if (room > 0) {
         drafts = make_drafts(spec, sampler, greedy, tokens, static_cast<int>(room), vocab,
                              draft_rows, q);
       }

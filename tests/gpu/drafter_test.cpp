@@ -244,6 +244,23 @@ TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them"
     CHECK(accepted[0] == accepted[1]);
     CHECK(accepted[0] > 0);
   }
+  // With a repetition penalty the drafts cannot be drawn on the device: the session proposes
+  // the drafter's argmax, decided on the device by the one-hot rule.
+  mimo::SamplerConfig penalised;
+  penalised.temperature = 0.7f;
+  penalised.repetition_penalty = 1.1f;
+  penalised.seed = 5;
+  auto spec = mimo::make_dflash_speculator(*device_model, demo("drafter"));
+  auto session = device_model->new_session();
+  mimo::Sampler sampler(penalised);
+  mimo::GenerateOptions options;
+  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
+  options.max_tokens = 96;
+  options.ignore_eos = true;
+  options.speculator = spec;
+  CHECK(session->generate(prompt, sampler, options).tokens.size() == 96);
+  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*spec).device_draws() == 0);
+  CHECK(session->stats().speculation.drafted_tokens > 0);
 }
 
 TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {
