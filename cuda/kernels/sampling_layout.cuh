@@ -21,6 +21,9 @@ constexpr int kThreads = 256;
 constexpr int kItems = 4;  // per thread in a crossing search's tile
 constexpr int kTile = kThreads * kItems;
 constexpr int kMaxTopLogprobs = 64;
+// Vocabularies up to this size sample argmax and unranked rows in one block, one launch
+// (fused_small_row_kernel); MIMO_FUSED_SAMPLER=0 keeps the chain (A/B runs).
+constexpr int kFusedMaxVocab = 16384;
 
 // Device-side bookkeeping of one row between kernels.
 struct RowState {
@@ -86,6 +89,8 @@ struct Buffers {
 int chunk_for(int vocab);
 std::size_t sort_temp_bytes(int vocab);
 
+// Whether small rows take the one-launch kernel (MIMO_FUSED_SAMPLER, read once; on by default).
+bool fused_small_rows();
 // Issues the chain on logits[0, vocab) (see sampling_kernels.cu) on `stream`.
 void launch(const Buffers& b, const float* logits, SamplingMode mode, cudaStream_t stream);
 
