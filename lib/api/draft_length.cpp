@@ -21,6 +21,13 @@ constexpr std::int64_t kMaxProbe = 256;
 constexpr double kClearlyWorse = 0.8;
 constexpr double kCountDecay = 0.995;
 constexpr double kTimeWeight = 0.2;
+// A count's first kWarmSamples samples: the estimate is their minimum. Warm-ups only ever slow a
+// step down (graph captures of new shapes, first launches), and in a short GPU run they can
+// cover the first several steps of a count: a mean of them made a fresh chooser settle on plain
+// steps where the most drafts were 1.6x faster. Later samples enter a weighted mean, each at most
+// kMaxRise times the estimate (one late stall moves it by at most 20%).
+constexpr int kWarmSamples = 8;
+constexpr double kMaxRise = 2.0;
 
 }  // namespace
 
@@ -65,12 +72,12 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
     accepted_[i] = accepted_[i] * kCountDecay + (i <= accepted ? 1.0 : 0.0);
   }
   Timing& t = timing_[drafted];
-  // The first sample stands in until the second replaces it (a first run of a shape may
-  // include a warm-up, such as a GPU graph capture); then a weighted mean.
-  if (++t.samples <= 2) {
+  if (++t.samples == 1) {
     t.mean = seconds;
+  } else if (t.samples <= kWarmSamples) {
+    t.mean = std::min(t.mean, seconds);
   } else {
-    t.mean += kTimeWeight * (seconds - t.mean);
+    t.mean += kTimeWeight * (std::min(seconds, kMaxRise * t.mean) - t.mean);
   }
   if (probing_ < 0 || steps_ <= kEarlySteps) return;
   // After a probe: how far its count is from the best decides when the next one comes.

@@ -22,7 +22,8 @@ std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
   if (backend != nullptr && backend->drafts_for(*m.executor)) {
     auto host = std::make_unique<spec::DFlashSpeculator>(target.shared_from_this(), m.config,
                                                          m.weights, drafter_dir, options.block_size,
-                                                         m.options.max_step_tokens, 1);
+                                                         m.options.max_step_tokens, 1,
+                                                         options.sample_drafts);
     return backend->make_dflash_drafter(std::move(host), *m.executor, m.config);
   }
   return std::make_shared<spec::DFlashSpeculator>(

@@ -261,6 +261,17 @@ TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them"
   CHECK(session->generate(prompt, sampler, options).tokens.size() == 96);
   CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*spec).device_draws() == 0);
   CHECK(session->stats().speculation.drafted_tokens > 0);
+  // DFlashOptions::sample_drafts off: argmax drafts, nothing drawn.
+  mimo::DFlashOptions argmax;
+  argmax.sample_drafts = false;
+  auto argmax_spec = mimo::make_dflash_speculator(*device_model, demo("drafter"), argmax);
+  auto argmax_session = device_model->new_session();
+  penalised.repetition_penalty = 1.0f;
+  mimo::Sampler argmax_sampler(penalised);
+  options.speculator = argmax_spec;
+  CHECK(argmax_session->generate(prompt, argmax_sampler, options).tokens.size() == 96);
+  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*argmax_spec).device_draws() == 0);
+  CHECK(argmax_session->stats().speculation.drafted_tokens > 0);
 }
 
 TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {
