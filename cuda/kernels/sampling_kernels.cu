@@ -449,10 +449,10 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
 // launches, so a row costs one launch instead of 4-7 (docs/sampling.md, "On the GPU"). Sums run
 // in this block's order (one chunk), as the chain's do per chunk: the same row gives the same
 // token on every run.
-__global__ void fused_small_row_kernel(const Staging* staged, SamplingParams* params,
-                                       const float* __restrict__ logits, int vocab, bool greedy,
-                                       float* __restrict__ adj, double* __restrict__ weights,
-                                       double* __restrict__ probs_by_id, SampledRow* out) {
+__device__ void fused_small_row(const Staging* staged, SamplingParams* params,
+                                const float* __restrict__ logits, int vocab, bool greedy,
+                                float* __restrict__ adj, double* __restrict__ weights,
+                                double* __restrict__ probs_by_id, SampledRow* out) {
   using StatsReduce = cub::BlockReduce<StatsPartial, kThreads>;
   using SumReduce = cub::BlockReduce<double, kThreads>;
   using IndexReduce = cub::BlockReduce<int, kThreads>;
@@ -565,6 +565,20 @@ __global__ void fused_small_row_kernel(const Staging* staged, SamplingParams* pa
   out->logprob = static_cast<float>(static_cast<double>(z_token) - log(total));
 }
 
+__global__ void fused_small_row_kernel(const Staging* staged, SamplingParams* params,
+                                       const float* __restrict__ logits, int vocab, bool greedy,
+                                       float* adj, double* weights, double* probs_by_id,
+                                       SampledRow* out) {
+  fused_small_row(staged, params, logits, vocab, greedy, adj, weights, probs_by_id, out);
+}
+
+// Several samplers' rows at once, a block a row (DraftDraws: one launch for a block's drafts).
+__global__ void fused_small_rows_kernel(FusedRows rows, int vocab, bool greedy) {
+  const FusedRow& r = rows.row[blockIdx.x];
+  fused_small_row(r.staged, r.params, r.logits, vocab, greedy, r.adj, r.weights, r.probs_by_id,
+                  r.out);
+}
+
 }  // namespace
 
 int chunk_for(int vocab) {
@@ -587,6 +601,26 @@ bool fused_small_rows() {
     return env == nullptr || std::string(env) != "0";
   }();
   return on;
+}
+
+bool launch_fused_rows(const Buffers* const* rows, int n, const float* logits, SamplingMode mode,
+                       cudaStream_t st) {
+  if (n < 1 || n > kMaxFusedRows || mode == SamplingMode::kRanked || !fused_small_rows()) {
+    return false;
+  }
+  const int vocab = rows[0]->vocab;
+  if (vocab > kFusedMaxVocab) return false;
+  FusedRows args{};
+  for (int i = 0; i < n; ++i) {
+    const Buffers& b = *rows[i];
+    if (b.vocab != vocab) return false;
+    args.row[i] = FusedRow{b.staging, b.params,     logits + std::size_t(i) * vocab,
+                           b.adj,     b.weights,    b.probs_by_id,
+                           b.row};
+  }
+  fused_small_rows_kernel<<<n, kThreads, 0, st>>>(args, vocab, mode == SamplingMode::kArgmax);
+  check(cudaGetLastError(), "fused sampling kernel (rows)");
+  return true;
 }
 
 void launch(const Buffers& b, const float* logits, SamplingMode mode, cudaStream_t st) {

@@ -91,6 +91,25 @@ std::size_t sort_temp_bytes(int vocab);
 
 // Whether small rows take the one-launch kernel (MIMO_FUSED_SAMPLER, read once; on by default).
 bool fused_small_rows();
+
+// One row of a several-row fused launch: a sampler's buffers and its logits row.
+struct FusedRow {
+  const Staging* staged;
+  SamplingParams* params;
+  const float* logits;
+  float* adj;
+  double* weights;
+  double* probs_by_id;
+  SampledRow* out;
+};
+constexpr int kMaxFusedRows = 16;
+struct FusedRows {  // a kernel parameter (16 x 56 bytes)
+  FusedRow row[kMaxFusedRows];
+};
+// Rows i = 0 .. n-1 of `logits` (vocab apart) drawn by samplers rows[i] in one launch, when the
+// fused kernel applies (every row small, argmax or unranked); false (nothing issued) otherwise.
+bool launch_fused_rows(const Buffers* const* rows, int n, const float* logits, SamplingMode mode,
+                       cudaStream_t stream);
 // Issues the chain on logits[0, vocab) (see sampling_kernels.cu) on `stream`.
 void launch(const Buffers& b, const float* logits, SamplingMode mode, cudaStream_t stream);
 

@@ -164,6 +164,14 @@ void DeviceSampler::issue(const float* logits, Mode mode, Stream stream) {
   sampling::launch(impl_->buffers, logits, mode, static_cast<cudaStream_t>(stream));
 }
 
+bool DeviceSampler::issue_rows(const std::vector<DeviceSampler*>& samplers, const float* logits,
+                               Mode mode, Stream stream) {
+  std::vector<const sampling::Buffers*> rows;
+  for (const DeviceSampler* s : samplers) rows.push_back(&s->impl_->buffers);
+  return sampling::launch_fused_rows(rows.data(), static_cast<int>(rows.size()), logits, mode,
+                                     static_cast<cudaStream_t>(stream));
+}
+
 const double* DeviceSampler::probabilities() const {
   return impl_->buffers.probs_by_id;
 }

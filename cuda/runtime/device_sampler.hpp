@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "cuda/kernels/ops.hpp"
 #include "cuda/kernels/sampling_mode.hpp"
@@ -38,6 +39,11 @@ class DeviceSampler {
   // Uploads the staged request, runs the chain on logits[0, vocab) (device, left unchanged) and
   // downloads the result into pinned memory, all on `stream`. `mode` must be mode_of(request).
   void issue(const float* logits, Mode mode, Stream stream);
+  // samplers[i] (each staged, all of one vocabulary) on row i of `logits` ([n, vocab], device)
+  // in one launch on `stream`, when every row fits the one-launch kernel (small vocabulary,
+  // argmax or unranked mode, at most 16 rows); false, with nothing issued, otherwise.
+  static bool issue_rows(const std::vector<DeviceSampler*>& samplers, const float* logits,
+                         Mode mode, Stream stream);
   // After `stream` has synchronised: the sample, or nullopt when the row has a NaN or +infinity
   // logit after bias and penalties or bans every token (the host sampler reports those).
   std::optional<SampleResult> result() const;

@@ -46,13 +46,23 @@ std::vector<std::int32_t> DraftDraws::draw(const float* logits,
       return {};
     }
   }
+  std::vector<DeviceSampler*> staged;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     samplers_[i]->stage(requests[i]);
-    samplers_[i]->issue(logits + i * static_cast<std::size_t>(vocab_), mode, lanes_[i]);
+    staged.push_back(samplers_[i].get());
+  }
+  // Small vocabularies: every row in one launch on the first lane; else a chain a lane.
+  const bool one_launch = DeviceSampler::issue_rows(staged, logits, mode, lanes_[0]);
+  if (!one_launch) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      samplers_[i]->issue(logits + i * static_cast<std::size_t>(vocab_), mode, lanes_[i]);
+    }
   }
   std::vector<std::int32_t> tokens;
   for (std::size_t i = 0; i < requests.size(); ++i) {
-    check(cudaStreamSynchronize(static_cast<cudaStream_t>(lanes_[i])), "draw");
+    if (i == 0 || !one_launch) {
+      check(cudaStreamSynchronize(static_cast<cudaStream_t>(lanes_[i])), "draw");
+    }
     const std::optional<SampleResult> r = samplers_[i]->result();
     if (!r) return {};
     tokens.push_back(r->token);

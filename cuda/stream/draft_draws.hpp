@@ -1,6 +1,7 @@
 // Sampled drafts drawn on the device (exec::DeviceDraftDrawer for the GPU DFlash speculator):
-// one DeviceSampler a draft row, each on its own stream so the rows' sampling chains run side by
-// side, over logits rows already in device memory. Each sampler's P by id stays on the device as
+// one DeviceSampler a draft row over logits rows already in device memory: small vocabularies in
+// one launch (a block a row), larger ones a sampling chain a row, each on its own stream so the
+// chains run side by side. Each sampler's P by id stays on the device as
 // the draft's proposal q for the verify step. No CUDA types here.
 #pragma once
 
