@@ -9,9 +9,10 @@ namespace {
 
 // Chosen values, not tuned ones. Probes: counts 0 and 1 at steps 8, 16, 24 and 32 (so the line
 // through the counts is known early; probing every count every 8th step cost 7% of a 256-token
-// GPU run where the most drafts are best), then one count in turn every 32nd step. A probe whose
-// count comes out clearly worse than the best (under kClearlyWorse of its rate) doubles the gap to
-// the next one, up to every 256th step: a steady choice is re-checked rarely, a close one often.
+// GPU run where the most drafts are best), then every 32nd step the most drafts and one count in
+// turn, alternately. A probe whose outcome is clearly worse than the best count's expected rate
+// (under kClearlyWorse of it) doubles the gap to the next one, up to every 256th step: a steady
+// choice is re-checked rarely, a close one often.
 // Old evidence fades: acceptance counts by 0.5% an observation of their position, times by 20% a
 // sample.
 constexpr std::int64_t kEarlySteps = 40;  // probes at steps 8, 16, 24, 32
@@ -53,10 +54,15 @@ int DraftLengthChooser::choose() {
   }
   if (step < next_probe_step_) return chosen;
   next_probe_step_ = step + probe_gap_;
-  // Probes visit 0, 1, ..., max_draft in turn, skipping the count that is best now.
-  int probe = next_probe_;
-  if (probe == chosen) probe = (probe + 1) % (max_draft_ + 1);
-  next_probe_ = (probe + 1) % (max_draft_ + 1);
+  // Every other probe drafts the most: it is the one that measures every position's acceptance,
+  // which changes with the text (a count that drafts less learns nothing of the later positions).
+  // The others visit 0, 1, ..., max_draft in turn. Neither probes the count that is best now.
+  int probe = max_draft_;
+  if (probes_++ % 2 == 1 || chosen == max_draft_) {
+    probe = next_probe_;
+    if (probe == chosen) probe = (probe + 1) % (max_draft_ + 1);
+    next_probe_ = (probe + 1) % (max_draft_ + 1);
+  }
   probing_ = probe;
   return probe;
 }
@@ -80,12 +86,14 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
     t.mean += kTimeWeight * (std::min(seconds, kMaxRise * t.mean) - t.mean);
   }
   if (probing_ < 0 || steps_ <= kEarlySteps) return;
-  // After a probe: how far its count is from the best decides when the next one comes.
-  const std::optional<double> probed = step_seconds_locked(probing_);
+  // After a probe: how far its own outcome (tokens it gave over its time) is from the best
+  // count's expected rate decides when the next one comes. The probe's outcome, not the blended
+  // estimate: when the text turns easier, old evidence still drags the estimate down, and a
+  // probe judged by it would push the next one away just when it is needed.
   const int top = best();
   const std::optional<double> top_seconds = step_seconds_locked(top);
-  const bool clearly_worse = probed && top_seconds &&
-                             expected_tokens_locked(probing_) / *probed <
+  const bool clearly_worse = top_seconds && seconds > 0.0 &&
+                             (accepted + 1) / seconds <
                                  kClearlyWorse * expected_tokens_locked(top) / *top_seconds;
   probe_gap_ = clearly_worse ? std::min(2 * probe_gap_, kMaxProbe) : kProbe;
   next_probe_step_ = steps_ - 1 + probe_gap_;

@@ -52,7 +52,8 @@ class DraftLengthChooser {
   mutable std::mutex mutex_;
   const int max_draft_;
   std::int64_t steps_ = 0;
-  int next_probe_ = 0;           // the count the next probe tries
+  int next_probe_ = 0;           // the count the next turn-based probe tries
+  std::int64_t probes_ = 0;      // probes made after the early ones (every other: the most)
   int probing_ = -1;             // the count of the step in flight when it is a probe
   std::int64_t probe_gap_ = 32;  // steps from one probe to the next (after the first 64)
   std::int64_t next_probe_step_ = 64;

@@ -111,6 +111,23 @@ TEST_CASE("draft length: slow warm-up steps do not hide the best count") {
   CHECK(chooser.step_seconds(7).value() <= 1.2 * before + 1e-12);
 }
 
+TEST_CASE("draft length: acceptance that rises after a poor start is noticed") {
+  // A fresh GPU session on text the drafter cannot guess at first (acceptance 0.45 for 30 steps:
+  // plain steps are best), then can (0.92: the most drafts are 1.6x plain). The chooser must
+  // leave plain steps within a 256-token run (mimo-bench's fresh runs settled on them).
+  int step = 0;
+  const Simulated shift{[&step](int) { return step < 30 ? 0.45 : 0.92; },
+                        [&step](int k) {
+                          ++step;
+                          return k == 0 ? 0.21e-3 : 0.5e-3 + 0.017e-3 * k;
+                        }};
+  DraftLengthChooser chooser(7);
+  const std::vector<int> first = simulate(chooser, shift, 96);
+  const std::vector<int> rest = simulate(chooser, shift, 160);
+  INFO("steps 96-256: at 0 " << rest[0] << ", at 7 " << rest[7]);
+  CHECK(rest[7] > 0.6 * 160);
+}
+
 TEST_CASE("draft length: acceptance that falls off after a few drafts picks the middle") {
   const Simulated mid{[](int i) { return i <= 3 ? 0.9 : 0.1; },
                       [](int k) { return k == 0 ? 0.9e-3 : 1e-3 + 0.3e-3 * k; }};
@@ -128,15 +145,16 @@ TEST_CASE("draft length: it probes every count and keeps measuring after settlin
   const Simulated cpu{[](int) { return 0.7; },
                       [](int k) { return k == 0 ? 1e-3 : 4e-3 + 1e-3 * k; }};
   DraftLengthChooser chooser(5);
-  const std::vector<int> chosen = simulate(chooser, cpu, 1200);
+  const std::vector<int> chosen = simulate(chooser, cpu, 2000);
   for (int k = 0; k <= 5; ++k) {
     INFO("count " << k);
     CHECK(chosen[k] >= 1);  // every count measured
   }
   // The first 8 steps at the most drafts (nothing else measured yet), probes of 0 and 1 at steps
   // 8-32, then gaps of 32, 64, 128, 256 steps as the probes lose clearly.
-  CHECK(1200 - chosen[0] >= 10);
-  CHECK(1200 - chosen[0] <= 24);
+  INFO("steps not at 0: " << 2000 - chosen[0]);
+  CHECK(2000 - chosen[0] >= 12);
+  CHECK(2000 - chosen[0] <= 26);
 }
 
 TEST_CASE("draft length: estimates before and after the first measurements") {
