@@ -11,8 +11,10 @@ namespace {
 // through the counts is known early; probing every count every 8th step cost 7% of a 256-token
 // GPU run where the most drafts are best), then every 32nd step the most drafts and one count in
 // turn, alternately. A probe whose outcome is clearly worse than the best count's expected rate
-// (under kClearlyWorse of it) doubles the gap to the next one, up to every 256th step: a steady
-// choice is re-checked rarely, a close one often.
+// (under kClearlyWorse of it) doubles the gap to the next one, up to every 256th step; one that
+// does as well as the best's estimate or better brings the next one 8 steps on (the estimate may
+// be stale: the text turned easier); others keep 32. A steady choice is re-checked rarely, a
+// close or changing one often.
 // Old evidence fades: acceptance counts by 0.5% an observation of their position, times by 20% a
 // sample.
 constexpr std::int64_t kEarlySteps = 40;  // probes at steps 8, 16, 24, 32
@@ -95,7 +97,13 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
   const bool clearly_worse = top_seconds && seconds > 0.0 &&
                              (accepted + 1) / seconds <
                                  kClearlyWorse * expected_tokens_locked(top) / *top_seconds;
-  probe_gap_ = clearly_worse ? std::min(2 * probe_gap_, kMaxProbe) : kProbe;
+  // A probe as good as the best's estimate (or better) says the estimate may be stale: look
+  // again soon.
+  const bool competes = top_seconds && seconds > 0.0 &&
+                        (accepted + 1) / seconds >= expected_tokens_locked(top) / *top_seconds;
+  probe_gap_ = clearly_worse ? std::min(2 * probe_gap_, kMaxProbe)
+               : competes    ? kEarlyProbe
+                             : kProbe;
   next_probe_step_ = steps_ - 1 + probe_gap_;
   probing_ = -1;
 }

@@ -116,7 +116,7 @@ TEST_CASE("draft length: acceptance that rises after a poor start is noticed") {
   // plain steps are best), then can (0.92: the most drafts are 1.6x plain). The chooser must
   // leave plain steps within a 256-token run (mimo-bench's fresh runs settled on them).
   int step = 0;
-  const Simulated shift{[&step](int) { return step < 30 ? 0.45 : 0.92; },
+  const Simulated shift{[&step](int) { return step < 40 ? 0.4 : 0.9; },
                         [&step](int k) {
                           ++step;
                           return k == 0 ? 0.21e-3 : 0.5e-3 + 0.017e-3 * k;
