@@ -21,10 +21,10 @@
 // and the RowState bookkeeping stay here.
 #include <climits>
 #include <cstdlib>
-#include <string>
 #include <cub/block/block_reduce.cuh>
 #include <cub/block/block_scan.cuh>
 #include <cub/device/device_radix_sort.cuh>
+#include <string>
 
 #include "cuda/kernels/cuda_check.hpp"
 #include "cuda/kernels/sampling_layout.cuh"
@@ -532,12 +532,13 @@ __device__ void fused_small_row(const Staging* staged, SamplingParams* params,
   __syncthreads();
   const bool verify = p.draft >= 0;
   const double total_p = p.proposal != nullptr ? 1.0
-                         : verify             ? shared_total + static_cast<double>(p_draft)
-                                              : shared_total;
+                         : verify              ? shared_total + static_cast<double>(p_draft)
+                                               : shared_total;
   bool accepted = false;
   if (verify) {
-    accepted = p.proposal != nullptr ? tiles::accept_proposed_draft(p_draft, p.proposal[p.draft], p.u)
-                                     : tiles::accept_draft(p_draft, total_p, p.u);
+    accepted = p.proposal != nullptr
+                   ? tiles::accept_proposed_draft(p_draft, p.proposal[p.draft], p.u)
+                   : tiles::accept_draft(p_draft, total_p, p.u);
   }
   int token = p.draft;
   if (!accepted) {
@@ -614,9 +615,9 @@ bool launch_fused_rows(const Buffers* const* rows, int n, const float* logits, S
   for (int i = 0; i < n; ++i) {
     const Buffers& b = *rows[i];
     if (b.vocab != vocab) return false;
-    args.row[i] = FusedRow{b.staging, b.params,     logits + std::size_t(i) * vocab,
-                           b.adj,     b.weights,    b.probs_by_id,
-                           b.row};
+    args.row[i] =
+        FusedRow{b.staging,     b.params, logits + std::size_t(i) * vocab, b.adj, b.weights,
+                 b.probs_by_id, b.row};
   }
   fused_small_rows_kernel<<<n, kThreads, 0, st>>>(args, vocab, mode == SamplingMode::kArgmax);
   check(cudaGetLastError(), "fused sampling kernel (rows)");

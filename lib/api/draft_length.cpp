@@ -94,9 +94,9 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
   // probe judged by it would push the next one away just when it is needed.
   const int top = best();
   const std::optional<double> top_seconds = step_seconds_locked(top);
-  const bool clearly_worse = top_seconds && seconds > 0.0 &&
-                             (accepted + 1) / seconds <
-                                 kClearlyWorse * expected_tokens_locked(top) / *top_seconds;
+  const bool clearly_worse =
+      top_seconds && seconds > 0.0 &&
+      (accepted + 1) / seconds < kClearlyWorse * expected_tokens_locked(top) / *top_seconds;
   // A probe as good as the best's estimate (or better) says the estimate may be stale: look
   // again soon.
   const bool competes = top_seconds && seconds > 0.0 &&

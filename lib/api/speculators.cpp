@@ -20,10 +20,9 @@ std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
   // there (its CPU pool then stays idle: one thread).
   const spec::DeviceBackend* backend = spec::linked_device_backend();
   if (backend != nullptr && backend->drafts_for(*m.executor)) {
-    auto host = std::make_unique<spec::DFlashSpeculator>(target.shared_from_this(), m.config,
-                                                         m.weights, drafter_dir, options.block_size,
-                                                         m.options.max_step_tokens, 1,
-                                                         options.sample_drafts);
+    auto host = std::make_unique<spec::DFlashSpeculator>(
+        target.shared_from_this(), m.config, m.weights, drafter_dir, options.block_size,
+        m.options.max_step_tokens, 1, options.sample_drafts);
     return backend->make_dflash_drafter(std::move(host), *m.executor, m.config);
   }
   return std::make_shared<spec::DFlashSpeculator>(

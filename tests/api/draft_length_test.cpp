@@ -97,7 +97,8 @@ TEST_CASE("draft length: slow warm-up steps do not hide the best count") {
   // A GPU session whose first steps of every count are 10x slower (graph captures of new
   // shapes: the verify block, each context-row count of the drafter): still the most drafts.
   std::vector<int> seen(8, 0);
-  const Simulated warm{[](int) { return 0.8; }, [&seen](int k) {
+  const Simulated warm{[](int) { return 0.8; },
+                       [&seen](int k) {
                          const double t = k == 0 ? 0.2e-3 : 0.33e-3 + 0.2e-3 + 0.012e-3 * k;
                          return ++seen[k] <= 6 ? 10.0 * t : t;
                        }};
