@@ -202,6 +202,33 @@ TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu]
   check_against_cpu(demo("mixed"), demo("drafter"), prompt, 256);
 }
 
+// A sampled run of `n` tokens with a fresh GPU DFlash speculator (the most drafts each step).
+struct SampledRun {
+  std::vector<std::int32_t> tokens;
+  std::int64_t device_draws = 0, drafted = 0, accepted = 0;
+};
+
+SampledRun run_sampled(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
+                       const mimo::SamplerConfig& config, int n,
+                       const mimo::DFlashOptions& dflash = {}) {
+  auto spec = mimo::make_dflash_speculator(model, demo("drafter"), dflash);
+  auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
+  REQUIRE(gpu_spec != nullptr);
+  auto session = model.new_session();
+  mimo::Sampler sampler(config);
+  mimo::GenerateOptions options;
+  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
+  options.max_tokens = n;
+  options.ignore_eos = true;
+  options.speculator = spec;
+  SampledRun run;
+  run.tokens = session->generate(prompt, sampler, options).tokens;
+  run.device_draws = gpu_spec->device_draws();
+  run.drafted = session->stats().speculation.drafted_tokens;
+  run.accepted = session->stats().speculation.accepted_tokens;
+  return run;
+}
+
 TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them",
           "[gpu][spec][drafter][sampling]") {
   // Sampling on the device: drafts drawn there from the drafter's rows and verified there
@@ -217,32 +244,16 @@ TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them"
     config.top_p = top_p;
     config.seed = 11;
     INFO("top_p " << top_p);
-    std::vector<std::int32_t> out[2];
-    std::int64_t draws[2] = {0, 0}, accepted[2] = {0, 0};
-    for (int host = 0; host < 2; ++host) {
-      const auto& model = host != 0 ? host_model : device_model;
-      auto spec = mimo::make_dflash_speculator(*model, demo("drafter"));
-      auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
-      REQUIRE(gpu_spec != nullptr);
-      auto session = model->new_session();
-      mimo::Sampler sampler(config);
-      mimo::GenerateOptions options;
-      options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
-      options.max_tokens = 160;
-      options.ignore_eos = true;
-      options.speculator = spec;
-      out[host] = session->generate(prompt, sampler, options).tokens;
-      draws[host] = gpu_spec->device_draws();
-      accepted[host] = session->stats().speculation.accepted_tokens;
-    }
-    INFO("device draws " << draws[0] << ", accepted drafts " << accepted[0] << " / "
-                         << accepted[1]);
-    CHECK(out[0].size() == 160);
-    CHECK(out[0] == out[1]);
-    CHECK(draws[0] > 0);
-    CHECK(draws[1] == 0);
-    CHECK(accepted[0] == accepted[1]);
-    CHECK(accepted[0] > 0);
+    const SampledRun device = run_sampled(*device_model, prompt, config, 160);
+    const SampledRun host = run_sampled(*host_model, prompt, config, 160);
+    INFO("device draws " << device.device_draws << ", accepted drafts " << device.accepted << " / "
+                         << host.accepted);
+    CHECK(device.tokens.size() == 160);
+    CHECK(device.tokens == host.tokens);
+    CHECK(device.device_draws > 0);
+    CHECK(host.device_draws == 0);
+    CHECK(device.accepted == host.accepted);
+    CHECK(device.accepted > 0);
   }
   // With a repetition penalty the drafts cannot be drawn on the device: the session proposes
   // the drafter's argmax, decided on the device by the one-hot rule.
@@ -250,28 +261,18 @@ TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them"
   penalised.temperature = 0.7f;
   penalised.repetition_penalty = 1.1f;
   penalised.seed = 5;
-  auto spec = mimo::make_dflash_speculator(*device_model, demo("drafter"));
-  auto session = device_model->new_session();
-  mimo::Sampler sampler(penalised);
-  mimo::GenerateOptions options;
-  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
-  options.max_tokens = 96;
-  options.ignore_eos = true;
-  options.speculator = spec;
-  CHECK(session->generate(prompt, sampler, options).tokens.size() == 96);
-  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*spec).device_draws() == 0);
-  CHECK(session->stats().speculation.drafted_tokens > 0);
+  const SampledRun with_penalty = run_sampled(*device_model, prompt, penalised, 96);
+  CHECK(with_penalty.tokens.size() == 96);
+  CHECK(with_penalty.device_draws == 0);
+  CHECK(with_penalty.drafted > 0);
   // DFlashOptions::sample_drafts off: argmax drafts, nothing drawn.
   mimo::DFlashOptions argmax;
   argmax.sample_drafts = false;
-  auto argmax_spec = mimo::make_dflash_speculator(*device_model, demo("drafter"), argmax);
-  auto argmax_session = device_model->new_session();
   penalised.repetition_penalty = 1.0f;
-  mimo::Sampler argmax_sampler(penalised);
-  options.speculator = argmax_spec;
-  CHECK(argmax_session->generate(prompt, argmax_sampler, options).tokens.size() == 96);
-  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*argmax_spec).device_draws() == 0);
-  CHECK(argmax_session->stats().speculation.drafted_tokens > 0);
+  const SampledRun argmax_run = run_sampled(*device_model, prompt, penalised, 96, argmax);
+  CHECK(argmax_run.tokens.size() == 96);
+  CHECK(argmax_run.device_draws == 0);
+  CHECK(argmax_run.drafted > 0);
 }
 
 TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {
