@@ -22,7 +22,7 @@ constexpr int kItems = 4;  // per thread in a crossing search's tile
 constexpr int kTile = kThreads * kItems;
 constexpr int kMaxTopLogprobs = 64;
 // Vocabularies up to this size sample argmax and unranked rows in one block, one launch
-// (fused_small_row_kernel); MIMO_FUSED_SAMPLER=0 keeps the chain (A/B runs).
+// (sampling_fused_kernels.cu); MIMO_FUSED_SAMPLER=0 keeps the chain (A/B runs).
 constexpr int kFusedMaxVocab = 16384;
 
 // Device-side bookkeeping of one row between kernels.
