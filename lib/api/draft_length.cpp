@@ -3,7 +3,6 @@
 #include "api/draft_length.hpp"
 
 #include <algorithm>
-#include <cmath>
 
 namespace mimo {
 namespace {
@@ -16,14 +15,8 @@ namespace {
 // does as well as the best's estimate or better brings the next one 8 steps on (the estimate may
 // be stale: the text turned easier); others keep 32. A steady choice is re-checked rarely, a
 // close or changing one often.
-// Old evidence fades: acceptance counts by 0.5% an observation of their position and by 2% a
-// step down to kKeptEvidence observations (the text changes), times by 20% a sample. The choice
-// counts each position's acceptance 0.7 standard errors up (kOptimism): a plain step teaches
-// nothing about acceptance, so a chooser that settled on plain steps while the text was hard
-// would otherwise stay there once it turned easy. Simulated 120-step GPU sessions (20 seeds)
-// whose acceptance rises from 0.3 to 0.9: 0.95x of plain without, 1.35x with (1.27x always
-// drafting the most); a switch 0.4 -> 0.9 at step 40: 1.03x -> 1.45x; steady 0.8: 1.35x ->
-// 1.38x; a CPU session where plain steps are best (600 steps): 0.97x -> 0.95x.
+// Old evidence fades: acceptance counts by 0.5% an observation of their position, times by 20% a
+// sample.
 constexpr std::int64_t kEarlySteps = 40;  // probes at steps 8, 16, 24, 32
 constexpr std::int64_t kEarlyProbe = 8;
 constexpr std::int64_t kProbe = 32;
@@ -31,9 +24,6 @@ constexpr std::int64_t kMaxProbe = 256;
 constexpr double kClearlyWorse = 0.8;
 constexpr double kCountDecay = 0.995;
 constexpr double kTimeWeight = 0.2;
-constexpr double kStepFade = 0.98;
-constexpr double kKeptEvidence = 4.0;
-constexpr double kOptimism = 0.7;
 // A count's first kWarmSamples samples: the estimate is their minimum. Warm-ups only ever slow a
 // step down (graph captures of new shapes, first launches), and in a short GPU run they can
 // cover the first several steps of a count: a mean of them made a fresh chooser settle on plain
@@ -85,11 +75,6 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
   accepted = std::clamp(accepted, 0, drafted);
   // Draft i is judged only when drafts 1..i-1 were all accepted; a position's old evidence
   // fades as new evidence for it comes (not with time: counts the steps rarely reach keep).
-  for (int i = 1; i <= max_draft_; ++i) {
-    if (reached_[i] <= kKeptEvidence) continue;  // a position's last few observations stay
-    reached_[i] *= kStepFade;
-    accepted_[i] *= kStepFade;
-  }
   for (int i = 1; i <= std::min(drafted, accepted + 1); ++i) {
     reached_[i] = reached_[i] * kCountDecay + 1.0;
     accepted_[i] = accepted_[i] * kCountDecay + (i <= accepted ? 1.0 : 0.0);
@@ -133,13 +118,12 @@ std::optional<double> DraftLengthChooser::step_seconds(int k) const {
   return step_seconds_locked(k);
 }
 
-double DraftLengthChooser::expected_tokens_locked(int k, double optimism) const {
+double DraftLengthChooser::expected_tokens_locked(int k) const {
   k = std::clamp(k, 0, max_draft_);
   double tokens = 1.0, all_accepted = 1.0;
   for (int i = 1; i <= k; ++i) {
     // Laplace's rule: an unseen position counts as an even chance.
-    const double n = reached_[i] + 2.0, p = (accepted_[i] + 1.0) / n;
-    all_accepted *= std::min(1.0, p + optimism * std::sqrt(p * (1.0 - p) / n));
+    all_accepted *= (accepted_[i] + 1.0) / (reached_[i] + 2.0);
     tokens += all_accepted;
   }
   return tokens;
@@ -173,7 +157,7 @@ int DraftLengthChooser::best() const {
   for (int k = 0; k <= max_draft_; ++k) {
     const std::optional<double> seconds = step_seconds_locked(k);
     if (!seconds) continue;
-    const double rate = expected_tokens_locked(k, kOptimism) / *seconds;
+    const double rate = expected_tokens_locked(k) / *seconds;
     if (rate > best_rate) {
       best_rate = rate;
       best = k;

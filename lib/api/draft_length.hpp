@@ -24,10 +24,8 @@ class DraftLengthChooser {
 
   int max_draft() const { return max_draft_; }  // fixed at construction
 
-  // The next step's draft count. Steps are mostly the count with the best rate, its acceptance
-  // counted optimistically (one standard error up: a count whose positions were seen rarely or
-  // long ago gets tried); now and then a probe tries another count so every estimate stays
-  // measured.
+  // The next step's draft count. Steps are mostly the count with the best estimate; now and
+  // then a probe tries another count in turn so that every estimate stays measured.
   int choose();
 
   // A finished step: `drafted` tokens proposed, the first `accepted` kept, the drafter and the
@@ -43,13 +41,12 @@ class DraftLengthChooser {
 
  private:
   struct Timing {
-    int samples = 0;    // the first few: their fastest stands (a shape's first run may
-                        // include a warm-up)
+    int samples = 0;    // the first only stands in until the second (a shape's first run
+                        // may include a warm-up)
     double mean = 0.0;  // exponentially weighted mean of the kept samples
   };
   int best() const;
-  // `optimism` standard errors above each position's measured rate (0: the estimate itself).
-  double expected_tokens_locked(int k, double optimism = 0.0) const;
+  double expected_tokens_locked(int k) const;
   std::optional<double> step_seconds_locked(int k) const;
 
   mutable std::mutex mutex_;
