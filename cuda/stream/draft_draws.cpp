@@ -4,21 +4,11 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
-namespace {
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    throw Error(ErrorCode::kDevice,
-                fmt::format("draft draws, {}: {}", what, cudaGetErrorString(err)));
-  }
-}
-
-}  // namespace
-
 DraftDraws::DraftDraws(int vocab) : vocab_(vocab) {}
 
 DraftDraws::~DraftDraws() {
@@ -36,7 +26,7 @@ std::vector<std::int32_t> DraftDraws::draw(const float* logits,
   while (samplers_.size() < requests.size()) {
     samplers_.push_back(std::make_unique<DeviceSampler>(vocab_));
     cudaStream_t lane = nullptr;
-    check(cudaStreamCreateWithFlags(&lane, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaStreamCreateWithFlags(&lane, cudaStreamNonBlocking), "draft draws: cudaStreamCreate");
     lanes_.push_back(lane);
   }
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -61,7 +51,7 @@ std::vector<std::int32_t> DraftDraws::draw(const float* logits,
   std::vector<std::int32_t> tokens;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     if (i == 0 || !one_launch) {
-      check(cudaStreamSynchronize(static_cast<cudaStream_t>(lanes_[i])), "draw");
+      check(cudaStreamSynchronize(static_cast<cudaStream_t>(lanes_[i])), "draft draws: draw");
     }
     const std::optional<SampleResult> r = samplers_[i]->result();
     if (!r) return {};

@@ -3,6 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
+#include "cuda/runtime/device_memory.hpp"
 #include "mimo/error.hpp"
 
 namespace mimo::cuda {
@@ -41,10 +44,14 @@ std::vector<std::int32_t> GpuDFlashSpeculator::propose(const std::vector<std::in
 int GpuDFlashSpeculator::draft_logits(const std::vector<std::int32_t>& context, int max_draft,
                                       std::int32_t vocab_size, std::vector<float>& logits) {
   if (!host_->sample_drafts() || context.empty()) return 0;
+  const int rows = std::min(max_draft, drafter_->block_size() - 1);
+  if (rows <= 0) return 0;
   const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
-  logits = drafter_->logits(context.back(), anchor_position, max_draft);
   // The drafter scores with the target's lm_head, so its rows are vocab_size wide.
-  return static_cast<int>(logits.size() / static_cast<std::size_t>(vocab_size));
+  logits.resize(static_cast<std::size_t>(rows) * vocab_size);
+  copy_to_host(logits.data(), drafter_->device_logits(context.back(), anchor_position),
+               logits.size() * sizeof(float));
+  return rows;
 }
 
 std::vector<std::int32_t> GpuDFlashSpeculator::draw_on_device(

@@ -45,8 +45,8 @@ class GpuDFlashSpeculator final : public Speculator,
   // Off: the session hands taps through host memory (observe), as for any speculator (tests).
   void set_device_taps(bool on) { device_taps_ = on; }
 
-  // Device draws: on when sampled drafts are (DFlashOptions::sample_drafts) and not switched off.
-  bool draws_on_device() const override { return device_draws_ && host_->sample_drafts(); }
+  // Device draws: on when sampled drafts are (DFlashOptions::sample_drafts).
+  bool draws_on_device() const override { return host_->sample_drafts(); }
   std::vector<std::int32_t> draw_on_device(
       const std::vector<std::int32_t>& context,
       const std::vector<exec::SampleRequest>& requests) override;
@@ -54,8 +54,6 @@ class GpuDFlashSpeculator final : public Speculator,
   std::vector<float> proposals_to_host(int rows) const override {
     return draws_.proposals_to_host(rows);
   }
-  // Off: sampled drafts go through draft_logits and the host's draw (A/B runs, tests).
-  void set_device_draws(bool on) { device_draws_ = on; }
   std::int64_t device_draws() const { return draws_.draws(); }
 
   GpuDrafter& drafter() { return *drafter_; }
@@ -65,7 +63,6 @@ class GpuDFlashSpeculator final : public Speculator,
   std::unique_ptr<GpuDrafter> drafter_;
   bool device_taps_ = true;
   DraftDraws draws_;
-  bool device_draws_ = true;
 };
 
 }  // namespace mimo::cuda

@@ -490,17 +490,6 @@ std::vector<std::int32_t> GpuDrafter::propose(std::int32_t anchor, std::int64_t 
   return std::vector<std::int32_t>(m.host_drafts, m.host_drafts + count);
 }
 
-std::vector<float> GpuDrafter::logits(std::int32_t anchor, std::int64_t anchor_position,
-                                      int count) {
-  Impl& m = *impl_;
-  count = std::min(count, m.block - 1);
-  if (count <= 0) return {};
-  m.run_block(anchor, anchor_position);  // synchronises the drafter's stream
-  std::vector<float> out(std::size_t(count) * m.target.vocab_size);
-  copy_to_host(out.data(), m.logits.get(), out.size() * sizeof(float));
-  return out;
-}
-
 const float* GpuDrafter::device_logits(std::int32_t anchor, std::int64_t anchor_position) {
   impl_->run_block(anchor, anchor_position);
   return impl_->logits.as<float>();

@@ -56,11 +56,9 @@ class GpuDrafter {
   // Argmax of the target lm_head on block rows 1 .. count (count <= block_size - 1). The lm_head
   // always runs on all block_size - 1 rows, so one captured graph serves every count.
   std::vector<std::int32_t> propose(std::int32_t anchor, std::int64_t anchor_position, int count);
-  // The target lm_head's logits of block rows 1 .. count, [count, target vocab] (count <=
-  // block_size - 1): the distributions sampled drafts are drawn from (Speculator::draft_logits).
-  std::vector<float> logits(std::int32_t anchor, std::int64_t anchor_position, int count);
-  // As logits, left on the device: rows 1 .. block_size - 1 of the block, [block_size - 1,
-  // target vocab] floats, valid until the next block forward (device draws, DraftDraws).
+  // The target lm_head's logits of block rows 1 .. block_size - 1, [block_size - 1, target
+  // vocab] floats in device memory, valid until the next block forward: the distributions
+  // sampled drafts are drawn from (DraftDraws, or downloaded for Speculator::draft_logits).
   const float* device_logits(std::int32_t anchor, std::int64_t anchor_position);
   // The block forward replays a CUDA graph captured on first use (default) or is launched op by
   // op; both give identical results.
