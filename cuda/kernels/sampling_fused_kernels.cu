@@ -103,11 +103,7 @@ __device__ void fused_small_row(const Staging* staged, SamplingParams* params,
                          : verify              ? shared_total + static_cast<double>(p_draft)
                                                : shared_total;
   bool accepted = false;
-  if (verify) {
-    accepted = p.proposal != nullptr
-                   ? tiles::accept_proposed_draft(p_draft, p.proposal[p.draft], p.u)
-                   : tiles::accept_draft(p_draft, total_p, p.u);
-  }
+  if (verify) accepted = tiles::accept_verify_draft(p, p_draft, total_p);
   int token = p.draft;
   if (!accepted) {
     const double target = (verify ? p.u2 : p.u) * shared_total;
@@ -119,14 +115,9 @@ __device__ void fused_small_row(const Staging* staged, SamplingParams* params,
   out->status = token >= 0 && token < vocab ? 0 : 1;
   out->n_top = 0;
   if (verify) {
-    float p_token = 0.0f;
-    if (out->status == 0 && token == p.draft) {
-      p_token = p_draft;
-    } else if (out->status == 0) {
-      const double held = probs_by_id[token];
-      p_token = static_cast<float>(p.proposal != nullptr ? held + p.proposal[token] : held);
-    }
-    out->logprob = static_cast<float>(log(static_cast<double>(p_token) / total_p));
+    out->logprob = out->status == 0
+                       ? tiles::verify_token_logprob(p, token, p_draft, probs_by_id, total_p)
+                       : -INFINITY;
     return;
   }
   const float z_token =

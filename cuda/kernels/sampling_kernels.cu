@@ -360,11 +360,7 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   const SamplingParams p = *params;
   int token = st->argmax;
   bool accepted = false;
-  if (p.draw && p.draft >= 0) {
-    accepted = p.proposal != nullptr
-                   ? tiles::accept_proposed_draft(st->p_draft, p.proposal[p.draft], p.u)
-                   : tiles::accept_draft(st->p_draft, st->total_p, p.u);
-  }
+  if (p.draw && p.draft >= 0) accepted = tiles::accept_verify_draft(p, st->p_draft, st->total_p);
   if (p.draw && accepted) {
     token = p.draft;
   } else if (p.draw) {
@@ -382,15 +378,9 @@ __global__ void draw_token_kernel(const double* __restrict__ probs_by_id,
   out->status = token >= 0 && token < vocab ? 0 : 1;
   if (p.draft >= 0) {
     // A verify row reports log(P / sum P), as the host's verification does.
-    float p_token = 0.0f;
-    if (out->status == 0 && token == p.draft) {
-      p_token = st->p_draft;
-    } else if (out->status == 0) {
-      // Against a proposal probs_by_id holds P - q where the token was drawn (P > q there).
-      const double held = probs_by_id[token];
-      p_token = static_cast<float>(p.proposal != nullptr ? held + p.proposal[token] : held);
-    }
-    out->logprob = static_cast<float>(log(static_cast<double>(p_token) / st->total_p));
+    out->logprob = out->status == 0 ? tiles::verify_token_logprob(p, token, st->p_draft,
+                                                                  probs_by_id, st->total_p)
+                                    : -INFINITY;
     out->n_top = 0;
     return;
   }

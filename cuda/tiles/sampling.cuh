@@ -243,6 +243,28 @@ __device__ __forceinline__ bool accept_proposed_draft(float p_draft, double q_dr
   return accept_draft(keep, static_cast<double>(keep) + reject, u);
 }
 
+// A verify row's coin (p.draft >= 0): against p.proposal when the draft was drawn from one, else
+// the one-hot rule over total_p.
+__device__ __forceinline__ bool accept_verify_draft(const SamplingParams& p, float p_draft,
+                                                    double total_p) {
+  return p.proposal != nullptr ? accept_proposed_draft(p_draft, p.proposal[p.draft], p.u)
+                               : accept_draft(p_draft, total_p, p.u);
+}
+
+// A verify row's log-prob of its valid token, log(P / total_p) as the host's verification
+// reports it: the draft's P was kept aside; any other token's P is in probs_by_id, or, against a
+// proposal, P - q is (the token was drawn where P > q).
+__device__ __forceinline__ float verify_token_logprob(const SamplingParams& p, int token,
+                                                      float p_draft, const double* probs_by_id,
+                                                      double total_p) {
+  float p_token = p_draft;
+  if (token != p.draft) {
+    const double held = probs_by_id[token];
+    p_token = static_cast<float>(p.proposal != nullptr ? held + p.proposal[token] : held);
+  }
+  return static_cast<float>(log(static_cast<double>(p_token) / total_p));
+}
+
 // The residual a rejected proposed draft is redrawn from: max(0, P - q) (0 where q >= P).
 __device__ __forceinline__ double proposal_residual(float p, double q) {
   return fmax(0.0, static_cast<double>(p) - q);
