@@ -56,11 +56,14 @@ std::shared_ptr<const mimo::Model> load(const std::string& path, mimo::Device de
   return mimo::Model::load(path, options);
 }
 
-std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
-                                 int n, std::shared_ptr<mimo::Speculator> speculator = nullptr,
-                                 mimo::SessionStats* stats = nullptr) {
+// n tokens after `prompt` with `config`'s sampler (the most drafts every step when speculating).
+std::vector<std::int32_t> generate(const mimo::Model& model,
+                                   const std::vector<std::int32_t>& prompt, int n,
+                                   const mimo::SamplerConfig& config,
+                                   std::shared_ptr<mimo::Speculator> speculator,
+                                   mimo::SessionStats* stats = nullptr) {
   auto session = model.new_session();
-  mimo::Sampler sampler(mimo::SamplerConfig{});
+  mimo::Sampler sampler(config);
   mimo::GenerateOptions options;
   options.draft_length = mimo::GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
   options.max_tokens = n;
@@ -69,6 +72,12 @@ std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std
   std::vector<std::int32_t> tokens = session->generate(prompt, sampler, options).tokens;
   if (stats != nullptr) *stats = session->stats();
   return tokens;
+}
+
+std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
+                                 int n, std::shared_ptr<mimo::Speculator> speculator = nullptr,
+                                 mimo::SessionStats* stats = nullptr) {
+  return generate(model, prompt, n, mimo::SamplerConfig{}, std::move(speculator), stats);
 }
 
 // Drives the GPU speculator and feeds the CPU drafter the same features; at every step compares
@@ -165,20 +174,13 @@ void check_against_cpu(const std::string& model_dir, const std::string& drafter_
 
   // Sampled: the drafts are drawn from the GPU drafter's rows (draft_logits), which match the
   // CPU drafter's and argmax to its proposals.
-  auto session = gpu->new_session();
   mimo::SamplerConfig config;
   config.temperature = 0.7f;
   config.seed = 7;
-  mimo::Sampler sampler(config);
-  mimo::GenerateOptions options;
-  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
-  options.max_tokens = n;
-  options.ignore_eos = true;
-  options.speculator = tee;
-  CHECK(session->generate(prompt, sampler, options).tokens.size() == std::size_t(n));
+  mimo::SessionStats sampled;
+  CHECK(generate(*gpu, prompt, n, config, tee, &sampled).size() == std::size_t(n));
   INFO("sampled steps " << tee->sampled_steps << ", worst logit " << tee->worst_logit
-                        << ", sampled acceptance "
-                        << session->stats().speculation.mean_acceptance_length());
+                        << ", sampled acceptance " << sampled.speculation.mean_acceptance_length());
   CHECK(tee->sampled_steps >= 10);
   CHECK(tee->worst_logit <= 1.0);
   CHECK(tee->argmax_mismatches == 0);
@@ -214,18 +216,12 @@ SampledRun run_sampled(const mimo::Model& model, const std::vector<std::int32_t>
   auto spec = mimo::make_dflash_speculator(model, demo("drafter"), dflash);
   auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
   REQUIRE(gpu_spec != nullptr);
-  auto session = model.new_session();
-  mimo::Sampler sampler(config);
-  mimo::GenerateOptions options;
-  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;
-  options.max_tokens = n;
-  options.ignore_eos = true;
-  options.speculator = spec;
   SampledRun run;
-  run.tokens = session->generate(prompt, sampler, options).tokens;
+  mimo::SessionStats stats;
+  run.tokens = generate(model, prompt, n, config, spec, &stats);
   run.device_draws = gpu_spec->device_draws();
-  run.drafted = session->stats().speculation.drafted_tokens;
-  run.accepted = session->stats().speculation.accepted_tokens;
+  run.drafted = stats.speculation.drafted_tokens;
+  run.accepted = stats.speculation.accepted_tokens;
   return run;
 }
 
