@@ -112,7 +112,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
   Speculator& spec = *options.speculator;
   const std::vector<int> taps = spec.feature_layers();
   const bool device_taps = wants_device_taps(spec);
+  // A speculator that draws its sampled drafts on the device, when it is set to.
   auto* device_drawer = dynamic_cast<exec::DeviceDraftDrawer*>(&spec);
+  if (device_drawer != nullptr && !device_drawer->draws_on_device()) device_drawer = nullptr;
   for (int layer : taps) {
     if (layer < 0 || layer >= m->config.num_layers) {
       throw Error(ErrorCode::kInvalidArgument,
@@ -214,9 +216,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       std::vector<float> q;  // each draft's proposal distribution; empty: one-hot proposals
       // Drafts drawn on the device keep their distributions there (exec::DeviceDraftDrawer).
       exec::DeviceDraftDrawer* drawn_on_device = nullptr;
-      if (room > 0 && !greedy && device_drawer != nullptr && device_drawer->draws_on_device() &&
-          may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(),
-                               gate.active())) {
+      const bool rows_on_device = may_sample_on_device(m->options.sample_on_device,
+                                                       m->executor->can_sample(), gate.active());
+      if (room > 0 && !greedy && device_drawer != nullptr && rows_on_device) {
         drafts =
             draw_drafts_on_device(*device_drawer, sampler, tokens, static_cast<int>(room), vocab);
         if (!drafts.empty()) {
@@ -249,9 +251,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       // Drafts drawn on the device are decided there against their distributions; drafts with
       // a distribution on the host are decided here.
       std::vector<exec::SampleRequest> row_requests;
-      if (may_sample_on_device(m->options.sample_on_device, m->executor->can_sample(),
-                               gate.active()) &&
-          q.empty()) {
+      if (rows_on_device && q.empty()) {
         Sampler probe = sampler;
         for (std::size_t i = 0; i < block.size(); ++i) {
           std::optional<exec::SampleRequest> r =
