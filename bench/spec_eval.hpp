@@ -1,4 +1,5 @@
-// Held-out speculative evaluation: plain, DFlash and n-gram decoding over a directory of prompts
+// Held-out speculative evaluation: plain, DFlash, n-gram and lookup-first DFlash decoding
+// (make_lookup_first_speculator) over a directory of prompts
 // (bench/spec_eval/prompts), greedy and sampled, through the public API only. Shared by
 // mimo-spec-eval and the spec test suite.
 #pragma once
@@ -31,7 +32,8 @@ struct SpecEvalOptions {
   bool argmax_drafts = false;
 };
 
-// One mode ("plain", "dflash", "ngram") at one temperature, summed over the prompts.
+// One mode ("plain", "dflash", "ngram", "dflash+lookup") at one temperature, summed over the
+// prompts.
 struct SpecEvalRow {
   std::string mode;
   bool greedy = true;
@@ -50,8 +52,8 @@ struct SpecEvalReport {
   int prompts = 0;
   int tokens = 0;
   float temperature = 0;          // of the sampled rows
-  std::vector<SpecEvalRow> rows;  // greedy plain, dflash, ngram, then the same sampled
-  // Greedy DFlash and n-gram output equal plain greedy output on every prompt.
+  std::vector<SpecEvalRow> rows;  // greedy plain, dflash, ngram, dflash+lookup; then sampled
+  // Every greedy speculative mode's output equals plain greedy output on every prompt.
   bool lossless = true;
   std::vector<std::string> mismatches;  // "dflash: 03_bank_account.py" for each failure
 };

@@ -7,7 +7,7 @@
 #include "spec_eval.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"mimo-spec-eval: plain vs DFlash vs n-gram decoding over held-out prompts"};
+  CLI::App app{"mimo-spec-eval: plain vs DFlash vs n-gram vs lookup-first DFlash over held-out prompts"};
   mimo::bench::SpecEvalOptions options;
   options.prompts_dir = MIMO_SPEC_EVAL_PROMPTS;
   std::string device = "cpu";

@@ -38,12 +38,13 @@ struct GenerateFlags {
 };
 
 std::shared_ptr<Speculator> make_speculator(const GenerateFlags& flags, const Model& model) {
-  if (flags.speculative == "dflash") {
+  if (flags.speculative == "dflash" || flags.speculative == "dflash+lookup") {
     const std::string draft_dir = flags.draft_dir.empty() ? default_drafter_dir() : flags.draft_dir;
     DFlashOptions options;
     options.block_size = flags.draft_block;
     options.num_threads = flags.model.threads;
-    return make_dflash_speculator(model, draft_dir, options);
+    auto drafter = make_dflash_speculator(model, draft_dir, options);
+    return flags.speculative == "dflash" ? drafter : make_lookup_first_speculator(drafter);
   }
   if (flags.speculative == "ngram") {
     return make_ngram_speculator(3, flags.draft_block > 1 ? flags.draft_block - 1 : 7);
@@ -144,13 +145,16 @@ Command register_generate(CLI::App& app) {
       throw CLI::RequiredError("--prompt or --tokens");
     }
     if (flags->compare_plain && flags->speculative == "none") {
-      throw CLI::ValidationError("--compare-plain", "needs --speculative dflash or ngram");
+      throw CLI::ValidationError("--compare-plain",
+                                 "needs --speculative dflash, ngram or dflash+lookup");
     }
   });
   add_sampling_flags(*sub, flags->sampling, flags->max_tokens);
   sub->add_flag("--ignore-eos", flags->ignore_eos, "do not stop at end-of-sequence tokens");
-  sub->add_option("--speculative", flags->speculative, "speculative decoding: none, dflash, ngram")
-      ->check(CLI::IsMember({"none", "dflash", "ngram"}));
+  sub->add_option("--speculative", flags->speculative,
+                  "speculative decoding: none, dflash, ngram, dflash+lookup (prompt lookup "
+                  "where it is expected to pay, the DFlash drafter otherwise)")
+      ->check(CLI::IsMember({"none", "dflash", "ngram", "dflash+lookup"}));
   sub->add_option("--draft", flags->draft_dir,
                   "DFlash drafter directory (default: $MIMO_DRAFTER or the demo drafter)");
   add_number_option(*sub, "--draft-block", flags->draft_block,

@@ -83,4 +83,14 @@ MIMO_API std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
 // (falling back to shorter suffixes, down to 1) and proposes what followed it. No weights.
 MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_draft = 7);
 
+// Prompt lookup first, `drafter` where lookup guesses badly: each step looks up the
+// conversation's last 1..n tokens as make_ngram_speculator does and proposes what followed them
+// when that is expected to give more tokens a second than the drafter, which drafts otherwise.
+// The expectation is measured as it runs (tokens and seconds a step of each source, lookups by
+// the length of their match), so on hardware where the drafter costs much (a CPU) lookups win
+// more often. Output stays exact; sampled steps with lookup drafts verify them as one-hot
+// proposals. n in [1, 8]; throws kInvalidArgument otherwise or for a null drafter.
+MIMO_API std::shared_ptr<Speculator> make_lookup_first_speculator(
+    std::shared_ptr<Speculator> drafter, int n = 3);
+
 }  // namespace mimo

@@ -4,6 +4,7 @@
 #include "mimo/speculator.hpp"
 #include "spec/device_backend.hpp"
 #include "spec/dflash_speculator.hpp"
+#include "spec/lookup_first_speculator.hpp"
 #include "spec/ngram_speculator.hpp"
 
 namespace mimo {
@@ -32,6 +33,11 @@ std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
 
 std::shared_ptr<Speculator> make_ngram_speculator(int n, int max_draft) {
   return std::make_shared<spec::NgramSpeculator>(n, max_draft);
+}
+
+std::shared_ptr<Speculator> make_lookup_first_speculator(std::shared_ptr<Speculator> drafter,
+                                                         int n) {
+  return std::make_shared<spec::LookupFirstSpeculator>(std::move(drafter), n);
 }
 
 }  // namespace mimo

@@ -19,6 +19,11 @@ NgramSpeculator::NgramSpeculator(int n, int max_draft) : n_(n), max_draft_(max_d
 
 std::vector<std::int32_t> NgramSpeculator::propose(const std::vector<std::int32_t>& context,
                                                    int max_draft) {
+  return lookup(context, max_draft).tokens;
+}
+
+NgramSpeculator::Lookup NgramSpeculator::lookup(const std::vector<std::int32_t>& context,
+                                                int max_draft) const {
   const std::int64_t size = static_cast<std::int64_t>(context.size());
   const int limit = std::min(max_draft, max_draft_);
   if (limit <= 0) return {};
@@ -30,7 +35,7 @@ std::vector<std::int32_t> NgramSpeculator::propose(const std::vector<std::int32_
       if (!std::equal(suffix, context.end(), context.begin() + start)) continue;
       const std::int64_t from = start + len;
       const std::int64_t count = std::min<std::int64_t>(limit, size - from);
-      return {context.begin() + from, context.begin() + from + count};
+      return {{context.begin() + from, context.begin() + from + count}, static_cast<int>(len)};
     }
   }
   return {};

@@ -18,6 +18,14 @@ class NgramSpeculator final : public Speculator {
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
 
+  // propose()'s tokens and the length of the suffix they were found for (0: no match).
+  struct Lookup {
+    std::vector<std::int32_t> tokens;
+    int match = 0;
+  };
+  Lookup lookup(const std::vector<std::int32_t>& context, int max_draft) const;
+  int n() const { return n_; }
+
  private:
   int n_;
   int max_draft_;

@@ -24,6 +24,7 @@
 #include "mimo/speculator.hpp"
 #include "mimo/tokenizer.hpp"
 #include "spec/dflash_speculator.hpp"
+#include "spec/lookup_first_speculator.hpp"
 #include "support/catch.hpp"
 
 namespace {
@@ -204,21 +205,36 @@ TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu]
   check_against_cpu(demo("mixed"), demo("drafter"), prompt, 256);
 }
 
-// A sampled run of `n` tokens with a fresh GPU DFlash speculator (the most drafts each step).
+// A sampled run of `n` tokens with a fresh GPU DFlash speculator (the most drafts each step);
+// lookup_first: wrapped in a lookup-first speculator whose clock advances 1 ms a reading, so
+// its choices depend only on what the steps kept (the same in two runs of the same tokens).
 struct SampledRun {
   std::vector<std::int32_t> tokens;
   std::int64_t device_draws = 0, drafted = 0, accepted = 0;
+  std::vector<std::int64_t> steps_by_source;  // lookup_first
 };
 
 SampledRun run_sampled(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
                        const mimo::SamplerConfig& config, int n,
-                       const mimo::DFlashOptions& dflash = {}) {
-  auto spec = mimo::make_dflash_speculator(model, demo("drafter"), dflash);
+                       const mimo::DFlashOptions& dflash = {}, bool lookup_first = false) {
+  std::shared_ptr<mimo::Speculator> spec =
+      mimo::make_dflash_speculator(model, demo("drafter"), dflash);
   auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
   REQUIRE(gpu_spec != nullptr);
+  std::shared_ptr<mimo::spec::LookupFirstSpeculator> wrapper;
+  if (lookup_first) {
+    auto ticks = std::make_shared<double>(0.0);
+    wrapper = std::make_shared<mimo::spec::LookupFirstSpeculator>(
+        spec, 3, [ticks] { return *ticks += 1e-3; });
+    spec = wrapper;
+  }
   SampledRun run;
   mimo::SessionStats stats;
   run.tokens = generate(model, prompt, n, config, spec, &stats);
+  if (wrapper) {
+    const auto& steps = wrapper->steps_by_source();
+    run.steps_by_source.assign(steps.begin(), steps.end());
+  }
   run.device_draws = gpu_spec->device_draws();
   run.drafted = stats.speculation.drafted_tokens;
   run.accepted = stats.speculation.accepted_tokens;
@@ -269,6 +285,39 @@ TEST_CASE("GPU DFlash draws sampled drafts on the device as the host draws them"
   CHECK(argmax_run.tokens.size() == 96);
   CHECK(argmax_run.device_draws == 0);
   CHECK(argmax_run.drafted > 0);
+}
+
+TEST_CASE("GPU lookup-first DFlash: greedy equals plain, sampled on the device as on the host",
+          "[gpu][spec][drafter][lookup]") {
+  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
+  const auto prompt = tokenizer.encode("class Stack:\n    def __init__(self):\n");
+  const auto device_model = load(demo("mixed"), mimo::Device::kCuda);
+  const int n = 300;
+  const auto plain = greedy(*device_model, prompt, n);
+  auto lookup_first = std::make_shared<mimo::spec::LookupFirstSpeculator>(
+      mimo::make_dflash_speculator(*device_model, demo("drafter")), 3);
+  CHECK(greedy(*device_model, prompt, n, lookup_first) == plain);
+  const auto steps = lookup_first->steps_by_source();
+  INFO("steps: drafter " << steps[0] << ", lookups " << steps[1] << " / " << steps[2] << " / "
+                         << steps[3]);
+  CHECK(steps[0] > 0);
+  CHECK(steps[1] + steps[2] + steps[3] > 0);
+  // Sampled: lookup steps decline the device draw (one-hot proposals decided on the device),
+  // drafter steps draw there; the host path decides both kinds from downloaded rows.
+  const auto host_model = load(demo("mixed"), mimo::Device::kCuda, false);
+  mimo::SamplerConfig config;
+  config.temperature = 0.7f;
+  config.seed = 11;
+  const SampledRun device = run_sampled(*device_model, prompt, config, 160, {}, true);
+  const SampledRun host = run_sampled(*host_model, prompt, config, 160, {}, true);
+  INFO("device draws " << device.device_draws << ", steps by source: drafter "
+                       << device.steps_by_source[0] << ", lookups " << device.steps_by_source[3]);
+  CHECK(device.tokens.size() == 160);
+  CHECK(device.tokens == host.tokens);
+  CHECK(device.steps_by_source == host.steps_by_source);
+  CHECK(device.device_draws > 0);
+  CHECK(device.steps_by_source[0] > 0);
+  CHECK(device.steps_by_source[1] + device.steps_by_source[2] + device.steps_by_source[3] > 0);
 }
 
 TEST_CASE("GPU DFlash proposals reproduce transformers' candidates", "[gpu][spec][drafter]") {

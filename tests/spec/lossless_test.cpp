@@ -1,9 +1,11 @@
 // Greedy speculative decoding is token-identical to plain greedy decoding: on every fixture, with
-// the n-gram, DFlash and scripted speculators, over long runs that cross the sliding window many
-// times; stop tokens inside a block, max_tokens, callbacks and cache rollback behave exactly.
+// the n-gram, DFlash, lookup-first DFlash and scripted speculators, over long runs that cross the
+// sliding window many times; stop tokens inside a block, max_tokens, callbacks and cache rollback
+// behave exactly.
 #include <algorithm>
 
 #include "mimo/error.hpp"
+#include "spec/lookup_first_speculator.hpp"
 #include "spec_test_support.hpp"
 
 using spec_test::generate;
@@ -66,6 +68,9 @@ TEST_CASE("greedy with a speculator equals plain greedy on every fixture", "[spe
     if (dflash_fits(*model)) {
       auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
       CHECK(generate(*model, prompt, n, dflash).tokens == plain);
+      auto lookup_first = mimo::make_lookup_first_speculator(
+          mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter")));
+      CHECK(generate(*model, prompt, n, lookup_first).tokens == plain);
     }
   }
 }
@@ -85,6 +90,14 @@ TEST_CASE("2000-token greedy runs with speculation equal plain greedy", "[spec][
   auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
   CHECK(generate(*model, prompt, n, dflash, {}, &stats).tokens == plain);
   CHECK(stats.speculation.steps > 0);
+  // Lookups and DFlash drafts in one run (the speculator measures both sources as it goes).
+  auto lookup_first = std::make_shared<mimo::spec::LookupFirstSpeculator>(
+      mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter")), 3);
+  CHECK(generate(*model, prompt, n, lookup_first, {}, &stats).tokens == plain);
+  CHECK(lookup_first->steps_by_source()[0] > 0);
+  CHECK(lookup_first->steps_by_source()[1] + lookup_first->steps_by_source()[2] +
+            lookup_first->steps_by_source()[3] >
+        0);
   CHECK(generate(*model, prompt, n, oracle(truth, 7, 256), {}, &stats).tokens == plain);
   CHECK(stats.speculation.mean_acceptance_length() > 2.0);
 }
@@ -126,7 +139,9 @@ TEST_CASE("adaptive draft lengths keep greedy output and their statistics add up
   using DraftLength = mimo::GenerateOptions::DraftLength;
   auto dflash = mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter"));
   for (auto speculator : std::vector<std::shared_ptr<mimo::Speculator>>{
-           dflash, oracle(truth, 7, 256), mimo::make_ngram_speculator(3, 7)}) {
+           dflash, oracle(truth, 7, 256), mimo::make_ngram_speculator(3, 7),
+           mimo::make_lookup_first_speculator(
+               mimo::make_dflash_speculator(*model, spec_test::data("dflash/drafter")))}) {
     INFO(speculator->name());
     mimo::SessionStats stats;
     CHECK(generate(*model, prompt, n, speculator, {}, &stats, DraftLength::kAdaptive).tokens ==

@@ -12,6 +12,7 @@
 
 #include "exact_marginals.hpp"
 #include "mimo/error.hpp"
+#include "spec/lookup_first_speculator.hpp"
 #include "spec_test_support.hpp"
 #include "support/chi_square.hpp"
 
@@ -117,6 +118,27 @@ constexpr int kRuns = 1000;
 
 TEST_CASE("sampled DFlash verification keeps the distribution: temperature", "[spec][sampling]") {
   check_setting(restricted(1.0f), kRuns);
+}
+
+// Lookup drafts (one-hot), the drafter's drawn drafts (q) and plain steps in one speculator: each
+// step is verified by its own proposal's rule, so the mix keeps the distribution too. The clock
+// advances 1 ms a reading, so every step "takes" the same time and the source is chosen by the
+// tokens it keeps: the drafter's and the lookups' are close here, and both are chosen often.
+TEST_CASE("sampled lookup-first DFlash keeps the distribution", "[spec][sampling][lookup]") {
+  std::shared_ptr<mimo::spec::LookupFirstSpeculator> used;
+  check_setting(restricted(1.0f), kRuns, [&used](const mimo::Model& model) {
+    auto ticks = std::make_shared<double>(0.0);
+    used = std::make_shared<mimo::spec::LookupFirstSpeculator>(fixture_drafter(model), 3,
+                                                               [ticks] { return *ticks += 1e-3; });
+    return used;
+  });
+  const auto& steps = used->steps_by_source();
+  using mimo::spec::LookupFirstSpeculator;
+  INFO("steps: drafter " << steps[LookupFirstSpeculator::kDrafter] << ", lookups " << steps[1]
+                         << " / " << steps[2] << " / " << steps[3] << ", plain "
+                         << steps[LookupFirstSpeculator::kNoDrafts]);
+  CHECK(steps[LookupFirstSpeculator::kDrafter] > kRuns / 10);
+  CHECK(steps[1] + steps[2] + steps[3] > kRuns / 10);
 }
 
 TEST_CASE("sampled DFlash verification keeps the distribution: top-k", "[spec][sampling]") {

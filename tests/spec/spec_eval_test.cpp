@@ -1,5 +1,6 @@
 // The held-out speculative evaluation (bench/spec_eval.hpp) on the demo model: two prompts, a
-// few tokens, every row present and greedy DFlash / n-gram output equal to plain output.
+// few tokens, every row present and greedy DFlash / n-gram / lookup-first output equal to plain
+// output.
 #include "spec_eval.hpp"
 
 #include <string>
@@ -14,7 +15,7 @@ std::string source_path(const std::string& relative) {
 
 }  // namespace
 
-TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, six rows") {
+TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, eight rows") {
   mimo::bench::SpecEvalOptions options;
   options.model_dir = source_path("models/demo/mixed");
   options.drafter_dir = source_path("models/demo/drafter");
@@ -26,12 +27,12 @@ TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, six rows
   CHECK(report.lossless);
   CHECK(report.mismatches.empty());
   CHECK(report.prompts == 2);
-  const char* modes[] = {"plain", "dflash", "ngram"};
-  REQUIRE(report.rows.size() == 6);
+  const char* modes[] = {"plain", "dflash", "ngram", "dflash+lookup"};
+  REQUIRE(report.rows.size() == 8);
   for (std::size_t i = 0; i < report.rows.size(); ++i) {
     const auto& row = report.rows[i];
-    CHECK(row.mode == modes[i % 3]);
-    CHECK(row.greedy == (i < 3));
+    CHECK(row.mode == modes[i % 4]);
+    CHECK(row.greedy == (i < 4));
     CHECK(row.tokens == 2 * 11);  // decoded tokens: the first comes from the prefill
     CHECK(row.tokens_per_second > 0);
     if (row.mode == "plain") {
@@ -43,7 +44,8 @@ TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, six rows
   }
   const std::string table = mimo::bench::format_spec_eval(report);
   CHECK(table.find("lossless: yes") != std::string::npos);
-  CHECK(table.find("dflash   t=0.7") != std::string::npos);
+  CHECK(table.find("dflash        t=0.7") != std::string::npos);
+  CHECK(table.find("dflash+lookup t=0.7") != std::string::npos);
 }
 
 TEST_CASE("spec eval: a directory without prompts is an error") {

@@ -1,0 +1,193 @@
+// Prompt lookup first, the drafter where lookup guesses badly (see lookup_first_speculator.hpp).
+#include "spec/lookup_first_speculator.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "mimo/error.hpp"
+
+namespace mimo::spec {
+
+namespace {
+
+constexpr std::int64_t kWarmSamples = 4;   // steps a source drafts before it is compared
+constexpr std::int64_t kMeanSamples = 16;  // plain mean up to here, then a moving average
+constexpr std::int64_t kFastestOf = 8;     // a time estimate is the fastest of the first ones
+constexpr std::int64_t kFirstProbeGap = 16;
+constexpr std::int64_t kLongestProbeGap = 512;
+// A probe whose step gave less than this share of the winner's rate lost clearly: the next
+// probe of that source waits twice as long.
+constexpr double kLostProbe = 0.8;
+
+double steady_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+int checked_n(int n) {
+  if (n < 1 || n > LookupFirstSpeculator::kMaxMatch) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("lookup-first speculator: n = {} must be in [1, {}]", n,
+                            LookupFirstSpeculator::kMaxMatch));
+  }
+  return n;
+}
+
+const std::shared_ptr<Speculator>& checked_drafter(const std::shared_ptr<Speculator>& drafter) {
+  if (drafter == nullptr) {
+    throw Error(ErrorCode::kInvalidArgument, "lookup-first speculator: the drafter is null");
+  }
+  return drafter;
+}
+
+}  // namespace
+
+void LookupFirstSpeculator::Estimate::add(double step_tokens, double step_seconds) {
+  ++samples;
+  if (samples == 1) {
+    tokens = step_tokens;
+    seconds = step_seconds;
+    return;
+  }
+  const double weight = 1.0 / static_cast<double>(std::min(samples, kMeanSamples));
+  tokens += weight * (step_tokens - tokens);
+  if (samples <= kFastestOf) {
+    seconds = std::min(seconds, step_seconds);
+  } else {
+    seconds += weight * (std::min(step_seconds, 2 * seconds) - seconds);
+  }
+}
+
+LookupFirstSpeculator::LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n,
+                                             Clock clock)
+    : drafter_(checked_drafter(drafter)),
+      drafter_taps_(dynamic_cast<exec::DeviceTapsReader*>(drafter_.get())),
+      drafter_draws_(dynamic_cast<exec::DeviceDraftDrawer*>(drafter_.get())),
+      lookup_(checked_n(n), std::max(1, drafter_->max_draft())),
+      clock_(clock ? std::move(clock) : Clock(steady_seconds)) {
+  probe_gap_.fill(kFirstProbeGap);
+}
+
+int LookupFirstSpeculator::choose(int match, bool sampled) {
+  ++decisions_;
+  open_probe_ = false;
+  const Estimates& e = estimates_[sampled ? 1 : 0];
+  // The candidates in warm-up order: a lookup first (it costs no drafting, so learning what it
+  // gives is cheap), then the drafter, then a plain step.
+  int candidates[3], count = 0;
+  if (match > 0) candidates[count++] = match;
+  candidates[count++] = kDrafter;
+  candidates[count++] = kNoDrafts;
+  for (int i = 0; i < count; ++i) {
+    if (e[candidates[i]].samples < kWarmSamples) return candidates[i];
+  }
+  int winner = candidates[0];
+  for (int i = 1; i < count; ++i) {
+    if (e[candidates[i]].rate() > e[winner].rate()) winner = candidates[i];
+  }
+  for (int i = 0; i < count; ++i) {
+    const int loser = candidates[i];
+    if (loser != winner && decisions_ - last_chosen_[loser] >= probe_gap_[loser]) {
+      open_probe_ = true;
+      open_winner_ = e[winner].rate();
+      return loser;
+    }
+  }
+  return winner;
+}
+
+void LookupFirstSpeculator::open_step(const std::vector<std::int32_t>& context, int max_draft,
+                                      bool sampled) {
+  if (open_ && context.size() == open_size_ && context.back() == open_last_) return;
+  NgramSpeculator::Lookup found = lookup_.lookup(context, max_draft);
+  open_source_ = choose(found.match, sampled);
+  last_chosen_[open_source_] = decisions_;
+  ++steps_by_source_[open_source_];
+  open_ = true;
+  open_size_ = context.size();
+  open_last_ = context.back();
+  open_sampled_ = sampled;
+  open_lookup_ = std::move(found.tokens);
+  open_start_ = clock_();
+}
+
+void LookupFirstSpeculator::finish_step(std::int64_t first_position, std::int64_t rows) {
+  if (!open_ || first_position != static_cast<std::int64_t>(open_size_) - 1 || rows <= 0) return;
+  open_ = false;
+  const double seconds = std::max(clock_() - open_start_, 1e-9);
+  estimates_[open_sampled_ ? 1 : 0][open_source_].add(static_cast<double>(rows), seconds);
+  if (open_probe_) {
+    std::int64_t& gap = probe_gap_[open_source_];
+    gap = static_cast<double>(rows) / seconds < kLostProbe * open_winner_
+              ? std::min(2 * gap, kLongestProbeGap)
+              : kFirstProbeGap;
+  }
+}
+
+void LookupFirstSpeculator::observe(std::int64_t first_position, const float* features,
+                                    std::int64_t rows) {
+  finish_step(first_position, rows);
+  drafter_->observe(first_position, features, rows);
+}
+
+void LookupFirstSpeculator::truncate(std::int64_t length) {
+  open_ = false;
+  drafter_->truncate(length);
+}
+
+std::vector<std::int32_t> LookupFirstSpeculator::propose(const std::vector<std::int32_t>& context,
+                                                         int max_draft) {
+  if (context.empty() || max_draft <= 0) return {};
+  open_step(context, max_draft, false);
+  if (open_source_ == kNoDrafts) return {};
+  if (open_source_ == kDrafter) return drafter_->propose(context, max_draft);
+  std::vector<std::int32_t> drafts = open_lookup_;
+  if (static_cast<int>(drafts.size()) > max_draft) drafts.resize(max_draft);
+  return drafts;
+}
+
+int LookupFirstSpeculator::draft_logits(const std::vector<std::int32_t>& context, int max_draft,
+                                        std::int32_t vocab_size, std::vector<float>& logits) {
+  if (context.empty() || max_draft <= 0) return 0;
+  open_step(context, max_draft, true);
+  if (open_source_ != kDrafter) return 0;  // propose() gives the lookup's tokens (one-hot) or none
+  return drafter_->draft_logits(context, max_draft, vocab_size, logits);
+}
+
+bool LookupFirstSpeculator::accepts_device_taps() const {
+  return drafter_taps_ != nullptr && drafter_taps_->accepts_device_taps();
+}
+
+void LookupFirstSpeculator::observe_device(std::int64_t first_position,
+                                           const exec::DeviceTaps& taps, std::int64_t rows) {
+  finish_step(first_position, rows);
+  if (drafter_taps_ == nullptr) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("lookup-first speculator: '{}' does not read device taps", drafter_->name()));
+  }
+  drafter_taps_->observe_device(first_position, taps, rows);
+}
+
+bool LookupFirstSpeculator::draws_on_device() const {
+  return drafter_draws_ != nullptr && drafter_draws_->draws_on_device();
+}
+
+std::vector<std::int32_t> LookupFirstSpeculator::draw_on_device(
+    const std::vector<std::int32_t>& context, const std::vector<exec::SampleRequest>& requests) {
+  if (context.empty() || requests.empty() || drafter_draws_ == nullptr) return {};
+  open_step(context, static_cast<int>(requests.size()), true);
+  if (open_source_ != kDrafter) return {};  // the session then asks propose(): a lookup or none
+  return drafter_draws_->draw_on_device(context, requests);
+}
+
+const void* LookupFirstSpeculator::device_proposal(int row) const {
+  return drafter_draws_ != nullptr ? drafter_draws_->device_proposal(row) : nullptr;
+}
+
+std::vector<float> LookupFirstSpeculator::proposals_to_host(int rows) const {
+  return drafter_draws_ != nullptr ? drafter_draws_->proposals_to_host(rows) : std::vector<float>{};
+}
+
+}  // namespace mimo::spec

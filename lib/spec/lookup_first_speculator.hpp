@@ -1,0 +1,115 @@
+// Prompt lookup first, the drafter where lookup guesses badly (docs/speculative.md, "Lookup
+// first"). Each step it finds the longest earlier occurrence of the conversation's last 1..n
+// tokens (spec::NgramSpeculator) and proposes what followed it when that is expected to give
+// more tokens a second than running the drafter; otherwise the drafter (DFlash) drafts. The
+// expectation comes from the speculator's own measurements: tokens a step and seconds a step of
+// each source (lookups by the length of their match), learned from the steps it proposed for.
+//
+// Output stays exact either way: the session verifies whatever is proposed. Lookup drafts have
+// no distribution, so a sampled step that takes them is verified as a one-hot proposal.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "exec/device_drafts.hpp"
+#include "exec/device_taps.hpp"
+#include "mimo/speculator.hpp"
+#include "spec/ngram_speculator.hpp"
+
+namespace mimo::spec {
+
+class LookupFirstSpeculator final : public Speculator,
+                                    public exec::DeviceTapsReader,
+                                    public exec::DeviceDraftDrawer {
+ public:
+  using Clock = std::function<double()>;  // seconds, monotonic
+  static constexpr int kMaxMatch = 8;
+  // Sources: the drafter, lookups that matched 1..n tokens (source m), no drafts.
+  static constexpr int kDrafter = 0;
+  static constexpr int kNoDrafts = kMaxMatch + 1;
+
+  // drafter: the speculator drafting where lookups lose (its device interfaces are used where
+  // it has them). n in [1, kMaxMatch]: the longest suffix looked up. clock: tests; empty: a
+  // steady clock. Throws kInvalidArgument for a null drafter or n out of range.
+  LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, Clock clock = {});
+
+  std::string name() const override { return drafter_->name() + "+lookup"; }
+  int max_draft() const override { return drafter_->max_draft(); }
+  std::vector<int> feature_layers() const override { return drafter_->feature_layers(); }
+  void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
+  void truncate(std::int64_t length) override;
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override;
+  int draft_logits(const std::vector<std::int32_t>& context, int max_draft, std::int32_t vocab_size,
+                   std::vector<float>& logits) override;
+
+  bool accepts_device_taps() const override;
+  void observe_device(std::int64_t first_position, const exec::DeviceTaps& taps,
+                      std::int64_t rows) override;
+  bool draws_on_device() const override;
+  std::vector<std::int32_t> draw_on_device(
+      const std::vector<std::int32_t>& context,
+      const std::vector<exec::SampleRequest>& requests) override;
+  const void* device_proposal(int row) const override;
+  std::vector<float> proposals_to_host(int rows) const override;
+
+  // Steps each source was chosen for, by source (kDrafter, 1..kMaxMatch, kNoDrafts).
+  const std::array<std::int64_t, kNoDrafts + 1>& steps_by_source() const {
+    return steps_by_source_;
+  }
+  Speculator& drafter() { return *drafter_; }
+
+ private:
+  // What one source gave a step on average: tokens kept (accepted drafts + the target's own)
+  // and seconds from the step's first call here to its observation. The first samples are a
+  // plain mean (times: the fastest of them, as a first step may capture graphs), then a
+  // moving average with times capped at twice the estimate.
+  struct Estimate {
+    double tokens = 0;
+    double seconds = 0;
+    std::int64_t samples = 0;
+    double rate() const { return seconds > 0 ? tokens / seconds : 0; }
+    void add(double tokens, double seconds);
+  };
+  // Estimates of one mode (greedy or sampled), by source.
+  using Estimates = std::array<Estimate, kNoDrafts + 1>;
+
+  // The step `context` belongs to: a new one (its source decided) unless this call is the same
+  // step's second (a draw declined on the device or rows the drafter does not have, then
+  // propose()).
+  void open_step(const std::vector<std::int32_t>& context, int max_draft, bool sampled);
+  // Which source drafts a step whose lookup matched `match` tokens (0: no match).
+  int choose(int match, bool sampled);
+  // The session kept `rows` tokens of the step whose anchor is at first_position.
+  void finish_step(std::int64_t first_position, std::int64_t rows);
+
+  std::shared_ptr<Speculator> drafter_;
+  exec::DeviceTapsReader* drafter_taps_ = nullptr;
+  exec::DeviceDraftDrawer* drafter_draws_ = nullptr;
+  NgramSpeculator lookup_;
+  Clock clock_;
+
+  std::array<Estimates, 2> estimates_{};  // [sampled]
+  std::array<std::int64_t, kNoDrafts + 1> steps_by_source_{};
+  std::array<std::int64_t, kNoDrafts + 1> last_chosen_{};  // decision it was last chosen at
+  std::array<std::int64_t, kNoDrafts + 1> probe_gap_{};    // decisions a loser waits for a probe
+  std::int64_t decisions_ = 0;
+
+  // The step in flight, from its first call until the session observes its kept tokens.
+  bool open_ = false;
+  std::size_t open_size_ = 0;
+  std::int32_t open_last_ = 0;
+  bool open_sampled_ = false;
+  int open_source_ = 0;
+  bool open_probe_ = false;  // the source lost on its estimate: tried to see if that changed
+  double open_winner_ = 0;   // then the winner's estimated rate
+  double open_start_ = 0;
+  std::vector<std::int32_t> open_lookup_;
+};
+
+}  // namespace mimo::spec
