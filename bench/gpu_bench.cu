@@ -420,6 +420,7 @@ int run_gpu_spec_eval(const Args& args) {
   options.device = Device::kCuda;
   options.tokens = args.generate_tokens;
   options.argmax_drafts = args.argmax_drafts;
+  if (args.most_drafts) options.draft_length = GenerateOptions::DraftLength::kMax;
   const bench::SpecEvalReport report = bench::run_spec_eval(options);
   std::fputs(bench::format_spec_eval(report).c_str(), stdout);
   return report.lossless ? 0 : 1;

@@ -87,6 +87,8 @@ Args parse(int argc, const char* const* argv) {
       a.spec_eval_dir = value();
     else if (k == "--argmax-drafts")
       a.argmax_drafts = true;
+    else if (k == "--most-drafts")
+      a.most_drafts = true;
     else if (k == "--draft-projection")
       a.draft_projection = true;
     else if (k == "--engine") {
@@ -101,7 +103,7 @@ Args parse(int argc, const char* const* argv) {
   if (!a.draft_dir.empty() && a.synthetic) reject();
   if (!a.timeline.empty() && !a.persistent) reject();
   if (!a.spec_eval_dir.empty() && (a.draft_dir.empty() || a.synthetic)) reject();
-  if (a.argmax_drafts && a.spec_eval_dir.empty()) reject();
+  if ((a.argmax_drafts || a.most_drafts) && a.spec_eval_dir.empty()) reject();
   if (a.draft_projection && !a.synthetic) reject();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1 ||
       a.prefill_runs < 1 || a.generate_tokens < 1 || a.prefill_chunks.empty())
@@ -124,18 +126,20 @@ std::optional<Args> try_parse_args(int argc, const char* const* argv) {
 
 Args parse_args(int argc, char** argv) {
   if (std::optional<Args> args = try_parse_args(argc, argv)) return *args;
-  std::fprintf(stderr,
-               "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
-               "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
-               "[--prefill-runs R] [--profile] [--no-pdl] [--no-sampling] [--out FILE] "
-               "[--draft DIR [--generate N] [--spec-eval PROMPTS_DIR [--argmax-drafts]]] "
-               "[--draft-projection] "
-               "[--engine-probe] [--engine stream|persistent|persistent-paged [--timeline FILE]]\n"
-               "  --spec-eval DIR: only the held-out evaluation of -m and --draft over the *.py "
-               "prompts in DIR (--generate tokens each); --argmax-drafts: sampled DFlash "
-               "proposes the drafter's argmax instead of drawing from it\n"
-               "  --draft-projection (--synthetic): time a random MiMo-V2.5-Pro-shaped drafter "
-               "and project speculative tok/s\n");
+  std::fprintf(
+      stderr,
+      "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
+      "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
+      "[--prefill-runs R] [--profile] [--no-pdl] [--no-sampling] [--out FILE] "
+      "[--draft DIR [--generate N] [--spec-eval PROMPTS_DIR [--argmax-drafts] [--most-drafts]]] "
+      "[--draft-projection] "
+      "[--engine-probe] [--engine stream|persistent|persistent-paged [--timeline FILE]]\n"
+      "  --spec-eval DIR: only the held-out evaluation of -m and --draft over the *.py "
+      "prompts in DIR (--generate tokens each); --argmax-drafts: sampled DFlash "
+      "proposes the drafter's argmax instead of drawing from it; --most-drafts: every "
+      "step drafts the most (no adaptive count)\n"
+      "  --draft-projection (--synthetic): time a random MiMo-V2.5-Pro-shaped drafter "
+      "and project speculative tok/s\n");
   std::exit(2);
 }
 

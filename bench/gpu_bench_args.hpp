@@ -31,6 +31,9 @@ struct Args {
   // --argmax-drafts (with --spec-eval): sampled DFlash proposes the drafter's argmax (one-hot)
   // instead of drawing drafts from its distribution (SpecEvalOptions::argmax_drafts).
   bool argmax_drafts = false;
+  // --most-drafts (with --spec-eval): every speculative step drafts the most
+  // (GenerateOptions::DraftLength::kMax) instead of the adaptive count.
+  bool most_drafts = false;
   // --draft-projection (with --synthetic): also a random drafter of MiMo-V2.5-Pro's drafter
   // shape, its draft pass and the verify step timed, and the tokens/s they imply
   // (draft_projection.hpp).

@@ -31,6 +31,14 @@ TEST_CASE("mimo-bench args: --spec-eval takes the prompts, the model, the drafte
   CHECK_FALSE(a->argmax_drafts);
 }
 
+TEST_CASE("mimo-bench args: --most-drafts goes with --spec-eval only") {
+  const auto a = parse({"--spec-eval", "p", "-m", "model", "--draft", "d", "--most-drafts"});
+  REQUIRE(a);
+  CHECK(a->most_drafts);
+  CHECK_FALSE(a->argmax_drafts);
+  CHECK_FALSE(parse({"-m", "model", "--draft", "d", "--most-drafts"}));
+}
+
 TEST_CASE("mimo-bench args: --argmax-drafts goes with --spec-eval only") {
   const auto a = parse({"--spec-eval", "p", "-m", "model", "--draft", "d", "--argmax-drafts"});
   REQUIRE(a);
