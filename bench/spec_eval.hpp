@@ -56,6 +56,8 @@ struct SpecEvalReport {
   // Every greedy speculative mode's output equals plain greedy output on every prompt.
   bool lossless = true;
   std::vector<std::string> mismatches;  // "dflash: 03_bank_account.py" for each failure
+  // Each speculative mode's Speculator::summary() after the evaluation (non-empty ones).
+  std::vector<std::string> summaries;
 };
 
 // The *.py files of `dir`, sorted by name. Throws mimo::Error when there are none.

@@ -58,6 +58,10 @@ class MIMO_API Speculator {
     (void)context, (void)max_draft, (void)vocab_size, (void)logits;
     return 0;
   }
+
+  // A line on what the speculator did so far, for people (e.g. the lookup-first speculator's
+  // steps by source); empty: nothing to say.
+  virtual std::string summary() const { return {}; }
 };
 
 struct DFlashOptions {

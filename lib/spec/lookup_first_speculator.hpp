@@ -57,6 +57,8 @@ class LookupFirstSpeculator final : public Speculator,
       const std::vector<exec::SampleRequest>& requests) override;
   const void* device_proposal(int row) const override;
   std::vector<float> proposals_to_host(int rows) const override;
+  // Steps by source and each source's tokens and milliseconds a step, greedy then sampled.
+  std::string summary() const override;
 
   // Steps each source was chosen for, by source (kDrafter, 1..kMaxMatch, kNoDrafts).
   const std::array<std::int64_t, kNoDrafts + 1>& steps_by_source() const {
@@ -78,6 +80,7 @@ class LookupFirstSpeculator final : public Speculator,
   };
   // Estimates of one mode (greedy or sampled), by source.
   using Estimates = std::array<Estimate, kNoDrafts + 1>;
+  static double worth(const Estimate& source, const Estimate& overall);
 
   // The step `context` belongs to: a new one (its source decided) unless this call is the same
   // step's second (a draw declined on the device or rows the drafter does not have, then
@@ -95,6 +98,7 @@ class LookupFirstSpeculator final : public Speculator,
   Clock clock_;
 
   std::array<Estimates, 2> estimates_{};  // [sampled]
+  std::array<Estimate, 2> overall_{};     // [sampled]: every step it proposed for
   std::array<std::int64_t, kNoDrafts + 1> steps_by_source_{};
   std::array<std::int64_t, kNoDrafts + 1> last_chosen_{};  // decision it was last chosen at
   std::array<std::int64_t, kNoDrafts + 1> probe_gap_{};    // decisions a loser waits for a probe
@@ -107,7 +111,7 @@ class LookupFirstSpeculator final : public Speculator,
   bool open_sampled_ = false;
   int open_source_ = 0;
   bool open_probe_ = false;  // the source lost on its estimate: tried to see if that changed
-  double open_winner_ = 0;   // then the winner's estimated rate
+  double open_bar_ = 0;      // then the worth below which the probe lost clearly
   double open_start_ = 0;
   std::vector<std::int32_t> open_lookup_;
 };

@@ -112,6 +112,9 @@ TEST_CASE("lookup-first: lookups are tried first, then the drafter, then plain s
   CHECK(f.drafter->proposals == 4);
   CHECK(f.drafter->observed == 4 * 2 + 4 * 4 + 4);  // every observation reaches the drafter
   CHECK(f.spec.name() == "fake+lookup");
+  CHECK(f.spec.summary() ==
+        "steps by source: drafter 4 lookup3 4 plain 4; greedy drafter 4.00 tok/1000.000 ms "
+        "lookup3 2.00 tok/1000.000 ms plain 1.00 tok/1000.000 ms");
   CHECK(f.spec.max_draft() == 3);
 }
 
@@ -139,8 +142,8 @@ TEST_CASE("lookup-first: the source with more tokens a second drafts", "[spec][l
     f.warm_up({3, 1.0}, {2, 2.0}, {1, 0.8});
     CHECK(f.step(kFresh, {3, 1.0}, {2, 2.0}, {1, 0.8}).empty());
     Fixture g;
-    g.warm_up({3, 1.0}, {4, 2.0}, {1, 0.8});
-    CHECK(g.step(kFresh, {3, 1.0}, {4, 2.0}, {1, 0.8}) == kDrafterTokens);
+    g.warm_up({3, 1.0}, {8, 2.0}, {1, 0.8});
+    CHECK(g.step(kFresh, {3, 1.0}, {8, 2.0}, {1, 0.8}) == kDrafterTokens);
   }
 }
 
@@ -164,7 +167,8 @@ TEST_CASE("lookup-first: the losing source is probed, less often while it keeps 
   g.warm_up(lookup, drafter, none);
   std::vector<int> drafted;
   for (int i = 0; i < 60; ++i) {
-    // The drafter's probes now give 4 tokens in 1.1 s: above 0.8 of the lookups' rate.
+    // The drafter's probes now give 4 tokens in 1.1 s: worth more than the lookups' step less a
+    // quarter of its time's worth.
     if (g.step(kRepeating, lookup, {4, 1.1}, none) == kDrafterTokens) drafted.push_back(i);
   }
   REQUIRE(drafted.size() >= 2);

@@ -46,6 +46,10 @@ TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, eight ro
   CHECK(table.find("lossless: yes") != std::string::npos);
   CHECK(table.find("dflash        t=0.7") != std::string::npos);
   CHECK(table.find("dflash+lookup t=0.7") != std::string::npos);
+  // The lookup-first speculator says which sources it used.
+  REQUIRE(report.summaries.size() == 1);
+  CHECK(report.summaries[0].find("dflash+lookup: steps by source:") == 0);
+  CHECK(table.find(report.summaries[0]) != std::string::npos);
 }
 
 TEST_CASE("spec eval: a directory without prompts is an error") {
