@@ -421,6 +421,7 @@ int run_gpu_spec_eval(const Args& args) {
   options.tokens = args.generate_tokens;
   options.argmax_drafts = args.argmax_drafts;
   if (args.most_drafts) options.draft_length = GenerateOptions::DraftLength::kMax;
+  if (args.lookup_drafts > 0) options.lookup_drafts = args.lookup_drafts;
   const bench::SpecEvalReport report = bench::run_spec_eval(options);
   std::fputs(bench::format_spec_eval(report).c_str(), stdout);
   return report.lossless ? 0 : 1;

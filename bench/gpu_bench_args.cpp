@@ -89,6 +89,8 @@ Args parse(int argc, const char* const* argv) {
       a.argmax_drafts = true;
     else if (k == "--most-drafts")
       a.most_drafts = true;
+    else if (k == "--lookup-drafts")
+      a.lookup_drafts = number(value());
     else if (k == "--draft-projection")
       a.draft_projection = true;
     else if (k == "--engine") {
@@ -103,7 +105,9 @@ Args parse(int argc, const char* const* argv) {
   if (!a.draft_dir.empty() && a.synthetic) reject();
   if (!a.timeline.empty() && !a.persistent) reject();
   if (!a.spec_eval_dir.empty() && (a.draft_dir.empty() || a.synthetic)) reject();
-  if ((a.argmax_drafts || a.most_drafts) && a.spec_eval_dir.empty()) reject();
+  if ((a.argmax_drafts || a.most_drafts || a.lookup_drafts > 0) && a.spec_eval_dir.empty()) {
+    reject();
+  }
   if (a.draft_projection && !a.synthetic) reject();
   if (a.layers < 2 || a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1 ||
       a.prefill_runs < 1 || a.generate_tokens < 1 || a.prefill_chunks.empty())
@@ -131,13 +135,15 @@ Args parse_args(int argc, char** argv) {
       "usage: mimo-bench (--synthetic | -m DIR) [--layers N] [--experts E] "
       "[--context C] [--verify B] [--steps S] [--prefill-chunk N[,N...]] "
       "[--prefill-runs R] [--profile] [--no-pdl] [--no-sampling] [--out FILE] "
-      "[--draft DIR [--generate N] [--spec-eval PROMPTS_DIR [--argmax-drafts] [--most-drafts]]] "
+      "[--draft DIR [--generate N] [--spec-eval PROMPTS_DIR [--argmax-drafts] [--most-drafts] "
+      "[--lookup-drafts N]]] "
       "[--draft-projection] "
       "[--engine-probe] [--engine stream|persistent|persistent-paged [--timeline FILE]]\n"
       "  --spec-eval DIR: only the held-out evaluation of -m and --draft over the *.py "
       "prompts in DIR (--generate tokens each); --argmax-drafts: sampled DFlash "
       "proposes the drafter's argmax instead of drawing from it; --most-drafts: every "
-      "step drafts the most (no adaptive count)\n"
+      "step drafts the most (no adaptive count); --lookup-drafts N: the most tokens a lookup "
+      "proposes (default 7)\n"
       "  --draft-projection (--synthetic): time a random MiMo-V2.5-Pro-shaped drafter "
       "and project speculative tok/s\n");
   std::exit(2);

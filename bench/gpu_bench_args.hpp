@@ -34,6 +34,9 @@ struct Args {
   // --most-drafts (with --spec-eval): every speculative step drafts the most
   // (GenerateOptions::DraftLength::kMax) instead of the adaptive count.
   bool most_drafts = false;
+  // --lookup-drafts N (with --spec-eval): the most tokens a lookup proposes
+  // (SpecEvalOptions::lookup_drafts); 0: the default.
+  int lookup_drafts = 0;
   // --draft-projection (with --synthetic): also a random drafter of MiMo-V2.5-Pro's drafter
   // shape, its draft pass and the verify step timed, and the tokens/s they imply
   // (draft_projection.hpp).

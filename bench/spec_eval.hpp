@@ -30,6 +30,9 @@ struct SpecEvalOptions {
   // Sampled DFlash rows: false draws drafts from the drafter's distribution (the min(1, p/q)
   // rule), true proposes its argmax as a one-hot proposal (DFlashOptions::sample_drafts).
   bool argmax_drafts = false;
+  // The most tokens a lookup proposes, in the n-gram and lookup-first modes (their
+  // max_draft / max_lookup_draft); at most ModelOptions::max_step_tokens - 1.
+  int lookup_drafts = 7;
 };
 
 // One mode ("plain", "dflash", "ngram", "dflash+lookup") at one temperature, summed over the

@@ -7,7 +7,8 @@
 #include "spec_eval.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"mimo-spec-eval: plain vs DFlash vs n-gram vs lookup-first DFlash over held-out prompts"};
+  CLI::App app{
+      "mimo-spec-eval: plain vs DFlash vs n-gram vs lookup-first DFlash over held-out prompts"};
   mimo::bench::SpecEvalOptions options;
   options.prompts_dir = MIMO_SPEC_EVAL_PROMPTS;
   std::string device = "cpu";
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--argmax-drafts", options.argmax_drafts,
                "sampled DFlash proposes the drafter's argmax (one-hot) instead of drawing from it");
+  app.add_option("--lookup-drafts", options.lookup_drafts,
+                 "most tokens a lookup proposes (ngram, dflash+lookup); < the model's "
+                 "max_step_tokens")
+      ->check(CLI::Range(1, 1023))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

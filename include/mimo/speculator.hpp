@@ -84,7 +84,8 @@ MIMO_API std::shared_ptr<Speculator> make_dflash_speculator(const Model& target,
                                                             const DFlashOptions& options = {});
 
 // Prompt lookup: finds the most recent earlier occurrence of the context's last n tokens
-// (falling back to shorter suffixes, down to 1) and proposes what followed it. No weights.
+// (falling back to shorter suffixes, down to 1) and proposes what followed it - past the
+// context's end, the loop that match implies (the tokens since it, repeated). No weights.
 MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_draft = 7);
 
 // Prompt lookup first, `drafter` where lookup guesses badly: each step looks up the
@@ -93,8 +94,10 @@ MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_dr
 // The expectation is measured as it runs (tokens and seconds a step of each source, lookups by
 // the length of their match), so on hardware where the drafter costs much (a CPU) lookups win
 // more often. Output stays exact; sampled steps with lookup drafts verify them as one-hot
-// proposals. n in [1, 8]; throws kInvalidArgument otherwise or for a null drafter.
+// proposals. max_lookup_draft: the most tokens a lookup proposes (0: the drafter's most; more
+// pays where lookups match loops, if ModelOptions.max_step_tokens leaves room). n in [1, 8];
+// throws kInvalidArgument otherwise, for a null drafter or a negative max_lookup_draft.
 MIMO_API std::shared_ptr<Speculator> make_lookup_first_speculator(
-    std::shared_ptr<Speculator> drafter, int n = 3);
+    std::shared_ptr<Speculator> drafter, int n = 3, int max_lookup_draft = 0);
 
 }  // namespace mimo

@@ -35,9 +35,9 @@ std::shared_ptr<Speculator> make_ngram_speculator(int n, int max_draft) {
   return std::make_shared<spec::NgramSpeculator>(n, max_draft);
 }
 
-std::shared_ptr<Speculator> make_lookup_first_speculator(std::shared_ptr<Speculator> drafter,
-                                                         int n) {
-  return std::make_shared<spec::LookupFirstSpeculator>(std::move(drafter), n);
+std::shared_ptr<Speculator> make_lookup_first_speculator(std::shared_ptr<Speculator> drafter, int n,
+                                                         int max_lookup_draft) {
+  return std::make_shared<spec::LookupFirstSpeculator>(std::move(drafter), n, max_lookup_draft);
 }
 
 }  // namespace mimo

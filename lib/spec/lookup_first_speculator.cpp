@@ -41,6 +41,16 @@ const std::shared_ptr<Speculator>& checked_drafter(const std::shared_ptr<Specula
   return drafter;
 }
 
+int lookup_draft(int max_lookup_draft, const Speculator& drafter) {
+  if (max_lookup_draft < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("lookup-first speculator: max_lookup_draft = {} must be >= 0 (0: the "
+                            "drafter's most)",
+                            max_lookup_draft));
+  }
+  return std::max(1, max_lookup_draft > 0 ? max_lookup_draft : drafter.max_draft());
+}
+
 }  // namespace
 
 void LookupFirstSpeculator::Estimate::add(double step_tokens, double step_seconds) {
@@ -60,11 +70,11 @@ void LookupFirstSpeculator::Estimate::add(double step_tokens, double step_second
 }
 
 LookupFirstSpeculator::LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n,
-                                             Clock clock)
+                                             int max_lookup_draft, Clock clock)
     : drafter_(checked_drafter(drafter)),
       drafter_taps_(dynamic_cast<exec::DeviceTapsReader*>(drafter_.get())),
       drafter_draws_(dynamic_cast<exec::DeviceDraftDrawer*>(drafter_.get())),
-      lookup_(checked_n(n), std::max(1, drafter_->max_draft())),
+      lookup_(checked_n(n), lookup_draft(max_lookup_draft, *drafter_)),
       clock_(clock ? std::move(clock) : Clock(steady_seconds)) {
   probe_gap_.fill(kFirstProbeGap);
 }
@@ -154,7 +164,7 @@ std::vector<std::int32_t> LookupFirstSpeculator::propose(const std::vector<std::
   if (context.empty() || max_draft <= 0) return {};
   open_step(context, max_draft, false);
   if (open_source_ == kNoDrafts) return {};
-  if (open_source_ == kDrafter) return drafter_->propose(context, max_draft);
+  if (open_source_ == kDrafter) return drafter_->propose(context, drafter_room(max_draft));
   std::vector<std::int32_t> drafts = open_lookup_;
   if (static_cast<int>(drafts.size()) > max_draft) drafts.resize(max_draft);
   return drafts;
@@ -165,7 +175,7 @@ int LookupFirstSpeculator::draft_logits(const std::vector<std::int32_t>& context
   if (context.empty() || max_draft <= 0) return 0;
   open_step(context, max_draft, true);
   if (open_source_ != kDrafter) return 0;  // propose() gives the lookup's tokens (one-hot) or none
-  return drafter_->draft_logits(context, max_draft, vocab_size, logits);
+  return drafter_->draft_logits(context, drafter_room(max_draft), vocab_size, logits);
 }
 
 bool LookupFirstSpeculator::accepts_device_taps() const {
@@ -192,7 +202,11 @@ std::vector<std::int32_t> LookupFirstSpeculator::draw_on_device(
   if (context.empty() || requests.empty() || drafter_draws_ == nullptr) return {};
   open_step(context, static_cast<int>(requests.size()), true);
   if (open_source_ != kDrafter) return {};  // the session then asks propose(): a lookup or none
-  return drafter_draws_->draw_on_device(context, requests);
+  const int room = drafter_room(static_cast<int>(requests.size()));
+  if (room == static_cast<int>(requests.size())) {
+    return drafter_draws_->draw_on_device(context, requests);
+  }
+  return drafter_draws_->draw_on_device(context, {requests.begin(), requests.begin() + room});
 }
 
 const void* LookupFirstSpeculator::device_proposal(int row) const {

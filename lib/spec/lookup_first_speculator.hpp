@@ -9,6 +9,7 @@
 // no distribution, so a sampled step that takes them is verified as a one-hot proposal.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -34,12 +35,15 @@ class LookupFirstSpeculator final : public Speculator,
   static constexpr int kNoDrafts = kMaxMatch + 1;
 
   // drafter: the speculator drafting where lookups lose (its device interfaces are used where
-  // it has them). n in [1, kMaxMatch]: the longest suffix looked up. clock: tests; empty: a
-  // steady clock. Throws kInvalidArgument for a null drafter or n out of range.
-  LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, Clock clock = {});
+  // it has them). n in [1, kMaxMatch]: the longest suffix looked up. max_lookup_draft: the most
+  // tokens a lookup proposes (a lookup that matched a loop may be right far ahead; the drafter
+  // still drafts its own most); 0: the drafter's. clock: tests; empty: a steady clock. Throws
+  // kInvalidArgument for a null drafter, n out of range or a negative max_lookup_draft.
+  LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, int max_lookup_draft = 0,
+                        Clock clock = {});
 
   std::string name() const override { return drafter_->name() + "+lookup"; }
-  int max_draft() const override { return drafter_->max_draft(); }
+  int max_draft() const override { return std::max(drafter_->max_draft(), lookup_.max_draft()); }
   std::vector<int> feature_layers() const override { return drafter_->feature_layers(); }
   void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
   void truncate(std::int64_t length) override;
@@ -90,6 +94,7 @@ class LookupFirstSpeculator final : public Speculator,
   int choose(int match, bool sampled);
   // The session kept `rows` tokens of the step whose anchor is at first_position.
   void finish_step(std::int64_t first_position, std::int64_t rows);
+  int drafter_room(int max_draft) const { return std::min(max_draft, drafter_->max_draft()); }
 
   std::shared_ptr<Speculator> drafter_;
   exec::DeviceTapsReader* drafter_taps_ = nullptr;

@@ -33,9 +33,14 @@ NgramSpeculator::Lookup NgramSpeculator::lookup(const std::vector<std::int32_t>&
     // the suffix itself so that at least one token follows it.
     for (std::int64_t start = size - len - 1; start >= 0; --start) {
       if (!std::equal(suffix, context.end(), context.begin() + start)) continue;
-      const std::int64_t from = start + len;
-      const std::int64_t count = std::min<std::int64_t>(limit, size - from);
-      return {{context.begin() + from, context.begin() + from + count}, static_cast<int>(len)};
+      // What followed the match, continued past the context's end as the loop the match
+      // implies: the last `period` tokens repeating.
+      const std::int64_t from = start + len, period = size - from;
+      std::vector<std::int32_t> tokens;
+      for (std::int64_t i = 0; i < limit; ++i) {
+        tokens.push_back(i < period ? context[from + i] : tokens[i - period]);
+      }
+      return {std::move(tokens), static_cast<int>(len)};
     }
   }
   return {};

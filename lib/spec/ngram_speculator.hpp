@@ -14,7 +14,8 @@ class NgramSpeculator final : public Speculator {
   std::string name() const override { return "ngram"; }
   int max_draft() const override { return max_draft_; }
   // The most recent earlier match of the longest suffix (n, n-1, ... 1 tokens) that has a
-  // continuation; proposes up to max_draft tokens that followed it.
+  // continuation; proposes max_draft tokens: those that followed it, and where they reach the
+  // context's end, the loop the match implies (the tokens since the match repeat).
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
 

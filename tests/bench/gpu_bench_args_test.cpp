@@ -37,6 +37,11 @@ TEST_CASE("mimo-bench args: --most-drafts goes with --spec-eval only") {
   CHECK(a->most_drafts);
   CHECK_FALSE(a->argmax_drafts);
   CHECK_FALSE(parse({"-m", "model", "--draft", "d", "--most-drafts"}));
+  const auto b =
+      parse({"--spec-eval", "p", "-m", "model", "--draft", "d", "--lookup-drafts", "15"});
+  REQUIRE(b);
+  CHECK(b->lookup_drafts == 15);
+  CHECK_FALSE(parse({"-m", "model", "--draft", "d", "--lookup-drafts", "15"}));
 }
 
 TEST_CASE("mimo-bench args: --argmax-drafts goes with --spec-eval only") {

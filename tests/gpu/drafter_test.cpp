@@ -225,7 +225,7 @@ SampledRun run_sampled(const mimo::Model& model, const std::vector<std::int32_t>
   if (lookup_first) {
     auto ticks = std::make_shared<double>(0.0);
     wrapper = std::make_shared<mimo::spec::LookupFirstSpeculator>(
-        spec, 3, [ticks] { return *ticks += 1e-3; });
+        spec, 3, 0, [ticks] { return *ticks += 1e-3; });
     spec = wrapper;
   }
   SampledRun run;

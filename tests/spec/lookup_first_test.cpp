@@ -28,6 +28,7 @@ class FakeDrafter final : public mimo::Speculator, public mimo::exec::DeviceDraf
   std::string name() const override { return "fake"; }
   int max_draft() const override { return 3; }
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>&, int max_draft) override {
+    REQUIRE(max_draft <= 3);
     ++proposals;
     return {kDrafterTokens.begin(), kDrafterTokens.begin() + max_draft};
   }
@@ -41,8 +42,10 @@ class FakeDrafter final : public mimo::Speculator, public mimo::exec::DeviceDraf
   void truncate(std::int64_t length) override { truncated_to = length; }
 
   bool draws_on_device() const override { return true; }
-  std::vector<std::int32_t> draw_on_device(const std::vector<std::int32_t>&,
-                                           const std::vector<mimo::exec::SampleRequest>&) override {
+  std::vector<std::int32_t> draw_on_device(
+      const std::vector<std::int32_t>&,
+      const std::vector<mimo::exec::SampleRequest>& requests) override {
+    REQUIRE(requests.size() <= 3u);
     ++device_draws;
     return {7, 7};
   }
@@ -64,7 +67,7 @@ struct Outcome {
 struct Fixture {
   std::shared_ptr<FakeDrafter> drafter = std::make_shared<FakeDrafter>();
   double now = 100.0;
-  LookupFirstSpeculator spec{drafter, 3, [this] { return now; }};
+  LookupFirstSpeculator spec{drafter, 3, 0, [this] { return now; }};
 
   // One greedy step on `context` in which every source gives `outcome`: the drafts.
   std::vector<std::int32_t> step(const std::vector<std::int32_t>& context, Outcome outcome) {
@@ -218,6 +221,40 @@ TEST_CASE("lookup-first: observations of other positions do not count as the ste
   // the fourth step here would be the drafter's).
   for (int i = 0; i < 4; ++i) CHECK(is_lookup(f.step(kRepeating, {4, 1.0})));
   CHECK(f.step(kRepeating, {1, 1.0}) == kDrafterTokens);
+}
+
+TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[spec][lookup]") {
+  auto drafter = std::make_shared<FakeDrafter>();
+  double now = 0;
+  LookupFirstSpeculator spec(drafter, 2, 10, [&now] { return now += 1.0; });
+  CHECK(spec.max_draft() == 10);
+  // "1 2" last occurred two tokens before: the loop "1 2" goes on (NgramSpeculator).
+  const std::vector<std::int32_t> loop = {1, 2, 1, 2, 1, 2};
+  for (int i = 0; i < 4; ++i) {
+    CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>{1, 2, 1, 2, 1, 2, 1, 2, 1, 2});
+    spec.observe(5, nullptr, 1);
+  }
+  // The drafter's turn: asked for its own most, not the step's 10.
+  CHECK(spec.propose(loop, 10) == kDrafterTokens);
+  spec.observe(5, nullptr, 1);
+  // A sampled step without a match: the drafter draws from its own most requests.
+  const std::vector<mimo::exec::SampleRequest> requests(10);
+  CHECK(spec.draw_on_device(kFresh, requests) == std::vector<std::int32_t>{7, 7});
+  CHECK(spec.steps_by_source()[LookupFirstSpeculator::kDrafter] == 2);
+  CHECK_THROWS_AS(LookupFirstSpeculator(drafter, 2, -1), mimo::Error);
+}
+
+TEST_CASE("n-gram lookups continue a loop past the context's end", "[spec][lookup]") {
+  mimo::spec::NgramSpeculator ngram(3, 7);
+  // "5 6 7" occurred at 1..3 followed by "8 9": the tokens since then (8 9 5 6 7) repeat.
+  const std::vector<std::int32_t> context = {4, 5, 6, 7, 8, 9, 5, 6, 7};
+  const auto found = ngram.lookup(context, 7);
+  CHECK(found.match == 3);
+  CHECK(found.tokens == std::vector<std::int32_t>{8, 9, 5, 6, 7, 8, 9});
+  // A match far back proposes what followed it only.
+  const std::vector<std::int32_t> far = {1, 2, 3, 10, 11, 12, 13, 14, 15, 16, 17, 1, 2};
+  CHECK(ngram.propose(far, 4) == std::vector<std::int32_t>{3, 10, 11, 12});
+  CHECK(ngram.propose({1, 2, 3}, 4).empty());  // nothing occurred before
 }
 
 TEST_CASE("lookup-first: a null drafter or a lookup length outside 1..8 is an error",

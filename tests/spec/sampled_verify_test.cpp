@@ -128,7 +128,7 @@ TEST_CASE("sampled lookup-first DFlash keeps the distribution", "[spec][sampling
   std::shared_ptr<mimo::spec::LookupFirstSpeculator> used;
   check_setting(restricted(1.0f), kRuns, [&used](const mimo::Model& model) {
     auto ticks = std::make_shared<double>(0.0);
-    used = std::make_shared<mimo::spec::LookupFirstSpeculator>(fixture_drafter(model), 3,
+    used = std::make_shared<mimo::spec::LookupFirstSpeculator>(fixture_drafter(model), 3, 0,
                                                                [ticks] { return *ticks += 1e-3; });
     return used;
   });
