@@ -107,6 +107,10 @@ int run_generate(const GenerateFlags& flags) {
   std::printf("\n");
   std::fflush(stdout);
   print_stats(session->stats());
+  if (options.speculator && !options.speculator->summary().empty()) {
+    std::fprintf(stderr, "%s: %s\n", options.speculator->name().c_str(),
+                 options.speculator->summary().c_str());
+  }
   if (result.reason == StopReason::kContextFull) {
     std::fprintf(stderr,
                  "stopped early: the context is full (%lld of %lld tokens; --context raises it)\n",

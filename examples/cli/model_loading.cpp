@@ -109,9 +109,9 @@ void print_speed_comparison(const SessionStats& plain, const SessionStats& specu
   const std::string ratio = plain_rate > 0 ? fmt::format("{:.2f}x", spec_rate / plain_rate) : "n/a";
   std::fprintf(stderr,
                "compare (same prompt, settings and seed, one model load):\n"
-               "  plain decode        %10.1f tok/s (%lld tokens)\n"
-               "  %-6s decode       %10.1f tok/s (%lld tokens), mean acceptance %.2f tok/step\n"
-               "  speed-up            %10s (%s / plain; same tokens: %s)\n",
+               "  plain decode                %10.1f tok/s (%lld tokens)\n"
+               "  %-13s decode        %10.1f tok/s (%lld tokens), mean acceptance %.2f tok/step\n"
+               "  speed-up                    %10s (%s / plain; same tokens: %s)\n",
                plain_rate, static_cast<long long>(plain.decode_tokens), speculator.c_str(),
                spec_rate, static_cast<long long>(speculative.decode_tokens),
                speculative.speculation.mean_acceptance_length(), ratio.c_str(), speculator.c_str(),

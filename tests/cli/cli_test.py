@@ -146,9 +146,9 @@ def comparison(stderr):
     """{"plain": (tok/s, tokens), "spec": (tok/s, tokens, acceptance), "ratio": x, "same": s} from
     generate --compare-plain's lines, or None when they are missing."""
     plain = re.search(r"^  plain decode +([\d.]+) tok/s \((\d+) tokens\)$", stderr, re.M)
-    spec = re.search(r"^  (\w+) +decode +([\d.]+) tok/s \((\d+) tokens\), mean acceptance "
+    spec = re.search(r"^  ([\w+]+) +decode +([\d.]+) tok/s \((\d+) tokens\), mean acceptance "
                      r"([\d.]+) tok/step$", stderr, re.M)
-    ratio = re.search(r"^  speed-up +([\d.]+)x \(\w+ / plain; same tokens: (yes|no)\)$", stderr,
+    ratio = re.search(r"^  speed-up +([\d.]+)x \([\w+]+ / plain; same tokens: (yes|no)\)$", stderr,
                       re.M)
     if not (plain and spec and ratio) or spec.group(1) == "plain":
         return None
@@ -182,6 +182,11 @@ r = run("generate", "-m", os.path.join(MODELS, "tiny-bf16"), "--tokens",
         "--ignore-eos", "--speculative", "ngram", "--draft-block", "4", "--compare-plain")
 check(r.returncode == 0 and sane_comparison(comparison(r.stderr), 11, 4),
       "generate --compare-plain with sampled n-gram speculation on a fixture")
+r = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--ignore-eos",
+        "--speculative", "dflash+lookup", "--compare-plain")
+c = comparison(r.stderr)
+check(r.returncode == 0 and r.stdout == spec.stdout and sane_comparison(c, 23, 8)
+      and c["same"] == "yes", "generate --speculative dflash+lookup: plain greedy's tokens, compared")
 r = run("generate", "-p", "def parse(path):", "-n", "4", "--compare-plain")
 check(r.returncode != 0 and "--compare-plain" in r.stderr and "--speculative" in r.stderr,
       "generate --compare-plain without a speculator fails")
