@@ -34,7 +34,7 @@ struct Args {
   // --most-drafts (with --spec-eval): every speculative step drafts the most
   // (GenerateOptions::DraftLength::kMax) instead of the adaptive count.
   bool most_drafts = false;
-  // --lookup-drafts N (with --spec-eval): the most tokens a lookup proposes
+  // --lookup-drafts N (with --spec-eval): the n-gram mode's most drafts
   // (SpecEvalOptions::lookup_drafts); 0: the default.
   int lookup_drafts = 0;
   // --draft-projection (with --synthetic): also a random drafter of MiMo-V2.5-Pro's drafter

@@ -90,8 +90,7 @@ std::shared_ptr<Speculator> speculator_for(const Model& model, const SpecEvalOpt
     dflash.block_size = options.block_size;
     dflash.sample_drafts = !options.argmax_drafts;
     auto drafter = make_dflash_speculator(model, options.drafter_dir, dflash);
-    return mode == Mode::kDFlash ? drafter
-                                 : make_lookup_first_speculator(drafter, 3, options.lookup_drafts);
+    return mode == Mode::kDFlash ? drafter : make_lookup_first_speculator(drafter);
   }
   if (mode == Mode::kNgram) return make_ngram_speculator(3, options.lookup_drafts);
   return nullptr;

@@ -30,8 +30,8 @@ struct SpecEvalOptions {
   // Sampled DFlash rows: false draws drafts from the drafter's distribution (the min(1, p/q)
   // rule), true proposes its argmax as a one-hot proposal (DFlashOptions::sample_drafts).
   bool argmax_drafts = false;
-  // The most tokens a lookup proposes, in the n-gram and lookup-first modes (their
-  // max_draft / max_lookup_draft); at most ModelOptions::max_step_tokens - 1.
+  // The n-gram mode's most drafts (its max_draft); at most ModelOptions::max_step_tokens - 1.
+  // (The lookup-first mode picks its own, up to make_lookup_first_speculator's default.)
   int lookup_drafts = 7;
 };
 

@@ -59,6 +59,11 @@ class MIMO_API Speculator {
     return 0;
   }
 
+  // True: the speculator picks each step's draft count itself (proposing fewer than max_draft,
+  // or none), so the session hands it the most every step instead of choosing a count with
+  // GenerateOptions::DraftLength::kAdaptive.
+  virtual bool picks_draft_counts() const { return false; }
+
   // A line on what the speculator did so far, for people (e.g. the lookup-first speculator's
   // steps by source); empty: nothing to say.
   virtual std::string summary() const { return {}; }
@@ -93,11 +98,14 @@ MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_dr
 // when that is expected to give more tokens a second than the drafter, which drafts otherwise.
 // The expectation is measured as it runs (tokens and seconds a step of each source, lookups by
 // the length of their match), so on hardware where the drafter costs much (a CPU) lookups win
-// more often. Output stays exact; sampled steps with lookup drafts verify them as one-hot
-// proposals. max_lookup_draft: the most tokens a lookup proposes (0: the drafter's most; more
-// pays where lookups match loops, if ModelOptions.max_step_tokens leaves room). n in [1, 8];
+// more often; it also picks plain steps, and each step's draft count (picks_draft_counts()).
+// Output stays exact; sampled steps with lookup drafts verify them as one-hot proposals.
+// max_lookup_draft: the most tokens a lookup proposes (0: the drafter's most); when larger, a
+// lookup may propose that many or the drafter's most, by the same measurements (long proposals
+// pay where lookups match loops; a step proposes at most ModelOptions.max_step_tokens - 1).
+// n in [1, 8];
 // throws kInvalidArgument otherwise, for a null drafter or a negative max_lookup_draft.
 MIMO_API std::shared_ptr<Speculator> make_lookup_first_speculator(
-    std::shared_ptr<Speculator> drafter, int n = 3, int max_lookup_draft = 0);
+    std::shared_ptr<Speculator> drafter, int n = 3, int max_lookup_draft = 15);
 
 }  // namespace mimo

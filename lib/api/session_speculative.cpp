@@ -135,8 +135,10 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
   const std::shared_ptr<DraftLengthChooser> draft_chooser =
       m->draft_lengths.chooser(options.speculator, most_drafts);
   using DraftLength = GenerateOptions::DraftLength;
-  const bool adaptive = options.draft_length == DraftLength::kAdaptiveSampled ||
-                        (options.draft_length == DraftLength::kAdaptive && greedy);
+  // A speculator that picks its own counts is handed the most every step.
+  const bool adaptive =
+      !spec.picks_draft_counts() && (options.draft_length == DraftLength::kAdaptiveSampled ||
+                                     (options.draft_length == DraftLength::kAdaptive && greedy));
   std::vector<std::int32_t> stops = options.stop_token_ids;
   if (stops.empty() && !options.ignore_eos) stops = m->summary.eos_token_ids;
   // A constraint masks the first row and every verify row on the host before the acceptance

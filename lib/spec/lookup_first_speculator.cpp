@@ -88,15 +88,20 @@ double LookupFirstSpeculator::worth(const Estimate& source, const Estimate& over
   return source.tokens - overall.rate() * source.seconds;
 }
 
-int LookupFirstSpeculator::choose(int match, bool sampled) {
+int LookupFirstSpeculator::choose(int match, int max_draft, bool sampled) {
   ++decisions_;
   open_probe_ = false;
   const Estimates& e = estimates_[sampled ? 1 : 0];
   const Estimate& overall = overall_[sampled ? 1 : 0];
-  // The candidates in warm-up order: a lookup first (it costs no drafting, so learning what it
-  // gives is cheap), then the drafter, then a plain step.
-  int candidates[3], count = 0;
-  if (match > 0) candidates[count++] = match;
+  // The candidates in warm-up order: lookups first (they cost no drafting, so learning what they
+  // give is cheap), then the drafter, then a plain step.
+  int candidates[4], count = 0;
+  if (match > 0) {
+    candidates[count++] = match;
+    if (std::min(max_draft, lookup_.max_draft()) > drafter_->max_draft()) {
+      candidates[count++] = long_lookup(match);
+    }
+  }
   candidates[count++] = kDrafter;
   candidates[count++] = kNoDrafts;
   for (int i = 0; i < count; ++i) {
@@ -123,7 +128,7 @@ void LookupFirstSpeculator::open_step(const std::vector<std::int32_t>& context, 
                                       bool sampled) {
   if (open_ && context.size() == open_size_ && context.back() == open_last_) return;
   NgramSpeculator::Lookup found = lookup_.lookup(context, max_draft);
-  open_source_ = choose(found.match, sampled);
+  open_source_ = choose(found.match, max_draft, sampled);
   last_chosen_[open_source_] = decisions_;
   ++steps_by_source_[open_source_];
   open_ = true;
@@ -159,6 +164,11 @@ void LookupFirstSpeculator::truncate(std::int64_t length) {
   drafter_->truncate(length);
 }
 
+int LookupFirstSpeculator::lookup_length(int source) const {
+  return source > kMaxMatch ? lookup_.max_draft()
+                            : std::min(lookup_.max_draft(), drafter_->max_draft());
+}
+
 std::vector<std::int32_t> LookupFirstSpeculator::propose(const std::vector<std::int32_t>& context,
                                                          int max_draft) {
   if (context.empty() || max_draft <= 0) return {};
@@ -166,7 +176,8 @@ std::vector<std::int32_t> LookupFirstSpeculator::propose(const std::vector<std::
   if (open_source_ == kNoDrafts) return {};
   if (open_source_ == kDrafter) return drafter_->propose(context, drafter_room(max_draft));
   std::vector<std::int32_t> drafts = open_lookup_;
-  if (static_cast<int>(drafts.size()) > max_draft) drafts.resize(max_draft);
+  const int length = std::min(max_draft, lookup_length(open_source_));
+  if (static_cast<int>(drafts.size()) > length) drafts.resize(length);
   return drafts;
 }
 
@@ -222,6 +233,7 @@ std::string LookupFirstSpeculator::summary() const {
   const auto name = [](int source) {
     return source == kDrafter    ? std::string("drafter")
            : source == kNoDrafts ? std::string("plain")
+           : source > kMaxMatch  ? fmt::format("lookup{}-long", source - kMaxMatch)
                                  : fmt::format("lookup{}", source);
   };
   for (int source = 0; source <= kNoDrafts; ++source) {

@@ -30,19 +30,24 @@ class LookupFirstSpeculator final : public Speculator,
  public:
   using Clock = std::function<double()>;  // seconds, monotonic
   static constexpr int kMaxMatch = 8;
-  // Sources: the drafter, lookups that matched 1..n tokens (source m), no drafts.
+  // Sources: the drafter; lookups that matched m = 1..n tokens proposing as many tokens as the
+  // drafter drafts (source m) or, where max_lookup_draft is larger, that many (long_lookup(m));
+  // no drafts.
   static constexpr int kDrafter = 0;
-  static constexpr int kNoDrafts = kMaxMatch + 1;
+  static constexpr int long_lookup(int match) { return kMaxMatch + match; }
+  static constexpr int kNoDrafts = 2 * kMaxMatch + 1;
 
   // drafter: the speculator drafting where lookups lose (its device interfaces are used where
   // it has them). n in [1, kMaxMatch]: the longest suffix looked up. max_lookup_draft: the most
   // tokens a lookup proposes (a lookup that matched a loop may be right far ahead; the drafter
   // still drafts its own most); 0: the drafter's. clock: tests; empty: a steady clock. Throws
   // kInvalidArgument for a null drafter, n out of range or a negative max_lookup_draft.
-  LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, int max_lookup_draft = 0,
+  LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, int max_lookup_draft = 15,
                         Clock clock = {});
 
   std::string name() const override { return drafter_->name() + "+lookup"; }
+  // It picks each step's draft count itself (the lookup's length, the drafter's most, or none).
+  bool picks_draft_counts() const override { return true; }
   int max_draft() const override { return std::max(drafter_->max_draft(), lookup_.max_draft()); }
   std::vector<int> feature_layers() const override { return drafter_->feature_layers(); }
   void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
@@ -64,7 +69,8 @@ class LookupFirstSpeculator final : public Speculator,
   // Steps by source and each source's tokens and milliseconds a step, greedy then sampled.
   std::string summary() const override;
 
-  // Steps each source was chosen for, by source (kDrafter, 1..kMaxMatch, kNoDrafts).
+  // Steps each source was chosen for, by source (kDrafter, 1..kMaxMatch, long_lookup(m),
+  // kNoDrafts).
   const std::array<std::int64_t, kNoDrafts + 1>& steps_by_source() const {
     return steps_by_source_;
   }
@@ -90,11 +96,14 @@ class LookupFirstSpeculator final : public Speculator,
   // step's second (a draw declined on the device or rows the drafter does not have, then
   // propose()).
   void open_step(const std::vector<std::int32_t>& context, int max_draft, bool sampled);
-  // Which source drafts a step whose lookup matched `match` tokens (0: no match).
-  int choose(int match, bool sampled);
+  // Which source drafts a step of up to max_draft tokens whose lookup matched `match` tokens
+  // (0: no match).
+  int choose(int match, int max_draft, bool sampled);
   // The session kept `rows` tokens of the step whose anchor is at first_position.
   void finish_step(std::int64_t first_position, std::int64_t rows);
   int drafter_room(int max_draft) const { return std::min(max_draft, drafter_->max_draft()); }
+  // Tokens a lookup of `source` proposes.
+  int lookup_length(int source) const;
 
   std::shared_ptr<Speculator> drafter_;
   exec::DeviceTapsReader* drafter_taps_ = nullptr;

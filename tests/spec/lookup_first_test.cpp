@@ -115,6 +115,7 @@ TEST_CASE("lookup-first: lookups are tried first, then the drafter, then plain s
   CHECK(f.drafter->proposals == 4);
   CHECK(f.drafter->observed == 4 * 2 + 4 * 4 + 4);  // every observation reaches the drafter
   CHECK(f.spec.name() == "fake+lookup");
+  CHECK(f.spec.steps_by_source()[LookupFirstSpeculator::long_lookup(3)] == 0);  // none longer
   CHECK(f.spec.summary() ==
         "steps by source: drafter 4 lookup3 4 plain 4; greedy drafter 4.00 tok/1000.000 ms "
         "lookup3 2.00 tok/1000.000 ms plain 1.00 tok/1000.000 ms");
@@ -228,12 +229,20 @@ TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[sp
   double now = 0;
   LookupFirstSpeculator spec(drafter, 2, 10, [&now] { return now += 1.0; });
   CHECK(spec.max_draft() == 10);
-  // "1 2" last occurred two tokens before: the loop "1 2" goes on (NgramSpeculator).
+  CHECK(spec.picks_draft_counts());
+  // "1 2" last occurred two tokens before: the loop "1 2" goes on (NgramSpeculator). Lookups
+  // of the drafter's length (3) are tried first, then those of 10.
   const std::vector<std::int32_t> loop = {1, 2, 1, 2, 1, 2};
+  for (int i = 0; i < 4; ++i) {
+    CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>{1, 2, 1});
+    spec.observe(5, nullptr, 1);
+  }
   for (int i = 0; i < 4; ++i) {
     CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>{1, 2, 1, 2, 1, 2, 1, 2, 1, 2});
     spec.observe(5, nullptr, 1);
   }
+  CHECK(spec.steps_by_source()[2] == 4);
+  CHECK(spec.steps_by_source()[LookupFirstSpeculator::long_lookup(2)] == 4);
   // The drafter's turn: asked for its own most, not the step's 10.
   CHECK(spec.propose(loop, 10) == kDrafterTokens);
   spec.observe(5, nullptr, 1);
@@ -241,6 +250,13 @@ TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[sp
   const std::vector<mimo::exec::SampleRequest> requests(10);
   CHECK(spec.draw_on_device(kFresh, requests) == std::vector<std::int32_t>{7, 7});
   CHECK(spec.steps_by_source()[LookupFirstSpeculator::kDrafter] == 2);
+  // A step with room for no more than the drafter's most has no long lookups to choose.
+  LookupFirstSpeculator short_steps(drafter, 2, 10, [&now] { return now += 1.0; });
+  for (int i = 0; i < 4; ++i) {
+    CHECK(short_steps.propose(loop, 3).size() == 3u);
+    short_steps.observe(5, nullptr, 1);
+  }
+  CHECK(short_steps.propose(loop, 3) == kDrafterTokens);
   CHECK_THROWS_AS(LookupFirstSpeculator(drafter, 2, -1), mimo::Error);
 }
 

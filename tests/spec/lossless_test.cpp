@@ -174,6 +174,36 @@ TEST_CASE("adaptive draft lengths keep greedy output and their statistics add up
         static_cast<std::size_t>(dflash->max_draft() + 1));
 }
 
+TEST_CASE("a speculator that picks its own draft counts is handed the most every step",
+          "[spec][lossless]") {
+  class Picking final : public mimo::Speculator {
+   public:
+    std::string name() const override { return "picking"; }
+    int max_draft() const override { return 5; }
+    bool picks_draft_counts() const override { return true; }
+    std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                      int max_draft) override {
+      rooms.push_back(max_draft);
+      // One draft or none, whatever the room: the session's chooser would have learned to ask
+      // for few, this speculator decides itself.
+      return context.size() % 2 ? std::vector<std::int32_t>{7} : std::vector<std::int32_t>{};
+    }
+    std::vector<int> rooms;
+  };
+  auto model = spec_test::load("tiny-bf16");
+  const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
+  const int n = 120;
+  const auto plain = generate(*model, prompt, n).tokens;
+  auto picking = std::make_shared<Picking>();
+  CHECK(generate(*model, prompt, n, picking, {}, nullptr,
+                 mimo::GenerateOptions::DraftLength::kAdaptive)
+            .tokens == plain);
+  REQUIRE(!picking->rooms.empty());
+  // Every step's room is the most (5), but for the last steps before max_tokens.
+  const auto full = std::count(picking->rooms.begin(), picking->rooms.end(), 5);
+  CHECK(full >= static_cast<std::ptrdiff_t>(picking->rooms.size()) - 5);
+}
+
 TEST_CASE("stop tokens, max_tokens and callbacks inside an accepted block", "[spec][stop]") {
   auto model = spec_test::load("tiny-bf16");
   const auto prompt = spec_test::read_ids(spec_test::data("dflash/prompt.txt"));
