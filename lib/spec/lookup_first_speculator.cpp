@@ -77,6 +77,17 @@ LookupFirstSpeculator::LookupFirstSpeculator(std::shared_ptr<Speculator> drafter
       lookup_(checked_n(n), lookup_draft(max_lookup_draft, *drafter_)),
       clock_(clock ? std::move(clock) : Clock(steady_seconds)) {
   probe_gap_.fill(kFirstProbeGap);
+  const int most = lookup_.max_draft();
+  for (int length : {1, 3, std::min(most, drafter_->max_draft()), most}) {
+    if (length <= most && (lengths_.empty() || length > lengths_.back()))
+      lengths_.push_back(length);
+  }
+}
+
+std::int64_t LookupFirstSpeculator::lookup_steps(int match) const {
+  std::int64_t steps = 0;
+  for (int j = 0; j < kLengths; ++j) steps += steps_by_source_[lookup_source(match, j)];
+  return steps;
 }
 
 // A source's worth for one step: the tokens it keeps less what its time is worth at the rate
@@ -95,11 +106,11 @@ int LookupFirstSpeculator::choose(int match, int max_draft, bool sampled) {
   const Estimate& overall = overall_[sampled ? 1 : 0];
   // The candidates in warm-up order: lookups first (they cost no drafting, so learning what they
   // give is cheap), then the drafter, then a plain step.
-  int candidates[4], count = 0;
+  int candidates[kLengths + 2], count = 0;
   if (match > 0) {
-    candidates[count++] = match;
-    if (std::min(max_draft, lookup_.max_draft()) > drafter_->max_draft()) {
-      candidates[count++] = long_lookup(match);
+    // Lengths up to the step's room; one longer than the room would propose the same tokens.
+    for (int j = 0; j < static_cast<int>(lengths_.size()); ++j) {
+      if (j == 0 || lengths_[j - 1] < max_draft) candidates[count++] = lookup_source(match, j);
     }
   }
   candidates[count++] = kDrafter;
@@ -165,8 +176,7 @@ void LookupFirstSpeculator::truncate(std::int64_t length) {
 }
 
 int LookupFirstSpeculator::lookup_length(int source) const {
-  return source > kMaxMatch ? lookup_.max_draft()
-                            : std::min(lookup_.max_draft(), drafter_->max_draft());
+  return lengths_[(source - 1) % kLengths];
 }
 
 std::vector<std::int32_t> LookupFirstSpeculator::propose(const std::vector<std::int32_t>& context,
@@ -230,11 +240,11 @@ std::vector<float> LookupFirstSpeculator::proposals_to_host(int rows) const {
 
 std::string LookupFirstSpeculator::summary() const {
   std::string out = "steps by source:";
-  const auto name = [](int source) {
+  const auto name = [this](int source) {
     return source == kDrafter    ? std::string("drafter")
            : source == kNoDrafts ? std::string("plain")
-           : source > kMaxMatch  ? fmt::format("lookup{}-long", source - kMaxMatch)
-                                 : fmt::format("lookup{}", source);
+                                 : fmt::format("lookup{}x{}", (source - 1) / kLengths + 1,
+                                               lengths_[(source - 1) % kLengths]);
   };
   for (int source = 0; source <= kNoDrafts; ++source) {
     if (steps_by_source_[source] > 0)

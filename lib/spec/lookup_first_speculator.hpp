@@ -30,18 +30,24 @@ class LookupFirstSpeculator final : public Speculator,
  public:
   using Clock = std::function<double()>;  // seconds, monotonic
   static constexpr int kMaxMatch = 8;
-  // Sources: the drafter; lookups that matched m = 1..n tokens proposing as many tokens as the
-  // drafter drafts (source m) or, where max_lookup_draft is larger, that many (long_lookup(m));
-  // no drafts.
+  // Sources: the drafter; lookups that matched m = 1..n tokens proposing the length of index j
+  // of lookup_lengths() (lookup_source(m, j)); no drafts.
+  static constexpr int kLengths = 4;
   static constexpr int kDrafter = 0;
-  static constexpr int long_lookup(int match) { return kMaxMatch + match; }
-  static constexpr int kNoDrafts = 2 * kMaxMatch + 1;
+  static constexpr int lookup_source(int match, int length_index) {
+    return 1 + (match - 1) * kLengths + length_index;
+  }
+  static constexpr int kNoDrafts = 1 + kMaxMatch * kLengths;
+  static constexpr int kSources = kNoDrafts + 1;
 
   // drafter: the speculator drafting where lookups lose (its device interfaces are used where
   // it has them). n in [1, kMaxMatch]: the longest suffix looked up. max_lookup_draft: the most
   // tokens a lookup proposes (a lookup that matched a loop may be right far ahead; the drafter
-  // still drafts its own most); 0: the drafter's. clock: tests; empty: a steady clock. Throws
-  // kInvalidArgument for a null drafter, n out of range or a negative max_lookup_draft.
+  // still drafts its own most); 0: the drafter's. A lookup proposes 1, 3, the drafter's most or
+  // max_lookup_draft tokens (those up to max_lookup_draft), chosen by the same measurements:
+  // on a CPU a verify pass costs about a plain step a token, on a GPU little more for 16 tokens
+  // than for 1. clock: tests; empty: a steady clock. Throws kInvalidArgument for a null drafter,
+  // n out of range or a negative max_lookup_draft.
   LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n, int max_lookup_draft = 15,
                         Clock clock = {});
 
@@ -69,11 +75,12 @@ class LookupFirstSpeculator final : public Speculator,
   // Steps by source and each source's tokens and milliseconds a step, greedy then sampled.
   std::string summary() const override;
 
-  // Steps each source was chosen for, by source (kDrafter, 1..kMaxMatch, long_lookup(m),
-  // kNoDrafts).
-  const std::array<std::int64_t, kNoDrafts + 1>& steps_by_source() const {
-    return steps_by_source_;
-  }
+  // Steps each source was chosen for, by source (kDrafter, lookup_source(m, j), kNoDrafts).
+  const std::array<std::int64_t, kSources>& steps_by_source() const { return steps_by_source_; }
+  // Steps of lookups that matched `match` tokens, any length.
+  std::int64_t lookup_steps(int match) const;
+  // The lengths a lookup may propose, shortest first.
+  const std::vector<int>& lookup_lengths() const { return lengths_; }
   Speculator& drafter() { return *drafter_; }
 
  private:
@@ -89,7 +96,7 @@ class LookupFirstSpeculator final : public Speculator,
     void add(double tokens, double seconds);
   };
   // Estimates of one mode (greedy or sampled), by source.
-  using Estimates = std::array<Estimate, kNoDrafts + 1>;
+  using Estimates = std::array<Estimate, kSources>;
   static double worth(const Estimate& source, const Estimate& overall);
 
   // The step `context` belongs to: a new one (its source decided) unless this call is the same
@@ -113,9 +120,10 @@ class LookupFirstSpeculator final : public Speculator,
 
   std::array<Estimates, 2> estimates_{};  // [sampled]
   std::array<Estimate, 2> overall_{};     // [sampled]: every step it proposed for
-  std::array<std::int64_t, kNoDrafts + 1> steps_by_source_{};
-  std::array<std::int64_t, kNoDrafts + 1> last_chosen_{};  // decision it was last chosen at
-  std::array<std::int64_t, kNoDrafts + 1> probe_gap_{};    // decisions a loser waits for a probe
+  std::vector<int> lengths_;              // lookup_lengths()
+  std::array<std::int64_t, kSources> steps_by_source_{};
+  std::array<std::int64_t, kSources> last_chosen_{};  // decision it was last chosen at
+  std::array<std::int64_t, kSources> probe_gap_{};    // decisions a loser waits for a probe
   std::int64_t decisions_ = 0;
 
   // The step in flight, from its first call until the session observes its kept tokens.

@@ -1,10 +1,10 @@
 // The lookup-first speculator's choice of source (spec/lookup_first_speculator.hpp), step by
-// step with a fake drafter and a fake clock: lookups are tried first, then the drafter, then plain
-// steps; then the source with the most tokens a second drafts and the others are probed after a
-// gap that doubles while their probes lose; without a match the drafter or a plain step; a
-// sampled step's second call stays with the
-// first call's choice; the drafter's device interfaces are forwarded. (Exactness of its output
-// through a session: lossless_test.cpp and sampled_verify_test.cpp.)
+// step with a fake drafter and a fake clock: lookups are tried first (each length), then the
+// drafter, then plain steps; then the source worth the most drafts and the others are probed
+// after a gap that doubles while their probes lose; without a match the drafter or a plain step;
+// a sampled step's second call stays with the first call's choice; the drafter's device
+// interfaces are forwarded. (Exactness of its output through a session: lossless_test.cpp and
+// sampled_verify_test.cpp.)
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +18,8 @@ namespace {
 using mimo::spec::LookupFirstSpeculator;
 
 const std::vector<std::int32_t> kDrafterTokens = {900, 901, 902};
+// The fixture's drafter drafts one token, so its lookups propose one token too.
+const std::vector<std::int32_t> kDrafted = {900};
 // "1 2 3" occurred before with "4 5 1" after it: a lookup matching 3 tokens.
 const std::vector<std::int32_t> kRepeating = {1, 2, 3, 4, 5, 1, 2, 3};
 // The last token never occurred before: no match.
@@ -25,10 +27,11 @@ const std::vector<std::int32_t> kFresh = {1, 2, 3, 4, 5, 6};
 
 class FakeDrafter final : public mimo::Speculator, public mimo::exec::DeviceDraftDrawer {
  public:
+  explicit FakeDrafter(int most = 3) : most_(most) {}
   std::string name() const override { return "fake"; }
-  int max_draft() const override { return 3; }
+  int max_draft() const override { return most_; }
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>&, int max_draft) override {
-    REQUIRE(max_draft <= 3);
+    REQUIRE(max_draft <= most_);
     ++proposals;
     return {kDrafterTokens.begin(), kDrafterTokens.begin() + max_draft};
   }
@@ -45,7 +48,7 @@ class FakeDrafter final : public mimo::Speculator, public mimo::exec::DeviceDraf
   std::vector<std::int32_t> draw_on_device(
       const std::vector<std::int32_t>&,
       const std::vector<mimo::exec::SampleRequest>& requests) override {
-    REQUIRE(requests.size() <= 3u);
+    REQUIRE(static_cast<int>(requests.size()) <= most_);
     ++device_draws;
     return {7, 7};
   }
@@ -56,6 +59,9 @@ class FakeDrafter final : public mimo::Speculator, public mimo::exec::DeviceDraf
 
   int proposals = 0, logit_calls = 0, device_draws = 0;
   std::int64_t observed = 0, truncated_to = -1;
+
+ private:
+  int most_;
 };
 
 // What a step of one source gives: tokens kept (accepted drafts + the target's own), seconds.
@@ -65,7 +71,7 @@ struct Outcome {
 };
 
 struct Fixture {
-  std::shared_ptr<FakeDrafter> drafter = std::make_shared<FakeDrafter>();
+  std::shared_ptr<FakeDrafter> drafter = std::make_shared<FakeDrafter>(1);
   double now = 100.0;
   LookupFirstSpeculator spec{drafter, 3, 0, [this] { return now; }};
 
@@ -96,7 +102,7 @@ struct Fixture {
 };
 
 bool is_lookup(const std::vector<std::int32_t>& drafts) {
-  return drafts == std::vector<std::int32_t>{4, 5, 1};
+  return drafts == std::vector<std::int32_t>{4};
 }
 
 }  // namespace
@@ -105,21 +111,21 @@ TEST_CASE("lookup-first: lookups are tried first, then the drafter, then plain s
           "[spec][lookup]") {
   Fixture f;
   for (int i = 0; i < 4; ++i) CHECK(is_lookup(f.step(kRepeating, {2, 1.0})));
-  for (int i = 0; i < 4; ++i) CHECK(f.step(kRepeating, {4, 1.0}) == kDrafterTokens);
+  for (int i = 0; i < 4; ++i) CHECK(f.step(kRepeating, {4, 1.0}) == kDrafted);
   for (int i = 0; i < 4; ++i) CHECK(f.step(kRepeating, {1, 1.0}).empty());
   const auto& steps = f.spec.steps_by_source();
   CHECK(steps[LookupFirstSpeculator::kDrafter] == 4);
-  CHECK(steps[3] == 4);
+  CHECK(steps[LookupFirstSpeculator::lookup_source(3, 0)] == 4);
   CHECK(steps[LookupFirstSpeculator::kNoDrafts] == 4);
-  CHECK(steps[1] + steps[2] == 0);
+  CHECK(f.spec.lookup_steps(1) + f.spec.lookup_steps(2) == 0);
+  CHECK(f.spec.lookup_lengths() == std::vector<int>{1});
   CHECK(f.drafter->proposals == 4);
   CHECK(f.drafter->observed == 4 * 2 + 4 * 4 + 4);  // every observation reaches the drafter
   CHECK(f.spec.name() == "fake+lookup");
-  CHECK(f.spec.steps_by_source()[LookupFirstSpeculator::long_lookup(3)] == 0);  // none longer
   CHECK(f.spec.summary() ==
-        "steps by source: drafter 4 lookup3 4 plain 4; greedy drafter 4.00 tok/1000.000 ms "
-        "lookup3 2.00 tok/1000.000 ms plain 1.00 tok/1000.000 ms");
-  CHECK(f.spec.max_draft() == 3);
+        "steps by source: drafter 4 lookup3x1 4 plain 4; greedy drafter 4.00 tok/1000.000 ms "
+        "lookup3x1 2.00 tok/1000.000 ms plain 1.00 tok/1000.000 ms");
+  CHECK(f.spec.max_draft() == 1);
 }
 
 // After the warm-up's 12 decisions; the losers' first probes come 16 decisions after their
@@ -133,8 +139,7 @@ TEST_CASE("lookup-first: the source with more tokens a second drafts", "[spec][l
   SECTION("the drafter: 4 tokens in 2 s against lookups' 1.5 in 1 s") {
     Fixture f;
     f.warm_up({1, 1.0}, {4, 2.0}, {1, 0.8});
-    for (int i = 0; i < 6; ++i)
-      CHECK(f.step(kRepeating, {1, 1.0}, {4, 2.0}, {1, 0.8}) == kDrafterTokens);
+    for (int i = 0; i < 6; ++i) CHECK(f.step(kRepeating, {1, 1.0}, {4, 2.0}, {1, 0.8}) == kDrafted);
   }
   SECTION("plain steps: 1 token in 0.2 s against the drafter's 4 in 2 s and lookups' 2 in 1 s") {
     Fixture f;
@@ -147,7 +152,7 @@ TEST_CASE("lookup-first: the source with more tokens a second drafts", "[spec][l
     CHECK(f.step(kFresh, {3, 1.0}, {2, 2.0}, {1, 0.8}).empty());
     Fixture g;
     g.warm_up({3, 1.0}, {8, 2.0}, {1, 0.8});
-    CHECK(g.step(kFresh, {3, 1.0}, {8, 2.0}, {1, 0.8}) == kDrafterTokens);
+    CHECK(g.step(kFresh, {3, 1.0}, {8, 2.0}, {1, 0.8}) == kDrafted);
   }
 }
 
@@ -159,7 +164,7 @@ TEST_CASE("lookup-first: the losing source is probed, less often while it keeps 
   f.warm_up(lookup, drafter, none);
   std::vector<int> probes;
   for (int i = 0; i < 140; ++i) {
-    if (f.step(kRepeating, lookup, drafter, none) == kDrafterTokens) probes.push_back(i);
+    if (f.step(kRepeating, lookup, drafter, none) == kDrafted) probes.push_back(i);
   }
   // The first probe comes once 16 decisions passed since the drafter's last step; each lost
   // probe doubles the wait (16, 32, 64).
@@ -173,7 +178,7 @@ TEST_CASE("lookup-first: the losing source is probed, less often while it keeps 
   for (int i = 0; i < 60; ++i) {
     // The drafter's probes now give 4 tokens in 1.1 s: worth more than the lookups' step less a
     // quarter of its time's worth.
-    if (g.step(kRepeating, lookup, {4, 1.1}, none) == kDrafterTokens) drafted.push_back(i);
+    if (g.step(kRepeating, lookup, {4, 1.1}, none) == kDrafted) drafted.push_back(i);
   }
   REQUIRE(drafted.size() >= 2);
   CHECK(drafted[1] - drafted[0] <= 17);
@@ -186,10 +191,10 @@ TEST_CASE("lookup-first: a sampled step's second call keeps its first call's cho
   // Warm-up picks a lookup first: draft_logits declines (no distribution), propose gives it.
   CHECK(f.spec.draft_logits(kRepeating, 3, 1000, rows) == 0);
   CHECK(is_lookup(f.spec.propose(kRepeating, 3)));
-  CHECK(f.spec.steps_by_source()[3] == 1);  // one step, one decision
+  CHECK(f.spec.lookup_steps(3) == 1);  // one step, one decision
   f.spec.observe(7, nullptr, 1);
   // On the device: a lookup step declines the draw, and propose gives the lookup.
-  const std::vector<mimo::exec::SampleRequest> requests(3);
+  const std::vector<mimo::exec::SampleRequest> requests(1);
   CHECK(f.spec.draws_on_device());
   CHECK(f.spec.draw_on_device(kRepeating, requests).empty());
   CHECK(is_lookup(f.spec.propose(kRepeating, 3)));
@@ -201,8 +206,8 @@ TEST_CASE("lookup-first: a sampled step's second call keeps its first call's cho
     CHECK(is_lookup(f.spec.propose(kRepeating, 3)));
     f.spec.observe(7, nullptr, 1);
   }
-  CHECK(f.spec.draft_logits(kRepeating, 3, 1000, rows) == 3);
-  CHECK(rows.size() == 3000u);
+  CHECK(f.spec.draft_logits(kRepeating, 3, 1000, rows) == 1);
+  CHECK(rows.size() == 1000u);
   f.spec.observe(7, nullptr, 1);
   CHECK(f.spec.draw_on_device(kRepeating, requests) == std::vector<std::int32_t>{7, 7});
   CHECK(f.spec.device_proposal(0) == f.drafter.get());
@@ -221,7 +226,7 @@ TEST_CASE("lookup-first: observations of other positions do not count as the ste
   // Neither counted as a lookup sample: the warm-up still takes four lookups (had one counted,
   // the fourth step here would be the drafter's).
   for (int i = 0; i < 4; ++i) CHECK(is_lookup(f.step(kRepeating, {4, 1.0})));
-  CHECK(f.step(kRepeating, {1, 1.0}) == kDrafterTokens);
+  CHECK(f.step(kRepeating, {1, 1.0}) == kDrafted);
 }
 
 TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[spec][lookup]") {
@@ -230,19 +235,19 @@ TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[sp
   LookupFirstSpeculator spec(drafter, 2, 10, [&now] { return now += 1.0; });
   CHECK(spec.max_draft() == 10);
   CHECK(spec.picks_draft_counts());
-  // "1 2" last occurred two tokens before: the loop "1 2" goes on (NgramSpeculator). Lookups
-  // of the drafter's length (3) are tried first, then those of 10.
+  CHECK(spec.lookup_lengths() == std::vector<int>{1, 3, 10});
+  // "1 2" last occurred two tokens before: the loop "1 2" goes on (NgramSpeculator). Each length
+  // is tried in turn, shortest first.
   const std::vector<std::int32_t> loop = {1, 2, 1, 2, 1, 2};
-  for (int i = 0; i < 4; ++i) {
-    CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>{1, 2, 1});
-    spec.observe(5, nullptr, 1);
+  const std::vector<std::int32_t> ten = {1, 2, 1, 2, 1, 2, 1, 2, 1, 2};
+  for (int length : {1, 3, 10}) {
+    for (int i = 0; i < 4; ++i) {
+      CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>(ten.begin(), ten.begin() + length));
+      spec.observe(5, nullptr, 1);
+    }
   }
-  for (int i = 0; i < 4; ++i) {
-    CHECK(spec.propose(loop, 10) == std::vector<std::int32_t>{1, 2, 1, 2, 1, 2, 1, 2, 1, 2});
-    spec.observe(5, nullptr, 1);
-  }
-  CHECK(spec.steps_by_source()[2] == 4);
-  CHECK(spec.steps_by_source()[LookupFirstSpeculator::long_lookup(2)] == 4);
+  CHECK(spec.lookup_steps(2) == 12);
+  CHECK(spec.steps_by_source()[LookupFirstSpeculator::lookup_source(2, 2)] == 4);
   // The drafter's turn: asked for its own most, not the step's 10.
   CHECK(spec.propose(loop, 10) == kDrafterTokens);
   spec.observe(5, nullptr, 1);
@@ -250,10 +255,10 @@ TEST_CASE("lookup-first: lookups may propose more than the drafter drafts", "[sp
   const std::vector<mimo::exec::SampleRequest> requests(10);
   CHECK(spec.draw_on_device(kFresh, requests) == std::vector<std::int32_t>{7, 7});
   CHECK(spec.steps_by_source()[LookupFirstSpeculator::kDrafter] == 2);
-  // A step with room for no more than the drafter's most has no long lookups to choose.
+  // A step with room for 3 has no longer lookups to choose: 1 and 3, then the drafter.
   LookupFirstSpeculator short_steps(drafter, 2, 10, [&now] { return now += 1.0; });
-  for (int i = 0; i < 4; ++i) {
-    CHECK(short_steps.propose(loop, 3).size() == 3u);
+  for (std::size_t length : {1u, 1u, 1u, 1u, 3u, 3u, 3u, 3u}) {
+    CHECK(short_steps.propose(loop, 3).size() == length);
     short_steps.observe(5, nullptr, 1);
   }
   CHECK(short_steps.propose(loop, 3) == kDrafterTokens);
