@@ -171,6 +171,7 @@ std::shared_ptr<Speculator> ServedModel::speculator(int slot) {
     DFlashOptions options;
     options.block_size = options_.draft_block;
     speculator = make_dflash_speculator(*model_, options_.drafter_dir, options);
+    if (options_.lookup_first) speculator = make_lookup_first_speculator(speculator);
   }
   return speculator;
 }

@@ -34,6 +34,7 @@ class ServedModel {
     std::string name;                          // the id clients pass as "model"
     std::string drafter_dir;                   // empty: no speculative decoding
     int draft_block = 0;                       // 0: the drafter's block size
+    bool lookup_first = false;                 // the drafter behind make_lookup_first_speculator
     std::string template_source;               // empty: the tokenizer's chat template
     std::optional<std::int64_t> template_now;  // the chat template's clock; unset: the time
     int slots = 1;

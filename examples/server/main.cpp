@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
                  "('demo': the shipped demo drafter)");
   cli::add_number_option(app, "--draft-block", served.draft_block,
                          "tokens per verify block (1 + drafts; 0 = the drafter's)");
+  app.add_flag("--lookup-first", served.lookup_first,
+               "with --draft: each step a prompt lookup, the drafter or a plain step, whichever "
+               "measured worth most (make_lookup_first_speculator)");
   app.add_option("--served-model-name", served.name,
                  "the model id clients pass (default: the checkpoint directory's name)");
   app.add_option("--chat-template", chat_template_file,
@@ -87,6 +90,10 @@ int main(int argc, char** argv) {
                  "error: --parallel must be >= 1, --queue, --prefix-cache and --shutdown-grace "
                  ">= 0, "
                  "--port in [0, 65535]\n");
+    return 2;
+  }
+  if (served.lookup_first && draft.empty()) {
+    std::fprintf(stderr, "error: --lookup-first needs --draft (the drafter it falls back to)\n");
     return 2;
   }
   http.shutdown_grace = std::chrono::seconds(shutdown_grace);

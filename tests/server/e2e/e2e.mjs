@@ -389,6 +389,20 @@ async function main() {
   const b = await startServer(['--parallel', '1', '--queue', '2', '--shutdown-grace', '30']);
   const small = new OpenAI({ baseURL: `${b.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 
+  await check('lookup first: --draft --lookup-first speculates and gives plain greedy text', async () => {
+    const c = await startServer(['--draft', drafterDir, '--lookup-first', '--parallel', '1']);
+    try {
+      const client = new OpenAI({ baseURL: `${c.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const request = { prompt: 'def f():', max_tokens: 48, temperature: 0, ignore_eos: true };
+      const spec = await client.completions.create({ ...request, model: c.model });
+      const plain = await small.completions.create({ ...request, model: b.model });
+      assert.equal(spec.choices[0].text, plain.choices[0].text);
+      assert.ok(spec.usage.speculation.draft_tokens > 0, 'speculation is on');
+    } finally {
+      assert.equal(await stopServer(c), 0);
+    }
+  });
+
   await check('tools: a template that cannot render them is refused', async () => {
     await expectApiError(small.chat.completions.create({ ...greedy, model: b.model, messages: chatOf('x'),
       tools: [{ type: 'function', function: { name: 'f' } }] }), 400, { code: 'tools_unsupported' });
