@@ -16,9 +16,12 @@ std::string CudaBackend::describe_devices() const {
   return cuda::describe_devices();
 }
 
-std::unique_ptr<exec::Executor> CudaBackend::make_executor(
-    const model::ModelConfig& config, const model::ModelWeights& weights) const {
-  return make_gpu_executor(config, weights);
+std::unique_ptr<exec::Executor> CudaBackend::make_executor(const model::ModelConfig& config,
+                                                           const model::ModelWeights& weights,
+                                                           bool persistent_engine) const {
+  std::unique_ptr<exec::Executor> executor = make_gpu_executor(config, weights);
+  if (persistent_engine) static_cast<GpuExecutor&>(*executor).set_engine(true);
+  return executor;
 }
 
 std::unique_ptr<exec::Executor> CudaBackend::make_parallel_executor(const model::ModelConfig&,

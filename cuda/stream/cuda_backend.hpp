@@ -11,7 +11,8 @@ class CudaBackend : public spec::DeviceBackend {
   int device_count() const override;
   std::string describe_devices() const override;
   std::unique_ptr<exec::Executor> make_executor(const model::ModelConfig& config,
-                                                const model::ModelWeights& weights) const override;
+                                                const model::ModelWeights& weights,
+                                                bool persistent_engine) const override;
   // kUnsupported: this build has no NCCL executor (configure with -DMIMO_WITH_NCCL=ON).
   std::unique_ptr<exec::Executor> make_parallel_executor(
       const model::ModelConfig& config, const model::ModelWeights& weights,

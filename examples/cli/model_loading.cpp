@@ -27,6 +27,11 @@ void add_model_flags(CLI::App& app, ModelFlags& flags) {
   app.add_flag("--check-activations", flags.check_activations,
                "debug NaN / infinity: check every op's output and name the first layer that "
                "produced one (on the CPU)");
+  app.add_option("--engine", flags.engine,
+                 "GPU runner: auto (the one measured faster), stream (a kernel per op) or "
+                 "persistent (the persistent engine; needs the model on a GPU)")
+      ->check(CLI::IsMember({"auto", "stream", "persistent"}))
+      ->capture_default_str();
 }
 
 std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
@@ -37,6 +42,9 @@ std::shared_ptr<const Model> load_model(const ModelFlags& flags) {
   options.num_threads = flags.threads;
   options.max_context = flags.context;
   options.sample_on_device = !flags.host_sampling;
+  options.engine = flags.engine == "persistent" ? Engine::kPersistent
+                   : flags.engine == "stream"   ? Engine::kStream
+                                                : Engine::kAuto;
   if (flags.check_activations) {
     if (flags.device == "cuda") {
       throw Error(ErrorCode::kInvalidArgument,

@@ -19,6 +19,7 @@ struct ModelFlags {
   std::int64_t context = 4096;
   bool host_sampling = false;      // sample on the host even when the model is on a GPU
   bool check_activations = false;  // ModelOptions::check_activations (runs on the CPU)
+  std::string engine = "auto";     // ModelOptions::engine: auto, stream or persistent
 };
 void add_model_flags(CLI::App& app, ModelFlags& flags);
 // Loads with a progress bar on stderr (when stderr is a terminal).

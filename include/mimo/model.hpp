@@ -22,6 +22,13 @@ enum class Device {
   kCuda,
 };
 
+// Which GPU runner issues each step (docs/cuda.md, "The persistent engine").
+enum class Engine {
+  kAuto,        // the runner measured faster for every step shape: today the stream runner
+  kStream,      // a kernel per op, programmatic dependent launch, a CUDA graph per step shape
+  kPersistent,  // the persistent engine: its ops in resident launches, the rest as kernels
+};
+
 struct ModelOptions {
   Device device = Device::kAuto;
   int num_threads = 0;                    // CPU worker threads, <= 1024; 0 = all hardware threads
@@ -48,6 +55,11 @@ struct ModelOptions {
   // (same chain and result as mimo::Sampler on the host: docs/sampling.md); false keeps
   // sampling on the host. No effect on the CPU.
   bool sample_on_device = true;
+  // The GPU runner. kPersistent computes the stream runner's bits and is slower today (H100,
+  // benchmark geometry: decode-1 7.54 against 5.93 ms; docs/performance.md, ninth session): for
+  // experiments. It needs the model on one CUDA device: load throws kInvalidArgument when the
+  // model would load on the CPU, kUnsupported with num_devices > 1.
+  Engine engine = Engine::kAuto;
   // Debugging NaN / infinity: the CPU executor checks the output of every op of the forward
   // and throws Error(kNonFinite) at the first non-finite value, naming the layer, the op and the
   // token's context position ("layer 2 (experts) produced NaN at context position 5"). Without

@@ -77,6 +77,18 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     throw Error(ErrorCode::kDevice, "Device::kCuda requested, but no CUDA device is usable: " +
                                         backend->describe_devices());
   }
+  const bool persistent = options.engine == Engine::kPersistent;
+  if (persistent && options.num_devices > 1) {
+    throw Error(ErrorCode::kUnsupported,
+                fmt::format("ModelOptions.engine = kPersistent runs on one device (num_devices "
+                            "is {})",
+                            options.num_devices));
+  }
+  if (persistent && (options.device == Device::kCpu || options.check_activations || !gpu_present)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "ModelOptions.engine = kPersistent needs the model on a CUDA device, but it "
+                "would load on the CPU (Device::kCpu, check_activations, or no usable GPU)");
+  }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   report(options, 0.0f);
@@ -106,14 +118,19 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const ModelOpt
     for (int d = 0; d < options.num_devices; ++d) devices[d] = d;
     impl->executor = backend->make_parallel_executor(impl->config, impl->weights, devices);
   } else if (options.device == Device::kCuda) {
-    impl->executor = backend->make_executor(impl->config, impl->weights);
+    impl->executor = backend->make_executor(impl->config, impl->weights, persistent);
   } else if (options.device == Device::kAuto && gpu_present && !options.check_activations) {
     try {
-      impl->executor = backend->make_executor(impl->config, impl->weights);
+      impl->executor = backend->make_executor(impl->config, impl->weights, persistent);
     } catch (const Error& e) {
       // A model the GPU cannot hold or run still loads, on the CPU (summary.device says so).
       if (e.code() != ErrorCode::kUnsupported && e.code() != ErrorCode::kDevice) throw;
     }
+  }
+  if (!impl->executor && persistent) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "ModelOptions.engine = kPersistent needs the model on a CUDA device, but the "
+                "CUDA backend cannot run it (it would load on the CPU)");
   }
   if (!impl->executor) {
     impl->executor = std::make_unique<exec::CpuExecutor>(

@@ -21,10 +21,13 @@ class DeviceBackend {
   virtual ~DeviceBackend() = default;
   virtual int device_count() const = 0;  // usable devices; 0 on a machine without one
   virtual std::string describe_devices() const = 0;
-  // The single-device executor on device 0. config and weights must outlive it. Throws kDevice
-  // without a usable device or memory, kUnsupported for shapes it cannot run.
-  virtual std::unique_ptr<exec::Executor> make_executor(
-      const model::ModelConfig& config, const model::ModelWeights& weights) const = 0;
+  // The single-device executor on device 0; persistent_engine: its steps issued by the
+  // persistent engine instead of the stream runner (ModelOptions::engine). config and weights
+  // must outlive it. Throws kDevice without a usable device or memory, kUnsupported for shapes
+  // it cannot run.
+  virtual std::unique_ptr<exec::Executor> make_executor(const model::ModelConfig& config,
+                                                        const model::ModelWeights& weights,
+                                                        bool persistent_engine = false) const = 0;
   // Tensor parallel over `devices` (at least 2). Throws kUnsupported when this build has no
   // multi-device executor.
   virtual std::unique_ptr<exec::Executor> make_parallel_executor(

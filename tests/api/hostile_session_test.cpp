@@ -273,6 +273,29 @@ TEST_CASE("ModelOptions::check_activations names the first layer and op that mad
   CHECK(message.find("check_activations") != std::string::npos);
 }
 
+TEST_CASE("ModelOptions::engine = kPersistent is refused where the model would load on the CPU",
+          "[api]") {
+  mimo::ModelOptions options;
+  options.device = mimo::Device::kCpu;
+  options.max_context = 64;
+  options.engine = mimo::Engine::kPersistent;
+  std::string message =
+      error_message([&] { mimo::Model::load(kModel, options); }, ErrorCode::kInvalidArgument);
+  CHECK(message.find("engine") != std::string::npos);
+  // With check_activations the model would load on the CPU too, whatever the device.
+  options.device = mimo::Device::kAuto;
+  options.check_activations = true;
+  message = error_message([&] { mimo::Model::load(kModel, options); }, ErrorCode::kInvalidArgument);
+  CHECK(message.find("kPersistent") != std::string::npos);
+  // The stream runner (and kAuto) on the CPU: no effect, the model loads.
+  options.check_activations = false;
+  options.device = mimo::Device::kCpu;
+  for (mimo::Engine engine : {mimo::Engine::kStream, mimo::Engine::kAuto}) {
+    options.engine = engine;
+    CHECK(mimo::Model::load(kModel, options)->summary().device.find("cpu") != std::string::npos);
+  }
+}
+
 TEST_CASE("symlink loops arrive as mimo::Error(kIo), not filesystem_error", "[api]") {
   const ScratchDir scratch;
   const fs::path a = scratch.path / "a", b = scratch.path / "b";

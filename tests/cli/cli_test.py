@@ -187,6 +187,10 @@ r = run("generate", "-p", "def parse(path):", "-n", "24", "--temp", "0", "--igno
 c = comparison(r.stderr)
 check(r.returncode == 0 and r.stdout == spec.stdout and sane_comparison(c, 23, 8)
       and c["same"] == "yes", "generate --speculative dflash+lookup: plain greedy's tokens, compared")
+r = run("generate", "-p", "def parse(path):", "-n", "4", "--device", "cpu", "--engine",
+        "persistent")
+check(r.returncode != 0 and "kPersistent" in r.stderr,
+      "generate --engine persistent on the CPU is refused, naming the option")
 r = run("generate", "-p", "def parse(path):", "-n", "4", "--compare-plain")
 check(r.returncode != 0 and "--compare-plain" in r.stderr and "--speculative" in r.stderr,
       "generate --compare-plain without a speculator fails")

@@ -29,9 +29,11 @@ std::vector<std::int32_t> read_ids(const std::string& path) {
   return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
 }
 
-std::shared_ptr<const mimo::Model> load(const std::string& name, mimo::Device device) {
+std::shared_ptr<const mimo::Model> load(const std::string& name, mimo::Device device,
+                                        mimo::Engine engine = mimo::Engine::kAuto) {
   mimo::ModelOptions options;
   options.device = device;
+  options.engine = engine;
   options.num_threads = 2;
   options.max_context = 512;
   options.max_step_tokens = 8;
@@ -77,6 +79,20 @@ TEST_CASE("GPU greedy with n-gram and DFlash speculation equals plain greedy and
       CHECK(greedy(*gpu, prompt, n, dflash, &stats) == plain);
       CHECK(stats.speculation.accepted_tokens > 0);
     }
+  }
+}
+
+TEST_CASE("GPU ModelOptions::engine = kPersistent generates the stream runner's greedy tokens",
+          "[gpu][engine]") {
+  for (const std::string name : {"tiny-bf16", "tiny-mxfp4"}) {
+    INFO(name);
+    const auto stream = load(name, mimo::Device::kCuda, mimo::Engine::kStream);
+    const auto persistent = load(name, mimo::Device::kCuda, mimo::Engine::kPersistent);
+    const auto prompt = read_ids(data("models/" + name + "/reference/greedy_prompt.txt"));
+    const auto want = greedy(*stream, prompt, 64);
+    REQUIRE(want.size() == 64u);
+    CHECK(greedy(*persistent, prompt, 64) == want);
+    CHECK(greedy(*persistent, prompt, 64, mimo::make_ngram_speculator(3, 7)) == want);
   }
 }
 
