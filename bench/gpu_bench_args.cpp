@@ -143,7 +143,7 @@ Args parse_args(int argc, char** argv) {
       "prompts in DIR (--generate tokens each); --argmax-drafts: sampled DFlash "
       "proposes the drafter's argmax instead of drawing from it; --most-drafts: every "
       "step drafts the most (no adaptive count); --lookup-drafts N: the n-gram mode's most drafts "
-      "proposes (default 7)\n"
+      "(default 7)\n"
       "  --draft-projection (--synthetic): time a random MiMo-V2.5-Pro-shaped drafter "
       "and project speculative tok/s\n");
   std::exit(2);

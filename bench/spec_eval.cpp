@@ -181,17 +181,16 @@ SpecEvalReport run_spec_eval(const SpecEvalOptions& options) {
       }
     }
     const double plain_rate = totals[0].row("", greedy).tokens_per_second;
-    if (!greedy) {
-      for (std::size_t m = 1; m < std::size(kModes); ++m) {
-        const std::string summary = speculators[m]->summary();
-        if (!summary.empty())
-          report.summaries.push_back(std::string(mode_name(kModes[m])) + ": " + summary);
-      }
-    }
     for (std::size_t m = 0; m < std::size(kModes); ++m) {
       SpecEvalRow row = totals[m].row(mode_name(kModes[m]), greedy);
       row.ratio_to_plain = plain_rate > 0 ? row.tokens_per_second / plain_rate : 0;
       report.rows.push_back(row);
+    }
+  }
+  for (std::size_t m = 1; m < std::size(kModes); ++m) {
+    const std::string summary = speculators[m]->summary();
+    if (!summary.empty()) {
+      report.summaries.push_back(std::string(mode_name(kModes[m])) + ": " + summary);
     }
   }
   return report;

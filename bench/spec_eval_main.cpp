@@ -40,8 +40,7 @@ int main(int argc, char** argv) {
   app.add_flag("--argmax-drafts", options.argmax_drafts,
                "sampled DFlash proposes the drafter's argmax (one-hot) instead of drawing from it");
   app.add_option("--lookup-drafts", options.lookup_drafts,
-                 "the n-gram mode's most drafts; < the model's "
-                 "max_step_tokens")
+                 "the n-gram mode's most drafts (< the model's max_step_tokens)")
       ->check(CLI::Range(1, 1023))
       ->capture_default_str();
   try {

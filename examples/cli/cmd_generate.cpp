@@ -107,9 +107,9 @@ int run_generate(const GenerateFlags& flags) {
   std::printf("\n");
   std::fflush(stdout);
   print_stats(session->stats());
-  if (options.speculator && !options.speculator->summary().empty()) {
-    std::fprintf(stderr, "%s: %s\n", options.speculator->name().c_str(),
-                 options.speculator->summary().c_str());
+  if (const std::string summary = options.speculator ? options.speculator->summary() : "";
+      !summary.empty()) {
+    std::fprintf(stderr, "%s: %s\n", options.speculator->name().c_str(), summary.c_str());
   }
   if (result.reason == StopReason::kContextFull) {
     std::fprintf(stderr,

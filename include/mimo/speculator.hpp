@@ -103,8 +103,8 @@ MIMO_API std::shared_ptr<Speculator> make_ngram_speculator(int n = 3, int max_dr
 // max_lookup_draft: the most tokens a lookup proposes (0: the drafter's most); when larger, a
 // lookup may propose that many or the drafter's most, by the same measurements (long proposals
 // pay where lookups match loops; a step proposes at most ModelOptions.max_step_tokens - 1).
-// n in [1, 8];
-// throws kInvalidArgument otherwise, for a null drafter or a negative max_lookup_draft.
+// n in [1, 8]; throws kInvalidArgument otherwise, for a null drafter or a negative
+// max_lookup_draft.
 MIMO_API std::shared_ptr<Speculator> make_lookup_first_speculator(
     std::shared_ptr<Speculator> drafter, int n = 3, int max_lookup_draft = 15);
 

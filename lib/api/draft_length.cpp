@@ -23,14 +23,10 @@ constexpr std::int64_t kProbe = 32;
 constexpr std::int64_t kMaxProbe = 256;
 constexpr double kClearlyWorse = 0.8;
 constexpr double kCountDecay = 0.995;
+// A count's time estimate (spec::StepTime): the fastest of its first 8 samples, then a weighted
+// mean taking 20% of each sample (at most twice the estimate: one late stall moves it by at most
+// 20%).
 constexpr double kTimeWeight = 0.2;
-// A count's first kWarmSamples samples: the estimate is their minimum. Warm-ups only ever slow a
-// step down (graph captures of new shapes, first launches), and in a short GPU run they can
-// cover the first several steps of a count: a mean of them made a fresh chooser settle on plain
-// steps where the most drafts were 1.6x faster. Later samples enter a weighted mean, each at most
-// kMaxRise times the estimate (one late stall moves it by at most 20%).
-constexpr int kWarmSamples = 8;
-constexpr double kMaxRise = 2.0;
 
 }  // namespace
 
@@ -79,14 +75,7 @@ void DraftLengthChooser::record(int drafted, int accepted, double seconds) {
     reached_[i] = reached_[i] * kCountDecay + 1.0;
     accepted_[i] = accepted_[i] * kCountDecay + (i <= accepted ? 1.0 : 0.0);
   }
-  Timing& t = timing_[drafted];
-  if (++t.samples == 1) {
-    t.mean = seconds;
-  } else if (t.samples <= kWarmSamples) {
-    t.mean = std::min(t.mean, seconds);
-  } else {
-    t.mean += kTimeWeight * (std::min(seconds, kMaxRise * t.mean) - t.mean);
-  }
+  timing_[drafted].add(seconds, kTimeWeight);
   if (probing_ < 0 || steps_ <= kEarlySteps) return;
   // After a probe: how far its own outcome (tokens it gave over its time) is from the best
   // count's expected rate decides when the next one comes. The probe's outcome, not the blended
@@ -131,7 +120,7 @@ double DraftLengthChooser::expected_tokens_locked(int k) const {
 
 std::optional<double> DraftLengthChooser::step_seconds_locked(int k) const {
   k = std::clamp(k, 0, max_draft_);
-  if (timing_[k].samples >= 1) return timing_[k].mean;
+  if (timing_[k].samples >= 1) return timing_[k].seconds;
   if (k == 0) return std::nullopt;  // a plain step has no drafter cost: not on the line
   // Least squares over the measured counts >= 1; the slope is kept >= 0 (more drafts never
   // cost less; a negative fitted slope is noise).
@@ -140,9 +129,9 @@ std::optional<double> DraftLengthChooser::step_seconds_locked(int k) const {
     if (timing_[c].samples < 1) continue;
     n += 1;
     sx += c;
-    sy += timing_[c].mean;
+    sy += timing_[c].seconds;
     sxx += double(c) * c;
-    sxy += c * timing_[c].mean;
+    sxy += c * timing_[c].seconds;
   }
   if (n == 0) return std::nullopt;
   if (n == 1) return sy;  // one measured count: assume the others cost the same

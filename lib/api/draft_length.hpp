@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mimo/speculator.hpp"
+#include "spec/step_time.hpp"
 
 namespace mimo {
 
@@ -40,11 +41,6 @@ class DraftLengthChooser {
   std::optional<double> step_seconds(int k) const;
 
  private:
-  struct Timing {
-    int samples = 0;    // the first only stands in until the second (a shape's first run
-                        // may include a warm-up)
-    double mean = 0.0;  // exponentially weighted mean of the kept samples
-  };
   int best() const;
   double expected_tokens_locked(int k) const;
   std::optional<double> step_seconds_locked(int k) const;
@@ -60,7 +56,7 @@ class DraftLengthChooser {
   // Decayed counts, index i = draft position 1..max_draft: steps whose drafts 1..i-1 were all
   // accepted and that drafted i (reached), and those of them that accepted draft i.
   std::vector<double> reached_, accepted_;
-  std::vector<Timing> timing_;  // per draft count 0..max_draft
+  std::vector<spec::StepTime> timing_;  // per draft count 0..max_draft
 };
 
 // The choosers of a model's sessions, one per speculator: a session that binds a speculator

@@ -12,9 +12,8 @@ namespace mimo::spec {
 
 namespace {
 
-constexpr std::int64_t kWarmSamples = 4;   // steps a source drafts before it is compared
-constexpr std::int64_t kMeanSamples = 16;  // plain mean up to here, then a moving average
-constexpr std::int64_t kFastestOf = 8;     // a time estimate is the fastest of the first ones
+constexpr int kWarmSamples = 4;   // steps a source drafts before it is compared
+constexpr int kMeanSamples = 16;  // plain mean up to here, then a moving average
 constexpr std::int64_t kFirstProbeGap = 16;
 constexpr std::int64_t kLongestProbeGap = 512;
 // A probe lost clearly (the next probe of its source waits twice as long) when its step was
@@ -54,19 +53,9 @@ int lookup_draft(int max_lookup_draft, const Speculator& drafter) {
 }  // namespace
 
 void LookupFirstSpeculator::Estimate::add(double step_tokens, double step_seconds) {
-  ++samples;
-  if (samples == 1) {
-    tokens = step_tokens;
-    seconds = step_seconds;
-    return;
-  }
-  const double weight = 1.0 / static_cast<double>(std::min(samples, kMeanSamples));
+  const double weight = 1.0 / static_cast<double>(std::min(time.samples + 1, kMeanSamples));
   tokens += weight * (step_tokens - tokens);
-  if (samples <= kFastestOf) {
-    seconds = std::min(seconds, step_seconds);
-  } else {
-    seconds += weight * (std::min(step_seconds, 2 * seconds) - seconds);
-  }
+  time.add(step_seconds, weight);
 }
 
 LookupFirstSpeculator::LookupFirstSpeculator(std::shared_ptr<Speculator> drafter, int n,
@@ -96,7 +85,7 @@ std::int64_t LookupFirstSpeculator::lookup_steps(int match) const {
 // millisecond, a lookup keeping 1.5 tokens in 0.32 ms (4.7 a ms) beats a drafter keeping 4 in
 // 0.61 ms (6.6 a ms), because the drafter's extra 0.29 ms would have made 3.2 tokens elsewhere.
 double LookupFirstSpeculator::worth(const Estimate& source, const Estimate& overall) {
-  return source.tokens - overall.rate() * source.seconds;
+  return source.tokens - overall.rate() * source.seconds();
 }
 
 int LookupFirstSpeculator::choose(int match, int max_draft, bool sampled) {
@@ -116,7 +105,7 @@ int LookupFirstSpeculator::choose(int match, int max_draft, bool sampled) {
   candidates[count++] = kDrafter;
   candidates[count++] = kNoDrafts;
   for (int i = 0; i < count; ++i) {
-    if (e[candidates[i]].samples < kWarmSamples) return candidates[i];
+    if (e[candidates[i]].samples() < kWarmSamples) return candidates[i];
   }
   int winner = candidates[0];
   for (int i = 1; i < count; ++i) {
@@ -128,7 +117,7 @@ int LookupFirstSpeculator::choose(int match, int max_draft, bool sampled) {
       open_probe_ = true;
       // The probe loses clearly when its step is worth less than the winner's by a quarter of
       // what the winner's time is worth.
-      open_bar_ = worth(e[winner], overall) - kLostProbe * overall.rate() * e[winner].seconds;
+      open_bar_ = worth(e[winner], overall) - kLostProbe * overall.rate() * e[winner].seconds();
       return loser;
     }
   }
@@ -251,12 +240,12 @@ std::string LookupFirstSpeculator::summary() const {
       out += fmt::format(" {} {}", name(source), steps_by_source_[source]);
   }
   for (int mode = 0; mode < 2; ++mode) {
-    if (overall_[mode].samples == 0) continue;
+    if (overall_[mode].samples() == 0) continue;
     out += mode == 0 ? "; greedy" : "; sampled";
     for (int source = 0; source <= kNoDrafts; ++source) {
       const Estimate& e = estimates_[mode][source];
-      if (e.samples > 0) {
-        out += fmt::format(" {} {:.2f} tok/{:.3f} ms", name(source), e.tokens, 1e3 * e.seconds);
+      if (e.samples() > 0) {
+        out += fmt::format(" {} {:.2f} tok/{:.3f} ms", name(source), e.tokens, 1e3 * e.seconds());
       }
     }
   }

@@ -21,6 +21,7 @@
 #include "exec/device_taps.hpp"
 #include "mimo/speculator.hpp"
 #include "spec/ngram_speculator.hpp"
+#include "spec/step_time.hpp"
 
 namespace mimo::spec {
 
@@ -84,15 +85,15 @@ class LookupFirstSpeculator final : public Speculator,
   Speculator& drafter() { return *drafter_; }
 
  private:
-  // What one source gave a step on average: tokens kept (accepted drafts + the target's own)
-  // and seconds from the step's first call here to its observation. The first samples are a
-  // plain mean (times: the fastest of them, as a first step may capture graphs), then a
-  // moving average with times capped at twice the estimate.
+  // What one source gave a step on average: tokens kept (accepted drafts + the target's own; a
+  // mean over the first 16 steps, then a moving average) and seconds from the step's first call
+  // here to its observation (StepTime, with the same weights).
   struct Estimate {
     double tokens = 0;
-    double seconds = 0;
-    std::int64_t samples = 0;
-    double rate() const { return seconds > 0 ? tokens / seconds : 0; }
+    StepTime time;
+    int samples() const { return time.samples; }
+    double seconds() const { return time.seconds; }
+    double rate() const { return time.seconds > 0 ? tokens / time.seconds : 0; }
     void add(double tokens, double seconds);
   };
   // Estimates of one mode (greedy or sampled), by source.

@@ -25,7 +25,6 @@ class NgramSpeculator final : public Speculator {
     int match = 0;
   };
   Lookup lookup(const std::vector<std::int32_t>& context, int max_draft) const;
-  int n() const { return n_; }
 
  private:
   int n_;
