@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
@@ -36,6 +38,9 @@ float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
   if (buffer.bytes() < bytes) buffer = DeviceBuffer(std::max<std::size_t>(bytes, 256));
   return buffer.as<float>();
 }
+
+// Device context rows a drafter defers at most before projecting them (at least a block).
+constexpr int kDeferredRows = 128;
 
 struct DrafterLayer {
   const float* input_norm = nullptr;
@@ -79,6 +84,15 @@ struct GpuDrafter::Impl {
   // and one graph per row count 1 .. block (index = rows), captured on first use.
   DeviceBuffer append_at;
   std::vector<cudaGraphExec_t> context_graphs;
+  // Deferred device context: rows of consecutive positions deferred_first .. + deferred_rows - 1,
+  // copied from the taps into `deferred` and projected together when a block forward (or a
+  // reader of the cache) needs them, or when the buffer is full. A speculator that often takes
+  // no drafter step (lookup first) then pays a copy a step instead of a context pass.
+  DeviceBuffer deferred;
+  std::int64_t deferred_first = 0;
+  int deferred_rows = 0;
+  int deferred_capacity = 0;
+  bool defer = true;
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -146,6 +160,8 @@ struct GpuDrafter::Impl {
     ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
     ensure(append_at, sizeof(int));
     context_graphs.assign(block + 1, nullptr);
+    deferred_capacity = std::max(kDeferredRows, block);
+    ensure(deferred, std::size_t(deferred_capacity) * fc.cols * 4);
     check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
                         cudaHostAllocDefault),
           "pinned step inputs");
@@ -249,18 +265,18 @@ struct GpuDrafter::Impl {
     grow(ctx_pos, r * sizeof(int));
   }
 
-  // Enqueues the context pass of n rows whose features and positions are in `features` /
+  // Enqueues the context pass of n rows whose features and positions are in `src` /
   // `ctx_pos`: fc, context norm, per layer k / v projections, k_norm and RoPE, appended to the
   // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
   // nothing depends on host values but n: it can be captured once per n).
-  void issue_context(int n, bool offset_on_device) {
+  void issue_context(const float* src, int n, bool offset_on_device) {
     const model::DrafterConfig& c = config;
     const std::int64_t valid = static_cast<std::int64_t>(positions.size());
     float* d_ctx = ctx.as<float>();
     float* d_k = ctx_k.as<float>();
     float* d_v = ctx_v.as<float>();
     const int* d_pos = ctx_pos.as<int>();
-    apply(fc, features.as<float>(), n, d_ctx, stream);
+    apply(fc, src, n, d_ctx, stream);
     rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
             d_ctx, stream);
     for (int l = 0; l < c.num_layers; ++l) {
@@ -287,6 +303,30 @@ struct GpuDrafter::Impl {
           what);
   }
 
+  // Projects the deferred rows (device context) into the caches, on the drafter's stream.
+  void flush_deferred() {
+    if (deferred_rows == 0) return;
+    const int n = deferred_rows;
+    const std::int64_t first = deferred_first;
+    deferred_rows = 0;
+    begin_context(first, n);
+    drafter_context_inputs(ctx_pos.as<int>(), append_at.as<int>(), static_cast<int>(first), n,
+                           static_cast<int>(positions.size()), stream);
+    // Up to a block of rows (a verify step's) replays the graph of their count; more rows (a
+    // prompt, several deferred steps) are launched op by op.
+    if (use_graph && n <= block) {
+      cudaGraphExec_t& g = context_graphs[n];
+      if (g == nullptr) {
+        const auto issue = [this, n] { issue_context(deferred.as<float>(), n, true); };
+        g = capture_graph(stream, issue, "drafter context");
+      }
+      check(cudaGraphLaunch(g, stream), "drafter context graph launch");
+    } else {
+      issue_context(deferred.as<float>(), n, true);
+    }
+    for (int i = 0; i < n; ++i) positions.push_back(first + i);
+  }
+
   void drop_context_graphs() {
     for (cudaGraphExec_t& g : context_graphs) {
       if (g != nullptr) cudaGraphExecDestroy(g);
@@ -302,6 +342,7 @@ struct GpuDrafter::Impl {
   // Runs the block for (anchor, anchor_position), replaying the captured graph (captured on
   // first use, and again after the context cache moved); returns after the drafts arrived.
   void run_block(std::int32_t anchor, std::int64_t anchor_position) {
+    flush_deferred();
     const std::int64_t n_ctx =
         std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
     host_inputs->anchor = anchor;
@@ -360,6 +401,11 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     d.down = upload_device_linear(lw.mlp.down, m.arena);
     m.layers.push_back(d);
   }
+  // Temporary A/B switch (nineteenth session): MIMO_DRAFTER_CONTEXT=eager projects each step's
+  // rows at once, as before deferral.
+  if (const char* e = std::getenv("MIMO_DRAFTER_CONTEXT");
+      e != nullptr && std::string(e) == "eager")
+    m.defer = false;
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
@@ -389,13 +435,14 @@ int GpuDrafter::num_layers() const {
 }
 
 std::int64_t GpuDrafter::context_rows() const {
-  return static_cast<std::int64_t>(impl_->positions.size());
+  return static_cast<std::int64_t>(impl_->positions.size()) + impl_->deferred_rows;
 }
 
 void GpuDrafter::add_context(std::int64_t first_position, const float* features,
                              std::int64_t rows) {
   Impl& m = *impl_;
   if (rows <= 0) return;
+  m.flush_deferred();
   m.begin_context(first_position, rows);
   const int n = static_cast<int>(rows);
   std::vector<int> host_pos(n);
@@ -406,7 +453,7 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
   check(cudaMemcpyAsync(m.ctx_pos.get(), host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice,
                         m.stream),
         "context positions upload");
-  m.issue_context(n, false);
+  m.issue_context(m.features.as<float>(), n, false);
   // host_pos / features are pageable host memory read by the copies above: wait for them.
   check(cudaStreamSynchronize(m.stream), "context projection");
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
@@ -416,39 +463,61 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
                                     std::int64_t rows, void* ready, void* released) {
   Impl& m = *impl_;
   if (rows <= 0) return;
-  m.begin_context(first_position, rows);
+  const std::int64_t next = m.deferred_rows > 0   ? m.deferred_first + m.deferred_rows
+                            : m.positions.empty() ? 0
+                                                  : m.positions.back() + 1;
+  if (first_position < next) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
+                            first_position, next - 1));
+  }
+  // Deferred rows stay consecutive: a gap, or rows that do not fit, project what waits first.
+  if (m.deferred_rows > 0 &&
+      (first_position != next || m.deferred_rows + rows > m.deferred_capacity)) {
+    m.flush_deferred();
+  }
+  if (rows > m.deferred_capacity) {  // a prompt's taps: projected at once, op by op
+    m.begin_context(first_position, rows);
+  }
+  float* staging = rows > m.deferred_capacity
+                       ? m.features.as<float>()
+                       : m.deferred.as<float>() + std::size_t(m.deferred_rows) * m.fc.cols;
   // Stream order only: the copy waits for the step that wrote the taps, and the step that
   // rewrites them waits for `released`; the host goes on at once.
   if (ready != nullptr) {
     check(cudaStreamWaitEvent(m.stream, static_cast<cudaEvent_t>(ready), 0), "wait for the taps");
   }
-  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+  check(cudaMemcpyAsync(staging, features, std::size_t(rows) * m.fc.cols * 4,
                         cudaMemcpyDeviceToDevice, m.stream),
         "features copy");
   if (released != nullptr) {
     check(cudaEventRecord(static_cast<cudaEvent_t>(released), m.stream), "taps released");
   }
   const int n = static_cast<int>(rows);
-  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
-                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
-                         m.stream);
-  // A verify step's rows (n <= block) replay the graph of their count; longer updates (a
-  // prompt) are launched op by op.
-  if (m.use_graph && n <= m.block) {
-    cudaGraphExec_t& g = m.context_graphs[n];
-    if (g == nullptr) {
-      const auto issue = [&m, n] { m.issue_context(n, true); };
-      g = capture_graph(m.stream, issue, "drafter context");
-    }
-    check(cudaGraphLaunch(g, m.stream), "drafter context graph launch");
-  } else {
-    m.issue_context(n, true);
+  if (rows > m.deferred_capacity) {
+    drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
+                           static_cast<int>(first_position), n,
+                           static_cast<int>(m.positions.size()), m.stream);
+    m.issue_context(staging, n, true);
+    for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
+    return;
   }
-  for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
+  if (m.deferred_rows == 0) m.deferred_first = first_position;
+  m.deferred_rows += n;
+  if (!m.defer) m.flush_deferred();
+}
+
+void GpuDrafter::set_defer_context(bool on) {
+  impl_->defer = on;
+  if (!on) impl_->flush_deferred();
 }
 
 void GpuDrafter::truncate(std::int64_t length) {
   Impl& m = *impl_;
+  if (m.deferred_rows > 0) {
+    m.deferred_rows =
+        static_cast<int>(std::clamp<std::int64_t>(length - m.deferred_first, 0, m.deferred_rows));
+  }
   const auto keep = std::lower_bound(m.positions.begin(), m.positions.end(), length);
   m.positions.erase(keep, m.positions.end());
 }
@@ -456,8 +525,9 @@ void GpuDrafter::truncate(std::int64_t length) {
 namespace {
 // The context's rows of one cache buffer (`width` floats a row), after the drafter's stream.
 template <class Impl, class Buffer>
-std::vector<float> download_context(const Impl& m, const Buffer& rows, std::size_t width,
+std::vector<float> download_context(Impl& m, const Buffer& rows, std::size_t width,
                                     const char* what) {
+  m.flush_deferred();
   std::vector<float> out(m.positions.size() * width);
   check(cudaStreamSynchronize(m.stream), what);
   copy_to_host(out.data(), rows.get(), out.size() * 4);

@@ -8,7 +8,8 @@
 // back to the host per step (their logits too when sampled drafts are asked for), and the block
 // forward is one CUDA graph (the anchor, its position and the visible context length are read from
 // device memory). Context rows already on the device (the target's taps) are appended without a
-// host wait, by a CUDA graph per row count. No CUDA types in this header.
+// host wait, projected when the next block forward needs them (by a CUDA graph per row count up
+// to a block). No CUDA types in this header.
 #pragma once
 
 #include <cstdint>
@@ -41,9 +42,13 @@ class GpuDrafter {
   // As add_context for rows already in device memory (a step's device taps, exec::DeviceTaps):
   // the drafter's stream waits for the event `ready` (a cudaEvent_t, or null), copies them
   // device to device and records `released` (or null) after that copy. Nothing waits on the
-  // host: the work stays queued on the drafter's stream ahead of the next block forward.
+  // host. The rows' projection is deferred (set_defer_context) until a block forward or a
+  // reader of the cache needs it, or 128 rows wait: many steps' rows then cost one pass.
   void add_device_context(std::int64_t first_position, const float* features, std::int64_t rows,
                           void* ready, void* released);
+  // Whether device context rows wait for the next block forward (default) or are projected at
+  // once; the caches and drafts are the same bits either way.
+  void set_defer_context(bool on);
   // Forgets cached context positions >= length.
   void truncate(std::int64_t length);
   std::int64_t context_rows() const;

@@ -149,61 +149,70 @@ std::shared_ptr<const Model> load_fixture_model() {
 }
 
 // The drafter alone: the same feature rows through add_context (host) and add_device_context
-// (device memory, no events), with rollbacks in between, leave identical caches and blocks.
+// (device memory, no events), with rollbacks in between, leave identical caches and blocks, the
+// device rows projected at once or deferred (then also a prompt longer than the deferral buffer,
+// and enough steps between reads to fill it).
 TEST_CASE("GPU drafter device context updates equal host ones bit for bit", "[gpu][spec][taps]") {
   const auto model = load_fixture_model();
   const char* env = std::getenv("MIMO_TEST_DATA_DIR");
   const std::string drafter_dir =
       std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/dflash/drafter";
-  for (bool graphs : {true, false}) {
-    INFO("drafter graphs " << graphs);
-    auto host_spec = make_dflash_speculator(*model, drafter_dir);
-    auto device_spec = make_dflash_speculator(*model, drafter_dir);
-    auto& host = dynamic_cast<cuda::GpuDFlashSpeculator&>(*host_spec).drafter();
-    auto& device = dynamic_cast<cuda::GpuDFlashSpeculator&>(*device_spec).drafter();
-    host.set_use_graph(graphs);
-    device.set_use_graph(graphs);
-    const std::size_t width = host_spec->feature_layers().size() * model->summary().hidden_size;
-    const int block = host.block_size();
-    // (first position, rows): a prompt longer than a block, then verify-like updates that
-    // overwrite rolled-back rows, the last reaching a cache growth (256 rows).
-    std::vector<std::pair<std::int64_t, std::int64_t>> updates = {{0, 13}};
-    std::int64_t next = 13;
-    for (int step = 0; next < 300; ++step) {
-      const std::int64_t rows = 1 + step % block;
-      updates.push_back({next, rows});
-      next += rows - (step % 3 == 0 ? 0 : 1);  // a kept correction token is re-run next step
-    }
-    std::vector<float> features(std::size_t(block + 13) * width);
-    float* d_features = nullptr;
-    REQUIRE(cudaMalloc(&d_features, features.size() * sizeof(float)) == cudaSuccess);
-    for (std::size_t u = 0; u < updates.size(); ++u) {
-      const auto [first, rows] = updates[u];
-      for (std::size_t i = 0; i < std::size_t(rows) * width; ++i) {
-        features[i] = std::sin(0.01f * static_cast<float>(i + 7 * u)) * 3.0f;
+  for (bool defer : {false, true}) {
+    for (bool graphs : {true, false}) {
+      INFO("deferred context " << defer << ", drafter graphs " << graphs);
+      auto host_spec = make_dflash_speculator(*model, drafter_dir);
+      auto device_spec = make_dflash_speculator(*model, drafter_dir);
+      auto& host = dynamic_cast<cuda::GpuDFlashSpeculator&>(*host_spec).drafter();
+      auto& device = dynamic_cast<cuda::GpuDFlashSpeculator&>(*device_spec).drafter();
+      host.set_use_graph(graphs);
+      device.set_use_graph(graphs);
+      device.set_defer_context(defer);
+      const std::size_t width = host_spec->feature_layers().size() * model->summary().hidden_size;
+      const int block = host.block_size();
+      // (first position, rows): a prompt longer than a block (than the 128 deferred rows when
+      // deferring), then verify-like updates that overwrite rolled-back rows, reaching a cache
+      // growth (256 rows).
+      const std::int64_t prompt = defer ? 140 : 13;
+      std::vector<std::pair<std::int64_t, std::int64_t>> updates = {{0, prompt}};
+      std::int64_t next = prompt;
+      for (int step = 0; next < 420; ++step) {
+        const std::int64_t rows = 1 + step % block;
+        updates.push_back({next, rows});
+        next += rows - (step % 3 == 0 ? 0 : 1);  // a kept correction token is re-run next step
       }
-      REQUIRE(cudaMemcpy(d_features, features.data(), std::size_t(rows) * width * sizeof(float),
-                         cudaMemcpyHostToDevice) == cudaSuccess);
-      host.truncate(first);
-      host.add_context(first, features.data(), rows);
-      device.truncate(first);
-      device.add_device_context(first, d_features, rows, nullptr, nullptr);
-      REQUIRE(device.context_rows() == host.context_rows());
-      if (u % 7 == 0 || u + 1 == updates.size()) {
-        INFO("update " << u);
-        for (int l = 0; l < device.num_layers(); ++l) {
-          CHECK(same_bits(device.context_keys(l), host.context_keys(l)));
-          CHECK(same_bits(device.context_values(l), host.context_values(l)));
+      // Reads between fewer steps than fill the deferral buffer, and between more.
+      const std::size_t read_every = defer ? 41 : 7;
+      std::vector<float> features(std::size_t(std::max<std::int64_t>(block, prompt)) * width);
+      float* d_features = nullptr;
+      REQUIRE(cudaMalloc(&d_features, features.size() * sizeof(float)) == cudaSuccess);
+      for (std::size_t u = 0; u < updates.size(); ++u) {
+        const auto [first, rows] = updates[u];
+        for (std::size_t i = 0; i < std::size_t(rows) * width; ++i) {
+          features[i] = std::sin(0.01f * static_cast<float>(i + 7 * u)) * 3.0f;
         }
-        const std::int64_t anchor_position = first + rows;
-        CHECK(same_bits(device.block_hidden(5, anchor_position),
-                        host.block_hidden(5, anchor_position)));
+        REQUIRE(cudaMemcpy(d_features, features.data(), std::size_t(rows) * width * sizeof(float),
+                           cudaMemcpyHostToDevice) == cudaSuccess);
+        host.truncate(first);
+        host.add_context(first, features.data(), rows);
+        device.truncate(first);
+        device.add_device_context(first, d_features, rows, nullptr, nullptr);
+        REQUIRE(device.context_rows() == host.context_rows());
+        if (u % read_every == 0 || u + 1 == updates.size()) {
+          INFO("update " << u);
+          for (int l = 0; l < device.num_layers(); ++l) {
+            CHECK(same_bits(device.context_keys(l), host.context_keys(l)));
+            CHECK(same_bits(device.context_values(l), host.context_values(l)));
+          }
+          const std::int64_t anchor_position = first + rows;
+          CHECK(same_bits(device.block_hidden(5, anchor_position),
+                          host.block_hidden(5, anchor_position)));
+        }
+        // The next update rewrites d_features: the queued copy must be done (the session's
+        // executor waits for `released` instead).
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
       }
-      // The next update rewrites d_features: the queued copy must be done (the session's
-      // executor waits for `released` instead).
-      REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+      cudaFree(d_features);
     }
-    cudaFree(d_features);
   }
 }
 
