@@ -29,4 +29,20 @@ void drafter_context_inputs(int* positions, int* append_at, int first, int n, in
 void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
                          Stream stream = nullptr);
 
+// Per-head RMSNorm then RoPE, in place, of the block's queries q [n, q_heads, head_dim] (weight
+// q_norm) and keys k [n, kv_heads, head_dim] (k_norm) at positions[0 .. n): one launch for what
+// rmsnorm + rope did in four. rotary_dim even, <= head_dim.
+void drafter_qk_norm_rope(float* q, float* k, int n, int q_heads, int kv_heads, int head_dim,
+                          const float* q_norm, const float* k_norm, float eps, int rotary_dim,
+                          const float* inv_freq, const int* positions, Stream stream = nullptr);
+
+// A context pass's keys k [n, kv_heads, head_dim] normed (k_norm) and rotated in place at
+// positions[0 .. n), then stored with the values v [n, kv_heads, v_head_dim] at cache rows
+// *append_at .. + n - 1 of key_cache / value_cache; positions_out (or null) gets the rows'
+// positions at the same rows. One launch for rmsnorm, rope and three appends.
+void drafter_context_kv(float* k, const float* v, int n, int kv_heads, int head_dim, int v_head_dim,
+                        const float* k_norm, float eps, int rotary_dim, const float* inv_freq,
+                        const int* positions, const int* append_at, float* key_cache,
+                        float* value_cache, int* positions_out, Stream stream = nullptr);
+
 }  // namespace mimo::cuda

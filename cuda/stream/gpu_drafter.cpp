@@ -63,7 +63,7 @@ struct GpuDrafter::Impl {
   DeviceLinear fc;
   const float* context_norm = nullptr;
   const float* final_norm = nullptr;
-  const float* mask_embedding = nullptr;  // [hidden] input of the mask slots, or null
+  const float* mask_rows = nullptr;  // [block - 1, hidden]: the mask slots' own input, or null
   const float* inv_freq = nullptr;
   std::vector<DrafterLayer> layers;
   // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
@@ -131,14 +131,6 @@ struct GpuDrafter::Impl {
     drop_context_graphs();
   }
 
-  // x [n, heads, hd] in place: per-head RMSNorm with `weight`, then RoPE at positions.
-  void norm_and_rope(float* data, int n, int n_heads, const float* weight, const int* pos) {
-    const int hd = config.head_dim;
-    rmsnorm(data, nullptr, weight, n * n_heads, hd, static_cast<float>(config.rms_norm_eps), data,
-            stream);
-    rope(data, pos, n, n_heads, hd, config.rotary_dim, inv_freq, stream);
-  }
-
   // Block scratch, allocated once (a captured graph keeps these addresses).
   void allocate_block_scratch() {
     const std::size_t b = block, hidden = config.hidden_size, inter = config.intermediate_size;
@@ -198,13 +190,11 @@ struct GpuDrafter::Impl {
     } else {
       embed(t.embed_f32, d_ids, b, dx, stream);
     }
-    if (mask_embedding != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
-      const std::size_t row_bytes = static_cast<std::size_t>(hidden) * sizeof(float);
-      for (int i = 1; i < b; ++i) {
-        check(cudaMemcpyAsync(dx + static_cast<std::size_t>(i) * hidden, mask_embedding, row_bytes,
-                              cudaMemcpyDeviceToDevice, stream),
-              "mask embedding copy");
-      }
+    if (mask_rows != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
+      check(cudaMemcpyAsync(dx + hidden, mask_rows,
+                            static_cast<std::size_t>(b - 1) * hidden * sizeof(float),
+                            cudaMemcpyDeviceToDevice, stream),
+            "mask embedding copy");
     }
     tiles::DrafterAttentionShape shape;
     shape.num_heads = n_heads;
@@ -221,8 +211,8 @@ struct GpuDrafter::Impl {
       apply(w.q, dh, b, dq, stream);
       apply(w.k, dh, b, dk, stream);
       apply(w.v, dh, b, dv, stream);
-      norm_and_rope(dq, b, n_heads, w.q_norm, d_pos);
-      norm_and_rope(dk, b, kvh, w.k_norm, d_pos);
+      drafter_qk_norm_rope(dq, dk, b, n_heads, kvh, hd, w.q_norm, w.k_norm, eps, config.rotary_dim,
+                           inv_freq, d_pos, stream);
       shape.window = sliding(l) ? *config.sliding_window : -1;
       drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
                         device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
@@ -265,42 +255,28 @@ struct GpuDrafter::Impl {
     grow(ctx_pos, r * sizeof(int));
   }
 
-  // Enqueues the context pass of n rows whose features and positions are in `src` /
-  // `ctx_pos`: fc, context norm, per layer k / v projections, k_norm and RoPE, appended to the
-  // caches at the first free row, or, with offset_on_device, at the row in `append_at` (then
-  // nothing depends on host values but n: it can be captured once per n).
-  void issue_context(const float* src, int n, bool offset_on_device) {
+  // Enqueues the context pass of n rows whose features and positions are in `src` / `ctx_pos`:
+  // fc, context norm, per layer k / v projections, then k_norm, RoPE and the append of keys,
+  // values and positions at the cache row in `append_at` (device memory: nothing depends on host
+  // values but n, so it can be captured once per n).
+  void issue_context(const float* src, int n) {
     const model::DrafterConfig& c = config;
-    const std::int64_t valid = static_cast<std::int64_t>(positions.size());
+    const float eps = static_cast<float>(c.rms_norm_eps);
     float* d_ctx = ctx.as<float>();
     float* d_k = ctx_k.as<float>();
     float* d_v = ctx_v.as<float>();
     const int* d_pos = ctx_pos.as<int>();
     apply(fc, src, n, d_ctx, stream);
-    rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, static_cast<float>(c.rms_norm_eps),
-            d_ctx, stream);
+    rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, eps, d_ctx, stream);
     for (int l = 0; l < c.num_layers; ++l) {
       const DrafterLayer& w = layers[l];
       apply(w.k, d_ctx, n, d_k, stream);
       apply(w.v, d_ctx, n, d_v, stream);
-      norm_and_rope(d_k, n, c.num_kv_heads, w.k_norm, d_pos);
-      append(keys[l].get(), d_k, n, kv_width(), valid, offset_on_device, "context keys append");
-      append(values[l].get(), d_v, n, v_width(), valid, offset_on_device, "context values append");
+      drafter_context_kv(d_k, d_v, n, c.num_kv_heads, c.head_dim, c.v_head_dim, w.k_norm, eps,
+                         c.rotary_dim, inv_freq, d_pos, append_at.as<int>(), keys[l].as<float>(),
+                         values[l].as<float>(),
+                         l + 1 == c.num_layers ? device_positions.as<int>() : nullptr, stream);
     }
-    append(device_positions.get(), d_pos, n, 1, valid, offset_on_device,
-           "context positions append");
-  }
-
-  // n rows of `width` 32-bit words from src to row `valid` of dst (or the row in append_at).
-  void append(void* dst, const void* src, int n, int width, std::int64_t valid,
-              bool offset_on_device, const char* what) {
-    if (offset_on_device) {
-      drafter_append_rows(dst, src, n, width, append_at.as<int>(), stream);
-      return;
-    }
-    check(cudaMemcpyAsync(static_cast<char*>(dst) + std::size_t(valid) * width * 4, src,
-                          std::size_t(n) * width * 4, cudaMemcpyDeviceToDevice, stream),
-          what);
   }
 
   // Projects the deferred rows (device context) into the caches, on the drafter's stream.
@@ -317,12 +293,12 @@ struct GpuDrafter::Impl {
     if (use_graph && n <= block) {
       cudaGraphExec_t& g = context_graphs[n];
       if (g == nullptr) {
-        const auto issue = [this, n] { issue_context(deferred.as<float>(), n, true); };
+        const auto issue = [this, n] { issue_context(deferred.as<float>(), n); };
         g = capture_graph(stream, issue, "drafter context");
       }
       check(cudaGraphLaunch(g, stream), "drafter context graph launch");
     } else {
-      issue_context(deferred.as<float>(), n, true);
+      issue_context(deferred.as<float>(), n);
     }
     for (int i = 0; i < n; ++i) positions.push_back(first + i);
   }
@@ -380,8 +356,12 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.fc = upload_device_linear(weights.fc, m.arena);
   m.context_norm = upload_floats(weights.context_norm, m.arena);
   m.final_norm = upload_floats(weights.final_norm, m.arena);
-  if (!weights.mask_embedding.empty()) {
-    m.mask_embedding = upload_floats(weights.mask_embedding, m.arena);
+  if (!weights.mask_embedding.empty()) {  // repeated once here: one copy a block forward
+    std::vector<float> rows;
+    for (int i = 1; i < block_size; ++i) {
+      rows.insert(rows.end(), weights.mask_embedding.begin(), weights.mask_embedding.end());
+    }
+    m.mask_rows = upload_floats(rows, m.arena);
   }
   m.inv_freq =
       upload_floats(model::rope_inv_freq(config.frequency_dim(), config.rope_theta), m.arena);
@@ -445,16 +425,14 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
   m.flush_deferred();
   m.begin_context(first_position, rows);
   const int n = static_cast<int>(rows);
-  std::vector<int> host_pos(n);
-  for (int i = 0; i < n; ++i) host_pos[i] = static_cast<int>(first_position + i);
   check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
                         cudaMemcpyHostToDevice, m.stream),
         "features upload");
-  check(cudaMemcpyAsync(m.ctx_pos.get(), host_pos.data(), n * sizeof(int), cudaMemcpyHostToDevice,
-                        m.stream),
-        "context positions upload");
-  m.issue_context(m.features.as<float>(), n, false);
-  // host_pos / features are pageable host memory read by the copies above: wait for them.
+  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
+                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
+                         m.stream);
+  m.issue_context(m.features.as<float>(), n);
+  // The features are pageable host memory read by the copy above: wait for it.
   check(cudaStreamSynchronize(m.stream), "context projection");
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
@@ -498,7 +476,7 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
     drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
                            static_cast<int>(first_position), n,
                            static_cast<int>(m.positions.size()), m.stream);
-    m.issue_context(staging, n, true);
+    m.issue_context(staging, n);
     for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
     return;
   }
