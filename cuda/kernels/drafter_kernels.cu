@@ -7,6 +7,7 @@
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/tiles/drafter_attention.cuh"
+#include "cuda/tiles/moe.cuh"
 #include "cuda/tiles/norm.cuh"
 #include "cuda/tiles/rope.cuh"
 #include "mimo/error.hpp"
@@ -51,50 +52,73 @@ __global__ void drafter_append_rows_kernel(unsigned* dst, const unsigned* src, l
   }
 }
 
-// One head of one token in place: per-head RMSNorm with `weight`, then RoPE at `pos` (pairs
-// i, i + half). The block's threads split the head.
-__device__ __forceinline__ void norm_rope_head(float* head, const float* weight, int head_dim,
-                                               float eps, int half, const float* inv_freq, int pos,
-                                               float* scratch) {
-  tiles::rmsnorm_token_tile(head, nullptr, weight, head_dim, eps, head, scratch);
+// One head of one token: per-head RMSNorm of `in` with `weight` into `out` (may alias `in`),
+// then RoPE of `out` at `pos` (pairs i, i + half). The block's threads split the head.
+__device__ __forceinline__ void norm_rope_head(const float* in, float* out, const float* weight,
+                                               int head_dim, float eps, int half,
+                                               const float* inv_freq, int pos, float* scratch) {
+  tiles::rmsnorm_token_tile(const_cast<float*>(in), nullptr, weight, head_dim, eps, out, scratch);
   __syncthreads();  // RoPE pairs elements other threads normalised
-  tiles::rope_head_tile(head, half, inv_freq, pos, tiles::Team::block());
+  tiles::rope_head_tile(out, half, inv_freq, pos, tiles::Team::block());
 }
 
-// Block (t, h): query head h of token t for h < q_heads, else key head h - q_heads.
-__global__ void drafter_qk_norm_rope_kernel(float* q, float* k, int q_heads, int kv_heads,
-                                            int head_dim, const float* q_norm, const float* k_norm,
-                                            float eps, int half, const float* inv_freq,
-                                            const int* positions) {
+// Block (t, h): query head h of token t for h < q_heads, else key head h - q_heads and its value
+// head, from rows `in.stride` floats apart into the contiguous q / k / v.
+__global__ void drafter_qkv_norm_rope_kernel(DrafterQkvRows in, int q_heads, int kv_heads,
+                                             int head_dim, int v_head_dim, const float* q_norm,
+                                             const float* k_norm, float eps, int half,
+                                             const float* inv_freq, const int* positions, float* q,
+                                             float* k, float* v) {
   __shared__ float scratch[32];
   const int t = blockIdx.x, h = blockIdx.y;
-  const bool query = h < q_heads;
-  float* head = query ? q + (static_cast<long long>(t) * q_heads + h) * head_dim
-                      : k + (static_cast<long long>(t) * kv_heads + h - q_heads) * head_dim;
-  norm_rope_head(head, query ? q_norm : k_norm, head_dim, eps, half, inv_freq, positions[t],
-                 scratch);
+  if (h < q_heads) {
+    norm_rope_head(in.q + static_cast<long long>(t) * in.q_stride + h * head_dim,
+                   q + (static_cast<long long>(t) * q_heads + h) * head_dim, q_norm, head_dim, eps,
+                   half, inv_freq, positions[t], scratch);
+    return;
+  }
+  const int kh = h - q_heads;
+  norm_rope_head(in.k + static_cast<long long>(t) * in.k_stride + kh * head_dim,
+                 k + (static_cast<long long>(t) * kv_heads + kh) * head_dim, k_norm, head_dim, eps,
+                 half, inv_freq, positions[t], scratch);
+  const float* v_in = in.v + static_cast<long long>(t) * in.v_stride + kh * v_head_dim;
+  float* v_out = v + (static_cast<long long>(t) * kv_heads + kh) * v_head_dim;
+  if (v_in != v_out) {
+    for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) v_out[d] = v_in[d];
+  }
 }
 
-// Block (t, h): key head h of context row t normed and rotated, then it and value head h stored
-// at cache row *append_at + t (and the row's position, when positions_out is set).
-__global__ void drafter_context_kv_kernel(float* k, const float* v, int kv_heads, int head_dim,
+// Block (t, h): key head h of context row t normed and rotated into cache row *append_at + t,
+// its value head copied there (and the row's position, when positions_out is set).
+__global__ void drafter_context_kv_kernel(DrafterQkvRows in, int kv_heads, int head_dim,
                                           int v_head_dim, const float* k_norm, float eps, int half,
                                           const float* inv_freq, const int* positions,
                                           const int* append_at, float* key_cache,
                                           float* value_cache, int* positions_out) {
   __shared__ float scratch[32];
   const int t = blockIdx.x, h = blockIdx.y;
-  const long long src = static_cast<long long>(t) * kv_heads + h;
-  float* head = k + src * head_dim;
-  norm_rope_head(head, k_norm, head_dim, eps, half, inv_freq, positions[t], scratch);
-  __syncthreads();
-  const long long row = static_cast<long long>(*append_at) + t;
-  const long long dst = row * kv_heads + h;
-  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) key_cache[dst * head_dim + d] = head[d];
+  const long long dst = (static_cast<long long>(*append_at) + t) * kv_heads + h;
+  norm_rope_head(in.k + static_cast<long long>(t) * in.k_stride + h * head_dim,
+                 key_cache + dst * head_dim, k_norm, head_dim, eps, half, inv_freq, positions[t],
+                 scratch);
+  const float* v_in = in.v + static_cast<long long>(t) * in.v_stride + h * v_head_dim;
   for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
-    value_cache[dst * v_head_dim + d] = v[src * v_head_dim + d];
+    value_cache[dst * v_head_dim + d] = v_in[d];
   }
-  if (positions_out != nullptr && h == 0 && threadIdx.x == 0) positions_out[row] = positions[t];
+  if (positions_out != nullptr && h == 0 && threadIdx.x == 0) {
+    positions_out[*append_at + t] = positions[t];
+  }
+}
+
+// out [n, inter] = silu(gate) * up of rows [gate | up] (2 inter floats a row).
+__global__ void drafter_silu_mul_rows_kernel(const float* gate_up, int n, int inter, float* out) {
+  const long long count = static_cast<long long>(n) * inter;
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const long long t = i / inter, c = i % inter;
+    const float* row = gate_up + t * 2 * inter;
+    out[i] = tiles::silu(row[c]) * row[inter + c];
+  }
 }
 
 // Threads a block of the head kernels: one element a thread up to 256.
@@ -141,24 +165,27 @@ void drafter_append_rows(void* dst, const void* src, int rows, int row_words, co
   check_launch("drafter_append_rows");
 }
 
-void drafter_qk_norm_rope(float* q, float* k, int n, int q_heads, int kv_heads, int head_dim,
-                          const float* q_norm, const float* k_norm, float eps, int rotary_dim,
-                          const float* inv_freq, const int* positions, Stream stream) {
-  if (!(n > 0 && q_heads > 0 && kv_heads > 0 && head_dim > 0 && rotary_dim % 2 == 0 &&
-        rotary_dim <= head_dim && q_norm != nullptr && k_norm != nullptr)) {
+void drafter_qkv_norm_rope(const DrafterQkvRows& in, int n, int q_heads, int kv_heads, int head_dim,
+                           int v_head_dim, const float* q_norm, const float* k_norm, float eps,
+                           int rotary_dim, const float* inv_freq, const int* positions, float* q,
+                           float* k, float* v, Stream stream) {
+  if (!(n > 0 && q_heads > 0 && kv_heads > 0 && head_dim > 0 && v_head_dim > 0 &&
+        rotary_dim % 2 == 0 && rotary_dim <= head_dim && q_norm != nullptr && k_norm != nullptr)) {
     throw Error(ErrorCode::kInvalidArgument,
-                "cuda::drafter_qk_norm_rope: bad shape (" + std::to_string(n) + " rows, heads " +
-                    std::to_string(q_heads) + " / " + std::to_string(kv_heads) + ", head_dim " +
-                    std::to_string(head_dim) + ", rotary_dim " + std::to_string(rotary_dim) +
-                    ") or a missing norm weight");
+                "cuda::drafter_qkv_norm_rope: bad shape (" + std::to_string(n) + " rows, heads " +
+                    std::to_string(q_heads) + " / " + std::to_string(kv_heads) + ", head dims " +
+                    std::to_string(head_dim) + " / " + std::to_string(v_head_dim) +
+                    ", rotary_dim " + std::to_string(rotary_dim) + ") or a missing norm weight");
   }
-  drafter_qk_norm_rope_kernel<<<dim3(n, q_heads + kv_heads), head_threads(head_dim), 0,
-                                static_cast<cudaStream_t>(stream)>>>(
-      q, k, q_heads, kv_heads, head_dim, q_norm, k_norm, eps, rotary_dim / 2, inv_freq, positions);
-  check_launch("drafter_qk_norm_rope");
+  drafter_qkv_norm_rope_kernel<<<dim3(n, q_heads + kv_heads),
+                                 head_threads(std::max(head_dim, v_head_dim)), 0,
+                                 static_cast<cudaStream_t>(stream)>>>(
+      in, q_heads, kv_heads, head_dim, v_head_dim, q_norm, k_norm, eps, rotary_dim / 2, inv_freq,
+      positions, q, k, v);
+  check_launch("drafter_qkv_norm_rope");
 }
 
-void drafter_context_kv(float* k, const float* v, int n, int kv_heads, int head_dim, int v_head_dim,
+void drafter_context_kv(const DrafterQkvRows& in, int n, int kv_heads, int head_dim, int v_head_dim,
                         const float* k_norm, float eps, int rotary_dim, const float* inv_freq,
                         const int* positions, const int* append_at, float* key_cache,
                         float* value_cache, int* positions_out, Stream stream) {
@@ -172,9 +199,21 @@ void drafter_context_kv(float* k, const float* v, int n, int kv_heads, int head_
   }
   drafter_context_kv_kernel<<<dim3(n, kv_heads), head_threads(std::max(head_dim, v_head_dim)), 0,
                               static_cast<cudaStream_t>(stream)>>>(
-      k, v, kv_heads, head_dim, v_head_dim, k_norm, eps, rotary_dim / 2, inv_freq, positions,
+      in, kv_heads, head_dim, v_head_dim, k_norm, eps, rotary_dim / 2, inv_freq, positions,
       append_at, key_cache, value_cache, positions_out);
   check_launch("drafter_context_kv");
+}
+
+void drafter_silu_mul_rows(const float* gate_up, int n, int inter, float* out, Stream stream) {
+  if (!(n > 0 && inter > 0)) {
+    throw Error(ErrorCode::kInvalidArgument, "cuda::drafter_silu_mul_rows: " + std::to_string(n) +
+                                                 " rows of " + std::to_string(inter));
+  }
+  const long long count = static_cast<long long>(n) * inter;
+  const int blocks = static_cast<int>(std::min<long long>((count + 255) / 256, 1024));
+  drafter_silu_mul_rows_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(gate_up, n,
+                                                                                      inter, out);
+  check_launch("drafter_silu_mul_rows");
 }
 
 void drafter_attention(const tiles::DrafterAttentionShape& shape,

@@ -29,20 +29,36 @@ void drafter_context_inputs(int* positions, int* append_at, int first, int n, in
 void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
                          Stream stream = nullptr);
 
-// Per-head RMSNorm then RoPE, in place, of the block's queries q [n, q_heads, head_dim] (weight
-// q_norm) and keys k [n, kv_heads, head_dim] (k_norm) at positions[0 .. n): one launch for what
-// rmsnorm + rope did in four. rotary_dim even, <= head_dim.
-void drafter_qk_norm_rope(float* q, float* k, int n, int q_heads, int kv_heads, int head_dim,
-                          const float* q_norm, const float* k_norm, float eps, int rotary_dim,
-                          const float* inv_freq, const int* positions, Stream stream = nullptr);
+// Where a step's q / k / v rows are: each tensor's row t at `q + t * q_stride` (and so on),
+// so the three may be one product's columns side by side ([q | k | v] a row) or three buffers.
+struct DrafterQkvRows {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int q_stride = 0, k_stride = 0, v_stride = 0;  // floats from one row to the next
+};
 
-// A context pass's keys k [n, kv_heads, head_dim] normed (k_norm) and rotated in place at
-// positions[0 .. n), then stored with the values v [n, kv_heads, v_head_dim] at cache rows
-// *append_at .. + n - 1 of key_cache / value_cache; positions_out (or null) gets the rows'
-// positions at the same rows. One launch for rmsnorm, rope and three appends.
-void drafter_context_kv(float* k, const float* v, int n, int kv_heads, int head_dim, int v_head_dim,
+// The block's queries and keys per-head RMSNorm'd (q_norm / k_norm) then rotated at positions[0
+// .. n) into q [n, q_heads, head_dim] / k [n, kv_heads, head_dim], and the values copied into
+// v [n, kv_heads, v_head_dim] (unless in.v is v already): one launch. rotary_dim even, <=
+// head_dim. The outputs may be the inputs (contiguous rows).
+void drafter_qkv_norm_rope(const DrafterQkvRows& in, int n, int q_heads, int kv_heads, int head_dim,
+                           int v_head_dim, const float* q_norm, const float* k_norm, float eps,
+                           int rotary_dim, const float* inv_freq, const int* positions, float* q,
+                           float* k, float* v, Stream stream = nullptr);
+
+// A context pass's keys (in.k, in.k_stride) normed with k_norm and rotated at positions[0 .. n)
+// into cache rows *append_at .. + n - 1 of key_cache [rows, kv_heads, head_dim], their values
+// (in.v) into value_cache, and positions_out (or null) the rows' positions: one launch for
+// rmsnorm, rope and three appends. in.q is not read.
+void drafter_context_kv(const DrafterQkvRows& in, int n, int kv_heads, int head_dim, int v_head_dim,
                         const float* k_norm, float eps, int rotary_dim, const float* inv_freq,
                         const int* positions, const int* append_at, float* key_cache,
                         float* value_cache, int* positions_out, Stream stream = nullptr);
+
+// out [n, inter] = silu(gate) * up, from rows [gate | up] of 2 inter floats (one product of the
+// stacked gate and up projections).
+void drafter_silu_mul_rows(const float* gate_up, int n, int inter, float* out,
+                           Stream stream = nullptr);
 
 }  // namespace mimo::cuda

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
@@ -49,7 +50,65 @@ struct DrafterLayer {
   const float* k_norm = nullptr;
   const float* sinks = nullptr;
   DeviceLinear q, k, v, o, gate, up, down;
+  // Where the formats stack (BF16 or F32, one width): [q; k; v] by rows, one product for the
+  // three, `kv` its last rows (the context pass's k and v), and [gate; up]; then q, k, v, gate
+  // and up are unset. rows == 0 where they do not stack.
+  DeviceLinear qkv, kv, gate_up;
 };
+
+std::size_t value_bytes(MatrixFormat format) {
+  return format == MatrixFormat::kBf16 ? 2 : 4;
+}
+
+const void* values_of(const DeviceLinear& w) {
+  return w.format == MatrixFormat::kBf16 ? static_cast<const void*>(w.bf16.values)
+                                         : static_cast<const void*>(w.f32.values);
+}
+
+DeviceLinear with_values(MatrixFormat format, const void* values, int rows, int cols) {
+  DeviceLinear w;
+  w.format = format;
+  w.rows = rows;
+  w.cols = cols;
+  w.bytes = std::uint64_t(rows) * cols * value_bytes(format);
+  if (format == MatrixFormat::kBf16) {
+    w.bf16 = Bf16Matrix{static_cast<const std::uint16_t*>(values), rows, cols};
+  } else {
+    w.f32 = F32Matrix{static_cast<const float*>(values), rows, cols};
+  }
+  return w;
+}
+
+// The rows of BF16 or F32 linears of one width one after another in one matrix of `arena` (its
+// product is theirs side by side in each output row); rows == 0 where they do not stack.
+DeviceLinear stack_rows(std::initializer_list<const DeviceLinear*> parts, DeviceArena& arena) {
+  const DeviceLinear& first = **parts.begin();
+  if (first.format != MatrixFormat::kBf16 && first.format != MatrixFormat::kF32) return {};
+  int rows = 0;
+  for (const DeviceLinear* p : parts) {
+    if (p->format != first.format || p->cols != first.cols) return {};
+    rows += p->rows;
+  }
+  const std::size_t row_bytes = std::size_t(first.cols) * value_bytes(first.format);
+  char* out = static_cast<char*>(arena.allocate(std::size_t(rows) * row_bytes));
+  std::size_t at = 0;
+  for (const DeviceLinear* p : parts) {
+    check(cudaMemcpy(out + at, values_of(*p), std::size_t(p->rows) * row_bytes,
+                     cudaMemcpyDeviceToDevice),
+          "stacking drafter weights");
+    at += std::size_t(p->rows) * row_bytes;
+  }
+  // Device-to-device copies may return early; the parts are freed after this.
+  check(cudaDeviceSynchronize(), "stacking drafter weights");
+  return with_values(first.format, out, rows, first.cols);
+}
+
+// Rows first .. first + rows - 1 of a BF16 or F32 linear (no copy).
+DeviceLinear row_slice(const DeviceLinear& w, int first, int rows) {
+  const std::size_t row_bytes = std::size_t(w.cols) * value_bytes(w.format);
+  return with_values(w.format, static_cast<const char*>(values_of(w)) + first * row_bytes, rows,
+                     w.cols);
+}
 
 }  // namespace
 
@@ -75,6 +134,7 @@ struct GpuDrafter::Impl {
   // Scratch of the context projection (grows with the rows of one call) and of the block.
   DeviceBuffer features, ctx, ctx_k, ctx_v, ctx_pos;
   DeviceBuffer x, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
+  DeviceBuffer stacked;  // a stacked product's rows: [q | k | v] or [gate | up]
   DeviceBuffer step_inputs;
   tiles::DrafterStepInputs* host_inputs = nullptr;  // pinned
   int* host_drafts = nullptr;                       // pinned, block - 1 ids
@@ -147,6 +207,10 @@ struct GpuDrafter::Impl {
     ensure(gate, b * inter * 4);
     ensure(up, b * inter * 4);
     ensure(act, b * inter * 4);
+    ensure(
+        stacked,
+        b * std::max(std::size_t(kv_width() + v_width()) + heads_n * config.head_dim, 2 * inter) *
+            4);
     ensure(logits, (b - 1) * std::size_t(target.vocab_size) * 4);
     ensure(drafts, b * sizeof(int));
     ensure(step_inputs, sizeof(tiles::DrafterStepInputs));
@@ -208,19 +272,33 @@ struct GpuDrafter::Impl {
       const DrafterLayer& w = layers[l];
       // The residual add of the previous layer's MLP is fused into this norm.
       rmsnorm(dx, l == 0 ? nullptr : dd, w.input_norm, b, hidden, eps, dh, stream);
-      apply(w.q, dh, b, dq, stream);
-      apply(w.k, dh, b, dk, stream);
-      apply(w.v, dh, b, dv, stream);
-      drafter_qk_norm_rope(dq, dk, b, n_heads, kvh, hd, w.q_norm, w.k_norm, eps, config.rotary_dim,
-                           inv_freq, d_pos, stream);
+      DrafterQkvRows rows;
+      if (w.qkv.rows > 0) {  // one product [q | k | v] a row
+        float* qkv = stacked.as<float>();
+        apply(w.qkv, dh, b, qkv, stream);
+        rows = {qkv,        qkv + n_heads * hd, qkv + (n_heads + kvh) * hd,
+                w.qkv.rows, w.qkv.rows,         w.qkv.rows};
+      } else {
+        apply(w.q, dh, b, dq, stream);
+        apply(w.k, dh, b, dk, stream);
+        apply(w.v, dh, b, dv, stream);
+        rows = {dq, dk, dv, n_heads * hd, kvh * hd, kvh * vhd};
+      }
+      drafter_qkv_norm_rope(rows, b, n_heads, kvh, hd, vhd, w.q_norm, w.k_norm, eps,
+                            config.rotary_dim, inv_freq, d_pos, dq, dk, dv, stream);
       shape.window = sliding(l) ? *config.sliding_window : -1;
       drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
                         device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
       apply(w.o, dheads, b, dd, stream);
       rmsnorm(dx, dd, w.post_attention_norm, b, hidden, eps, dh, stream);
-      apply(w.gate, dh, b, gate.as<float>(), stream);
-      apply(w.up, dh, b, up.as<float>(), stream);
-      silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
+      if (w.gate_up.rows > 0) {  // one product [gate | up] a row
+        apply(w.gate_up, dh, b, stacked.as<float>(), stream);
+        drafter_silu_mul_rows(stacked.as<float>(), b, inter, act.as<float>(), stream);
+      } else {
+        apply(w.gate, dh, b, gate.as<float>(), stream);
+        apply(w.up, dh, b, up.as<float>(), stream);
+        silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
+      }
       apply(w.down, act.as<float>(), b, dd, stream);
     }
     rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
@@ -250,7 +328,7 @@ struct GpuDrafter::Impl {
     };
     grow(features, r * fc.cols * 4);
     grow(ctx, r * config.hidden_size * 4);
-    grow(ctx_k, r * kv_width() * 4);
+    grow(ctx_k, r * (kv_width() + v_width()) * 4);  // [k | v] rows of a stacked product
     grow(ctx_v, r * v_width() * 4);
     grow(ctx_pos, r * sizeof(int));
   }
@@ -270,9 +348,21 @@ struct GpuDrafter::Impl {
     rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, eps, d_ctx, stream);
     for (int l = 0; l < c.num_layers; ++l) {
       const DrafterLayer& w = layers[l];
-      apply(w.k, d_ctx, n, d_k, stream);
-      apply(w.v, d_ctx, n, d_v, stream);
-      drafter_context_kv(d_k, d_v, n, c.num_kv_heads, c.head_dim, c.v_head_dim, w.k_norm, eps,
+      DrafterQkvRows rows;
+      if (w.kv.rows > 0) {  // one product [k | v] a row, in the k scratch
+        apply(w.kv, d_ctx, n, d_k, stream);
+        rows.k = d_k;
+        rows.v = d_k + kv_width();
+        rows.k_stride = rows.v_stride = w.kv.rows;
+      } else {
+        apply(w.k, d_ctx, n, d_k, stream);
+        apply(w.v, d_ctx, n, d_v, stream);
+        rows.k = d_k;
+        rows.v = d_v;
+        rows.k_stride = kv_width();
+        rows.v_stride = v_width();
+      }
+      drafter_context_kv(rows, n, c.num_kv_heads, c.head_dim, c.v_head_dim, w.k_norm, eps,
                          c.rotary_dim, inv_freq, d_pos, append_at.as<int>(), keys[l].as<float>(),
                          values[l].as<float>(),
                          l + 1 == c.num_layers ? device_positions.as<int>() : nullptr, stream);
@@ -372,13 +462,29 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     d.q_norm = upload_floats(lw.q_norm, m.arena);
     d.k_norm = upload_floats(lw.k_norm, m.arena);
     d.sinks = upload_floats(lw.sink, m.arena);
-    d.q = upload_device_linear(lw.q, m.arena);
-    d.k = upload_device_linear(lw.k, m.arena);
-    d.v = upload_device_linear(lw.v, m.arena);
     d.o = upload_device_linear(lw.o, m.arena);
-    d.gate = upload_device_linear(lw.mlp.gate, m.arena);
-    d.up = upload_device_linear(lw.mlp.up, m.arena);
     d.down = upload_device_linear(lw.mlp.down, m.arena);
+    {  // stacked where they stack (one launch for q, k, v; one for gate, up), else kept apart
+      DeviceArena parts;
+      const DeviceLinear q = upload_device_linear(lw.q, parts);
+      const DeviceLinear k = upload_device_linear(lw.k, parts);
+      const DeviceLinear v = upload_device_linear(lw.v, parts);
+      d.qkv = stack_rows({&q, &k, &v}, m.arena);
+      if (d.qkv.rows > 0) {
+        d.kv = row_slice(d.qkv, q.rows, k.rows + v.rows);
+      } else {
+        d.q = upload_device_linear(lw.q, m.arena);
+        d.k = upload_device_linear(lw.k, m.arena);
+        d.v = upload_device_linear(lw.v, m.arena);
+      }
+      const DeviceLinear gate = upload_device_linear(lw.mlp.gate, parts);
+      const DeviceLinear up = upload_device_linear(lw.mlp.up, parts);
+      d.gate_up = stack_rows({&gate, &up}, m.arena);
+      if (d.gate_up.rows == 0) {
+        d.gate = upload_device_linear(lw.mlp.gate, m.arena);
+        d.up = upload_device_linear(lw.mlp.up, m.arena);
+      }
+    }
     m.layers.push_back(d);
   }
   // Temporary A/B switch (nineteenth session): MIMO_DRAFTER_CONTEXT=eager projects each step's

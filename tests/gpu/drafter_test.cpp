@@ -18,11 +18,13 @@
 #include <vector>
 
 #include "cuda/stream/gpu_dflash_speculator.hpp"
+#include "io/safetensors.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
 #include "mimo/tokenizer.hpp"
+#include "quant/array_convert.hpp"
 #include "spec/dflash_speculator.hpp"
 #include "spec/lookup_first_speculator.hpp"
 #include "support/catch.hpp"
@@ -403,5 +405,42 @@ TEST_CASE("GPU DFlash drafter applies a mask-embedding sidecar as the CPU drafte
   // An arbitrary mask input: the drafts are poor (none may be accepted), but GPU and CPU must
   // agree on every block.
   check_against_cpu(data("models/tiny-bf16"), dir.string(), prompt, 120, true, false);
+  fs::remove_all(dir);
+}
+
+// The GPU drafter stacks q / k / v and gate / up into one product each where their formats
+// allow (BF16 or F32 alike). A drafter with q_proj and gate_proj in F32 beside BF16 k, v and up
+// takes the separate products instead; both must still agree with the CPU drafter.
+TEST_CASE("GPU DFlash drafter with projections that do not stack matches the CPU drafter",
+          "[gpu][spec][drafter]") {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("mimo_gpu_unstacked_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(data("dflash/drafter/config.json"), dir / "config.json",
+                fs::copy_options::overwrite_existing);
+  int widened = 0;
+  {
+    const auto file = mimo::io::SafetensorsFile::open(data("dflash/drafter/model.safetensors"));
+    mimo::io::SafetensorsWriter writer;
+    for (const auto& [name, t] : file->tensors()) {
+      const bool widen =
+          t.dtype == mimo::io::DType::kBF16 &&
+          (name.find("q_proj") != std::string::npos || name.find("gate_proj") != std::string::npos);
+      if (!widen) {
+        writer.add(name, t.dtype, t.shape, std::span<const std::byte>(t.data, t.nbytes));
+        continue;
+      }
+      std::vector<float> values(static_cast<std::size_t>(t.numel()));
+      mimo::quant::bf16_to_float_array(t.as<std::uint16_t>(), values.data(), values.size());
+      writer.add(name, mimo::io::DType::kF32, t.shape,
+                 std::as_bytes(std::span<const float>(values)));
+      ++widened;
+    }
+    writer.write((dir / "model.safetensors").string());
+  }
+  REQUIRE(widened >= 2);  // every layer's q_proj and gate_proj
+  const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
+  check_against_cpu(data("models/tiny-bf16"), dir.string(), prompt, 200, true);
   fs::remove_all(dir);
 }
