@@ -43,15 +43,6 @@ __global__ void drafter_context_inputs_kernel(int* positions, int* append_at, in
   for (int i = start; i < n; i += gridDim.x * blockDim.x) positions[i] = first + i;
 }
 
-__global__ void drafter_append_rows_kernel(unsigned* dst, const unsigned* src, long long words,
-                                           int row_words, const int* append_at) {
-  unsigned* out = dst + static_cast<long long>(*append_at) * row_words;
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < words;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    out[i] = src[i];
-  }
-}
-
 // One head of one token: per-head RMSNorm of `in` with `weight` into `out` (may alias `in`),
 // then RoPE of `out` at `pos` (pairs i, i + half). The block's threads split the head.
 __device__ __forceinline__ void norm_rope_head(const float* in, float* out, const float* weight,
@@ -155,26 +146,18 @@ void drafter_context_inputs(int* positions, int* append_at, int first, int n, in
   check_launch("drafter_context_inputs");
 }
 
-void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
-                         Stream stream) {
-  const long long words = static_cast<long long>(rows) * row_words;
-  if (words <= 0) return;
-  const int blocks = static_cast<int>(std::min<long long>((words + 255) / 256, 1024));
-  drafter_append_rows_kernel<<<blocks, 256, 0, static_cast<cudaStream_t>(stream)>>>(
-      static_cast<unsigned*>(dst), static_cast<const unsigned*>(src), words, row_words, append_at);
-  check_launch("drafter_append_rows");
-}
-
 void drafter_qkv_norm_rope(const DrafterQkvRows& in, int n, int q_heads, int kv_heads, int head_dim,
                            int v_head_dim, const float* q_norm, const float* k_norm, float eps,
                            int rotary_dim, const float* inv_freq, const int* positions, float* q,
                            float* k, float* v, Stream stream) {
   if (!(n > 0 && q_heads > 0 && kv_heads > 0 && head_dim > 0 && v_head_dim > 0 &&
-        rotary_dim % 2 == 0 && rotary_dim <= head_dim && q_norm != nullptr && k_norm != nullptr)) {
+        rotary_dim % 2 == 0 && rotary_dim <= head_dim && q_norm != nullptr && k_norm != nullptr &&
+        in.q_stride >= q_heads * head_dim && in.k_stride >= kv_heads * head_dim &&
+        in.v_stride >= kv_heads * v_head_dim)) {
     throw Error(ErrorCode::kInvalidArgument,
-                "cuda::drafter_qkv_norm_rope: bad shape (" + std::to_string(n) + " rows, heads " +
-                    std::to_string(q_heads) + " / " + std::to_string(kv_heads) + ", head dims " +
-                    std::to_string(head_dim) + " / " + std::to_string(v_head_dim) +
+                "cuda::drafter_qkv_norm_rope: bad shape or row strides (" + std::to_string(n) +
+                    " rows, heads " + std::to_string(q_heads) + " / " + std::to_string(kv_heads) +
+                    ", head dims " + std::to_string(head_dim) + " / " + std::to_string(v_head_dim) +
                     ", rotary_dim " + std::to_string(rotary_dim) + ") or a missing norm weight");
   }
   drafter_qkv_norm_rope_kernel<<<dim3(n, q_heads + kv_heads),
@@ -190,12 +173,13 @@ void drafter_context_kv(const DrafterQkvRows& in, int n, int kv_heads, int head_
                         const int* positions, const int* append_at, float* key_cache,
                         float* value_cache, int* positions_out, Stream stream) {
   if (!(n > 0 && kv_heads > 0 && head_dim > 0 && v_head_dim > 0 && rotary_dim % 2 == 0 &&
-        rotary_dim <= head_dim && k_norm != nullptr)) {
+        rotary_dim <= head_dim && k_norm != nullptr && in.k_stride >= kv_heads * head_dim &&
+        in.v_stride >= kv_heads * v_head_dim)) {
     throw Error(ErrorCode::kInvalidArgument,
-                "cuda::drafter_context_kv: bad shape (" + std::to_string(n) + " rows, kv heads " +
-                    std::to_string(kv_heads) + ", head dims " + std::to_string(head_dim) + " / " +
-                    std::to_string(v_head_dim) + ", rotary_dim " + std::to_string(rotary_dim) +
-                    ") or a missing k_norm");
+                "cuda::drafter_context_kv: bad shape or row strides (" + std::to_string(n) +
+                    " rows, kv heads " + std::to_string(kv_heads) + ", head dims " +
+                    std::to_string(head_dim) + " / " + std::to_string(v_head_dim) +
+                    ", rotary_dim " + std::to_string(rotary_dim) + ") or a missing k_norm");
   }
   drafter_context_kv_kernel<<<dim3(n, kv_heads), head_threads(std::max(head_dim, v_head_dim)), 0,
                               static_cast<cudaStream_t>(stream)>>>(

@@ -20,14 +20,9 @@ void drafter_block_inputs(const tiles::DrafterStepInputs* inputs, int block, int
                           int* ids, int* positions, Stream stream = nullptr);
 
 // A context update's inputs without a host upload: positions[i] = first + i for i < n, and
-// *append_at = valid (the cache row its rows go to, read by drafter_append_rows).
+// *append_at = valid (the cache row its rows go to, read by drafter_context_kv).
 void drafter_context_inputs(int* positions, int* append_at, int first, int n, int valid,
                             Stream stream = nullptr);
-
-// dst[(*append_at) * row_words ...] = src[0 .. rows * row_words): rows of 32-bit words appended
-// at a cache row read from device memory (a captured context update serves every offset).
-void drafter_append_rows(void* dst, const void* src, int rows, int row_words, const int* append_at,
-                         Stream stream = nullptr);
 
 // Where a step's q / k / v rows are: each tensor's row t at `q + t * q_stride` (and so on),
 // so the three may be one product's columns side by side ([q | k | v] a row) or three buffers.

@@ -99,7 +99,7 @@ DeviceLinear stack_rows(std::initializer_list<const DeviceLinear*> parts, Device
     at += std::size_t(p->rows) * row_bytes;
   }
   // Device-to-device copies may return early; the parts are freed after this.
-  check(cudaDeviceSynchronize(), "stacking drafter weights");
+  check(cudaStreamSynchronize(nullptr), "stacking drafter weights");
   return with_values(first.format, out, rows, first.cols);
 }
 
@@ -153,6 +153,8 @@ struct GpuDrafter::Impl {
   int deferred_rows = 0;
   int deferred_capacity = 0;
   bool defer = true;
+  std::int64_t context_passes = 0;  // context passes issued (tests)
+  bool stacked_products = false;    // q/k/v and gate/up each one product (tests)
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -312,7 +314,7 @@ struct GpuDrafter::Impl {
   // Checks the rows' positions follow the cache, makes room for them and sizes the context
   // scratch (growth waits for the stream, where earlier calls may still read the old buffers,
   // and drops the context graphs, which hold their addresses).
-  void begin_context(std::int64_t first_position, std::int64_t rows) {
+  void begin_context(std::int64_t first_position, std::int64_t rows, bool features_rows = true) {
     if (!positions.empty() && first_position <= positions.back()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
@@ -326,7 +328,7 @@ struct GpuDrafter::Impl {
       drop_context_graphs();
       ensure(buffer, bytes);
     };
-    grow(features, r * fc.cols * 4);
+    if (features_rows) grow(features, r * fc.cols * 4);  // deferred rows have their own buffer
     grow(ctx, r * config.hidden_size * 4);
     grow(ctx_k, r * (kv_width() + v_width()) * 4);  // [k | v] rows of a stacked product
     grow(ctx_v, r * v_width() * 4);
@@ -374,8 +376,7 @@ struct GpuDrafter::Impl {
     if (deferred_rows == 0) return;
     const int n = deferred_rows;
     const std::int64_t first = deferred_first;
-    deferred_rows = 0;
-    begin_context(first, n);
+    begin_context(first, n, false);
     drafter_context_inputs(ctx_pos.as<int>(), append_at.as<int>(), static_cast<int>(first), n,
                            static_cast<int>(positions.size()), stream);
     // Up to a block of rows (a verify step's) replays the graph of their count; more rows (a
@@ -391,6 +392,8 @@ struct GpuDrafter::Impl {
       issue_context(deferred.as<float>(), n);
     }
     for (int i = 0; i < n; ++i) positions.push_back(first + i);
+    deferred_rows = 0;  // queued: cleared only now, so a failure above leaves them waiting
+    ++context_passes;
   }
 
   void drop_context_graphs() {
@@ -492,6 +495,9 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   if (const char* e = std::getenv("MIMO_DRAFTER_CONTEXT");
       e != nullptr && std::string(e) == "eager")
     m.defer = false;
+  m.stacked_products = std::all_of(m.layers.begin(), m.layers.end(), [](const DrafterLayer& l) {
+    return l.qkv.rows > 0 && l.gate_up.rows > 0;
+  });
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
@@ -538,6 +544,7 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
                          static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
                          m.stream);
   m.issue_context(m.features.as<float>(), n);
+  ++m.context_passes;
   // The features are pageable host memory read by the copy above: wait for it.
   check(cudaStreamSynchronize(m.stream), "context projection");
   for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
@@ -583,12 +590,21 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
                            static_cast<int>(first_position), n,
                            static_cast<int>(m.positions.size()), m.stream);
     m.issue_context(staging, n);
+    ++m.context_passes;
     for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
     return;
   }
   if (m.deferred_rows == 0) m.deferred_first = first_position;
   m.deferred_rows += n;
   if (!m.defer) m.flush_deferred();
+}
+
+std::int64_t GpuDrafter::context_passes() const {
+  return impl_->context_passes;
+}
+
+bool GpuDrafter::stacks_projections() const {
+  return impl_->stacked_products;
 }
 
 void GpuDrafter::set_defer_context(bool on) {

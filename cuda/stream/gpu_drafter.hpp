@@ -49,6 +49,11 @@ class GpuDrafter {
   // Whether device context rows wait for the next block forward (default) or are projected at
   // once; the caches and drafts are the same bits either way.
   void set_defer_context(bool on);
+  // Context passes issued so far (each projects one or more updates' rows; tests).
+  std::int64_t context_passes() const;
+  // Whether every layer runs q / k / v as one product and gate / up as one (their formats
+  // stack: BF16 or F32 alike); else they run apart (tests).
+  bool stacks_projections() const;
   // Forgets cached context positions >= length.
   void truncate(std::int64_t length);
   std::int64_t context_rows() const;

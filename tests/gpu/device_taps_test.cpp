@@ -170,18 +170,21 @@ TEST_CASE("GPU drafter device context updates equal host ones bit for bit", "[gp
       const std::size_t width = host_spec->feature_layers().size() * model->summary().hidden_size;
       const int block = host.block_size();
       // (first position, rows): a prompt longer than a block (than the 128 deferred rows when
-      // deferring), then verify-like updates that overwrite rolled-back rows, reaching a cache
-      // growth (256 rows).
+      // deferring), then verify-like updates that overwrite rolled-back rows, reaching cache
+      // growths (256, 512 and 1024 rows), with one gap in the positions.
       const std::int64_t prompt = defer ? 140 : 13;
       std::vector<std::pair<std::int64_t, std::int64_t>> updates = {{0, prompt}};
       std::int64_t next = prompt;
-      for (int step = 0; next < 420; ++step) {
+      for (int step = 0; next < 600; ++step) {
+        if (step == 100) next += 3;  // a gap: deferred rows are projected before the next ones
         const std::int64_t rows = 1 + step % block;
         updates.push_back({next, rows});
         next += rows - (step % 3 == 0 ? 0 : 1);  // a kept correction token is re-run next step
       }
-      // Reads between fewer steps than fill the deferral buffer, and between more.
-      const std::size_t read_every = defer ? 41 : 7;
+      // Reads between fewer steps than fill the deferral buffer (128 rows), and between more
+      // (the cache advances ~1.8 rows a step with blocks of 4); and one host update of the
+      // device drafter while device rows wait.
+      const std::size_t read_every = defer ? 101 : 7;
       std::vector<float> features(std::size_t(std::max<std::int64_t>(block, prompt)) * width);
       float* d_features = nullptr;
       REQUIRE(cudaMalloc(&d_features, features.size() * sizeof(float)) == cudaSuccess);
@@ -195,7 +198,11 @@ TEST_CASE("GPU drafter device context updates equal host ones bit for bit", "[gp
         host.truncate(first);
         host.add_context(first, features.data(), rows);
         device.truncate(first);
-        device.add_device_context(first, d_features, rows, nullptr, nullptr);
+        if (u == 20) {
+          device.add_context(first, features.data(), rows);
+        } else {
+          device.add_device_context(first, d_features, rows, nullptr, nullptr);
+        }
         REQUIRE(device.context_rows() == host.context_rows());
         if (u % read_every == 0 || u + 1 == updates.size()) {
           INFO("update " << u);
@@ -211,9 +218,46 @@ TEST_CASE("GPU drafter device context updates equal host ones bit for bit", "[gp
         // executor waits for `released` instead).
         REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
       }
+      if (!defer) CHECK(device.context_passes() == static_cast<std::int64_t>(updates.size()));
       cudaFree(d_features);
     }
   }
+}
+
+// Deferred device rows are projected in one pass when the buffer (128 rows) fills, and the rest
+// when read: 200 one-row updates cost two passes, with the host path's bits.
+TEST_CASE("GPU drafter projects deferred context rows when its buffer fills", "[gpu][spec][taps]") {
+  const auto model = load_fixture_model();
+  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
+  const std::string drafter_dir =
+      std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/dflash/drafter";
+  auto host_spec = make_dflash_speculator(*model, drafter_dir);
+  auto device_spec = make_dflash_speculator(*model, drafter_dir);
+  auto& host = dynamic_cast<cuda::GpuDFlashSpeculator&>(*host_spec).drafter();
+  auto& device = dynamic_cast<cuda::GpuDFlashSpeculator&>(*device_spec).drafter();
+  const std::size_t width = host_spec->feature_layers().size() * model->summary().hidden_size;
+  std::vector<float> row(width);
+  float* d_row = nullptr;
+  REQUIRE(cudaMalloc(&d_row, width * sizeof(float)) == cudaSuccess);
+  for (int p = 0; p < 200; ++p) {
+    for (std::size_t i = 0; i < width; ++i) row[i] = std::cos(0.013f * (i + 31 * p)) * 2.0f;
+    REQUIRE(cudaMemcpy(d_row, row.data(), width * sizeof(float), cudaMemcpyHostToDevice) ==
+            cudaSuccess);
+    host.add_context(p, row.data(), 1);
+    device.add_device_context(p, d_row, 1, nullptr, nullptr);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    if (p == 127) CHECK(device.context_passes() == 0);  // 128 rows wait
+    if (p == 128) CHECK(device.context_passes() == 1);  // the 129th projected the 128
+  }
+  CHECK(device.context_rows() == 200);
+  CHECK(device.context_passes() == 1);
+  for (int l = 0; l < device.num_layers(); ++l) {
+    CHECK(same_bits(device.context_keys(l), host.context_keys(l)));
+    CHECK(same_bits(device.context_values(l), host.context_values(l)));
+  }
+  CHECK(device.context_passes() == 2);  // the read projected the last 72
+  CHECK(same_bits(device.block_hidden(3, 200), host.block_hidden(3, 200)));
+  cudaFree(d_row);
 }
 
 TEST_CASE("GPU DFlash with device taps equals the host path and plain greedy",

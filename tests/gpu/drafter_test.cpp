@@ -193,7 +193,9 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
           "[gpu][spec][drafter]") {
   const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
   auto spec = mimo::make_dflash_speculator(*gpu, data("dflash/drafter"));
-  CHECK(dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get()) != nullptr);
+  auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
+  REQUIRE(gpu_spec != nullptr);
+  CHECK(gpu_spec->drafter().stacks_projections());  // BF16 q / k / v and gate / up
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);
@@ -440,6 +442,13 @@ TEST_CASE("GPU DFlash drafter with projections that do not stack matches the CPU
     writer.write((dir / "model.safetensors").string());
   }
   REQUIRE(widened >= 2);  // every layer's q_proj and gate_proj
+  {
+    const auto gpu = load(data("models/tiny-bf16"), mimo::Device::kCuda);
+    auto spec = mimo::make_dflash_speculator(*gpu, dir.string());
+    auto* g = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
+    REQUIRE(g != nullptr);
+    CHECK_FALSE(g->drafter().stacks_projections());
+  }
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), dir.string(), prompt, 200, true);
   fs::remove_all(dir);
