@@ -6,7 +6,9 @@
 // chose + its KV cache), its read bandwidth measured before the weights were made, and their ratio
 // (roofline fraction); and the communication: time between events around every all-reduce of a
 // directly launched step (including waits for the slower rank), and back-to-back all-reduces
-// without compute.
+// without compute. With --one-rank: only rank 0's shard of an N-rank split, timed alone on one
+// GPU (its compute and reads, no collectives), and a projection of the N-GPU step that adds
+// the step's all-reduces at a given measured cost (--all-reduce-us).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -21,6 +23,8 @@
 #include "cuda/kernels/ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/gpu_executor.hpp"
+#include "cuda/tp/rank_models.hpp"
 #include "cuda/tp/tp_executor.hpp"
 #include "mimo/error.hpp"
 #include "model/benchmark_config.hpp"
@@ -33,14 +37,19 @@ using cuda::tp::TensorParallelExecutor;
 struct Args {
   int ranks = 2, layers = 0, experts = 0, context = 256, verify = 8, steps = 20;
   std::string geometry = "flash", out;
+  bool one_rank = false;
+  double all_reduce_us = 0;  // measured cost of one all-reduce at N ranks (0: not given)
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: mimo-tp-bench --synthetic [--geometry flash|pro] [--ranks N] [--layers L] "
-               "[--experts E] [--context C] [--verify B] [--steps S] [--out FILE]\n"
+               "[--experts E] [--context C] [--verify B] [--steps S] [--out FILE] "
+               "[--one-rank [--all-reduce-us U]]\n"
                "  flash: MiMo-V2-Flash layer shapes (default 48 layers, 64 experts)\n"
-               "  pro:   MiMo-V2.5-Pro layer shapes (default 70 layers, 384 experts)\n");
+               "  pro:   MiMo-V2.5-Pro layer shapes (default 70 layers, 384 experts)\n"
+               "  --one-rank: rank 0's shard of the --ranks split alone on GPU 0 (a projection: "
+               "its compute plus the step's all-reduces at U us each, measured elsewhere)\n");
   std::exit(2);
 }
 
@@ -73,6 +82,11 @@ Args parse(int argc, char** argv) {
     } else if (k == "--out") {
       if (i + 1 >= argc) usage();
       a.out = argv[++i];
+    } else if (k == "--one-rank") {
+      a.one_rank = true;
+    } else if (k == "--all-reduce-us") {
+      if (i + 1 >= argc) usage();
+      a.all_reduce_us = std::atof(argv[++i]);
     } else {
       usage();
     }
@@ -81,7 +95,8 @@ Args parse(int argc, char** argv) {
   if (a.layers == 0) a.layers = pro ? 70 : 48;
   if (a.experts == 0) a.experts = pro ? 384 : 64;
   if (!synthetic || (a.geometry != "flash" && !pro) || a.ranks < 1 || a.layers < 2 ||
-      a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1) {
+      a.experts < 8 || a.context < 1 || a.verify < 1 || a.steps < 1 || a.all_reduce_us < 0 ||
+      (a.all_reduce_us > 0 && !a.one_rank)) {
     usage();
   }
   return a;
@@ -207,7 +222,103 @@ StepResult measure(TensorParallelExecutor& tp, exec::ExecutorState& state,
   return out;
 }
 
+// Rank 0's shard of an args.ranks split (experts by intermediate units, as the executor splits
+// them) as a one-GPU model: the geometry its kernels see, no collectives in its programs.
+int run_one_rank(const Args& args, const model::ModelConfig& config) {
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (count < 1) {
+    std::printf("SKIP: --one-rank needs a CUDA device, found none\n");
+    return 77;
+  }
+  Report out;
+  if (!args.out.empty()) out.files[1] = std::fopen(args.out.c_str(), "w");
+  const double bandwidth = read_bandwidth(0);
+  const exec::ShardingPlan plan =
+      exec::make_sharding_plan(config, args.ranks, exec::MoeSplit::kExpertColumns);
+  const model::ModelConfig rank = cuda::tp::rank_config(config, plan.ranks[0]);
+  const auto t0 = std::chrono::steady_clock::now();
+  cuda::GpuExecutor gpu(rank, cuda::tp::synthetic_rank_model(config, plan.ranks[0], 1234));
+  const double made_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const cuda::DeviceModel& m = gpu.device_model();
+  out.line("device: %s\n", gpu.device_name().c_str());
+  out.line(
+      "PROJECTION: rank 0 of %d of the synthetic %s layer geometry (%d layers, %d experts, "
+      "top-%d, hidden %d), alone on one GPU: %d local heads, %d of %d vocab rows, each "
+      "expert's %d of %d intermediate units; weights %.2f GB, made in %.1f s; read bandwidth "
+      "%.0f GB/s\n",
+      args.ranks, args.geometry == "pro" ? "MiMo-V2.5-Pro" : "MiMo-V2-Flash", config.num_layers,
+      config.n_routed_experts, config.num_experts_per_tok, config.hidden_size, rank.full.num_heads,
+      rank.vocab_size, config.vocab_size, rank.moe_intermediate_size, config.moe_intermediate_size,
+      m.arena.bytes() / 1e9, made_s, bandwidth);
+  const int max_step = std::max(args.verify, 16);
+  auto state = gpu.new_state({args.context + max_step + 16, max_step});
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> token(0, rank.vocab_size - 1);
+  std::vector<std::int32_t> prompt(args.context);
+  for (auto& t : prompt) t = token(rng);
+  gpu.run(*state, prompt, exec::StepOptions{});
+  // Per step: two all-reduces a layer (attention output, MLP output) of tokens x hidden floats,
+  // and the logits' all-gather (not counted: one small collective a step).
+  const int reduces = 2 * config.num_layers;
+  out.line("%-10s %9s %9s %9s %9s %9s %12s %12s\n", "step", "ms", "tok/s", "experts", "GB",
+           "roofline", "+ comm ms", "projected/s");
+  for (int block : {1, args.verify}) {
+    exec::StepOptions options;
+    options.all_logits = block > 1;
+    std::vector<double> ms, distinct, bytes;
+    for (int i = 0; i < args.steps + 2; ++i) {
+      std::vector<std::int32_t> ids(block);
+      for (auto& t : ids) t = token(rng);
+      const auto start = std::chrono::steady_clock::now();
+      gpu.run(*state, ids, options);
+      const double elapsed =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count();
+      const auto chosen = gpu.last_experts(*state, block);
+      double step_bytes = double(m.fixed_step_bytes()) + kv_bytes(rank, state->length());
+      double experts = 0;
+      for (std::size_t l = 0, moe = 0; l < rank.layers.size(); ++l) {
+        if (rank.layers[l].mlp != model::MlpKind::kMoe) continue;
+        const std::set<int> set(chosen[moe].begin(), chosen[moe].end());
+        step_bytes += double(set.size()) * m.layers[l].experts.bytes_per_expert;
+        experts += set.size();
+        ++moe;
+      }
+      state->truncate(state->length() - block);
+      if (i < 2) continue;  // warm-up (graph capture)
+      ms.push_back(elapsed);
+      distinct.push_back(chosen.empty() ? 0 : experts / chosen.size());
+      bytes.push_back(step_bytes);
+    }
+    const double step_ms = median(ms), gb = median(bytes) / 1e9;
+    const double comm_ms = reduces * args.all_reduce_us / 1000;
+    char projected[64] = "-";
+    if (args.all_reduce_us > 0) {
+      std::snprintf(projected, sizeof projected, "%.1f", block / ((step_ms + comm_ms) * 1e-3));
+    }
+    out.line("%-10s %9.3f %9.1f %9.1f %9.3f %9.3f %12.3f %12s\n",
+             block == 1 ? "decode-1" : ("verify-" + std::to_string(block)).c_str(), step_ms,
+             block / (step_ms * 1e-3), median(distinct), gb,
+             gb / (step_ms * 1e-3) / (bandwidth / 1.0), comm_ms, projected);
+  }
+  out.line(
+      "(context %d; a projection, not a %d-GPU measurement: the rank's step alone, plus %d "
+      "all-reduces at %.1f us each%s; the verify tok/s counts every token of the block)\n",
+      args.context, args.ranks, reduces, args.all_reduce_us,
+      args.all_reduce_us > 0 ? "" : " (not given: --all-reduce-us)");
+  if (out.files[1] != nullptr) std::fclose(out.files[1]);
+  return 0;
+}
+
 int run(const Args& args) {
+  if (args.one_rank) {
+    const model::ModelConfig config = args.geometry == "pro"
+                                          ? pro_config(args.layers, args.experts)
+                                          : model::benchmark_config(args.layers, args.experts);
+    return run_one_rank(args, config);
+  }
   int count = 0;
   cudaGetDeviceCount(&count);
   if (count < args.ranks) {
