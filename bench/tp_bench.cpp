@@ -174,6 +174,19 @@ double kv_bytes(const model::ModelConfig& c, long long ctx) {
   return total;
 }
 
+// A state with room for the context and a verify block (at least 16 tokens a step).
+std::unique_ptr<exec::ExecutorState> bench_state(const exec::Executor& executor, const Args& args) {
+  const int max_step = std::max(args.verify, 16);
+  return executor.new_state({args.context + max_step + 16, max_step});
+}
+
+std::vector<std::int32_t> random_tokens(int count, std::uniform_int_distribution<int>& token,
+                                        std::mt19937& rng) {
+  std::vector<std::int32_t> ids(count);
+  for (auto& t : ids) t = token(rng);
+  return ids;
+}
+
 struct StepResult {
   double ms = 0, host_us = 0, distinct = 0;
   std::vector<double> bytes;  // per rank
@@ -252,13 +265,10 @@ int run_one_rank(const Args& args, const model::ModelConfig& config) {
       config.n_routed_experts, config.num_experts_per_tok, config.hidden_size, rank.full.num_heads,
       rank.vocab_size, config.vocab_size, rank.moe_intermediate_size, config.moe_intermediate_size,
       m.arena.bytes() / 1e9, made_s, bandwidth);
-  const int max_step = std::max(args.verify, 16);
-  auto state = gpu.new_state({args.context + max_step + 16, max_step});
+  auto state = bench_state(gpu, args);
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> token(0, rank.vocab_size - 1);
-  std::vector<std::int32_t> prompt(args.context);
-  for (auto& t : prompt) t = token(rng);
-  gpu.run(*state, prompt, exec::StepOptions{});
+  gpu.run(*state, random_tokens(args.context, token, rng), exec::StepOptions{});
   // Per step: two all-reduces a layer (attention output, MLP output) of tokens x hidden floats,
   // and the logits' all-gather (not counted: one small collective a step).
   const int reduces = 2 * config.num_layers;
@@ -355,13 +365,11 @@ int run(const Args& args) {
              total_b / 1e9);
   }
   const int max_step = std::max(args.verify, 16);
-  auto state = tp.new_state({args.context + max_step + 16, max_step});
+  auto state = bench_state(tp, args);
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> token(0, config.vocab_size - 1);
-  std::vector<std::int32_t> prompt(args.context);
-  for (auto& t : prompt) t = token(rng);
   const auto p0 = std::chrono::steady_clock::now();
-  tp.run(*state, prompt, exec::StepOptions{});
+  tp.run(*state, random_tokens(args.context, token, rng), exec::StepOptions{});
   const double prefill_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - p0).count();
   out.line("prefill: %d tokens in chunks of %d: %.1f tokens/s\n", args.context, max_step,
