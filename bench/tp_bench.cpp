@@ -187,6 +187,32 @@ std::vector<std::int32_t> random_tokens(int count, std::uniform_int_distribution
   return ids;
 }
 
+// Distinct experts the router chose in each MoE layer of a step (GpuExecutor / TP last_experts).
+std::vector<std::set<int>> distinct_experts(const std::vector<std::vector<int>>& chosen) {
+  std::vector<std::set<int>> out;
+  for (const auto& layer : chosen) out.emplace_back(layer.begin(), layer.end());
+  return out;
+}
+
+// Bytes one GPU reads in a step: its fixed weights, its KV cache at `context` and its slice of
+// every distinct chosen expert (`experts`, one set per MoE layer of `c` in order).
+double step_bytes(const cuda::DeviceModel& m, const model::ModelConfig& c, long long context,
+                  const std::vector<std::set<int>>& experts) {
+  double bytes = double(m.fixed_step_bytes()) + kv_bytes(c, context);
+  for (std::size_t l = 0, moe = 0; l < c.layers.size(); ++l) {
+    if (c.layers[l].mlp != model::MlpKind::kMoe) continue;
+    bytes += double(experts[moe++].size()) * m.layers[l].experts.bytes_per_expert;
+  }
+  return bytes;
+}
+
+// Mean distinct experts a MoE layer (0 without MoE layers).
+double mean_distinct(const std::vector<std::set<int>>& experts) {
+  double total = 0;
+  for (const auto& e : experts) total += e.size();
+  return experts.empty() ? 0 : total / experts.size();
+}
+
 struct StepResult {
   double ms = 0, host_us = 0, distinct = 0;
   std::vector<double> bytes;  // per rank
@@ -207,27 +233,16 @@ StepResult measure(TensorParallelExecutor& tp, exec::ExecutorState& state,
     tp.run(state, ids, options);
     const double elapsed =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    const auto chosen = tp.last_experts(state, block);
-    double experts = 0;
+    const auto experts = distinct_experts(tp.last_experts(state, block));
     std::vector<double> rank_bytes(n_ranks);
     for (int r = 0; r < n_ranks; ++r) {
-      const cuda::DeviceModel& m = tp.rank_model(r);
-      rank_bytes[r] = double(m.fixed_step_bytes()) + kv_bytes(tp.rank_config(r), state.length());
-    }
-    for (std::size_t l = 0, moe = 0; l < c.layers.size(); ++l) {
-      if (c.layers[l].mlp != model::MlpKind::kMoe) continue;
-      const std::set<int> set(chosen[moe].begin(), chosen[moe].end());
-      for (int r = 0; r < n_ranks; ++r) {
-        rank_bytes[r] += double(set.size()) * tp.rank_model(r).layers[l].experts.bytes_per_expert;
-      }
-      experts += set.size();
-      ++moe;
+      rank_bytes[r] = step_bytes(tp.rank_model(r), tp.rank_config(r), state.length(), experts);
     }
     state.truncate(state.length() - block);
     if (i < 2) continue;  // warm-up (graph capture)
     ms.push_back(elapsed);
     host.push_back(tp.last_step().host_us);
-    distinct.push_back(chosen.empty() ? 0 : experts / chosen.size());
+    distinct.push_back(mean_distinct(experts));
     for (int r = 0; r < n_ranks; ++r) bytes[r].push_back(rank_bytes[r]);
   }
   StepResult out{median(ms), median(host), median(distinct), {}};
@@ -286,21 +301,13 @@ int run_one_rank(const Args& args, const model::ModelConfig& config) {
       const double elapsed =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
               .count();
-      const auto chosen = gpu.last_experts(*state, block);
-      double step_bytes = double(m.fixed_step_bytes()) + kv_bytes(rank, state->length());
-      double experts = 0;
-      for (std::size_t l = 0, moe = 0; l < rank.layers.size(); ++l) {
-        if (rank.layers[l].mlp != model::MlpKind::kMoe) continue;
-        const std::set<int> set(chosen[moe].begin(), chosen[moe].end());
-        step_bytes += double(set.size()) * m.layers[l].experts.bytes_per_expert;
-        experts += set.size();
-        ++moe;
-      }
+      const auto experts = distinct_experts(gpu.last_experts(*state, block));
+      const double read = step_bytes(m, rank, state->length(), experts);
       state->truncate(state->length() - block);
       if (i < 2) continue;  // warm-up (graph capture)
       ms.push_back(elapsed);
-      distinct.push_back(chosen.empty() ? 0 : experts / chosen.size());
-      bytes.push_back(step_bytes);
+      distinct.push_back(mean_distinct(experts));
+      bytes.push_back(read);
     }
     const double step_ms = median(ms), gb = median(bytes) / 1e9;
     const double comm_ms = reduces * args.all_reduce_us / 1000;

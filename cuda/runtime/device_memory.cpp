@@ -44,6 +44,13 @@ void* DeviceArena::upload(const void* host, std::size_t bytes) {
   return dst;
 }
 
+void DeviceArena::absorb(DeviceArena&& other) {
+  for (DeviceBuffer& b : other.buffers_) buffers_.push_back(std::move(b));
+  bytes_ += other.bytes_;
+  other.buffers_.clear();
+  other.bytes_ = 0;
+}
+
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes) {
   if (bytes == 0) return;
   check(cudaMemcpy(device_dst, host_src, bytes, cudaMemcpyHostToDevice),
@@ -54,6 +61,14 @@ void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes) {
   if (bytes == 0) return;
   check(cudaMemcpy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost),
         fmt::format("copy of {} bytes from the device", bytes));
+}
+
+void copy_on_device(void* device_dst, const void* device_src, std::size_t bytes) {
+  if (bytes == 0) return;
+  check(cudaMemcpy(device_dst, device_src, bytes, cudaMemcpyDeviceToDevice),
+        fmt::format("copy of {} bytes on the device", bytes));
+  // A device-to-device cudaMemcpy may return before the copy ends: the source may be freed next.
+  check(cudaStreamSynchronize(nullptr), "copy on the device");
 }
 
 void synchronize() {

@@ -35,6 +35,8 @@ class DeviceArena {
  public:
   void* allocate(std::size_t bytes);
   void* upload(const void* host, std::size_t bytes);
+  // Takes over `other`'s allocations (they live as long as this arena).
+  void absorb(DeviceArena&& other);
   std::size_t bytes() const { return bytes_; }
 
  private:
@@ -44,6 +46,8 @@ class DeviceArena {
 
 void copy_to_device(void* device_dst, const void* host_src, std::size_t bytes);
 void copy_to_host(void* host_dst, const void* device_src, std::size_t bytes);
+// Device to device; returns once the copy is done.
+void copy_on_device(void* device_dst, const void* device_src, std::size_t bytes);
 // Waits for all work on the device; throws on any asynchronous error it reports.
 void synchronize();
 

@@ -192,6 +192,58 @@ DeviceLinear upload_device_linear(const model::LinearWeight& w, DeviceArena& are
   return upload_linear(w, arena);
 }
 
+namespace {
+
+std::size_t value_bytes(MatrixFormat format) {
+  return format == MatrixFormat::kBf16 ? 2 : 4;
+}
+
+const void* values_of(const DeviceLinear& w) {
+  return w.format == MatrixFormat::kBf16 ? static_cast<const void*>(w.bf16.values)
+                                         : static_cast<const void*>(w.f32.values);
+}
+
+DeviceLinear with_values(MatrixFormat format, const void* values, int rows, int cols) {
+  DeviceLinear w;
+  w.format = format;
+  w.rows = rows;
+  w.cols = cols;
+  w.bytes = std::uint64_t(rows) * cols * value_bytes(format);
+  if (format == MatrixFormat::kBf16) {
+    w.bf16 = Bf16Matrix{static_cast<const std::uint16_t*>(values), rows, cols};
+  } else {
+    w.f32 = F32Matrix{static_cast<const float*>(values), rows, cols};
+  }
+  return w;
+}
+
+}  // namespace
+
+DeviceLinear stack_device_linears(std::initializer_list<const DeviceLinear*> parts,
+                                  DeviceArena& arena) {
+  const DeviceLinear& first = **parts.begin();
+  if (first.format != MatrixFormat::kBf16 && first.format != MatrixFormat::kF32) return {};
+  int rows = 0;
+  for (const DeviceLinear* p : parts) {
+    if (p->format != first.format || p->cols != first.cols) return {};
+    rows += p->rows;
+  }
+  const std::size_t row_bytes = std::size_t(first.cols) * value_bytes(first.format);
+  char* out = static_cast<char*>(arena.allocate(std::size_t(rows) * row_bytes));
+  std::size_t at = 0;
+  for (const DeviceLinear* p : parts) {
+    copy_on_device(out + at, values_of(*p), std::size_t(p->rows) * row_bytes);
+    at += std::size_t(p->rows) * row_bytes;
+  }
+  return with_values(first.format, out, rows, first.cols);
+}
+
+DeviceLinear device_linear_rows(const DeviceLinear& w, int first, int rows) {
+  const std::size_t row_bytes = std::size_t(w.cols) * value_bytes(w.format);
+  return with_values(w.format, static_cast<const char*>(values_of(w)) + first * row_bytes, rows,
+                     w.cols);
+}
+
 void apply(const DeviceLinear& w, const float* x, int n_tokens, float* y, Stream stream) {
   switch (w.format) {
     case MatrixFormat::kFp8:

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -38,6 +39,14 @@ void apply(const DeviceLinear& w, const float* x, int n_tokens, float* y, Stream
 // One bound linear on the device in its stored precision where the tiles read it, else widened
 // to F32 (the rule upload_model uses; the GPU DFlash drafter reuses it).
 DeviceLinear upload_device_linear(const model::LinearWeight& w, DeviceArena& arena);
+
+// BF16 or F32 linears of one width, their rows one after another in one matrix of `arena`: its
+// product is theirs side by side in each output row (one launch for several projections of the
+// same input). rows == 0 where they do not stack (another format, or formats or widths differ).
+DeviceLinear stack_device_linears(std::initializer_list<const DeviceLinear*> parts,
+                                  DeviceArena& arena);
+// Rows first .. first + rows - 1 of a BF16 or F32 linear, as a linear of its own (no copy).
+DeviceLinear device_linear_rows(const DeviceLinear& w, int first, int rows);
 
 // One projection of every expert: a device array of `count` matrices of one format.
 struct ExpertTable {

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <initializer_list>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
@@ -56,60 +55,6 @@ struct DrafterLayer {
   DeviceLinear qkv, kv, gate_up;
 };
 
-std::size_t value_bytes(MatrixFormat format) {
-  return format == MatrixFormat::kBf16 ? 2 : 4;
-}
-
-const void* values_of(const DeviceLinear& w) {
-  return w.format == MatrixFormat::kBf16 ? static_cast<const void*>(w.bf16.values)
-                                         : static_cast<const void*>(w.f32.values);
-}
-
-DeviceLinear with_values(MatrixFormat format, const void* values, int rows, int cols) {
-  DeviceLinear w;
-  w.format = format;
-  w.rows = rows;
-  w.cols = cols;
-  w.bytes = std::uint64_t(rows) * cols * value_bytes(format);
-  if (format == MatrixFormat::kBf16) {
-    w.bf16 = Bf16Matrix{static_cast<const std::uint16_t*>(values), rows, cols};
-  } else {
-    w.f32 = F32Matrix{static_cast<const float*>(values), rows, cols};
-  }
-  return w;
-}
-
-// The rows of BF16 or F32 linears of one width one after another in one matrix of `arena` (its
-// product is theirs side by side in each output row); rows == 0 where they do not stack.
-DeviceLinear stack_rows(std::initializer_list<const DeviceLinear*> parts, DeviceArena& arena) {
-  const DeviceLinear& first = **parts.begin();
-  if (first.format != MatrixFormat::kBf16 && first.format != MatrixFormat::kF32) return {};
-  int rows = 0;
-  for (const DeviceLinear* p : parts) {
-    if (p->format != first.format || p->cols != first.cols) return {};
-    rows += p->rows;
-  }
-  const std::size_t row_bytes = std::size_t(first.cols) * value_bytes(first.format);
-  char* out = static_cast<char*>(arena.allocate(std::size_t(rows) * row_bytes));
-  std::size_t at = 0;
-  for (const DeviceLinear* p : parts) {
-    check(cudaMemcpy(out + at, values_of(*p), std::size_t(p->rows) * row_bytes,
-                     cudaMemcpyDeviceToDevice),
-          "stacking drafter weights");
-    at += std::size_t(p->rows) * row_bytes;
-  }
-  // Device-to-device copies may return early; the parts are freed after this.
-  check(cudaStreamSynchronize(nullptr), "stacking drafter weights");
-  return with_values(first.format, out, rows, first.cols);
-}
-
-// Rows first .. first + rows - 1 of a BF16 or F32 linear (no copy).
-DeviceLinear row_slice(const DeviceLinear& w, int first, int rows) {
-  const std::size_t row_bytes = std::size_t(w.cols) * value_bytes(w.format);
-  return with_values(w.format, static_cast<const char*>(values_of(w)) + first * row_bytes, rows,
-                     w.cols);
-}
-
 }  // namespace
 
 struct GpuDrafter::Impl {
@@ -154,7 +99,6 @@ struct GpuDrafter::Impl {
   int deferred_capacity = 0;
   bool defer = true;
   std::int64_t context_passes = 0;  // context passes issued (tests)
-  bool stacked_products = false;    // q/k/v and gate/up each one product (tests)
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b) {}
@@ -311,15 +255,24 @@ struct GpuDrafter::Impl {
           "drafts download");
   }
 
-  // Checks the rows' positions follow the cache, makes room for them and sizes the context
-  // scratch (growth waits for the stream, where earlier calls may still read the old buffers,
-  // and drops the context graphs, which hold their addresses).
-  void begin_context(std::int64_t first_position, std::int64_t rows, bool features_rows = true) {
-    if (!positions.empty() && first_position <= positions.back()) {
+  // The first position a new context row may take: after the cached and the deferred ones.
+  std::int64_t next_position() const {
+    if (deferred_rows > 0) return deferred_first + deferred_rows;
+    return positions.empty() ? 0 : positions.back() + 1;
+  }
+
+  void check_follows(std::int64_t first_position) const {
+    if (first_position < next_position()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
-                              first_position, positions.back()));
+                              first_position, next_position() - 1));
     }
+  }
+
+  // Makes room in the caches for `rows` more positions and sizes the context scratch (growth
+  // waits for the stream, where earlier calls may still read the old buffers, and drops the
+  // context graphs, which hold their addresses); `features` too unless the rows are deferred ones.
+  void begin_context(std::int64_t rows, bool features_rows) {
     reserve(static_cast<std::int64_t>(positions.size()) + rows);
     const std::size_t r = rows;
     const auto grow = [&](DeviceBuffer& buffer, std::size_t bytes) {
@@ -371,17 +324,14 @@ struct GpuDrafter::Impl {
     }
   }
 
-  // Projects the deferred rows (device context) into the caches, on the drafter's stream.
-  void flush_deferred() {
-    if (deferred_rows == 0) return;
-    const int n = deferred_rows;
-    const std::int64_t first = deferred_first;
-    begin_context(first, n, false);
+  // Enqueues the context pass of n rows at positions first .. first + n - 1 whose features are in
+  // `src` (begin_context sized the caches and scratch): their positions and cache row into
+  // device memory, then the pass - for up to a block of deferred rows (a verify step's) the
+  // graph of their count, else op by op - and records the positions.
+  void project(const float* src, std::int64_t first, int n) {
     drafter_context_inputs(ctx_pos.as<int>(), append_at.as<int>(), static_cast<int>(first), n,
                            static_cast<int>(positions.size()), stream);
-    // Up to a block of rows (a verify step's) replays the graph of their count; more rows (a
-    // prompt, several deferred steps) are launched op by op.
-    if (use_graph && n <= block) {
+    if (use_graph && n <= block && src == deferred.as<float>()) {
       cudaGraphExec_t& g = context_graphs[n];
       if (g == nullptr) {
         const auto issue = [this, n] { issue_context(deferred.as<float>(), n); };
@@ -389,11 +339,18 @@ struct GpuDrafter::Impl {
       }
       check(cudaGraphLaunch(g, stream), "drafter context graph launch");
     } else {
-      issue_context(deferred.as<float>(), n);
+      issue_context(src, n);
     }
     for (int i = 0; i < n; ++i) positions.push_back(first + i);
-    deferred_rows = 0;  // queued: cleared only now, so a failure above leaves them waiting
     ++context_passes;
+  }
+
+  // Projects the deferred rows (device context) into the caches, on the drafter's stream.
+  void flush_deferred() {
+    if (deferred_rows == 0) return;
+    begin_context(deferred_rows, false);
+    project(deferred.as<float>(), deferred_first, deferred_rows);
+    deferred_rows = 0;  // queued: cleared only now, so a failure above leaves them waiting
   }
 
   void drop_context_graphs() {
@@ -467,26 +424,25 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
     d.sinks = upload_floats(lw.sink, m.arena);
     d.o = upload_device_linear(lw.o, m.arena);
     d.down = upload_device_linear(lw.mlp.down, m.arena);
-    {  // stacked where they stack (one launch for q, k, v; one for gate, up), else kept apart
-      DeviceArena parts;
-      const DeviceLinear q = upload_device_linear(lw.q, parts);
-      const DeviceLinear k = upload_device_linear(lw.k, parts);
-      const DeviceLinear v = upload_device_linear(lw.v, parts);
-      d.qkv = stack_rows({&q, &k, &v}, m.arena);
-      if (d.qkv.rows > 0) {
-        d.kv = row_slice(d.qkv, q.rows, k.rows + v.rows);
-      } else {
-        d.q = upload_device_linear(lw.q, m.arena);
-        d.k = upload_device_linear(lw.k, m.arena);
-        d.v = upload_device_linear(lw.v, m.arena);
-      }
-      const DeviceLinear gate = upload_device_linear(lw.mlp.gate, parts);
-      const DeviceLinear up = upload_device_linear(lw.mlp.up, parts);
-      d.gate_up = stack_rows({&gate, &up}, m.arena);
-      if (d.gate_up.rows == 0) {
-        d.gate = upload_device_linear(lw.mlp.gate, m.arena);
-        d.up = upload_device_linear(lw.mlp.up, m.arena);
-      }
+    // Stacked where they stack (one launch for q, k, v; one for gate, up), else kept apart.
+    DeviceArena qkv_parts, gate_up_parts;
+    d.q = upload_device_linear(lw.q, qkv_parts);
+    d.k = upload_device_linear(lw.k, qkv_parts);
+    d.v = upload_device_linear(lw.v, qkv_parts);
+    d.qkv = stack_device_linears({&d.q, &d.k, &d.v}, m.arena);
+    if (d.qkv.rows > 0) {
+      d.kv = device_linear_rows(d.qkv, d.q.rows, d.k.rows + d.v.rows);
+      d.q = d.k = d.v = {};
+    } else {
+      m.arena.absorb(std::move(qkv_parts));
+    }
+    d.gate = upload_device_linear(lw.mlp.gate, gate_up_parts);
+    d.up = upload_device_linear(lw.mlp.up, gate_up_parts);
+    d.gate_up = stack_device_linears({&d.gate, &d.up}, m.arena);
+    if (d.gate_up.rows > 0) {
+      d.gate = d.up = {};
+    } else {
+      m.arena.absorb(std::move(gate_up_parts));
     }
     m.layers.push_back(d);
   }
@@ -495,9 +451,6 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   if (const char* e = std::getenv("MIMO_DRAFTER_CONTEXT");
       e != nullptr && std::string(e) == "eager")
     m.defer = false;
-  m.stacked_products = std::all_of(m.layers.begin(), m.layers.end(), [](const DrafterLayer& l) {
-    return l.qkv.rows > 0 && l.gate_up.rows > 0;
-  });
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
@@ -534,45 +487,31 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
                              std::int64_t rows) {
   Impl& m = *impl_;
   if (rows <= 0) return;
+  m.check_follows(first_position);
   m.flush_deferred();
-  m.begin_context(first_position, rows);
-  const int n = static_cast<int>(rows);
+  m.begin_context(rows, true);
   check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
                         cudaMemcpyHostToDevice, m.stream),
         "features upload");
-  drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
-                         static_cast<int>(first_position), n, static_cast<int>(m.positions.size()),
-                         m.stream);
-  m.issue_context(m.features.as<float>(), n);
-  ++m.context_passes;
+  m.project(m.features.as<float>(), first_position, static_cast<int>(rows));
   // The features are pageable host memory read by the copy above: wait for it.
   check(cudaStreamSynchronize(m.stream), "context projection");
-  for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
 }
 
 void GpuDrafter::add_device_context(std::int64_t first_position, const float* features,
                                     std::int64_t rows, void* ready, void* released) {
   Impl& m = *impl_;
   if (rows <= 0) return;
-  const std::int64_t next = m.deferred_rows > 0   ? m.deferred_first + m.deferred_rows
-                            : m.positions.empty() ? 0
-                                                  : m.positions.back() + 1;
-  if (first_position < next) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("GPU DFlash drafter: context position {} is not after the cached {}",
-                            first_position, next - 1));
-  }
+  m.check_follows(first_position);
   // Deferred rows stay consecutive: a gap, or rows that do not fit, project what waits first.
   if (m.deferred_rows > 0 &&
-      (first_position != next || m.deferred_rows + rows > m.deferred_capacity)) {
+      (first_position != m.next_position() || m.deferred_rows + rows > m.deferred_capacity)) {
     m.flush_deferred();
   }
-  if (rows > m.deferred_capacity) {  // a prompt's taps: projected at once, op by op
-    m.begin_context(first_position, rows);
-  }
-  float* staging = rows > m.deferred_capacity
-                       ? m.features.as<float>()
-                       : m.deferred.as<float>() + std::size_t(m.deferred_rows) * m.fc.cols;
+  const bool at_once = rows > m.deferred_capacity;  // a prompt's taps: projected at once
+  if (at_once) m.begin_context(rows, true);
+  float* staging = at_once ? m.features.as<float>()
+                           : m.deferred.as<float>() + std::size_t(m.deferred_rows) * m.fc.cols;
   // Stream order only: the copy waits for the step that wrote the taps, and the step that
   // rewrites them waits for `released`; the host goes on at once.
   if (ready != nullptr) {
@@ -584,18 +523,12 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   if (released != nullptr) {
     check(cudaEventRecord(static_cast<cudaEvent_t>(released), m.stream), "taps released");
   }
-  const int n = static_cast<int>(rows);
-  if (rows > m.deferred_capacity) {
-    drafter_context_inputs(m.ctx_pos.as<int>(), m.append_at.as<int>(),
-                           static_cast<int>(first_position), n,
-                           static_cast<int>(m.positions.size()), m.stream);
-    m.issue_context(staging, n);
-    ++m.context_passes;
-    for (int i = 0; i < n; ++i) m.positions.push_back(first_position + i);
+  if (at_once) {
+    m.project(staging, first_position, static_cast<int>(rows));
     return;
   }
   if (m.deferred_rows == 0) m.deferred_first = first_position;
-  m.deferred_rows += n;
+  m.deferred_rows += static_cast<int>(rows);
   if (!m.defer) m.flush_deferred();
 }
 
@@ -604,7 +537,9 @@ std::int64_t GpuDrafter::context_passes() const {
 }
 
 bool GpuDrafter::stacks_projections() const {
-  return impl_->stacked_products;
+  const auto& layers = impl_->layers;
+  return std::all_of(layers.begin(), layers.end(),
+                     [](const DrafterLayer& l) { return l.qkv.rows > 0 && l.gate_up.rows > 0; });
 }
 
 void GpuDrafter::set_defer_context(bool on) {
