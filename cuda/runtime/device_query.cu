@@ -1,6 +1,7 @@
 // Device discovery through the CUDA runtime (never the driver library directly).
 #include <cuda_runtime.h>
 
+#include "cuda/kernels/cuda_check.hpp"
 #include "cuda/runtime/device_query.hpp"
 
 namespace mimo::cuda {
@@ -26,6 +27,24 @@ std::string describe_devices() {
   if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return "CUDA device 0 unreadable";
   return std::string(prop.name) + " (sm_" + std::to_string(prop.major) +
          std::to_string(prop.minor) + ", " + std::to_string(prop.multiProcessorCount) + " SMs)";
+}
+
+int current_device() {
+  int device = 0;
+  check(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
+DeviceGuard::DeviceGuard() {
+  cudaGetDevice(&previous_);
+}
+
+DeviceGuard::DeviceGuard(int device) : DeviceGuard() {
+  check(cudaSetDevice(device), "cudaSetDevice");
+}
+
+DeviceGuard::~DeviceGuard() {
+  cudaSetDevice(previous_);
 }
 
 }  // namespace mimo::cuda

@@ -9,5 +9,21 @@ namespace mimo::cuda {
 int device_count() noexcept;
 // Why device_count() is 0 ("no CUDA driver: ..."), or the name of device 0.
 std::string describe_devices();
+// The calling thread's current CUDA device.
+int current_device();
+
+// Restores the calling thread's current device when it ends (the caller may drive its own GPU
+// work); given a device, makes it current meanwhile.
+class DeviceGuard {
+ public:
+  DeviceGuard();
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 }  // namespace mimo::cuda

@@ -2,6 +2,7 @@
 #include "cuda/stream/cuda_backend.hpp"
 
 #include "cuda/runtime/device_query.hpp"
+#include "cuda/stream/draft_target.hpp"
 #include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "cuda/stream/gpu_executor.hpp"
 #include "mimo/error.hpp"
@@ -33,17 +34,20 @@ std::unique_ptr<exec::Executor> CudaBackend::make_parallel_executor(const model:
 }
 
 bool CudaBackend::drafts_for(const exec::Executor& target) const {
-  return dynamic_cast<const GpuExecutor*>(&target) != nullptr;
+  return dynamic_cast<const DraftTarget*>(&target) != nullptr;
 }
 
 std::shared_ptr<Speculator> CudaBackend::make_dflash_drafter(
     std::unique_ptr<spec::DFlashSpeculator> host, const exec::Executor& target,
     const model::ModelConfig& target_config) const {
-  const auto* gpu = dynamic_cast<const GpuExecutor*>(&target);
-  if (gpu == nullptr) {
-    throw Error(ErrorCode::kInternal, "CudaBackend: the DFlash drafter needs a GpuExecutor target");
+  const auto* on_device = dynamic_cast<const DraftTarget*>(&target);
+  if (on_device == nullptr) {
+    throw Error(ErrorCode::kInternal,
+                "CudaBackend: the DFlash drafter needs a target on a CUDA device");
   }
-  return std::make_shared<GpuDFlashSpeculator>(std::move(host), target_config, gpu->device_model());
+  return std::make_shared<GpuDFlashSpeculator>(std::move(host), target_config,
+                                               on_device->draft_head(),
+                                               on_device->draft_device());
 }
 
 const spec::DeviceBackend& backend() {

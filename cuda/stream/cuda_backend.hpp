@@ -17,7 +17,8 @@ class CudaBackend : public spec::DeviceBackend {
   std::unique_ptr<exec::Executor> make_parallel_executor(
       const model::ModelConfig& config, const model::ModelWeights& weights,
       const std::vector<int>& devices) const override;
-  // A GpuExecutor target: the GPU drafter reads its device embedding and lm_head.
+  // A target on a CUDA device (DraftTarget: GpuExecutor, the tensor-parallel executor): the GPU
+  // drafter reads the embedding and lm_head it offers there.
   bool drafts_for(const exec::Executor& target) const override;
   std::shared_ptr<Speculator> make_dflash_drafter(
       std::unique_ptr<spec::DFlashSpeculator> host, const exec::Executor& target,

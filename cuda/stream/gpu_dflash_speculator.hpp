@@ -1,6 +1,8 @@
 // The DFlash speculator of a model that runs on the GPU: the checkpoint is loaded and validated
 // by spec::DFlashSpeculator (same rules, same errors), and the drafter forward runs on the
-// device (GpuDrafter) against the target's device embedding and lm_head. As an
+// device (GpuDrafter) against the target's device embedding and lm_head (DraftTarget: the
+// target's own device, or rank 0's of a tensor-parallel target; every call runs there and
+// restores the caller's current device). As an
 // exec::DeviceTapsReader it takes the target's taps where the GpuExecutor left them; as an
 // exec::DeviceDraftDrawer it draws sampled drafts on the device and keeps their distributions
 // there for the verify step.
@@ -24,14 +26,16 @@ class GpuDFlashSpeculator final : public Speculator,
                                   public exec::DeviceDraftDrawer {
  public:
   // host: the loaded drafter (its weights are uploaded here; it stays alive for its config).
+  // head: the target's embedding and whole lm_head on `device`.
   GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
-                      const model::ModelConfig& target, const DeviceModel& target_device);
+                      const model::ModelConfig& target, const DeviceModel& head, int device);
+  ~GpuDFlashSpeculator() override;
 
   std::string name() const override { return "dflash"; }
   int max_draft() const override { return drafter_->block_size() - 1; }
   std::vector<int> feature_layers() const override { return host_->feature_layers(); }
   void observe(std::int64_t first_position, const float* features, std::int64_t rows) override;
-  void truncate(std::int64_t length) override { drafter_->truncate(length); }
+  void truncate(std::int64_t length) override;
   std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
                                     int max_draft) override;
   // The drafter's lm_head rows for the block, downloaded (0 rows when built with sample_drafts
@@ -50,19 +54,19 @@ class GpuDFlashSpeculator final : public Speculator,
   std::vector<std::int32_t> draw_on_device(
       const std::vector<std::int32_t>& context,
       const std::vector<exec::SampleRequest>& requests) override;
-  const void* device_proposal(int row) const override { return draws_.proposal(row); }
-  std::vector<float> proposals_to_host(int rows) const override {
-    return draws_.proposals_to_host(rows);
-  }
-  std::int64_t device_draws() const { return draws_.draws(); }
+  const void* device_proposal(int row) const override { return draws_->proposal(row); }
+  std::vector<float> proposals_to_host(int rows) const override;
+  std::int64_t device_draws() const { return draws_->draws(); }
+  int device() const { return device_; }
 
   GpuDrafter& drafter() { return *drafter_; }
 
  private:
   std::unique_ptr<spec::DFlashSpeculator> host_;
+  int device_;
   std::unique_ptr<GpuDrafter> drafter_;
   bool device_taps_ = true;
-  DraftDraws draws_;
+  std::unique_ptr<DraftDraws> draws_;
 };
 
 }  // namespace mimo::cuda

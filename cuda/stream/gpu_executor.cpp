@@ -31,6 +31,7 @@ struct GpuExecutor::Backend {
   const model::ModelConfig& config;
   std::unique_ptr<DeviceModel> model;
   cudaStream_t stream = nullptr;
+  int device = 0;  // current when the executor was made
   std::string name;
   bool use_graphs = true;
   bool profiling = false;
@@ -344,6 +345,7 @@ GpuExecutor::GpuExecutor(const model::ModelConfig& config, std::unique_ptr<Devic
     : backend_(std::make_unique<Backend>(config, std::move(model))) {
   check(cudaStreamCreateWithFlags(&backend_->stream, cudaStreamNonBlocking), "cudaStreamCreate");
   check(cudaEventCreate(&backend_->profile_start), "cudaEventCreate");
+  backend_->device = current_device();
   backend_->name = "cuda:0 " + describe_devices();
 }
 
@@ -431,6 +433,10 @@ StepStats GpuExecutor::last_step() const {
 }
 const DeviceModel& GpuExecutor::device_model() const {
   return *backend_->model;
+}
+
+int GpuExecutor::draft_device() const {
+  return backend_->device;
 }
 
 std::vector<std::pair<std::string, double>> GpuExecutor::take_profile() {

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/stream/draft_target.hpp"
 #include "exec/executor.hpp"
 #include "model/config.hpp"
 #include "model/weights.hpp"
@@ -32,7 +33,7 @@ struct StepStats {
   int tokens = 0;
 };
 
-class GpuExecutor final : public exec::Executor {
+class GpuExecutor final : public exec::Executor, public DraftTarget {
  public:
   // config must outlive the executor.
   GpuExecutor(const model::ModelConfig& config, std::unique_ptr<DeviceModel> model);
@@ -61,6 +62,9 @@ class GpuExecutor final : public exec::Executor {
   // Experts the router chose in the state's last chunk: per MoE layer, n_tokens * top_k ids.
   std::vector<std::vector<int>> last_experts(const exec::ExecutorState& state, int n_tokens) const;
   const DeviceModel& device_model() const;
+  // The device current when the executor was made, and its own model (DraftTarget).
+  int draft_device() const override;
+  const DeviceModel& draft_head() const override { return device_model(); }
   // Test hook: the next multi-chunk run fails with kCancelled once `chunks` chunks have been
   // issued, exercising the exact undo of a cancellation between chunks.
   void cancel_after_chunks_for_testing(int chunks);

@@ -1,6 +1,5 @@
-// The CUDA backend of an NCCL build: CudaBackend plus the tensor-parallel executor. A
-// tensor-parallel target still drafts on the CPU: the GPU drafter reads the target's whole
-// lm_head from one device, and each rank holds only its vocabulary rows.
+// The CUDA backend of an NCCL build: CudaBackend plus the tensor-parallel executor (which drafts
+// on the GPU through CudaBackend too: it is a DraftTarget on rank 0's device).
 #include "cuda/stream/cuda_backend.hpp"
 #include "cuda/tp/tp_executor.hpp"
 

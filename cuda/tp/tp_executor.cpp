@@ -44,6 +44,8 @@ struct Rank {
 
 struct TensorParallelExecutor::RankGroup {
   const model::ModelConfig& config;
+  const model::ModelWeights* weights = nullptr;  // null for random weights
+  std::unique_ptr<DeviceModel> draft_head;       // on rank 0's device, made on first use
   exec::ShardingPlan plan;
   std::vector<std::unique_ptr<Rank>> ranks;
   std::vector<comm::Communicator> comms;  // empty with one rank
@@ -311,6 +313,7 @@ TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
                                                const model::ModelWeights& weights,
                                                const std::vector<int>& devices)
     : group_(std::make_unique<RankGroup>(config, devices)) {
+  group_->weights = &weights;
   for_each_rank(num_ranks(), [&](int r) {
     Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
@@ -340,6 +343,7 @@ TensorParallelExecutor::~TensorParallelExecutor() {
       cudaEventDestroy(b);
     }
     if (rank->stream != nullptr) cudaStreamDestroy(rank->stream);
+    if (rank->index == 0) group_->draft_head.reset();
     rank->model.reset();
   }
 }
@@ -416,6 +420,31 @@ std::vector<std::vector<int>> TensorParallelExecutor::last_experts(const exec::E
   const DeviceGuard guard;
   check(cudaSetDevice(group_->ranks.front()->device), "cudaSetDevice");
   return s.chosen_experts(n_tokens);
+}
+
+int TensorParallelExecutor::draft_device() const {
+  return group_->ranks.front()->device;
+}
+
+const DeviceModel& TensorParallelExecutor::draft_head() const {
+  const Rank& first = *group_->ranks.front();
+  if (num_ranks() == 1) return *first.model;  // its lm_head holds every vocabulary row
+  std::lock_guard<std::mutex> lock(group_->mutex);
+  if (group_->draft_head != nullptr) return *group_->draft_head;
+  if (group_->weights == nullptr) {
+    throw Error(ErrorCode::kUnsupported,
+                "tensor parallel: a drafter needs the whole lm_head, and random weights on "
+                "several ranks have none");
+  }
+  const DeviceGuard on(first.device);
+  auto head = std::make_unique<DeviceModel>();
+  head->embed_format = first.model->embed_format;  // rank 0's whole table, not copied
+  head->embed_bf16 = first.model->embed_bf16;
+  head->embed_f32 = first.model->embed_f32;
+  head->lm_head = upload_device_linear(group_->weights->lm_head, head->arena);
+  synchronize();
+  group_->draft_head = std::move(head);
+  return *group_->draft_head;
 }
 
 double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int reps) const {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/stream/draft_target.hpp"
 #include "exec/executor.hpp"
 #include "exec/sharding.hpp"
 #include "model/config.hpp"
@@ -35,7 +36,7 @@ struct TpStepStats {
   int all_reduces = 0;
 };
 
-class TensorParallelExecutor final : public exec::Executor {
+class TensorParallelExecutor final : public exec::Executor, public DraftTarget {
  public:
   // Checkpoint weights split over `devices` (one rank each, rank order). config and weights
   // must outlive the executor. Throws kInvalidArgument when the model cannot be split over
@@ -64,6 +65,11 @@ class TensorParallelExecutor final : public exec::Executor {
   // Milliseconds for `count` back-to-back all-reduces of n_tokens x hidden floats on every
   // rank (median of `reps`, slowest rank): the collective cost of a step without compute.
   double time_all_reduces(int count, int n_tokens, int reps) const;
+  // DraftTarget: the GPU drafter runs on rank 0's device, over rank 0's embedding (the whole
+  // table) and the whole lm_head, uploaded there on first use from the checkpoint (one rank:
+  // rank 0's own model). kUnsupported for random weights on several ranks.
+  int draft_device() const override;
+  const DeviceModel& draft_head() const override;
 
  private:
   struct RankGroup;

@@ -10,14 +10,6 @@
 
 namespace mimo::cuda::tp {
 
-DeviceGuard::DeviceGuard() {
-  cudaGetDevice(&device_);
-}
-
-DeviceGuard::~DeviceGuard() {
-  cudaSetDevice(device_);
-}
-
 void for_each_rank(int n, const std::function<void(int)>& fn) {
   std::vector<std::exception_ptr> errors(n);
   std::vector<std::thread> threads;

@@ -6,22 +6,11 @@
 #include <memory>
 #include <vector>
 
+#include "cuda/runtime/device_query.hpp"
 #include "cuda/runtime/gpu_state.hpp"
 #include "exec/executor.hpp"
 
 namespace mimo::cuda::tp {
-
-// Restores the calling thread's current device (the caller may drive its own GPU work).
-class DeviceGuard {
- public:
-  DeviceGuard();
-  ~DeviceGuard();
-  DeviceGuard(const DeviceGuard&) = delete;
-  DeviceGuard& operator=(const DeviceGuard&) = delete;
-
- private:
-  int device_ = 0;
-};
 
 // Runs fn(rank) on one thread per rank and rethrows the first failure after all have ended.
 void for_each_rank(int n, const std::function<void(int)>& fn);

@@ -3,16 +3,20 @@
 // plan says so): all logits of a multi-chunk prefill and hidden taps within the GPU suite's
 // tolerance, greedy decode (graph-replayed) token-identical, graph replay = direct launches,
 // run-to-run bit-identical, rewind / fork / cancel exact, and greedy n-gram speculative
-// generation through the public API identical to plain greedy.
+// generation through the public API identical to plain greedy; the DFlash drafter of a
+// tensor-parallel target runs on rank 0's GPU and gives transformers' greedy output.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <random>
 
 #include "api/model_impl.hpp"
+#include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "cuda/stream/gpu_executor.hpp"
 #include "cuda/tp/tp_executor.hpp"
 #include "exec/cpu_executor.hpp"
@@ -74,6 +78,43 @@ void check_close(const std::vector<float>& got, const std::vector<float>& want, 
     CHECK(worst <= 5e-4f * std::max(1.0f, scale));
     CHECK(scale > 0);
   }
+}
+
+std::vector<std::int32_t> read_ids(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
+}
+
+// tiny-bf16 on the tensor-parallel executor over `devices` drafts with the DFlash drafter on
+// rank 0's GPU (not the CPU's) and gives transformers' greedy DFlash output (the fixture the
+// single-GPU speculative test checks), with drafts kept; the caller's current device is kept.
+void check_gpu_drafter_on(const std::vector<int>& devices) {
+  auto model = load("tiny-bf16");
+  const auto& impl = model->impl();
+  use_executor(*model, std::make_unique<TensorParallelExecutor>(impl.config, impl.weights, devices));
+  const std::string dir = data_dir() + "/dflash/";
+  const auto prompt = read_ids(dir + "prompt.txt");
+  const auto expected = read_ids(dir + "greedy_dflash.txt");
+  const int last = devices.back();
+  REQUIRE(cudaSetDevice(last) == cudaSuccess);
+  auto spec = mimo::make_dflash_speculator(*model, dir + "drafter");
+  const auto* gpu = dynamic_cast<const mimo::cuda::GpuDFlashSpeculator*>(spec.get());
+  REQUIRE(gpu != nullptr);
+  CHECK(gpu->device() == devices.front());
+  auto session = model->new_session();
+  mimo::Sampler sampler(mimo::SamplerConfig{});
+  mimo::GenerateOptions options;
+  options.max_tokens = static_cast<int>(expected.size());
+  options.ignore_eos = true;
+  options.speculator = spec;
+  CHECK(session->generate(prompt, sampler, options).tokens == expected);
+  const mimo::SpeculationStats& st = session->stats().speculation;
+  CHECK(st.steps > 0);
+  CHECK(st.accepted_tokens > 0);
+  int current = -1;
+  REQUIRE(cudaGetDevice(&current) == cudaSuccess);
+  CHECK(current == last);
 }
 
 int argmax(const float* row, int vocab) {
@@ -141,6 +182,15 @@ TEST_CASE("1-rank tensor-parallel programs equal GpuExecutor and the CPU on ever
   // One rank, no collectives: its stream runner issues the kernels GpuExecutor issues; only
   // the rank model's layout may differ.
   check_against_one_gpu_and_cpu({0});
+}
+
+TEST_CASE("a 1-rank tensor-parallel target drafts with the GPU drafter", "[tp][one-gpu][spec]") {
+  check_gpu_drafter_on({0});
+}
+
+TEST_CASE("a 2-GPU target drafts on rank 0's GPU with the whole lm_head", "[tp][spec]") {
+  check_gpu_drafter_on({0, 1});
+  check_gpu_drafter_on({1, 0});
 }
 
 TEST_CASE("2 GPUs give the logits of 1 GPU and of the CPU on every fixture", "[tp]") {

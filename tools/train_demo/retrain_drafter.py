@@ -242,8 +242,16 @@ def main():
     p.add_argument("--seed", type=int, default=20261128)
     p.add_argument("--budget-s", type=float, default=540, help="wall-clock budget of the run")
     p.add_argument("--commit", default="unknown")
+    p.add_argument("--data-s", type=float, help="seconds of target generation (REAL: 75)")
+    p.add_argument("--data-batch", type=int, help="sequences generated at once (REAL: 1024)")
+    p.add_argument("--prompts", type=int, help="training prompts drawn (REAL: 32768)")
+    p.add_argument("--skip-committed-eval", action="store_true",
+                   help="evaluate only the new drafter (the committed one's numbers are known)")
     a = p.parse_args()
-    cfg = SMOKE if a.smoke else REAL
+    cfg = json.loads(json.dumps(SMOKE if a.smoke else REAL))
+    for key, arg in (("time_s", a.data_s), ("batch", a.data_batch), ("prompts", a.prompts)):
+        if arg is not None:
+            cfg["data"][key] = arg
     deadline = Deadline(a.budget_s)
     work = os.path.join(a.work, "smoke") if a.smoke else a.work
     out_dir = os.path.join(work, "out") if a.smoke else a.out
@@ -312,9 +320,11 @@ def main():
         from transformers import MuseGlimmerAssistantModel
         drafter = MuseGlimmerAssistantModel.from_pretrained(
             os.path.join(export, "drafter"), dtype=torch.float32).to("cuda").eval()
-        committed = MuseGlimmerAssistantModel.from_pretrained(
-            COMMITTED_DRAFTER, dtype=torch.float32).to("cuda").eval()
-        res, curves = evaluate_drafters(target, {"new": drafter, "committed": committed}, tok,
+        drafters = {"new": drafter}
+        if not a.skip_committed_eval:
+            drafters["committed"] = MuseGlimmerAssistantModel.from_pretrained(
+                COMMITTED_DRAFTER, dtype=torch.float32).to("cuda").eval()
+        res, curves = evaluate_drafters(target, drafters, tok,
                                         heldout, cfg["eval"], a.seed, deadline, results)
         results["eval"] = res
         report.plot_acceptance(curves, os.path.join(logs, "acceptance_per_position.png"))
