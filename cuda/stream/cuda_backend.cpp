@@ -46,8 +46,7 @@ std::shared_ptr<Speculator> CudaBackend::make_dflash_drafter(
                 "CudaBackend: the DFlash drafter needs a target on a CUDA device");
   }
   return std::make_shared<GpuDFlashSpeculator>(std::move(host), target_config,
-                                               on_device->draft_head(),
-                                               on_device->draft_device());
+                                               on_device->draft_head(), on_device->draft_device());
 }
 
 const spec::DeviceBackend& backend() {

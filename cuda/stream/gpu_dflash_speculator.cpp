@@ -12,8 +12,8 @@
 namespace mimo::cuda {
 
 GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator> host,
-                                         const model::ModelConfig& target,
-                                         const DeviceModel& head, int device)
+                                         const model::ModelConfig& target, const DeviceModel& head,
+                                         int device)
     : host_(std::move(host)), device_(device) {
   const DeviceGuard on(device_);
   drafter_ = std::make_unique<GpuDrafter>(host_->config(), host_->weights(), target, head,

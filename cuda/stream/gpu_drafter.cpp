@@ -14,9 +14,9 @@
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/gpu_drafter_weights.hpp"
 #include "cuda/stream/graph_capture.hpp"
 #include "mimo/error.hpp"
-#include "model/rope_table.hpp"
 
 namespace mimo::cuda {
 namespace {
@@ -28,11 +28,6 @@ void check(cudaError_t err, const char* what) {
   }
 }
 
-const float* upload_floats(const std::vector<float>& v, DeviceArena& arena) {
-  if (v.empty()) return nullptr;
-  return static_cast<const float*>(arena.upload(v.data(), v.size() * sizeof(float)));
-}
-
 // A device buffer of at least `bytes`, reallocated (contents dropped) when too small.
 float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
   if (buffer.bytes() < bytes) buffer = DeviceBuffer(std::max<std::size_t>(bytes, 256));
@@ -42,19 +37,6 @@ float* ensure(DeviceBuffer& buffer, std::size_t bytes) {
 // Device context rows a drafter defers at most before projecting them (at least a block).
 constexpr int kDeferredRows = 128;
 
-struct DrafterLayer {
-  const float* input_norm = nullptr;
-  const float* post_attention_norm = nullptr;
-  const float* q_norm = nullptr;
-  const float* k_norm = nullptr;
-  const float* sinks = nullptr;
-  DeviceLinear q, k, v, o, gate, up, down;
-  // Where the formats stack (BF16 or F32, one width): [q; k; v] by rows, one product for the
-  // three, `kv` its last rows (the context pass's k and v), and [gate; up]; then q, k, v, gate
-  // and up are unset. rows == 0 where they do not stack.
-  DeviceLinear qkv, kv, gate_up;
-};
-
 }  // namespace
 
 struct GpuDrafter::Impl {
@@ -63,13 +45,7 @@ struct GpuDrafter::Impl {
   const DeviceModel& target_device;
   int block = 0;
   cudaStream_t stream = nullptr;
-  DeviceArena arena;
-  DeviceLinear fc;
-  const float* context_norm = nullptr;
-  const float* final_norm = nullptr;
-  const float* mask_rows = nullptr;  // [block - 1, hidden]: the mask slots' own input, or null
-  const float* inv_freq = nullptr;
-  std::vector<DrafterLayer> layers;
+  DrafterDeviceWeights w;
   // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
   // per layer keys [capacity, kv, hd] / values [capacity, kv, vhd]; the first `rows` are valid.
   std::vector<std::int64_t> positions;
@@ -163,7 +139,7 @@ struct GpuDrafter::Impl {
     ensure(append_at, sizeof(int));
     context_graphs.assign(block + 1, nullptr);
     deferred_capacity = std::max(kDeferredRows, block);
-    ensure(deferred, std::size_t(deferred_capacity) * fc.cols * 4);
+    ensure(deferred, std::size_t(deferred_capacity) * w.fc.cols * 4);
     check(cudaHostAlloc(reinterpret_cast<void**>(&host_inputs), sizeof(tiles::DrafterStepInputs),
                         cudaHostAllocDefault),
           "pinned step inputs");
@@ -200,8 +176,8 @@ struct GpuDrafter::Impl {
     } else {
       embed(t.embed_f32, d_ids, b, dx, stream);
     }
-    if (mask_rows != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
-      check(cudaMemcpyAsync(dx + hidden, mask_rows,
+    if (w.mask_rows != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
+      check(cudaMemcpyAsync(dx + hidden, w.mask_rows,
                             static_cast<std::size_t>(b - 1) * hidden * sizeof(float),
                             cudaMemcpyDeviceToDevice, stream),
             "mask embedding copy");
@@ -215,39 +191,39 @@ struct GpuDrafter::Impl {
     shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
     shape.value_scale = static_cast<float>(config.attention_value_scale);
     for (int l = 0; l < config.num_layers; ++l) {
-      const DrafterLayer& w = layers[l];
+      const DrafterLayer& lw = w.layers[l];
       // The residual add of the previous layer's MLP is fused into this norm.
-      rmsnorm(dx, l == 0 ? nullptr : dd, w.input_norm, b, hidden, eps, dh, stream);
+      rmsnorm(dx, l == 0 ? nullptr : dd, lw.input_norm, b, hidden, eps, dh, stream);
       DrafterQkvRows rows;
-      if (w.qkv.rows > 0) {  // one product [q | k | v] a row
+      if (lw.qkv.rows > 0) {  // one product [q | k | v] a row
         float* qkv = stacked.as<float>();
-        apply(w.qkv, dh, b, qkv, stream);
-        rows = {qkv,        qkv + n_heads * hd, qkv + (n_heads + kvh) * hd,
-                w.qkv.rows, w.qkv.rows,         w.qkv.rows};
+        apply(lw.qkv, dh, b, qkv, stream);
+        rows = {qkv,         qkv + n_heads * hd, qkv + (n_heads + kvh) * hd,
+                lw.qkv.rows, lw.qkv.rows,        lw.qkv.rows};
       } else {
-        apply(w.q, dh, b, dq, stream);
-        apply(w.k, dh, b, dk, stream);
-        apply(w.v, dh, b, dv, stream);
+        apply(lw.q, dh, b, dq, stream);
+        apply(lw.k, dh, b, dk, stream);
+        apply(lw.v, dh, b, dv, stream);
         rows = {dq, dk, dv, n_heads * hd, kvh * hd, kvh * vhd};
       }
-      drafter_qkv_norm_rope(rows, b, n_heads, kvh, hd, vhd, w.q_norm, w.k_norm, eps,
-                            config.rotary_dim, inv_freq, d_pos, dq, dk, dv, stream);
+      drafter_qkv_norm_rope(rows, b, n_heads, kvh, hd, vhd, lw.q_norm, lw.k_norm, eps,
+                            config.rotary_dim, w.inv_freq, d_pos, dq, dk, dv, stream);
       shape.window = sliding(l) ? *config.sliding_window : -1;
       drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
-                        device_positions.as<int>(), dk, dv, w.sinks, dheads, stream);
-      apply(w.o, dheads, b, dd, stream);
-      rmsnorm(dx, dd, w.post_attention_norm, b, hidden, eps, dh, stream);
-      if (w.gate_up.rows > 0) {  // one product [gate | up] a row
-        apply(w.gate_up, dh, b, stacked.as<float>(), stream);
+                        device_positions.as<int>(), dk, dv, lw.sinks, dheads, stream);
+      apply(lw.o, dheads, b, dd, stream);
+      rmsnorm(dx, dd, lw.post_attention_norm, b, hidden, eps, dh, stream);
+      if (lw.gate_up.rows > 0) {  // one product [gate | up] a row
+        apply(lw.gate_up, dh, b, stacked.as<float>(), stream);
         drafter_silu_mul_rows(stacked.as<float>(), b, inter, act.as<float>(), stream);
       } else {
-        apply(w.gate, dh, b, gate.as<float>(), stream);
-        apply(w.up, dh, b, up.as<float>(), stream);
+        apply(lw.gate, dh, b, gate.as<float>(), stream);
+        apply(lw.up, dh, b, up.as<float>(), stream);
         silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
       }
-      apply(w.down, act.as<float>(), b, dd, stream);
+      apply(lw.down, act.as<float>(), b, dd, stream);
     }
-    rmsnorm(dx, dd, final_norm, b, hidden, eps, dh, stream);
+    rmsnorm(dx, dd, w.final_norm, b, hidden, eps, dh, stream);
     apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
     argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
     check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
@@ -281,7 +257,7 @@ struct GpuDrafter::Impl {
       drop_context_graphs();
       ensure(buffer, bytes);
     };
-    if (features_rows) grow(features, r * fc.cols * 4);  // deferred rows have their own buffer
+    if (features_rows) grow(features, r * w.fc.cols * 4);  // deferred rows have their own buffer
     grow(ctx, r * config.hidden_size * 4);
     grow(ctx_k, r * (kv_width() + v_width()) * 4);  // [k | v] rows of a stacked product
     grow(ctx_v, r * v_width() * 4);
@@ -299,26 +275,26 @@ struct GpuDrafter::Impl {
     float* d_k = ctx_k.as<float>();
     float* d_v = ctx_v.as<float>();
     const int* d_pos = ctx_pos.as<int>();
-    apply(fc, src, n, d_ctx, stream);
-    rmsnorm(d_ctx, nullptr, context_norm, n, c.hidden_size, eps, d_ctx, stream);
+    apply(w.fc, src, n, d_ctx, stream);
+    rmsnorm(d_ctx, nullptr, w.context_norm, n, c.hidden_size, eps, d_ctx, stream);
     for (int l = 0; l < c.num_layers; ++l) {
-      const DrafterLayer& w = layers[l];
+      const DrafterLayer& lw = w.layers[l];
       DrafterQkvRows rows;
-      if (w.kv.rows > 0) {  // one product [k | v] a row, in the k scratch
-        apply(w.kv, d_ctx, n, d_k, stream);
+      if (lw.kv.rows > 0) {  // one product [k | v] a row, in the k scratch
+        apply(lw.kv, d_ctx, n, d_k, stream);
         rows.k = d_k;
         rows.v = d_k + kv_width();
-        rows.k_stride = rows.v_stride = w.kv.rows;
+        rows.k_stride = rows.v_stride = lw.kv.rows;
       } else {
-        apply(w.k, d_ctx, n, d_k, stream);
-        apply(w.v, d_ctx, n, d_v, stream);
+        apply(lw.k, d_ctx, n, d_k, stream);
+        apply(lw.v, d_ctx, n, d_v, stream);
         rows.k = d_k;
         rows.v = d_v;
         rows.k_stride = kv_width();
         rows.v_stride = v_width();
       }
-      drafter_context_kv(rows, n, c.num_kv_heads, c.head_dim, c.v_head_dim, w.k_norm, eps,
-                         c.rotary_dim, inv_freq, d_pos, append_at.as<int>(), keys[l].as<float>(),
+      drafter_context_kv(rows, n, c.num_kv_heads, c.head_dim, c.v_head_dim, lw.k_norm, eps,
+                         c.rotary_dim, w.inv_freq, d_pos, append_at.as<int>(), keys[l].as<float>(),
                          values[l].as<float>(),
                          l + 1 == c.num_layers ? device_positions.as<int>() : nullptr, stream);
     }
@@ -403,49 +379,7 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
                             config.head_dim, config.v_head_dim, tiles::kDrafterMaxHeadDim));
   }
   check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-  m.fc = upload_device_linear(weights.fc, m.arena);
-  m.context_norm = upload_floats(weights.context_norm, m.arena);
-  m.final_norm = upload_floats(weights.final_norm, m.arena);
-  if (!weights.mask_embedding.empty()) {  // repeated once here: one copy a block forward
-    std::vector<float> rows;
-    for (int i = 1; i < block_size; ++i) {
-      rows.insert(rows.end(), weights.mask_embedding.begin(), weights.mask_embedding.end());
-    }
-    m.mask_rows = upload_floats(rows, m.arena);
-  }
-  m.inv_freq =
-      upload_floats(model::rope_inv_freq(config.frequency_dim(), config.rope_theta), m.arena);
-  for (const spec::DrafterLayerWeights& lw : weights.layers) {
-    DrafterLayer d;
-    d.input_norm = upload_floats(lw.input_norm, m.arena);
-    d.post_attention_norm = upload_floats(lw.post_attention_norm, m.arena);
-    d.q_norm = upload_floats(lw.q_norm, m.arena);
-    d.k_norm = upload_floats(lw.k_norm, m.arena);
-    d.sinks = upload_floats(lw.sink, m.arena);
-    d.o = upload_device_linear(lw.o, m.arena);
-    d.down = upload_device_linear(lw.mlp.down, m.arena);
-    // Stacked where they stack (one launch for q, k, v; one for gate, up), else kept apart.
-    DeviceArena qkv_parts, gate_up_parts;
-    d.q = upload_device_linear(lw.q, qkv_parts);
-    d.k = upload_device_linear(lw.k, qkv_parts);
-    d.v = upload_device_linear(lw.v, qkv_parts);
-    d.qkv = stack_device_linears({&d.q, &d.k, &d.v}, m.arena);
-    if (d.qkv.rows > 0) {
-      d.kv = device_linear_rows(d.qkv, d.q.rows, d.k.rows + d.v.rows);
-      d.q = d.k = d.v = {};
-    } else {
-      m.arena.absorb(std::move(qkv_parts));
-    }
-    d.gate = upload_device_linear(lw.mlp.gate, gate_up_parts);
-    d.up = upload_device_linear(lw.mlp.up, gate_up_parts);
-    d.gate_up = stack_device_linears({&d.gate, &d.up}, m.arena);
-    if (d.gate_up.rows > 0) {
-      d.gate = d.up = {};
-    } else {
-      m.arena.absorb(std::move(gate_up_parts));
-    }
-    m.layers.push_back(d);
-  }
+  upload_drafter_weights(config, weights, block_size, m.w);
   // Temporary A/B switch (nineteenth session): MIMO_DRAFTER_CONTEXT=eager projects each step's
   // rows at once, as before deferral.
   if (const char* e = std::getenv("MIMO_DRAFTER_CONTEXT");
@@ -490,7 +424,7 @@ void GpuDrafter::add_context(std::int64_t first_position, const float* features,
   m.check_follows(first_position);
   m.flush_deferred();
   m.begin_context(rows, true);
-  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.fc.cols * 4,
+  check(cudaMemcpyAsync(m.features.get(), features, std::size_t(rows) * m.w.fc.cols * 4,
                         cudaMemcpyHostToDevice, m.stream),
         "features upload");
   m.project(m.features.as<float>(), first_position, static_cast<int>(rows));
@@ -511,13 +445,13 @@ void GpuDrafter::add_device_context(std::int64_t first_position, const float* fe
   const bool at_once = rows > m.deferred_capacity;  // a prompt's taps: projected at once
   if (at_once) m.begin_context(rows, true);
   float* staging = at_once ? m.features.as<float>()
-                           : m.deferred.as<float>() + std::size_t(m.deferred_rows) * m.fc.cols;
+                           : m.deferred.as<float>() + std::size_t(m.deferred_rows) * m.w.fc.cols;
   // Stream order only: the copy waits for the step that wrote the taps, and the step that
   // rewrites them waits for `released`; the host goes on at once.
   if (ready != nullptr) {
     check(cudaStreamWaitEvent(m.stream, static_cast<cudaEvent_t>(ready), 0), "wait for the taps");
   }
-  check(cudaMemcpyAsync(staging, features, std::size_t(rows) * m.fc.cols * 4,
+  check(cudaMemcpyAsync(staging, features, std::size_t(rows) * m.w.fc.cols * 4,
                         cudaMemcpyDeviceToDevice, m.stream),
         "features copy");
   if (released != nullptr) {
@@ -537,9 +471,7 @@ std::int64_t GpuDrafter::context_passes() const {
 }
 
 bool GpuDrafter::stacks_projections() const {
-  const auto& layers = impl_->layers;
-  return std::all_of(layers.begin(), layers.end(),
-                     [](const DrafterLayer& l) { return l.qkv.rows > 0 && l.gate_up.rows > 0; });
+  return impl_->w.stacked();
 }
 
 void GpuDrafter::set_defer_context(bool on) {

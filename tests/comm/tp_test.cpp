@@ -92,7 +92,8 @@ std::vector<std::int32_t> read_ids(const std::string& path) {
 void check_gpu_drafter_on(const std::vector<int>& devices) {
   auto model = load("tiny-bf16");
   const auto& impl = model->impl();
-  use_executor(*model, std::make_unique<TensorParallelExecutor>(impl.config, impl.weights, devices));
+  use_executor(*model,
+               std::make_unique<TensorParallelExecutor>(impl.config, impl.weights, devices));
   const std::string dir = data_dir() + "/dflash/";
   const auto prompt = read_ids(dir + "prompt.txt");
   const auto expected = read_ids(dir + "greedy_dflash.txt");
