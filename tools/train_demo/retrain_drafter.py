@@ -51,7 +51,7 @@ COMMITTED_RESULTS = os.path.join(REPO, "models/demo/logs/results.json")
 SPEC_PROMPTS = os.path.join(REPO, "bench/spec_eval/prompts")
 SEQ_LEN = 512
 PPL_TOLERANCE = 0.01  # relative; the decoded checkpoint should match to ~1e-4
-EVAL_RESERVE_S = 140  # left for evaluation and packing after training
+EVAL_RESERVE_S = 140  # left for evaluation and packing after training (--eval-reserve-s)
 MIN_TRAIN_S = 200
 REAL = {
     "corpus": {"train_mb": 64, "package_mb": 4, "heldout_mb": 8},
@@ -129,12 +129,12 @@ def check_target(target, heldout, results):
                          f"checkpoint decoding or the held-out text differs from the committed run")
 
 
-def make_data(target, train, hp, seed, deadline, results):
+def make_data(target, train, hp, seed, deadline, results, eval_reserve_s):
     arch.use_experts_impl(target, arch.EXPERTS_IMPL)
     windows = train.batch(torch.Generator().manual_seed(seed + 3), hp["prompts"])
     prompts = windows[:, :hp["prompt_len"]].contiguous()
     del windows
-    time_s = deadline.cap(hp["time_s"], EVAL_RESERVE_S + MIN_TRAIN_S)
+    time_s = deadline.cap(hp["time_s"], eval_reserve_s + MIN_TRAIN_S)
     seqs, temps = distill.generate(target, prompts, hp["new_tokens"], hp["temperatures"],
                                    hp["batch"], time_s, seed)
     t0 = time.time()
@@ -245,6 +245,8 @@ def main():
     p.add_argument("--data-s", type=float, help="seconds of target generation (REAL: 75)")
     p.add_argument("--data-batch", type=int, help="sequences generated at once (REAL: 1024)")
     p.add_argument("--prompts", type=int, help="training prompts drawn (REAL: 32768)")
+    p.add_argument("--eval-reserve-s", type=float, default=EVAL_RESERVE_S,
+                   help="seconds kept for evaluation and packing after training")
     p.add_argument("--skip-committed-eval", action="store_true",
                    help="evaluate only the new drafter (the committed one's numbers are known)")
     a = p.parse_args()
@@ -298,12 +300,12 @@ def main():
     heldout = Windows(streams["heldout"], SEQ_LEN, "cuda")
     check_target(target, heldout, results)
 
-    data = make_data(target, train, cfg["data"], a.seed, deadline, results)
+    data = make_data(target, train, cfg["data"], a.seed, deadline, results, a.eval_reserve_s)
     drafter = new_drafter(a, mask_id, eos_id)
     results["drafter_params"] = arch.count_params(drafter)
     results["drafter_layers"] = drafter.config.num_hidden_layers
     hp_train.update(anchor_min=cfg["data"]["prompt_len"] - 1,
-                    time_s=deadline.cap(hp_train["time_s"], EVAL_RESERVE_S))
+                    time_s=deadline.cap(hp_train["time_s"], a.eval_reserve_s))
     csv = CsvLog(os.path.join(logs, "distill_log.csv"),
                  ["step", "loss", "ce", "kl", "lr", "est_tau", "elapsed_s"] +
                  [f"acc_{k}" for k in range(1, arch.BLOCK_SIZE)])
