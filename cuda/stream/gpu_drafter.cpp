@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
@@ -380,11 +379,6 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   }
   check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   upload_drafter_weights(config, weights, block_size, m.w);
-  // Temporary A/B switch (nineteenth session): MIMO_DRAFTER_CONTEXT=eager projects each step's
-  // rows at once, as before deferral.
-  if (const char* e = std::getenv("MIMO_DRAFTER_CONTEXT");
-      e != nullptr && std::string(e) == "eager")
-    m.defer = false;
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);
