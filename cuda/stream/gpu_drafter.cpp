@@ -1,21 +1,22 @@
-// GpuDrafter (see gpu_drafter.hpp): the forward of lib/spec/dflash_drafter.cpp issued op by op
-// on its own stream with the executor's kernels (linear, rmsnorm, rope, silu_mul, embed,
-// argmax) plus the drafter's non-causal attention (cuda/kernels/drafter_ops.hpp).
+// GpuDrafter (see gpu_drafter.hpp): the drafter programs of lib/program/drafter_program.hpp (the
+// passes lib/spec/dflash_drafter.cpp runs on the CPU) issued by DrafterRunner on the drafter's
+// own stream, around them the context cache, the deferred rows, the graphs and the host I/O.
 #include "cuda/stream/gpu_drafter.hpp"
 
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/runtime/device_model.hpp"
+#include "cuda/stream/drafter_runner.hpp"
 #include "cuda/stream/gpu_drafter_weights.hpp"
 #include "cuda/stream/graph_capture.hpp"
 #include "mimo/error.hpp"
+#include "program/drafter_program.hpp"
 
 namespace mimo::cuda {
 namespace {
@@ -45,6 +46,8 @@ struct GpuDrafter::Impl {
   int block = 0;
   cudaStream_t stream = nullptr;
   DrafterDeviceWeights w;
+  DrafterRunner runner;
+  program::DrafterProgram block_program;  // [anchor, MASK...]: drafts of rows 1 .. block - 1
   // Context cache: positions ascending (host copy for lookups, device copy for the mask), and
   // per layer keys [capacity, kv, hd] / values [capacity, kv, vhd]; the first `rows` are valid.
   std::vector<std::int64_t> positions;
@@ -76,12 +79,39 @@ struct GpuDrafter::Impl {
   std::int64_t context_passes = 0;  // context passes issued (tests)
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
-      : config(c), target(t), target_device(d), block(b) {}
+      : config(c), target(t), target_device(d), block(b), runner(c, t, w, d) {}
 
-  bool sliding(int layer) const {
-    if (!config.sliding_window) return false;
-    if (config.layer_types.empty()) return true;
-    return config.layer_types[layer] == model::AttentionKind::kSliding;
+  // The device buffers of a pass, as they are now (a captured graph keeps these addresses).
+  DrafterPassBuffers buffers(const float* features_rows) {
+    DrafterPassBuffers b;
+    b.features = features_rows;
+    b.context = ctx.as<float>();
+    b.ctx_k = ctx_k.as<float>();
+    b.ctx_v = ctx_v.as<float>();
+    b.ctx_positions = ctx_pos.as<int>();
+    b.append_at = append_at.as<int>();
+    for (int l = 0; l < config.num_layers; ++l) {
+      b.keys.push_back(keys[l].as<float>());
+      b.values.push_back(values[l].as<float>());
+    }
+    b.cache_positions = device_positions.as<int>();
+    b.inputs = static_cast<const tiles::DrafterStepInputs*>(step_inputs.get());
+    b.ids = ids.as<int>();
+    b.positions = block_pos.as<int>();
+    b.x = x.as<float>();
+    b.h = h.as<float>();
+    b.delta = delta.as<float>();
+    b.q = q.as<float>();
+    b.k = k.as<float>();
+    b.v = v.as<float>();
+    b.heads = heads.as<float>();
+    b.gate = gate.as<float>();
+    b.up = up.as<float>();
+    b.act = act.as<float>();
+    b.stacked = stacked.as<float>();
+    b.logits = logits.as<float>();
+    b.drafts = drafts.as<int>();
+    return b;
   }
 
   int kv_width() const { return config.num_kv_heads * config.head_dim; }
@@ -147,86 +177,17 @@ struct GpuDrafter::Impl {
           "pinned drafts");
   }
 
-  // Issues the block forward for the inputs in host_inputs (pinned): the final-normed hidden
-  // states end in `h`, the argmax of the target lm_head on rows 1 .. block-1 in host_drafts.
-  // Nothing here synchronises or allocates, so it can be captured into a graph.
+  // Issues the block forward for the inputs in host_inputs (pinned): the block program's ops
+  // (the final-normed hidden states end in `h`, the argmax of the target lm_head on rows 1 ..
+  // block-1 in `drafts`), then the drafts' download into host_drafts. Nothing here
+  // synchronises or allocates, so it can be captured into a graph.
   void issue_block() {
-    const int b = block, hidden = config.hidden_size;
-    const int n_heads = config.num_heads, kvh = config.num_kv_heads;
-    const int hd = config.head_dim, vhd = config.v_head_dim, inter = config.intermediate_size;
-    const float eps = static_cast<float>(config.rms_norm_eps);
-    auto* inputs = static_cast<tiles::DrafterStepInputs*>(step_inputs.get());
-    check(cudaMemcpyAsync(inputs, host_inputs, sizeof(tiles::DrafterStepInputs),
+    check(cudaMemcpyAsync(step_inputs.get(), host_inputs, sizeof(tiles::DrafterStepInputs),
                           cudaMemcpyHostToDevice, stream),
           "step inputs upload");
-    int* d_ids = ids.as<int>();
-    int* d_pos = block_pos.as<int>();
-    drafter_block_inputs(inputs, b, config.mask_token_id, d_ids, d_pos, stream);
-    float* dx = x.as<float>();
-    float* dh = h.as<float>();
-    float* dd = delta.as<float>();
-    float* dq = q.as<float>();
-    float* dk = k.as<float>();
-    float* dv = v.as<float>();
-    float* dheads = heads.as<float>();
-    const DeviceModel& t = target_device;
-    if (t.embed_format == MatrixFormat::kBf16) {
-      embed(t.embed_bf16, d_ids, b, dx, stream);
-    } else {
-      embed(t.embed_f32, d_ids, b, dx, stream);
-    }
-    if (w.mask_rows != nullptr) {  // the drafter's own mask input replaces rows 1 .. b-1
-      check(cudaMemcpyAsync(dx + hidden, w.mask_rows,
-                            static_cast<std::size_t>(b - 1) * hidden * sizeof(float),
-                            cudaMemcpyDeviceToDevice, stream),
-            "mask embedding copy");
-    }
-    tiles::DrafterAttentionShape shape;
-    shape.num_heads = n_heads;
-    shape.num_kv_heads = kvh;
-    shape.head_dim = hd;
-    shape.v_head_dim = vhd;
-    shape.block = b;
-    shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-    shape.value_scale = static_cast<float>(config.attention_value_scale);
-    for (int l = 0; l < config.num_layers; ++l) {
-      const DrafterLayer& lw = w.layers[l];
-      // The residual add of the previous layer's MLP is fused into this norm.
-      rmsnorm(dx, l == 0 ? nullptr : dd, lw.input_norm, b, hidden, eps, dh, stream);
-      DrafterQkvRows rows;
-      if (lw.qkv.rows > 0) {  // one product [q | k | v] a row
-        float* qkv = stacked.as<float>();
-        apply(lw.qkv, dh, b, qkv, stream);
-        rows = {qkv,         qkv + n_heads * hd, qkv + (n_heads + kvh) * hd,
-                lw.qkv.rows, lw.qkv.rows,        lw.qkv.rows};
-      } else {
-        apply(lw.q, dh, b, dq, stream);
-        apply(lw.k, dh, b, dk, stream);
-        apply(lw.v, dh, b, dv, stream);
-        rows = {dq, dk, dv, n_heads * hd, kvh * hd, kvh * vhd};
-      }
-      drafter_qkv_norm_rope(rows, b, n_heads, kvh, hd, vhd, lw.q_norm, lw.k_norm, eps,
-                            config.rotary_dim, w.inv_freq, d_pos, dq, dk, dv, stream);
-      shape.window = sliding(l) ? *config.sliding_window : -1;
-      drafter_attention(shape, inputs, dq, keys[l].as<float>(), values[l].as<float>(),
-                        device_positions.as<int>(), dk, dv, lw.sinks, dheads, stream);
-      apply(lw.o, dheads, b, dd, stream);
-      rmsnorm(dx, dd, lw.post_attention_norm, b, hidden, eps, dh, stream);
-      if (lw.gate_up.rows > 0) {  // one product [gate | up] a row
-        apply(lw.gate_up, dh, b, stacked.as<float>(), stream);
-        drafter_silu_mul_rows(stacked.as<float>(), b, inter, act.as<float>(), stream);
-      } else {
-        apply(lw.gate, dh, b, gate.as<float>(), stream);
-        apply(lw.up, dh, b, up.as<float>(), stream);
-        silu_mul(gate.as<float>(), up.as<float>(), std::size_t(b) * inter, act.as<float>(), stream);
-      }
-      apply(lw.down, act.as<float>(), b, dd, stream);
-    }
-    rmsnorm(dx, dd, w.final_norm, b, hidden, eps, dh, stream);
-    apply(target_device.lm_head, dh + hidden, b - 1, logits.as<float>(), stream);
-    argmax(logits.as<float>(), b - 1, target.vocab_size, drafts.as<int>(), stream);
-    check(cudaMemcpyAsync(host_drafts, drafts.get(), (b - 1) * sizeof(int), cudaMemcpyDeviceToHost,
-                          stream),
+    runner.run(block_program, buffers(nullptr), stream);
+    check(cudaMemcpyAsync(host_drafts, drafts.get(), (block - 1) * sizeof(int),
+                          cudaMemcpyDeviceToHost, stream),
           "drafts download");
   }
 
@@ -264,39 +225,14 @@ struct GpuDrafter::Impl {
   }
 
   // Enqueues the context pass of n rows whose features and positions are in `src` / `ctx_pos`:
-  // fc, context norm, per layer k / v projections, then k_norm, RoPE and the append of keys,
-  // values and positions at the cache row in `append_at` (device memory: nothing depends on host
-  // values but n, so it can be captured once per n).
+  // the context program's ops (fc, context norm, per layer k / v, then k_norm, RoPE and the
+  // append of keys, values and positions at the cache row in `append_at`). The cache row is
+  // device memory: nothing depends on host values but n, so it can be captured once per n.
   void issue_context(const float* src, int n) {
-    const model::DrafterConfig& c = config;
-    const float eps = static_cast<float>(c.rms_norm_eps);
-    float* d_ctx = ctx.as<float>();
-    float* d_k = ctx_k.as<float>();
-    float* d_v = ctx_v.as<float>();
-    const int* d_pos = ctx_pos.as<int>();
-    apply(w.fc, src, n, d_ctx, stream);
-    rmsnorm(d_ctx, nullptr, w.context_norm, n, c.hidden_size, eps, d_ctx, stream);
-    for (int l = 0; l < c.num_layers; ++l) {
-      const DrafterLayer& lw = w.layers[l];
-      DrafterQkvRows rows;
-      if (lw.kv.rows > 0) {  // one product [k | v] a row, in the k scratch
-        apply(lw.kv, d_ctx, n, d_k, stream);
-        rows.k = d_k;
-        rows.v = d_k + kv_width();
-        rows.k_stride = rows.v_stride = lw.kv.rows;
-      } else {
-        apply(lw.k, d_ctx, n, d_k, stream);
-        apply(lw.v, d_ctx, n, d_v, stream);
-        rows.k = d_k;
-        rows.v = d_v;
-        rows.k_stride = kv_width();
-        rows.v_stride = v_width();
-      }
-      drafter_context_kv(rows, n, c.num_kv_heads, c.head_dim, c.v_head_dim, lw.k_norm, eps,
-                         c.rotary_dim, w.inv_freq, d_pos, append_at.as<int>(), keys[l].as<float>(),
-                         values[l].as<float>(),
-                         l + 1 == c.num_layers ? device_positions.as<int>() : nullptr, stream);
-    }
+    program::DrafterShape shape;
+    shape.context = n;
+    runner.run(program::build_drafter_program(config, target.vocab_size, shape), buffers(src),
+               stream);
   }
 
   // Enqueues the context pass of n rows at positions first .. first + n - 1 whose features are in
@@ -379,6 +315,11 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   }
   check(cudaStreamCreateWithFlags(&m.stream, cudaStreamNonBlocking), "cudaStreamCreate");
   upload_drafter_weights(config, weights, block_size, m.w);
+  program::DrafterShape block_shape;
+  block_shape.block = block_size;
+  block_shape.draft_rows = block_size - 1;
+  block_shape.argmax = true;
+  m.block_program = program::build_drafter_program(config, target.vocab_size, block_shape);
   m.keys.resize(config.num_layers);
   m.values.resize(config.num_layers);
   m.reserve(256);

@@ -1,0 +1,205 @@
+// DrafterRunner (see drafter_runner.hpp): one case per drafter op, each the kernels GpuDrafter
+// issued for it before the passes were programs (the same launches in the same order).
+#include "cuda/stream/drafter_runner.hpp"
+
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "cuda/kernels/drafter_ops.hpp"
+#include "cuda/runtime/device_model.hpp"
+#include "mimo/error.hpp"
+
+namespace mimo::cuda {
+
+using program::Op;
+using program::OpKind;
+
+DrafterRunner::DrafterRunner(const model::DrafterConfig& config, const model::ModelConfig& target,
+                             const DrafterDeviceWeights& weights, const DeviceModel& head)
+    : config_(config), target_(target), w_(weights), head_(head) {}
+
+bool DrafterRunner::sliding(int layer) const {
+  if (!config_.sliding_window) return false;
+  if (config_.layer_types.empty()) return true;
+  return config_.layer_types[layer] == model::AttentionKind::kSliding;
+}
+
+void DrafterRunner::run(const program::DrafterProgram& program, const DrafterPassBuffers& b,
+                        Stream stream) const {
+  for (const Op& op : program.ops) issue(op, program.shape, b, stream);
+}
+
+void DrafterRunner::issue(const Op& op, const program::DrafterShape& shape,
+                          const DrafterPassBuffers& b, Stream stream) const {
+  const int c = shape.context, n = shape.block;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  switch (op.kind) {
+    case OpKind::kContextFc:
+      apply(w_.fc, b.features, c, b.context, stream);
+      return;
+    case OpKind::kContextNorm:
+      rmsnorm(b.context, nullptr, w_.context_norm, c, config_.hidden_size, eps, b.context, stream);
+      return;
+    case OpKind::kContextKv:
+      context_kv(op.layer, c, b, stream);
+      return;
+    case OpKind::kStoreContext:
+      store_context(op.layer, c, b, stream);
+      return;
+    case OpKind::kBlockEmbed:
+      block_embed(n, b, stream);
+      return;
+    case OpKind::kAddNorm:
+      add_norm(op, n, b, stream);
+      return;
+    case OpKind::kQkv:
+      qkv(op.layer, n, b, stream);
+      return;
+    case OpKind::kQkNormRope:
+      qk_norm_rope(op.layer, n, b, stream);
+      return;
+    case OpKind::kBlockAttention:
+      attention(op.layer, n, b, stream);
+      return;
+    case OpKind::kOutProj:
+      apply(w_.layers[op.layer].o, b.heads, n, b.delta, stream);
+      return;
+    case OpKind::kDenseMlp:
+      dense_mlp(op.layer, n, b, stream);
+      return;
+    case OpKind::kDraftLogits:  // rows 1 .. draft_rows of the block
+      apply(head_.lm_head, b.h + config_.hidden_size, shape.draft_rows, b.logits, stream);
+      return;
+    case OpKind::kArgmax:
+      argmax(b.logits, shape.draft_rows, target_.vocab_size, b.drafts, stream);
+      return;
+    default:
+      throw Error(ErrorCode::kInternal,
+                  fmt::format("GPU drafter: op {} is not a drafter op", static_cast<int>(op.kind)));
+  }
+}
+
+void DrafterRunner::block_embed(int n, const DrafterPassBuffers& b, Stream stream) const {
+  drafter_block_inputs(b.inputs, n, config_.mask_token_id, b.ids, b.positions, stream);
+  if (head_.embed_format == MatrixFormat::kBf16) {
+    embed(head_.embed_bf16, b.ids, n, b.x, stream);
+  } else {
+    embed(head_.embed_f32, b.ids, n, b.x, stream);
+  }
+  if (w_.mask_rows != nullptr) {  // the drafter's own mask input replaces rows 1 .. n-1
+    const int hidden = config_.hidden_size;
+    const cudaError_t err = cudaMemcpyAsync(
+        b.x + hidden, w_.mask_rows, static_cast<std::size_t>(n - 1) * hidden * sizeof(float),
+        cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream));
+    if (err != cudaSuccess) {
+      throw Error(ErrorCode::kDevice,
+                  fmt::format("GPU drafter, mask embedding copy: {}", cudaGetErrorString(err)));
+    }
+  }
+}
+
+void DrafterRunner::add_norm(const Op& op, int n, const DrafterPassBuffers& b,
+                             Stream stream) const {
+  const float* weight = w_.final_norm;
+  if (op.norm == program::Norm::kInput) weight = w_.layers[op.layer].input_norm;
+  if (op.norm == program::Norm::kPostAttention) weight = w_.layers[op.layer].post_attention_norm;
+  rmsnorm(b.x, op.add ? b.delta : nullptr, weight, n, config_.hidden_size,
+          static_cast<float>(config_.rms_norm_eps), b.h, stream);
+}
+
+struct DrafterRunner::QkvRows {
+  static DrafterQkvRows of(const DrafterLayer& lw, const model::DrafterConfig& c,
+                           const DrafterPassBuffers& b) {
+    const int q_width = c.num_heads * c.head_dim, kv_width = c.num_kv_heads * c.head_dim;
+    if (lw.qkv.rows > 0) {  // one product [q | k | v] a row
+      return {b.stacked,   b.stacked + q_width, b.stacked + q_width + kv_width,
+              lw.qkv.rows, lw.qkv.rows,         lw.qkv.rows};
+    }
+    return {b.q, b.k, b.v, q_width, kv_width, c.num_kv_heads * c.v_head_dim};
+  }
+};
+
+void DrafterRunner::qkv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+  const DrafterLayer& lw = w_.layers[layer];
+  if (lw.qkv.rows > 0) {
+    apply(lw.qkv, b.h, n, b.stacked, stream);
+  } else {
+    apply(lw.q, b.h, n, b.q, stream);
+    apply(lw.k, b.h, n, b.k, stream);
+    apply(lw.v, b.h, n, b.v, stream);
+  }
+}
+
+void DrafterRunner::qk_norm_rope(int layer, int n, const DrafterPassBuffers& b,
+                                 Stream stream) const {
+  const DrafterLayer& lw = w_.layers[layer];
+  const model::DrafterConfig& c = config_;
+  drafter_qkv_norm_rope(QkvRows::of(lw, c, b), n, c.num_heads, c.num_kv_heads, c.head_dim,
+                        c.v_head_dim, lw.q_norm, lw.k_norm, static_cast<float>(c.rms_norm_eps),
+                        c.rotary_dim, w_.inv_freq, b.positions, b.q, b.k, b.v, stream);
+}
+
+void DrafterRunner::attention(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+  const model::DrafterConfig& c = config_;
+  tiles::DrafterAttentionShape shape;
+  shape.num_heads = c.num_heads;
+  shape.num_kv_heads = c.num_kv_heads;
+  shape.head_dim = c.head_dim;
+  shape.v_head_dim = c.v_head_dim;
+  shape.block = n;
+  shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  shape.value_scale = static_cast<float>(c.attention_value_scale);
+  shape.window = sliding(layer) ? *c.sliding_window : -1;
+  drafter_attention(shape, b.inputs, b.q, b.keys[layer], b.values[layer], b.cache_positions, b.k,
+                    b.v, w_.layers[layer].sinks, b.heads, stream);
+}
+
+void DrafterRunner::dense_mlp(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+  const DrafterLayer& lw = w_.layers[layer];
+  const int inter = config_.intermediate_size;
+  if (lw.gate_up.rows > 0) {  // one product [gate | up] a row
+    apply(lw.gate_up, b.h, n, b.stacked, stream);
+    drafter_silu_mul_rows(b.stacked, n, inter, b.act, stream);
+  } else {
+    apply(lw.gate, b.h, n, b.gate, stream);
+    apply(lw.up, b.h, n, b.up, stream);
+    silu_mul(b.gate, b.up, std::size_t(n) * inter, b.act, stream);
+  }
+  apply(lw.down, b.act, n, b.delta, stream);
+}
+
+void DrafterRunner::context_kv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+  const DrafterLayer& lw = w_.layers[layer];
+  if (lw.kv.rows > 0) {  // one product [k | v] a row, in the k scratch
+    apply(lw.kv, b.context, n, b.ctx_k, stream);
+  } else {
+    apply(lw.k, b.context, n, b.ctx_k, stream);
+    apply(lw.v, b.context, n, b.ctx_v, stream);
+  }
+}
+
+void DrafterRunner::store_context(int layer, int n, const DrafterPassBuffers& b,
+                                  Stream stream) const {
+  const DrafterLayer& lw = w_.layers[layer];
+  const model::DrafterConfig& c = config_;
+  const int kv_width = c.num_kv_heads * c.head_dim;
+  DrafterQkvRows rows;
+  rows.k = b.ctx_k;
+  if (lw.kv.rows > 0) {
+    rows.v = b.ctx_k + kv_width;
+    rows.k_stride = rows.v_stride = lw.kv.rows;
+  } else {
+    rows.v = b.ctx_v;
+    rows.k_stride = kv_width;
+    rows.v_stride = c.num_kv_heads * c.v_head_dim;
+  }
+  // The last layer's store also records the rows' positions (the cache's position list).
+  drafter_context_kv(rows, n, c.num_kv_heads, c.head_dim, c.v_head_dim, lw.k_norm,
+                     static_cast<float>(c.rms_norm_eps), c.rotary_dim, w_.inv_freq, b.ctx_positions,
+                     b.append_at, b.keys[layer], b.values[layer],
+                     layer + 1 == c.num_layers ? b.cache_positions : nullptr, stream);
+}
+
+}  // namespace mimo::cuda
