@@ -43,6 +43,10 @@ DeviceGuard::DeviceGuard(int device) : DeviceGuard() {
   check(cudaSetDevice(device), "cudaSetDevice");
 }
 
+DeviceGuard::DeviceGuard(int device, const std::nothrow_t&) noexcept : DeviceGuard() {
+  if (cudaSetDevice(device) != cudaSuccess) cudaGetLastError();
+}
+
 DeviceGuard::~DeviceGuard() {
   cudaSetDevice(previous_);
 }

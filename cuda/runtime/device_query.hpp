@@ -1,6 +1,7 @@
 // Which CUDA devices this process can use. Safe on machines without a GPU or driver.
 #pragma once
 
+#include <new>
 #include <string>
 
 namespace mimo::cuda {
@@ -13,11 +14,13 @@ std::string describe_devices();
 int current_device();
 
 // Restores the calling thread's current device when it ends (the caller may drive its own GPU
-// work); given a device, makes it current meanwhile.
+// work); given a device, makes it current meanwhile (throwing kDevice when it cannot, or, with
+// std::nothrow - for destructors - going on where it is).
 class DeviceGuard {
  public:
   DeviceGuard();
   explicit DeviceGuard(int device);
+  DeviceGuard(int device, const std::nothrow_t&) noexcept;
   ~DeviceGuard();
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;

@@ -16,6 +16,22 @@ namespace mimo::cuda {
 using program::Op;
 using program::OpKind;
 
+namespace {
+
+// Where the block's q / k / v rows are after the kQkv op: one stacked product's columns side by
+// side, or three buffers.
+DrafterQkvRows qkv_rows(const DrafterLayer& lw, const model::DrafterConfig& c,
+                        const DrafterPassBuffers& b) {
+  const int q_width = c.num_heads * c.head_dim, kv_width = c.num_kv_heads * c.head_dim;
+  if (lw.qkv.rows > 0) {  // one product [q | k | v] a row
+    return {b.stacked,   b.stacked + q_width, b.stacked + q_width + kv_width,
+            lw.qkv.rows, lw.qkv.rows,         lw.qkv.rows};
+  }
+  return {b.q, b.k, b.v, q_width, kv_width, c.num_kv_heads * c.v_head_dim};
+}
+
+}  // namespace
+
 DrafterRunner::DrafterRunner(const model::DrafterConfig& config, const model::ModelConfig& target,
                              const DrafterDeviceWeights& weights, const DeviceModel& head)
     : config_(config), target_(target), w_(weights), head_(head) {}
@@ -102,24 +118,21 @@ void DrafterRunner::block_embed(int n, const DrafterPassBuffers& b, Stream strea
 
 void DrafterRunner::add_norm(const Op& op, int n, const DrafterPassBuffers& b,
                              Stream stream) const {
-  const float* weight = w_.final_norm;
-  if (op.norm == program::Norm::kInput) weight = w_.layers[op.layer].input_norm;
-  if (op.norm == program::Norm::kPostAttention) weight = w_.layers[op.layer].post_attention_norm;
+  const float* weight = nullptr;
+  switch (op.norm) {
+    case program::Norm::kInput:
+      weight = w_.layers.at(op.layer).input_norm;
+      break;
+    case program::Norm::kPostAttention:
+      weight = w_.layers.at(op.layer).post_attention_norm;
+      break;
+    case program::Norm::kFinal:
+      weight = w_.final_norm;
+      break;
+  }
   rmsnorm(b.x, op.add ? b.delta : nullptr, weight, n, config_.hidden_size,
           static_cast<float>(config_.rms_norm_eps), b.h, stream);
 }
-
-struct DrafterRunner::QkvRows {
-  static DrafterQkvRows of(const DrafterLayer& lw, const model::DrafterConfig& c,
-                           const DrafterPassBuffers& b) {
-    const int q_width = c.num_heads * c.head_dim, kv_width = c.num_kv_heads * c.head_dim;
-    if (lw.qkv.rows > 0) {  // one product [q | k | v] a row
-      return {b.stacked,   b.stacked + q_width, b.stacked + q_width + kv_width,
-              lw.qkv.rows, lw.qkv.rows,         lw.qkv.rows};
-    }
-    return {b.q, b.k, b.v, q_width, kv_width, c.num_kv_heads * c.v_head_dim};
-  }
-};
 
 void DrafterRunner::qkv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
   const DrafterLayer& lw = w_.layers[layer];
@@ -136,7 +149,7 @@ void DrafterRunner::qk_norm_rope(int layer, int n, const DrafterPassBuffers& b,
                                  Stream stream) const {
   const DrafterLayer& lw = w_.layers[layer];
   const model::DrafterConfig& c = config_;
-  drafter_qkv_norm_rope(QkvRows::of(lw, c, b), n, c.num_heads, c.num_kv_heads, c.head_dim,
+  drafter_qkv_norm_rope(qkv_rows(lw, c, b), n, c.num_heads, c.num_kv_heads, c.head_dim,
                         c.v_head_dim, lw.q_norm, lw.k_norm, static_cast<float>(c.rms_norm_eps),
                         c.rotary_dim, w_.inv_freq, b.positions, b.q, b.k, b.v, stream);
 }

@@ -63,9 +63,6 @@ class DrafterRunner {
   void dense_mlp(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   void context_kv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   void store_context(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
-  // Where the block's q / k / v rows are after qkv(): one stacked product's columns or three
-  // buffers.
-  struct QkvRows;
   bool sliding(int layer) const;
 
   const model::DrafterConfig& config_;

@@ -18,11 +18,16 @@ GpuDFlashSpeculator::GpuDFlashSpeculator(std::unique_ptr<spec::DFlashSpeculator>
   const DeviceGuard on(device_);
   drafter_ = std::make_unique<GpuDrafter>(host_->config(), host_->weights(), target, head,
                                           host_->drafter().block_size());
-  draws_ = std::make_unique<DraftDraws>(target.vocab_size);
+  try {
+    draws_ = std::make_unique<DraftDraws>(target.vocab_size);
+  } catch (...) {
+    drafter_.reset();  // on its own device, not the caller's
+    throw;
+  }
 }
 
 GpuDFlashSpeculator::~GpuDFlashSpeculator() {
-  const DeviceGuard on(device_);  // streams and graphs go where they were made
+  const DeviceGuard on(device_, std::nothrow);  // streams and graphs go where they were made
   draws_.reset();
   drafter_.reset();
 }

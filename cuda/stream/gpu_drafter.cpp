@@ -80,6 +80,18 @@ struct GpuDrafter::Impl {
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), target_device(d), block(b), runner(c, t, w, d) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Also when GpuDrafter's constructor failed half way: nothing it made leaks.
+  ~Impl() {
+    if (stream != nullptr) cudaStreamSynchronize(stream);
+    drop_graph();
+    drop_context_graphs();
+    if (host_inputs != nullptr) cudaFreeHost(host_inputs);
+    if (host_drafts != nullptr) cudaFreeHost(host_drafts);
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
 
   // The device buffers of a pass, as they are now (a captured graph keeps these addresses).
   DrafterPassBuffers buffers(const float* features_rows) {
@@ -326,15 +338,7 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.allocate_block_scratch();
 }
 
-GpuDrafter::~GpuDrafter() {
-  Impl& m = *impl_;
-  if (m.stream != nullptr) cudaStreamSynchronize(m.stream);
-  m.drop_graph();
-  m.drop_context_graphs();
-  if (m.host_inputs != nullptr) cudaFreeHost(m.host_inputs);
-  if (m.host_drafts != nullptr) cudaFreeHost(m.host_drafts);
-  if (m.stream != nullptr) cudaStreamDestroy(m.stream);
-}
+GpuDrafter::~GpuDrafter() = default;
 
 void GpuDrafter::set_use_graph(bool on) {
   impl_->use_graph = on;
