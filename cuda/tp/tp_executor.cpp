@@ -25,6 +25,7 @@
 #include "cuda/stream/stream_runner.hpp"
 #include "cuda/tp/rank_models.hpp"
 #include "cuda/tp/tp_state.hpp"
+#include "exec/rank_workers.hpp"
 #include "exec/step_envelope.hpp"
 #include "mimo/error.hpp"
 #include "program/program_cache.hpp"
@@ -50,6 +51,7 @@ struct TensorParallelExecutor::RankGroup {
   std::vector<std::unique_ptr<Rank>> ranks;
   std::vector<comm::Communicator> comms;  // empty with one rank
   program::ProgramCache programs;         // the tensor-parallel programs, per chunk shape
+  exec::RankWorkers workers;              // a kept host thread per rank issues its work
   bool use_graphs = true;
   bool comm_timing = false;
   TpStepStats last;
@@ -59,7 +61,8 @@ struct TensorParallelExecutor::RankGroup {
       : config(c),
         plan(exec::make_sharding_plan(c, static_cast<int>(devices.size()),
                                       exec::MoeSplit::kExpertColumns)),
-        programs(c, static_cast<int>(devices.size())) {
+        programs(c, static_cast<int>(devices.size())),
+        workers(static_cast<int>(devices.size())) {
     int count = 0;
     check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
     for (std::size_t r = 0; r < devices.size(); ++r) {
@@ -177,7 +180,7 @@ struct TensorParallelExecutor::RankGroup {
     const program::StepProgram& program =
         programs.get(exec::chunk_shape(exec::StepOptions{}, 1, true));
     std::vector<double> issued(ranks.size());
-    for_each_rank(static_cast<int>(ranks.size()), [&](int r) {
+    workers.run([&](int r) {
       Rank& rank = *ranks[r];
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(rank.device), "cudaSetDevice");
@@ -212,7 +215,7 @@ struct TensorParallelExecutor::RankGroup {
     const std::int64_t saved_length = first.length(), saved_floor = first.ring_floor();
     const int saved_slots = static_cast<int>(std::min<std::int64_t>(total, first.ring_capacity()));
     // Per rank: token ids then positions of the whole run, in pinned staging.
-    for_each_rank(n_ranks, [&](int r) {
+    workers.run([&](int r) {
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
       if (r == 0 && n_taps > 0 &&
@@ -246,7 +249,7 @@ struct TensorParallelExecutor::RankGroup {
       // peers waiting in an all-reduce.
       exec::throw_if_cancelled(options);
       const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, last_chunk));
-      for_each_rank(n_ranks, [&](int r) {
+      workers.run([&](int r) {
         Rank& rank = *ranks[r];
         GpuState& s = *state.ranks[r];
         check(cudaSetDevice(rank.device), "cudaSetDevice");
@@ -275,7 +278,7 @@ struct TensorParallelExecutor::RankGroup {
       last.host_us =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count();
-      for_each_rank(n_ranks, [&](int r) {
+      workers.run([&](int r) {
         check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
         check(cudaStreamSynchronize(ranks[r]->stream), "forward step");
       });
@@ -292,7 +295,7 @@ struct TensorParallelExecutor::RankGroup {
         state.ranks[r]->restore(saved_length, saved_floor);
       }
     };
-    for_each_rank(n_ranks, [&](int r) {
+    workers.run([&](int r) {
       check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
       copy_rings(*ranks[r], *state.ranks[r], false);
     });
@@ -314,7 +317,7 @@ TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
                                                const std::vector<int>& devices)
     : group_(std::make_unique<RankGroup>(config, devices)) {
   group_->weights = &weights;
-  for_each_rank(num_ranks(), [&](int r) {
+  group_->workers.run([&](int r) {
     Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
     rank.model = upload_rank_model(config, weights, group_->plan.ranks[r]);
@@ -325,7 +328,7 @@ TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
 TensorParallelExecutor::TensorParallelExecutor(const model::ModelConfig& config,
                                                const std::vector<int>& devices, std::uint64_t seed)
     : group_(std::make_unique<RankGroup>(config, devices)) {
-  for_each_rank(num_ranks(), [&](int r) {
+  group_->workers.run([&](int r) {
     Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
     rank.model = synthetic_rank_model(config, group_->plan.ranks[r], seed);
@@ -452,7 +455,7 @@ double TensorParallelExecutor::time_all_reduces(int count, int n_tokens, int rep
   const int n_ranks = num_ranks();
   const std::size_t floats = std::size_t(n_tokens) * group_->config.hidden_size;
   std::vector<std::vector<double>> ms(n_ranks);
-  for_each_rank(n_ranks, [&](int r) {
+  group_->workers.run([&](int r) {
     Rank& rank = *group_->ranks[r];
     check(cudaSetDevice(rank.device), "cudaSetDevice");
     DeviceBuffer buffer(floats * sizeof(float));

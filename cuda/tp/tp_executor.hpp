@@ -4,8 +4,9 @@
 // every expert, its dense-MLP units, its lm_head rows) with an NCCL all-reduce (sum, float32)
 // of the partial outputs after o_proj and after the MLP. Logits: each rank's vocabulary columns
 // are copied straight into their columns of the host rows (the host is the gather point, so no
-// all-gather is issued). Steps are issued by one host thread per device; a decode step is
-// captured per session and rank into a CUDA graph (NCCL calls included) and replayed.
+// all-gather is issued). Steps are issued by one kept host thread per device (exec::RankWorkers);
+// a decode step is captured per session and rank into a CUDA graph (NCCL calls included) and
+// replayed.
 // NVLink multicast stays off (cuda/comm sets NCCL_NVLS_ENABLE=0). No CUDA types here.
 #pragma once
 

@@ -3,30 +3,9 @@
 
 #include <cuda_runtime.h>
 
-#include <exception>
-#include <thread>
-
 #include "cuda/kernels/cuda_check.hpp"
 
 namespace mimo::cuda::tp {
-
-void for_each_rank(int n, const std::function<void(int)>& fn) {
-  std::vector<std::exception_ptr> errors(n);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r) {
-    threads.emplace_back([&, r] {
-      try {
-        fn(r);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  for (const std::exception_ptr& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
-}
 
 TpState::~TpState() {
   const DeviceGuard guard;

@@ -1,8 +1,7 @@
 // The tensor-parallel executor's per-session state - one GpuState per rank, each on its rank's
-// device - and the host helpers that drive the ranks.
+// device.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -11,9 +10,6 @@
 #include "exec/executor.hpp"
 
 namespace mimo::cuda::tp {
-
-// Runs fn(rank) on one thread per rank and rethrows the first failure after all have ended.
-void for_each_rank(int n, const std::function<void(int)>& fn);
 
 class TpState final : public exec::ExecutorState {
  public:
