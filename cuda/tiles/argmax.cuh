@@ -38,31 +38,38 @@ __device__ __forceinline__ void warp_argmax(float& v, int& i) {
   warp_argmax_carrying<false>(v, i, unused);
 }
 
-// Arg-max of values[0..n) over the block; every thread gets the index (-1 when every value is
-// NaN or n == 0). scratch_v / scratch_i: 32 entries of shared memory each.
-__device__ __forceinline__ int block_argmax(const float* values, int n, float* scratch_v,
-                                            int* scratch_i) {
+// Arg-max of values[0..n) over a team (every thread of it calls it); every thread gets the index
+// (-1 when every value is NaN or n == 0). scratch_v / scratch_i: 32 entries of shared memory
+// each, the team's own.
+__device__ __forceinline__ int team_argmax(const Team& team, const float* values, int n,
+                                           float* scratch_v, int* scratch_i) {
   float best = __int_as_float(0x7FC00000);
   int best_i = -1;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+  for (int j = team.thread; j < n; j += team.threads) {
     if (arg_better(values[j], j, best, best_i)) {
       best = values[j];
       best_i = j;
     }
   }
   warp_argmax(best, best_i);
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  __syncthreads();
+  const int lane = team.lane(), warp = team.warp();
+  team.sync();
   if (lane == 0) {
     scratch_v[warp] = best;
     scratch_i[warp] = best_i;
   }
-  __syncthreads();
-  const int warps = blockDim.x / kWarpSize;
+  team.sync();
+  const int warps = team.warps();
   best = lane < warps ? scratch_v[lane] : __int_as_float(0x7FC00000);
   best_i = lane < warps ? scratch_i[lane] : -1;
   warp_argmax(best, best_i);
   return best_i;
+}
+
+// team_argmax over the whole block.
+__device__ __forceinline__ int block_argmax(const float* values, int n, float* scratch_v,
+                                            int* scratch_i) {
+  return team_argmax(Team::block(), values, n, scratch_v, scratch_i);
 }
 
 }  // namespace mimo::cuda::tiles

@@ -131,7 +131,7 @@ __device__ __forceinline__ void store_bf16_mma_tile(const Bf16Matrix& w, const f
 // roofline), and its next load crosses into the next tile, so the stream does not stop between
 // tiles. Partial sums alternate between the two halves of red: one barrier a tile (a half is
 // rewritten only after the next barrier, which every thread reaches after storing from it).
-// Contains __syncthreads: assumes the whole block calls it.
+// Every thread of th.me's team calls it (one team barrier a tile).
 template <int kWarps>
 __device__ __forceinline__ void bf16_mma_tiles(const Bf16Matrix& w, const float* x, int n_tokens,
                                                int t0, int first_tile, int tile_stride,
@@ -160,7 +160,7 @@ __device__ __forceinline__ void bf16_mma_tiles(const Bf16Matrix& w, const float*
       cur = next;
     }
     bf16_mma_warp_partial(acc, red[buffer], warp, lane);
-    __syncthreads();
+    th.me.sync();
     store_bf16_mma_tile(w, red[buffer], warps, tile, t0, n, y, th.me);
   }
 }
