@@ -152,8 +152,6 @@ GpuState::GpuState(const model::ModelConfig& config, const exec::StateLimits& li
         "zeroing the attention's arrival counters");
   scratch.tokens = DeviceBuffer(s * sizeof(int));
   scratch.positions = DeviceBuffer(s * sizeof(int));
-  graph_io = PinnedBuffer(2 * sizeof(int));
-  graph_logits = PinnedBuffer(static_cast<std::size_t>(config.vocab_size) * sizeof(float));
 }
 
 std::pair<int*, float*> GpuState::routes(int moe_index) {
@@ -191,7 +189,6 @@ int GpuState::attention_key_segments(int layer) const {
 }
 
 GpuState::~GpuState() {
-  if (graph != nullptr) cudaGraphExecDestroy(graph);
   drop_step_graphs();
   for (cudaStream_t st : lanes_.streams) {
     cudaStreamSynchronize(st);

@@ -126,12 +126,9 @@ class GpuState final : public exec::ExecutorState {
   Scratch scratch;
   // Host staging of token ids and positions of a whole run (grown on demand).
   PinnedBuffer staging;
-  // The tensor-parallel executor's decode graph (cuda/tp) and its host side: [token, position]
-  // in, last logits out. GpuExecutor replays decode as a 1-token step graph (below).
-  PinnedBuffer graph_io, graph_logits;
-  cudaGraphExec_t graph = nullptr;
   // Captured single-chunk steps (decode, verify blocks, short prompts), one per shape
-  // (token count, all logits or the last, hidden taps). Host side: step_io (token ids, then
+  // (token count, all logits or the last, hidden taps; a tensor-parallel rank's steps in its
+  // rank's state, logits rows of its vocabulary columns). Host side: step_io (token ids, then
   // positions, max_step_tokens each), step_logits and step_taps, all pinned. A graph holds the
   // addresses of these and of scratch.taps: growing any of them drops every step graph. Only
   // steps of up to max_step_tokens tokens are captured: longer prompt chunks launch directly

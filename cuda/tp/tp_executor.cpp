@@ -144,59 +144,112 @@ struct TensorParallelExecutor::RankGroup {
           "logits download");
   }
 
-  void capture_decode(Rank& rank, GpuState& s, const program::StepProgram& program) {
+  // Records one rank's single-chunk step of program.shape.tokens tokens, its NCCL calls included
+  // (ids and positions read from s.step_io; the rank's logits rows into s.step_logits, rank 0's
+  // taps into s.step_taps), and instantiates it.
+  cudaGraphExec_t capture_step(Rank& rank, GpuState& s, const program::StepProgram& program,
+                               bool all_logits, int n_taps) {
+    const int n = program.shape.tokens, max_step = s.max_step_tokens();
     check(cudaStreamBeginCapture(rank.stream, cudaStreamCaptureModeThreadLocal),
           "cudaStreamBeginCapture");
     cudaGraph_t graph = nullptr;
     try {
       GpuState::Scratch& b = s.scratch;
-      check(cudaMemcpyAsync(b.tokens.get(), s.graph_io.as<int>(), sizeof(int),
+      check(cudaMemcpyAsync(b.tokens.get(), s.step_io.as<int>(), n * sizeof(int),
                             cudaMemcpyHostToDevice, rank.stream),
             "token upload");
-      check(cudaMemcpyAsync(b.positions.get(), s.graph_io.as<int>() + 1, sizeof(int),
+      check(cudaMemcpyAsync(b.positions.get(), s.step_io.as<int>() + max_step, n * sizeof(int),
                             cudaMemcpyHostToDevice, rank.stream),
             "position upload");
       issue_chunk(rank, s, program, true);
-      check(cudaMemcpyAsync(s.graph_logits.as<float>(), b.logits.get(),
-                            std::size_t(rank.vocab.size()) * sizeof(float), cudaMemcpyDeviceToHost,
-                            rank.stream),
+      check(cudaMemcpyAsync(s.step_logits.as<float>(), b.logits.get(),
+                            std::size_t(all_logits ? n : 1) * rank.vocab.size() * sizeof(float),
+                            cudaMemcpyDeviceToHost, rank.stream),
             "logits download");
+      if (rank.index == 0 && n_taps > 0) {
+        check(cudaMemcpyAsync(s.step_taps.as<float>(), b.taps.get(),
+                              std::size_t(n) * n_taps * config.hidden_size * sizeof(float),
+                              cudaMemcpyDeviceToHost, rank.stream),
+              "hidden taps download");
+      }
     } catch (...) {
       cudaStreamEndCapture(rank.stream, &graph);
       if (graph != nullptr) cudaGraphDestroy(graph);
       throw;
     }
     check(cudaStreamEndCapture(rank.stream, &graph), "cudaStreamEndCapture");
-    const cudaError_t err = cudaGraphInstantiateWithFlags(&s.graph, graph, 0);
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t err = cudaGraphInstantiateWithFlags(&exec, graph, 0);
     cudaGraphDestroy(graph);
-    check(err, "cudaGraphInstantiate of the decode step");
+    check(err, "cudaGraphInstantiate of a step");
+    return exec;
   }
 
-  exec::StepOutput run_graph(TpState& state, std::int32_t token,
-                             std::chrono::steady_clock::time_point start) {
+  // The pinned host side and taps buffer of one rank's step graphs, sized for max_step_tokens
+  // once (growing them drops the graphs, which hold their addresses).
+  void ensure_step_buffers(Rank& rank, GpuState& s, int n_taps) {
+    const std::size_t max_step = s.max_step_tokens();
+    if (s.step_io.bytes() == 0) {
+      s.step_io = PinnedBuffer(2 * max_step * sizeof(int));
+      s.step_logits = PinnedBuffer(max_step * rank.vocab.size() * sizeof(float));
+    }
+    if (rank.index != 0 || n_taps == 0) return;
+    const std::size_t taps = max_step * n_taps * config.hidden_size * sizeof(float);
+    if (s.scratch.taps.bytes() < taps || s.step_taps.bytes() < taps) {
+      s.drop_step_graphs();
+      if (s.scratch.taps.bytes() < taps) s.scratch.taps = DeviceBuffer(taps);
+      if (s.step_taps.bytes() < taps) s.step_taps = PinnedBuffer(taps);
+    }
+  }
+
+  // A step that fits one chunk (decode, a verify block, a short prompt), replayed on every rank
+  // from a graph captured per step shape on first use: one launch a rank instead of the step's
+  // kernels. Each rank's logits columns land in their columns of the host rows.
+  exec::StepOutput run_step_graph(TpState& state, std::span<const std::int32_t> tokens,
+                                  const exec::StepOptions& options,
+                                  std::chrono::steady_clock::time_point start) {
+    const int n = static_cast<int>(tokens.size());
+    const int n_taps = static_cast<int>(options.hidden_taps.size());
+    const int rows = options.all_logits ? n : 1;
+    const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
+    const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, true));
+    const std::int64_t position = state.length();
     exec::StepOutput out;
-    out.logits.resize(config.vocab_size);
-    const int position = static_cast<int>(state.length());
-    const program::StepProgram& program =
-        programs.get(exec::chunk_shape(exec::StepOptions{}, 1, true));
+    out.logits.resize(rows * vocab);
+    out.hidden.resize(std::size_t(n) * n_taps * hidden);
     std::vector<double> issued(ranks.size());
     workers.run([&](int r) {
       Rank& rank = *ranks[r];
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(rank.device), "cudaSetDevice");
-      if (s.graph == nullptr) capture_decode(rank, s, program);
-      s.graph_io.as<int>()[0] = token;
-      s.graph_io.as<int>()[1] = position;
-      check(cudaGraphLaunch(s.graph, rank.stream), "cudaGraphLaunch");
+      ensure_step_buffers(rank, s, n_taps);
+      auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(),
+                                [&](const auto& g) { return g.shape == program.shape; });
+      if (found == s.step_graphs.end()) {
+        s.step_graphs.push_back(
+            {program.shape, capture_step(rank, s, program, options.all_logits, n_taps)});
+        found = s.step_graphs.end() - 1;
+      }
+      const int max_step = s.max_step_tokens();
+      int* io = s.step_io.as<int>();
+      for (int i = 0; i < n; ++i) {
+        io[i] = tokens[i];
+        io[max_step + i] = static_cast<int>(position + i);
+      }
+      check(cudaGraphLaunch(found->exec, rank.stream), "cudaGraphLaunch");
       issued[r] =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count();
-      check(cudaStreamSynchronize(rank.stream), "decode step");
-      std::copy_n(s.graph_logits.as<float>(), rank.vocab.size(),
-                  out.logits.data() + rank.vocab.begin);
+      check(cudaStreamSynchronize(rank.stream), "forward step");
+      const std::size_t local = rank.vocab.size();
+      for (int row = 0; row < rows; ++row) {
+        std::copy_n(s.step_logits.as<float>() + row * local, local,
+                    out.logits.data() + row * vocab + rank.vocab.begin);
+      }
+      if (r == 0) std::copy_n(s.step_taps.as<float>(), out.hidden.size(), out.hidden.begin());
     });
     last.host_us = *std::max_element(issued.begin(), issued.end());
-    for (auto& s : state.ranks) s->commit(1);
+    for (auto& s : state.ranks) s->commit(n);
     return out;
   }
 
@@ -220,6 +273,7 @@ struct TensorParallelExecutor::RankGroup {
       check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
       if (r == 0 && n_taps > 0 &&
           s.scratch.taps.bytes() < std::size_t(chunk) * n_taps * hidden * 4) {
+        s.drop_step_graphs();  // they hold the old buffer's address
         s.scratch.taps = DeviceBuffer(std::size_t(chunk) * n_taps * hidden * 4);
       }
       if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
@@ -378,9 +432,13 @@ exec::StepOutput TensorParallelExecutor::run(exec::ExecutorState& state,
   exec::throw_if_cancelled(options);
   group_->last = TpStepStats{};
   group_->last.tokens = static_cast<int>(tokens.size());
-  if (tokens.size() == 1 && options.hidden_taps.empty() && group_->use_graphs) {
+  // Graphs for steps of up to max_step_tokens (decode, verify blocks, short prompts), as in
+  // GpuExecutor; longer prompts launch their chunks directly.
+  const auto n = static_cast<std::int64_t>(tokens.size());
+  if (group_->use_graphs && n <= s->max_step_tokens() &&
+      (options.max_chunk <= 0 || n <= options.max_chunk)) {
     group_->last.graph = true;
-    return group_->run_graph(*s, tokens[0], start);
+    return group_->run_step_graph(*s, tokens, options, start);
   }
   return group_->run_direct(*s, tokens, options, start);
 }
