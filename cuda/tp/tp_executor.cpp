@@ -146,9 +146,9 @@ struct TensorParallelExecutor::RankGroup {
 
   // Records one rank's single-chunk step of program.shape.tokens tokens, its NCCL calls included
   // (ids and positions read from s.step_io; the rank's logits rows into s.step_logits, rank 0's
-  // taps into s.step_taps), and instantiates it.
+  // taps into s.step_taps unless they stay on the device), and instantiates it.
   cudaGraphExec_t capture_step(Rank& rank, GpuState& s, const program::StepProgram& program,
-                               bool all_logits, int n_taps) {
+                               bool all_logits, int n_taps, bool device_taps) {
     const int n = program.shape.tokens, max_step = s.max_step_tokens();
     check(cudaStreamBeginCapture(rank.stream, cudaStreamCaptureModeThreadLocal),
           "cudaStreamBeginCapture");
@@ -166,7 +166,7 @@ struct TensorParallelExecutor::RankGroup {
                             std::size_t(all_logits ? n : 1) * rank.vocab.size() * sizeof(float),
                             cudaMemcpyDeviceToHost, rank.stream),
             "logits download");
-      if (rank.index == 0 && n_taps > 0) {
+      if (rank.index == 0 && n_taps > 0 && !device_taps) {
         check(cudaMemcpyAsync(s.step_taps.as<float>(), b.taps.get(),
                               std::size_t(n) * n_taps * config.hidden_size * sizeof(float),
                               cudaMemcpyDeviceToHost, rank.stream),
@@ -196,6 +196,7 @@ struct TensorParallelExecutor::RankGroup {
     if (rank.index != 0 || n_taps == 0) return;
     const std::size_t taps = max_step * n_taps * config.hidden_size * sizeof(float);
     if (s.scratch.taps.bytes() < taps || s.step_taps.bytes() < taps) {
+      s.sync_taps_released();  // a reader of the last step's device taps is done with them
       s.drop_step_graphs();
       if (s.scratch.taps.bytes() < taps) s.scratch.taps = DeviceBuffer(taps);
       if (s.step_taps.bytes() < taps) s.step_taps = PinnedBuffer(taps);
@@ -204,7 +205,8 @@ struct TensorParallelExecutor::RankGroup {
 
   // A step that fits one chunk (decode, a verify block, a short prompt), replayed on every rank
   // from a graph captured per step shape on first use: one launch a rank instead of the step's
-  // kernels. Each rank's logits columns land in their columns of the host rows.
+  // kernels. Each rank's logits columns land in their columns of the host rows; taps asked on
+  // the device stay in rank 0's scratch.taps (exec::DeviceTaps, for a drafter on that device).
   exec::StepOutput run_step_graph(TpState& state, std::span<const std::int32_t> tokens,
                                   const exec::StepOptions& options,
                                   std::chrono::steady_clock::time_point start) {
@@ -213,21 +215,26 @@ struct TensorParallelExecutor::RankGroup {
     const int rows = options.all_logits ? n : 1;
     const std::size_t vocab = config.vocab_size, hidden = config.hidden_size;
     const program::StepProgram& program = programs.get(exec::chunk_shape(options, n, true));
+    const bool device_taps = options.taps_on_device && n_taps > 0;
     const std::int64_t position = state.length();
     exec::StepOutput out;
     out.logits.resize(rows * vocab);
-    out.hidden.resize(std::size_t(n) * n_taps * hidden);
+    out.hidden.resize(device_taps ? 0 : std::size_t(n) * n_taps * hidden);
     std::vector<double> issued(ranks.size());
     workers.run([&](int r) {
       Rank& rank = *ranks[r];
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(rank.device), "cudaSetDevice");
       ensure_step_buffers(rank, s, n_taps);
-      auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(),
-                                [&](const auto& g) { return g.shape == program.shape; });
+      auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
+        return g.shape == program.shape && g.device_taps == device_taps;
+      });
       if (found == s.step_graphs.end()) {
-        s.step_graphs.push_back(
-            {program.shape, capture_step(rank, s, program, options.all_logits, n_taps)});
+        GpuState::StepGraph g;
+        g.shape = program.shape;
+        g.exec = capture_step(rank, s, program, options.all_logits, n_taps, device_taps);
+        g.device_taps = device_taps;
+        s.step_graphs.push_back(std::move(g));
         found = s.step_graphs.end() - 1;
       }
       const int max_step = s.max_step_tokens();
@@ -237,6 +244,7 @@ struct TensorParallelExecutor::RankGroup {
         io[max_step + i] = static_cast<int>(position + i);
       }
       check(cudaGraphLaunch(found->exec, rank.stream), "cudaGraphLaunch");
+      if (r == 0 && device_taps) out.device_taps = s.hand_out_taps(n, rank.stream);
       issued[r] =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
               .count();
@@ -273,7 +281,8 @@ struct TensorParallelExecutor::RankGroup {
       check(cudaSetDevice(ranks[r]->device), "cudaSetDevice");
       if (r == 0 && n_taps > 0 &&
           s.scratch.taps.bytes() < std::size_t(chunk) * n_taps * hidden * 4) {
-        s.drop_step_graphs();  // they hold the old buffer's address
+        s.sync_taps_released();  // a reader of the last step's device taps is done with them
+        s.drop_step_graphs();    // they hold the old buffer's address
         s.scratch.taps = DeviceBuffer(std::size_t(chunk) * n_taps * hidden * 4);
       }
       if (s.staging.bytes() < std::size_t(total) * 2 * sizeof(int)) {
@@ -432,6 +441,13 @@ exec::StepOutput TensorParallelExecutor::run(exec::ExecutorState& state,
   exec::throw_if_cancelled(options);
   group_->last = TpStepStats{};
   group_->last.tokens = static_cast<int>(tokens.size());
+  // The last step's device taps may still be read on the drafter's stream: this step rewrites
+  // them (rank 0's stream waits, the host does not).
+  {
+    const Rank& first = *group_->ranks.front();
+    check(cudaSetDevice(first.device), "cudaSetDevice");
+    s->ranks.front()->wait_taps_released(first.stream);
+  }
   // Graphs for steps of up to max_step_tokens (decode, verify blocks, short prompts), as in
   // GpuExecutor; longer prompts launch their chunks directly.
   const auto n = static_cast<std::int64_t>(tokens.size());
