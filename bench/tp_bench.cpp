@@ -398,7 +398,8 @@ int run(const Args& args) {
              block / (r.ms * 1e-3), r.distinct, r.host_us, per_gpu.c_str());
   }
   out.line(
-      "(context %d; decode-1 graph-replayed; experts = distinct per MoE layer; each GPU "
+      "(context %d; steps of up to max_step_tokens graph-replayed; experts = distinct per MoE "
+      "layer; each GPU "
       "reads its 1/%d slice of every chosen expert)\n",
       args.context, args.ranks);
   if (args.ranks > 1) {
