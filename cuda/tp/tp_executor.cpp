@@ -186,8 +186,9 @@ struct TensorParallelExecutor::RankGroup {
   }
 
   // The pinned host side and taps buffer of one rank's step graphs, sized for max_step_tokens
-  // once (growing them drops the graphs, which hold their addresses).
-  void ensure_step_buffers(Rank& rank, GpuState& s, int n_taps) {
+  // once (growing them drops the graphs, which hold their addresses). Rank 0 only holds taps, and
+  // host taps only where they are downloaded.
+  void ensure_step_buffers(Rank& rank, GpuState& s, int n_taps, bool device_taps) {
     const std::size_t max_step = s.max_step_tokens();
     if (s.step_io.bytes() == 0) {
       s.step_io = PinnedBuffer(2 * max_step * sizeof(int));
@@ -195,11 +196,12 @@ struct TensorParallelExecutor::RankGroup {
     }
     if (rank.index != 0 || n_taps == 0) return;
     const std::size_t taps = max_step * n_taps * config.hidden_size * sizeof(float);
-    if (s.scratch.taps.bytes() < taps || s.step_taps.bytes() < taps) {
+    const bool host_short = !device_taps && s.step_taps.bytes() < taps;
+    if (s.scratch.taps.bytes() < taps || host_short) {
       s.sync_taps_released();  // a reader of the last step's device taps is done with them
       s.drop_step_graphs();
       if (s.scratch.taps.bytes() < taps) s.scratch.taps = DeviceBuffer(taps);
-      if (s.step_taps.bytes() < taps) s.step_taps = PinnedBuffer(taps);
+      if (host_short) s.step_taps = PinnedBuffer(taps);
     }
   }
 
@@ -220,12 +222,14 @@ struct TensorParallelExecutor::RankGroup {
     exec::StepOutput out;
     out.logits.resize(rows * vocab);
     out.hidden.resize(device_taps ? 0 : std::size_t(n) * n_taps * hidden);
-    std::vector<double> issued(ranks.size());
+    // Two rounds: every rank's buffers and graph first, then the launches. A rank that failed
+    // while its peers already ran their all-reduces would leave them waiting for ever.
+    std::vector<cudaGraphExec_t> graphs(ranks.size());
     workers.run([&](int r) {
       Rank& rank = *ranks[r];
       GpuState& s = *state.ranks[r];
       check(cudaSetDevice(rank.device), "cudaSetDevice");
-      ensure_step_buffers(rank, s, n_taps);
+      ensure_step_buffers(rank, s, n_taps, device_taps);
       auto found = std::find_if(s.step_graphs.begin(), s.step_graphs.end(), [&](const auto& g) {
         return g.shape == program.shape && g.device_taps == device_taps;
       });
@@ -237,13 +241,20 @@ struct TensorParallelExecutor::RankGroup {
         s.step_graphs.push_back(std::move(g));
         found = s.step_graphs.end() - 1;
       }
+      graphs[r] = found->exec;
+    });
+    std::vector<double> issued(ranks.size());
+    workers.run([&](int r) {
+      Rank& rank = *ranks[r];
+      GpuState& s = *state.ranks[r];
+      check(cudaSetDevice(rank.device), "cudaSetDevice");
       const int max_step = s.max_step_tokens();
       int* io = s.step_io.as<int>();
       for (int i = 0; i < n; ++i) {
         io[i] = tokens[i];
         io[max_step + i] = static_cast<int>(position + i);
       }
-      check(cudaGraphLaunch(found->exec, rank.stream), "cudaGraphLaunch");
+      check(cudaGraphLaunch(graphs[r], rank.stream), "cudaGraphLaunch");
       if (r == 0 && device_taps) out.device_taps = s.hand_out_taps(n, rank.stream);
       issued[r] =
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)

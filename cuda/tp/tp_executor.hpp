@@ -5,8 +5,8 @@
 // of the partial outputs after o_proj and after the MLP. Logits: each rank's vocabulary columns
 // are copied straight into their columns of the host rows (the host is the gather point, so no
 // all-gather is issued). Steps are issued by one kept host thread per device (exec::RankWorkers);
-// a decode step is captured per session and rank into a CUDA graph (NCCL calls included) and
-// replayed.
+// every step of up to max_step_tokens (decode, verify blocks, short prompts) is captured per
+// session, rank and step shape into a CUDA graph (NCCL calls included) and replayed.
 // NVLink multicast stays off (cuda/comm sets NCCL_NVLS_ENABLE=0). No CUDA types here.
 #pragma once
 
