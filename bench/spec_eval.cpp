@@ -48,6 +48,7 @@ struct Run {
 struct Totals {
   std::int64_t tokens = 0, steps = 0, emitted = 0;
   double decode_seconds = 0, draft_seconds = 0, verify_seconds = 0;
+  double verify_pass_seconds = 0, observe_seconds = 0;
 
   void add(const SessionStats& stats) {
     tokens += stats.decode_tokens;
@@ -56,6 +57,8 @@ struct Totals {
     emitted += stats.speculation.emitted_tokens;
     draft_seconds += stats.speculation.draft_seconds;
     verify_seconds += stats.speculation.verify_seconds;
+    verify_pass_seconds += stats.speculation.verify_pass_seconds;
+    observe_seconds += stats.speculation.observe_seconds;
   }
 
   SpecEvalRow row(const char* mode, bool greedy) const {
@@ -66,6 +69,8 @@ struct Totals {
     r.decode_seconds = decode_seconds;
     r.draft_seconds = draft_seconds;
     r.verify_seconds = verify_seconds;
+    r.verify_pass_seconds = verify_pass_seconds;
+    r.observe_seconds = observe_seconds;
     r.steps = steps;
     r.tokens_per_second = decode_seconds > 0 ? tokens / decode_seconds : 0;
     r.mean_acceptance = steps > 0 ? static_cast<double>(emitted) / steps : 0;
@@ -204,22 +209,25 @@ std::string format_spec_eval(const SpecEvalReport& report) {
   std::snprintf(line, sizeof line, "speculative evaluation on %s: %d prompts, %d tokens each\n",
                 report.device.c_str(), report.prompts, report.tokens);
   out += line;
-  std::snprintf(line, sizeof line, "%-13s %-8s %10s %12s %10s %16s\n", "mode", "decoding", "tok/s",
-                "acceptance", "vs plain", "draft/verify ms");
+  std::snprintf(line, sizeof line, "%-13s %-8s %10s %12s %10s %16s %18s\n", "mode", "decoding",
+                "tok/s", "acceptance", "vs plain", "draft/verify ms", "(pass/observe ms)");
   out += line;
   for (const auto& row : report.rows) {
     // A speculative row's mean drafting and verifying time per step; plain rows: per token.
     const double per = row.steps > 0 ? 1e3 / row.steps : row.tokens > 0 ? 1e3 / row.tokens : 0;
-    char split[40];
+    // Of the verify time: the target's pass, and the speculator's observe of the kept rows.
+    char split[40], parts[40] = "";
     if (row.steps > 0) {
       std::snprintf(split, sizeof split, "%.3f / %.3f", row.draft_seconds * per,
                     row.verify_seconds * per);
+      std::snprintf(parts, sizeof parts, "(%.3f / %.3f)", row.verify_pass_seconds * per,
+                    row.observe_seconds * per);
     } else {
       std::snprintf(split, sizeof split, "- / %.3f", row.decode_seconds * per);
     }
-    std::snprintf(line, sizeof line, "%-13s %-8s %10.1f %12.2f %9.2fx %16s\n", row.mode.c_str(),
-                  row.greedy ? "greedy" : sampled, row.tokens_per_second, row.mean_acceptance,
-                  row.ratio_to_plain, split);
+    std::snprintf(line, sizeof line, "%-13s %-8s %10.1f %12.2f %9.2fx %16s %18s\n",
+                  row.mode.c_str(), row.greedy ? "greedy" : sampled, row.tokens_per_second,
+                  row.mean_acceptance, row.ratio_to_plain, split, parts);
     out += line;
   }
   out += report.lossless

@@ -42,12 +42,14 @@ struct SpecEvalRow {
   bool greedy = true;
   std::int64_t tokens = 0;  // decoded tokens over all prompts
   double decode_seconds = 0;
-  double draft_seconds = 0;      // speculative rows: drafting, summed over the steps
-  double verify_seconds = 0;     // speculative rows: verify passes and acceptance
-  std::int64_t steps = 0;        // speculative rows: verify steps
-  double tokens_per_second = 0;  // tokens / decode_seconds
-  double mean_acceptance = 0;    // emitted tokens per verify step (bonus included); 0 for plain
-  double ratio_to_plain = 0;     // tokens_per_second / the plain row's at the same temperature
+  double draft_seconds = 0;        // speculative rows: drafting, summed over the steps
+  double verify_seconds = 0;       // speculative rows: verify passes and acceptance
+  double verify_pass_seconds = 0;  // of verify_seconds: the target's passes
+  double observe_seconds = 0;      // of verify_seconds: the speculator's observe
+  std::int64_t steps = 0;          // speculative rows: verify steps
+  double tokens_per_second = 0;    // tokens / decode_seconds
+  double mean_acceptance = 0;      // emitted tokens per verify step (bonus included); 0 for plain
+  double ratio_to_plain = 0;       // tokens_per_second / the plain row's at the same temperature
 };
 
 struct SpecEvalReport {

@@ -101,13 +101,15 @@ void print_stats(const SessionStats& stats) {
   }
   std::fprintf(stderr,
                "speculative: %lld steps | mean acceptance %.2f tok/step (bonus included) | "
-               "accepted %lld of %lld drafts | draft %.3f s, verify %.3f s | %.1f tok/s\n"
+               "accepted %lld of %lld drafts | draft %.3f s, verify %.3f s (target pass %.3f, "
+               "observe %.3f) | %.1f tok/s\n"
                "acceptance histogram (tokens per step: steps): %s\n"
                "drafts a step (drafts: steps): %s\n",
                static_cast<long long>(spec.steps), spec.mean_acceptance_length(),
                static_cast<long long>(spec.accepted_tokens),
                static_cast<long long>(spec.drafted_tokens), spec.draft_seconds, spec.verify_seconds,
-               spec.tokens_per_second(), histogram.c_str(), drafts.c_str());
+               spec.verify_pass_seconds, spec.observe_seconds, spec.tokens_per_second(),
+               histogram.c_str(), drafts.c_str());
 }
 
 void print_speed_comparison(const SessionStats& plain, const SessionStats& speculative,

@@ -87,6 +87,8 @@ SpeculationStats speculation_since(const SpeculationStats& before, SpeculationSt
   now.emitted_tokens -= before.emitted_tokens;
   now.draft_seconds -= before.draft_seconds;
   now.verify_seconds -= before.verify_seconds;
+  now.verify_pass_seconds -= before.verify_pass_seconds;
+  now.observe_seconds -= before.observe_seconds;
   for (std::size_t i = 0; i < before.acceptance_histogram.size(); ++i) {
     now.acceptance_histogram[i] -= before.acceptance_histogram[i];
   }

@@ -81,6 +81,11 @@ struct SpeculationStats {
   std::vector<std::int64_t> draft_histogram;
   double draft_seconds = 0;   // in Speculator::propose / draft_logits + drawing drafts
   double verify_seconds = 0;  // target verify passes and acceptance
+  // Parts of verify_seconds: the target's pass (Executor::run until its results are on the
+  // host), and handing the kept rows' hidden states to the speculator (Speculator::observe);
+  // the rest is the rows' acceptance, the rollback and the caller's token callbacks.
+  double verify_pass_seconds = 0;
+  double observe_seconds = 0;
   // Mean tokens per verify step, the bonus token included (1 = no draft ever accepted).
   double mean_acceptance_length() const {
     return steps > 0 ? static_cast<double>(emitted_tokens) / steps : 0;

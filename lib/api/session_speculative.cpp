@@ -272,6 +272,7 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
       }
       exec::StepOutput out = run_step(block, true, taps, nullptr,
                                       row_requests.empty() ? nullptr : &row_requests, device_taps);
+      st.verify_pass_seconds += seconds_since(verify_start);
       const bool rows_sampled = !out.sampled_rows.empty();
       if (!rows_sampled && drawn_on_device != nullptr) {
         q = drawn_on_device->proposals_to_host(static_cast<int>(drafts.size()));  // decided here
@@ -333,7 +334,9 @@ GenerateResult Session::Impl::generate_speculative(const std::vector<std::int32_
         set_logits(std::vector<float>(out.logits.begin() + row, out.logits.begin() + row + vocab));
       }
       if (!last_was_draft) pending.push_back(result.tokens.back());
+      const auto observe_start = Clock::now();
       observe_taps(spec, base, out, accepted + 1);
+      st.observe_seconds += seconds_since(observe_start);
 
       const double verify_seconds = seconds_since(verify_start);
       st.steps += 1;

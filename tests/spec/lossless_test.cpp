@@ -125,6 +125,9 @@ TEST_CASE("speculative statistics add up", "[spec][stats]") {
   CHECK(s.acceptance_histogram[0] == 0);
   CHECK(s.mean_acceptance_length() > 1.5);
   CHECK(s.verify_seconds > 0);
+  CHECK(s.verify_pass_seconds > 0);
+  CHECK(s.observe_seconds > 0);
+  CHECK(s.verify_pass_seconds + s.observe_seconds <= s.verify_seconds);
   CHECK(s.tokens_per_second() > 0);
 }
 

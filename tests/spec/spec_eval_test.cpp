@@ -40,10 +40,15 @@ TEST_CASE("spec eval: two held-out prompts on the demo model, lossless, eight ro
       CHECK(row.ratio_to_plain == 1.0);
     } else {
       CHECK(row.mean_acceptance >= 1.0);
+      // The verify time's parts: the target's passes and the speculator's observe, inside it.
+      CHECK(row.verify_pass_seconds > 0);
+      CHECK(row.observe_seconds > 0);
+      CHECK(row.verify_pass_seconds + row.observe_seconds <= row.verify_seconds);
     }
   }
   const std::string table = mimo::bench::format_spec_eval(report);
   CHECK(table.find("lossless: yes") != std::string::npos);
+  CHECK(table.find("(pass/observe ms)") != std::string::npos);
   CHECK(table.find("dflash        t=0.7") != std::string::npos);
   CHECK(table.find("dflash+lookup t=0.7") != std::string::npos);
   // The lookup-first speculator says which sources it used.
