@@ -42,7 +42,6 @@ constexpr int kDeferredRows = 128;
 struct GpuDrafter::Impl {
   const model::DrafterConfig& config;
   const model::ModelConfig& target;
-  const DeviceModel& target_device;
   int block = 0;
   cudaStream_t stream = nullptr;
   DrafterDeviceWeights w;
@@ -79,7 +78,7 @@ struct GpuDrafter::Impl {
   std::int64_t context_passes = 0;  // context passes issued (tests)
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
-      : config(c), target(t), target_device(d), block(b), runner(c, t, w, d) {}
+      : config(c), target(t), block(b), runner(c, t, w, d) {}
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 

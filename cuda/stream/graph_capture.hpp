@@ -1,5 +1,5 @@
 // Stream capture into an instantiated CUDA graph, for the drafter's block forward and its
-// context updates (one graph per row count).
+// context updates (one graph per row count) and the tensor-parallel ranks' step graphs.
 #pragma once
 
 #include <cuda_runtime.h>

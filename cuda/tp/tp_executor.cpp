@@ -22,6 +22,7 @@
 #include "cuda/kernels/step_ops.hpp"
 #include "cuda/runtime/device_model.hpp"
 #include "cuda/runtime/gpu_state.hpp"
+#include "cuda/stream/graph_capture.hpp"
 #include "cuda/stream/stream_runner.hpp"
 #include "cuda/tp/rank_models.hpp"
 #include "cuda/tp/tp_state.hpp"
@@ -150,10 +151,7 @@ struct TensorParallelExecutor::RankGroup {
   cudaGraphExec_t capture_step(Rank& rank, GpuState& s, const program::StepProgram& program,
                                bool all_logits, int n_taps, bool device_taps) {
     const int n = program.shape.tokens, max_step = s.max_step_tokens();
-    check(cudaStreamBeginCapture(rank.stream, cudaStreamCaptureModeThreadLocal),
-          "cudaStreamBeginCapture");
-    cudaGraph_t graph = nullptr;
-    try {
+    const auto issue = [&] {
       GpuState::Scratch& b = s.scratch;
       check(cudaMemcpyAsync(b.tokens.get(), s.step_io.as<int>(), n * sizeof(int),
                             cudaMemcpyHostToDevice, rank.stream),
@@ -172,17 +170,8 @@ struct TensorParallelExecutor::RankGroup {
                               cudaMemcpyDeviceToHost, rank.stream),
               "hidden taps download");
       }
-    } catch (...) {
-      cudaStreamEndCapture(rank.stream, &graph);
-      if (graph != nullptr) cudaGraphDestroy(graph);
-      throw;
-    }
-    check(cudaStreamEndCapture(rank.stream, &graph), "cudaStreamEndCapture");
-    cudaGraphExec_t exec = nullptr;
-    const cudaError_t err = cudaGraphInstantiateWithFlags(&exec, graph, 0);
-    cudaGraphDestroy(graph);
-    check(err, "cudaGraphInstantiate of a step");
-    return exec;
+    };
+    return capture_graph(rank.stream, issue, "tensor-parallel step");
   }
 
   // The pinned host side and taps buffer of one rank's step graphs, sized for max_step_tokens

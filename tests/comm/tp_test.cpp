@@ -11,8 +11,6 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <random>
 
 #include "api/model_impl.hpp"
@@ -25,6 +23,7 @@
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
 #include "support/catch.hpp"
+#include "support/fixtures.hpp"
 
 using mimo::cuda::tp::TensorParallelExecutor;
 using mimo::exec::StepOptions;
@@ -80,12 +79,6 @@ void check_close(const std::vector<float>& got, const std::vector<float>& want, 
   }
 }
 
-std::vector<std::int32_t> read_ids(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
-}
-
 // tiny-bf16 on the tensor-parallel executor over `devices` drafts with the DFlash drafter on
 // rank 0's GPU (not the CPU's) and gives transformers' greedy DFlash output (the fixture the
 // single-GPU speculative test checks), with drafts kept; the caller's current device is kept.
@@ -95,8 +88,8 @@ void check_gpu_drafter_on(const std::vector<int>& devices) {
   use_executor(*model,
                std::make_unique<TensorParallelExecutor>(impl.config, impl.weights, devices));
   const std::string dir = data_dir() + "/dflash/";
-  const auto prompt = read_ids(dir + "prompt.txt");
-  const auto expected = read_ids(dir + "greedy_dflash.txt");
+  const auto prompt = mimo::testing::read_tokens(dir + "prompt.txt");
+  const auto expected = mimo::testing::read_tokens(dir + "greedy_dflash.txt");
   const int last = devices.back();
   REQUIRE(cudaSetDevice(last) == cudaSuccess);
   auto spec = mimo::make_dflash_speculator(*model, dir + "drafter");
