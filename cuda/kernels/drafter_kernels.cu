@@ -7,6 +7,7 @@
 
 #include "cuda/kernels/drafter_ops.hpp"
 #include "cuda/tiles/drafter_attention.cuh"
+#include "cuda/tiles/head_norm_rope.cuh"
 #include "cuda/tiles/moe.cuh"
 #include "cuda/tiles/norm.cuh"
 #include "cuda/tiles/rope.cuh"
@@ -15,6 +16,7 @@
 namespace mimo::cuda {
 namespace {
 
+template <int kDims>
 __global__ void drafter_attention_kernel(tiles::DrafterAttentionShape shape,
                                          const tiles::DrafterStepInputs* inputs, const float* q,
                                          const float* ctx_k, const float* ctx_v, const int* ctx_pos,
@@ -24,8 +26,8 @@ __global__ void drafter_attention_kernel(tiles::DrafterAttentionShape shape,
       tiles::kDrafterAttentionThreads / tiles::kWarpSize, tiles::kDrafterMaxHeadDim)];
   const float* qh =
       q + (static_cast<long long>(blockIdx.x) * shape.num_heads + blockIdx.y) * shape.head_dim;
-  tiles::drafter_attention_tile(shape, *inputs, qh, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out,
-                                blockIdx.x, blockIdx.y, scratch);
+  tiles::drafter_attention_tile<kDims>(shape, *inputs, qh, ctx_k, ctx_v, ctx_pos, blk_k, blk_v,
+                                       sinks, out, blockIdx.x, blockIdx.y, scratch);
 }
 
 __global__ void drafter_block_inputs_kernel(const tiles::DrafterStepInputs* inputs, int block,
@@ -43,16 +45,6 @@ __global__ void drafter_context_inputs_kernel(int* positions, int* append_at, in
   for (int i = start; i < n; i += gridDim.x * blockDim.x) positions[i] = first + i;
 }
 
-// One head of one token: per-head RMSNorm of `in` with `weight` into `out` (may alias `in`),
-// then RoPE of `out` at `pos` (pairs i, i + half). The block's threads split the head.
-__device__ __forceinline__ void norm_rope_head(const float* in, float* out, const float* weight,
-                                               int head_dim, float eps, int half,
-                                               const float* inv_freq, int pos, float* scratch) {
-  tiles::rmsnorm_token_tile(const_cast<float*>(in), nullptr, weight, head_dim, eps, out, scratch);
-  __syncthreads();  // RoPE pairs elements other threads normalised
-  tiles::rope_head_tile(out, half, inv_freq, pos, tiles::Team::block());
-}
-
 // Block (t, h): query head h of token t for h < q_heads, else key head h - q_heads and its value
 // head, from rows `in.stride` floats apart into the contiguous q / k / v.
 __global__ void drafter_qkv_norm_rope_kernel(DrafterQkvRows in, int q_heads, int kv_heads,
@@ -63,15 +55,15 @@ __global__ void drafter_qkv_norm_rope_kernel(DrafterQkvRows in, int q_heads, int
   __shared__ float scratch[32];
   const int t = blockIdx.x, h = blockIdx.y;
   if (h < q_heads) {
-    norm_rope_head(in.q + static_cast<long long>(t) * in.q_stride + h * head_dim,
-                   q + (static_cast<long long>(t) * q_heads + h) * head_dim, q_norm, head_dim, eps,
-                   half, inv_freq, positions[t], scratch);
+    tiles::head_norm_rope_tile(in.q + static_cast<long long>(t) * in.q_stride + h * head_dim,
+                               q + (static_cast<long long>(t) * q_heads + h) * head_dim, q_norm,
+                               head_dim, eps, half, inv_freq, positions[t], scratch);
     return;
   }
   const int kh = h - q_heads;
-  norm_rope_head(in.k + static_cast<long long>(t) * in.k_stride + kh * head_dim,
-                 k + (static_cast<long long>(t) * kv_heads + kh) * head_dim, k_norm, head_dim, eps,
-                 half, inv_freq, positions[t], scratch);
+  tiles::head_norm_rope_tile(in.k + static_cast<long long>(t) * in.k_stride + kh * head_dim,
+                             k + (static_cast<long long>(t) * kv_heads + kh) * head_dim, k_norm,
+                             head_dim, eps, half, inv_freq, positions[t], scratch);
   const float* v_in = in.v + static_cast<long long>(t) * in.v_stride + kh * v_head_dim;
   float* v_out = v + (static_cast<long long>(t) * kv_heads + kh) * v_head_dim;
   if (v_in != v_out) {
@@ -89,9 +81,9 @@ __global__ void drafter_context_kv_kernel(DrafterQkvRows in, int kv_heads, int h
   __shared__ float scratch[32];
   const int t = blockIdx.x, h = blockIdx.y;
   const long long dst = (static_cast<long long>(*append_at) + t) * kv_heads + h;
-  norm_rope_head(in.k + static_cast<long long>(t) * in.k_stride + h * head_dim,
-                 key_cache + dst * head_dim, k_norm, head_dim, eps, half, inv_freq, positions[t],
-                 scratch);
+  tiles::head_norm_rope_tile(in.k + static_cast<long long>(t) * in.k_stride + h * head_dim,
+                             key_cache + dst * head_dim, k_norm, head_dim, eps, half, inv_freq,
+                             positions[t], scratch);
   const float* v_in = in.v + static_cast<long long>(t) * in.v_stride + h * v_head_dim;
   for (int d = threadIdx.x; d < v_head_dim; d += blockDim.x) {
     value_cache[dst * v_head_dim + d] = v_in[d];
@@ -214,9 +206,22 @@ void drafter_attention(const tiles::DrafterAttentionShape& shape,
                     std::to_string(shape.v_head_dim) + "; head dims at most " +
                     std::to_string(tiles::kDrafterMaxHeadDim) + ")");
   }
-  drafter_attention_kernel<<<dim3(shape.block, shape.num_heads), tiles::kDrafterAttentionThreads, 0,
-                             static_cast<cudaStream_t>(stream)>>>(
-      shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
+  const dim3 grid(shape.block, shape.num_heads);
+  const cudaStream_t s = static_cast<cudaStream_t>(stream);
+  switch (tiles::drafter_attention_lane_dims(shape.head_dim, shape.v_head_dim)) {
+    case 2:
+      drafter_attention_kernel<2><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
+          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
+      break;
+    case 4:
+      drafter_attention_kernel<4><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
+          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
+      break;
+    default:
+      drafter_attention_kernel<8><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
+          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
+      break;
+  }
   check_launch("drafter_attention");
 }
 

@@ -124,20 +124,23 @@ __global__ void __launch_bounds__(kWarps* kWarpSize)
 // and two blocks an SM streaming the tiles where there are at least that many tiles, else a block
 // a tile with 16 warps (or fewer: never more than the column steps). Measured on the H100 at the
 // lm_head (docs/cuda.md, change 9): 425 us for 1 token (0.95 of the read roofline), 442 for 8.
+bool bf16_mma_streaming(const Bf16Matrix& w) {
+  return static_cast<int>(blocks_for(w.rows, 16)) >= 2 * sm_count() && w.cols / 64 >= 8;
+}
+
 void launch_bf16_mma_linear(const Bf16Matrix& w, const float* x, int n_tokens, cudaStream_t s,
                             float* y, const char* op) {
-  const int tiles = static_cast<int>(blocks_for(w.rows, 16)), steps = w.cols / 64;
-  const int streaming_blocks = 2 * sm_count();
+  const int tiles = static_cast<int>(blocks_for(w.rows, 16)), warps = bf16_linear_warps(w);
   const unsigned token_tiles = blocks_for(n_tokens, 8);
-  if (tiles >= streaming_blocks && steps >= 8) {
-    launch_kernel(op, bf16_mma_linear_kernel<8>, dim3(streaming_blocks, token_tiles), 8 * kWarpSize,
+  if (bf16_mma_streaming(w)) {
+    launch_kernel(op, bf16_mma_linear_kernel<8>, dim3(2 * sm_count(), token_tiles), 8 * kWarpSize,
                   0, s, w, x, n_tokens, y);
-  } else if (steps >= 16) {
+  } else if (warps == 16) {
     launch_kernel(op, bf16_mma_linear_kernel<16>, dim3(tiles, token_tiles), 16 * kWarpSize, 0, s, w,
                   x, n_tokens, y);
   } else {
-    launch_kernel(op, bf16_mma_linear_kernel<8>, dim3(tiles, token_tiles),
-                  std::min(8, steps) * kWarpSize, 0, s, w, x, n_tokens, y);
+    launch_kernel(op, bf16_mma_linear_kernel<8>, dim3(tiles, token_tiles), warps * kWarpSize, 0, s,
+                  w, x, n_tokens, y);
   }
 }
 
@@ -276,6 +279,12 @@ void linear(const Bf16Matrix& w, const float* x, int n_tokens, float* y, Stream 
 }
 void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream stream) {
   launch_linear(w, x, n_tokens, y, stream, "linear(f32)");
+}
+
+int bf16_linear_warps(const Bf16Matrix& w) {
+  const int steps = w.cols / 64;
+  if (bf16_mma_streaming(w)) return 8;
+  return steps >= 16 ? 16 : std::min(8, steps);
 }
 
 bool fp8_on_tensor_cores(const Fp8Matrix& w) {

@@ -30,6 +30,10 @@ void linear(const F32Matrix& w, const float* x, int n_tokens, float* y, Stream s
 // A token's result is bit-identical whichever way its activations come and however many tokens
 // share the launch. Other FP8 matrices need the float32 overload.
 bool fp8_on_tensor_cores(const Fp8Matrix& w);
+// Warps of one block of the BF16 tensor-core linear (cols % 64 == 0) for `w`: a 16-row tile's
+// sums depend on it, so a fused kernel that runs the same tile with this many warps gets the
+// same bits.
+int bf16_linear_warps(const Bf16Matrix& w);
 void linear(const Fp8Matrix& w, const SplitActivations& x, int n_tokens, float* y,
             Stream stream = nullptr);
 

@@ -215,4 +215,95 @@ void DrafterRunner::store_context(int layer, int n, const DrafterPassBuffers& b,
                      layer + 1 == c.num_layers ? b.cache_positions : nullptr, stream);
 }
 
+// ---- the block pass as one kernel ----
+
+DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& program,
+                                           const DrafterPassBuffers& b) const {
+  const model::DrafterConfig& c = config_;
+  DrafterBlockPass p;
+  p.block = program.shape.block;
+  p.hidden = c.hidden_size;
+  p.inter = c.intermediate_size;
+  p.num_layers = c.num_layers;
+  p.heads = c.num_heads;
+  p.kv_heads = c.num_kv_heads;
+  p.head_dim = c.head_dim;
+  p.v_head_dim = c.v_head_dim;
+  p.rotary_half = c.rotary_dim / 2;
+  p.mask_token = c.mask_token_id;
+  p.eps = static_cast<float>(c.rms_norm_eps);
+  p.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+  p.value_scale = static_cast<float>(c.attention_value_scale);
+  p.embed_bf16 = head_.embed_format == MatrixFormat::kBf16;
+  p.embed_table_bf16 = head_.embed_bf16;
+  p.embed_table_f32 = head_.embed_f32;
+  p.mask_rows = w_.mask_rows;
+  p.inv_freq = w_.inv_freq;
+  p.final_norm = w_.final_norm;
+  p.inputs = b.inputs;
+  p.cache_positions = b.cache_positions;
+  p.ids = b.ids;
+  p.positions = b.positions;
+  p.x = b.x;
+  p.x_other = b.x_other;
+  p.delta = b.delta;
+  p.stacked = b.stacked;
+  p.heads_out = b.heads;
+  p.out = b.h;
+  if (c.num_layers > kDrafterBlockMaxLayers) return p;  // drafter_block_unsupported says why
+  const auto bf16 = [](const DeviceLinear& w) {
+    return w.format == MatrixFormat::kBf16 && w.rows > 0 ? w.bf16 : Bf16Matrix{};
+  };
+  const auto warps = [](const DeviceLinear& w) {
+    return w.format == MatrixFormat::kBf16 && w.cols % 64 == 0 ? bf16_linear_warps(w.bf16) : 0;
+  };
+  for (int l = 0; l < c.num_layers; ++l) {
+    const DrafterLayer& lw = w_.layers[l];
+    DrafterBlockLayer& out = p.layers[l];
+    out.qkv = bf16(lw.qkv);
+    out.o = bf16(lw.o);
+    out.gate_up = bf16(lw.gate_up);
+    out.down = bf16(lw.down);
+    out.qkv_warps = warps(lw.qkv);
+    out.o_warps = warps(lw.o);
+    out.gate_up_warps = warps(lw.gate_up);
+    out.down_warps = warps(lw.down);
+    out.input_norm = lw.input_norm;
+    out.post_norm = lw.post_attention_norm;
+    out.q_norm = lw.q_norm;
+    out.k_norm = lw.k_norm;
+    out.sinks = lw.sinks;
+    out.keys = b.keys.at(l);
+    out.values = b.values.at(l);
+    out.window = sliding(l) ? *c.sliding_window : -1;
+  }
+  return p;
+}
+
+std::string DrafterRunner::fused_block_unsupported(const program::DrafterProgram& program,
+                                                   const DrafterPassBuffers& b) const {
+  if (program.shape.block < 2 || program.shape.context > 0)
+    return "not a block-only drafter program";
+  if (b.x_other == nullptr) return "no second residual buffer";
+  for (int l = 0; l < config_.num_layers; ++l) {
+    if (w_.layers[l].q_norm == nullptr || w_.layers[l].k_norm == nullptr)
+      return fmt::format("layer {}: no q_norm / k_norm", l);
+  }
+  return drafter_block_unsupported(block_pass(program, b));
+}
+
+int DrafterRunner::fused_block_cluster(const program::DrafterProgram& program,
+                                       const DrafterPassBuffers& b) const {
+  return drafter_block_cluster_size(block_pass(program, b));
+}
+
+void DrafterRunner::run_fused_block(const program::DrafterProgram& program,
+                                    const DrafterPassBuffers& b, int cluster, Stream stream) const {
+  drafter_block_pass(block_pass(program, b), cluster, stream);
+  for (const Op& op : program.ops) {
+    if (op.kind == OpKind::kDraftLogits || op.kind == OpKind::kArgmax)
+      issue(op, program.shape, b, stream);
+  }
+}
+
 }  // namespace mimo::cuda

@@ -5,8 +5,10 @@
 // upload, the drafts' download). No CUDA types in this header.
 #pragma once
 
+#include <string>
 #include <vector>
 
+#include "cuda/kernels/drafter_block.hpp"
 #include "cuda/kernels/ops.hpp"
 #include "cuda/stream/gpu_drafter_weights.hpp"
 #include "cuda/tiles/drafter_shape.hpp"
@@ -34,6 +36,7 @@ struct DrafterPassBuffers {
   int* ids = nullptr;
   int* positions = nullptr;
   float *x = nullptr, *h = nullptr, *delta = nullptr;
+  float* x_other = nullptr;  // the one-kernel block pass's second residual buffer
   float *q = nullptr, *k = nullptr, *v = nullptr, *heads = nullptr;
   float *gate = nullptr, *up = nullptr, *act = nullptr;
   float* stacked = nullptr;  // a stacked product's rows: [q | k | v] or [gate | up]
@@ -52,6 +55,17 @@ class DrafterRunner {
   void run(const program::DrafterProgram& program, const DrafterPassBuffers& b,
            Stream stream) const;
 
+  // The block pass as one cluster kernel (cuda/kernels/drafter_block.hpp) where the drafter's
+  // shapes and formats allow it: why not ("" when it can), the cluster it takes, and the pass -
+  // the kernel for every op up to the final norm, then the program's lm_head and argmax ops.
+  // Same bits in `h`, `logits` and `drafts` as run().
+  std::string fused_block_unsupported(const program::DrafterProgram& program,
+                                      const DrafterPassBuffers& b) const;
+  int fused_block_cluster(const program::DrafterProgram& program,
+                          const DrafterPassBuffers& b) const;
+  void run_fused_block(const program::DrafterProgram& program, const DrafterPassBuffers& b,
+                       int cluster, Stream stream) const;
+
  private:
   void issue(const program::Op& op, const program::DrafterShape& shape, const DrafterPassBuffers& b,
              Stream stream) const;
@@ -64,6 +78,8 @@ class DrafterRunner {
   void context_kv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   void store_context(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   bool sliding(int layer) const;
+  DrafterBlockPass block_pass(const program::DrafterProgram& program,
+                              const DrafterPassBuffers& b) const;
 
   const model::DrafterConfig& config_;
   const model::ModelConfig& target_;

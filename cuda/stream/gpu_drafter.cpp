@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/kernels/drafter_ops.hpp"
@@ -55,13 +56,18 @@ struct GpuDrafter::Impl {
   std::int64_t capacity = 0;
   // Scratch of the context projection (grows with the rows of one call) and of the block.
   DeviceBuffer features, ctx, ctx_k, ctx_v, ctx_pos;
-  DeviceBuffer x, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
+  DeviceBuffer x, x_other, h, delta, q, k, v, heads, gate, up, act, logits, ids, block_pos, drafts;
   DeviceBuffer stacked;  // a stacked product's rows: [q | k | v] or [gate | up]
   DeviceBuffer step_inputs;
   tiles::DrafterStepInputs* host_inputs = nullptr;  // pinned
   int* host_drafts = nullptr;                       // pinned, block - 1 ids
   bool use_graph = true;
   cudaGraphExec_t graph = nullptr;
+  // The block pass as one cluster kernel where the drafter's shapes allow (fused_reason empty),
+  // on unless set_fused_block(false) or MIMO_DRAFTER_FUSED=0 (the A/B switch) turned it off.
+  std::string fused_reason;
+  int fused_cluster = 0;
+  bool fused = false;
   // Device context updates (add_device_context): the cache row they append at, in device memory,
   // and one graph per row count 1 .. block (index = rows), captured on first use.
   DeviceBuffer append_at;
@@ -110,6 +116,7 @@ struct GpuDrafter::Impl {
     b.ids = ids.as<int>();
     b.positions = block_pos.as<int>();
     b.x = x.as<float>();
+    b.x_other = x_other.as<float>();
     b.h = h.as<float>();
     b.delta = delta.as<float>();
     b.q = q.as<float>();
@@ -160,6 +167,7 @@ struct GpuDrafter::Impl {
     ensure(ids, b * sizeof(int));
     ensure(block_pos, b * sizeof(int));
     ensure(x, b * hidden * 4);
+    ensure(x_other, b * hidden * 4);
     ensure(h, b * hidden * 4);
     ensure(delta, b * hidden * 4);
     ensure(q, b * heads_n * config.head_dim * 4);
@@ -196,7 +204,11 @@ struct GpuDrafter::Impl {
     check(cudaMemcpyAsync(step_inputs.get(), host_inputs, sizeof(tiles::DrafterStepInputs),
                           cudaMemcpyHostToDevice, stream),
           "step inputs upload");
-    runner.run(block_program, buffers(nullptr), stream);
+    if (fused) {
+      runner.run_fused_block(block_program, buffers(nullptr), fused_cluster, stream);
+    } else {
+      runner.run(block_program, buffers(nullptr), stream);
+    }
     check(cudaMemcpyAsync(host_drafts, drafts.get(), (block - 1) * sizeof(int),
                           cudaMemcpyDeviceToHost, stream),
           "drafts download");
@@ -335,12 +347,41 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.values.resize(config.num_layers);
   m.reserve(256);
   m.allocate_block_scratch();
+  m.fused_reason = m.runner.fused_block_unsupported(m.block_program, m.buffers(nullptr));
+  if (m.fused_reason.empty()) {
+    m.fused_cluster = m.runner.fused_block_cluster(m.block_program, m.buffers(nullptr));
+    const char* env = std::getenv("MIMO_DRAFTER_FUSED");
+    m.fused = env == nullptr || std::string(env) != "0";
+  }
 }
 
 GpuDrafter::~GpuDrafter() = default;
 
 void GpuDrafter::set_use_graph(bool on) {
   impl_->use_graph = on;
+}
+
+bool GpuDrafter::set_fused_block(bool on) {
+  Impl& m = *impl_;
+  const bool fused = on && m.fused_reason.empty();
+  if (fused != m.fused) {
+    check(cudaStreamSynchronize(m.stream), "drafter pass switch");
+    m.drop_graph();
+    m.fused = fused;
+  }
+  return m.fused;
+}
+
+bool GpuDrafter::fused_block() const {
+  return impl_->fused;
+}
+
+const std::string& GpuDrafter::fused_block_unsupported() const {
+  return impl_->fused_reason;
+}
+
+int GpuDrafter::fused_block_cluster() const {
+  return impl_->fused_cluster;
 }
 
 int GpuDrafter::block_size() const {

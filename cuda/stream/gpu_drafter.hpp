@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/config.hpp"
@@ -73,6 +74,15 @@ class GpuDrafter {
   // The block forward replays a CUDA graph captured on first use (default) or is launched op by
   // op; both give identical results.
   void set_use_graph(bool on);
+  // The block forward up to the final norm as one cluster kernel (cuda/kernels/drafter_block.hpp)
+  // or as one kernel an op; the same bits either way. On by default where the drafter's shapes
+  // and formats allow (fused_block_unsupported() says why not; the environment variable
+  // MIMO_DRAFTER_FUSED=0 turns the default off, an A/B switch for measurements). Returns
+  // whether it is on now.
+  bool set_fused_block(bool on);
+  bool fused_block() const;
+  const std::string& fused_block_unsupported() const;
+  int fused_block_cluster() const;  // blocks of its cluster (0: unsupported)
 
  private:
   struct Impl;

@@ -28,6 +28,11 @@ struct DrafterStepInputs {
 // the shared floats its merge needs for `warps` warps.
 inline constexpr int kDrafterAttentionThreads = 256;
 inline constexpr int kDrafterMaxHeadDim = 256;
+// Head dims a lane of the attention tile holds for these heads: 2, 4 or 8 (32 lanes a warp).
+constexpr int drafter_attention_lane_dims(int head_dim, int v_head_dim) {
+  const int d = head_dim > v_head_dim ? head_dim : v_head_dim;
+  return d <= 64 ? 2 : (d <= 128 ? 4 : 8);
+}
 constexpr int drafter_attention_scratch(int warps, int v_head_dim) {
   return warps * (2 + v_head_dim);
 }

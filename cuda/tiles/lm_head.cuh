@@ -56,7 +56,9 @@ __device__ __forceinline__ void bf16_tile_rows(const Bf16Matrix& w, int tile, in
 }
 
 // A step's weights (16 columns at col of both rows) and token row xt's activations there (zeros
-// for xt null: no token in this lane's B column).
+// for xt null: no token in this lane's B column). kSharedX: xt is in shared memory (a fused kernel
+// that wrote it), else global memory no thread of the kernel writes (read through __ldg).
+template <bool kSharedX = false>
 __device__ __forceinline__ void load_bf16_mma_step(const std::uint16_t* const (&rows)[2],
                                                    const float* xt, int col, Bf16MmaStep& s) {
 #pragma unroll
@@ -64,9 +66,15 @@ __device__ __forceinline__ void load_bf16_mma_step(const std::uint16_t* const (&
 #pragma unroll
     for (int h = 0; h < 2; ++h) s.a[r][h] = load_stream_u4(rows[r] + col + 8 * h);
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
-    s.x[i] = xt != nullptr ? __ldg(reinterpret_cast<const float4*>(xt + col) + i)
-                           : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (int i = 0; i < 4; ++i) {
+    if (xt == nullptr) {
+      s.x[i] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    } else if constexpr (kSharedX) {
+      s.x[i] = reinterpret_cast<const float4*>(xt + col)[i];
+    } else {
+      s.x[i] = __ldg(reinterpret_cast<const float4*>(xt + col) + i);
+    }
+  }
 }
 
 // Rows of the block's first tile into `rows`, and the warp's first step of them moving towards L2
@@ -131,8 +139,9 @@ __device__ __forceinline__ void store_bf16_mma_tile(const Bf16Matrix& w, const f
 // roofline), and its next load crosses into the next tile, so the stream does not stop between
 // tiles. Partial sums alternate between the two halves of red: one barrier a tile (a half is
 // rewritten only after the next barrier, which every thread reaches after storing from it).
-// Every thread of th.me's team calls it (one team barrier a tile).
-template <int kWarps>
+// Every thread of th.me's team calls it (one team barrier a tile). kSharedX: x is in shared
+// memory (load_bf16_mma_step).
+template <int kWarps, bool kSharedX = false>
 __device__ __forceinline__ void bf16_mma_tiles(const Bf16Matrix& w, const float* x, int n_tokens,
                                                int t0, int first_tile, int tile_stride,
                                                const Bf16MmaThread& th,
@@ -143,7 +152,7 @@ __device__ __forceinline__ void bf16_mma_tiles(const Bf16Matrix& w, const float*
   const int n = min(8, n_tokens - t0);
   const float* xt = g < n ? x + static_cast<std::size_t>(t0 + g) * w.cols : nullptr;
   Bf16MmaStep cur;
-  if (warp < steps) load_bf16_mma_step(rows, xt, 64 * warp + 16 * q, cur);
+  if (warp < steps) load_bf16_mma_step<kSharedX>(rows, xt, 64 * warp + 16 * q, cur);
   int buffer = 0;
   for (int tile = first_tile; tile < tiles; tile += tile_stride, buffer ^= 1) {
     float acc[3][4] = {};
@@ -155,7 +164,7 @@ __device__ __forceinline__ void bf16_mma_tiles(const Bf16Matrix& w, const float*
         bf16_tile_rows(w, min(next_tile, tiles - 1), g, rows);
       }
       Bf16MmaStep next;
-      if (next_tile < tiles) load_bf16_mma_step(rows, xt, 64 * next_step + 16 * q, next);
+      if (next_tile < tiles) load_bf16_mma_step<kSharedX>(rows, xt, 64 * next_step + 16 * q, next);
       mma_bf16_mma_step(cur, acc);
       cur = next;
     }

@@ -153,16 +153,19 @@ class Tee final : public mimo::Speculator {
   std::shared_ptr<mimo::Speculator> gpu_, cpu_;
 };
 
+// fused: the block pass as one kernel where the drafter allows it (else op by op either way).
 void check_against_cpu(const std::string& model_dir, const std::string& drafter_dir,
                        const std::vector<std::int32_t>& prompt, int n, bool graph = true,
-                       bool expect_acceptance = true) {
-  INFO("drafter graph " << graph);
+                       bool expect_acceptance = true, bool fused = true) {
   const auto gpu = load(model_dir, mimo::Device::kCuda);
   const auto cpu = load(model_dir, mimo::Device::kCpu);
   auto gpu_spec = mimo::make_dflash_speculator(*gpu, drafter_dir);
   auto* gpu_dflash = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(gpu_spec.get());
   REQUIRE(gpu_dflash != nullptr);
   gpu_dflash->drafter().set_use_graph(graph);
+  INFO("drafter graph " << graph << ", one-kernel block pass "
+                        << gpu_dflash->drafter().set_fused_block(fused) << " ("
+                        << gpu_dflash->drafter().fused_block_unsupported() << ")");
   auto tee = std::make_shared<Tee>(gpu_spec, mimo::make_dflash_speculator(*cpu, drafter_dir));
   const auto plain = greedy(*gpu, prompt, n);
   mimo::SessionStats stats;
@@ -196,9 +199,13 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
   auto* gpu_spec = dynamic_cast<mimo::cuda::GpuDFlashSpeculator*>(spec.get());
   REQUIRE(gpu_spec != nullptr);
   CHECK(gpu_spec->drafter().stacks_projections());  // BF16 q / k / v and gate / up
+  INFO("one-kernel block pass: " << gpu_spec->drafter().fused_block_unsupported());
+  CHECK(gpu_spec->drafter().fused_block());  // the default where the shapes allow
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);
+  check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true, true,
+                    false);
 }
 
 TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu][spec][drafter]") {
@@ -207,6 +214,67 @@ TEST_CASE("GPU DFlash drafter matches the CPU drafter on the demo model", "[gpu]
       "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n    if n < 2:\n");
   REQUIRE(prompt.size() > 5);
   check_against_cpu(demo("mixed"), demo("drafter"), prompt, 256);
+  check_against_cpu(demo("mixed"), demo("drafter"), prompt, 128, true, true, false);
+}
+
+// Drives a GPU DFlash speculator and at every step runs the block pass both ways - one cluster
+// kernel and one kernel an op - comparing the final-normed hidden states and the lm_head rows
+// bit for bit (the fused kernel runs the same tiles with the same team sizes).
+class FusedTee final : public mimo::Speculator {
+ public:
+  explicit FusedTee(std::shared_ptr<mimo::Speculator> gpu) : gpu_(std::move(gpu)) {}
+  std::string name() const override { return "fused-tee"; }
+  int max_draft() const override { return gpu_->max_draft(); }
+  std::vector<int> feature_layers() const override { return gpu_->feature_layers(); }
+  void observe(std::int64_t first, const float* f, std::int64_t rows) override {
+    gpu_->observe(first, f, rows);
+  }
+  void truncate(std::int64_t length) override { gpu_->truncate(length); }
+  std::vector<std::int32_t> propose(const std::vector<std::int32_t>& context,
+                                    int max_draft) override {
+    auto& d = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*gpu_).drafter();
+    const std::int64_t anchor_position = static_cast<std::int64_t>(context.size()) - 1;
+    std::vector<float> hidden[2];
+    std::vector<std::int32_t> drafts[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      REQUIRE(d.set_fused_block(fused == 1) == (fused == 1));
+      hidden[fused] = d.block_hidden(context.back(), anchor_position);
+      drafts[fused] = d.propose(context.back(), anchor_position, d.block_size() - 1);
+    }
+    ++steps;
+    if (hidden[0] != hidden[1]) {
+      ++hidden_mismatches;
+      for (std::size_t i = 0; i < hidden[0].size(); ++i)
+        worst = std::max(worst, static_cast<double>(std::fabs(hidden[0][i] - hidden[1][i])));
+    }
+    if (drafts[0] != drafts[1]) ++draft_mismatches;
+    return gpu_->propose(context, max_draft);
+  }
+  int steps = 0, hidden_mismatches = 0, draft_mismatches = 0;
+  double worst = 0;
+
+ private:
+  std::shared_ptr<mimo::Speculator> gpu_;
+};
+
+TEST_CASE("GPU DFlash drafter's one-kernel block pass equals the op-by-op pass bit for bit",
+          "[gpu][spec][drafter]") {
+  const auto gpu = load(demo("mixed"), mimo::Device::kCuda);
+  auto spec = mimo::make_dflash_speculator(*gpu, demo("drafter"));
+  auto& d = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*spec).drafter();
+  INFO("one-kernel block pass: " << d.fused_block_unsupported() << ", cluster of "
+                                 << d.fused_block_cluster());
+  REQUIRE(d.fused_block());
+  CHECK(d.fused_block_cluster() >= 8);
+  auto tee = std::make_shared<FusedTee>(spec);
+  const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
+  const auto prompt = tokenizer.encode("class Stack:\n    def __init__(self):\n");
+  const auto plain = greedy(*gpu, prompt, 160);
+  CHECK(greedy(*gpu, prompt, 160, tee) == plain);
+  INFO("steps " << tee->steps << ", worst hidden difference " << tee->worst);
+  CHECK(tee->steps >= 20);
+  CHECK(tee->hidden_mismatches == 0);
+  CHECK(tee->draft_mismatches == 0);
 }
 
 // A sampled run of `n` tokens with a fresh GPU DFlash speculator (the most drafts each step);

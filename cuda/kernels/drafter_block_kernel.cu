@@ -1,0 +1,421 @@
+// The DFlash drafter's block pass as one cluster kernel (drafter_block.hpp). Every block of the
+// cluster keeps the block's rows in shared memory and computes the cheap row-wise parts itself
+// (residual adds, RMSNorms, head norms, SiLU); the products and the attention are split over the
+// cluster's blocks; a phase's outputs go through global memory (L2) behind a cluster barrier.
+// Each piece is the tile its op-by-op kernel runs, with that kernel's team size, so the bits agree.
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+
+#include "cuda/kernels/drafter_block.hpp"
+#include "cuda/kernels/launch_support.cuh"
+#include "cuda/tiles/drafter_attention.cuh"
+#include "cuda/tiles/embedding.cuh"
+#include "cuda/tiles/head_norm_rope.cuh"
+#include "cuda/tiles/lm_head.cuh"
+#include "cuda/tiles/moe.cuh"
+#include "cuda/tiles/norm.cuh"
+
+namespace mimo::cuda {
+namespace {
+
+namespace cg = cooperative_groups;
+using namespace tiles;
+
+constexpr int kThreads = 512;  // the op-by-op rmsnorm kernel's block: its sums, bit for bit
+constexpr int kWarps = kThreads / kWarpSize;
+constexpr int kAttentionTeams = kThreads / kDrafterAttentionThreads;
+constexpr int kNormVec = 4;  // as the rmsnorm kernel: dim <= 4 * 4 * 512
+
+__host__ __device__ constexpr int round4(int n) {
+  return (n + 3) / 4 * 4;
+}
+
+// Threads of one head-norm team: the op-by-op head kernels' block (drafter_kernels.cu).
+__host__ __device__ constexpr int head_team_threads(int head_dim, int v_head_dim) {
+  const int d = head_dim > v_head_dim ? head_dim : v_head_dim;
+  const int t = (d + 31) / 32 * 32;
+  return t < 32 ? 32 : (t > 256 ? 256 : t);
+}
+
+// Threads of one row-norm team: as many as the rmsnorm kernel gives a row's float4s work, so
+// each thread sums the same float4 (up to the whole block).
+__host__ __device__ constexpr int norm_team_threads(int dim) {
+  const int t = (dim / 4 + 31) / 32 * 32;
+  return t > kThreads ? kThreads : t;
+}
+
+// Shared memory of one block, in floats (each region 16-byte aligned).
+struct Smem {
+  int xs, ds, in, st, kb, vb, qb, attention, red, sums, total;
+};
+
+__host__ __device__ inline Smem smem_layout(const DrafterBlockPass& p) {
+  const int b = p.block;
+  const int qkv_width = p.heads * p.head_dim + p.kv_heads * (p.head_dim + p.v_head_dim);
+  int in_width = p.hidden > p.inter ? p.hidden : p.inter;
+  if (p.heads * p.v_head_dim > in_width) in_width = p.heads * p.v_head_dim;
+  Smem s{};
+  s.xs = 0;
+  s.ds = s.xs + round4(b * p.hidden);
+  s.in = s.ds + round4(b * p.hidden);
+  s.st = s.in + round4(b * in_width);
+  s.kb = s.st + round4(b * qkv_width);
+  s.vb = s.kb + round4(b * p.kv_heads * p.head_dim);
+  s.qb = s.vb + round4(b * p.kv_heads * p.v_head_dim);
+  s.attention = s.qb + kAttentionTeams * round4(p.head_dim);
+  s.red = s.attention + kAttentionTeams * round4(drafter_attention_scratch(
+                                              kDrafterAttentionThreads / kWarpSize, p.v_head_dim));
+  s.sums = s.red + 2 * kWarps * 4 * kWarpSize;  // every team's two halves of partial sums
+  s.total = s.sums + kWarps * 32;               // 32 floats a team, at most a team a warp
+  return s;
+}
+
+// Team `index` of `threads` threads of the block (barrier 1 + index; a warp or the whole block
+// needs no named barrier).
+__device__ __forceinline__ Team team(int threads, int index) {
+  const unsigned barrier = (threads == kThreads || threads == kWarpSize) ? 0u : 1u + index;
+  return Team{threadIdx.x % threads, static_cast<unsigned>(threads), barrier};
+}
+
+// count floats from global memory written by other blocks of the cluster in this kernel: read
+// through L2 (L1 is not coherent across multiprocessors).
+__device__ __forceinline__ void load_l2(float* dst, const float* src, int count) {
+  const int n4 = count / 4;
+  for (int i = threadIdx.x; i < n4; i += kThreads)
+    reinterpret_cast<float4*>(dst)[i] = __ldcg(reinterpret_cast<const float4*>(src) + i);
+  for (int i = 4 * n4 + threadIdx.x; i < count; i += kThreads) dst[i] = __ldcg(src + i);
+}
+
+// Rows first, first + step, ... of xs (+ ds, added into xs) RMSNormed with weight into out.
+__device__ void norm_rows(float* xs, const float* ds, const float* weight, int rows, int dim,
+                          float eps, float* out, int first, int step, float* sums) {
+  const int threads = norm_team_threads(dim), teams = kThreads / threads;
+  const int index = threadIdx.x / threads;
+  if (index >= teams) return;
+  const Team me = team(threads, index);
+  for (int r = first + index * step; r < rows; r += teams * step) {
+    const std::size_t at = static_cast<std::size_t>(r) * dim;
+    rmsnorm_token_tile_vec<kNormVec>(xs + at, ds != nullptr ? ds + at : nullptr, weight, dim, eps,
+                                     out + at, sums + index * 32, nullptr, nullptr, nullptr, me);
+  }
+}
+
+// y = W x for the block's rows in shared memory x (row stride w.cols): the 16-row tiles split
+// over every team of kW warps of the cluster, each tile as the op-by-op kernel computes it.
+template <int kW>
+__device__ void product_tiles(const Bf16Matrix& w, const float* x, int rows, float* y, int cta,
+                              int ctas, float* red_all) {
+  constexpr int kTeams = kWarps / kW;
+  constexpr int kRed = kW * 4 * kWarpSize;
+  const int index = threadIdx.x / (kW * kWarpSize);
+  const Team me = team(kW * kWarpSize, index);
+  auto& red = *reinterpret_cast<float(*)[2][kRed]>(red_all + index * 2 * kRed);
+  const Bf16MmaThread th = bf16_mma_thread(w, me);
+  const int first = cta * kTeams + index, stride = ctas * kTeams;
+  if (first >= th.tiles) return;  // team-uniform
+  for (int t0 = 0; t0 < rows; t0 += 8) {
+    const std::uint16_t* tile_rows[2];
+    bf16_mma_begin(w, first, th, tile_rows);
+    bf16_mma_tiles<kW, true>(w, x, rows, t0, first, stride, th, tile_rows, red, y);
+    me.sync();  // the last tile's partial sums are read before the next call rewrites them
+  }
+}
+
+__device__ void product(const Bf16Matrix& w, int warps, const float* x, int rows, float* y, int cta,
+                        int ctas, float* red) {
+  switch (warps) {
+    case 1:
+      product_tiles<1>(w, x, rows, y, cta, ctas, red);
+      return;
+    case 2:
+      product_tiles<2>(w, x, rows, y, cta, ctas, red);
+      return;
+    case 4:
+      product_tiles<4>(w, x, rows, y, cta, ctas, red);
+      return;
+    case 8:
+      product_tiles<8>(w, x, rows, y, cta, ctas, red);
+      return;
+    default:
+      product_tiles<16>(w, x, rows, y, cta, ctas, red);
+      return;
+  }
+}
+
+// The block's input rows into xs: [anchor, mask...] embedded (the mask rows' own input where the
+// drafter has one); NaN rows for ids outside the table, as the embed kernel writes.
+__device__ void embed_rows(const DrafterBlockPass& p, const DrafterStepInputs& in, float* xs) {
+  const int rows = p.embed_bf16 ? p.embed_table_bf16.rows : p.embed_table_f32.rows;
+  for (int t = 0; t < p.block; ++t) {
+    float* row = xs + static_cast<std::size_t>(t) * p.hidden;
+    const int token = t == 0 ? in.anchor : p.mask_token;
+    if (t > 0 && p.mask_rows != nullptr) {
+      const float* src = p.mask_rows + static_cast<std::size_t>(t - 1) * p.hidden;
+      for (int c = threadIdx.x; c < p.hidden; c += kThreads) row[c] = src[c];
+    } else if (token < 0 || token >= rows) {
+      for (int c = threadIdx.x; c < p.hidden; c += kThreads) row[c] = NAN;
+    } else if (p.embed_bf16) {
+      embed_token_tile(p.embed_table_bf16, token, row, Team{threadIdx.x, kThreads, 0});
+    } else {
+      embed_token_tile(p.embed_table_f32, token, row, Team{threadIdx.x, kThreads, 0});
+    }
+  }
+}
+
+// Attention of the block's query rows: the stacked q / k / v rows come in through L2, every
+// block norms and rotates the keys (and copies the values) itself, then each attention team of
+// the cluster takes (token, head) items: its query head normed and rotated, then the tile.
+__device__ void attention_phase(const DrafterBlockPass& p, const DrafterBlockLayer& layer,
+                                const DrafterStepInputs& in, float* smem, const Smem& s, int cta,
+                                int ctas) {
+  const int qkv_width = p.heads * p.head_dim + p.kv_heads * (p.head_dim + p.v_head_dim);
+  const int k_at = p.heads * p.head_dim, v_at = k_at + p.kv_heads * p.head_dim;
+  float* st = smem + s.st;
+  float* kb = smem + s.kb;
+  float* vb = smem + s.vb;
+  float* qb = smem + s.qb;
+  load_l2(st, p.stacked, p.block * qkv_width);
+  __syncthreads();
+  const int head_threads = head_team_threads(p.head_dim, p.v_head_dim);
+  const int head_teams = kThreads / head_threads, head_index = threadIdx.x / head_threads;
+  const Team hm = team(head_threads, head_index);
+  float* head_sums = smem + s.sums + head_index * 32;
+  if (head_index < head_teams) {
+    for (int task = head_index; task < p.block * p.kv_heads; task += head_teams) {
+      const int t = task / p.kv_heads, kh = task % p.kv_heads;
+      const float* row = st + static_cast<std::size_t>(t) * qkv_width;
+      head_norm_rope_tile(row + k_at + kh * p.head_dim, kb + task * p.head_dim, layer.k_norm,
+                          p.head_dim, p.eps, p.rotary_half, p.inv_freq, in.anchor_position + t,
+                          head_sums, hm);
+      for (int d = hm.thread; d < p.v_head_dim; d += hm.threads)
+        vb[task * p.v_head_dim + d] = row[v_at + kh * p.v_head_dim + d];
+    }
+  }
+  DrafterAttentionShape shape;
+  shape.num_heads = p.heads;
+  shape.num_kv_heads = p.kv_heads;
+  shape.head_dim = p.head_dim;
+  shape.v_head_dim = p.v_head_dim;
+  shape.block = p.block;
+  shape.score_scale = p.score_scale;
+  shape.value_scale = p.value_scale;
+  shape.window = layer.window;
+  const int items = p.block * p.heads, per_round = ctas * kAttentionTeams;
+  const int attention_index = threadIdx.x / kDrafterAttentionThreads;
+  for (int base = 0; base < items; base += per_round) {
+    // This block's query heads of the round (head_index a < kAttentionTeams: item's team a).
+    if (head_index < kAttentionTeams) {
+      const int item = base + cta * kAttentionTeams + head_index;
+      if (item < items) {
+        const int t = item / p.heads, h = item % p.heads;
+        head_norm_rope_tile(st + static_cast<std::size_t>(t) * qkv_width + h * p.head_dim,
+                            qb + head_index * round4(p.head_dim), layer.q_norm, p.head_dim, p.eps,
+                            p.rotary_half, p.inv_freq, in.anchor_position + t, head_sums, hm);
+      }
+    }
+    __syncthreads();
+    const int item = base + cta * kAttentionTeams + attention_index;
+    if (item < items) {
+      const int t = item / p.heads, h = item % p.heads;
+      float* scratch = smem + s.attention +
+                       attention_index * round4(drafter_attention_scratch(
+                                             kDrafterAttentionThreads / kWarpSize, p.v_head_dim));
+      const float* qh = qb + attention_index * round4(p.head_dim);
+      const Team am = team(kDrafterAttentionThreads, attention_index);
+      switch (drafter_attention_lane_dims(p.head_dim, p.v_head_dim)) {
+        case 2:
+          drafter_attention_tile<2>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
+                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
+          break;
+        case 4:
+          drafter_attention_tile<4>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
+                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
+          break;
+        default:
+          drafter_attention_tile<8>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
+                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
+          break;
+      }
+    }
+    __syncthreads();
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    drafter_block_kernel(const __grid_constant__ DrafterBlockPass p) {
+  extern __shared__ float4 smem4[];
+  float* smem = reinterpret_cast<float*>(smem4);
+  const Smem s = smem_layout(p);
+  cg::cluster_group cluster = cg::this_cluster();
+  const int cta = static_cast<int>(cluster.block_rank());
+  const int ctas = static_cast<int>(cluster.num_blocks());
+  const DrafterStepInputs in = *p.inputs;
+  const int b = p.block, hidden = p.hidden, inter = p.inter;
+  float* xs = smem + s.xs;
+  float* ds = smem + s.ds;
+  float* rows_in = smem + s.in;
+  float* red = smem + s.red;
+  float* sums = smem + s.sums;
+  if (cta == 0 && threadIdx.x < b) {
+    p.ids[threadIdx.x] = threadIdx.x == 0 ? in.anchor : p.mask_token;
+    p.positions[threadIdx.x] = in.anchor_position + threadIdx.x;
+  }
+  // The residual's rows alternate between x (a layer's input) and x_other (after attention);
+  // block 0 writes them, every block reads them.
+  for (int l = 0; l < p.num_layers; ++l) {
+    const DrafterBlockLayer& layer = p.layers[l];
+    // Residual (+ the previous layer's MLP), input norm, q / k / v.
+    if (l == 0) {
+      embed_rows(p, in, xs);
+    } else {
+      load_l2(xs, p.x, b * hidden);
+      load_l2(ds, p.delta, b * hidden);
+    }
+    __syncthreads();
+    norm_rows(xs, l == 0 ? nullptr : ds, layer.input_norm, b, hidden, p.eps, rows_in, 0, 1, sums);
+    __syncthreads();
+    if (cta == 0) {
+      for (int i = threadIdx.x; i < b * hidden; i += kThreads) p.x_other[i] = xs[i];
+    }
+    product(layer.qkv, layer.qkv_warps, rows_in, b, p.stacked, cta, ctas, red);
+    cluster.sync();
+    attention_phase(p, layer, in, smem, s, cta, ctas);
+    cluster.sync();
+    // o: the heads' rows in through L2.
+    load_l2(rows_in, p.heads_out, b * p.heads * p.v_head_dim);
+    __syncthreads();
+    product(layer.o, layer.o_warps, rows_in, b, p.delta, cta, ctas, red);
+    cluster.sync();
+    // Residual + attention, post-attention norm, gate / up.
+    load_l2(xs, p.x_other, b * hidden);
+    load_l2(ds, p.delta, b * hidden);
+    __syncthreads();
+    norm_rows(xs, ds, layer.post_norm, b, hidden, p.eps, rows_in, 0, 1, sums);
+    __syncthreads();
+    if (cta == 0) {
+      for (int i = threadIdx.x; i < b * hidden; i += kThreads) p.x[i] = xs[i];
+    }
+    product(layer.gate_up, layer.gate_up_warps, rows_in, b, p.stacked, cta, ctas, red);
+    cluster.sync();
+    // SiLU(gate) * up, down.
+    for (int i = threadIdx.x; i < b * inter; i += kThreads) {
+      const int t = i / inter, c = i % inter;
+      const float* row = p.stacked + static_cast<std::size_t>(t) * 2 * inter;
+      rows_in[i] = silu(__ldcg(row + c)) * __ldcg(row + inter + c);
+    }
+    __syncthreads();
+    product(layer.down, layer.down_warps, rows_in, b, p.delta, cta, ctas, red);
+    cluster.sync();
+  }
+  // Residual + the last MLP, final norm: block c takes rows c, c + ctas, ...
+  load_l2(xs, p.x, b * hidden);
+  load_l2(ds, p.delta, b * hidden);
+  __syncthreads();
+  norm_rows(xs, ds, p.final_norm, b, hidden, p.eps, p.out, cta, ctas, sums);
+}
+
+bool linear_fits(const Bf16Matrix& w, int warps, int rows, int cols) {
+  return w.values != nullptr && w.rows == rows && w.cols == cols && cols % 64 == 0 &&
+         (warps == 1 || warps == 2 || warps == 4 || warps == 8 || warps == 16);
+}
+
+std::size_t smem_bytes(const DrafterBlockPass& p) {
+  return static_cast<std::size_t>(smem_layout(p).total) * sizeof(float);
+}
+
+cudaLaunchConfig_t launch_config(const DrafterBlockPass& p, int cluster, cudaStream_t stream,
+                                 cudaLaunchAttribute& attribute) {
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = cluster;
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(cluster);
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem_bytes(p);
+  config.stream = stream;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return config;
+}
+
+void set_attributes(const DrafterBlockPass& p) {
+  launch::allow_smem(drafter_block_kernel, static_cast<int>(smem_bytes(p)), "drafter_block_pass");
+  const cudaError_t err =
+      cudaFuncSetAttribute(drafter_block_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    launch::fail("drafter_block_pass", launch::cat("clusters of 16: ", cudaGetErrorString(err)));
+  }
+}
+
+}  // namespace
+
+std::string drafter_block_unsupported(const DrafterBlockPass& p) {
+  using launch::cat;
+  if (!(p.num_layers >= 1 && p.num_layers <= kDrafterBlockMaxLayers))
+    return cat(p.num_layers, " layers (at most ", kDrafterBlockMaxLayers, ")");
+  if (!(p.block >= 2 && p.block <= 16)) return cat("a block of ", p.block, " (2 to 16)");
+  if (!(p.hidden % 4 == 0 && p.hidden <= 4 * kNormVec * kThreads))
+    return cat("hidden size ", p.hidden);
+  if (!(p.head_dim <= kDrafterMaxHeadDim && p.v_head_dim <= kDrafterMaxHeadDim &&
+        kThreads % head_team_threads(p.head_dim, p.v_head_dim) == 0 && p.kv_heads > 0 &&
+        p.heads % p.kv_heads == 0 && 2 * p.rotary_half <= p.head_dim))
+    return cat("heads ", p.heads, " / ", p.kv_heads, " of dims ", p.head_dim, " / ", p.v_head_dim);
+  if (!(p.embed_bf16 ? p.embed_table_bf16.values != nullptr : p.embed_table_f32.values != nullptr))
+    return "no embedding table";
+  const int qkv_rows = p.heads * p.head_dim + p.kv_heads * (p.head_dim + p.v_head_dim);
+  for (int l = 0; l < p.num_layers; ++l) {
+    const DrafterBlockLayer& w = p.layers[l];
+    if (!(linear_fits(w.qkv, w.qkv_warps, qkv_rows, p.hidden) &&
+          linear_fits(w.o, w.o_warps, p.hidden, p.heads * p.v_head_dim) &&
+          linear_fits(w.gate_up, w.gate_up_warps, 2 * p.inter, p.hidden) &&
+          linear_fits(w.down, w.down_warps, p.hidden, p.inter)))
+      return cat("layer ", l, ": q/k/v, o, gate/up or down not a stacked BF16 product the fused ",
+                 "tiles take");
+  }
+  int device = 0, optin = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+          cudaSuccess) {
+    cudaGetLastError();
+    return "no device";
+  }
+  if (smem_bytes(p) > static_cast<std::size_t>(optin))
+    return cat(smem_bytes(p), " bytes of shared memory (the device gives ", optin, ")");
+  return "";
+}
+
+int drafter_block_cluster_size(const DrafterBlockPass& p) {
+  set_attributes(p);
+  for (int cluster : {16, 8, 4, 2, 1}) {
+    cudaLaunchAttribute attribute{};
+    const cudaLaunchConfig_t config = launch_config(p, cluster, nullptr, attribute);
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, drafter_block_kernel, &config) == cudaSuccess &&
+        clusters >= 1)
+      return cluster;
+    cudaGetLastError();
+  }
+  launch::fail("drafter_block_pass", "no cluster of this kernel fits the device");
+}
+
+void drafter_block_pass(const DrafterBlockPass& p, int cluster_size, Stream stream) {
+  if (!(cluster_size >= 1 && cluster_size <= 16))
+    launch::fail("drafter_block_pass", launch::cat("cluster of ", cluster_size));
+  set_attributes(p);
+  cudaLaunchAttribute attribute{};
+  const cudaLaunchConfig_t config =
+      launch_config(p, cluster_size, launch::as_stream(stream), attribute);
+  const cudaError_t err = cudaLaunchKernelEx(&config, drafter_block_kernel, p);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(ErrorCode::kDevice,
+                launch::cat("CUDA kernel drafter_block_pass: ", cudaGetErrorString(err)));
+  }
+}
+
+}  // namespace mimo::cuda
