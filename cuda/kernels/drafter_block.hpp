@@ -3,7 +3,11 @@
 // attention, o, norm + gate/up, SiLU + down) with a hardware cluster barrier between them,
 // instead of ~40 kernels. Each phase runs the same tiles, with the same team sizes, as the
 // op-by-op kernels, so the hidden states are the same bits. The lm_head and argmax stay apart
-// (they want the whole GPU). No CUDA types here; every pointer is device memory.
+// (they want the whole GPU). With `context_fold`, the deferred context rows waiting for this
+// block (DrafterStepInputs::context_rows) are projected into the caches first, in three more
+// phases (fc; context norm + every layer's k/v; key norms + RoPE + the appends) instead of the
+// context pass's ~11 kernels - the same bits again. No CUDA types here; every pointer is device
+// memory.
 #pragma once
 
 #include <string>
@@ -18,14 +22,16 @@ inline constexpr int kDrafterBlockMaxLayers = 8;
 
 struct DrafterBlockLayer {
   Bf16Matrix qkv, o, gate_up, down;  // [q; k; v] and [gate; up] stacked
+  Bf16Matrix kv;                     // the context pass's [k; v] (context_fold)
   int qkv_warps = 0, o_warps = 0, gate_up_warps = 0, down_warps = 0;  // bf16_linear_warps
+  int kv_warps = 0;
   const float* input_norm = nullptr;
   const float* post_norm = nullptr;
   const float* q_norm = nullptr;
   const float* k_norm = nullptr;
   const float* sinks = nullptr;  // or null
-  const float* keys = nullptr;   // the context cache [.., kv, hd]
-  const float* values = nullptr;
+  float* keys = nullptr;         // the context cache [.., kv, hd] (appended to by context_fold)
+  float* values = nullptr;
   long long window = -1;  // < 0: none
 };
 
@@ -41,21 +47,30 @@ struct DrafterBlockPass {
   const float* inv_freq = nullptr;
   const float* final_norm = nullptr;
   const tiles::DrafterStepInputs* inputs = nullptr;
-  const int* cache_positions = nullptr;
-  int* ids = nullptr;        // [block]: written for the op-by-op path's readers
-  int* positions = nullptr;  // [block]
-  float* x = nullptr;        // [block, hidden] residual, and a second buffer of that size
+  int* cache_positions = nullptr;  // the cache's positions (appended to by context_fold)
+  int* ids = nullptr;              // [block]: written for the op-by-op path's readers
+  int* positions = nullptr;        // [block]
+  float* x = nullptr;              // [block, hidden] residual, and a second buffer of that size
   float* x_other = nullptr;
   float* delta = nullptr;      // [block, hidden]
   float* stacked = nullptr;    // [block, max(q + k + v widths, 2 inter)]
   float* heads_out = nullptr;  // [block, heads, v_head_dim]
   float* out = nullptr;        // [block, hidden]: the final-normed hidden states
+  bool context_fold = false;
+  Bf16Matrix fc;
+  int fc_warps = 0;
+  const float* context_norm = nullptr;
+  const float* features = nullptr;  // [block, fc.cols]: the deferred rows' target features
+  float* context = nullptr;         // [block, hidden]
+  float* context_kv = nullptr;      // [layers, block, kv.rows]
   DrafterBlockLayer layers[kDrafterBlockMaxLayers];
 };
 
 // Why `pass` cannot run as one kernel on the current device (a shape or format the fused tiles
 // do not take, too much shared memory, no cluster that fits), or "" when it can.
 std::string drafter_block_unsupported(const DrafterBlockPass& pass);
+// The same for its context fold (fc, the layers' stacked [k; v] products).
+std::string drafter_block_context_unsupported(const DrafterBlockPass& pass);
 
 // Blocks of the cluster the pass runs on (16 where the device co-schedules them, else 8), and
 // the launch. Call drafter_block_unsupported first. Nothing here synchronises or allocates, so

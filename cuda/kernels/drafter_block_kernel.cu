@@ -49,7 +49,7 @@ __host__ __device__ constexpr int norm_team_threads(int dim) {
 
 // Shared memory of one block, in floats (each region 16-byte aligned).
 struct Smem {
-  int xs, ds, in, st, kb, vb, qb, attention, red, sums, total;
+  int xs, ds, in, st, kb, vb, qb, attention, red, sums, fx, hb, total;
 };
 
 __host__ __device__ inline Smem smem_layout(const DrafterBlockPass& p) {
@@ -165,6 +165,57 @@ __device__ void embed_rows(const DrafterBlockPass& p, const DrafterStepInputs& i
   }
 }
 
+// The deferred context rows (the context program's ops) into the caches: fc, then the context
+// norm and every layer's [k; v] product, then the key heads normed + rotated and appended with
+// the values and positions - three phases, each piece the op-by-op kernel's tile and team.
+__device__ void context_fold(const DrafterBlockPass& p, const DrafterStepInputs& in, float* smem,
+                             const Smem& s, int cta, int ctas, cg::cluster_group& cluster) {
+  const int c = in.context_rows, hidden = p.hidden;
+  float* red = smem + s.red;
+  float* sums = smem + s.sums;
+  load_l2(smem + s.fx, p.features, c * p.fc.cols);
+  __syncthreads();
+  product(p.fc, p.fc_warps, smem + s.fx, c, p.context, cta, ctas, red);
+  cluster.sync();
+  load_l2(smem + s.xs, p.context, c * hidden);
+  __syncthreads();
+  norm_rows(smem + s.xs, nullptr, p.context_norm, c, hidden, p.eps, smem + s.in, 0, 1, sums);
+  __syncthreads();
+  const int kv_rows = p.kv_heads * (p.head_dim + p.v_head_dim);
+  for (int l = 0; l < p.num_layers; ++l) {
+    product(p.layers[l].kv, p.layers[l].kv_warps, smem + s.in, c,
+            p.context_kv + static_cast<std::size_t>(l) * p.block * kv_rows, cta, ctas, red);
+  }
+  cluster.sync();
+  const int head_threads = head_team_threads(p.head_dim, p.v_head_dim);
+  const int head_teams = kThreads / head_threads, head_index = threadIdx.x / head_threads;
+  if (head_index < head_teams) {
+    const Team hm = team(head_threads, head_index);
+    float* staged = smem + s.hb + head_index * round4(p.head_dim);
+    const int tasks = p.num_layers * c * p.kv_heads;
+    for (int task = cta * head_teams + head_index; task < tasks; task += ctas * head_teams) {
+      const int l = task / (c * p.kv_heads), t = (task / p.kv_heads) % c, h = task % p.kv_heads;
+      const float* row =
+          p.context_kv + (static_cast<std::size_t>(l) * p.block + t) * kv_rows;  // [k | v]
+      for (int d = hm.thread; d < p.head_dim; d += hm.threads)
+        staged[d] = __ldcg(row + h * p.head_dim + d);
+      hm.sync();
+      const DrafterBlockLayer& layer = p.layers[l];
+      const std::size_t dst = static_cast<std::size_t>(in.append_at + t) * p.kv_heads + h;
+      head_norm_rope_tile(staged, layer.keys + dst * p.head_dim, layer.k_norm, p.head_dim, p.eps,
+                          p.rotary_half, p.inv_freq, in.context_first + t, sums + head_index * 32,
+                          hm);
+      const float* v_in = row + p.kv_heads * p.head_dim + h * p.v_head_dim;
+      for (int d = hm.thread; d < p.v_head_dim; d += hm.threads)
+        layer.values[dst * p.v_head_dim + d] = __ldcg(v_in + d);
+      if (l == 0 && h == 0 && hm.thread == 0)
+        p.cache_positions[in.append_at + t] = in.context_first + t;
+      hm.sync();  // `staged` is rewritten by the team's next task
+    }
+  }
+  cluster.sync();
+}
+
 // Attention of the block's query rows: the stacked q / k / v rows come in through L2, every
 // block norms and rotates the keys (and copies the values) itself, then each attention team of
 // the cluster takes (token, head) items: its query head normed and rotated, then the tile.
@@ -263,6 +314,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     p.ids[threadIdx.x] = threadIdx.x == 0 ? in.anchor : p.mask_token;
     p.positions[threadIdx.x] = in.anchor_position + threadIdx.x;
   }
+  if (p.context_fold && in.context_rows > 0) context_fold(p, in, smem, s, cta, ctas, cluster);
   // The residual's rows alternate between x (a layer's input) and x_other (after attention);
   // block 0 writes them, every block reads them.
   for (int l = 0; l < p.num_layers; ++l) {
@@ -386,6 +438,21 @@ std::string drafter_block_unsupported(const DrafterBlockPass& p) {
   }
   if (smem_bytes(p) > static_cast<std::size_t>(optin))
     return cat(smem_bytes(p), " bytes of shared memory (the device gives ", optin, ")");
+  return "";
+}
+
+std::string drafter_block_context_unsupported(const DrafterBlockPass& p) {
+  using launch::cat;
+  if (!linear_fits(p.fc, p.fc_warps, p.hidden, p.fc.cols))
+    return "fc is not a BF16 product the fused tiles take";
+  if (p.context_norm == nullptr || p.features == nullptr || p.context == nullptr ||
+      p.context_kv == nullptr)
+    return "no context norm or fold buffers";
+  const int kv_rows = p.kv_heads * (p.head_dim + p.v_head_dim);
+  for (int l = 0; l < p.num_layers; ++l) {
+    if (!linear_fits(p.layers[l].kv, p.layers[l].kv_warps, kv_rows, p.hidden))
+      return cat("layer ", l, ": k / v do not stack into one BF16 product");
+  }
   return "";
 }
 

@@ -218,7 +218,7 @@ void DrafterRunner::store_context(int layer, int n, const DrafterPassBuffers& b,
 // ---- the block pass as one kernel ----
 
 DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& program,
-                                           const DrafterPassBuffers& b) const {
+                                           const DrafterPassBuffers& b, bool fold) const {
   const model::DrafterConfig& c = config_;
   DrafterBlockPass p;
   p.block = program.shape.block;
@@ -250,6 +250,11 @@ DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& progra
   p.stacked = b.stacked;
   p.heads_out = b.heads;
   p.out = b.h;
+  p.context_fold = fold;
+  p.context_norm = w_.context_norm;
+  p.features = b.deferred;
+  p.context = b.fold_context;
+  p.context_kv = b.fold_kv;
   if (c.num_layers > kDrafterBlockMaxLayers) return p;  // drafter_block_unsupported says why
   const auto bf16 = [](const DeviceLinear& w) {
     return w.format == MatrixFormat::kBf16 && w.rows > 0 ? w.bf16 : Bf16Matrix{};
@@ -257,9 +262,13 @@ DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& progra
   const auto warps = [](const DeviceLinear& w) {
     return w.format == MatrixFormat::kBf16 && w.cols % 64 == 0 ? bf16_linear_warps(w.bf16) : 0;
   };
+  p.fc = bf16(w_.fc);
+  p.fc_warps = warps(w_.fc);
   for (int l = 0; l < c.num_layers; ++l) {
     const DrafterLayer& lw = w_.layers[l];
     DrafterBlockLayer& out = p.layers[l];
+    out.kv = bf16(lw.kv);
+    out.kv_warps = warps(lw.kv);
     out.qkv = bf16(lw.qkv);
     out.o = bf16(lw.o);
     out.gate_up = bf16(lw.gate_up);
@@ -281,7 +290,7 @@ DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& progra
 }
 
 std::string DrafterRunner::fused_block_unsupported(const program::DrafterProgram& program,
-                                                   const DrafterPassBuffers& b) const {
+                                                   const DrafterPassBuffers& b, bool fold) const {
   if (program.shape.block < 2 || program.shape.context > 0)
     return "not a block-only drafter program";
   if (b.x_other == nullptr) return "no second residual buffer";
@@ -289,17 +298,21 @@ std::string DrafterRunner::fused_block_unsupported(const program::DrafterProgram
     if (w_.layers[l].q_norm == nullptr || w_.layers[l].k_norm == nullptr)
       return fmt::format("layer {}: no q_norm / k_norm", l);
   }
-  return drafter_block_unsupported(block_pass(program, b));
+  const DrafterBlockPass pass = block_pass(program, b, fold);
+  std::string why = drafter_block_unsupported(pass);
+  if (why.empty() && fold) why = drafter_block_context_unsupported(pass);
+  return why;
 }
 
 int DrafterRunner::fused_block_cluster(const program::DrafterProgram& program,
-                                       const DrafterPassBuffers& b) const {
-  return drafter_block_cluster_size(block_pass(program, b));
+                                       const DrafterPassBuffers& b, bool fold) const {
+  return drafter_block_cluster_size(block_pass(program, b, fold));
 }
 
 void DrafterRunner::run_fused_block(const program::DrafterProgram& program,
-                                    const DrafterPassBuffers& b, int cluster, Stream stream) const {
-  drafter_block_pass(block_pass(program, b), cluster, stream);
+                                    const DrafterPassBuffers& b, int cluster, bool fold,
+                                    Stream stream) const {
+  drafter_block_pass(block_pass(program, b, fold), cluster, stream);
   for (const Op& op : program.ops) {
     if (op.kind == OpKind::kDraftLogits || op.kind == OpKind::kArgmax)
       issue(op, program.shape, b, stream);

@@ -37,6 +37,10 @@ struct DrafterPassBuffers {
   int* positions = nullptr;
   float *x = nullptr, *h = nullptr, *delta = nullptr;
   float* x_other = nullptr;  // the one-kernel block pass's second residual buffer
+  // Its context fold: the deferred rows' features [block, fc.cols], and its scratch.
+  const float* deferred = nullptr;
+  float* fold_context = nullptr;  // [block, hidden]
+  float* fold_kv = nullptr;       // [layers, block, kv rows]
   float *q = nullptr, *k = nullptr, *v = nullptr, *heads = nullptr;
   float *gate = nullptr, *up = nullptr, *act = nullptr;
   float* stacked = nullptr;  // a stacked product's rows: [q | k | v] or [gate | up]
@@ -56,15 +60,16 @@ class DrafterRunner {
            Stream stream) const;
 
   // The block pass as one cluster kernel (cuda/kernels/drafter_block.hpp) where the drafter's
-  // shapes and formats allow it: why not ("" when it can), the cluster it takes, and the pass -
-  // the kernel for every op up to the final norm, then the program's lm_head and argmax ops.
-  // Same bits in `h`, `logits` and `drafts` as run().
+  // shapes and formats allow it: why not ("" when it can; fold: with the context fold too), the
+  // cluster it takes, and the pass - the kernel for every op up to the final norm (first, with
+  // `fold`, the deferred rows the step inputs name), then the program's lm_head and argmax ops.
+  // Same bits in `h`, `logits`, `drafts` and the caches as the context and block programs run().
   std::string fused_block_unsupported(const program::DrafterProgram& program,
-                                      const DrafterPassBuffers& b) const;
-  int fused_block_cluster(const program::DrafterProgram& program,
-                          const DrafterPassBuffers& b) const;
+                                      const DrafterPassBuffers& b, bool fold) const;
+  int fused_block_cluster(const program::DrafterProgram& program, const DrafterPassBuffers& b,
+                          bool fold) const;
   void run_fused_block(const program::DrafterProgram& program, const DrafterPassBuffers& b,
-                       int cluster, Stream stream) const;
+                       int cluster, bool fold, Stream stream) const;
 
  private:
   void issue(const program::Op& op, const program::DrafterShape& shape, const DrafterPassBuffers& b,
@@ -78,8 +83,8 @@ class DrafterRunner {
   void context_kv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   void store_context(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   bool sliding(int layer) const;
-  DrafterBlockPass block_pass(const program::DrafterProgram& program,
-                              const DrafterPassBuffers& b) const;
+  DrafterBlockPass block_pass(const program::DrafterProgram& program, const DrafterPassBuffers& b,
+                              bool fold) const;
 
   const model::DrafterConfig& config_;
   const model::ModelConfig& target_;

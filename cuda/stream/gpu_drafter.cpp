@@ -64,10 +64,13 @@ struct GpuDrafter::Impl {
   bool use_graph = true;
   cudaGraphExec_t graph = nullptr;
   // The block pass as one cluster kernel where the drafter's shapes allow (fused_reason empty),
-  // on unless set_fused_block(false) or MIMO_DRAFTER_FUSED=0 (the A/B switch) turned it off.
-  std::string fused_reason;
+  // with the deferred context rows folded in where those allow (fold_reason empty); on unless
+  // set_fused_block / set_fused_context or MIMO_DRAFTER_FUSED (the A/B switch: 0 = neither,
+  // block = no fold) turned them off.
+  std::string fused_reason, fold_reason;
   int fused_cluster = 0;
-  bool fused = false;
+  bool fused = false, fold = false;
+  DeviceBuffer fold_context, fold_kv;  // the fold's scratch (fixed: the block graph holds them)
   // Device context updates (add_device_context): the cache row they append at, in device memory,
   // and one graph per row count 1 .. block (index = rows), captured on first use.
   DeviceBuffer append_at;
@@ -117,6 +120,9 @@ struct GpuDrafter::Impl {
     b.positions = block_pos.as<int>();
     b.x = x.as<float>();
     b.x_other = x_other.as<float>();
+    b.deferred = deferred.as<float>();
+    b.fold_context = fold_context.as<float>();
+    b.fold_kv = fold_kv.as<float>();
     b.h = h.as<float>();
     b.delta = delta.as<float>();
     b.q = q.as<float>();
@@ -168,6 +174,8 @@ struct GpuDrafter::Impl {
     ensure(block_pos, b * sizeof(int));
     ensure(x, b * hidden * 4);
     ensure(x_other, b * hidden * 4);
+    ensure(fold_context, b * hidden * 4);
+    ensure(fold_kv, std::size_t(config.num_layers) * b * (kv_width() + v_width()) * 4);
     ensure(h, b * hidden * 4);
     ensure(delta, b * hidden * 4);
     ensure(q, b * heads_n * config.head_dim * 4);
@@ -205,7 +213,7 @@ struct GpuDrafter::Impl {
                           cudaMemcpyHostToDevice, stream),
           "step inputs upload");
     if (fused) {
-      runner.run_fused_block(block_program, buffers(nullptr), fused_cluster, stream);
+      runner.run_fused_block(block_program, buffers(nullptr), fused_cluster, fold, stream);
     } else {
       runner.run(block_program, buffers(nullptr), stream);
     }
@@ -302,7 +310,19 @@ struct GpuDrafter::Impl {
   // Runs the block for (anchor, anchor_position), replaying the captured graph (captured on
   // first use, and again after the context cache moved); returns after the drafts arrived.
   void run_block(std::int32_t anchor, std::int64_t anchor_position) {
-    flush_deferred();
+    host_inputs->context_rows = 0;
+    if (fused && fold && deferred_rows > 0 && deferred_rows <= block) {
+      // The one-kernel pass projects the deferred rows before the block (same cache bits).
+      reserve(static_cast<std::int64_t>(positions.size()) + deferred_rows);
+      host_inputs->context_rows = deferred_rows;
+      host_inputs->context_first = static_cast<int>(deferred_first);
+      host_inputs->append_at = static_cast<int>(positions.size());
+      for (int i = 0; i < deferred_rows; ++i) positions.push_back(deferred_first + i);
+      ++context_passes;
+      deferred_rows = 0;
+    } else {
+      flush_deferred();
+    }
     const std::int64_t n_ctx =
         std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
     host_inputs->anchor = anchor;
@@ -347,11 +367,17 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
   m.values.resize(config.num_layers);
   m.reserve(256);
   m.allocate_block_scratch();
-  m.fused_reason = m.runner.fused_block_unsupported(m.block_program, m.buffers(nullptr));
+  m.fused_reason = m.runner.fused_block_unsupported(m.block_program, m.buffers(nullptr), false);
+  m.fold_reason = m.fused_reason.empty()
+                      ? m.runner.fused_block_unsupported(m.block_program, m.buffers(nullptr), true)
+                      : m.fused_reason;
   if (m.fused_reason.empty()) {
-    m.fused_cluster = m.runner.fused_block_cluster(m.block_program, m.buffers(nullptr));
+    m.fused_cluster =
+        m.runner.fused_block_cluster(m.block_program, m.buffers(nullptr), m.fold_reason.empty());
     const char* env = std::getenv("MIMO_DRAFTER_FUSED");
-    m.fused = env == nullptr || std::string(env) != "0";
+    const std::string mode = env != nullptr ? env : "";
+    m.fused = mode != "0";
+    m.fold = m.fused && mode != "block" && m.fold_reason.empty();
   }
 }
 
@@ -374,6 +400,25 @@ bool GpuDrafter::set_fused_block(bool on) {
 
 bool GpuDrafter::fused_block() const {
   return impl_->fused;
+}
+
+bool GpuDrafter::set_fused_context(bool on) {
+  Impl& m = *impl_;
+  const bool fold = on && m.fold_reason.empty();
+  if (fold != m.fold) {  // the block graph holds the kernel's arguments
+    check(cudaStreamSynchronize(m.stream), "drafter pass switch");
+    m.drop_graph();
+    m.fold = fold;
+  }
+  return m.fold;
+}
+
+bool GpuDrafter::fused_context() const {
+  return impl_->fused && impl_->fold;
+}
+
+const std::string& GpuDrafter::fused_context_unsupported() const {
+  return impl_->fold_reason;
 }
 
 const std::string& GpuDrafter::fused_block_unsupported() const {

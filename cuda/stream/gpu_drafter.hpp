@@ -83,6 +83,14 @@ class GpuDrafter {
   bool fused_block() const;
   const std::string& fused_block_unsupported() const;
   int fused_block_cluster() const;  // blocks of its cluster (0: unsupported)
+  // With the one-kernel block pass, the deferred context rows waiting for a block (up to a
+  // block of them) are projected by the same kernel first instead of by the context pass: the
+  // same cache bits. On by default where the drafter's fc and k / v products allow it
+  // (MIMO_DRAFTER_FUSED=block turns the default off). Returns whether it is on now (it takes
+  // effect only while fused_block() is).
+  bool set_fused_context(bool on);
+  bool fused_context() const;
+  const std::string& fused_context_unsupported() const;
 
  private:
   struct Impl;

@@ -22,6 +22,11 @@ struct DrafterStepInputs {
   int anchor = 0;           // token id
   int anchor_position = 0;  // the block's positions are anchor_position .. + block - 1
   int n_context = 0;        // context keys visible to the block (positions < anchor_position)
+  // Deferred context rows the one-kernel block pass projects into the caches first (0: none):
+  // positions context_first .. + context_rows - 1, at cache rows append_at ..
+  int context_rows = 0;
+  int context_first = 0;
+  int append_at = 0;
 };
 
 // Threads of one drafter attention block (the op-by-op kernel), the widest head it takes, and

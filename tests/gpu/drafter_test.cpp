@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "cuda/runtime/device_memory.hpp"
 #include "cuda/stream/gpu_dflash_speculator.hpp"
+#include "cuda/stream/gpu_drafter.hpp"
 #include "io/safetensors.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/model.hpp"
@@ -256,6 +258,65 @@ class FusedTee final : public mimo::Speculator {
  private:
   std::shared_ptr<mimo::Speculator> gpu_;
 };
+
+// Deferred device context rows: the one-kernel pass folds up to a block of them into its own
+// phases (more wait for the context pass). Fed the same random feature rows (a prompt's worth,
+// then steps of 1 .. 8 rows, one step of 12, a rollback), its caches and block hidden states
+// equal the op-by-op pass's bit for bit.
+TEST_CASE("GPU DFlash drafter's context fold equals the context pass bit for bit",
+          "[gpu][spec][drafter]") {
+  const auto gpu = load(demo("mixed"), mimo::Device::kCuda);
+  auto fused_spec = mimo::make_dflash_speculator(*gpu, demo("drafter"));
+  auto plain_spec = mimo::make_dflash_speculator(*gpu, demo("drafter"));
+  auto& fused = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*fused_spec).drafter();
+  auto& plain = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*plain_spec).drafter();
+  INFO("fold: " << fused.fused_context_unsupported());
+  REQUIRE(fused.fused_context());
+  REQUIRE_FALSE(plain.set_fused_block(false));
+  const int width = static_cast<int>(fused_spec->feature_layers().size()) * 256;  // demo hidden
+  std::vector<float> rows(static_cast<std::size_t>(64) * width);
+  std::uint32_t state = 12345;
+  for (float& v : rows) {
+    state = state * 1664525u + 1013904223u;
+    v = static_cast<float>(static_cast<std::int32_t>(state >> 8) % 2001 - 1000) / 250.0f;
+  }
+  const mimo::cuda::DeviceBuffer features = mimo::cuda::to_device(rows);
+  std::int64_t next = 0;
+  int steps = 0, mismatches = 0;
+  const auto feed = [&](int n, int offset) {
+    const float* src = features.as<float>() + static_cast<std::size_t>(offset) * width;
+    fused.add_device_context(next, src, n, nullptr, nullptr);
+    plain.add_device_context(next, src, n, nullptr, nullptr);
+    next += n;
+  };
+  const auto block = [&](std::int32_t anchor) {
+    const auto a = fused.block_hidden(anchor, next);
+    const auto b = plain.block_hidden(anchor, next);
+    ++steps;
+    if (a != b) ++mismatches;
+  };
+  feed(40, 0);  // more than a block: the context pass, both ways
+  block(17);
+  const int counts[] = {1, 3, 8, 2, 12, 5, 8, 4};
+  int offset = 40;
+  for (int n : counts) {
+    feed(n, offset % 48);
+    offset += n;
+    block(static_cast<std::int32_t>(100 + n));
+  }
+  fused.truncate(next - 3);  // a rollback, then more rows at the rolled-back positions
+  plain.truncate(next - 3);
+  next -= 3;
+  feed(6, 7);
+  block(42);
+  CHECK(steps == 10);
+  CHECK(mismatches == 0);
+  for (int l = 0; l < fused.num_layers(); ++l) {
+    CHECK(fused.context_keys(l) == plain.context_keys(l));
+    CHECK(fused.context_values(l) == plain.context_values(l));
+  }
+  CHECK(fused.context_rows() == plain.context_rows());
+}
 
 TEST_CASE("GPU DFlash drafter's one-kernel block pass equals the op-by-op pass bit for bit",
           "[gpu][spec][drafter]") {
