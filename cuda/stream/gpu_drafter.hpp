@@ -75,19 +75,19 @@ class GpuDrafter {
   // op; both give identical results.
   void set_use_graph(bool on);
   // The block forward up to the final norm as one cluster kernel (cuda/kernels/drafter_block.hpp)
-  // or as one kernel an op; the same bits either way. On by default where the drafter's shapes
-  // and formats allow (fused_block_unsupported() says why not; the environment variable
-  // MIMO_DRAFTER_FUSED=0 turns the default off, an A/B switch for measurements). Returns
-  // whether it is on now.
+  // or as one kernel an op; the same bits either way. Available where the drafter's shapes and
+  // formats allow (fused_block_unsupported() says why not); OFF by default until it has run on a
+  // GPU (written in a session without one): set_fused_block(true) or the environment variable
+  // MIMO_DRAFTER_FUSED=1 turns it on. Returns whether it is on now.
   bool set_fused_block(bool on);
   bool fused_block() const;
   const std::string& fused_block_unsupported() const;
   int fused_block_cluster() const;  // blocks of its cluster (0: unsupported)
   // With the one-kernel block pass, the deferred context rows waiting for a block (up to a
   // block of them) are projected by the same kernel first instead of by the context pass: the
-  // same cache bits. On by default where the drafter's fc and k / v products allow it
-  // (MIMO_DRAFTER_FUSED=block turns the default off). Returns whether it is on now (it takes
-  // effect only while fused_block() is).
+  // same cache bits. On where the drafter's fc and k / v products allow it (MIMO_DRAFTER_FUSED=
+  // block turns it off). Returns whether it is on now (it takes effect only while
+  // fused_block() is).
   bool set_fused_context(bool on);
   bool fused_context() const;
   const std::string& fused_context_unsupported() const;

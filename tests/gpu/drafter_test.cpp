@@ -202,7 +202,7 @@ TEST_CASE("GPU DFlash drafter is chosen for a GPU model and matches the CPU draf
   REQUIRE(gpu_spec != nullptr);
   CHECK(gpu_spec->drafter().stacks_projections());  // BF16 q / k / v and gate / up
   INFO("one-kernel block pass: " << gpu_spec->drafter().fused_block_unsupported());
-  CHECK(gpu_spec->drafter().fused_block());  // the default where the shapes allow
+  CHECK(gpu_spec->drafter().set_fused_block(true));  // the tiny drafter's shapes allow it
   const auto prompt = read_ids(data("models/tiny-bf16/reference/greedy_prompt.txt"));
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, true);
   check_against_cpu(data("models/tiny-bf16"), data("dflash/drafter"), prompt, 200, false);
@@ -271,6 +271,7 @@ TEST_CASE("GPU DFlash drafter's context fold equals the context pass bit for bit
   auto& fused = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*fused_spec).drafter();
   auto& plain = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*plain_spec).drafter();
   INFO("fold: " << fused.fused_context_unsupported());
+  REQUIRE(fused.set_fused_block(true));
   REQUIRE(fused.fused_context());
   REQUIRE_FALSE(plain.set_fused_block(false));
   const int width = static_cast<int>(fused_spec->feature_layers().size()) * 256;  // demo hidden
@@ -325,7 +326,7 @@ TEST_CASE("GPU DFlash drafter's one-kernel block pass equals the op-by-op pass b
   auto& d = dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*spec).drafter();
   INFO("one-kernel block pass: " << d.fused_block_unsupported() << ", cluster of "
                                  << d.fused_block_cluster());
-  REQUIRE(d.fused_block());
+  REQUIRE(d.set_fused_block(true));
   CHECK(d.fused_block_cluster() >= 8);
   auto tee = std::make_shared<FusedTee>(spec);
   const auto tokenizer = mimo::Tokenizer::from_model_dir(demo("mixed"));
