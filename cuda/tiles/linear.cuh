@@ -174,15 +174,17 @@ __device__ __forceinline__ void linear_rows_tile(const Matrix& m, int row0, cons
 
 // A block computes kRows consecutive rows for up to kTok tokens (the row-parallel variant for
 // formats whose chunk is at most 16 values): the block's threads split each row's chunks
-// (thread i takes chunks i, i + blockDim.x, ...), each decoded chunk stays in registers for every
+// (thread i takes chunks i, i + team threads, ...), each decoded chunk stays in registers for every
 // token, and the per-thread sums are reduced across the block in a fixed order (deterministic;
 // a token's result does not depend on how many tokens share the launch). Rows past the end are
-// computed on the last row and not written. s_partial: (blockDim.x / 32) * kRows * kTok floats.
-// Called by every thread of the block.
+// computed on the last row and not written. s_partial: (team warps) * kRows * kTok floats.
+// Called by every thread of the team `me` (the block by default); x is read through __ldg, so no
+// thread of the kernel may write it.
 template <int kRows, int kTok, class Matrix>
 __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0, const float* x,
                                                        int n_tokens, float* y, int y_stride,
-                                                       float* s_partial) {
+                                                       float* s_partial,
+                                                       const Team& me = Team::block()) {
   constexpr int kValues = ChunkValues<Matrix>::value;
   static_assert(kValues <= 16, "block tile holds kRows decoded chunks in registers");
   float acc[kRows][kTok];
@@ -191,7 +193,7 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
 #pragma unroll
     for (int t = 0; t < kTok; ++t) acc[r][t] = 0.0f;
   const int chunks = m.cols / kValues;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+  for (int c = me.thread; c < chunks; c += me.threads) {
     float w[kRows][kValues];
     float scale[kRows];
 #pragma unroll
@@ -219,8 +221,8 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
       }
     }
   }
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
 #pragma unroll
@@ -229,8 +231,8 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
       if (lane == 0) s_partial[(warp * kRows + r) * kTok + t] = v;
     }
   }
-  __syncthreads();
-  for (int i = threadIdx.x; i < kRows * kTok; i += blockDim.x) {
+  me.sync();
+  for (int i = me.thread; i < kRows * kTok; i += me.threads) {
     const int r = i / kTok, t = i % kTok;
     if (row0 + r >= m.rows || t >= n_tokens) continue;
     float total = 0.0f;
@@ -244,16 +246,17 @@ __device__ __forceinline__ void linear_rows_block_tile(const Matrix& m, int row0
 // for every row, and issues all kRows 16-byte weight loads (L1 bypassed: read once a step) before
 // decoding any, so many loads are in flight. Codes are decoded with integer ops only
 // (fp8x4_to_float_bits) against activations scaled by kActivationScale; the block reduction is
-// that of linear_rows_block_tile (fixed order). s_partial: (blockDim.x / 32) * kRows floats.
+// that of linear_rows_block_tile (fixed order). s_partial: (team warps) * kRows floats. Called by
+// every thread of the team `me`.
 template <int kRows>
 __device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int row0,
-                                                         const float* x, float* y,
-                                                         float* s_partial) {
+                                                         const float* x, float* y, float* s_partial,
+                                                         const Team& me = Team::block()) {
   float acc[kRows];
 #pragma unroll
   for (int r = 0; r < kRows; ++r) acc[r] = 0.0f;
   const int chunks = m.cols / 16;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+  for (int c = me.thread; c < chunks; c += me.threads) {
     const int col = c * 16;
     uint4 raw[kRows];
     float scale[kRows];
@@ -296,15 +299,15 @@ __device__ __forceinline__ void fp8_rows_block_tile_1tok(const Fp8Matrix& m, int
       acc[r] = fmaf(d, scale[r], acc[r]);
     }
   }
-  const int lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
+  const int lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     const float v = warp_sum(acc[r]);
     if (lane == 0) s_partial[warp * kRows + r] = v;
   }
-  __syncthreads();
-  for (int r = threadIdx.x; r < kRows; r += blockDim.x) {
+  me.sync();
+  for (int r = me.thread; r < kRows; r += me.threads) {
     if (row0 + r >= m.rows) continue;
     float total = 0.0f;
     for (int w = 0; w < warps; ++w) total += s_partial[w * kRows + r];

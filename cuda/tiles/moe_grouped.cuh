@@ -23,23 +23,25 @@ namespace mimo::cuda::tiles {
 // (cuda/kernels/ops.hpp: expert_group_table_ints gives its size.)
 
 // Builds the group table from experts[0..n_slots) (global or shared memory; ids outside
-// [0, count) are dropped). One block of up to 1024 threads; count <= blockDim.x. smem: count + 64
+// [0, count) are dropped). One team (a block, or whole warps of one with a named barrier) of up
+// to 1024 threads; count <= its threads. smem: count + 64
 // ints, whatever the number of slots (a prefill chunk of 4096 tokens has 32768 slots at top-8).
 // The member lists are written by one warp walking the slots 32 at a time, so their order (slot
 // order within each group) costs n_slots / 32 steps rather than a scan per slot.
 __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slots, int count,
-                                                   int* table, int* smem) {
+                                                   int* table, int* smem,
+                                                   const Team& me = Team::block()) {
   int* s_count = smem;         // [count]: members, then the group's next free member index
   int* s_warp = smem + count;  // [64]: warp totals of the two scans
-  const int tid = threadIdx.x, lane = tid % kWarpSize, warp = tid / kWarpSize;
-  const int warps = blockDim.x / kWarpSize;
-  for (int e = tid; e < count; e += blockDim.x) s_count[e] = 0;
-  __syncthreads();
-  for (int s = tid; s < n_slots; s += blockDim.x) {
+  const int tid = me.thread, lane = me.lane(), warp = me.warp();
+  const int warps = me.warps();
+  for (int e = tid; e < count; e += me.threads) s_count[e] = 0;
+  me.sync();
+  for (int s = tid; s < n_slots; s += me.threads) {
     const int e = experts[s];
     if (e >= 0 && e < count) atomicAdd(&s_count[e], 1);
   }
-  __syncthreads();
+  me.sync();
   // Inclusive scans over experts of the member counts and of "has members".
   const int c = tid < count ? s_count[tid] : 0;
   int members = c, groups = c > 0;
@@ -56,7 +58,7 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
     s_warp[warp] = members;
     s_warp[32 + warp] = groups;
   }
-  __syncthreads();
+  me.sync();
   int members_before = 0, groups_before = 0, total_members = 0, total_groups = 0;
   for (int w = 0; w < warps; ++w) {
     if (w < warp) {
@@ -78,11 +80,11 @@ __device__ __forceinline__ void group_experts_tile(const int* experts, int n_slo
   if (tid == 0) table[0] = total_groups;
   // Groups past the last read as empty (expert 0, start = end = total_members), so a reader needs
   // no table[0] first: read_group's loads are independent.
-  for (int g = total_groups + tid; g < n_slots; g += blockDim.x) group_expert[g] = 0;
-  for (int g = total_groups + tid; g <= n_slots; g += blockDim.x) group_start[g] = total_members;
-  __syncthreads();  // every thread has read s_count
+  for (int g = total_groups + tid; g < n_slots; g += me.threads) group_expert[g] = 0;
+  for (int g = total_groups + tid; g <= n_slots; g += me.threads) group_start[g] = total_members;
+  me.sync();  // every thread has read s_count
   if (tid < count) s_count[tid] = first_member;
-  __syncthreads();
+  me.sync();
   if (warp != 0) return;  // no block barriers follow
   // Lanes of one expert take consecutive places in lane (= slot) order; the expert's lowest lane
   // then moves its next free place past them.
