@@ -2,12 +2,13 @@
 // cluster whose blocks run the pass's phases (per layer: norm + q/k/v, head norms + RoPE +
 // attention, o, norm + gate/up, SiLU + down) with a hardware cluster barrier between them,
 // instead of ~40 kernels. Each phase runs the same tiles, with the same team sizes, as the
-// op-by-op kernels, so the hidden states are the same bits. The lm_head and argmax stay apart
-// (they want the whole GPU). With `context_fold`, the deferred context rows waiting for this
-// block (DrafterStepInputs::context_rows) are projected into the caches first, in three more
-// phases (fc; context norm + every layer's k/v; key norms + RoPE + the appends) instead of the
-// context pass's ~11 kernels - the same bits again. No CUDA types here; every pointer is device
-// memory.
+// op-by-op kernels, so the hidden states (and so the logits, drafts and, with the context fold,
+// the cache rows) are the same bits; the residual scratch x / x_other is left otherwise. The
+// lm_head and argmax stay apart (they want the whole GPU). With `context_fold`, the deferred
+// context rows waiting for this block (DrafterStepInputs::context_rows) are projected into the
+// caches first, in three more phases (fc; context norm + every layer's k/v; key norms + RoPE + the
+// appends) instead of the context pass's ~11 kernels - the same bits again. No CUDA types here;
+// every pointer is device memory.
 #pragma once
 
 #include <string>

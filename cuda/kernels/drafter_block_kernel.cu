@@ -69,7 +69,10 @@ __host__ __device__ inline Smem smem_layout(const DrafterBlockPass& p) {
   s.red = s.attention + kAttentionTeams * round4(drafter_attention_scratch(
                                               kDrafterAttentionThreads / kWarpSize, p.v_head_dim));
   s.sums = s.red + 2 * kWarps * 4 * kWarpSize;  // every team's two halves of partial sums
-  s.total = s.sums + kWarps * 32;               // 32 floats a team, at most a team a warp
+  s.fx = s.sums + kWarps * 32;                  // 32 floats a team, at most a team a warp
+  // The context fold's own regions: the deferred rows' features, a key head a team.
+  s.hb = s.fx + (p.context_fold ? round4(b * p.fc.cols) : 0);
+  s.total = s.hb + (p.context_fold ? kWarps * round4(p.head_dim) : 0);
   return s;
 }
 
@@ -78,6 +81,19 @@ __host__ __device__ inline Smem smem_layout(const DrafterBlockPass& p) {
 __device__ __forceinline__ Team team(int threads, int index) {
   const unsigned barrier = (threads == kThreads || threads == kWarpSize) ? 0u : 1u + index;
   return Team{threadIdx.x % threads, static_cast<unsigned>(threads), barrier};
+}
+
+// This block's shared memory and its place in the cluster (each phase reads them itself: the
+// phases are separate functions so that each fits the registers without spilling the others').
+__device__ __forceinline__ float* shared_floats() {
+  extern __shared__ float4 smem4[];
+  return reinterpret_cast<float*>(smem4);
+}
+__device__ __forceinline__ int cluster_rank() {
+  return static_cast<int>(cg::this_cluster().block_rank());
+}
+__device__ __forceinline__ int cluster_size() {
+  return static_cast<int>(cg::this_cluster().num_blocks());
 }
 
 // count floats from global memory written by other blocks of the cluster in this kernel: read
@@ -90,8 +106,9 @@ __device__ __forceinline__ void load_l2(float* dst, const float* src, int count)
 }
 
 // Rows first, first + step, ... of xs (+ ds, added into xs) RMSNormed with weight into out.
-__device__ void norm_rows(float* xs, const float* ds, const float* weight, int rows, int dim,
-                          float eps, float* out, int first, int step, float* sums) {
+__device__ __noinline__ void norm_rows(float* xs, const float* ds, const float* weight, int rows,
+                                       int dim, float eps, float* out, int first, int step,
+                                       float* sums) {
   const int threads = norm_team_threads(dim), teams = kThreads / threads;
   const int index = threadIdx.x / threads;
   if (index >= teams) return;
@@ -106,8 +123,8 @@ __device__ void norm_rows(float* xs, const float* ds, const float* weight, int r
 // y = W x for the block's rows in shared memory x (row stride w.cols): the 16-row tiles split
 // over every team of kW warps of the cluster, each tile as the op-by-op kernel computes it.
 template <int kW>
-__device__ void product_tiles(const Bf16Matrix& w, const float* x, int rows, float* y, int cta,
-                              int ctas, float* red_all) {
+__device__ __noinline__ void product_tiles(const Bf16Matrix& w, const float* x, int rows, float* y,
+                                           int cta, int ctas, float* red_all) {
   constexpr int kTeams = kWarps / kW;
   constexpr int kRed = kW * 4 * kWarpSize;
   const int index = threadIdx.x / (kW * kWarpSize);
@@ -147,7 +164,8 @@ __device__ void product(const Bf16Matrix& w, int warps, const float* x, int rows
 
 // The block's input rows into xs: [anchor, mask...] embedded (the mask rows' own input where the
 // drafter has one); NaN rows for ids outside the table, as the embed kernel writes.
-__device__ void embed_rows(const DrafterBlockPass& p, const DrafterStepInputs& in, float* xs) {
+__device__ __noinline__ void embed_rows(const DrafterBlockPass& p, const DrafterStepInputs& in,
+                                        float* xs) {
   const int rows = p.embed_bf16 ? p.embed_table_bf16.rows : p.embed_table_f32.rows;
   for (int t = 0; t < p.block; ++t) {
     float* row = xs + static_cast<std::size_t>(t) * p.hidden;
@@ -165,12 +183,49 @@ __device__ void embed_rows(const DrafterBlockPass& p, const DrafterStepInputs& i
   }
 }
 
+// One (token, head) item of the attention tile (a function of its own: its registers are not
+// the phase's).
+template <int kDims>
+__device__ __noinline__ void attention_tile_item(const DrafterAttentionShape& shape,
+                                                 const DrafterStepInputs& in, const float* qh,
+                                                 const DrafterBlockLayer& layer,
+                                                 const int* positions, const float* kb,
+                                                 const float* vb, float* out, int t, int h,
+                                                 float* scratch, const Team& me) {
+  drafter_attention_tile<kDims>(shape, in, qh, layer.keys, layer.values, positions, kb, vb,
+                                layer.sinks, out, t, h, scratch, me);
+}
+
+__device__ void attention_item(const DrafterAttentionShape& shape, const DrafterStepInputs& in,
+                               const float* qh, const DrafterBlockLayer& layer,
+                               const int* positions, const float* kb, const float* vb, float* out,
+                               int t, int h, float* scratch, const Team& me, int lane_dims) {
+  if (lane_dims == 2) {
+    attention_tile_item<2>(shape, in, qh, layer, positions, kb, vb, out, t, h, scratch, me);
+  } else if (lane_dims == 4) {
+    attention_tile_item<4>(shape, in, qh, layer, positions, kb, vb, out, t, h, scratch, me);
+  } else {
+    attention_tile_item<8>(shape, in, qh, layer, positions, kb, vb, out, t, h, scratch, me);
+  }
+}
+
+// One head normed and rotated by a team (a function of its own, as above).
+__device__ __noinline__ void head_item(const float* in, float* out, const float* weight,
+                                       const DrafterBlockPass& p, int pos, float* sums,
+                                       const Team& me) {
+  head_norm_rope_tile(in, out, weight, p.head_dim, p.eps, p.rotary_half, p.inv_freq, pos, sums, me);
+}
+
 // The deferred context rows (the context program's ops) into the caches: fc, then the context
 // norm and every layer's [k; v] product, then the key heads normed + rotated and appended with
 // the values and positions - three phases, each piece the op-by-op kernel's tile and team.
-__device__ void context_fold(const DrafterBlockPass& p, const DrafterStepInputs& in, float* smem,
-                             const Smem& s, int cta, int ctas, cg::cluster_group& cluster) {
-  const int c = in.context_rows, hidden = p.hidden;
+__device__ __noinline__ void context_fold(const DrafterBlockPass& p) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  const int cta = cluster_rank(), ctas = cluster_size();
+  const DrafterStepInputs in = *p.inputs;
+  cg::cluster_group cluster = cg::this_cluster();
+  const int c = min(in.context_rows, p.block), hidden = p.hidden;  // the host keeps it <= block
   float* red = smem + s.red;
   float* sums = smem + s.sums;
   load_l2(smem + s.fx, p.features, c * p.fc.cols);
@@ -202,9 +257,8 @@ __device__ void context_fold(const DrafterBlockPass& p, const DrafterStepInputs&
       hm.sync();
       const DrafterBlockLayer& layer = p.layers[l];
       const std::size_t dst = static_cast<std::size_t>(in.append_at + t) * p.kv_heads + h;
-      head_norm_rope_tile(staged, layer.keys + dst * p.head_dim, layer.k_norm, p.head_dim, p.eps,
-                          p.rotary_half, p.inv_freq, in.context_first + t, sums + head_index * 32,
-                          hm);
+      head_item(staged, layer.keys + dst * p.head_dim, layer.k_norm, p, in.context_first + t,
+                sums + head_index * 32, hm);
       const float* v_in = row + p.kv_heads * p.head_dim + h * p.v_head_dim;
       for (int d = hm.thread; d < p.v_head_dim; d += hm.threads)
         layer.values[dst * p.v_head_dim + d] = __ldcg(v_in + d);
@@ -219,9 +273,12 @@ __device__ void context_fold(const DrafterBlockPass& p, const DrafterStepInputs&
 // Attention of the block's query rows: the stacked q / k / v rows come in through L2, every
 // block norms and rotates the keys (and copies the values) itself, then each attention team of
 // the cluster takes (token, head) items: its query head normed and rotated, then the tile.
-__device__ void attention_phase(const DrafterBlockPass& p, const DrafterBlockLayer& layer,
-                                const DrafterStepInputs& in, float* smem, const Smem& s, int cta,
-                                int ctas) {
+__device__ __noinline__ void attention_phase(const DrafterBlockPass& p,
+                                             const DrafterBlockLayer& layer) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  const int cta = cluster_rank(), ctas = cluster_size();
+  const DrafterStepInputs in = *p.inputs;
   const int qkv_width = p.heads * p.head_dim + p.kv_heads * (p.head_dim + p.v_head_dim);
   const int k_at = p.heads * p.head_dim, v_at = k_at + p.kv_heads * p.head_dim;
   float* st = smem + s.st;
@@ -238,9 +295,8 @@ __device__ void attention_phase(const DrafterBlockPass& p, const DrafterBlockLay
     for (int task = head_index; task < p.block * p.kv_heads; task += head_teams) {
       const int t = task / p.kv_heads, kh = task % p.kv_heads;
       const float* row = st + static_cast<std::size_t>(t) * qkv_width;
-      head_norm_rope_tile(row + k_at + kh * p.head_dim, kb + task * p.head_dim, layer.k_norm,
-                          p.head_dim, p.eps, p.rotary_half, p.inv_freq, in.anchor_position + t,
-                          head_sums, hm);
+      head_item(row + k_at + kh * p.head_dim, kb + task * p.head_dim, layer.k_norm, p,
+                in.anchor_position + t, head_sums, hm);
       for (int d = hm.thread; d < p.v_head_dim; d += hm.threads)
         vb[task * p.v_head_dim + d] = row[v_at + kh * p.v_head_dim + d];
     }
@@ -262,9 +318,9 @@ __device__ void attention_phase(const DrafterBlockPass& p, const DrafterBlockLay
       const int item = base + cta * kAttentionTeams + head_index;
       if (item < items) {
         const int t = item / p.heads, h = item % p.heads;
-        head_norm_rope_tile(st + static_cast<std::size_t>(t) * qkv_width + h * p.head_dim,
-                            qb + head_index * round4(p.head_dim), layer.q_norm, p.head_dim, p.eps,
-                            p.rotary_half, p.inv_freq, in.anchor_position + t, head_sums, hm);
+        head_item(st + static_cast<std::size_t>(t) * qkv_width + h * p.head_dim,
+                  qb + head_index * round4(p.head_dim), layer.q_norm, p, in.anchor_position + t,
+                  head_sums, hm);
       }
     }
     __syncthreads();
@@ -276,97 +332,103 @@ __device__ void attention_phase(const DrafterBlockPass& p, const DrafterBlockLay
                                              kDrafterAttentionThreads / kWarpSize, p.v_head_dim));
       const float* qh = qb + attention_index * round4(p.head_dim);
       const Team am = team(kDrafterAttentionThreads, attention_index);
-      switch (drafter_attention_lane_dims(p.head_dim, p.v_head_dim)) {
-        case 2:
-          drafter_attention_tile<2>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
-                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
-          break;
-        case 4:
-          drafter_attention_tile<4>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
-                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
-          break;
-        default:
-          drafter_attention_tile<8>(shape, in, qh, layer.keys, layer.values, p.cache_positions, kb,
-                                    vb, layer.sinks, p.heads_out, t, h, scratch, am);
-          break;
-      }
+      attention_item(shape, in, qh, layer, p.cache_positions, kb, vb, p.heads_out, t, h, scratch,
+                     am, drafter_attention_lane_dims(p.head_dim, p.v_head_dim));
     }
     __syncthreads();
   }
 }
 
+// Residual rows x_in (+ delta) - or, for x_in null, the embedded block - RMSNormed with weight,
+// then y = W of them. Block 0 writes the residual to x_out (the other buffer: every block reads
+// x_in in this phase).
+__device__ __noinline__ void norm_product_phase(const DrafterBlockPass& p, const float* x_in,
+                                                const float* delta, const float* weight,
+                                                float* x_out, const Bf16Matrix& w, int warps,
+                                                float* y) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  const int cta = cluster_rank(), rows = p.block, hidden = p.hidden;
+  if (x_in == nullptr) {
+    embed_rows(p, *p.inputs, smem + s.xs);
+  } else {
+    load_l2(smem + s.xs, x_in, rows * hidden);
+    if (delta != nullptr) load_l2(smem + s.ds, delta, rows * hidden);
+  }
+  __syncthreads();
+  norm_rows(smem + s.xs, delta != nullptr ? smem + s.ds : nullptr, weight, rows, hidden, p.eps,
+            smem + s.in, 0, 1, smem + s.sums);
+  __syncthreads();
+  if (cta == 0) {
+    for (int i = threadIdx.x; i < rows * hidden; i += kThreads) x_out[i] = smem[s.xs + i];
+  }
+  product(w, warps, smem + s.in, rows, y, cta, cluster_size(), smem + s.red);
+}
+
+// y = W of `width`-float rows written by other blocks (the heads' outputs).
+__device__ __noinline__ void rows_product_phase(const DrafterBlockPass& p, const float* rows_in,
+                                                int width, const Bf16Matrix& w, int warps,
+                                                float* y) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  load_l2(smem + s.in, rows_in, p.block * width);
+  __syncthreads();
+  product(w, warps, smem + s.in, p.block, y, cluster_rank(), cluster_size(), smem + s.red);
+}
+
+// SiLU(gate) * up of the stacked [gate | up] rows, then down into delta.
+__device__ __noinline__ void silu_down_phase(const DrafterBlockPass& p,
+                                             const DrafterBlockLayer& l) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  const int inter = p.inter;
+  for (int i = threadIdx.x; i < p.block * inter; i += kThreads) {
+    const int t = i / inter, c = i % inter;
+    const float* row = p.stacked + static_cast<std::size_t>(t) * 2 * inter;
+    smem[s.in + i] = silu(__ldcg(row + c)) * __ldcg(row + inter + c);
+  }
+  __syncthreads();
+  product(l.down, l.down_warps, smem + s.in, p.block, p.delta, cluster_rank(), cluster_size(),
+          smem + s.red);
+}
+
+// Residual + the last MLP, final norm into p.out: block c takes rows c, c + blocks, ...
+__device__ __noinline__ void final_norm_phase(const DrafterBlockPass& p) {
+  float* smem = shared_floats();
+  const Smem s = smem_layout(p);
+  load_l2(smem + s.xs, p.x, p.block * p.hidden);
+  load_l2(smem + s.ds, p.delta, p.block * p.hidden);
+  __syncthreads();
+  norm_rows(smem + s.xs, smem + s.ds, p.final_norm, p.block, p.hidden, p.eps, p.out, cluster_rank(),
+            cluster_size(), smem + s.sums);
+}
+
 __global__ void __launch_bounds__(kThreads, 1)
     drafter_block_kernel(const __grid_constant__ DrafterBlockPass p) {
-  extern __shared__ float4 smem4[];
-  float* smem = reinterpret_cast<float*>(smem4);
-  const Smem s = smem_layout(p);
   cg::cluster_group cluster = cg::this_cluster();
-  const int cta = static_cast<int>(cluster.block_rank());
-  const int ctas = static_cast<int>(cluster.num_blocks());
-  const DrafterStepInputs in = *p.inputs;
-  const int b = p.block, hidden = p.hidden, inter = p.inter;
-  float* xs = smem + s.xs;
-  float* ds = smem + s.ds;
-  float* rows_in = smem + s.in;
-  float* red = smem + s.red;
-  float* sums = smem + s.sums;
-  if (cta == 0 && threadIdx.x < b) {
+  if (cluster.block_rank() == 0 && threadIdx.x < p.block) {
+    const DrafterStepInputs& in = *p.inputs;
     p.ids[threadIdx.x] = threadIdx.x == 0 ? in.anchor : p.mask_token;
     p.positions[threadIdx.x] = in.anchor_position + threadIdx.x;
   }
-  if (p.context_fold && in.context_rows > 0) context_fold(p, in, smem, s, cta, ctas, cluster);
-  // The residual's rows alternate between x (a layer's input) and x_other (after attention);
-  // block 0 writes them, every block reads them.
+  if (p.context_fold && p.inputs->context_rows > 0) context_fold(p);
+  // The residual's rows alternate between x (a layer's input) and x_other (after attention).
   for (int l = 0; l < p.num_layers; ++l) {
     const DrafterBlockLayer& layer = p.layers[l];
-    // Residual (+ the previous layer's MLP), input norm, q / k / v.
-    if (l == 0) {
-      embed_rows(p, in, xs);
-    } else {
-      load_l2(xs, p.x, b * hidden);
-      load_l2(ds, p.delta, b * hidden);
-    }
-    __syncthreads();
-    norm_rows(xs, l == 0 ? nullptr : ds, layer.input_norm, b, hidden, p.eps, rows_in, 0, 1, sums);
-    __syncthreads();
-    if (cta == 0) {
-      for (int i = threadIdx.x; i < b * hidden; i += kThreads) p.x_other[i] = xs[i];
-    }
-    product(layer.qkv, layer.qkv_warps, rows_in, b, p.stacked, cta, ctas, red);
+    norm_product_phase(p, l == 0 ? nullptr : p.x, l == 0 ? nullptr : p.delta, layer.input_norm,
+                       p.x_other, layer.qkv, layer.qkv_warps, p.stacked);
     cluster.sync();
-    attention_phase(p, layer, in, smem, s, cta, ctas);
+    attention_phase(p, layer);
     cluster.sync();
-    // o: the heads' rows in through L2.
-    load_l2(rows_in, p.heads_out, b * p.heads * p.v_head_dim);
-    __syncthreads();
-    product(layer.o, layer.o_warps, rows_in, b, p.delta, cta, ctas, red);
+    rows_product_phase(p, p.heads_out, p.heads * p.v_head_dim, layer.o, layer.o_warps, p.delta);
     cluster.sync();
-    // Residual + attention, post-attention norm, gate / up.
-    load_l2(xs, p.x_other, b * hidden);
-    load_l2(ds, p.delta, b * hidden);
-    __syncthreads();
-    norm_rows(xs, ds, layer.post_norm, b, hidden, p.eps, rows_in, 0, 1, sums);
-    __syncthreads();
-    if (cta == 0) {
-      for (int i = threadIdx.x; i < b * hidden; i += kThreads) p.x[i] = xs[i];
-    }
-    product(layer.gate_up, layer.gate_up_warps, rows_in, b, p.stacked, cta, ctas, red);
+    norm_product_phase(p, p.x_other, p.delta, layer.post_norm, p.x, layer.gate_up,
+                       layer.gate_up_warps, p.stacked);
     cluster.sync();
-    // SiLU(gate) * up, down.
-    for (int i = threadIdx.x; i < b * inter; i += kThreads) {
-      const int t = i / inter, c = i % inter;
-      const float* row = p.stacked + static_cast<std::size_t>(t) * 2 * inter;
-      rows_in[i] = silu(__ldcg(row + c)) * __ldcg(row + inter + c);
-    }
-    __syncthreads();
-    product(layer.down, layer.down_warps, rows_in, b, p.delta, cta, ctas, red);
+    silu_down_phase(p, layer);
     cluster.sync();
   }
-  // Residual + the last MLP, final norm: block c takes rows c, c + ctas, ...
-  load_l2(xs, p.x, b * hidden);
-  load_l2(ds, p.delta, b * hidden);
-  __syncthreads();
-  norm_rows(xs, ds, p.final_norm, b, hidden, p.eps, p.out, cta, ctas, sums);
+  final_norm_phase(p);
 }
 
 bool linear_fits(const Bf16Matrix& w, int warps, int rows, int cols) {

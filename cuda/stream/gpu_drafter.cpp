@@ -310,20 +310,22 @@ struct GpuDrafter::Impl {
   // first use, and again after the context cache moved); returns after the drafts arrived.
   void run_block(std::int32_t anchor, std::int64_t anchor_position) {
     host_inputs->context_rows = 0;
-    if (fused && fold && deferred_rows > 0 && deferred_rows <= block) {
-      // The one-kernel pass projects the deferred rows before the block (same cache bits).
-      reserve(static_cast<std::int64_t>(positions.size()) + deferred_rows);
-      host_inputs->context_rows = deferred_rows;
+    // The one-kernel pass projects up to a block of deferred rows before the block (same cache
+    // bits); they count as cached once the pass is queued (until then a failure leaves them
+    // waiting, as flush_deferred does).
+    const int folded = fused && fold && deferred_rows <= block ? deferred_rows : 0;
+    if (folded > 0) {
+      reserve(static_cast<std::int64_t>(positions.size()) + folded);
+      host_inputs->context_rows = folded;
       host_inputs->context_first = static_cast<int>(deferred_first);
       host_inputs->append_at = static_cast<int>(positions.size());
-      for (int i = 0; i < deferred_rows; ++i) positions.push_back(deferred_first + i);
-      ++context_passes;
-      deferred_rows = 0;
     } else {
       flush_deferred();
     }
-    const std::int64_t n_ctx =
+    // Positions are ascending and the folded rows follow the cached ones.
+    std::int64_t n_ctx =
         std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
+    for (int i = 0; i < folded; ++i) n_ctx += deferred_first + i < anchor_position ? 1 : 0;
     host_inputs->anchor = anchor;
     host_inputs->anchor_position = static_cast<int>(anchor_position);
     host_inputs->n_context = static_cast<int>(n_ctx);
@@ -335,6 +337,11 @@ struct GpuDrafter::Impl {
         graph = capture_graph(stream, issue, "drafter block");
       }
       check(cudaGraphLaunch(graph, stream), "drafter graph launch");
+    }
+    if (folded > 0) {  // queued: the rows are the cache's now
+      for (int i = 0; i < folded; ++i) positions.push_back(deferred_first + i);
+      ++context_passes;
+      deferred_rows = 0;
     }
     check(cudaStreamSynchronize(stream), "drafter block forward");
   }

@@ -23,8 +23,8 @@ namespace mimo::cuda::tiles {
 // vhd] with ctx_pos [..] ascending; blk_k [block, kv, hd], blk_v [block, kv, vhd]; out
 // [block, heads, vhd].
 // kDims: head dims a lane holds (head_dim, v_head_dim <= 32 kDims); the results do not depend on
-// it. A warp loads its next key's row and value before it scores the current one (the L2 latency
-// of a row was the tile's time), the same arithmetic in the same order.
+// it. A warp loads its next key's row and value (the next inside the window) before it scores the
+// current one (the L2 latency of a row was the tile's time), the same arithmetic in the same order.
 template <int kDims = kDrafterMaxHeadDim / kWarpSize>
 __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionShape& s,
                                                        const DrafterStepInputs& in, const float* qh,
@@ -60,41 +60,48 @@ __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionSha
       vr[k] = d < s.v_head_dim ? vh[d] : 0.0f;
     }
   };
-  float running_max = -INFINITY, denom = 0.0f;
-  float kc[kDims], vc[kDims];
-  if (warp < total) load(warp, kc, vc);
-  for (int j = warp; j < total; j += warps) {
-    const bool more = j + warps < total;
-    float kn[kDims], vn[kDims];
-    if (more) load(j + warps, kn, vn);
+  // Whether key j is inside the window (always, without one): warp-uniform.
+  const auto visible = [&](int j) {
     const long long kpos = j < n_context ? ctx_pos[j] : anchor + (j - n_context);
     const long long distance = qpos > kpos ? qpos - kpos : kpos - qpos;
-    if (s.window < 0 || distance <= s.window) {  // warp-uniform
-      float dot = 0.0f;
+    return s.window < 0 || distance <= s.window;
+  };
+  float running_max = -INFINITY, denom = 0.0f;
+  float kc[kDims], vc[kDims];
+  // The warp's keys in the window, each loaded one key ahead: `cur` is the next one to score.
+  int cur = warp;
+  while (cur < total && !visible(cur)) cur += warps;
+  if (cur < total) load(cur, kc, vc);
+  while (cur < total) {
+    int next = cur + warps;
+    while (next < total && !visible(next)) next += warps;
+    float kn[kDims], vn[kDims];
+    if (next < total) load(next, kn, vn);
+    float dot = 0.0f;
 #pragma unroll
-      for (int k = 0; k < kDims; ++k) {
-        const int d = lane + k * kWarpSize;
-        if (d < s.head_dim) dot = fmaf(q[k], kc[k], dot);
-      }
-      const float score = warp_sum(dot) * s.score_scale;
-      const float new_max = fmaxf(running_max, score);
-      const float rescale = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
-      const float p = expf(score - new_max);
-      running_max = new_max;
-      denom = denom * rescale + p;
-#pragma unroll
-      for (int k = 0; k < kDims; ++k) {
-        const int d = lane + k * kWarpSize;
-        if (d < s.v_head_dim) acc[k] = fmaf(p, vc[k], acc[k] * rescale);
-      }
+    for (int k = 0; k < kDims; ++k) {
+      const int d = lane + k * kWarpSize;
+      if (d < s.head_dim) dot = fmaf(q[k], kc[k], dot);
     }
-    if (more) {
+    const float score = warp_sum(dot) * s.score_scale;
+    const float new_max = fmaxf(running_max, score);
+    const float rescale = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
+    const float p = expf(score - new_max);
+    running_max = new_max;
+    denom = denom * rescale + p;
+#pragma unroll
+    for (int k = 0; k < kDims; ++k) {
+      const int d = lane + k * kWarpSize;
+      if (d < s.v_head_dim) acc[k] = fmaf(p, vc[k], acc[k] * rescale);
+    }
+    if (next < total) {
 #pragma unroll
       for (int k = 0; k < kDims; ++k) {
         kc[k] = kn[k];
         vc[k] = vn[k];
       }
     }
+    cur = next;
   }
   // Merge: per warp its max and denominator, then its weighted values.
   float* maxes = scratch;
