@@ -17,14 +17,14 @@
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "cuda/stream/gpu_drafter.hpp"
-#include "drafter_support.hpp"
 #include "io/safetensors.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/tokenizer.hpp"
+#include "spec_support.hpp"
 
 namespace {
 
-using namespace mimo::testing::gpu_drafter;
+using namespace mimo::testing::spec_tests;
 
 // Drives a GPU DFlash speculator and at every step runs the block pass both ways - one cluster
 // kernel and one kernel an op - comparing the final-normed hidden states and the lm_head rows

@@ -19,7 +19,6 @@
 
 #include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "cuda/stream/gpu_drafter.hpp"
-#include "drafter_support.hpp"
 #include "io/safetensors.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/model.hpp"
@@ -29,11 +28,12 @@
 #include "quant/array_convert.hpp"
 #include "spec/dflash_speculator.hpp"
 #include "spec/lookup_first_speculator.hpp"
+#include "spec_support.hpp"
 #include "support/catch.hpp"
 
 namespace {
 
-using namespace mimo::testing::gpu_drafter;
+using namespace mimo::testing::spec_tests;
 
 // Drives the GPU speculator and feeds the CPU drafter the same features; at every step compares
 // the block hidden states and the proposals. Returns the GPU's proposals.

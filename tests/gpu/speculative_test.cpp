@@ -12,22 +12,14 @@
 #include "mimo/model.hpp"
 #include "mimo/session.hpp"
 #include "mimo/speculator.hpp"
+#include "spec_support.hpp"
 #include "support/catch.hpp"
 
 namespace {
 
-// MIMO_TEST_DATA_DIR in the environment overrides the build-time path (the GPU machine runs
-// binaries built elsewhere).
-std::string data(const std::string& relative) {
-  const char* env = std::getenv("MIMO_TEST_DATA_DIR");
-  return std::string(env != nullptr ? env : MIMO_TEST_DATA_DIR) + "/" + relative;
-}
-
-std::vector<std::int32_t> read_ids(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return {std::istream_iterator<std::int32_t>(in), std::istream_iterator<std::int32_t>()};
-}
+using mimo::testing::spec_tests::data;
+using mimo::testing::spec_tests::greedy;
+using mimo::testing::spec_tests::read_ids;
 
 std::shared_ptr<const mimo::Model> load(const std::string& name, mimo::Device device,
                                         mimo::Engine engine = mimo::Engine::kAuto) {
@@ -38,21 +30,6 @@ std::shared_ptr<const mimo::Model> load(const std::string& name, mimo::Device de
   options.max_context = 512;
   options.max_step_tokens = 8;
   return mimo::Model::load(data("models/" + name), options);
-}
-
-std::vector<std::int32_t> greedy(const mimo::Model& model, const std::vector<std::int32_t>& prompt,
-                                 int n, std::shared_ptr<mimo::Speculator> speculator = nullptr,
-                                 mimo::SessionStats* stats = nullptr) {
-  auto session = model.new_session();
-  mimo::Sampler sampler(mimo::SamplerConfig{});
-  mimo::GenerateOptions options;
-  options.draft_length = mimo::GenerateOptions::DraftLength::kMax;  // fixed drafts: comparable runs
-  options.max_tokens = n;
-  options.ignore_eos = true;
-  options.speculator = std::move(speculator);
-  std::vector<std::int32_t> tokens = session->generate(prompt, sampler, options).tokens;
-  if (stats != nullptr) *stats = session->stats();
-  return tokens;
 }
 
 TEST_CASE("GPU greedy with n-gram and DFlash speculation equals plain greedy and the CPU",

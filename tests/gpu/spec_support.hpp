@@ -1,4 +1,5 @@
-// Helpers the GPU drafter tests share (drafter_test.cpp, drafter_fused_test.cpp): fixture paths,
+// Helpers the GPU speculation tests share (drafter_test.cpp, drafter_fused_test.cpp,
+// speculative_test.cpp): fixture paths,
 // loading a model for them, greedy / sampled generation with a speculator.
 #pragma once
 
@@ -14,7 +15,7 @@
 #include "mimo/speculator.hpp"
 #include "support/catch.hpp"
 
-namespace mimo::testing::gpu_drafter {
+namespace mimo::testing::spec_tests {
 
 // MIMO_TEST_DATA_DIR in the environment overrides the build-time path (the GPU machine runs
 // binaries built elsewhere).
@@ -69,4 +70,4 @@ inline std::vector<std::int32_t> greedy(const mimo::Model& model,
   return generate(model, prompt, n, mimo::SamplerConfig{}, std::move(speculator), stats);
 }
 
-}  // namespace mimo::testing::gpu_drafter
+}  // namespace mimo::testing::spec_tests
