@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "cuda/kernels/drafter_block.hpp"
@@ -294,8 +296,22 @@ cudaLaunchConfig_t launch_config(const DrafterBlockPass& p, int cluster, cudaStr
   return config;
 }
 
+// The kernel's attributes on the current device. The shared-memory opt-in only ever grows: a
+// graph of another drafter may hold a launch that needs more than this pass.
 void set_attributes(const DrafterBlockPass& p) {
-  launch::allow_smem(drafter_block_kernel, static_cast<int>(smem_bytes(p)), "drafter_block_pass");
+  static std::mutex mutex;
+  static std::map<int, int> opted_in;  // device -> bytes
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    cudaGetLastError();
+    launch::fail("drafter_block_pass", "no current device");
+  }
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    int& bytes = opted_in[device];
+    bytes = std::max(bytes, static_cast<int>(smem_bytes(p)));
+    launch::allow_smem(drafter_block_kernel, bytes, "drafter_block_pass");
+  }
   const cudaError_t err =
       cudaFuncSetAttribute(drafter_block_kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1);
   if (err != cudaSuccess) {

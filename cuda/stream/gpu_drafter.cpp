@@ -183,6 +183,10 @@ std::int64_t GpuDrafter::context_passes() const {
   return impl_->context_passes;
 }
 
+std::int64_t GpuDrafter::folded_rows() const {
+  return impl_->folded_rows;
+}
+
 bool GpuDrafter::stacks_projections() const {
   return impl_->w.stacked();
 }

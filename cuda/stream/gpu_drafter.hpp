@@ -52,6 +52,8 @@ class GpuDrafter {
   void set_defer_context(bool on);
   // Context passes issued so far (each projects one or more updates' rows; tests).
   std::int64_t context_passes() const;
+  // Context rows the one-kernel block pass projected itself (set_fused_context; tests).
+  std::int64_t folded_rows() const;
   // Whether every layer runs q / k / v as one product and gate / up as one (their formats
   // stack: BF16 or F32 alike); else they run apart (tests).
   bool stacks_projections() const;

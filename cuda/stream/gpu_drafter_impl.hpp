@@ -88,6 +88,7 @@ struct GpuDrafter::Impl {
   int deferred_capacity = 0;
   bool defer = true;
   std::int64_t context_passes = 0;  // context passes issued (tests)
+  std::int64_t folded_rows = 0;     // context rows the one-kernel pass projected (tests)
 
   Impl(const model::DrafterConfig& c, const model::ModelConfig& t, const DeviceModel& d, int b)
       : config(c), target(t), block(b), runner(c, t, w, d) {}
@@ -345,6 +346,7 @@ struct GpuDrafter::Impl {
     if (folded > 0) {  // queued: the rows are the cache's now
       for (int i = 0; i < folded; ++i) positions.push_back(deferred_first + i);
       ++context_passes;
+      folded_rows += folded;
       deferred_rows = 0;
     }
     check(cudaStreamSynchronize(stream), "drafter block forward");

@@ -17,6 +17,7 @@
 #include "cuda/runtime/device_memory.hpp"
 #include "cuda/stream/gpu_dflash_speculator.hpp"
 #include "cuda/stream/gpu_drafter.hpp"
+#include "exec/device_taps.hpp"
 #include "io/safetensors.hpp"
 #include "io/safetensors_writer.hpp"
 #include "mimo/tokenizer.hpp"
@@ -28,10 +29,18 @@ using namespace mimo::testing::spec_tests;
 
 // Drives a GPU DFlash speculator and at every step runs the block pass both ways - one cluster
 // kernel and one kernel an op - comparing the final-normed hidden states and the lm_head rows
-// bit for bit (the fused kernel runs the same tiles with the same team sizes).
-class FusedTee final : public mimo::Speculator {
+// bit for bit (the fused kernel runs the same tiles with the same team sizes). It takes the
+// target's taps on the device as the speculator does, so the steps where the fused pass runs
+// first fold the deferred context rows in, as in a real run.
+class FusedTee final : public mimo::Speculator, public mimo::exec::DeviceTapsReader {
  public:
-  explicit FusedTee(std::shared_ptr<mimo::Speculator> gpu) : gpu_(std::move(gpu)) {}
+  explicit FusedTee(std::shared_ptr<mimo::Speculator> gpu)
+      : gpu_(std::move(gpu)), reader_(dynamic_cast<mimo::cuda::GpuDFlashSpeculator&>(*gpu_)) {}
+  bool accepts_device_taps() const override { return reader_.accepts_device_taps(); }
+  void observe_device(std::int64_t first, const mimo::exec::DeviceTaps& taps,
+                      std::int64_t rows) override {
+    reader_.observe_device(first, taps, rows);
+  }
   std::string name() const override { return "fused-tee"; }
   int max_draft() const override { return gpu_->max_draft(); }
   std::vector<int> feature_layers() const override { return gpu_->feature_layers(); }
@@ -67,6 +76,7 @@ class FusedTee final : public mimo::Speculator {
 
  private:
   std::shared_ptr<mimo::Speculator> gpu_;
+  mimo::cuda::GpuDFlashSpeculator& reader_;
 };
 
 // Deferred device context rows: the one-kernel pass folds up to a block of them into its own
@@ -147,6 +157,7 @@ void check_fused_equals_op_by_op(const std::string& drafter_dir) {
   CHECK(tee->steps >= 20);
   CHECK(tee->hidden_mismatches == 0);
   CHECK(tee->draft_mismatches == 0);
+  CHECK(d.folded_rows() > 0);  // the fused-first steps folded the verify steps' rows in
 }
 
 TEST_CASE("GPU DFlash drafter's one-kernel block pass equals the op-by-op pass bit for bit",
@@ -154,13 +165,13 @@ TEST_CASE("GPU DFlash drafter's one-kernel block pass equals the op-by-op pass b
   check_fused_equals_op_by_op(demo("drafter"));
 }
 
-// The demo drafter with sliding layers (a window of 24, shorter than the run) and attention
-// sinks: the fused kernel's window and sink paths against the op-by-op kernels'.
-TEST_CASE("GPU DFlash drafter's one-kernel block pass with sliding layers and sinks, bit for bit",
-          "[gpu][spec][drafter]") {
+// The demo drafter with sliding layers of `window` and attention sinks: the fused kernel's window
+// and sink paths against the op-by-op kernels'.
+void check_sliding_with_sinks(int window) {
   namespace fs = std::filesystem;
   const fs::path dir =
-      fs::temp_directory_path() / ("mimo_gpu_sliding_sinks_" + std::to_string(::getpid()));
+      fs::temp_directory_path() /
+      ("mimo_gpu_sliding_sinks_" + std::to_string(::getpid()) + "_" + std::to_string(window));
   fs::create_directories(dir);
   nlohmann::json config;
   {
@@ -172,7 +183,7 @@ TEST_CASE("GPU DFlash drafter's one-kernel block pass with sliding layers and si
   config["layer_types"] = nlohmann::json::array();
   for (int l = 0; l < layers; ++l)
     config["layer_types"].push_back(l % 2 == 0 ? "sliding_attention" : "full_attention");
-  config["sliding_window"] = 24;
+  config["sliding_window"] = window;
   config["attention_sink_bias"] = true;
   std::ofstream(dir / "config.json") << config.dump(2);
   {
@@ -190,6 +201,14 @@ TEST_CASE("GPU DFlash drafter's one-kernel block pass with sliding layers and si
   }
   check_fused_equals_op_by_op(dir.string());
   fs::remove_all(dir);
+}
+
+// A window of 24 (shorter than the run: context keys drop out before the queries), and of 3
+// (shorter than the block: block keys on both sides of a query drop out too).
+TEST_CASE("GPU DFlash drafter's one-kernel block pass with sliding layers and sinks, bit for bit",
+          "[gpu][spec][drafter]") {
+  check_sliding_with_sinks(24);
+  check_sliding_with_sinks(3);
 }
 
 }  // namespace
