@@ -69,7 +69,22 @@ __device__ __forceinline__ void drafter_attention_tile(const DrafterAttentionSha
   float running_max = -INFINITY, denom = 0.0f;
   float kc[kDims], vc[kDims];
   // The warp's keys in the window, each loaded one key ahead: `cur` is the next one to score.
-  int cur = warp;
+  // Context positions ascend, so the keys before the first visible one are found by bisection
+  // (a long context under a short window no longer walks them); the warp starts at its first
+  // key past them - the same keys in the same order as walking from key `warp`.
+  int first = 0;
+  if (s.window >= 0) {
+    int hi = n_context;
+    while (first < hi) {
+      const int mid = (first + hi) / 2;
+      if (qpos - ctx_pos[mid] > s.window) {
+        first = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+  }
+  int cur = first > warp ? warp + (first - warp + warps - 1) / warps * warps : warp;
   while (cur < total && !visible(cur)) cur += warps;
   if (cur < total) load(cur, kc, vc);
   while (cur < total) {
