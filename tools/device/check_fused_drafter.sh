@@ -31,6 +31,11 @@ if [ "$part" = sanitize ]; then
 fi
 timeout 240 "$q/mimo_gpu_tests" "[drafter]" > "$out/drafter_tests.log" 2>&1
 echo "drafter tests rc=$?" >> "$s"; tail -4 "$out/drafter_tests.log" >> "$s"
+# Every drafter, taps and speculation case with the fused pass as the default (the flip to on).
+MIMO_DRAFTER_FUSED=1 timeout 240 "$q/mimo_gpu_tests" "[drafter],[taps],[spec]" \
+  > "$out/fused_default_tests.log" 2>&1
+echo "drafter/taps/spec tests, fused default, rc=$?" >> "$s"
+tail -4 "$out/fused_default_tests.log" >> "$s"
 i=0
 for mode in 0 1 block 0 1; do
   i=$((i + 1))
