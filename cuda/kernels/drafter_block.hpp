@@ -11,6 +11,7 @@
 // every pointer is device memory.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "cuda/kernels/ops.hpp"
@@ -66,6 +67,11 @@ struct DrafterBlockPass {
   float* context_kv = nullptr;      // [layers, block, kv.rows]
   DrafterBlockLayer layers[kDrafterBlockMaxLayers];
 };
+
+// Why `pass`'s shapes and formats do not fit the fused tiles ("" when they do), and the shared
+// memory a block of it takes - no device needed.
+std::string drafter_block_shape_problem(const DrafterBlockPass& pass);
+std::size_t drafter_block_shared_bytes(const DrafterBlockPass& pass);
 
 // Why `pass` cannot run as one kernel on the current device (a shape or format the fused tiles
 // do not take, too much shared memory, no cluster that fits), or "" when it can.

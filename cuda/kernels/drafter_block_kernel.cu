@@ -322,7 +322,11 @@ void set_attributes(const DrafterBlockPass& p) {
 
 }  // namespace
 
-std::string drafter_block_unsupported(const DrafterBlockPass& p) {
+std::size_t drafter_block_shared_bytes(const DrafterBlockPass& p) {
+  return smem_bytes(p);
+}
+
+std::string drafter_block_shape_problem(const DrafterBlockPass& p) {
   using launch::cat;
   if (!(p.num_layers >= 1 && p.num_layers <= kDrafterBlockMaxLayers))
     return cat(p.num_layers, " layers (at most ", kDrafterBlockMaxLayers, ")");
@@ -345,6 +349,12 @@ std::string drafter_block_unsupported(const DrafterBlockPass& p) {
       return cat("layer ", l, ": q/k/v, o, gate/up or down not a stacked BF16 product the fused ",
                  "tiles take");
   }
+  return "";
+}
+
+std::string drafter_block_unsupported(const DrafterBlockPass& p) {
+  using launch::cat;
+  if (std::string problem = drafter_block_shape_problem(p); !problem.empty()) return problem;
   int device = 0, optin = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
