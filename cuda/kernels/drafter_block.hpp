@@ -34,14 +34,14 @@ struct DrafterBlockLayer {
   const float* sinks = nullptr;  // or null
   float* keys = nullptr;         // the context cache [.., kv, hd] (appended to by context_fold)
   float* values = nullptr;
-  long long window = -1;  // < 0: none
+  tiles::DrafterAttentionShape attention;  // the layer's (as the op-by-op attention takes it)
 };
 
 struct DrafterBlockPass {
   int block = 0, hidden = 0, inter = 0, num_layers = 0;
   int heads = 0, kv_heads = 0, head_dim = 0, v_head_dim = 0, rotary_half = 0;
   int mask_token = 0;
-  float eps = 0, score_scale = 0, value_scale = 1;
+  float eps = 0;
   bool embed_bf16 = true;  // which table is set
   Bf16Matrix embed_table_bf16;
   F32Matrix embed_table_f32;
@@ -79,9 +79,11 @@ std::string drafter_block_unsupported(const DrafterBlockPass& pass);
 // The same for its context fold (fc, the layers' stacked [k; v] products).
 std::string drafter_block_context_unsupported(const DrafterBlockPass& pass);
 
-// Blocks of the cluster the pass runs on (16 where the device co-schedules them, else 8), and
-// the launch. Call drafter_block_unsupported first. Nothing here synchronises or allocates, so
-// it can be captured into a graph.
+// Blocks of the cluster the pass runs on (16 where the device co-schedules them, else 8, ...),
+// which also sets the kernel's attributes on the current device (call it once, with the larger
+// of the passes it will launch: the context fold's), and the launch. Call
+// drafter_block_unsupported first. The launch neither synchronises nor allocates, so it can be
+// captured into a graph.
 int drafter_block_cluster_size(const DrafterBlockPass& pass);
 void drafter_block_pass(const DrafterBlockPass& pass, int cluster_size, Stream stream);
 

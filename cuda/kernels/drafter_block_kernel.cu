@@ -82,7 +82,7 @@ __device__ __noinline__ void context_fold(const DrafterBlockPass& p) {
             p.context_kv + static_cast<std::size_t>(l) * p.block * kv_rows, cta, ctas, red);
   }
   cluster.sync();
-  const int head_threads = head_team_threads(p.head_dim, p.v_head_dim);
+  const int head_threads = drafter_head_threads(p.head_dim, p.v_head_dim);
   const int head_teams = kThreads / head_threads, head_index = threadIdx.x / head_threads;
   if (head_index < head_teams) {
     const Team hm = team(head_threads, head_index);
@@ -127,7 +127,7 @@ __device__ __noinline__ void attention_phase(const DrafterBlockPass& p,
   float* qb = smem + s.qb;
   load_l2(st, p.stacked, p.block * qkv_width);
   __syncthreads();
-  const int head_threads = head_team_threads(p.head_dim, p.v_head_dim);
+  const int head_threads = drafter_head_threads(p.head_dim, p.v_head_dim);
   const int head_teams = kThreads / head_threads, head_index = threadIdx.x / head_threads;
   const Team hm = team(head_threads, head_index);
   float* head_sums = smem + s.sums + head_index * 32;
@@ -141,15 +141,7 @@ __device__ __noinline__ void attention_phase(const DrafterBlockPass& p,
         vb[task * p.v_head_dim + d] = row[v_at + kh * p.v_head_dim + d];
     }
   }
-  DrafterAttentionShape shape;
-  shape.num_heads = p.heads;
-  shape.num_kv_heads = p.kv_heads;
-  shape.head_dim = p.head_dim;
-  shape.v_head_dim = p.v_head_dim;
-  shape.block = p.block;
-  shape.score_scale = p.score_scale;
-  shape.value_scale = p.value_scale;
-  shape.window = layer.window;
+  const DrafterAttentionShape& shape = layer.attention;
   const int items = p.block * p.heads, per_round = ctas * kAttentionTeams;
   const int attention_index = threadIdx.x / kDrafterAttentionThreads;
   for (int base = 0; base < items; base += per_round) {
@@ -334,7 +326,7 @@ std::string drafter_block_shape_problem(const DrafterBlockPass& p) {
   if (!(p.hidden % 4 == 0 && p.hidden <= 4 * kNormVec * kThreads))
     return cat("hidden size ", p.hidden);
   if (!(p.head_dim <= kDrafterMaxHeadDim && p.v_head_dim <= kDrafterMaxHeadDim &&
-        kThreads % head_team_threads(p.head_dim, p.v_head_dim) == 0 && p.kv_heads > 0 &&
+        kThreads % drafter_head_threads(p.head_dim, p.v_head_dim) == 0 && p.kv_heads > 0 &&
         p.heads % p.kv_heads == 0 && 2 * p.rotary_half <= p.head_dim))
     return cat("heads ", p.heads, " / ", p.kv_heads, " of dims ", p.head_dim, " / ", p.v_head_dim);
   if (!(p.embed_bf16 ? p.embed_table_bf16.values != nullptr : p.embed_table_f32.values != nullptr))
@@ -399,7 +391,6 @@ int drafter_block_cluster_size(const DrafterBlockPass& p) {
 void drafter_block_pass(const DrafterBlockPass& p, int cluster_size, Stream stream) {
   if (!(cluster_size >= 1 && cluster_size <= 16))
     launch::fail("drafter_block_pass", launch::cat("cluster of ", cluster_size));
-  set_attributes(p);
   cudaLaunchAttribute attribute{};
   const cudaLaunchConfig_t config =
       launch_config(p, cluster_size, launch::as_stream(stream), attribute);

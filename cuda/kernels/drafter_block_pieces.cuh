@@ -29,13 +29,6 @@ __host__ __device__ constexpr int round4(int n) {
   return (n + 3) / 4 * 4;
 }
 
-// Threads of one head-norm team: the op-by-op head kernels' block (drafter_kernels.cu).
-__host__ __device__ constexpr int head_team_threads(int head_dim, int v_head_dim) {
-  const int d = head_dim > v_head_dim ? head_dim : v_head_dim;
-  const int t = (d + 31) / 32 * 32;
-  return t < 32 ? 32 : (t > 256 ? 256 : t);
-}
-
 // Threads of one row-norm team: as many as the rmsnorm kernel gives a row's float4s work, so
 // each thread sums the same float4 (up to the whole block).
 __host__ __device__ constexpr int norm_team_threads(int dim) {

@@ -104,11 +104,6 @@ __global__ void drafter_silu_mul_rows_kernel(const float* gate_up, int n, int in
   }
 }
 
-// Threads a block of the head kernels: one element a thread up to 256.
-int head_threads(int head_dim) {
-  return std::clamp((head_dim + 31) / 32 * 32, 32, 256);
-}
-
 void check_launch(const char* op) {
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) {
@@ -153,7 +148,7 @@ void drafter_qkv_norm_rope(const DrafterQkvRows& in, int n, int q_heads, int kv_
                     ", rotary_dim " + std::to_string(rotary_dim) + ") or a missing norm weight");
   }
   drafter_qkv_norm_rope_kernel<<<dim3(n, q_heads + kv_heads),
-                                 head_threads(std::max(head_dim, v_head_dim)), 0,
+                                 tiles::drafter_head_threads(head_dim, v_head_dim), 0,
                                  static_cast<cudaStream_t>(stream)>>>(
       in, q_heads, kv_heads, head_dim, v_head_dim, q_norm, k_norm, eps, rotary_dim / 2, inv_freq,
       positions, q, k, v);
@@ -173,8 +168,8 @@ void drafter_context_kv(const DrafterQkvRows& in, int n, int kv_heads, int head_
                     std::to_string(head_dim) + " / " + std::to_string(v_head_dim) +
                     ", rotary_dim " + std::to_string(rotary_dim) + ") or a missing k_norm");
   }
-  drafter_context_kv_kernel<<<dim3(n, kv_heads), head_threads(std::max(head_dim, v_head_dim)), 0,
-                              static_cast<cudaStream_t>(stream)>>>(
+  drafter_context_kv_kernel<<<dim3(n, kv_heads), tiles::drafter_head_threads(head_dim, v_head_dim),
+                              0, static_cast<cudaStream_t>(stream)>>>(
       in, kv_heads, head_dim, v_head_dim, k_norm, eps, rotary_dim / 2, inv_freq, positions,
       append_at, key_cache, value_cache, positions_out);
   check_launch("drafter_context_kv");

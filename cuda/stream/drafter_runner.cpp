@@ -154,7 +154,7 @@ void DrafterRunner::qk_norm_rope(int layer, int n, const DrafterPassBuffers& b,
                         c.rotary_dim, w_.inv_freq, b.positions, b.q, b.k, b.v, stream);
 }
 
-void DrafterRunner::attention(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+tiles::DrafterAttentionShape DrafterRunner::attention_shape(int layer, int n) const {
   const model::DrafterConfig& c = config_;
   tiles::DrafterAttentionShape shape;
   shape.num_heads = c.num_heads;
@@ -165,8 +165,12 @@ void DrafterRunner::attention(int layer, int n, const DrafterPassBuffers& b, Str
   shape.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
   shape.value_scale = static_cast<float>(c.attention_value_scale);
   shape.window = sliding(layer) ? *c.sliding_window : -1;
-  drafter_attention(shape, b.inputs, b.q, b.keys[layer], b.values[layer], b.cache_positions, b.k,
-                    b.v, w_.layers[layer].sinks, b.heads, stream);
+  return shape;
+}
+
+void DrafterRunner::attention(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
+  drafter_attention(attention_shape(layer, n), b.inputs, b.q, b.keys[layer], b.values[layer],
+                    b.cache_positions, b.k, b.v, w_.layers[layer].sinks, b.heads, stream);
 }
 
 void DrafterRunner::dense_mlp(int layer, int n, const DrafterPassBuffers& b, Stream stream) const {
@@ -232,8 +236,6 @@ DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& progra
   p.rotary_half = c.rotary_dim / 2;
   p.mask_token = c.mask_token_id;
   p.eps = static_cast<float>(c.rms_norm_eps);
-  p.score_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
-  p.value_scale = static_cast<float>(c.attention_value_scale);
   p.embed_bf16 = head_.embed_format == MatrixFormat::kBf16;
   p.embed_table_bf16 = head_.embed_bf16;
   p.embed_table_f32 = head_.embed_f32;
@@ -284,7 +286,7 @@ DrafterBlockPass DrafterRunner::block_pass(const program::DrafterProgram& progra
     out.sinks = lw.sinks;
     out.keys = b.keys.at(l);
     out.values = b.values.at(l);
-    out.window = sliding(l) ? *c.sliding_window : -1;
+    out.attention = attention_shape(l, p.block);
   }
   return p;
 }

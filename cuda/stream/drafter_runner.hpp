@@ -83,6 +83,8 @@ class DrafterRunner {
   void context_kv(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   void store_context(int layer, int n, const DrafterPassBuffers& b, Stream stream) const;
   bool sliding(int layer) const;
+  // The attention tile's shape for `layer` and a block of n tokens (both passes use it).
+  tiles::DrafterAttentionShape attention_shape(int layer, int n) const;
   DrafterBlockPass block_pass(const program::DrafterProgram& program, const DrafterPassBuffers& b,
                               bool fold) const;
 

@@ -327,10 +327,11 @@ struct GpuDrafter::Impl {
     } else {
       flush_deferred();
     }
-    // Positions are ascending and the folded rows follow the cached ones.
-    std::int64_t n_ctx =
-        std::lower_bound(positions.begin(), positions.end(), anchor_position) - positions.begin();
-    for (int i = 0; i < folded; ++i) n_ctx += deferred_first + i < anchor_position ? 1 : 0;
+    // Positions are ascending and the folded rows (deferred_first ..) follow the cached ones.
+    const std::int64_t n_ctx =
+        (std::lower_bound(positions.begin(), positions.end(), anchor_position) -
+         positions.begin()) +
+        std::clamp<std::int64_t>(anchor_position - deferred_first, 0, folded);
     host_inputs->anchor = anchor;
     host_inputs->anchor_position = static_cast<int>(anchor_position);
     host_inputs->n_context = static_cast<int>(n_ctx);

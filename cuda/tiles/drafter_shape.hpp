@@ -33,6 +33,14 @@ struct DrafterStepInputs {
 // the shared floats its merge needs for `warps` warps.
 inline constexpr int kDrafterAttentionThreads = 256;
 inline constexpr int kDrafterMaxHeadDim = 256;
+// Threads of the team that norms and rotates one head (the op-by-op head kernels' block, the
+// one-kernel pass's head teams): a thread an element of the wider head, whole warps, <= 256.
+constexpr int drafter_head_threads(int head_dim, int v_head_dim) {
+  const int d = head_dim > v_head_dim ? head_dim : v_head_dim;
+  const int t = (d + 31) / 32 * 32;
+  return t < 32 ? 32 : (t > 256 ? 256 : t);
+}
+
 // Head dims a lane of the attention tile holds for these heads: 2, 4 or 8 (32 lanes a warp).
 constexpr int drafter_attention_lane_dims(int head_dim, int v_head_dim) {
   const int d = head_dim > v_head_dim ? head_dim : v_head_dim;
