@@ -203,20 +203,12 @@ void drafter_attention(const tiles::DrafterAttentionShape& shape,
   }
   const dim3 grid(shape.block, shape.num_heads);
   const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  switch (tiles::drafter_attention_lane_dims(shape.head_dim, shape.v_head_dim)) {
-    case 2:
-      drafter_attention_kernel<2><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
-          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
-      break;
-    case 4:
-      drafter_attention_kernel<4><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
-          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
-      break;
-    default:
-      drafter_attention_kernel<8><<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(
-          shape, inputs, q, ctx_k, ctx_v, ctx_pos, blk_k, blk_v, sinks, out);
-      break;
-  }
+  const int dims = tiles::drafter_attention_lane_dims(shape.head_dim, shape.v_head_dim);
+  const auto kernel = dims == 2   ? drafter_attention_kernel<2>
+                      : dims == 4 ? drafter_attention_kernel<4>
+                                  : drafter_attention_kernel<8>;
+  kernel<<<grid, tiles::kDrafterAttentionThreads, 0, s>>>(shape, inputs, q, ctx_k, ctx_v, ctx_pos,
+                                                          blk_k, blk_v, sinks, out);
   check_launch("drafter_attention");
 }
 
