@@ -1,5 +1,9 @@
-// ThreadPool: workers sleep on a condition variable and claim ranges of the current job under a
-// mutex; ranges are coarse (a few per thread), so the lock is not a bottleneck.
+// ThreadPool: workers claim ranges of the current job under a mutex; ranges are coarse (a few per
+// thread), so the lock is not a bottleneck. Between jobs a worker spins for a short while before
+// it sleeps on a condition variable, and so does the caller waiting for the last ranges: a decode
+// step is hundreds of jobs microseconds apart, and a futex sleep + wake-up costs several
+// microseconds each way (a fifth of a 2-thread decode step on the dev machine when every wait
+// slept).
 #include "cpu/thread_pool.hpp"
 
 #include <fmt/format.h>
@@ -12,6 +16,28 @@ namespace mimo::cpu {
 namespace {
 
 thread_local bool t_inside_job = false;
+
+// How long a thread polls for a change before it sleeps: about 30-60 us on current x86 cores,
+// longer than the gaps between a step's jobs, far shorter than the gaps between steps.
+constexpr int kSpinPolls = 1 << 12;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Polls `changed` up to kSpinPolls times; true as soon as it holds.
+template <class Pred>
+bool spin_until(Pred&& changed) {
+  for (int i = 0; i < kSpinPolls; ++i) {
+    if (changed()) return true;
+    cpu_relax();
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -75,6 +101,7 @@ void ThreadPool::run_ranges() {
 void ThreadPool::worker_loop() {
   std::uint64_t seen = 0;
   for (;;) {
+    spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -110,6 +137,11 @@ void ThreadPool::parallel_for(std::int64_t n,
     std::unique_lock<std::mutex> lock(mutex_);
     // Every range is claimed (or an error stopped the claiming) once run_ranges returns here;
     // what is left is the ranges workers are still running.
+    if (in_flight_ != 0) {
+      lock.unlock();
+      spin_until([&] { return in_flight_.load(std::memory_order_acquire) == 0; });
+      lock.lock();
+    }
     done_.wait(lock, [&] { return in_flight_ == 0; });
     job_ = nullptr;
     error = error_;

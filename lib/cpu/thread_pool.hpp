@@ -3,6 +3,7 @@
 // range with a fixed summation order, so results never depend on the thread count.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -52,8 +53,9 @@ class ThreadPool {
   std::int64_t job_n_ = 0;
   std::int64_t grain_ = 1;
   std::int64_t next_ = 0;  // first index not yet claimed
-  int in_flight_ = 0;      // ranges claimed and not yet finished
-  std::uint64_t generation_ = 0;
+  // Written under mutex_; also read without it by threads spinning for a change (thread_pool.cpp).
+  std::atomic<int> in_flight_{0};  // ranges claimed and not yet finished
+  std::atomic<std::uint64_t> generation_{0};
   std::exception_ptr error_;
   bool stop_ = false;
 };

@@ -2,7 +2,9 @@
 #include "cpu/thread_pool.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "support/catch.hpp"
@@ -43,6 +45,27 @@ TEST_CASE("parallel_for rethrows and stays usable, and nested calls run inline")
     }
   });
   REQUIRE(sum == 99 * 100 / 2);
+}
+
+// Workers poll for the next job a short while, then sleep: jobs in quick succession are caught
+// while they poll, jobs after a pause wake them; both must cover every index once, and the
+// workers must take part (a pool whose workers never woke would still be correct, only serial).
+TEST_CASE("parallel_for works for jobs back to back and after the workers went to sleep") {
+  ThreadPool pool(3);
+  std::atomic<int> by_workers{0};
+  const std::thread::id caller = std::this_thread::get_id();
+  for (int round = 0; round < 40; ++round) {
+    if (round % 10 == 9) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::vector<std::atomic<int>> hits(64);
+    pool.parallel_for(64, [&](std::int64_t b, std::int64_t e) {
+      if (std::this_thread::get_id() != caller) by_workers++;
+      // Long enough that an awake worker claims a range before the caller has taken them all.
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      for (std::int64_t i = b; i < e; ++i) hits[i]++;
+    });
+    for (int i = 0; i < 64; ++i) REQUIRE(hits[i] == 1);
+  }
+  CHECK(by_workers > 0);
 }
 
 }  // namespace
