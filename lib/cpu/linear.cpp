@@ -53,28 +53,49 @@ void run_row_groups(const LinearJob& job, std::int64_t begin, std::int64_t end, 
   }
 }
 
-// Rows [begin, end) of one job; `row` is scratch. Each decoded row is dotted with four tokens
-// at a time (dots4: the same bits as four dot() calls; three tokens take a four-wide pass too,
-// the last token repeated, as three dots cost more), the rest one by one.
+// Two decoded rows and four tokens at a time (the same bits as eight dot() calls): with AVX2
+// one load of each operand feeds two multiply-adds (dots2x4), otherwise dots4 a row at a time.
+void dots2x4_any(bool use_avx2, const float* const* a, const float* const* x, std::int64_t n,
+                 float* y) {
+  if (use_avx2) {
+    avx2::dots2x4(a, x, n, y);
+    return;
+  }
+  for (int r = 0; r < 2; ++r) {
+    const float* rows[4] = {a[r], a[r], a[r], a[r]};
+    dots4(rows, x, n, y + 4 * r);
+  }
+}
+
+// Rows [begin, end) of one job, two rows at a time (the last one alone); `row` is scratch. Each
+// decoded pair is dotted with four tokens at a time (three tokens take a four-wide pass too, the
+// last token repeated, as three dots cost more), the rest one by one.
 void run_rows(const LinearJob& job, std::int64_t begin, std::int64_t end, std::vector<float>& row) {
   const bool use_avx2 = avx2::enabled();
   if (job.n_tokens <= 2) return run_row_groups(job, begin, end, use_avx2, row);
   const model::LinearWeight& w = *job.w;
   const std::int64_t rows = w.rows, cols = w.cols;
-  row.resize(cols);
-  for (std::int64_t r = begin; r < end; ++r) {
-    decode_row(w, r, row.data());
+  row.resize(2 * cols);
+  for (std::int64_t r = begin; r < end; r += 2) {
+    const int pair = r + 1 < end ? 2 : 1;
+    for (int k = 0; k < pair; ++k) decode_row(w, r + k, row.data() + k * cols);
+    const float* a[2] = {row.data(), row.data() + (pair - 1) * cols};
     int t = 0;
     for (; job.n_tokens - t >= 3; t += 4) {
       const int count = std::min(4, job.n_tokens - t);
-      const float* a[4] = {row.data(), row.data(), row.data(), row.data()};
       const float* x[4];
       for (int j = 0; j < 4; ++j) x[j] = job.x + (t + std::min(j, count - 1)) * cols;
-      float y[4];
-      dots4_any(use_avx2, a, x, cols, y);
-      for (int j = 0; j < count; ++j) job.y[(t + j) * rows + r] = y[j];
+      float y[8];
+      dots2x4_any(use_avx2, a, x, cols, y);
+      for (int k = 0; k < pair; ++k) {
+        for (int j = 0; j < count; ++j) job.y[(t + j) * rows + r + k] = y[4 * k + j];
+      }
     }
-    for (; t < job.n_tokens; ++t) job.y[t * rows + r] = dot(row.data(), job.x + t * cols, cols);
+    for (; t < job.n_tokens; ++t) {
+      for (int k = 0; k < pair; ++k) {
+        job.y[t * rows + r + k] = dot(a[k], job.x + t * cols, cols);
+      }
+    }
   }
 }
 

@@ -97,8 +97,9 @@ TEST_CASE("linear results do not depend on the thread count or token batching") 
 }
 
 TEST_CASE("linear and linear_batch give each element the bits of one dot() of its row") {
-  // The kernel dots a decoded row with four tokens at a time (dots4) and batches projections
-  // into one dispatch; neither may change an element: compare with decode_row + dot().
+  // The kernel dots two decoded rows with four tokens at a time (dots2x4; an odd last row
+  // alone) and batches projections into one dispatch; neither may change an element: compare
+  // with decode_row + dot() (301 rows: odd, so every range split leaves some row alone).
   Rng rng(6);
   ThreadPool pool(2);
   auto a = make_linear(WeightFormat::kBF16, 301, 260, rng, 0.5f, 0, false);

@@ -160,6 +160,35 @@ TEST_CASE("AVX2 dots4 equals four dot() calls bit for bit") {
   }
 }
 
+TEST_CASE("AVX2 dots2x4 equals eight dot() calls bit for bit") {
+  if (!mimo::cpu::avx2::available()) {
+    WARN("this CPU has no AVX2: the linear keeps the SSE dots4, nothing else to check");
+    return;
+  }
+  std::mt19937 rng(14);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (const std::int64_t n : {1, 7, 8, 9, 96, 256, 1000}) {
+    std::vector<std::vector<float>> a(2, std::vector<float>(n)), b(4, std::vector<float>(n));
+    for (auto& v : a) {
+      for (float& f : v) f = normal(rng);
+    }
+    for (auto& v : b) {
+      for (std::int64_t i = 0; i < n; ++i) v[i] = normal(rng) * (i % 5 == 0 ? 1e6f : 1.0f);
+    }
+    const float* pa[2] = {a[0].data(), a[1].data()};
+    const float* pb[4] = {b[0].data(), b[1].data(), b[2].data(), b[3].data()};
+    float got[8];
+    mimo::cpu::avx2::dots2x4(pa, pb, n, got);
+    for (int r = 0; r < 2; ++r) {
+      for (int t = 0; t < 4; ++t) {
+        INFO("n " << n << ", row " << r << ", token " << t);
+        const float want = mimo::cpu::dot(pa[r], pb[t], n);
+        CHECK(std::memcmp(&got[4 * r + t], &want, sizeof want) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("AVX2 BF16 rows equal the widened values, every bit pattern") {
   if (!mimo::cpu::avx2::available()) {
     WARN("this CPU has no AVX2: decode_row keeps the scalar widening, nothing else to check");
