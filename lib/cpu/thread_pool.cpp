@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "mimo/error.hpp"
 
@@ -17,9 +18,10 @@ namespace {
 
 thread_local bool t_inside_job = false;
 
-// How long a thread polls for a change before it sleeps: about 30-60 us on current x86 cores,
-// longer than the gaps between a step's jobs, far shorter than the gaps between steps.
-constexpr int kSpinPolls = 1 << 12;
+// How long a thread polls for a change before it sleeps: longer than the gaps between a step's
+// jobs, far shorter than the gaps between steps. Timed, as a pause instruction lasts from a few
+// to ~150 cycles depending on the CPU.
+constexpr auto kSpinTime = std::chrono::microseconds(50);
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -29,14 +31,17 @@ inline void cpu_relax() {
 #endif
 }
 
-// Polls `changed` up to kSpinPolls times; true as soon as it holds.
+// Polls `changed` for up to kSpinTime; true as soon as it holds.
 template <class Pred>
 bool spin_until(Pred&& changed) {
-  for (int i = 0; i < kSpinPolls; ++i) {
-    if (changed()) return true;
-    cpu_relax();
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (;;) {
+    for (int i = 0; i < 16; ++i) {
+      if (changed()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
   }
-  return false;
 }
 
 }  // namespace
