@@ -1,5 +1,8 @@
-// Attention kernel, parallel over (query, head) pairs; each pair is computed by one thread with
-// keys visited in position order.
+// Attention kernel. Each (query, head) output is computed with keys visited in position order;
+// a query's scores, softmax and weighted sum are the same operations in the same order however
+// the work is grouped. Decode (few queries) runs one job per (query, head); longer steps (prefill,
+// verify blocks) run a job per block of queries x the heads of one kv head, so each key and value
+// is loaded once for up to 16 query heads.
 #include "cpu/attention.hpp"
 
 #include <algorithm>
@@ -7,38 +10,142 @@
 #include <vector>
 
 #include "cpu/dot.hpp"
+#include "cpu/dot_avx2.hpp"
+#include "cpu/weight_rows_avx2.hpp"
 
 namespace mimo::cpu {
 namespace {
 
-void attend_one(const KvLayerView& kv, const AttentionParams& params, const float* q, int head,
-                std::int64_t pos, std::vector<float>& scores, float* out) {
-  const int group = params.num_heads / kv.kv_heads;
-  const int kv_head = head / group;
-  const std::int64_t first =
-      params.window > 0 ? std::max<std::int64_t>(0, pos - params.window + 1) : 0;
-  const std::int64_t n_keys = pos - first + 1;
-  // transformers multiplies the float32 scores by the python scalar head_dim ** -0.5.
-  const float scale = static_cast<float>(std::pow(static_cast<double>(kv.head_dim), -0.5));
-  scores.resize(n_keys);
-  float max_score = params.sinks ? params.sinks[head] : -INFINITY;
-  for (std::int64_t j = 0; j < n_keys; ++j) {
-    const std::int64_t slot = (first + j) % kv.capacity;
-    const float* key = kv.keys + (slot * kv.kv_heads + kv_head) * kv.head_dim;
-    scores[j] = dot(q, key, kv.head_dim) * scale;
-    max_score = std::max(max_score, scores[j]);
-  }
+// Queries a grouped job takes: with the group's heads (4 on MiMo-V2 shapes) up to 16 query
+// vectors per key, few enough for their scores and outputs to stay in the first cache levels.
+constexpr int kQueryBlock = 4;
+
+// transformers multiplies the float32 scores by the python scalar head_dim ** -0.5.
+float score_scale(int head_dim) {
+  return static_cast<float>(std::pow(static_cast<double>(head_dim), -0.5));
+}
+
+std::int64_t first_key(const AttentionParams& params, std::int64_t pos) {
+  return params.window > 0 ? std::max<std::int64_t>(0, pos - params.window + 1) : 0;
+}
+
+const float* key_at(const KvLayerView& kv, std::int64_t pos, int kv_head) {
+  return kv.keys + ((pos % kv.capacity) * kv.kv_heads + kv_head) * kv.head_dim;
+}
+
+const float* value_at(const KvLayerView& kv, std::int64_t pos, int kv_head) {
+  return kv.values + ((pos % kv.capacity) * kv.kv_heads + kv_head) * kv.v_head_dim;
+}
+
+// scores[0 .. pos - first] (the raw scores z_j) -> p_j = exp(z_j - m) / denominator, in key order.
+void softmax_in_place(float* scores, std::int64_t n_keys, const float* sink) {
+  float max_score = sink ? *sink : -INFINITY;
+  for (std::int64_t j = 0; j < n_keys; ++j) max_score = std::max(max_score, scores[j]);
   float denominator = 0.0f;
   for (std::int64_t j = 0; j < n_keys; ++j) {
     scores[j] = std::exp(scores[j] - max_score);
     denominator += scores[j];
   }
-  if (params.sinks) denominator += std::exp(params.sinks[head] - max_score);
-  std::fill(out, out + kv.v_head_dim, 0.0f);
+  if (sink) denominator += std::exp(*sink - max_score);
+  for (std::int64_t j = 0; j < n_keys; ++j) scores[j] = scores[j] / denominator;
+}
+
+void add_weighted(bool use_avx2, float weight, const float* value, float* out, int n) {
+  if (use_avx2) {
+    avx2::axpy(weight, value, out, n);
+  } else {
+    axpy(weight, value, out, n);
+  }
+}
+
+void attend_one(const KvLayerView& kv, const AttentionParams& params, const float* q, int head,
+                std::int64_t pos, std::vector<float>& scores, float* out) {
+  const int kv_head = head / (params.num_heads / kv.kv_heads);
+  const std::int64_t first = first_key(params, pos);
+  const std::int64_t n_keys = pos - first + 1;
+  const float scale = score_scale(kv.head_dim);
+  scores.resize(n_keys);
   for (std::int64_t j = 0; j < n_keys; ++j) {
-    const std::int64_t slot = (first + j) % kv.capacity;
-    const float* value = kv.values + (slot * kv.kv_heads + kv_head) * kv.v_head_dim;
-    axpy(scores[j] / denominator, value, out, kv.v_head_dim);
+    scores[j] = dot(q, key_at(kv, first + j, kv_head), kv.head_dim) * scale;
+  }
+  softmax_in_place(scores.data(), n_keys, params.sinks ? params.sinks + head : nullptr);
+  std::fill(out, out + kv.v_head_dim, 0.0f);
+  const bool use_avx2 = avx2::enabled();
+  for (std::int64_t j = 0; j < n_keys; ++j) {
+    add_weighted(use_avx2, scores[j], value_at(kv, first + j, kv_head), out, kv.v_head_dim);
+  }
+}
+
+// dot(key, q[t]) for the query vectors q[0..n) (the bits of dot(q[t], key): a product does not
+// depend on its operands' order), two keys and four queries a pass where AVX2 is there.
+void key_scores(const float* const* keys, int n_keys, const float* const* q, int n, int dim,
+                bool use_avx2, float* out /* [n_keys][n] */) {
+  for (int t0 = 0; t0 < n; t0 += 4) {
+    const float* b[4];
+    for (int t = 0; t < 4; ++t) b[t] = q[std::min(t0 + t, n - 1)];
+    const int count = std::min(4, n - t0);
+    if (use_avx2 && n_keys == 2) {
+      float y[8];
+      avx2::dots2x4(keys, b, dim, y);
+      for (int t = 0; t < count; ++t) {
+        out[t0 + t] = y[t];
+        out[n + t0 + t] = y[4 + t];
+      }
+      continue;
+    }
+    for (int k = 0; k < n_keys; ++k) {
+      for (int t = 0; t < count; ++t) out[k * n + t0 + t] = dot(keys[k], b[t], dim);
+    }
+  }
+}
+
+struct GroupScratch {
+  std::vector<float> scores;  // [vectors][keys of the union]
+  std::vector<float> pair;    // two keys' scores for every vector
+};
+
+// Queries [i0, i0 + nq) x heads [h0, h1) (all reading kv head g): the union of their key ranges
+// scored once per key, then each vector's softmax and weighted sum over its own range.
+void attend_group(const KvLayerView& kv, const AttentionParams& params, const float* q, int i0,
+                  int nq, int h0, int h1, int g, std::int64_t first_pos, GroupScratch& s,
+                  float* out) {
+  const int heads = params.num_heads, nh = h1 - h0, n = nq * nh;
+  const std::int64_t lo = first_key(params, first_pos + i0), hi = first_pos + i0 + nq - 1;
+  const std::int64_t span = hi - lo + 1;
+  const float scale = score_scale(kv.head_dim);
+  const bool use_avx2 = avx2::enabled();
+  const float* vec[kQueryBlock * 16];
+  for (int v = 0; v < n; ++v) {
+    vec[v] = q + ((std::int64_t{i0} + v / nh) * heads + h0 + v % nh) * kv.head_dim;
+  }
+  s.scores.resize(static_cast<std::size_t>(n) * span);
+  s.pair.resize(2 * static_cast<std::size_t>(n));
+  for (std::int64_t j = 0; j < span; j += 2) {
+    const int pair = j + 1 < span ? 2 : 1;
+    const float* keys[2] = {key_at(kv, lo + j, g), key_at(kv, lo + j + pair - 1, g)};
+    key_scores(keys, pair, vec, n, kv.head_dim, use_avx2, s.pair.data());
+    for (int k = 0; k < pair; ++k) {
+      for (int v = 0; v < n; ++v) s.scores[v * span + j + k] = s.pair[k * n + v] * scale;
+    }
+  }
+  for (int v = 0; v < n; ++v) {
+    const int i = i0 + v / nh, h = h0 + v % nh;
+    const std::int64_t first = first_key(params, first_pos + i), pos = first_pos + i;
+    float* sc = s.scores.data() + v * span + (first - lo);
+    softmax_in_place(sc, pos - first + 1, params.sinks ? params.sinks + h : nullptr);
+    float* o = out + (std::int64_t{i} * heads + h) * kv.v_head_dim;
+    std::fill(o, o + kv.v_head_dim, 0.0f);
+  }
+  // Key by key, each vector adds its weight of the value (its keys in order: the same sums).
+  for (std::int64_t j = 0; j < span; ++j) {
+    const float* value = value_at(kv, lo + j, g);
+    for (int v = 0; v < n; ++v) {
+      const int i = i0 + v / nh;
+      const std::int64_t pos = first_pos + i;
+      if (lo + j < first_key(params, pos) || lo + j > pos) continue;
+      float* o = out + (std::int64_t{i} * heads + h0 + v % nh) * kv.v_head_dim;
+      add_weighted(use_avx2, s.scores[v * span + j], value, o, kv.v_head_dim);
+    }
   }
 }
 
@@ -53,17 +160,34 @@ void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionPar
                      const float* q, int n_queries, std::int64_t first_pos, float* out,
                      int head_begin, int head_end) {
   const int heads = params.num_heads, count = head_end - head_begin;
-  pool.parallel_for(static_cast<std::int64_t>(n_queries) * count,
-                    [&](std::int64_t begin, std::int64_t end) {
-                      std::vector<float> scores;
-                      for (std::int64_t job = begin; job < end; ++job) {
-                        const int i = static_cast<int>(job / count);
-                        const int h = head_begin + static_cast<int>(job % count);
-                        const std::int64_t item = std::int64_t{i} * heads + h;
-                        attend_one(kv, params, q + item * kv.head_dim, h, first_pos + i, scores,
-                                   out + item * kv.v_head_dim);
-                      }
-                    });
+  const int group = heads / kv.kv_heads;
+  if (n_queries < kQueryBlock || group > 16) {
+    pool.parallel_for(static_cast<std::int64_t>(n_queries) * count,
+                      [&](std::int64_t begin, std::int64_t end) {
+                        std::vector<float> scores;
+                        for (std::int64_t job = begin; job < end; ++job) {
+                          const int i = static_cast<int>(job / count);
+                          const int h = head_begin + static_cast<int>(job % count);
+                          const std::int64_t item = std::int64_t{i} * heads + h;
+                          attend_one(kv, params, q + item * kv.head_dim, h, first_pos + i, scores,
+                                     out + item * kv.v_head_dim);
+                        }
+                      });
+    return;
+  }
+  // Jobs: (block of queries, kv head), over the kv heads the head range touches.
+  const int g0 = head_begin / group, g1 = (head_end - 1) / group + 1, n_groups = g1 - g0;
+  const std::int64_t blocks = (n_queries + kQueryBlock - 1) / kQueryBlock;
+  pool.parallel_for(blocks * n_groups, [&](std::int64_t begin, std::int64_t end) {
+    GroupScratch scratch;
+    for (std::int64_t job = begin; job < end; ++job) {
+      const int g = g0 + static_cast<int>(job % n_groups);
+      const int i0 = static_cast<int>(job / n_groups) * kQueryBlock;
+      const int h0 = std::max(head_begin, g * group), h1 = std::min(head_end, (g + 1) * group);
+      attend_group(kv, params, q, i0, std::min(kQueryBlock, n_queries - i0), h0, h1, g, first_pos,
+                   scratch, out);
+    }
+  });
 }
 
 }  // namespace mimo::cpu

@@ -52,6 +52,16 @@ __attribute__((target("avx2"))) void dots2x4(const float* const* a, const float*
   }
 }
 
+__attribute__((target("avx2"))) void axpy(float alpha, const float* x, float* y, std::int64_t n) {
+  const __m256 a = _mm256_set1_ps(alpha);
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(
+        y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(a, _mm256_loadu_ps(x + i))));
+  }
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
 }  // namespace mimo::cpu::avx2
 
 #else
@@ -59,6 +69,7 @@ __attribute__((target("avx2"))) void dots2x4(const float* const* a, const float*
 namespace mimo::cpu::avx2 {
 void dots4(const float* const*, const float* const*, std::int64_t, float*) {}
 void dots2x4(const float* const*, const float* const*, std::int64_t, float*) {}
+void axpy(float, const float*, float*, std::int64_t) {}
 }  // namespace mimo::cpu::avx2
 
 #endif

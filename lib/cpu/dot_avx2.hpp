@@ -15,4 +15,7 @@ void dots4(const float* const* a, const float* const* b, std::int64_t n, float* 
 // a multi-token linear does about a third more multiply-adds a second. Needs avx2::available().
 void dots2x4(const float* const* a, const float* const* b, std::int64_t n, float* out);
 
+// y[i] += alpha * x[i] (multiplied, then added: axpy()'s bits), eight at a time.
+void axpy(float alpha, const float* x, float* y, std::int64_t n);
+
 }  // namespace mimo::cpu::avx2

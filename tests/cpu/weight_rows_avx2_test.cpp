@@ -189,6 +189,26 @@ TEST_CASE("AVX2 dots2x4 equals eight dot() calls bit for bit") {
   }
 }
 
+TEST_CASE("AVX2 axpy equals axpy() bit for bit") {
+  if (!mimo::cpu::avx2::available()) {
+    WARN("this CPU has no AVX2: attention keeps axpy(), nothing else to check");
+    return;
+  }
+  std::mt19937 rng(15);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (const std::int64_t n : {1, 7, 8, 9, 64, 130}) {
+    std::vector<float> x(n), y(n);
+    for (float& f : x) f = normal(rng);
+    for (float& f : y) f = normal(rng) * 1e3f;
+    const float alpha = normal(rng);
+    std::vector<float> want = y;
+    mimo::cpu::axpy(alpha, x.data(), want.data(), n);
+    mimo::cpu::avx2::axpy(alpha, x.data(), y.data(), n);
+    INFO("n " << n);
+    CHECK(std::memcmp(y.data(), want.data(), n * sizeof(float)) == 0);
+  }
+}
+
 TEST_CASE("AVX2 BF16 rows equal the widened values, every bit pattern") {
   if (!mimo::cpu::avx2::available()) {
     WARN("this CPU has no AVX2: decode_row keeps the scalar widening, nothing else to check");
