@@ -9,8 +9,8 @@
 #include <cmath>
 #include <vector>
 
+#include "cpu/attention_pieces.hpp"
 #include "cpu/dot.hpp"
-#include "cpu/dot_avx2.hpp"
 #include "cpu/weight_rows_avx2.hpp"
 
 namespace mimo::cpu {
@@ -50,14 +50,6 @@ void softmax_in_place(float* scores, std::int64_t n_keys, const float* sink) {
   for (std::int64_t j = 0; j < n_keys; ++j) scores[j] = scores[j] / denominator;
 }
 
-void add_weighted(bool use_avx2, float weight, const float* value, float* out, int n) {
-  if (use_avx2) {
-    avx2::axpy(weight, value, out, n);
-  } else {
-    axpy(weight, value, out, n);
-  }
-}
-
 void attend_one(const KvLayerView& kv, const AttentionParams& params, const float* q, int head,
                 std::int64_t pos, std::vector<float>& scores, float* out) {
   const int kv_head = head / (params.num_heads / kv.kv_heads);
@@ -73,29 +65,6 @@ void attend_one(const KvLayerView& kv, const AttentionParams& params, const floa
   const bool use_avx2 = avx2::enabled();
   for (std::int64_t j = 0; j < n_keys; ++j) {
     add_weighted(use_avx2, scores[j], value_at(kv, first + j, kv_head), out, kv.v_head_dim);
-  }
-}
-
-// dot(key, q[t]) for the query vectors q[0..n) (the bits of dot(q[t], key): a product does not
-// depend on its operands' order), two keys and four queries a pass where AVX2 is there.
-void key_scores(const float* const* keys, int n_keys, const float* const* q, int n, int dim,
-                bool use_avx2, float* out /* [n_keys][n] */) {
-  for (int t0 = 0; t0 < n; t0 += 4) {
-    const float* b[4];
-    for (int t = 0; t < 4; ++t) b[t] = q[std::min(t0 + t, n - 1)];
-    const int count = std::min(4, n - t0);
-    if (use_avx2 && n_keys == 2) {
-      float y[8];
-      avx2::dots2x4(keys, b, dim, y);
-      for (int t = 0; t < count; ++t) {
-        out[t0 + t] = y[t];
-        out[n + t0 + t] = y[4 + t];
-      }
-      continue;
-    }
-    for (int k = 0; k < n_keys; ++k) {
-      for (int t = 0; t < count; ++t) out[k * n + t0 + t] = dot(keys[k], b[t], dim);
-    }
   }
 }
 

@@ -1,4 +1,8 @@
-// The drafter's non-causal block attention (see block_attention.hpp).
+// The drafter's non-causal block attention (see block_attention.hpp). A job takes up to four
+// block queries x the query heads of one kv head and scores each key once for all of them (two
+// keys x four vectors a pass); each (query, head) output is still the same operations in the same
+// order as one query and head alone: scores in key order, the sink's term first in the
+// denominator, then each visible key's weight added to the denominator and its value to the sum.
 #include "cpu/block_attention.hpp"
 
 #include <algorithm>
@@ -7,9 +11,28 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/dot.hpp"
+#include "cpu/attention_pieces.hpp"
+#include "cpu/weight_rows_avx2.hpp"
 
 namespace mimo::cpu {
+namespace {
+
+constexpr int kQueryBlock = 4;
+constexpr int kMaxGroup = 16;  // query heads a kv head serves, at most (else a job per head)
+
+struct Job {
+  int i0, nq;  // block queries [i0, i0 + nq)
+  int h0, h1;  // query heads [h0, h1), all of kv head g
+  int g;
+};
+
+struct Scratch {
+  std::vector<float> scores;  // [vectors][keys]
+  std::vector<float> pair;    // two keys' scores for every vector
+  std::vector<float> max_score, denom, acc;
+};
+
+}  // namespace
 
 void block_attention(ThreadPool& pool, const ContextView& context,
                      const BlockAttentionParams& params, const float* q, const float* k,
@@ -20,42 +43,92 @@ void block_attention(ThreadPool& pool, const ContextView& context,
   const std::int64_t* positions = context.positions;
   const std::int64_t n_ctx =
       std::lower_bound(positions, positions + context.rows, anchor_position) - positions;
+  // Context keys below anchor - window are outside every query's window (queries sit at or
+  // after the anchor): not scored at all.
+  const std::int64_t lowest =
+      params.window >= anchor_position ? 0 : anchor_position - params.window;
+  const std::int64_t j_begin = std::lower_bound(positions, positions + n_ctx, lowest) - positions;
+  const std::int64_t n_keys = n_ctx + b - j_begin;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
-  const int span = head_end - head_begin;
-  pool.parallel_for(std::int64_t{b} * span, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> scores(static_cast<std::size_t>(n_ctx + b));
-    std::vector<float> acc(static_cast<std::size_t>(vhd));
-    for (std::int64_t job = begin; job < end; ++job) {
-      const int i = static_cast<int>(job / span), h = head_begin + static_cast<int>(job % span);
-      const int g = h / group;
-      const std::int64_t qpos = anchor_position + i;
-      const float* qh = q + (std::int64_t{i} * heads + h) * hd;
-      float max_score = params.sinks ? params.sinks[h] : -std::numeric_limits<float>::infinity();
-      for (std::int64_t j = 0; j < n_ctx + b; ++j) {
-        const std::int64_t kpos = j < n_ctx ? positions[j] : anchor_position + (j - n_ctx);
-        if (std::llabs(qpos - kpos) > params.window) {
-          scores[j] = -std::numeric_limits<float>::infinity();
-          continue;
-        }
-        const float* kh =
-            j < n_ctx ? context.keys + (j * kv + g) * hd : k + ((j - n_ctx) * kv + g) * hd;
-        scores[j] = dot(qh, kh, hd) * scale;
-        max_score = std::max(max_score, scores[j]);
-      }
-      float denom = params.sinks ? std::exp(params.sinks[h] - max_score) : 0.0f;
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      for (std::int64_t j = 0; j < n_ctx + b; ++j) {
-        if (scores[j] == -std::numeric_limits<float>::infinity()) continue;
-        const float p = std::exp(scores[j] - max_score);
-        denom += p;
-        const float* vh =
-            j < n_ctx ? context.values + (j * kv + g) * vhd : v + ((j - n_ctx) * kv + g) * vhd;
-        axpy(p, vh, acc.data(), vhd);
-      }
-      float* o = out + (std::int64_t{i} * heads + h) * vhd;
-      for (int d = 0; d < vhd; ++d) o[d] = acc[d] / denom * params.value_scale;
+  const bool use_avx2 = avx2::enabled();
+  const auto key_position = [&](std::int64_t j) {
+    return j < n_ctx ? positions[j] : anchor_position + (j - n_ctx);
+  };
+  const auto key = [&](std::int64_t j, int g) {
+    return j < n_ctx ? context.keys + (j * kv + g) * hd : k + ((j - n_ctx) * kv + g) * hd;
+  };
+  const auto value = [&](std::int64_t j, int g) {
+    return j < n_ctx ? context.values + (j * kv + g) * vhd : v + ((j - n_ctx) * kv + g) * vhd;
+  };
+  // Jobs: blocks of queries x the heads of one kv head within [head_begin, head_end) (a job a
+  // (query, head) where a kv head serves more heads than a job holds).
+  std::vector<Job> jobs;
+  const int per_job = group <= kMaxGroup ? kQueryBlock : 1;
+  for (int i0 = 0; i0 < b; i0 += per_job) {
+    for (int h0 = head_begin; h0 < head_end;) {
+      const int g = h0 / group;
+      const int h1 = group <= kMaxGroup ? std::min(head_end, (g + 1) * group) : h0 + 1;
+      jobs.push_back({i0, std::min(per_job, b - i0), h0, h1, g});
+      h0 = h1;
     }
-  });
+  }
+  pool.parallel_for(
+      static_cast<std::int64_t>(jobs.size()), [&](std::int64_t begin, std::int64_t end) {
+        Scratch s;
+        for (std::int64_t index = begin; index < end; ++index) {
+          const Job& job = jobs[index];
+          const int nh = job.h1 - job.h0, n = job.nq * nh;
+          const float* vec[kQueryBlock * kMaxGroup];
+          for (int t = 0; t < n; ++t) {
+            vec[t] = q + ((std::int64_t{job.i0} + t / nh) * heads + job.h0 + t % nh) * hd;
+          }
+          s.scores.resize(static_cast<std::size_t>(n) * n_keys);
+          s.pair.resize(2 * static_cast<std::size_t>(n));
+          for (std::int64_t j = 0; j < n_keys; j += 2) {
+            const int pair = j + 1 < n_keys ? 2 : 1;
+            const float* keys[2] = {key(j_begin + j, job.g), key(j_begin + j + pair - 1, job.g)};
+            key_scores(keys, pair, vec, n, hd, use_avx2, s.pair.data());
+            for (int p = 0; p < pair; ++p) {
+              const std::int64_t kpos = key_position(j_begin + j + p);
+              for (int t = 0; t < n; ++t) {
+                const std::int64_t qpos = anchor_position + job.i0 + t / nh;
+                s.scores[t * n_keys + j + p] = std::llabs(qpos - kpos) > params.window
+                                                   ? -std::numeric_limits<float>::infinity()
+                                                   : s.pair[p * n + t] * scale;
+              }
+            }
+          }
+          s.max_score.assign(n, 0.0f);
+          s.denom.assign(n, 0.0f);
+          s.acc.assign(static_cast<std::size_t>(n) * vhd, 0.0f);
+          for (int t = 0; t < n; ++t) {
+            const int h = job.h0 + t % nh;
+            float m = params.sinks ? params.sinks[h] : -std::numeric_limits<float>::infinity();
+            const float* row = s.scores.data() + t * n_keys;
+            for (std::int64_t j = 0; j < n_keys; ++j) {
+              if (row[j] != -std::numeric_limits<float>::infinity()) m = std::max(m, row[j]);
+            }
+            s.max_score[t] = m;
+            s.denom[t] = params.sinks ? std::exp(params.sinks[h] - m) : 0.0f;
+          }
+          for (std::int64_t j = 0; j < n_keys; ++j) {
+            const float* vh = value(j_begin + j, job.g);
+            for (int t = 0; t < n; ++t) {
+              const float z = s.scores[t * n_keys + j];
+              if (z == -std::numeric_limits<float>::infinity()) continue;
+              const float p = std::exp(z - s.max_score[t]);
+              s.denom[t] += p;
+              add_weighted(use_avx2, p, vh, s.acc.data() + t * vhd, vhd);
+            }
+          }
+          for (int t = 0; t < n; ++t) {
+            const int i = job.i0 + t / nh, h = job.h0 + t % nh;
+            float* o = out + (std::int64_t{i} * heads + h) * vhd;
+            const float* acc = s.acc.data() + t * vhd;
+            for (int d = 0; d < vhd; ++d) o[d] = acc[d] / s.denom[t] * params.value_scale;
+          }
+        }
+      });
 }
 
 }  // namespace mimo::cpu
