@@ -144,16 +144,18 @@ void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionPar
                       });
     return;
   }
-  // Jobs: (block of queries, kv head), over the kv heads the head range touches.
+  // Jobs: (block of queries, kv head), over the kv heads the head range touches; blocks shorter
+  // than kQueryBlock where that many would leave some of the pool's threads without a job.
   const int g0 = head_begin / group, g1 = (head_end - 1) / group + 1, n_groups = g1 - g0;
-  const std::int64_t blocks = (n_queries + kQueryBlock - 1) / kQueryBlock;
+  const int per_job = std::clamp(n_queries * n_groups / pool.size(), 1, kQueryBlock);
+  const std::int64_t blocks = (n_queries + per_job - 1) / per_job;
   pool.parallel_for(blocks * n_groups, [&](std::int64_t begin, std::int64_t end) {
     GroupScratch scratch;
     for (std::int64_t job = begin; job < end; ++job) {
       const int g = g0 + static_cast<int>(job % n_groups);
-      const int i0 = static_cast<int>(job / n_groups) * kQueryBlock;
+      const int i0 = static_cast<int>(job / n_groups) * per_job;
       const int h0 = std::max(head_begin, g * group), h1 = std::min(head_end, (g + 1) * group);
-      attend_group(kv, params, q, i0, std::min(kQueryBlock, n_queries - i0), h0, h1, g, first_pos,
+      attend_group(kv, params, q, i0, std::min(per_job, n_queries - i0), h0, h1, g, first_pos,
                    scratch, out);
     }
   });

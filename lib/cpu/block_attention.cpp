@@ -63,7 +63,10 @@ void block_attention(ThreadPool& pool, const ContextView& context,
   // Jobs: blocks of queries x the heads of one kv head within [head_begin, head_end) (a job a
   // (query, head) where a kv head serves more heads than a job holds).
   std::vector<Job> jobs;
-  const int per_job = group <= kMaxGroup ? kQueryBlock : 1;
+  // Blocks shorter than kQueryBlock where that many would leave some of the pool's threads idle.
+  const int kv_touched = (head_end - 1) / group - head_begin / group + 1;
+  const int per_job =
+      group <= kMaxGroup ? std::clamp(b * kv_touched / pool.size(), 1, kQueryBlock) : 1;
   for (int i0 = 0; i0 < b; i0 += per_job) {
     for (int h0 = head_begin; h0 < head_end;) {
       const int g = h0 / group;

@@ -3,7 +3,10 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
+#include <vector>
 
+#include "cpu/dot.hpp"
 #include "random_weights.hpp"
 #include "support/catch.hpp"
 
@@ -88,45 +91,91 @@ TEST_CASE("attention matches a float64 reference") {
     }
 }
 
+// The kernel as it was before it grouped queries: one (query, head) at a time, keys in order.
+void plain_attention(const KvLayerView& kv, const AttentionParams& params, const float* q,
+                     int n_queries, std::int64_t first_pos, float* out, int head_begin,
+                     int head_end) {
+  const int group = params.num_heads / kv.kv_heads;
+  const float scale = static_cast<float>(std::pow(static_cast<double>(kv.head_dim), -0.5));
+  for (int i = 0; i < n_queries; ++i) {
+    for (int head = head_begin; head < head_end; ++head) {
+      const std::int64_t pos = first_pos + i, item = std::int64_t{i} * params.num_heads + head;
+      const float* qh = q + item * kv.head_dim;
+      float* o = out + item * kv.v_head_dim;
+      const int kv_head = head / group;
+      const std::int64_t first =
+          params.window > 0 ? std::max<std::int64_t>(0, pos - params.window + 1) : 0;
+      const std::int64_t n_keys = pos - first + 1;
+      std::vector<float> scores(n_keys);
+      float max_score = params.sinks ? params.sinks[head] : -INFINITY;
+      for (std::int64_t j = 0; j < n_keys; ++j) {
+        const std::int64_t slot = (first + j) % kv.capacity;
+        scores[j] =
+            dot(qh, kv.keys + (slot * kv.kv_heads + kv_head) * kv.head_dim, kv.head_dim) * scale;
+        max_score = std::max(max_score, scores[j]);
+      }
+      float denominator = 0.0f;
+      for (std::int64_t j = 0; j < n_keys; ++j) {
+        scores[j] = std::exp(scores[j] - max_score);
+        denominator += scores[j];
+      }
+      if (params.sinks) denominator += std::exp(params.sinks[head] - max_score);
+      std::fill(o, o + kv.v_head_dim, 0.0f);
+      for (std::int64_t j = 0; j < n_keys; ++j) {
+        const std::int64_t slot = (first + j) % kv.capacity;
+        axpy(scores[j] / denominator, kv.values + (slot * kv.kv_heads + kv_head) * kv.v_head_dim, o,
+             kv.v_head_dim);
+      }
+    }
+  }
+}
+
 // Prefill and verify steps score a block of queries x a kv head's query heads per key; each
-// output must keep the bits of the one-query path (and of a head range cutting a GQA group).
-TEST_CASE("attention of a block of queries equals its queries one at a time, bit for bit") {
+// output must keep the bits of the former kernel, for every pool size (which sets the query
+// blocks), head ranges cutting a GQA group, rings that wrap, and kv heads serving > 16 heads.
+TEST_CASE("attention keeps the former kernel's bits for blocks of queries") {
   Rng rng(21);
-  ThreadPool pool(2);
-  const int heads = 6, kv_heads = 2, dim = 20, v_dim = 12, queries = 11;
-  const std::int64_t history = 40, capacity = 64;
-  for (const int window : {0, 3, 16}) {
-    const std::vector<float> keys = testing::random_vector(rng, capacity * kv_heads * dim, 2.0f);
-    const std::vector<float> values = testing::random_vector(rng, capacity * kv_heads * v_dim);
-    const std::vector<float> q = testing::random_vector(rng, queries * heads * dim, 2.0f);
-    const std::vector<float> sinks = testing::random_vector(rng, heads, 2.0f);
-    KvLayerView view{keys.data(), values.data(), capacity, kv_heads, dim, v_dim};
+  struct Shape {
+    int heads, kv_heads, dim, v_dim, window;
+    std::int64_t capacity;  // 64: linear; smaller: a ring of window + queries - 1 slots
+  };
+  const int queries = 11;
+  const Shape shapes[] = {
+      {6, 2, 20, 12, 0, 64},
+      {6, 2, 20, 12, 3, 64},
+      {6, 2, 20, 12, 16, 64},
+      {6, 2, 20, 12, 5, 5 + queries - 1},  // a ring that has wrapped several times
+      {20, 1, 8, 8, 7, 64},                // 20 query heads on one kv head: a job per head
+  };
+  const std::int64_t history = 40;
+  for (const Shape& sh : shapes) {
+    std::vector<float> keys(sh.capacity * sh.kv_heads * sh.dim),
+        values(sh.capacity * sh.kv_heads * sh.v_dim);
+    const std::int64_t ks = sh.kv_heads * sh.dim, vs = sh.kv_heads * sh.v_dim;
+    for (std::int64_t p = 0; p < history; ++p) {  // written in position order, as the cache does
+      const std::vector<float> k = testing::random_vector(rng, ks, 2.0f);
+      const std::vector<float> v = testing::random_vector(rng, vs);
+      std::copy(k.begin(), k.end(), keys.begin() + (p % sh.capacity) * ks);
+      std::copy(v.begin(), v.end(), values.begin() + (p % sh.capacity) * vs);
+    }
+    const std::vector<float> q = testing::random_vector(rng, queries * sh.heads * sh.dim, 2.0f);
+    const std::vector<float> sinks = testing::random_vector(rng, sh.heads, 2.0f);
+    KvLayerView view{keys.data(), values.data(), sh.capacity, sh.kv_heads, sh.dim, sh.v_dim};
     AttentionParams params;
-    params.num_heads = heads;
-    params.window = window;
+    params.num_heads = sh.heads;
+    params.window = sh.window;
     params.sinks = sinks.data();
     const std::int64_t first_pos = history - queries;
-    std::vector<float> block(queries * heads * v_dim, 0.0f), one(block.size(), 0.0f);
-    attention(pool, view, params, q.data(), queries, first_pos, block.data());
-    for (int i = 0; i < queries; ++i) {
-      attention(pool, view, params, q.data() + i * heads * dim, 1, first_pos + i,
-                one.data() + i * heads * v_dim);
-    }
-    INFO("window " << window);
-    CHECK(std::memcmp(block.data(), one.data(), block.size() * sizeof(float)) == 0);
-    // Heads 2..4: kv head 0's last head and kv head 1's first two; the rest untouched.
-    std::vector<float> part(block.size(), -7.0f);
-    attention_heads(pool, view, params, q.data(), queries, first_pos, part.data(), 2, 5);
-    for (int i = 0; i < queries; ++i) {
-      for (int h = 0; h < heads; ++h) {
-        const float* got = part.data() + (i * heads + h) * v_dim;
-        const float* want = one.data() + (i * heads + h) * v_dim;
-        INFO("query " << i << ", head " << h);
-        if (h >= 2 && h < 5) {
-          CHECK(std::memcmp(got, want, v_dim * sizeof(float)) == 0);
-        } else {
-          CHECK(got[0] == -7.0f);
-        }
+    for (const int threads : {1, 2, 5}) {
+      ThreadPool pool(threads);
+      for (const auto& [h0, h1] : {std::pair{0, sh.heads}, std::pair{1, sh.heads - 1}}) {
+        std::vector<float> got(queries * sh.heads * sh.v_dim, -7.0f), want(got.size(), -7.0f);
+        attention_heads(pool, view, params, q.data(), queries, first_pos, got.data(), h0, h1);
+        plain_attention(view, params, q.data(), queries, first_pos, want.data(), h0, h1);
+        INFO("heads " << sh.heads << " / " << sh.kv_heads << ", window " << sh.window
+                      << ", capacity " << sh.capacity << ", threads " << threads << ", heads ["
+                      << h0 << ", " << h1 << ")");
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
       }
     }
   }
