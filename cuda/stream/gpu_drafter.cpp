@@ -61,9 +61,9 @@ GpuDrafter::GpuDrafter(const model::DrafterConfig& config, const spec::DrafterWe
       m.fused_reason = m.fold_reason = e.what();
     }
   }
-  // Off by default until the one-kernel pass has run on a GPU (written without one; its tests
-  // and the A/B wait in build-r1/run25.sh): MIMO_DRAFTER_FUSED=1 (with the fold) or =block
-  // (without) turns it on, as set_fused_block(true) does.
+  // Off by default: on an H100 the one-kernel pass is bit-exact and 1.9x slower than op by op
+  // (docs/performance.md, twenty-second session). MIMO_DRAFTER_FUSED=1 (with the fold) or
+  // =block (without) turns it on for measurement, as set_fused_block(true) does.
   const char* env = std::getenv("MIMO_DRAFTER_FUSED");
   const std::string mode = env != nullptr ? env : "";
   m.fused = m.fused_reason.empty() && (mode == "1" || mode == "block");
