@@ -10,15 +10,10 @@
 #include <vector>
 
 #include "cpu/attention_pieces.hpp"
-#include "cpu/dot.hpp"
 #include "cpu/weight_rows_avx2.hpp"
 
 namespace mimo::cpu {
 namespace {
-
-// Queries a grouped job takes: with the group's heads (4 on MiMo-V2 shapes) up to 16 query
-// vectors per key, few enough for their scores and outputs to stay in the first cache levels.
-constexpr int kQueryBlock = 4;
 
 // transformers multiplies the float32 scores by the python scalar head_dim ** -0.5.
 float score_scale(int head_dim) {
@@ -68,52 +63,42 @@ void attend_one(const KvLayerView& kv, const AttentionParams& params, const floa
   }
 }
 
-struct GroupScratch {
-  std::vector<float> scores;  // [vectors][keys of the union]
-  std::vector<float> pair;    // two keys' scores for every vector
-};
-
 // Queries [i0, i0 + nq) x heads [h0, h1) (all reading kv head g): the union of their key ranges
 // scored once per key, then each vector's softmax and weighted sum over its own range.
 void attend_group(const KvLayerView& kv, const AttentionParams& params, const float* q, int i0,
-                  int nq, int h0, int h1, int g, std::int64_t first_pos, GroupScratch& s,
+                  int nq, int h0, int h1, int g, std::int64_t first_pos, std::vector<float>& scores,
                   float* out) {
   const int heads = params.num_heads, nh = h1 - h0, n = nq * nh;
   const std::int64_t lo = first_key(params, first_pos + i0), hi = first_pos + i0 + nq - 1;
   const std::int64_t span = hi - lo + 1;
   const float scale = score_scale(kv.head_dim);
   const bool use_avx2 = avx2::enabled();
-  const float* vec[kQueryBlock * 16];
+  const float* vec[kQueryBlock * kMaxGroupHeads];
+  std::int64_t first[kQueryBlock * kMaxGroupHeads], last[kQueryBlock * kMaxGroupHeads];
+  float* o[kQueryBlock * kMaxGroupHeads];
   for (int v = 0; v < n; ++v) {
-    vec[v] = q + ((std::int64_t{i0} + v / nh) * heads + h0 + v % nh) * kv.head_dim;
+    const std::int64_t item = (std::int64_t{i0} + v / nh) * heads + h0 + v % nh;
+    vec[v] = q + item * kv.head_dim;
+    o[v] = out + item * kv.v_head_dim;
+    last[v] = first_pos + i0 + v / nh;
+    first[v] = first_key(params, last[v]);
   }
-  s.scores.resize(static_cast<std::size_t>(n) * span);
-  s.pair.resize(2 * static_cast<std::size_t>(n));
-  for (std::int64_t j = 0; j < span; j += 2) {
-    const int pair = j + 1 < span ? 2 : 1;
-    const float* keys[2] = {key_at(kv, lo + j, g), key_at(kv, lo + j + pair - 1, g)};
-    key_scores(keys, pair, vec, n, kv.head_dim, use_avx2, s.pair.data());
-    for (int k = 0; k < pair; ++k) {
-      for (int v = 0; v < n; ++v) s.scores[v * span + j + k] = s.pair[k * n + v] * scale;
-    }
-  }
+  scores.resize(static_cast<std::size_t>(n) * span);
+  score_keys([&](std::int64_t j) { return key_at(kv, lo + j, g); }, span, vec, n, kv.head_dim,
+             use_avx2, scores.data());
   for (int v = 0; v < n; ++v) {
-    const int i = i0 + v / nh, h = h0 + v % nh;
-    const std::int64_t first = first_key(params, first_pos + i), pos = first_pos + i;
-    float* sc = s.scores.data() + v * span + (first - lo);
-    softmax_in_place(sc, pos - first + 1, params.sinks ? params.sinks + h : nullptr);
-    float* o = out + (std::int64_t{i} * heads + h) * kv.v_head_dim;
-    std::fill(o, o + kv.v_head_dim, 0.0f);
+    float* sc = scores.data() + v * span + (first[v] - lo);
+    const std::int64_t n_keys = last[v] - first[v] + 1;
+    for (std::int64_t j = 0; j < n_keys; ++j) sc[j] = sc[j] * scale;
+    softmax_in_place(sc, n_keys, params.sinks ? params.sinks + h0 + v % nh : nullptr);
+    std::fill(o[v], o[v] + kv.v_head_dim, 0.0f);
   }
   // Key by key, each vector adds its weight of the value (its keys in order: the same sums).
   for (std::int64_t j = 0; j < span; ++j) {
     const float* value = value_at(kv, lo + j, g);
     for (int v = 0; v < n; ++v) {
-      const int i = i0 + v / nh;
-      const std::int64_t pos = first_pos + i;
-      if (lo + j < first_key(params, pos) || lo + j > pos) continue;
-      float* o = out + (std::int64_t{i} * heads + h0 + v % nh) * kv.v_head_dim;
-      add_weighted(use_avx2, s.scores[v * span + j], value, o, kv.v_head_dim);
+      if (lo + j < first[v] || lo + j > last[v]) continue;
+      add_weighted(use_avx2, scores[v * span + j], value, o[v], kv.v_head_dim);
     }
   }
 }
@@ -130,7 +115,7 @@ void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionPar
                      int head_begin, int head_end) {
   const int heads = params.num_heads, count = head_end - head_begin;
   const int group = heads / kv.kv_heads;
-  if (n_queries < kQueryBlock || group > 16) {
+  if (n_queries < kQueryBlock || group > kMaxGroupHeads) {
     pool.parallel_for(static_cast<std::int64_t>(n_queries) * count,
                       [&](std::int64_t begin, std::int64_t end) {
                         std::vector<float> scores;
@@ -150,13 +135,13 @@ void attention_heads(ThreadPool& pool, const KvLayerView& kv, const AttentionPar
   const int per_job = std::clamp(n_queries * n_groups / pool.size(), 1, kQueryBlock);
   const std::int64_t blocks = (n_queries + per_job - 1) / per_job;
   pool.parallel_for(blocks * n_groups, [&](std::int64_t begin, std::int64_t end) {
-    GroupScratch scratch;
+    std::vector<float> scores;
     for (std::int64_t job = begin; job < end; ++job) {
       const int g = g0 + static_cast<int>(job % n_groups);
       const int i0 = static_cast<int>(job / n_groups) * per_job;
       const int h0 = std::max(head_begin, g * group), h1 = std::min(head_end, (g + 1) * group);
       attend_group(kv, params, q, i0, std::min(per_job, n_queries - i0), h0, h1, g, first_pos,
-                   scratch, out);
+                   scores, out);
     }
   });
 }

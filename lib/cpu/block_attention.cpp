@@ -17,9 +17,6 @@
 namespace mimo::cpu {
 namespace {
 
-constexpr int kQueryBlock = 4;
-constexpr int kMaxGroup = 16;  // query heads a kv head serves, at most (else a job per head)
-
 struct Job {
   int i0, nq;  // block queries [i0, i0 + nq)
   int h0, h1;  // query heads [h0, h1), all of kv head g
@@ -28,7 +25,6 @@ struct Job {
 
 struct Scratch {
   std::vector<float> scores;  // [vectors][keys]
-  std::vector<float> pair;    // two keys' scores for every vector
   std::vector<float> max_score, denom, acc;
 };
 
@@ -66,11 +62,11 @@ void block_attention(ThreadPool& pool, const ContextView& context,
   // Blocks shorter than kQueryBlock where that many would leave some of the pool's threads idle.
   const int kv_touched = (head_end - 1) / group - head_begin / group + 1;
   const int per_job =
-      group <= kMaxGroup ? std::clamp(b * kv_touched / pool.size(), 1, kQueryBlock) : 1;
+      group <= kMaxGroupHeads ? std::clamp(b * kv_touched / pool.size(), 1, kQueryBlock) : 1;
   for (int i0 = 0; i0 < b; i0 += per_job) {
     for (int h0 = head_begin; h0 < head_end;) {
       const int g = h0 / group;
-      const int h1 = group <= kMaxGroup ? std::min(head_end, (g + 1) * group) : h0 + 1;
+      const int h1 = group <= kMaxGroupHeads ? std::min(head_end, (g + 1) * group) : h0 + 1;
       jobs.push_back({i0, std::min(per_job, b - i0), h0, h1, g});
       h0 = h1;
     }
@@ -81,35 +77,29 @@ void block_attention(ThreadPool& pool, const ContextView& context,
         for (std::int64_t index = begin; index < end; ++index) {
           const Job& job = jobs[index];
           const int nh = job.h1 - job.h0, n = job.nq * nh;
-          const float* vec[kQueryBlock * kMaxGroup];
+          const float* vec[kQueryBlock * kMaxGroupHeads];
           for (int t = 0; t < n; ++t) {
             vec[t] = q + ((std::int64_t{job.i0} + t / nh) * heads + job.h0 + t % nh) * hd;
           }
           s.scores.resize(static_cast<std::size_t>(n) * n_keys);
-          s.pair.resize(2 * static_cast<std::size_t>(n));
-          for (std::int64_t j = 0; j < n_keys; j += 2) {
-            const int pair = j + 1 < n_keys ? 2 : 1;
-            const float* keys[2] = {key(j_begin + j, job.g), key(j_begin + j + pair - 1, job.g)};
-            key_scores(keys, pair, vec, n, hd, use_avx2, s.pair.data());
-            for (int p = 0; p < pair; ++p) {
-              const std::int64_t kpos = key_position(j_begin + j + p);
-              for (int t = 0; t < n; ++t) {
-                const std::int64_t qpos = anchor_position + job.i0 + t / nh;
-                s.scores[t * n_keys + j + p] = std::llabs(qpos - kpos) > params.window
-                                                   ? -std::numeric_limits<float>::infinity()
-                                                   : s.pair[p * n + t] * scale;
-              }
-            }
-          }
+          score_keys([&](std::int64_t j) { return key(j_begin + j, job.g); }, n_keys, vec, n, hd,
+                     use_avx2, s.scores.data());
           s.max_score.assign(n, 0.0f);
           s.denom.assign(n, 0.0f);
           s.acc.assign(static_cast<std::size_t>(n) * vhd, 0.0f);
+          // Each vector's scores: out-of-window keys -inf (skipped below), the rest scaled.
           for (int t = 0; t < n; ++t) {
             const int h = job.h0 + t % nh;
+            const std::int64_t qpos = anchor_position + job.i0 + t / nh;
             float m = params.sinks ? params.sinks[h] : -std::numeric_limits<float>::infinity();
-            const float* row = s.scores.data() + t * n_keys;
+            float* row = s.scores.data() + t * n_keys;
             for (std::int64_t j = 0; j < n_keys; ++j) {
-              if (row[j] != -std::numeric_limits<float>::infinity()) m = std::max(m, row[j]);
+              if (std::llabs(qpos - key_position(j_begin + j)) > params.window) {
+                row[j] = -std::numeric_limits<float>::infinity();
+              } else {
+                row[j] = row[j] * scale;
+                m = std::max(m, row[j]);
+              }
             }
             s.max_score[t] = m;
             s.denom[t] = params.sinks ? std::exp(params.sinks[h] - m) : 0.0f;
