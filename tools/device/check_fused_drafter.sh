@@ -3,7 +3,7 @@
 # docs/speculative.md, "The block pass as one kernel"): its GPU tests first, then the A/B on the
 # held-out prompts (op by op / fused + context fold / fused without the fold), the whole GPU
 # suite, the comm tests on one GPU, and compute-sanitizer on the drafter cases. Logs in $OUT.
-#   tools/device/check_fused_drafter.sh BIN_DIR [sanitize]
+#   tools/device/check_fused_drafter.sh BIN_DIR [sanitize|quick]
 # BIN_DIR holds mimo_gpu_tests, mimo-bench and mimo_comm_tests (optionally gzipped), built on the
 # dev machine (docs/cuda.md). With `sanitize`, only the compute-sanitizer part runs (it takes a
 # call of its own); with `quick` (little device time left), the drafter tests, the fused-default
